@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# hmmgpu: the two commands are `make run` and `make check`. Every target first
+# installs what is missing (scripts/deps.sh), then builds what is stale.
+#
+#   make run      build, boot a QEMU guest, load hmmgpu, run the demonstration
+#   make check    build, boot, run KUnit and every IGT test; "N passed, N failed"
+#   make kernel   build the kernel and modules only (cached outside the clone)
+#   make igt      build the IGT tests and the demonstration only
+#   make rustfmt  format the project's Rust files
+#   make clippy   build the Rust code with CLIPPY=1
+#   make clean    remove out/ (the kernel cache stays: see HMMGPU_CACHE in README.md)
+
+OUT := $(CURDIR)/out
+BIN := $(OUT)/bin
+CHECK_TIMEOUT ?= 1800
+
+.PHONY: all run check deps kernel igt demo rustfmt rustfmtcheck clippy clean
+
+all: check
+
+deps:
+	@scripts/deps.sh
+
+kernel: deps
+	@scripts/kernel.sh build
+
+igt: deps
+	@$(MAKE) -s -C igt-tests O=$(BIN)/igt
+	@$(MAKE) -s -C tools/hmmgpu O=$(BIN)
+
+demo: igt
+
+run: kernel igt
+	@scripts/vm.sh -o $(OUT)/run -b $(BIN) -- sh /opt/hmmgpu/run.sh
+
+check: kernel igt
+	@scripts/check.sh $(OUT) $(BIN) $(CHECK_TIMEOUT)
+
+rustfmt rustfmtcheck: deps
+	@scripts/rustfmt.sh $(if $(filter rustfmtcheck,$@),--check)
+
+clippy: deps
+	@HMMGPU_CLIPPY=1 scripts/kernel.sh build
+
+clean:
+	rm -rf $(OUT)
+	@$(MAKE) -s -C igt-tests clean

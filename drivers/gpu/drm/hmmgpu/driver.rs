@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The DRM driver: its description, ioctl table and per-device data.
+
+use crate::{file::File, gem};
+use kernel::{c_str, drm, drm::ioctl, prelude::*};
+
+/// The hmmgpu DRM driver.
+pub(crate) struct HmmGpuDriver;
+
+/// Data kept per device.
+#[pin_data]
+pub(crate) struct DeviceData {}
+
+impl DeviceData {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {}? Error)
+    }
+}
+
+/// The driver's version, as `DRM_IOCTL_VERSION` and `DRM_HMMGPU_PARAM_DRIVER_VERSION` report it.
+pub(crate) const VERSION: (i32, i32, i32) = (0, 1, 0);
+
+/// The largest GEM object, in bytes.
+pub(crate) const GEM_MAX_SIZE: u64 = 1 << 30;
+
+#[vtable]
+impl drm::Driver for HmmGpuDriver {
+    type Data = DeviceData;
+    type File = File;
+    type Object = gem::Object;
+
+    const INFO: drm::DriverInfo = drm::DriverInfo {
+        major: VERSION.0,
+        minor: VERSION.1,
+        patchlevel: VERSION.2,
+        name: c_str!("hmmgpu"),
+        desc: c_str!("Virtual GPU that mirrors process memory"),
+    };
+
+    kernel::declare_drm_ioctls! {
+        (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),
+        (HMMGPU_GEM_CREATE, drm_hmmgpu_gem_create, ioctl::RENDER_ALLOW, File::gem_create),
+        (HMMGPU_GEM_MMAP_OFFSET, drm_hmmgpu_gem_mmap_offset, ioctl::RENDER_ALLOW,
+            File::gem_mmap_offset),
+    }
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Copyright (C) 2026 The hmmgpu developers
+ *
+ * hmmgpu: a virtual GPU whose engine reaches memory only through its own
+ * page table, which the driver keeps coherent with the CPU's.
+ */
+#ifndef _UAPI_HMMGPU_DRM_H_
+#define _UAPI_HMMGPU_DRM_H_
+
+#include "drm.h"
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+/*
+ * Driver-specific ioctl numbers, offsets from DRM_COMMAND_BASE. They are
+ * dense: the kernel's ioctl table is indexed by them.
+ */
+#define DRM_HMMGPU_GET_PARAM		0x00
+#define DRM_HMMGPU_GEM_CREATE		0x01
+#define DRM_HMMGPU_GEM_MMAP_OFFSET	0x02
+
+#define DRM_IOCTL_HMMGPU_GET_PARAM \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GET_PARAM, struct drm_hmmgpu_get_param)
+#define DRM_IOCTL_HMMGPU_GEM_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GEM_CREATE, struct drm_hmmgpu_gem_create)
+#define DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GEM_MMAP_OFFSET, struct drm_hmmgpu_gem_mmap_offset)
+
+/**
+ * enum drm_hmmgpu_param - Parameters that DRM_IOCTL_HMMGPU_GET_PARAM reads.
+ *
+ * An unknown parameter fails with -EINVAL.
+ */
+enum drm_hmmgpu_param {
+	/**
+	 * @DRM_HMMGPU_PARAM_DRIVER_VERSION: The driver's version, as
+	 * drmGetVersion() reports it: major << 32 | minor << 16 | patchlevel.
+	 */
+	DRM_HMMGPU_PARAM_DRIVER_VERSION = 0,
+
+	/**
+	 * @DRM_HMMGPU_PARAM_FEATURES: Bit mask of the DRM_HMMGPU_FEATURE_*
+	 * the device offers.
+	 */
+	DRM_HMMGPU_PARAM_FEATURES = 1,
+
+	/**
+	 * @DRM_HMMGPU_PARAM_GEM_MAX_SIZE: The largest size, in bytes, that
+	 * DRM_IOCTL_HMMGPU_GEM_CREATE accepts.
+	 */
+	DRM_HMMGPU_PARAM_GEM_MAX_SIZE = 2,
+
+	/**
+	 * @DRM_HMMGPU_PARAM_PAGE_SIZE: The granule, in bytes, of GEM object
+	 * sizes and of GPU mappings.
+	 */
+	DRM_HMMGPU_PARAM_PAGE_SIZE = 3,
+};
+
+/** DRM_HMMGPU_FEATURE_GEM_SHMEM - GEM objects backed by shmem, CPU mmap. */
+#define DRM_HMMGPU_FEATURE_GEM_SHMEM	(1ull << 0)
+
+/**
+ * struct drm_hmmgpu_get_param - Argument of DRM_IOCTL_HMMGPU_GET_PARAM.
+ */
+struct drm_hmmgpu_get_param {
+	/** @param: In, one of enum drm_hmmgpu_param. */
+	__u32 param;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
+
+	/** @value: Out, the parameter's value. */
+	__u64 value;
+};
+
+/**
+ * struct drm_hmmgpu_gem_create - Argument of DRM_IOCTL_HMMGPU_GEM_CREATE.
+ *
+ * Creates a GEM object backed by shmem and returns a handle to it.
+ * @size must be a non-zero multiple of DRM_HMMGPU_PARAM_PAGE_SIZE and at most
+ * DRM_HMMGPU_PARAM_GEM_MAX_SIZE, else the call fails with -EINVAL.
+ */
+struct drm_hmmgpu_gem_create {
+	/** @size: In, the object's size in bytes. */
+	__u64 size;
+
+	/** @flags: In, must be zero. */
+	__u32 flags;
+
+	/** @handle: Out, the new object's handle. */
+	__u32 handle;
+};
+
+/**
+ * struct drm_hmmgpu_gem_mmap_offset - Argument of DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET.
+ *
+ * Returns the fake offset to pass to mmap() on the DRM file descriptor to map
+ * the object into the CPU's address space. An unknown handle fails with
+ * -ENOENT.
+ */
+struct drm_hmmgpu_gem_mmap_offset {
+	/** @handle: In, the object's handle. */
+	__u32 handle;
+
+	/** @flags: In, must be zero. */
+	__u32 flags;
+
+	/** @offset: Out, the offset to mmap(). */
+	__u64 offset;
+};
+
+#if defined(__cplusplus)
+}
+#endif
+
+#endif /* _UAPI_HMMGPU_DRM_H_ */

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/platform_device.h>
+
+struct platform_device *rust_helper_platform_device_register_simple(const char *name, int id,
+								     const struct resource *res,
+								     unsigned int num)
+{
+	return platform_device_register_simple(name, id, res, num);
+}

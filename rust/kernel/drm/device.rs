@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! DRM devices.
+//!
+//! A [`Device`] embeds the C `struct drm_device` together with the driver's per-device data and
+//! its own copy of the driver's function tables, so that the DRM file operations name the module
+//! that owns them.
+//!
+//! C header: [`include/drm/drm_device.h`](srctree/include/drm/drm_device.h)
+
+use crate::{
+    bindings, device, drm,
+    drm::driver::{feature, Driver},
+    error::from_err_ptr,
+    prelude::*,
+    types::{ARef, AlwaysRefCounted, Opaque},
+    ThisModule,
+};
+use core::{mem, ops::Deref, ptr, ptr::NonNull};
+
+/// A DRM device of driver `T`, with the driver's data `T::Data`.
+///
+/// Reference counted: [`ARef<Device<T>>`] holds a `drm_dev_get` reference.
+///
+/// # Invariants
+///
+/// - `drm` is an initialised `struct drm_device`, allocated by `__devm_drm_dev_alloc` as part of
+///   this container, whose `driver` points to `vtable`.
+/// - `vtable` is `Self::VTABLE` with `fops` pointing to `fops`, and `release` set; `fops` is
+///   `Self::FOPS` with `owner` set to the module of the driver.
+/// - `data` is initialised; it is dropped by the `release` callback.
+#[repr(C)]
+#[pin_data]
+pub struct Device<T: Driver> {
+    drm: Opaque<bindings::drm_device>,
+    vtable: Opaque<bindings::drm_driver>,
+    fops: Opaque<bindings::file_operations>,
+    #[pin]
+    data: T::Data,
+}
+
+impl<T: Driver> Device<T> {
+    /// The driver's `struct drm_driver`, before `fops` and `release` are filled in per device.
+    const VTABLE: bindings::drm_driver = {
+        // SAFETY: All-zeroes is a valid `drm_driver`: null pointers and `None` callbacks.
+        let mut vtable: bindings::drm_driver = unsafe { mem::zeroed() };
+        vtable.open = Some(drm::file::open_callback::<T::File>);
+        vtable.postclose = Some(drm::file::postclose_callback::<T::File>);
+        vtable.gem_create_object = Some(drm::gem::shmem::create_object_callback::<T::Object>);
+        vtable.major = T::INFO.major;
+        vtable.minor = T::INFO.minor;
+        vtable.patchlevel = T::INFO.patchlevel;
+        vtable.name = T::INFO.name.as_char_ptr().cast_mut();
+        vtable.desc = T::INFO.desc.as_char_ptr().cast_mut();
+        vtable.date = crate::c_str!("20261121").as_char_ptr().cast_mut();
+        vtable.driver_features = T::FEATURES | feature::GEM;
+        vtable.ioctls = T::IOCTLS.as_ptr();
+        vtable.num_ioctls = T::IOCTLS.len() as i32;
+        vtable
+    };
+
+    /// The file operations of a GEM driver (`DEFINE_DRM_GEM_FOPS`), before `owner` is set.
+    const FOPS: bindings::file_operations = {
+        // SAFETY: All-zeroes is a valid `file_operations`: null pointers and `None` callbacks.
+        let mut fops: bindings::file_operations = unsafe { mem::zeroed() };
+        fops.open = Some(bindings::drm_open);
+        fops.release = Some(bindings::drm_release);
+        fops.unlocked_ioctl = Some(bindings::drm_ioctl);
+        #[cfg(CONFIG_COMPAT)]
+        {
+            fops.compat_ioctl = Some(bindings::drm_compat_ioctl);
+        }
+        fops.poll = Some(bindings::drm_poll);
+        fops.read = Some(bindings::drm_read);
+        fops.llseek = Some(bindings::noop_llseek);
+        fops.mmap = Some(bindings::drm_gem_mmap);
+        fops.fop_flags = bindings::FOP_UNSIGNED_OFFSET;
+        fops
+    };
+
+    /// Allocates a DRM device of driver `T` on `parent`, with data initialised by `data`.
+    ///
+    /// `module` is the module of the driver: open files of the device hold a reference to it. The
+    /// parent holds a reference to the device until it is unbound (the device is device-managed,
+    /// as with `devm_drm_dev_alloc`); the returned [`ARef`] is another one.
+    pub fn new(
+        parent: &device::Device,
+        data: impl PinInit<T::Data, Error>,
+        module: &'static ThisModule,
+    ) -> Result<ARef<Self>> {
+        const {
+            assert!(mem::align_of::<Self>() <= bindings::ARCH_SLAB_MINALIGN);
+        }
+
+        // SAFETY: `parent` is a valid device; `VTABLE` lives for `'static` and describes a GEM
+        // driver whose callbacks only use `Self` once `drm.driver` points at the device's own copy
+        // below; until then `release` is `None`, so a failure drops nothing.
+        let raw = from_err_ptr(unsafe {
+            bindings::__devm_drm_dev_alloc(
+                parent.as_raw(),
+                &Self::VTABLE,
+                mem::size_of::<Self>(),
+                mem::offset_of!(Self, drm),
+            )
+        })?
+        .cast::<Self>();
+
+        // SAFETY: `raw` points to a zeroed allocation of `size_of::<Self>()` bytes that nothing
+        // else uses yet; `data` is a field of it.
+        //
+        // On failure the device stays allocated, with `release` unset, until the parent is unbound
+        // and its device-managed reference is dropped, as with C drivers whose probe fails after
+        // `devm_drm_dev_alloc`.
+        unsafe { data.__pinned_init(ptr::addr_of_mut!((*raw).data)) }?;
+
+        // SAFETY: `raw` is valid and its `drm` was initialised by `__devm_drm_dev_alloc`; nothing
+        // has opened the device yet, so its tables may still be replaced.
+        unsafe {
+            let fops = Opaque::raw_get(ptr::addr_of!((*raw).fops));
+            fops.write(bindings::file_operations {
+                owner: module.as_ptr(),
+                ..Self::FOPS
+            });
+            let vtable = Opaque::raw_get(ptr::addr_of!((*raw).vtable));
+            vtable.write(bindings::drm_driver {
+                fops,
+                release: Some(Self::release),
+                ..Self::VTABLE
+            });
+            // INVARIANT: From here on the device uses its own tables, and `data` is initialised.
+            (*Opaque::raw_get(ptr::addr_of!((*raw).drm))).driver = vtable;
+            bindings::drm_dev_get(Opaque::raw_get(ptr::addr_of!((*raw).drm)));
+        }
+
+        // SAFETY: We just took the reference that the `ARef` owns.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(raw)) })
+    }
+
+    /// The `struct drm_device` of this device.
+    pub fn as_raw(&self) -> *mut bindings::drm_device {
+        self.drm.get()
+    }
+
+    /// Borrows the [`Device`] that embeds `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be the `drm_device` of a live `Device<T>` (one of this driver `T`), and must
+    /// remain so for `'a`.
+    pub unsafe fn as_ref<'a>(ptr: *const bindings::drm_device) -> &'a Self {
+        // SAFETY: By the safety requirements `ptr` is the `drm` field of a `Device<T>`.
+        unsafe { &*crate::container_of!(ptr, Self, drm) }
+    }
+
+    /// The parent device this DRM device was allocated on.
+    pub fn parent(&self) -> &device::Device {
+        // SAFETY: `dev` is set at allocation and the parent outlives its DRM device (the DRM core
+        // holds a reference to it).
+        unsafe { device::Device::as_ref((*self.as_raw()).dev) }
+    }
+
+    /// The render node's minor, if the driver has [`feature::RENDER`].
+    pub fn render_minor(&self) -> Option<*mut bindings::drm_minor> {
+        // SAFETY: `render` is set at allocation and constant afterwards.
+        let minor = unsafe { (*self.as_raw()).render };
+        (!minor.is_null()).then_some(minor)
+    }
+
+    /// `drm_driver.release`: the last reference is gone; drop the driver's data.
+    unsafe extern "C" fn release(drm: *mut bindings::drm_device) {
+        // SAFETY: The DRM core calls `release` once, for a device whose `driver` is the device's
+        // own table, which is only set once `data` is initialised. The container itself is freed
+        // by the DRM core after this returns.
+        unsafe {
+            let this = crate::container_of!(drm, Self, drm).cast_mut();
+            ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
+        }
+    }
+}
+
+impl<T: Driver> Deref for Device<T> {
+    type Target = T::Data;
+
+    fn deref(&self) -> &Self::Target {
+        &self.data
+    }
+}
+
+// SAFETY: DRM devices are reference counted by `drm_dev_get`/`drm_dev_put`.
+unsafe impl<T: Driver> AlwaysRefCounted for Device<T> {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is a live device, so its reference count is not zero.
+        unsafe { bindings::drm_dev_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up one reference, which it owned.
+        unsafe { bindings::drm_dev_put(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: A `drm_device` may be used and released from any thread; `T::Data` is `Send + Sync`.
+unsafe impl<T: Driver> Send for Device<T> {}
+
+// SAFETY: Shared references only allow the thread-safe DRM core calls and `&T::Data`, which is
+// `Sync`.
+unsafe impl<T: Driver> Sync for Device<T> {}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! GEM objects: buffers that userspace names by handles on a DRM file.
+//!
+//! [`IntoGEMObject`] is implemented by the types that embed a `struct drm_gem_object`;
+//! [`BaseObject`] gives every such type the operations all GEM objects share: handles, size and
+//! the fake offset through which userspace maps an object. [`shmem::Object`] is a GEM object
+//! whose pages come from shmem.
+//!
+//! C header: [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
+
+pub mod shmem;
+
+use crate::{
+    bindings, drm,
+    error::to_result,
+    prelude::*,
+    types::{ARef, AlwaysRefCounted},
+};
+use core::ptr::NonNull;
+
+/// The file type of the driver that owns GEM objects of type `T`.
+pub type DriverFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::Driver>::File>;
+
+/// A type that embeds a `struct drm_gem_object` of a device of [`IntoGEMObject::Driver`].
+///
+/// # Safety
+///
+/// - [`IntoGEMObject::as_raw`] returns the embedded object, which is initialised and live while
+///   `&self` is, and belongs to a device of `Self::Driver`.
+/// - Every GEM object of a device of `Self::Driver` is embedded in a `Self`, so that
+///   [`IntoGEMObject::as_ref`] may turn any of them back into `Self`.
+/// - [`AlwaysRefCounted`] takes and drops references of the embedded object.
+pub unsafe trait IntoGEMObject: Sized + AlwaysRefCounted {
+    /// The driver whose objects these are.
+    type Driver: drm::driver::Driver;
+
+    /// The embedded `struct drm_gem_object`.
+    fn as_raw(&self) -> *mut bindings::drm_gem_object;
+
+    /// Borrows the `Self` that embeds `obj`.
+    ///
+    /// # Safety
+    ///
+    /// `obj` must be a live GEM object of a device of `Self::Driver` for `'a`.
+    unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self;
+}
+
+/// Operations every GEM object offers.
+pub trait BaseObject: IntoGEMObject {
+    /// The object's size in bytes.
+    fn size(&self) -> usize {
+        // SAFETY: `size` is set when the object is initialised and constant afterwards.
+        unsafe { (*self.as_raw()).size }
+    }
+
+    /// Creates a handle to the object on `file` and returns it.
+    ///
+    /// The handle holds a reference to the object until it is closed (`DRM_IOCTL_GEM_CLOSE`) or
+    /// the file is.
+    fn create_handle(&self, file: &DriverFile<Self>) -> Result<u32> {
+        let mut handle: u32 = 0;
+        // SAFETY: The object and the file are live, and of the same driver by their types.
+        to_result(unsafe {
+            bindings::drm_gem_handle_create(file.as_raw(), self.as_raw(), &mut handle)
+        })?;
+        Ok(handle)
+    }
+
+    /// Looks up the object that `handle` names on `file`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` when `handle` names nothing on `file`.
+    fn lookup_handle(file: &DriverFile<Self>, handle: u32) -> Result<ARef<Self>> {
+        // SAFETY: `file` is an open file.
+        let obj = unsafe { bindings::drm_gem_object_lookup(file.as_raw(), handle) };
+        let obj = NonNull::new(obj).ok_or(ENOENT)?;
+        // SAFETY: The object belongs to the file's device, of `Self::Driver`, whose objects are
+        // all `Self` (by the safety requirements of `IntoGEMObject`). The lookup took a reference,
+        // which the `ARef` now owns.
+        Ok(unsafe { ARef::from_raw(NonNull::from(Self::as_ref(obj.as_ptr()))) })
+    }
+
+    /// Returns the fake offset through which userspace maps the object with `mmap` on a file of
+    /// its device, allocating it on first use.
+    fn create_mmap_offset(&self) -> Result<u64> {
+        // SAFETY: The object is live.
+        to_result(unsafe { bindings::drm_gem_create_mmap_offset(self.as_raw()) })?;
+        // SAFETY: The object is live and its offset node was just set up.
+        Ok(unsafe { bindings::drm_vma_node_offset_addr(&raw mut (*self.as_raw()).vma_node) })
+    }
+}
+
+impl<T: IntoGEMObject> BaseObject for T {}
+
+/// Takes a reference of a GEM object (`drm_gem_object_get`).
+///
+/// # Safety
+///
+/// `obj` must be a live GEM object.
+pub(crate) unsafe fn object_get(obj: *mut bindings::drm_gem_object) {
+    // SAFETY: The caller promises that `obj` is live.
+    unsafe { bindings::drm_gem_object_get(obj) };
+}
+
+/// Drops a reference of a GEM object (`drm_gem_object_put`).
+///
+/// # Safety
+///
+/// The caller must own the reference it drops.
+pub(crate) unsafe fn object_put(obj: *mut bindings::drm_gem_object) {
+    // SAFETY: The caller owns the reference.
+    unsafe { bindings::drm_gem_object_put(obj) };
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! GEM objects backed by shmem.
+//!
+//! An [`Object<T>`] embeds a `struct drm_gem_shmem_object` and the driver's data `T`. Its pages
+//! come from a shmem file and can be mapped by the CPU through the object's fake offset.
+//!
+//! C header: [`include/drm/drm_gem_shmem_helper.h`](srctree/include/drm/drm_gem_shmem_helper.h)
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings, drm,
+    drm::gem::{object_get, object_put, IntoGEMObject},
+    error::from_err_ptr,
+    init::InPlaceInit,
+    prelude::*,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{mem, ops::Deref, pin::Pin, ptr, ptr::NonNull};
+
+/// The data a driver keeps per GEM object.
+pub trait DriverObject: Send + Sync + Sized {
+    /// The driver whose objects these are.
+    type Driver: drm::Driver;
+
+    /// Initialises the data of a new object of `size` bytes on `dev`.
+    fn new(dev: &drm::Device<Self::Driver>, size: usize) -> impl PinInit<Self, Error>;
+}
+
+/// A shmem-backed GEM object with the driver's data `T`.
+///
+/// # Invariants
+///
+/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `Self::FUNCS`, and it
+///   is the start of a `kmalloc` allocation holding `Self` (so `drm_gem_shmem_free` frees the
+///   whole of it).
+/// - `data` is initialised until the object's `free` callback drops it.
+#[repr(C)]
+#[pin_data]
+pub struct Object<T: DriverObject> {
+    obj: Opaque<bindings::drm_gem_shmem_object>,
+    #[pin]
+    data: T,
+}
+
+impl<T: DriverObject> Object<T> {
+    /// The shmem helpers' object functions (`drm_gem_shmem_funcs`), with our own `free`.
+    const FUNCS: bindings::drm_gem_object_funcs = bindings::drm_gem_object_funcs {
+        free: Some(Self::free_callback),
+        print_info: Some(bindings::drm_gem_shmem_object_print_info),
+        pin: Some(bindings::drm_gem_shmem_object_pin),
+        unpin: Some(bindings::drm_gem_shmem_object_unpin),
+        get_sg_table: Some(bindings::drm_gem_shmem_object_get_sg_table),
+        vmap: Some(bindings::drm_gem_shmem_object_vmap),
+        vunmap: Some(bindings::drm_gem_shmem_object_vunmap),
+        mmap: Some(bindings::drm_gem_shmem_object_mmap),
+        vm_ops: &raw const bindings::drm_gem_shmem_vm_ops,
+        // SAFETY: All-zeroes is a valid `drm_gem_object_funcs`: `None` callbacks.
+        ..unsafe { mem::zeroed() }
+    };
+
+    /// Creates an object of `size` bytes on `dev`, with data from [`DriverObject::new`].
+    ///
+    /// `size` is rounded up to whole pages.
+    pub fn new(dev: &drm::Device<T::Driver>, size: usize) -> Result<ARef<Self>> {
+        // SAFETY: `dev` is live. Its driver's `gem_create_object` is `create_object_callback`
+        // for `T` (see `drm::Device::VTABLE`), which allocates the object as a `Self`.
+        let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(dev.as_raw(), size) })?;
+        // SAFETY: `shmem` is the start of a `Self` (see above), with one reference that the
+        // `ARef` now owns.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(shmem.cast::<Self>())) })
+    }
+
+    /// `drm_gem_object_funcs.free`: the last reference is gone.
+    unsafe extern "C" fn free_callback(obj: *mut bindings::drm_gem_object) {
+        // SAFETY: `free` is only installed on objects made by `create_object_callback`, so `obj`
+        // is the `base` of the `drm_gem_shmem_object` at the start of a `Self`. It is called once,
+        // when nothing else uses the object.
+        unsafe {
+            let shmem = crate::container_of!(obj, bindings::drm_gem_shmem_object, base).cast_mut();
+            let this = shmem.cast::<Self>();
+            ptr::drop_in_place(&raw mut (*this).data);
+            // Releases the pages and the GEM object, then frees the allocation.
+            bindings::drm_gem_shmem_free(shmem);
+        }
+    }
+}
+
+/// `drm_driver.gem_create_object`: allocates the object the shmem helpers then initialise.
+pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
+    raw_dev: *mut bindings::drm_device,
+    size: usize,
+) -> *mut bindings::drm_gem_object {
+    // SAFETY: The DRM core calls the callback of this driver with its own live device.
+    let dev = unsafe { drm::Device::<T::Driver>::as_ref(raw_dev) };
+    let init = try_pin_init!(Object::<T> {
+        obj: Opaque::uninit(),
+        data <- T::new(dev, size),
+    }? Error);
+    match KBox::try_pin_init(init, GFP_KERNEL) {
+        Ok(object) => {
+            // SAFETY: The shmem helpers own the object from here; `free_callback` turns it back
+            // into its parts. It is not moved out of the allocation.
+            let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });
+            // SAFETY: `this` is valid. The helpers expect a zeroed object with its functions set.
+            // INVARIANT: `FUNCS` is installed; `drm_gem_shmem_create` initialises the rest.
+            unsafe {
+                let shmem = Opaque::raw_get(&raw const (*this).obj);
+                shmem.write_bytes(0, 1);
+                (*shmem).base.funcs = &Object::<T>::FUNCS;
+                &raw mut (*shmem).base
+            }
+        }
+        Err(e) => e.to_ptr(),
+    }
+}
+
+impl<T: DriverObject> Deref for Object<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+// SAFETY:
+// - `as_raw` returns the embedded object, live while `&self` is.
+// - Every GEM object of a device of `T::Driver` is made by its `gem_create_object`, which is
+//   `create_object_callback::<T>` (`drm::Device::VTABLE`), and the driver imports no foreign
+//   objects (it sets no `gem_prime_import_sg_table`).
+unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
+    type Driver = T::Driver;
+
+    fn as_raw(&self) -> *mut bindings::drm_gem_object {
+        // SAFETY: `obj` is initialised by the type invariant.
+        unsafe { &raw mut (*self.obj.get()).base }
+    }
+
+    unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self {
+        // SAFETY: By the trait's safety requirements and the invariant above, `obj` is the `base`
+        // at the start of a `Self`.
+        unsafe { &*crate::container_of!(obj, bindings::drm_gem_shmem_object, base).cast::<Self>() }
+    }
+}
+
+// SAFETY: GEM objects are reference counted by `drm_gem_object_get`/`drm_gem_object_put`.
+unsafe impl<T: DriverObject> AlwaysRefCounted for Object<T> {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live.
+        unsafe { object_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { object_put(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: GEM objects may be used and freed from any thread; `T` is `Send + Sync`.
+unsafe impl<T: DriverObject> Send for Object<T> {}
+
+// SAFETY: Shared references only allow thread-safe DRM core calls and `&T`, which is `Sync`.
+unsafe impl<T: DriverObject> Sync for Object<T> {}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! DRM ioctls: flags, descriptors and [`declare_drm_ioctls!`], which builds a driver's table.
+//!
+//! C header: [`include/drm/drm_ioctl.h`](srctree/include/drm/drm_ioctl.h)
+
+use crate::bindings;
+
+/// The ioctl needs an authenticated file (primary nodes only).
+pub const AUTH: u32 = bindings::drm_ioctl_flags_DRM_AUTH;
+/// The ioctl needs the DRM master.
+pub const MASTER: u32 = bindings::drm_ioctl_flags_DRM_MASTER;
+/// The ioctl needs `CAP_SYS_ADMIN`.
+pub const ROOT_ONLY: u32 = bindings::drm_ioctl_flags_DRM_ROOT_ONLY;
+/// The ioctl may be called on a render node.
+pub const RENDER_ALLOW: u32 = bindings::drm_ioctl_flags_DRM_RENDER_ALLOW;
+
+/// One entry of a driver's ioctl table (`struct drm_ioctl_desc`).
+pub type DrmIoctlDescriptor = bindings::drm_ioctl_desc;
+
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::bindings::{drm_device, drm_file, drm_ioctl_desc};
+}
+
+/// Declares a DRM driver's ioctl table, as the associated constant `IOCTLS` of its
+/// [`Driver`](crate::drm::Driver) implementation.
+///
+/// Each entry is `(NAME, uapi_struct, flags, handler)`: `DRM_IOCTL_<NAME>` is the command number
+/// from the driver's uAPI header, `uapi_struct` the argument's type in [`crate::uapi`], `flags` a
+/// combination of the flags of this module, and the handler has the signature
+/// `fn(&drm::Device<T>, &mut uapi_struct, &drm::File<T::File>) -> Result<u32>`.
+///
+/// The table is checked at compile time: entries must follow one another from
+/// `DRM_COMMAND_BASE` without gaps (the DRM core indexes the table by command number), and each
+/// argument type must have the size encoded in its command number.
+///
+/// # Examples
+///
+/// ```ignore
+/// impl drm::Driver for MyDriver {
+///     kernel::declare_drm_ioctls! {
+///         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, MyFile::get_param),
+///     }
+///     // ...
+/// }
+/// ```
+#[macro_export]
+macro_rules! declare_drm_ioctls {
+    ( $( ($cmd:ident, $struct:ident, $flags:expr, $func:expr) ),* $(,)? ) => {
+        const IOCTLS: &'static [$crate::drm::ioctl::DrmIoctlDescriptor] = {
+            use $crate::uapi::*;
+            const _: () = {
+                let i: u32 = $crate::uapi::DRM_COMMAND_BASE;
+                $(
+                    let cmd: u32 = $crate::macros::concat_idents!(DRM_IOCTL_, $cmd);
+                    ::core::assert!(
+                        i == $crate::ioctl::_IOC_NR(cmd),
+                        ::core::concat!(
+                            "DRM_IOCTL_", ::core::stringify!($cmd),
+                            " is not at its position in the ioctl table",
+                        ),
+                    );
+                    ::core::assert!(
+                        ::core::mem::size_of::<$crate::uapi::$struct>()
+                            == $crate::ioctl::_IOC_SIZE(cmd),
+                        ::core::concat!(
+                            "the size of ", ::core::stringify!($struct),
+                            " differs from the one in DRM_IOCTL_", ::core::stringify!($cmd),
+                        ),
+                    );
+                    let i: u32 = i + 1;
+                )*
+                let _ = i;
+            };
+
+            let ioctls = &[$(
+                $crate::drm::ioctl::internal::drm_ioctl_desc {
+                    cmd: $crate::macros::concat_idents!(DRM_IOCTL_, $cmd) as u32,
+                    func: {
+                        #[allow(non_snake_case)]
+                        unsafe extern "C" fn $cmd(
+                            raw_dev: *mut $crate::drm::ioctl::internal::drm_device,
+                            raw_data: *mut ::core::ffi::c_void,
+                            raw_file: *mut $crate::drm::ioctl::internal::drm_file,
+                        ) -> ::core::ffi::c_int {
+                            // SAFETY: The DRM core calls the driver's ioctls with its own live
+                            // device and an open file of it.
+                            let dev = unsafe { $crate::drm::device::Device::as_ref(raw_dev) };
+                            // SAFETY: The DRM core passes a kernel copy of the argument, at least
+                            // as large as the size in the command number, which the table check
+                            // above makes the size of the type; nothing else uses it meanwhile.
+                            let data = unsafe { &mut *raw_data.cast::<$crate::uapi::$struct>() };
+                            // SAFETY: See `dev`.
+                            let file = unsafe { $crate::drm::file::File::as_ref(raw_file) };
+                            match $func(dev, data, file) {
+                                Err(e) => e.to_errno(),
+                                Ok(i) => i.try_into()
+                                    .unwrap_or($crate::error::code::ERANGE.to_errno()),
+                            }
+                        }
+                        Some($cmd)
+                    },
+                    flags: $flags,
+                    name: $crate::c_str!(::core::stringify!($cmd)).as_char_ptr(),
+                }
+            ),*];
+            ioctls
+        };
+    };
+}

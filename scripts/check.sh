@@ -1,0 +1,37 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: the host-side tests, then the guest run, then one line per test
+# and the closing "N passed, N failed, N skipped" line.
+#
+# Usage: check.sh OUTDIR BINDIR TIMEOUT
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$1 bin=$2 timeout=$3
+mkdir -p "$out/check"
+host=$out/check/host.log
+: > "$host"
+
+# Tests that run on the host: the IGT-compatible core's own self-test, and the
+# formatting of the project's Rust code.
+if make -s -C "$top/igt-tests" selftest O="$out/igt-selftest" > "$out/check/igt-selftest.log" 2>&1; then
+	echo "HMMGPU-RESULT: host/igt-core-selftest PASS" >> "$host"
+else
+	tail -n 20 "$out/check/igt-selftest.log"
+	echo "HMMGPU-RESULT: host/igt-core-selftest FAIL see $out/check/igt-selftest.log" >> "$host"
+fi
+if "$top/scripts/rustfmt.sh" --check > "$out/check/rustfmt.log" 2>&1; then
+	echo "HMMGPU-RESULT: host/rustfmt PASS" >> "$host"
+else
+	cat "$out/check/rustfmt.log"
+	echo "HMMGPU-RESULT: host/rustfmt FAIL run make rustfmt" >> "$host"
+fi
+
+"$top/scripts/vm.sh" -t "$timeout" -o "$out/check/vm" -b "$bin" -- sh /opt/hmmgpu/check.sh
+vm_status=$?
+
+echo
+echo "== results"
+"$top/scripts/summary.py" "$out/check/vm/console.log" "$vm_status" \
+	"$host" "$out/check/vm/output.log"

@@ -1,0 +1,151 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Prepare the kernel tree and build it.
+#
+# The kernel tree is unpacked once per kernel version into the cache, outside
+# the clone. The project's files are copied in at their kernel paths when their
+# content differs (so a fresh clone of unchanged files rebuilds nothing), and
+# the patches in kernel/patches/ are kept applied: when they change, the old
+# set is reversed and the new one applied. The build goes to a directory keyed
+# by kernel version and config fragment.
+#
+# Usage: kernel.sh vars | prepare | build
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cache=${HMMGPU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hmmgpu}
+tarball=/usr/src/linux-source-6.12.tar.xz
+# Debian's package version names the upstream release it carries (6.12.117-1~deb12u1).
+kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
+kver=${kver%%-*}
+src=$cache/src/linux-$kver
+fraghash=$(cat "$top/kernel/hmmgpu.config" | sha1sum | cut -c1-12)
+build=${HMMGPU_BUILD:-$cache/build/$kver-$fraghash}
+state=$src/.hmmgpu
+
+# The project's files that live in the kernel tree, relative to its top.
+ours() {
+	cd "$top" && git ls-files --cached --others --exclude-standard -- \
+		Kconfig drivers rust include Documentation 2>/dev/null ||
+		find Kconfig drivers rust include Documentation -type f
+}
+
+kmake() {
+	make -C "$src" O="$build" -j"$(nproc)" \
+		RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
+		BINDGEN="${CARGO_HOME:-$HOME/.cargo}/bin/bindgen" \
+		CLIPPY_DRIVER=/usr/bin/clippy-driver ${HMMGPU_CLIPPY:+CLIPPY=1} \
+		"$@"
+}
+
+unpack() {
+	[ -f "$src/Makefile" ] && return
+	echo "kernel: unpacking $kver into $src"
+	mkdir -p "$cache/src"
+	rm -rf "$src.tmp" && mkdir -p "$src.tmp"
+	tar -xf "$tarball" -C "$src.tmp" --strip-components=1
+	mkdir -p "$src.tmp/.hmmgpu/applied"
+	mv "$src.tmp" "$src"
+}
+
+sync_files() {
+	local f list new=$state/manifest.new
+	ours | sort -u > "$new"
+	while read -r f; do
+		# The project's top-level Kconfig goes next to the kernel's.
+		local dst=$src/$f
+		[ "$f" = Kconfig ] && dst=$src/Kconfig.hmmgpu
+		if ! cmp -s "$top/$f" "$dst"; then
+			mkdir -p "$(dirname "$dst")"
+			cp "$top/$f" "$dst"
+		fi
+	done < "$new"
+	# Files we installed before and no longer have.
+	if [ -f "$state/manifest" ]; then
+		comm -23 "$state/manifest" "$new" | while read -r f; do
+			rm -f "$src/$f"
+		done
+	fi
+	mv "$new" "$state/manifest"
+}
+
+sync_patches() {
+	local p
+	if diff -rq "$top/kernel/patches" "$state/applied" >/dev/null 2>&1; then
+		return
+	fi
+	for p in $(ls -r "$state/applied"/*.patch 2>/dev/null); do
+		echo "kernel: reverting $(basename "$p")"
+		patch -s -R -p1 -d "$src" < "$p"
+		rm "$p"
+	done
+	for p in "$top"/kernel/patches/*.patch; do
+		echo "kernel: applying $(basename "$p")"
+		patch -s -N -p1 -d "$src" < "$p"
+		cp "$p" "$state/applied/"
+	done
+}
+
+configure() {
+	[ -f "$build/.config" ] && [ -f "$build/.hmmgpu-configured" ] && return
+	echo "kernel: configuring $build"
+	mkdir -p "$build"
+	kmake tinyconfig >/dev/null
+	KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
+		"$build/.config" "$top/kernel/hmmgpu.config" >/dev/null
+	kmake olddefconfig >/dev/null
+	# Every line of the fragment must have taken effect.
+	local bad=0 line sym val
+	while read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		sym=${line%%=*} val=${line#*=}
+		if [ "$val" = n ]; then
+			grep -q "^$sym=" "$build/.config" && { echo "kernel: $sym is set, wanted n" >&2; bad=1; }
+		else
+			grep -qx "$line" "$build/.config" || { echo "kernel: $line did not take effect" >&2; bad=1; }
+		fi
+	done < "$top/kernel/hmmgpu.config"
+	[ $bad -eq 0 ] || { echo "kernel: see make -C $src O=$build rustavailable / menuconfig" >&2; exit 1; }
+	touch "$build/.hmmgpu-configured"
+}
+
+prepare() {
+	mkdir -p "$cache"
+	exec 9>"$cache/.lock"
+	flock 9
+	unpack
+	sync_patches
+	sync_files
+}
+
+case "${1:-build}" in
+vars)
+	echo "KVER=$kver"
+	echo "KSRC=$src"
+	echo "KBUILD=$build"
+	;;
+prepare)
+	prepare
+	;;
+build)
+	prepare
+	configure
+	echo "kernel: building $kver in $build"
+	log=$build/build.log
+	if ! kmake bzImage modules > "$log" 2>&1; then
+		# The first error with its context, as the compiler printed it.
+		grep -n -m1 -E "^error|: error:|Error [0-9]" "$log" | cut -d: -f1 |
+			xargs -I{} sed -n '{},+60p' "$log" >&2
+		echo "kernel: build failed, full log in $log" >&2
+		exit 1
+	fi
+	grep -E "^(warning|error)|: warning:" "$log" >&2 || true
+	rm -rf "$build/modroot"
+	kmake INSTALL_MOD_PATH="$build/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
+	;;
+*)
+	echo "usage: $0 vars|prepare|build" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the built kernel in QEMU (TCG: KVM does not work on these machines) and
+# run a command in the guest. The guest's initramfs carries busybox, the
+# kernel's modules, the project's test binaries (with their libraries) and the
+# guest scripts. The command's output is shown as it runs and kept in
+# $out/output.log; the kernel log is kept in $out/console.log.
+#
+# Exit status: the command's, or 124 when the wall-clock limit killed the
+# guest, or 125 when the guest ended without reporting a status. A kernel
+# log that shows an oops, a warning, a lockdep report, a leak or a hung task
+# fails the run even when the command passed.
+#
+# Usage: vm.sh [-t SECONDS] [-o OUTDIR] [-b BINDIR]... -- COMMAND...
+#
+# The contents of each BINDIR land in the guest's /opt/hmmgpu/bin, which is on PATH.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+eval "$("$top/scripts/kernel.sh" vars)"
+timeout=${HMMGPU_VM_TIMEOUT:-1200}
+out=$top/out/vm
+bindirs=()
+while getopts t:o:b: opt; do
+	case $opt in
+	t) timeout=$OPTARG ;;
+	o) out=$OPTARG ;;
+	b) bindirs+=("$OPTARG") ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ "${1:-}" = -- ] && shift
+[ $# -gt 0 ] || { echo "usage: $0 [-t S] [-o DIR] [-b BINDIR]... -- COMMAND..." >&2; exit 2; }
+
+kernel=$KBUILD/arch/x86/boot/bzImage
+[ -f "$kernel" ] || { echo "vm: no kernel at $kernel: run make kernel" >&2; exit 1; }
+
+mkdir -p "$out"
+root=$out/initramfs
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,etc,lib,lib64,opt/hmmgpu/bin}
+
+cp /bin/busybox "$root/bin/busybox"
+for applet in $("$root/bin/busybox" --list); do
+	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+cp "$top/scripts/guest/init" "$root/init"
+cp "$top"/scripts/guest/*.sh "$root/opt/hmmgpu/" 2>/dev/null || true
+cp -a "$KBUILD/modroot/lib/modules" "$root/lib/"
+printf '%s\n' "$*" > "$root/opt/hmmgpu/cmd"
+
+# Test binaries, and the shared libraries of those that are not static.
+for dir in "${bindirs[@]}"; do
+	[ -d "$dir" ] && cp -a "$dir"/. "$root/opt/hmmgpu/bin/"
+done
+find "$root/opt/hmmgpu/bin" -type f -perm -u+x | while read -r bin; do
+	{ ldd "$bin" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+done
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initramfs.cpio.gz"
+
+: > "$out/console.log"
+: > "$out/output.log"
+tail -n +1 -f "$out/output.log" | grep --line-buffered -v '^HMMGPU-\(BEGIN\|EXIT\)' &
+tailer=$!
+trap 'kill $tailer 2>/dev/null || true' EXIT
+
+start=$(date +%s)
+set +e
+timeout -s KILL "$timeout" qemu-system-x86_64 \
+	-accel tcg -cpu max -smp 2 -m 4G \
+	-nodefaults -display none -no-reboot \
+	-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
+	-append "console=ttyS0 ignore_loglevel oops=panic panic=-1 rdinit=/init transparent_hugepage=always" \
+	-serial file:"$out/console.log" -serial file:"$out/output.log" \
+	-device virtio-gpu-pci </dev/null
+qemu_rc=$?
+set -e
+sleep 0.3
+kill $tailer 2>/dev/null || true
+wait $tailer 2>/dev/null || true
+elapsed=$(($(date +%s) - start))
+
+rc=$(sed -n 's/^HMMGPU-EXIT: \([0-9]*\).*/\1/p' "$out/output.log" | tail -n 1)
+if [ $qemu_rc -eq 137 ]; then
+	echo "vm: the guest ran past the ${timeout}s limit and was killed" >&2
+	rc=124
+elif [ -z "$rc" ]; then
+	echo "vm: the guest ended without reporting a status (QEMU exit $qemu_rc); see $out/console.log" >&2
+	rc=125
+fi
+echo "vm: guest finished in ${elapsed}s, status $rc; kernel log in $out/console.log" >&2
+
+if ! "$top/scripts/check-log.py" "$out/console.log" >&2; then
+	[ "$rc" -ne 0 ] || rc=1
+fi
+exit "$rc"
