@@ -78,3 +78,63 @@ pub(crate) unsafe extern "C" fn postclose_callback<T: DriverFile>(
     // ioctl; `driver_priv` holds the box `open_callback` made.
     unsafe { drop(KBox::from_raw((*raw_file).driver_priv.cast::<T>())) };
 }
+
+/// A file opened on a device from inside the kernel, for tests (`mock_drm_getfile`).
+///
+/// It goes through the same `open` and `postclose` callbacks as a file opened by userspace.
+///
+/// # Invariants
+///
+/// `filp` is a `struct file` made by `mock_drm_getfile` on a device of `T::Driver`, whose
+/// reference this owns; its `private_data` is the open `drm_file`.
+#[cfg(CONFIG_KUNIT)]
+pub struct MockFile<T: DriverFile> {
+    filp: *mut bindings::file,
+    _p: PhantomData<T>,
+}
+
+#[cfg(CONFIG_KUNIT)]
+impl<T: DriverFile> MockFile<T> {
+    /// Opens a file on `dev`'s render node, or on its primary node if it has none.
+    pub fn open(dev: &drm::Device<T::Driver>) -> Result<Self> {
+        // SAFETY: `primary` is set when the device is allocated and constant afterwards.
+        let minor = dev
+            .render_minor()
+            .unwrap_or(unsafe { (*dev.as_raw()).primary });
+        let filp = mock_getfile(minor)?;
+        // INVARIANT: `filp` was just made on `dev`, whose driver is `T::Driver`.
+        Ok(Self {
+            filp,
+            _p: PhantomData,
+        })
+    }
+
+    /// The open DRM file.
+    pub fn file(&self) -> &File<T> {
+        // SAFETY: By the type invariant `private_data` is the `drm_file`, open while `self` is.
+        unsafe { File::as_ref((*self.filp).private_data.cast()) }
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+impl<T: DriverFile> Drop for MockFile<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own this reference of `filp`.
+        unsafe { bindings::fput(self.filp) };
+        // Tests run in kernel threads, whose last `fput` is deferred: close the file now, so that
+        // the test can check what closing does.
+        // SAFETY: FFI call with no requirements.
+        unsafe { bindings::flush_delayed_fput() };
+    }
+}
+
+/// `mock_drm_getfile`, kept out of generic code so that modules need not import the
+/// `EXPORTED_FOR_KUNIT_TESTING` namespace.
+#[cfg(CONFIG_KUNIT)]
+#[inline(never)]
+fn mock_getfile(minor: *mut bindings::drm_minor) -> Result<*mut bindings::file> {
+    // SAFETY: `minor` is a live minor of a live device.
+    crate::error::from_err_ptr(unsafe {
+        bindings::mock_drm_getfile(minor, bindings::O_RDWR as u32)
+    })
+}

@@ -3,19 +3,39 @@
 //! GEM objects: buffers backed by shmem.
 
 use crate::driver::HmmGpuDriver;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{drm, drm::gem::shmem, prelude::*};
 
+/// The number of the driver's GEM objects alive, over all devices: a leak shows here.
+static LIVE_OBJECTS: AtomicUsize = AtomicUsize::new(0);
+
 /// The driver's data of a GEM object.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Object {}
 
 /// A GEM object of the driver.
 pub(crate) type Bo = shmem::Object<Object>;
 
+impl Object {
+    /// How many of the driver's GEM objects are alive.
+    #[cfg_attr(not(CONFIG_DRM_HMMGPU_KUNIT_TEST), expect(dead_code))]
+    pub(crate) fn live() -> usize {
+        LIVE_OBJECTS.load(Ordering::Relaxed)
+    }
+}
+
 impl shmem::DriverObject for Object {
     type Driver = HmmGpuDriver;
 
     fn new(_dev: &drm::Device<HmmGpuDriver>, _size: usize) -> impl PinInit<Self, Error> {
+        LIVE_OBJECTS.fetch_add(1, Ordering::Relaxed);
         try_pin_init!(Self {}? Error)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Object {
+    fn drop(self: Pin<&mut Self>) {
+        LIVE_OBJECTS.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -13,6 +13,8 @@ use kernel::{c_str, drm, platform, prelude::*};
 mod driver;
 mod file;
 mod gem;
+#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
+mod tests;
 
 module! {
     type: HmmGpuModule,

@@ -82,6 +82,16 @@ pub trait BaseObject: IntoGEMObject {
         Ok(unsafe { ARef::from_raw(NonNull::from(Self::as_ref(obj.as_ptr()))) })
     }
 
+    /// Closes `handle` on `file`, dropping the reference it held (`DRM_IOCTL_GEM_CLOSE`).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when `handle` names nothing on `file`.
+    fn delete_handle(file: &DriverFile<Self>, handle: u32) -> Result {
+        // SAFETY: `file` is an open file.
+        to_result(unsafe { bindings::drm_gem_handle_delete(file.as_raw(), handle) })
+    }
+
     /// Returns the fake offset through which userspace maps the object with `mmap` on a file of
     /// its device, allocating it on first use.
     fn create_mmap_offset(&self) -> Result<u64> {

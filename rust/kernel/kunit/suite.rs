@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit test cases and suites, for the `#[kunit_tests]` attribute.
+//!
+//! A module marked `#[kunit_tests(suite_name)]` has its `#[test]` functions turned into the cases
+//! of a KUnit suite: built in, the suite runs at boot; in a module, when the module loads.
+//!
+//! ```ignore
+//! #[kunit_tests(rust_example)]
+//! mod tests {
+//!     #[test]
+//!     fn addition() {
+//!         assert_eq!(1 + 1, 2);
+//!     }
+//!
+//!     #[test]
+//!     fn fallible() -> Result {
+//!         let v = KVec::<u8>::with_capacity(16, GFP_KERNEL)?;
+//!         assert!(v.capacity() >= 16);
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! `assert!` and `assert_eq!` in the module report failures to KUnit, which then ends the case;
+//! a test returning `Err` fails too.
+//!
+//! C header: [`include/kunit/test.h`](srctree/include/kunit/test.h)
+
+use crate::{bindings, str::CStr};
+use core::mem;
+
+/// A KUnit case that runs `run_case`, for a suite's case table.
+pub const fn kunit_case(
+    name: &'static CStr,
+    run_case: unsafe extern "C" fn(*mut bindings::kunit),
+) -> bindings::kunit_case {
+    bindings::kunit_case {
+        run_case: Some(run_case),
+        name: name.as_char_ptr(),
+        // SAFETY: The other fields are KUnit's; all-zeroes is their initial state.
+        ..unsafe { mem::zeroed() }
+    }
+}
+
+/// The all-zeroes case that ends a suite's case table.
+pub const fn kunit_case_null() -> bindings::kunit_case {
+    // SAFETY: All-zeroes is a valid `kunit_case` (null pointers, `None` callbacks), and the one
+    // KUnit looks for at the end of a table.
+    unsafe { mem::zeroed() }
+}
+
+/// A suite's name as the fixed-size array of `struct kunit_suite`.
+pub const fn kunit_suite_name(name: &str) -> [crate::ffi::c_char; 256] {
+    let bytes = name.as_bytes();
+    assert!(
+        bytes.len() < 256,
+        "KUnit suite names are at most 255 bytes long"
+    );
+    let mut out = [0; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// What a test function may return: `()`, or a `Result` whose `Err` fails the test.
+pub trait TestResult {
+    /// Whether the test passed.
+    fn is_ok(&self) -> bool;
+}
+
+impl TestResult for () {
+    fn is_ok(&self) -> bool {
+        true
+    }
+}
+
+impl<T, E> TestResult for Result<T, E> {
+    fn is_ok(&self) -> bool {
+        Result::is_ok(self)
+    }
+}
+
+/// Whether a test's return value means it passed.
+#[doc(hidden)]
+pub fn is_test_result_ok(ret: impl TestResult) -> bool {
+    ret.is_ok()
+}
+
+/// Declares a KUnit suite called `$name` whose cases are the `static mut` table `$test_cases`,
+/// ended by [`kunit_case_null`].
+///
+/// Used by `#[kunit_tests]`; call it directly only for a hand-made table.
+///
+/// # Safety
+///
+/// `$test_cases` must not be used by anything but KUnit once the suite is declared: KUnit writes
+/// each case's status into it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! kunit_unsafe_test_suite {
+    ($name:ident, $test_cases:ident) => {
+        const _: () = {
+            static mut KUNIT_TEST_SUITE: $crate::bindings::kunit_suite =
+                $crate::bindings::kunit_suite {
+                    name: $crate::kunit::kunit_suite_name(::core::stringify!($name)),
+                    test_cases: &raw mut $test_cases as *mut $crate::bindings::kunit_case,
+                    // SAFETY: The other fields are callbacks and KUnit's state: all-zeroes is
+                    // "none" and the initial state.
+                    ..unsafe { ::core::mem::zeroed() }
+                };
+
+            // KUnit finds the suites of the kernel and of each module in this section.
+            #[used]
+            #[link_section = ".kunit_test_suites"]
+            static mut KUNIT_TEST_SUITE_ENTRY: *const $crate::bindings::kunit_suite =
+                &raw const KUNIT_TEST_SUITE;
+        };
+    };
+}
