@@ -26,7 +26,9 @@ kernel: deps
 	@scripts/kernel.sh build
 
 igt: deps
-	@$(MAKE) -s -C igt-tests O=$(BIN)/igt
+	@$(MAKE) -s -C igt-tests O=$(OUT)/igt
+	@mkdir -p $(BIN)/igt
+	@find $(OUT)/igt -maxdepth 1 -type f -perm -u+x -exec cp -u {} $(BIN)/igt/ \;
 	@$(MAKE) -s -C tools/hmmgpu O=$(BIN)
 
 demo: igt

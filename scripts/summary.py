@@ -21,6 +21,8 @@ check_log = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(check_log)
 
 STAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+# IGT colours its result lines when its output is a terminal, as the guest's serial port is.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RANK = {"PASS": 0, "SKIP": 1, "FAIL": 2}
 
 
@@ -78,7 +80,7 @@ def igt(path, results):
     saw_result = False
     with open(path, errors="replace") as log:
         for line in log:
-            line = line.rstrip("\r\n")
+            line = ANSI.sub("", line.rstrip("\r\n"))
             m = re.match(r"^HMMGPU-TEST-BEGIN: (\S+)", line)
             if m:
                 current, subtest, saw_result = m.group(1), None, False

@@ -28,6 +28,11 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
         panic!("#[kunit_tests] applies to a module");
     }
 
+    // The file KUnit names in a failed assertion's location.
+    #[expect(
+        clippy::incompatible_msrv,
+        reason = "this backport is built with the rustc of Debian's rustc-web (1.96)"
+    )]
     let file = Span::call_site().file();
     let (body, tests) = strip_test_attributes(body.stream());
     let mut body = rewrite_asserts(body, &file, &suite);

@@ -20,7 +20,7 @@ else
 fi
 
 for t in $bin/igt/*; do
-	[ -x "$t" ] || continue
+	[ -f "$t" ] && [ -x "$t" ] || continue
 	name=$(basename "$t")
 	echo "HMMGPU-TEST-BEGIN: $name"
 	"$t"

@@ -167,6 +167,10 @@ impl<T: Driver> Device<T> {
     }
 
     /// `drm_driver.release`: the last reference is gone; drop the driver's data.
+    ///
+    /// # Safety
+    ///
+    /// `drm` must be the `drm_device` of a `Device<T>` whose last reference was just dropped.
     unsafe extern "C" fn release(drm: *mut bindings::drm_device) {
         // SAFETY: The DRM core calls `release` once, for a device whose `driver` is the device's
         // own table, which is only set once `data` is initialised. The container itself is freed

@@ -51,6 +51,10 @@ impl<T: DriverFile> File<T> {
 }
 
 /// `drm_driver.open`: makes the driver's data of a new file.
+///
+/// # Safety
+///
+/// `raw_dev` must be a live device of `T::Driver` and `raw_file` a file being opened on it.
 pub(crate) unsafe extern "C" fn open_callback<T: DriverFile>(
     raw_dev: *mut bindings::drm_device,
     raw_file: *mut bindings::drm_file,
@@ -70,6 +74,11 @@ pub(crate) unsafe extern "C" fn open_callback<T: DriverFile>(
 }
 
 /// `drm_driver.postclose`: drops the driver's data of a file being closed.
+///
+/// # Safety
+///
+/// `raw_file` must be a file of a device of `T::Driver` whose `open` succeeded, being closed
+/// after its last ioctl; it is called once per file.
 pub(crate) unsafe extern "C" fn postclose_callback<T: DriverFile>(
     _raw_dev: *mut bindings::drm_device,
     raw_file: *mut bindings::drm_file,
@@ -134,7 +143,5 @@ impl<T: DriverFile> Drop for MockFile<T> {
 #[inline(never)]
 fn mock_getfile(minor: *mut bindings::drm_minor) -> Result<*mut bindings::file> {
     // SAFETY: `minor` is a live minor of a live device.
-    crate::error::from_err_ptr(unsafe {
-        bindings::mock_drm_getfile(minor, bindings::O_RDWR as u32)
-    })
+    crate::error::from_err_ptr(unsafe { bindings::mock_drm_getfile(minor, bindings::O_RDWR) })
 }

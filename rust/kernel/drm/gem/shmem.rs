@@ -72,6 +72,11 @@ impl<T: DriverObject> Object<T> {
     }
 
     /// `drm_gem_object_funcs.free`: the last reference is gone.
+    ///
+    /// # Safety
+    ///
+    /// `obj` must be an object made by [`create_object_callback`] for `T` whose last reference
+    /// was just dropped.
     unsafe extern "C" fn free_callback(obj: *mut bindings::drm_gem_object) {
         // SAFETY: `free` is only installed on objects made by `create_object_callback`, so `obj`
         // is the `base` of the `drm_gem_shmem_object` at the start of a `Self`. It is called once,
@@ -87,6 +92,10 @@ impl<T: DriverObject> Object<T> {
 }
 
 /// `drm_driver.gem_create_object`: allocates the object the shmem helpers then initialise.
+///
+/// # Safety
+///
+/// `raw_dev` must be a live device of `T::Driver`.
 pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
     raw_dev: *mut bindings::drm_device,
     size: usize,
