@@ -43,7 +43,8 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
     // A C-ABI wrapper per test, the case table that KUnit writes its results into, and the
     // suite, placed where KUnit finds it.
     let mut generated = String::new();
-    for test in &tests {
+    for (test, line) in &tests {
+        let offset = line_offset(*line);
         write!(
             generated,
             r#"
@@ -51,7 +52,7 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
             unsafe extern "C" fn __kunit_rust_wrapper_{test}(_test: *mut ::kernel::bindings::kunit) {{
                 let ret = {test}();
                 ::kernel::kunit_assert!(
-                    "{test}", "{file}", 0, ::kernel::kunit::is_test_result_ok(ret)
+                    "{test}", "{file}", {offset}, ::kernel::kunit::is_test_result_ok(ret)
                 );
             }}
             "#
@@ -64,7 +65,7 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
         tests.len() + 1
     )
     .unwrap();
-    for test in &tests {
+    for (test, _) in &tests {
         write!(
             generated,
             "::kernel::kunit::kunit_case(::kernel::c_str!(\"{test}\"), __kunit_rust_wrapper_{test}),"
@@ -83,9 +84,28 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
     tokens.into_iter().collect()
 }
 
-/// Removes the `#[test]` attributes of a module's body and returns the names of the functions
-/// that carried them.
-fn strip_test_attributes(body: TokenStream) -> (TokenStream, Vec<String>) {
+/// The line of the source that `span` covers.
+#[expect(
+    clippy::incompatible_msrv,
+    reason = "this backport is built with the rustc of Debian's rustc-web (1.96)"
+)]
+fn source_line(span: Span) -> usize {
+    span.line()
+}
+
+/// The `$diff` argument of `kunit_assert!` that makes it report `line`.
+///
+/// `kunit_assert!` reports `line!() - $diff`; inside the expansion of this attribute `line!()` is
+/// the attribute's line, and so is the `line!()` in the offset, which cancels it out.
+fn line_offset(line: usize) -> TokenStream {
+    format!("(::core::line!() as i32 - {line})")
+        .parse()
+        .unwrap()
+}
+
+/// Removes the `#[test]` attributes of a module's body and returns the names and lines of the
+/// functions that carried them.
+fn strip_test_attributes(body: TokenStream) -> (TokenStream, Vec<(String, usize)>) {
     let mut out = Vec::new();
     let mut tests = Vec::new();
     let mut pending_test = false;
@@ -106,7 +126,9 @@ fn strip_test_attributes(body: TokenStream) -> (TokenStream, Vec<String>) {
             if let TokenTree::Ident(i) = &tt {
                 if i.to_string() == "fn" {
                     match iter.peek() {
-                        Some(TokenTree::Ident(name)) => tests.push(name.to_string()),
+                        Some(TokenTree::Ident(name)) => {
+                            tests.push((name.to_string(), source_line(name.span())))
+                        }
                         _ => panic!("#[test] must be followed by a function"),
                     }
                     pending_test = false;
@@ -152,9 +174,9 @@ fn rewrite_asserts(ts: TokenStream, file: &str, name: &str) -> TokenStream {
                     Punct::new(',', Spacing::Alone).into(),
                     Literal::string(file).into(),
                     Punct::new(',', Spacing::Alone).into(),
-                    Literal::usize_unsuffixed(0).into(),
-                    Punct::new(',', Spacing::Alone).into(),
                 ];
+                inner.extend(line_offset(source_line(span)));
+                inner.push(Punct::new(',', Spacing::Alone).into());
                 inner.extend(rewrite_asserts(args.stream(), file, name));
                 let mut group = Group::new(args.delimiter(), inner.into_iter().collect());
                 group.set_span(args.span());
