@@ -7,6 +7,7 @@
 #   make check    build, boot, run KUnit and every IGT test; "N passed, N failed"
 #   make kernel   build the kernel and modules only (cached outside the clone)
 #   make igt      build the IGT tests and the demonstration only
+#   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
 #   make rustfmt  format the project's Rust files
 #   make clippy   build the Rust code with CLIPPY=1
 #   make clean    remove out/ (the kernel cache stays: see HMMGPU_CACHE in README.md)
@@ -15,7 +16,7 @@ OUT := $(CURDIR)/out
 BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
 
-.PHONY: all run check deps kernel igt demo rustfmt rustfmtcheck clippy clean
+.PHONY: all run check deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
 all: check
 
@@ -31,12 +32,15 @@ igt: deps
 	@find $(OUT)/igt -maxdepth 1 -type f -perm -u+x -exec cp -u {} $(BIN)/igt/ \;
 	@$(MAKE) -s -C tools/hmmgpu O=$(BIN)
 
+selftests: kernel
+	@scripts/selftests.sh $(BIN)/selftests
+
 demo: igt
 
 run: kernel igt
 	@scripts/vm.sh -o $(OUT)/run -b $(BIN) -- sh /opt/hmmgpu/run.sh
 
-check: kernel igt
+check: kernel igt selftests
 	@scripts/check.sh $(OUT) $(BIN) $(CHECK_TIMEOUT)
 
 rustfmt rustfmtcheck: deps

@@ -71,19 +71,26 @@ sync_files() {
 }
 
 sync_patches() {
-	local p
-	if diff -rq "$top/kernel/patches" "$state/applied" >/dev/null 2>&1; then
-		return
-	fi
-	for p in $(ls -r "$state/applied"/*.patch 2>/dev/null); do
-		echo "kernel: reverting $(basename "$p")"
-		patch -s -R -p1 -d "$src" < "$p"
-		rm "$p"
+	local p name applied=() wanted=() keep=0 i
+	for p in "$state"/applied/*.patch; do [ -f "$p" ] && applied+=("$(basename "$p")"); done
+	for p in "$top"/kernel/patches/*.patch; do wanted+=("$(basename "$p")"); done
+	# Keep the leading patches that did not change; reverse the rest, newest first.
+	while [ $keep -lt ${#applied[@]} ] && [ $keep -lt ${#wanted[@]} ] &&
+		[ "${applied[$keep]}" = "${wanted[$keep]}" ] &&
+		cmp -s "$state/applied/${applied[$keep]}" "$top/kernel/patches/${wanted[$keep]}"; do
+		keep=$((keep + 1))
 	done
-	for p in "$top"/kernel/patches/*.patch; do
-		echo "kernel: applying $(basename "$p")"
-		patch -s -N -p1 -d "$src" < "$p"
-		cp "$p" "$state/applied/"
+	for ((i = ${#applied[@]} - 1; i >= keep; i--)); do
+		name=${applied[$i]}
+		echo "kernel: reverting $name"
+		patch -s -R -p1 -d "$src" < "$state/applied/$name"
+		rm "$state/applied/$name"
+	done
+	for ((i = keep; i < ${#wanted[@]}; i++)); do
+		name=${wanted[$i]}
+		echo "kernel: applying $name"
+		patch -s -N -p1 -d "$src" < "$top/kernel/patches/$name"
+		cp "$top/kernel/patches/$name" "$state/applied/"
 	done
 }
 
@@ -135,7 +142,7 @@ build)
 	log=$build/build.log
 	if ! kmake bzImage modules > "$log" 2>&1; then
 		# The first error with its context, as the compiler printed it.
-		grep -n -m1 -E "^error|: error:|Error [0-9]" "$log" | cut -d: -f1 |
+		grep -n -m1 -E "^error|: error:|ERROR:|Error [0-9]" "$log" | cut -d: -f1 |
 			xargs -I{} sed -n '{},+60p' "$log" >&2
 		echo "kernel: build failed, full log in $log" >&2
 		exit 1

@@ -4,8 +4,9 @@
 
 Reads the KTAP results of KUnit suites from the kernel log, the IGT output of
 every test binary (framed by HMMGPU-TEST-BEGIN/END lines from the guest
-script), the summary lines of other suites (HMMGPU-RESULT lines), and counts
-the kernel log's reports as one more test.
+script), the TAP output of kernel selftests (framed by HMMGPU-KTAP-BEGIN/END),
+single results (HMMGPU-RESULT lines), and counts the kernel log's reports as
+one more test.
 
 Usage: summary.py CONSOLE_LOG VM_STATUS OUTPUT_LOG...
 Prints "N passed, N failed, N skipped" last; exits 1 when anything failed.
@@ -75,6 +76,7 @@ def kunit(path, results):
 
 def igt(path, results):
     current = None
+    ktap = None
     subtest = None
     dynamic_parent = set()
     saw_result = False
@@ -97,6 +99,24 @@ def igt(path, results):
                 elif not saw_result:
                     results.add(f"igt/{current}", "PASS" if rc == 0 else "SKIP")
                 current = subtest = None
+                continue
+            m = re.match(r"^HMMGPU-KTAP-BEGIN: (\S+)", line)
+            if m:
+                ktap = m.group(1)
+                continue
+            m = re.match(r"^HMMGPU-KTAP-END: (\S+) rc=(\d+)", line)
+            if m:
+                if m.group(2) != "0" and not any(
+                        s == "FAIL" for n, (s, _) in results.status.items()
+                        if n.startswith(f"selftest/{ktap}/")):
+                    results.add(f"selftest/{ktap}", "FAIL", f"exit status {m.group(2)}")
+                ktap = None
+                continue
+            m = re.match(r"^(ok|not ok) \d+ (\S+)(.*)$", line)
+            if m and ktap:
+                status = "SKIP" if "# SKIP" in m.group(3) else (
+                    "PASS" if m.group(1) == "ok" else "FAIL")
+                results.add(f"selftest/{ktap}/{m.group(2)}", status)
                 continue
             m = re.match(r"^HMMGPU-RESULT: (\S+) (PASS|FAIL|SKIP)(.*)$", line)
             if m:

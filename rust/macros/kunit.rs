@@ -52,7 +52,7 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
             unsafe extern "C" fn __kunit_rust_wrapper_{test}(_test: *mut ::kernel::bindings::kunit) {{
                 let ret = {test}();
                 ::kernel::kunit_assert!(
-                    "{test}", "{file}", {offset}, ::kernel::kunit::is_test_result_ok(ret)
+                    "{test}", "{file}", {offset}, ::kernel::kunit::is_test_result_ok(ret, "{test}")
                 );
             }}
             "#

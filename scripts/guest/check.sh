@@ -29,6 +29,29 @@ for t in $bin/igt/*; do
 	case $rc in 0|77) ;; *) status=1 ;; esac
 done
 
+# The core MM's own HMM selftest, against lib/test_hmm.ko: a check that the
+# guest's mm configuration is what HMM needs.
+if [ -x $bin/selftests/hmm-tests ]; then
+	if modprobe test_hmm; then
+		result selftest/test_hmm/load PASS
+		thp=/sys/kernel/mm/transparent_hugepage/enabled
+		# Huge pages for the hugetlbfs cases.
+		echo 16 > /proc/sys/vm/nr_hugepages
+		# In 6.12 make_device_exclusive_range() skips the pages of large folios, so
+		# the exclusive cases fail with -EBUSY when every anonymous mapping gets
+		# THPs; anon_write_huge asks for them with MADV_HUGEPAGE.
+		echo madvise > $thp
+		echo "HMMGPU-KTAP-BEGIN: hmm-tests"
+		(cd /tmp && $bin/selftests/hmm-tests)
+		echo "HMMGPU-KTAP-END: hmm-tests rc=$?"
+		echo always > $thp
+		echo 0 > /proc/sys/vm/nr_hugepages
+		modprobe -r test_hmm || result selftest/test_hmm/unload FAIL
+	else
+		result selftest/test_hmm/load FAIL "modprobe test_hmm failed"
+	fi
+fi
+
 if modprobe -r hmmgpu && ! [ -e /sys/module/hmmgpu ]; then
 	result module/unload PASS
 else

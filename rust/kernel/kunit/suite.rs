@@ -68,26 +68,29 @@ pub const fn kunit_suite_name(name: &str) -> [crate::ffi::c_char; 256] {
 
 /// What a test function may return: `()`, or a `Result` whose `Err` fails the test.
 pub trait TestResult {
-    /// Whether the test passed.
-    fn is_ok(&self) -> bool;
+    /// Whether the test passed; if not, says why in the test's log.
+    fn is_ok(&self, test: &str) -> bool;
 }
 
 impl TestResult for () {
-    fn is_ok(&self) -> bool {
+    fn is_ok(&self, _test: &str) -> bool {
         true
     }
 }
 
-impl<T, E> TestResult for Result<T, E> {
-    fn is_ok(&self) -> bool {
+impl<T, E: core::fmt::Debug> TestResult for Result<T, E> {
+    fn is_ok(&self, test: &str) -> bool {
+        if let Err(e) = self {
+            super::err(format_args!("    # {test}: returned Err({e:?})\n"));
+        }
         Result::is_ok(self)
     }
 }
 
-/// Whether a test's return value means it passed.
+/// Whether the return value of `test` means it passed.
 #[doc(hidden)]
-pub fn is_test_result_ok(ret: impl TestResult) -> bool {
-    ret.is_ok()
+pub fn is_test_result_ok(ret: impl TestResult, test: &str) -> bool {
+    ret.is_ok(test)
 }
 
 /// Declares a KUnit suite called `$name` whose cases are the `static mut` table `$test_cases`,

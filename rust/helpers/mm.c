@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/hmm.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/sched/mm.h>
+#include <linux/vmstat.h>
+
+void rust_helper_mmgrab(struct mm_struct *mm)
+{
+	mmgrab(mm);
+}
+
+void rust_helper_mmdrop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+void rust_helper_mmget(struct mm_struct *mm)
+{
+	mmget(mm);
+}
+
+bool rust_helper_mmget_not_zero(struct mm_struct *mm)
+{
+	return mmget_not_zero(mm);
+}
+
+void rust_helper_mmap_read_lock(struct mm_struct *mm)
+{
+	mmap_read_lock(mm);
+}
+
+void rust_helper_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+unsigned long rust_helper_global_node_page_state(enum node_stat_item item)
+{
+	return global_node_page_state(item);
+}
+
+#ifdef CONFIG_MMU_NOTIFIER
+
+bool rust_helper_mmu_interval_read_retry(struct mmu_interval_notifier *interval_sub,
+					 unsigned long seq)
+{
+	return mmu_interval_read_retry(interval_sub, seq);
+}
+
+bool rust_helper_mmu_interval_check_retry(struct mmu_interval_notifier *interval_sub,
+					  unsigned long seq)
+{
+	return mmu_interval_check_retry(interval_sub, seq);
+}
+
+void rust_helper_mmu_interval_set_seq(struct mmu_interval_notifier *interval_sub,
+				      unsigned long cur_seq)
+{
+	mmu_interval_set_seq(interval_sub, cur_seq);
+}
+
+bool rust_helper_mmu_notifier_range_blockable(const struct mmu_notifier_range *range)
+{
+	return mmu_notifier_range_blockable(range);
+}
+
+#endif
+
+#ifdef CONFIG_HMM_MIRROR
+
+unsigned int rust_helper_hmm_pfn_to_map_order(unsigned long hmm_pfn)
+{
+	return hmm_pfn_to_map_order(hmm_pfn);
+}
+
+struct page *rust_helper_hmm_pfn_to_page(unsigned long hmm_pfn)
+{
+	return hmm_pfn_to_page(hmm_pfn);
+}
+
+#endif
+
+/*
+ * Teach lockdep that @lock may be taken under reclaim, as a notifier lock is
+ * when an invalidation comes from the shrinker: an allocation that can enter
+ * reclaim while @lock is held is then reported at once, not when reclaim
+ * happens to run into it.
+ */
+void rust_helper_mutex_prime_reclaim(struct mutex *lock)
+{
+	fs_reclaim_acquire(GFP_KERNEL);
+	might_lock(lock);
+	fs_reclaim_release(GFP_KERNEL);
+}

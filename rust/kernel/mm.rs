@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory management: address spaces, and mirroring them into a device.
+//!
+//! One C `struct mm_struct`, two Rust types by what a reference allows: an [`Mm`] holds
+//! `mm_count` (`mmgrab`), which keeps the structure but not the address space; an
+//! [`MmWithUser`] holds `mm_users` (`mmget`), which keeps the address space, so that its mappings
+//! may be walked under [`MmWithUser::mmap_read_lock`].
+//!
+//! The submodules let a driver keep a device's page table coherent with a process's:
+//! [`notifier_lock`] is the driver lock that orders page-table updates against invalidations,
+//! [`interval_notifier`] tells the driver when a range of the address space changes, [`hmm`]
+//! takes a snapshot of the CPU page table for a range, and [`pin`] pins pages long-term for
+//! devices that cannot fault. `Documentation/mm/rust-mirroring.rst` describes the protocol.
+//!
+//! C headers: [`include/linux/mm_types.h`](srctree/include/linux/mm_types.h),
+//! [`include/linux/sched/mm.h`](srctree/include/linux/sched/mm.h),
+//! [`include/linux/mmap_lock.h`](srctree/include/linux/mmap_lock.h)
+
+use crate::{
+    bindings,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+
+#[cfg(CONFIG_HMM_MIRROR)]
+pub mod hmm;
+#[cfg(CONFIG_MMU_NOTIFIER)]
+pub mod interval_notifier;
+pub mod notifier_lock;
+pub mod pin;
+#[cfg(CONFIG_RUST_MM_MIRROR_KUNIT_TEST)]
+mod tests;
+
+/// An address space whose structure is kept alive (`mmgrab`), though its mappings may already be
+/// gone.
+///
+/// # Invariants
+///
+/// Values of this type are always referenced through an [`ARef`] or a reference derived from a
+/// live `mm_count` or `mm_users` reference, and wrap a valid `mm_struct`.
+#[repr(transparent)]
+pub struct Mm {
+    mm: Opaque<bindings::mm_struct>,
+}
+
+// SAFETY: `mm_struct` is reference counted by `mmgrab`/`mmdrop`, which any thread may call.
+unsafe impl AlwaysRefCounted for Mm {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live, so `mm_count` is not zero.
+        unsafe { bindings::mmgrab(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { bindings::mmdrop(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: `mm_struct` is designed to be used from any thread.
+unsafe impl Send for Mm {}
+// SAFETY: `mm_struct` is designed to be used from any thread.
+unsafe impl Sync for Mm {}
+
+impl Mm {
+    /// The address space of the current task, or `None` for a kernel thread without one.
+    pub fn current() -> Option<ARef<Mm>> {
+        // SAFETY: `current` is valid, and its `mm` is stable while the task runs.
+        let mm = unsafe { (*bindings::get_current()).mm };
+        // SAFETY: A task's `mm` holds `mm_users`, so it is live; `from` takes our own `mm_count`.
+        NonNull::new(mm).map(|mm| ARef::from(unsafe { Self::from_raw(mm.as_ptr()) }))
+    }
+
+    /// Borrows the [`Mm`] of `mm`.
+    ///
+    /// # Safety
+    ///
+    /// `mm` must be live (hold `mm_count`) for `'a`.
+    pub unsafe fn from_raw<'a>(mm: *const bindings::mm_struct) -> &'a Mm {
+        // SAFETY: `Mm` is a transparent wrapper; the caller promises liveness.
+        unsafe { &*mm.cast() }
+    }
+
+    /// The C `struct mm_struct`.
+    pub fn as_raw(&self) -> *mut bindings::mm_struct {
+        self.mm.get()
+    }
+
+    /// Takes `mm_users` if the address space still exists (`mmget_not_zero`).
+    pub fn mmget_not_zero(&self) -> Option<ARef<MmWithUser>> {
+        // SAFETY: `self` is live.
+        if unsafe { bindings::mmget_not_zero(self.as_raw()) } {
+            // SAFETY: We just took the `mm_users` reference the `ARef` owns.
+            Some(unsafe { ARef::from_raw(NonNull::new_unchecked(self.as_raw().cast())) })
+        } else {
+            None
+        }
+    }
+}
+
+/// An address space whose mappings are kept alive (`mmget`).
+///
+/// # Invariants
+///
+/// Values of this type are referenced through a live `mm_users` reference.
+#[repr(transparent)]
+pub struct MmWithUser {
+    mm: Mm,
+}
+
+// SAFETY: `mm_users` is counted by `mmget`/`mmput`, which any thread may call.
+unsafe impl AlwaysRefCounted for MmWithUser {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live, so `mm_users` is not zero.
+        unsafe { bindings::mmget(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { bindings::mmput(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: See `Mm`.
+unsafe impl Send for MmWithUser {}
+// SAFETY: See `Mm`.
+unsafe impl Sync for MmWithUser {}
+
+impl Deref for MmWithUser {
+    type Target = Mm;
+
+    fn deref(&self) -> &Mm {
+        &self.mm
+    }
+}
+
+impl MmWithUser {
+    /// The address space of the current task with `mm_users` taken, or `None` for a kernel thread
+    /// without one.
+    pub fn current() -> Option<ARef<MmWithUser>> {
+        Mm::current()?.mmget_not_zero()
+    }
+
+    /// Borrows the [`MmWithUser`] of `mm`.
+    ///
+    /// # Safety
+    ///
+    /// `mm` must hold `mm_users` for `'a`.
+    pub unsafe fn from_raw<'a>(mm: *const bindings::mm_struct) -> &'a MmWithUser {
+        // SAFETY: `MmWithUser` is a transparent wrapper; the caller promises liveness.
+        unsafe { &*mm.cast() }
+    }
+
+    /// Takes the mmap lock for reading; the guard releases it.
+    pub fn mmap_read_lock(&self) -> MmapReadGuard<'_> {
+        // SAFETY: `self` is live.
+        unsafe { bindings::mmap_read_lock(self.as_raw()) };
+        // INVARIANT: We just took the read lock.
+        MmapReadGuard {
+            mm: self,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+/// The mmap lock of an address space, held for reading.
+///
+/// # Invariants
+///
+/// The read lock of `mm` is held, by this thread, until the guard is dropped.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct MmapReadGuard<'a> {
+    mm: &'a MmWithUser,
+    // The lock is released by the thread that took it.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl MmapReadGuard<'_> {
+    /// The locked address space.
+    pub fn mm(&self) -> &MmWithUser {
+        self.mm
+    }
+}
+
+impl Drop for MmapReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold the read lock.
+        unsafe { bindings::mmap_read_unlock(self.mm.as_raw()) };
+    }
+}

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! HMM range snapshots: reading the CPU page table of a watched range.
+//!
+//! A [`Range`] covers part of an [`IntervalNotifier`]'s interval. [`Range::fault`] runs the loop
+//! of `Documentation/mm/hmm.rst`: take a sequence number, take the mmap lock, run
+//! `hmm_range_fault`, and when it reports `-EBUSY` (an invalidation raced with it) start again
+//! with a fresh sequence number, until a deadline that grows with the range's size. The result is
+//! a [`Snapshot`], which cannot be read yet: [`Snapshot::commit`] checks, under the notifier lock,
+//! that no invalidation happened since, and only then gives out the page frames, as a [`Valid`]
+//! that lives no longer than the lock's guard. A device page table written from a `Valid` is
+//! therefore never written from a stale snapshot, nor after the lock is dropped.
+//!
+//! C header: [`include/linux/hmm.h`](srctree/include/linux/hmm.h)
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVVec},
+    bindings,
+    error::code::{EBUSY, EFAULT, EINVAL},
+    mm::{
+        interval_notifier::{IntervalNotifier, Invalidate, ReadSeq},
+        notifier_lock::NotifierGuard,
+    },
+    page::PAGE_SIZE,
+    prelude::*,
+    time::msecs_to_jiffies,
+};
+
+/// How [`Range::fault`] treats pages that are not present, or not writable, in the CPU page
+/// table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Fault nothing in: report what is there. Missing pages come back not valid.
+    Snapshot,
+    /// Fault in pages for reading. Copy-on-write pages are left shared.
+    Read,
+    /// Fault in pages for writing, breaking copy-on-write. Fails with `EPERM` on a range that is
+    /// not writable.
+    Write,
+}
+
+/// A range of a watched interval, and the buffer its snapshots are read into.
+pub struct Range<'n, T: Invalidate> {
+    notifier: &'n IntervalNotifier<T>,
+    start: usize,
+    end: usize,
+    pfns: KVVec<usize>,
+    retries: u64,
+}
+
+impl<'n, T: Invalidate> Range<'n, T> {
+    /// A range of `length` bytes from `start`, inside `notifier`'s interval. Allocates the
+    /// snapshot buffer, so call it before taking locks.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when the range is empty, not page-aligned, or not inside the interval.
+    pub fn new(notifier: &'n IntervalNotifier<T>, start: usize, length: usize) -> Result<Self> {
+        let end = start.checked_add(length).ok_or(EINVAL)?;
+        let interval_end = notifier.start() + notifier.length();
+        if length == 0
+            || start % PAGE_SIZE != 0
+            || length % PAGE_SIZE != 0
+            || start < notifier.start()
+            || end > interval_end
+        {
+            return Err(EINVAL);
+        }
+        let npages = length / PAGE_SIZE;
+        let mut pfns = KVVec::with_capacity(npages, GFP_KERNEL)?;
+        for _ in 0..npages {
+            pfns.push(0, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            notifier,
+            start,
+            end,
+            pfns,
+            retries: 0,
+        })
+    }
+
+    /// The first address of the range.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The address just past the range.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// How many times [`Self::fault`] had to start again because an invalidation raced with it,
+    /// over the range's life.
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// How long the fault loop keeps retrying: a second, as `HMM_RANGE_DEFAULT_TIMEOUT`, plus a
+    /// millisecond per 64 pages, so that large ranges under steady invalidations still complete.
+    fn timeout_ms(&self) -> u32 {
+        let pages = (self.end - self.start) / PAGE_SIZE;
+        1000u32.saturating_add(u32::try_from(pages / 64).unwrap_or(u32::MAX))
+    }
+
+    /// Reads the CPU page table of the range, faulting pages in as `fault` says.
+    ///
+    /// Takes the address space's mmap lock; must not be called with the notifier lock held.
+    ///
+    /// # Errors
+    ///
+    /// `EFAULT` when part of the range is not mapped (or the address space is gone) and
+    /// `fault` is not [`Fault::Snapshot`]; `EPERM` for [`Fault::Write`] on a read-only
+    /// mapping; `ETIMEDOUT` when invalidations kept racing past the deadline; `EINTR` or
+    /// others from `hmm_range_fault`.
+    pub fn fault(&mut self, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
+        let mm = self.notifier.mm().mmget_not_zero().ok_or(EFAULT)?;
+        let flags = match fault {
+            Fault::Snapshot => 0,
+            Fault::Read => bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT,
+            Fault::Write => {
+                bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT
+                    | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE
+            }
+        };
+        let deadline = jiffies().wrapping_add(msecs_to_jiffies(self.timeout_ms()));
+        loop {
+            // A fresh sequence number on every try: a stale one would make every check fail.
+            let seq = self.notifier.read_begin();
+            let mut range = bindings::hmm_range {
+                notifier: self.notifier.raw(),
+                notifier_seq: seq.0 as _,
+                start: self.start as _,
+                end: self.end as _,
+                hmm_pfns: self.pfns.as_mut_ptr(),
+                default_flags: flags as _,
+                pfn_flags_mask: 0,
+                dev_private_owner: core::ptr::null_mut(),
+            };
+            let ret = {
+                let _mmap = mm.mmap_read_lock();
+                // SAFETY: `range` is valid and its buffer holds a pfn per page of the range;
+                // the mmap read lock is held and the notifier is inserted on this `mm`.
+                unsafe { bindings::hmm_range_fault(&mut range) }
+            };
+            match ret {
+                0 => return Ok(Snapshot { range: self, seq }),
+                e if e == EBUSY.to_errno() => {
+                    self.retries += 1;
+                    if time_after(jiffies(), deadline) {
+                        return Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
+                    }
+                }
+                e => return Err(Error::from_errno(e)),
+            }
+        }
+    }
+}
+
+/// A snapshot of a range's CPU page table, not yet known to be current.
+pub struct Snapshot<'r, 'n, T: Invalidate> {
+    range: &'r Range<'n, T>,
+    seq: ReadSeq,
+}
+
+impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
+    /// The sequence number the snapshot was taken under.
+    pub fn seq(&self) -> ReadSeq {
+        self.seq
+    }
+
+    /// Checks, under the notifier lock `guard`, that no invalidation touched the range since the
+    /// snapshot. Returns its page frames, usable while `guard` is held, or `None` when the
+    /// snapshot is stale and must be taken again.
+    pub fn commit<'g, L: ?Sized>(self, guard: &'g NotifierGuard<'_, L>) -> Option<Valid<'g>>
+    where
+        'r: 'g,
+    {
+        if self.range.notifier.read_retry(guard, self.seq) {
+            return None;
+        }
+        Some(Valid {
+            start: self.range.start,
+            end: self.range.end,
+            pfns: &self.range.pfns,
+        })
+    }
+}
+
+/// The page frames of a current snapshot, while the notifier lock is held.
+pub struct Valid<'g> {
+    start: usize,
+    end: usize,
+    pfns: &'g [usize],
+}
+
+impl Valid<'_> {
+    /// The first address of the range.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The number of pages of the range.
+    pub fn len(&self) -> usize {
+        self.pfns.len()
+    }
+
+    /// Whether the range has no pages (never: ranges are not empty).
+    pub fn is_empty(&self) -> bool {
+        self.pfns.is_empty()
+    }
+
+    /// The entry of the page at `addr`, or `None` outside the range.
+    pub fn at(&self, addr: usize) -> Option<HmmPfn> {
+        if addr < self.start || addr >= self.end {
+            return None;
+        }
+        let index = (addr - self.start) / PAGE_SIZE;
+        Some(HmmPfn {
+            raw: self.pfns[index],
+            addr: addr & !(PAGE_SIZE - 1),
+            start: self.start,
+            end: self.end,
+        })
+    }
+
+    /// The entries of the range, page by page.
+    pub fn iter(&self) -> impl Iterator<Item = HmmPfn> + '_ {
+        (0..self.pfns.len()).filter_map(move |i| self.at(self.start + i * PAGE_SIZE))
+    }
+}
+
+/// One page's entry in a snapshot.
+#[derive(Clone, Copy, Debug)]
+pub struct HmmPfn {
+    raw: usize,
+    addr: usize,
+    start: usize,
+    end: usize,
+}
+
+impl HmmPfn {
+    /// The address of the page.
+    pub fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// Whether a page is mapped there (`HMM_PFN_VALID`).
+    pub fn is_valid(&self) -> bool {
+        self.raw & bindings::hmm_pfn_flags_HMM_PFN_VALID != 0
+    }
+
+    /// Whether the CPU may write the page (`HMM_PFN_WRITE`): the device may too.
+    pub fn is_writable(&self) -> bool {
+        self.is_valid() && self.raw & bindings::hmm_pfn_flags_HMM_PFN_WRITE != 0
+    }
+
+    /// Whether the device must not access the address (`HMM_PFN_ERROR`).
+    pub fn is_error(&self) -> bool {
+        self.raw & bindings::hmm_pfn_flags_HMM_PFN_ERROR != 0
+    }
+
+    /// The page frame number, if [`Self::is_valid`].
+    pub fn pfn(&self) -> Option<usize> {
+        self.is_valid()
+            .then_some(self.raw & !(bindings::hmm_pfn_flags_HMM_PFN_FLAGS))
+    }
+
+    /// The `struct page` of the frame, if [`Self::is_valid`].
+    pub fn page(&self) -> Option<*mut bindings::page> {
+        // SAFETY: The entry is valid, so it holds the pfn of a page.
+        self.is_valid()
+            .then(|| unsafe { bindings::hmm_pfn_to_page(self.raw as _) })
+    }
+
+    /// The order of the CPU mapping around this page (9 for a 2 MiB page with 4 KiB pages),
+    /// clipped to the range: the aligned block of that order that holds the page lies wholly
+    /// inside the range, so mapping it never maps memory outside.
+    pub fn map_order(&self) -> u32 {
+        if !self.is_valid() {
+            return 0;
+        }
+        // SAFETY: The entry is valid.
+        let mut order = unsafe { bindings::hmm_pfn_to_map_order(self.raw as _) };
+        while order > 0 {
+            let size = PAGE_SIZE << order;
+            let base = self.addr & !(size - 1);
+            if base >= self.start && base + size <= self.end {
+                break;
+            }
+            order -= 1;
+        }
+        order
+    }
+}
+
+fn jiffies() -> usize {
+    // SAFETY: `jiffies` is always valid; it changes under us, hence the volatile read.
+    unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) }
+}
+
+fn time_after(a: usize, b: usize) -> bool {
+    (b.wrapping_sub(a) as isize) < 0
+}

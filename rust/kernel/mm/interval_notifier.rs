@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Interval notifiers: being told when a range of an address space changes.
+//!
+//! An [`IntervalNotifier<T>`] watches `[start, start + length)` of an address space. When the CPU
+//! page table of any part of it is about to change (munmap, mprotect, migration, reclaim, fork's
+//! copy-on-write, ...), the core MM calls [`Invalidate::invalidate`] with the range and a new
+//! sequence number. The driver's data `T` lives in the notifier.
+//!
+//! The sequence protocol of `mmu_interval_notifier` is enforced by types:
+//!
+//! - [`IntervalNotifier::read_begin`] returns a [`ReadSeq`], taken before reading the CPU page
+//!   table (the [`hmm`](super::hmm) range API does this for you).
+//! - [`Invalidate::invalidate`] receives an [`InvalidateSeq`]; the only thing to do with it is
+//!   [`IntervalNotifier::set_seq`], which needs a [`NotifierGuard`] of the driver's notifier lock.
+//! - [`IntervalNotifier::read_retry`], the check that a [`ReadSeq`] is still current, needs the
+//!   same guard: it only means something while the lock is held, until the device entries are
+//!   written.
+//!
+//! The guard given to `set_seq` and `read_retry` must be of the lock the notifier was created
+//! with; a guard of another lock is a bug, caught at run time, as with
+//! [`LockedBy`](crate::sync::LockedBy).
+//!
+//! C header: [`include/linux/mmu_notifier.h`](srctree/include/linux/mmu_notifier.h)
+
+use crate::{
+    bindings,
+    error::to_result,
+    init::PinInit,
+    mm::{
+        notifier_lock::{NotifierGuard, NotifierLock},
+        Mm, MmWithUser,
+    },
+    prelude::*,
+    try_pin_init,
+    types::Opaque,
+};
+use core::{marker::PhantomPinned, pin::Pin};
+
+/// What a driver does when part of a watched range changes.
+pub trait Invalidate: Send + Sync + Sized {
+    /// Called before the CPU page table of `range` changes.
+    ///
+    /// The callback must take the notifier lock (with [`NotifierLock::try_lock`] when
+    /// [`InvalidateRange::may_block`] is false, returning `false` if it is contended), call
+    /// [`IntervalNotifier::set_seq`] with `seq`, stop the device from using the range's pages
+    /// (clear its entries and wait, uninterruptibly, for work that may still use them), and
+    /// return `true`. It must not allocate memory or take locks that allocations take.
+    fn invalidate(
+        notifier: &IntervalNotifier<Self>,
+        range: &InvalidateRange<'_>,
+        seq: InvalidateSeq,
+    ) -> bool;
+}
+
+/// A sequence number from [`IntervalNotifier::read_begin`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadSeq(pub(crate) usize);
+
+/// The sequence number of an invalidation in progress, to hand to [`IntervalNotifier::set_seq`].
+///
+/// Only the invalidation callback receives one; it is neither `Copy` nor `Clone`.
+pub struct InvalidateSeq(usize);
+
+/// Why a range is being invalidated (`enum mmu_notifier_event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The range is being unmapped (munmap, or a mapping replaced it).
+    Unmap,
+    /// Pages are being freed (`MADV_DONTNEED`, truncation).
+    Clear,
+    /// The protection of the range's VMA changed (mprotect).
+    ProtectionVma,
+    /// The protection of some pages changed (write-protection for copy-on-write, KSM).
+    ProtectionPage,
+    /// Soft-dirty tracking is being reset.
+    SoftDirty,
+    /// The notifier's address space is going away.
+    Release,
+    /// Pages are being migrated.
+    Migrate,
+    /// Pages are being made exclusive to a device.
+    Exclusive,
+    /// Any other event.
+    Other(u32),
+}
+
+/// The range of an invalidation, as the callback sees it.
+pub struct InvalidateRange<'a>(&'a bindings::mmu_notifier_range);
+
+impl InvalidateRange<'_> {
+    /// The first address of the range.
+    pub fn start(&self) -> usize {
+        self.0.start
+    }
+
+    /// The address just past the range.
+    pub fn end(&self) -> usize {
+        self.0.end
+    }
+
+    /// Why the range is invalidated.
+    pub fn event(&self) -> Event {
+        match self.0.event {
+            bindings::mmu_notifier_event_MMU_NOTIFY_UNMAP => Event::Unmap,
+            bindings::mmu_notifier_event_MMU_NOTIFY_CLEAR => Event::Clear,
+            bindings::mmu_notifier_event_MMU_NOTIFY_PROTECTION_VMA => Event::ProtectionVma,
+            bindings::mmu_notifier_event_MMU_NOTIFY_PROTECTION_PAGE => Event::ProtectionPage,
+            bindings::mmu_notifier_event_MMU_NOTIFY_SOFT_DIRTY => Event::SoftDirty,
+            bindings::mmu_notifier_event_MMU_NOTIFY_RELEASE => Event::Release,
+            bindings::mmu_notifier_event_MMU_NOTIFY_MIGRATE => Event::Migrate,
+            bindings::mmu_notifier_event_MMU_NOTIFY_EXCLUSIVE => Event::Exclusive,
+            other => Event::Other(other),
+        }
+    }
+
+    /// Whether the callback may sleep (and so take the notifier lock with
+    /// [`NotifierLock::lock`]).
+    pub fn may_block(&self) -> bool {
+        // SAFETY: The range is valid for the callback's duration.
+        unsafe { bindings::mmu_notifier_range_blockable(self.0) }
+    }
+}
+
+/// A watch on a range of an address space, with the driver's data `T`.
+///
+/// Dropping it removes the watch, waiting for callbacks still running.
+///
+/// # Invariants
+///
+/// - `notifier` was inserted with `mmu_interval_notifier_insert` and `Self::OPS`, and is removed
+///   only when `self` is dropped.
+/// - `lock` is the address of the [`NotifierLock`] given at creation.
+#[pin_data(PinnedDrop)]
+pub struct IntervalNotifier<T: Invalidate> {
+    #[pin]
+    data: T,
+    lock: *const (),
+    start: usize,
+    length: usize,
+    #[pin]
+    notifier: Opaque<bindings::mmu_interval_notifier>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: The C notifier may be used from any thread; `T` is `Send + Sync`. `lock` is only
+// compared, never dereferenced.
+unsafe impl<T: Invalidate> Send for IntervalNotifier<T> {}
+// SAFETY: See above.
+unsafe impl<T: Invalidate> Sync for IntervalNotifier<T> {}
+
+impl<T: Invalidate> IntervalNotifier<T> {
+    const OPS: bindings::mmu_interval_notifier_ops = bindings::mmu_interval_notifier_ops {
+        invalidate: Some(Self::invalidate_callback),
+    };
+
+    /// Watches `[start, start + length)` of `mm`, with `data`, ordering page-table updates with
+    /// `lock`.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an empty range or one that wraps around; errors of
+    /// `mmu_interval_notifier_insert`.
+    pub fn new<L: ?Sized>(
+        mm: &MmWithUser,
+        start: usize,
+        length: usize,
+        lock: &NotifierLock<L>,
+        data: impl PinInit<T, Error>,
+    ) -> impl PinInit<Self, Error> {
+        let lock_addr: *const () = (lock as *const NotifierLock<L>).cast();
+        let mm = mm.as_raw();
+        // The field initialisers below shadow `start` and `length`.
+        let (first, len) = (start, length);
+        let insert = move |slot: *mut Opaque<bindings::mmu_interval_notifier>| {
+            if len == 0 || first.checked_add(len).is_none() {
+                return Err(EINVAL);
+            }
+            let slot = Opaque::raw_get(slot);
+            // SAFETY: `slot` is valid and pinned, `mm` holds `mm_users` and `OPS` lives forever.
+            // The insertion takes its own `mmgrab` of `mm`.
+            unsafe {
+                slot.write_bytes(0, 1);
+                to_result(bindings::mmu_interval_notifier_insert(
+                    slot,
+                    mm,
+                    first as _,
+                    len as _,
+                    &Self::OPS,
+                ))
+            }
+        };
+        try_pin_init!(Self {
+            // `data` comes first: callbacks may run as soon as the notifier is inserted, and
+            // a failed insertion drops it again.
+            data <- data,
+            lock: lock_addr,
+            start,
+            length,
+            _pin: PhantomPinned,
+            // SAFETY: The closure initialises the slot fully on success (the notifier is zeroed,
+            // then filled in by its insertion) and leaves nothing to undo on failure.
+            notifier <- unsafe { crate::init::pin_init_from_closure(insert) },
+        }? Error)
+    }
+
+    /// The driver's data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// The first address watched.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The number of bytes watched.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    /// The C `struct mmu_interval_notifier`.
+    pub(crate) fn raw(&self) -> *mut bindings::mmu_interval_notifier {
+        self.notifier.get()
+    }
+
+    /// The watched address space.
+    pub fn mm(&self) -> &Mm {
+        // SAFETY: The inserted notifier holds `mmgrab` of its `mm` until it is removed.
+        unsafe { Mm::from_raw((*self.notifier.get()).mm) }
+    }
+
+    /// Starts a read of the CPU page table: the sequence number to check afterwards with
+    /// [`Self::read_retry`]. May sleep until a running invalidation ends.
+    pub fn read_begin(&self) -> ReadSeq {
+        // SAFETY: By the type invariant the notifier is inserted.
+        ReadSeq(unsafe { bindings::mmu_interval_read_begin(self.notifier.get()) } as usize)
+    }
+
+    /// Whether the range was invalidated since `seq` was read, so that what was read must be read
+    /// again. Needs the notifier lock: the answer holds until the lock is released.
+    pub fn read_retry<L: ?Sized>(&self, guard: &NotifierGuard<'_, L>, seq: ReadSeq) -> bool {
+        self.assert_lock(guard);
+        // SAFETY: The notifier is inserted.
+        unsafe { bindings::mmu_interval_read_retry(self.notifier.get(), seq.0 as _) }
+    }
+
+    /// A lockless hint that `seq` is stale, to give up early on work that will be retried.
+    pub fn check_retry(&self, seq: ReadSeq) -> bool {
+        // SAFETY: The notifier is inserted.
+        unsafe { bindings::mmu_interval_check_retry(self.notifier.get(), seq.0 as _) }
+    }
+
+    /// Publishes the sequence number of an invalidation, from inside [`Invalidate::invalidate`]
+    /// with the notifier lock held, so that readers that began before it retry.
+    pub fn set_seq<L: ?Sized>(&self, guard: &NotifierGuard<'_, L>, seq: InvalidateSeq) {
+        self.assert_lock(guard);
+        // SAFETY: The notifier is inserted; its lock is held.
+        unsafe { bindings::mmu_interval_set_seq(self.notifier.get(), seq.0 as _) };
+    }
+
+    fn assert_lock<L: ?Sized>(&self, guard: &NotifierGuard<'_, L>) {
+        if guard.lock_addr() != self.lock {
+            panic!("the guard is not of the notifier lock of this interval notifier");
+        }
+    }
+
+    /// `mmu_interval_notifier_ops.invalidate`.
+    ///
+    /// # Safety
+    ///
+    /// `sub` must be the `notifier` of a live `Self` and `range` valid for the call.
+    unsafe extern "C" fn invalidate_callback(
+        sub: *mut bindings::mmu_interval_notifier,
+        range: *const bindings::mmu_notifier_range,
+        cur_seq: usize,
+    ) -> bool {
+        // SAFETY: The callback is only installed on `notifier` fields of `Self`, which stay
+        // live (and `data` initialised) until removal waits for running callbacks.
+        let this = unsafe {
+            &*crate::container_of!(
+                sub.cast::<Opaque<bindings::mmu_interval_notifier>>(),
+                Self,
+                notifier
+            )
+        };
+        // SAFETY: The core MM passes a valid range.
+        let range = InvalidateRange(unsafe { &*range });
+        T::invalidate(this, &range, InvalidateSeq(cur_seq))
+    }
+}
+
+#[pinned_drop]
+impl<T: Invalidate> PinnedDrop for IntervalNotifier<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant the notifier is inserted; removal waits for callbacks
+        // that are running, so none runs once `data` is dropped.
+        unsafe { bindings::mmu_interval_notifier_remove(self.notifier.get()) };
+    }
+}

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The notifier lock: the driver lock that orders device page-table updates against
+//! invalidations of the CPU page table.
+//!
+//! A driver takes a [`NotifierLock`] in two places: in its invalidation callback, around
+//! [`IntervalNotifier::set_seq`] and the clearing of device entries, and around the check that a
+//! snapshot is still current ([`hmm::Snapshot::commit`]) and the writing of the entries it
+//! describes. The sequence-number calls demand its guard, so the protocol cannot be skipped.
+//!
+//! The lock is a `struct mutex` with a `try_lock`, which an invalidation callback that may not
+//! block needs. At initialisation it teaches lockdep that it is taken under reclaim (an
+//! invalidation may come from the shrinker), so an allocation made while holding it is reported
+//! at once, as `drm_gpusvm_init` does for its notifier lock.
+//!
+//! [`IntervalNotifier::set_seq`]: super::interval_notifier::IntervalNotifier::set_seq
+//! [`hmm::Snapshot::commit`]: super::hmm::Snapshot::commit
+//!
+//! C header: [`include/linux/mutex.h`](srctree/include/linux/mutex.h)
+
+use crate::{
+    bindings, init::PinInit, pin_init, prelude::*, str::CStr, sync::LockClassKey, types::Opaque,
+};
+use core::{
+    cell::UnsafeCell,
+    marker::{PhantomData, PhantomPinned},
+    ops::{Deref, DerefMut},
+};
+
+/// Creates a [`NotifierLock`] initialiser with a lockdep class of its own, named after the
+/// caller's location unless a name is given.
+#[macro_export]
+macro_rules! new_notifier_lock {
+    ($inner:expr $(, $name:literal)? $(,)?) => {
+        $crate::mm::notifier_lock::NotifierLock::new(
+            $inner, $crate::optional_name!($($name)?), $crate::static_lock_class!())
+    };
+}
+pub use new_notifier_lock;
+
+/// A mutex protecting `T`, the state a driver keeps coherent with the CPU page table.
+///
+/// # Invariants
+///
+/// `mutex` is an initialised `struct mutex`; `data` is only accessed while it is held.
+#[pin_data]
+pub struct NotifierLock<T: ?Sized> {
+    #[pin]
+    mutex: Opaque<bindings::mutex>,
+    #[pin]
+    _pin: PhantomPinned,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: The lock may be moved to another thread with the data it protects.
+unsafe impl<T: ?Sized + Send> Send for NotifierLock<T> {}
+
+// SAFETY: The mutex gives one thread at a time access to `T`, which therefore need only be `Send`.
+unsafe impl<T: ?Sized + Send> Sync for NotifierLock<T> {}
+
+impl<T> NotifierLock<T> {
+    /// Creates a notifier lock protecting `data`. Use [`new_notifier_lock!`].
+    pub fn new(data: T, name: &'static CStr, key: &'static LockClassKey) -> impl PinInit<Self> {
+        pin_init!(Self {
+            data: UnsafeCell::new(data),
+            _pin: PhantomPinned,
+            // SAFETY: `slot` is valid for writes; `name` and `key` live forever.
+            mutex <- Opaque::ffi_init(|slot: *mut bindings::mutex| unsafe {
+                bindings::__mutex_init(slot, name.as_char_ptr(), key.as_ptr());
+                bindings::mutex_prime_reclaim(slot);
+            }),
+        })
+    }
+}
+
+impl<T: ?Sized> NotifierLock<T> {
+    /// Takes the lock, sleeping until it is free.
+    pub fn lock(&self) -> NotifierGuard<'_, T> {
+        // SAFETY: The mutex is initialised.
+        unsafe { bindings::mutex_lock(self.mutex.get()) };
+        // INVARIANT: We hold the lock.
+        NotifierGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Takes the lock if it is free, without sleeping.
+    pub fn try_lock(&self) -> Option<NotifierGuard<'_, T>> {
+        // SAFETY: The mutex is initialised.
+        if unsafe { bindings::mutex_trylock(self.mutex.get()) } != 0 {
+            // INVARIANT: We hold the lock.
+            Some(NotifierGuard {
+                lock: self,
+                _not_send: PhantomData,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Whether `guard` is a guard of this lock.
+    pub fn owns<U: ?Sized>(&self, guard: &NotifierGuard<'_, U>) -> bool {
+        core::ptr::addr_eq(self, guard.lock)
+    }
+}
+
+/// A held [`NotifierLock`]; dropping it releases the lock.
+///
+/// # Invariants
+///
+/// The current thread holds `lock`'s mutex.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct NotifierGuard<'a, T: ?Sized> {
+    lock: &'a NotifierLock<T>,
+    // A mutex is released by the thread that took it.
+    _not_send: PhantomData<*mut ()>,
+}
+
+// SAFETY: A shared guard only gives `&T`, which is fine to share when `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Sync for NotifierGuard<'_, T> {}
+
+impl<T: ?Sized> NotifierGuard<'_, T> {
+    /// The address of the lock this guard holds, to tell locks apart.
+    pub(crate) fn lock_addr(&self) -> *const () {
+        (self.lock as *const NotifierLock<T>).cast()
+    }
+}
+
+impl<T: ?Sized> Deref for NotifierGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: By the type invariant we hold the lock, which gives access to the data.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for NotifierGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: By the type invariant we hold the lock, and `&mut self` is the only way to it.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for NotifierGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold the mutex.
+        unsafe { bindings::mutex_unlock(self.lock.mutex.get()) };
+    }
+}

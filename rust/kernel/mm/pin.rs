@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Long-term pins of user pages, for devices that cannot fault.
+//!
+//! [`PinnedPages::pin_longterm`] pins a range of the current process's pages with `FOLL_PIN |
+//! FOLL_LONGTERM` (and `FOLL_WRITE` only when the device will write), and unpins them when
+//! dropped, marking them dirty if they were pinned for writing. A pin either covers the whole
+//! range or nothing: a partial pin is undone before the error is returned. [`LockedVm`] charges
+//! pinned pages to an address space's `RLIMIT_MEMLOCK`.
+//!
+//! The core MM refuses long-term pins it cannot honour, and the error comes back as it is:
+//! `EFAULT` for a writable shared file mapping outside shmem and hugetlbfs, `EOPNOTSUPP` for
+//! fsdax. Pinning takes the mmap lock: never pin with a lock held that the mmap path also takes.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h); see
+//! `Documentation/core-api/pin_user_pages.rst`.
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVVec},
+    bindings,
+    error::{code::EFAULT, to_result},
+    mm::Mm,
+    page::PAGE_SIZE,
+    prelude::*,
+    types::ARef,
+};
+
+/// Pages of the current process pinned long-term (`FOLL_PIN | FOLL_LONGTERM`).
+///
+/// # Invariants
+///
+/// Every entry of `pages` holds one `FOLL_PIN` pin, taken with `FOLL_WRITE` if `write`.
+pub struct PinnedPages {
+    pages: KVVec<*mut bindings::page>,
+    write: bool,
+}
+
+// SAFETY: Pins may be released from any thread.
+unsafe impl Send for PinnedPages {}
+// SAFETY: A shared `PinnedPages` only hands out page pointers.
+unsafe impl Sync for PinnedPages {}
+
+impl PinnedPages {
+    /// Pins the `length` bytes of the current process's memory from `start`, for writing if
+    /// `write`.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an empty, unaligned or wrapping range; `EFAULT` when a page is not mapped
+    /// or not writable as asked; the core MM's refusals of long-term pins (`EFAULT`,
+    /// `EOPNOTSUPP`); `ENOMEM`. Nothing stays pinned on error.
+    pub fn pin_longterm(start: usize, length: usize, write: bool) -> Result<Self> {
+        if length == 0
+            || start % PAGE_SIZE != 0
+            || length % PAGE_SIZE != 0
+            || start.checked_add(length).is_none()
+        {
+            return Err(EINVAL);
+        }
+        let npages = length / PAGE_SIZE;
+        let mut flags = bindings::FOLL_LONGTERM;
+        if write {
+            flags |= bindings::FOLL_WRITE;
+        }
+        // INVARIANT: `pages` only grows by what was pinned, with `write`'s flags.
+        let mut this = Self {
+            pages: KVVec::with_capacity(npages, GFP_KERNEL)?,
+            write,
+        };
+        while this.pages.len() < npages {
+            let done = this.pages.len();
+            let want = i32::try_from(npages - done).unwrap_or(i32::MAX);
+            // SAFETY: The buffer has room for `npages - done` more entries past `done`.
+            let ret = unsafe {
+                bindings::pin_user_pages_fast(
+                    (start + done * PAGE_SIZE) as _,
+                    want,
+                    flags as _,
+                    this.pages.as_mut_ptr().add(done),
+                )
+            };
+            // Dropping `this` on error unpins what was pinned so far.
+            if ret < 0 {
+                return Err(Error::from_errno(ret));
+            }
+            if ret == 0 {
+                return Err(EFAULT);
+            }
+            // SAFETY: `pin_user_pages_fast` filled in `ret` more entries, each pinned.
+            unsafe { this.pages.set_len(done + ret as usize) };
+        }
+        Ok(this)
+    }
+
+    /// The pinned pages, in order.
+    pub fn pages(&self) -> &[*mut bindings::page] {
+        &self.pages
+    }
+
+    /// The number of pinned pages.
+    pub fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Whether no page is pinned (never, once `pin_longterm` succeeded).
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// Whether the pages were pinned for writing.
+    pub fn writable(&self) -> bool {
+        self.write
+    }
+}
+
+impl Drop for PinnedPages {
+    fn drop(&mut self) {
+        let (pages, n) = (self.pages.as_mut_ptr(), self.pages.len());
+        if n == 0 {
+            return;
+        }
+        // SAFETY: By the type invariant each entry holds one pin, released here once. Pages the
+        // device may have written are marked dirty, so their contents are written back.
+        unsafe {
+            if self.write {
+                bindings::unpin_user_pages_dirty_lock(pages, n as _, true);
+            } else {
+                bindings::unpin_user_pages(pages, n as _);
+            }
+        }
+    }
+}
+
+/// Pages charged to an address space's locked memory (`RLIMIT_MEMLOCK`), uncharged on drop.
+///
+/// # Invariants
+///
+/// `pages` pages are charged to `mm`'s `locked_vm`.
+pub struct LockedVm {
+    mm: ARef<Mm>,
+    pages: usize,
+}
+
+impl LockedVm {
+    /// Charges `pages` pages to `mm`, within the limit of the current task.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` when the charge would pass `RLIMIT_MEMLOCK` (and the task may not exceed it).
+    pub fn charge(mm: &Mm, pages: usize) -> Result<Self> {
+        // SAFETY: `mm` is live.
+        to_result(unsafe { bindings::account_locked_vm(mm.as_raw(), pages as _, true) })?;
+        // INVARIANT: The charge succeeded.
+        Ok(Self {
+            mm: mm.into(),
+            pages,
+        })
+    }
+
+    /// The number of pages charged.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+}
+
+impl Drop for LockedVm {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the pages are charged to `mm`, which we keep alive.
+        unsafe { bindings::account_locked_vm(self.mm.as_raw(), self.pages as _, false) };
+    }
+}

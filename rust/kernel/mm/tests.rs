@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the mirroring abstractions, on mappings made with `kunit_vm_mmap` in the test
+//! thread's own address space.
+
+use crate::kunit::kunit_tests;
+
+#[kunit_tests(rust_mm_mirror)]
+mod tests {
+    use crate::{
+        alloc::{flags::GFP_KERNEL, KBox},
+        bindings,
+        mm::{
+            hmm::{Fault, Range},
+            interval_notifier::{
+                Event, IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq,
+            },
+            notifier_lock::NotifierLock,
+            pin::{LockedVm, PinnedPages},
+            MmWithUser,
+        },
+        new_notifier_lock, new_work,
+        page::PAGE_SIZE,
+        prelude::*,
+        sync::Arc,
+        workqueue::{self, impl_has_work, Work, WorkItem},
+    };
+    use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+    const SZ_2M: usize = 2 << 20;
+
+    /// What the test notifiers share: the notifier lock and what the callback saw.
+    #[pin_data]
+    struct Mirror {
+        #[pin]
+        lock: NotifierLock<()>,
+        invalidations: AtomicUsize,
+        last_event: AtomicU32,
+    }
+
+    fn mirror() -> Result<Arc<Mirror>> {
+        Arc::pin_init(
+            pin_init!(Mirror {
+                lock <- new_notifier_lock!((), "Mirror::lock"),
+                invalidations: AtomicUsize::new(0),
+                last_event: AtomicU32::new(u32::MAX),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn event_code(event: Event) -> u32 {
+        match event {
+            Event::Unmap => 0,
+            Event::ProtectionVma => 1,
+            Event::Clear => 2,
+            _ => 3,
+        }
+    }
+
+    impl Invalidate for Arc<Mirror> {
+        fn invalidate(
+            notifier: &IntervalNotifier<Self>,
+            range: &InvalidateRange<'_>,
+            seq: InvalidateSeq,
+        ) -> bool {
+            let mirror = notifier.data();
+            let guard = if range.may_block() {
+                mirror.lock.lock()
+            } else {
+                match mirror.lock.try_lock() {
+                    Some(guard) => guard,
+                    None => return false,
+                }
+            };
+            notifier.set_seq(&guard, seq);
+            mirror.invalidations.fetch_add(1, Ordering::Relaxed);
+            mirror
+                .last_event
+                .store(event_code(range.event()), Ordering::Relaxed);
+            true
+        }
+    }
+
+    type Notifier = IntervalNotifier<Arc<Mirror>>;
+
+    /// Maps `len` bytes of anonymous private memory in the test's address space.
+    fn mmap(len: usize, prot: u32) -> Result<usize> {
+        // SAFETY: We are in a KUnit test; the test pointer is the current one.
+        let addr = unsafe {
+            bindings::kunit_vm_mmap(
+                bindings::kunit_get_current_test(),
+                core::ptr::null_mut(),
+                0,
+                len as _,
+                prot as _,
+                (bindings::MAP_ANONYMOUS | bindings::MAP_PRIVATE) as _,
+                0,
+            )
+        } as usize;
+        // `vm_mmap` returns an errno as an address in the last page.
+        if addr == 0 || addr > usize::MAX - 4095 {
+            return Err(ENOMEM);
+        }
+        Ok(addr)
+    }
+
+    fn watch(
+        mm: &MmWithUser,
+        mirror: &Arc<Mirror>,
+        start: usize,
+        len: usize,
+    ) -> Result<Pin<KBox<Notifier>>> {
+        KBox::pin_init(
+            IntervalNotifier::new(mm, start, len, &mirror.lock, mirror.clone()),
+            GFP_KERNEL,
+        )
+    }
+
+    fn rw() -> u32 {
+        bindings::PROT_READ | bindings::PROT_WRITE
+    }
+
+    #[test]
+    fn notifier_fires_on_munmap() -> Result {
+        let len = 4 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        let seq = notifier.read_begin();
+        assert!(!notifier.read_retry(&mirror.lock.lock(), seq));
+        // SAFETY: The mapping is ours.
+        assert_eq!(unsafe { bindings::vm_munmap(addr as _, len) }, 0);
+        assert!(notifier.read_retry(&mirror.lock.lock(), seq));
+        assert!(mirror.invalidations.load(Ordering::Relaxed) >= 1);
+        assert_eq!(mirror.last_event.load(Ordering::Relaxed), 0);
+        Ok(())
+    }
+
+    #[cfg(CONFIG_X86_64)]
+    fn mprotect(addr: usize, len: usize, prot: u32) -> isize {
+        extern "C" {
+            fn __x64_sys_mprotect(regs: *const bindings::pt_regs) -> core::ffi::c_long;
+        }
+        // SAFETY: All-zeroes is a valid `pt_regs`.
+        let mut regs: bindings::pt_regs = unsafe { core::mem::zeroed() };
+        regs.di = addr as _;
+        regs.si = len as _;
+        regs.dx = prot as _;
+        // The kernel has no in-kernel mprotect; the syscall's entry point runs the same path
+        // userspace takes, on the current task's address space.
+        // SAFETY: `regs` holds the syscall's arguments.
+        unsafe { __x64_sys_mprotect(&regs) as isize }
+    }
+
+    #[cfg(CONFIG_X86_64)]
+    #[test]
+    fn notifier_fires_on_mprotect() -> Result {
+        let len = 4 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        // Fault the pages in: mprotect of never-touched memory has no entries to change.
+        let mut range = Range::new(&notifier, addr, len)?;
+        range.fault(Fault::Write)?;
+        let seq = notifier.read_begin();
+        assert_eq!(mprotect(addr, len, bindings::PROT_READ), 0);
+        assert!(notifier.read_retry(&mirror.lock.lock(), seq));
+        assert_eq!(mirror.last_event.load(Ordering::Relaxed), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn snapshot_of_a_huge_page_is_order_9() -> Result {
+        let addr = mmap(2 * SZ_2M, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let huge = (addr + SZ_2M - 1) & !(SZ_2M - 1);
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, huge, SZ_2M)?;
+
+        let mut whole = Range::new(&notifier, huge, SZ_2M)?;
+        let valid = loop {
+            let snapshot = whole.fault(Fault::Write)?;
+            let guard = mirror.lock.lock();
+            if let Some(valid) = snapshot.commit(&guard) {
+                break valid.iter().map(|p| p.map_order()).max().unwrap_or(0);
+            }
+        };
+        assert_eq!(valid, 9);
+
+        // A range covering part of the huge page is clipped: no block reaches outside it.
+        let (start, end) = (huge + PAGE_SIZE, huge + SZ_2M - PAGE_SIZE);
+        let mut part = Range::new(&notifier, start, end - start)?;
+        let snapshot = part.fault(Fault::Snapshot)?;
+        let guard = mirror.lock.lock();
+        let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+        assert_eq!(valid.at(start).ok_or(EINVAL)?.map_order(), 0);
+        assert_eq!(valid.at(huge + SZ_2M / 2).ok_or(EINVAL)?.map_order(), 7);
+        for pfn in valid.iter() {
+            let size = PAGE_SIZE << pfn.map_order();
+            let base = pfn.addr() & !(size - 1);
+            assert!(pfn.is_valid() && base >= start && base + size <= end);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn write_fault_on_a_read_only_mapping_fails() -> Result {
+        let len = 2 * PAGE_SIZE;
+        let addr = mmap(len, bindings::PROT_READ)?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        let mut range = Range::new(&notifier, addr, len)?;
+        assert!(range.fault(Fault::Write).err() == Some(EPERM));
+        let snapshot = range.fault(Fault::Read)?;
+        let guard = mirror.lock.lock();
+        let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+        for pfn in valid.iter() {
+            assert!(pfn.is_valid() && !pfn.is_writable());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn snapshot_mode_faults_nothing_in() -> Result {
+        let len = 4 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        let mut range = Range::new(&notifier, addr, len)?;
+        let snapshot = range.fault(Fault::Snapshot)?;
+        let guard = mirror.lock.lock();
+        let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+        assert_eq!(valid.iter().filter(|p| p.is_valid()).count(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn range_arguments_are_checked() -> Result {
+        let len = 4 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        assert!(Range::new(&notifier, addr, 0).err() == Some(EINVAL));
+        assert!(Range::new(&notifier, addr + 1, PAGE_SIZE).err() == Some(EINVAL));
+        assert!(Range::new(&notifier, addr, len + PAGE_SIZE).err() == Some(EINVAL));
+        assert!(Range::new(&notifier, addr - PAGE_SIZE, PAGE_SIZE).err() == Some(EINVAL));
+        assert!(Range::new(&notifier, usize::MAX - 4095, PAGE_SIZE).err() == Some(EINVAL));
+        assert!(watch(&mm, &mirror, addr, 0).err() == Some(EINVAL));
+        Ok(())
+    }
+
+    /// Zaps a range over and over from a worker while the test faults it in.
+    #[pin_data]
+    struct Racer {
+        mm: crate::types::ARef<MmWithUser>,
+        addr: usize,
+        len: usize,
+        stop: AtomicBool,
+        done: AtomicBool,
+        rounds: AtomicUsize,
+        #[pin]
+        work: Work<Racer>,
+    }
+
+    impl_has_work! {
+        impl HasWork<Self> for Racer { self.work }
+    }
+
+    impl WorkItem for Racer {
+        type Pointer = Arc<Racer>;
+
+        fn run(this: Arc<Racer>) {
+            // Bounded in time, so that the test ends even if the fault loop could not make progress.
+            // SAFETY: Reading `jiffies` has no requirements.
+            let start = unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) };
+            let limit = crate::time::msecs_to_jiffies(3000);
+            while !this.stop.load(Ordering::Relaxed)
+                // SAFETY: As above.
+                && unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) }
+                    .wrapping_sub(start)
+                    < limit
+            {
+                // SAFETY: `mm` holds `mm_users`; the range is the test's mapping.
+                unsafe {
+                    bindings::do_madvise(
+                        this.mm.as_raw(),
+                        this.addr as _,
+                        this.len,
+                        bindings::MADV_DONTNEED as _,
+                    )
+                };
+                this.rounds.fetch_add(1, Ordering::Relaxed);
+                // Let the test thread run on this CPU too: the kernel may not be preemptible.
+                // SAFETY: FFI call; we hold no locks.
+                unsafe { bindings::__cond_resched() };
+            }
+            this.done.store(true, Ordering::Release);
+        }
+    }
+
+    #[test]
+    fn fault_loop_makes_progress_under_invalidations() -> Result {
+        let len = 16 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        let racer = Arc::pin_init(
+            pin_init!(Racer {
+                mm: mm.clone(),
+                addr,
+                len,
+                stop: AtomicBool::new(false),
+                done: AtomicBool::new(false),
+                rounds: AtomicUsize::new(0),
+                work <- new_work!("Racer::work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let _ = workqueue::system_unbound().enqueue(racer.clone());
+        // Race against a racer that is running.
+        while racer.rounds.load(Ordering::Relaxed) < 10 && !racer.done.load(Ordering::Acquire) {
+            // SAFETY: FFI call without requirements.
+            unsafe { bindings::msleep(1) };
+        }
+        let zaps_before = racer.rounds.load(Ordering::Relaxed);
+
+        let mut range = Range::new(&notifier, addr, len)?;
+        let mut stale = 0u32;
+        // Rounds, each until a snapshot is current, while the racer zaps the range. The first
+        // try of each round sleeps between the snapshot and its check, so that zaps land there
+        // whichever CPUs the two threads share; retries do not, so each round can finish.
+        let mut result = Ok(true);
+        for _ in 0..20 {
+            let mut first = true;
+            let round = loop {
+                let snapshot = match range.fault(Fault::Write) {
+                    Ok(snapshot) => snapshot,
+                    Err(e) => break Err(e),
+                };
+                if core::mem::take(&mut first) {
+                    // SAFETY: FFI call without requirements; no lock is held.
+                    unsafe { bindings::msleep(1) };
+                }
+                let guard = mirror.lock.lock();
+                match snapshot.commit(&guard) {
+                    Some(valid) => break Ok(valid.iter().all(|p| p.is_writable())),
+                    None => stale += 1,
+                }
+            };
+            if round != Ok(true) {
+                result = round;
+                break;
+            }
+        }
+        let zaps_during = racer.rounds.load(Ordering::Relaxed) - zaps_before;
+        racer.stop.store(true, Ordering::Relaxed);
+        while !racer.done.load(Ordering::Acquire) {
+            // SAFETY: FFI call without requirements.
+            unsafe { bindings::msleep(1) };
+        }
+        crate::pr_info!(
+            "rust_mm_mirror: {} zaps during the fault loop, {} fault retries, {} stale snapshots\n",
+            zaps_during,
+            range.retries(),
+            stale
+        );
+        assert!(zaps_before >= 10);
+        assert!(zaps_during > 0);
+        assert!(stale > 0);
+        assert!(result == Ok(true));
+        Ok(())
+    }
+
+    /// `nr_foll_pin_acquired - nr_foll_pin_released`, exactly.
+    fn pins_held() -> isize {
+        let (mut len, mut pos) = (0usize, 0i64);
+        // Fold the per-CPU differences into the global counters first, as writing to
+        // `/proc/sys/vm/stat_refresh` does; otherwise small changes stay invisible.
+        // SAFETY: `len` and `pos` are valid; the handler only reads and writes them.
+        unsafe {
+            bindings::vmstat_refresh(
+                core::ptr::null(),
+                0,
+                core::ptr::null_mut(),
+                &mut len,
+                &mut pos as *mut i64 as *mut _,
+            )
+        };
+        // SAFETY: Reading global counters has no requirements.
+        unsafe {
+            bindings::global_node_page_state(bindings::node_stat_item_NR_FOLL_PIN_ACQUIRED) as isize
+                - bindings::global_node_page_state(bindings::node_stat_item_NR_FOLL_PIN_RELEASED)
+                    as isize
+        }
+    }
+
+    #[test]
+    fn pins_are_counted_and_released() -> Result {
+        let len = 8 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let before = pins_held();
+        let pinned = PinnedPages::pin_longterm(addr, len, true)?;
+        assert_eq!(pinned.len(), 8);
+        assert!(pinned.pages().iter().all(|p| !p.is_null()));
+        assert_eq!(pins_held(), before + 8);
+        drop(pinned);
+        assert_eq!(pins_held(), before);
+        Ok(())
+    }
+
+    #[test]
+    fn partial_pin_leaves_no_pin() -> Result {
+        let len = 8 * PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        // SAFETY: The mapping is ours; its second half goes.
+        let ret = unsafe { bindings::vm_munmap((addr + len / 2) as _, len / 2) };
+        assert_eq!(ret, 0);
+        let before = pins_held();
+        assert!(PinnedPages::pin_longterm(addr, len, true).err() == Some(EFAULT));
+        assert_eq!(pins_held(), before);
+        assert!(PinnedPages::pin_longterm(addr, 0, false).err() == Some(EINVAL));
+        assert!(PinnedPages::pin_longterm(addr + 1, PAGE_SIZE, false).err() == Some(EINVAL));
+        Ok(())
+    }
+
+    #[test]
+    fn locked_vm_is_charged_and_uncharged() -> Result {
+        mmap(PAGE_SIZE, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        // SAFETY: `locked_vm` is read racily on purpose; nothing else changes it meanwhile.
+        let locked = || unsafe {
+            core::ptr::read_volatile(&raw const (*mm.as_raw()).__bindgen_anon_1.locked_vm)
+        };
+        let before = locked();
+        let charge = LockedVm::charge(&mm, 16)?;
+        assert_eq!(charge.pages(), 16);
+        assert_eq!(locked(), before + 16);
+        drop(charge);
+        assert_eq!(locked(), before);
+        Ok(())
+    }
+}
