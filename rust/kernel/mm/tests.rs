@@ -117,6 +117,28 @@ mod tests {
         )
     }
 
+    /// A mapping of the test's address space, watched whole.
+    struct Watched {
+        addr: usize,
+        mm: crate::types::ARef<MmWithUser>,
+        mirror: Arc<Mirror>,
+        notifier: Pin<KBox<Notifier>>,
+    }
+
+    fn watched(len: usize, prot: u32) -> Result<Watched> {
+        let addr = mmap(len, prot)?;
+        // `kunit_vm_mmap` gave the test thread its address space.
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        let mirror = mirror()?;
+        let notifier = watch(&mm, &mirror, addr, len)?;
+        Ok(Watched {
+            addr,
+            mm,
+            mirror,
+            notifier,
+        })
+    }
+
     fn rw() -> u32 {
         bindings::PROT_READ | bindings::PROT_WRITE
     }
@@ -124,10 +146,12 @@ mod tests {
     #[test]
     fn notifier_fires_on_munmap() -> Result {
         let len = 4 * PAGE_SIZE;
-        let addr = mmap(len, rw())?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
-        let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let Watched {
+            addr,
+            mm: _,
+            mirror,
+            notifier,
+        } = watched(len, rw())?;
         let seq = notifier.read_begin();
         assert!(!notifier.read_retry(&mirror.lock.lock(), seq));
         // SAFETY: The mapping is ours.
@@ -158,10 +182,12 @@ mod tests {
     #[test]
     fn notifier_fires_on_mprotect() -> Result {
         let len = 4 * PAGE_SIZE;
-        let addr = mmap(len, rw())?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
-        let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let Watched {
+            addr,
+            mm: _,
+            mirror,
+            notifier,
+        } = watched(len, rw())?;
         // Fault the pages in: mprotect of never-touched memory has no entries to change.
         let mut range = Range::new(&notifier, addr, len)?;
         range.fault(Fault::Write)?;
@@ -209,10 +235,12 @@ mod tests {
     #[test]
     fn write_fault_on_a_read_only_mapping_fails() -> Result {
         let len = 2 * PAGE_SIZE;
-        let addr = mmap(len, bindings::PROT_READ)?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
-        let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let Watched {
+            addr,
+            mm: _,
+            mirror,
+            notifier,
+        } = watched(len, bindings::PROT_READ)?;
         let mut range = Range::new(&notifier, addr, len)?;
         assert!(range.fault(Fault::Write).err() == Some(EPERM));
         let snapshot = range.fault(Fault::Read)?;
@@ -227,10 +255,12 @@ mod tests {
     #[test]
     fn snapshot_mode_faults_nothing_in() -> Result {
         let len = 4 * PAGE_SIZE;
-        let addr = mmap(len, rw())?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
-        let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let Watched {
+            addr,
+            mm: _,
+            mirror,
+            notifier,
+        } = watched(len, rw())?;
         let mut range = Range::new(&notifier, addr, len)?;
         let snapshot = range.fault(Fault::Snapshot)?;
         let guard = mirror.lock.lock();
@@ -242,10 +272,12 @@ mod tests {
     #[test]
     fn range_arguments_are_checked() -> Result {
         let len = 4 * PAGE_SIZE;
-        let addr = mmap(len, rw())?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
-        let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let Watched {
+            addr,
+            mm,
+            mirror,
+            notifier,
+        } = watched(len, rw())?;
         assert!(Range::new(&notifier, addr, 0).err() == Some(EINVAL));
         assert!(Range::new(&notifier, addr + 1, PAGE_SIZE).err() == Some(EINVAL));
         assert!(Range::new(&notifier, addr, len + PAGE_SIZE).err() == Some(EINVAL));
@@ -307,10 +339,12 @@ mod tests {
     #[test]
     fn fault_loop_makes_progress_under_invalidations() -> Result {
         let len = 16 * PAGE_SIZE;
-        let addr = mmap(len, rw())?;
-        let mm = MmWithUser::current().ok_or(EINVAL)?;
-        let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let Watched {
+            addr,
+            mm,
+            mirror,
+            notifier,
+        } = watched(len, rw())?;
         let racer = Arc::pin_init(
             pin_init!(Racer {
                 mm: mm.clone(),
