@@ -48,7 +48,6 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
         write!(
             generated,
             r#"
-            #[allow(non_snake_case)]
             unsafe extern "C" fn __kunit_rust_wrapper_{test}(_test: *mut ::kernel::bindings::kunit) {{
                 let ret = {test}();
                 ::kernel::kunit_assert!(

@@ -110,9 +110,8 @@ int main(void)
 	for (i = 0; i < size / 4; i++)
 		bad += words[i] != (0xc0de0000u ^ i);
 	munmap(words, size);
-	printf("gem        handle %u, %zu KiB written through one mapping, read back through "
-	       "another: %s\n", create.handle, size >> 10,
-	       bad ? "MISMATCH" : "all words match");
+	printf("gem        handle %u, %zu KiB written through one mapping, read back through another: %s\n",
+	       create.handle, size >> 10, bad ? "MISMATCH" : "all words match");
 
 	close(fd);
 	return bad ? 1 : 0;

@@ -113,6 +113,51 @@ struct drm_hmmgpu_gem_mmap_offset {
 	__u64 offset;
 };
 
+/*
+ * Engine commands. A command buffer is an array of struct drm_hmmgpu_cmd. The
+ * engine reaches memory only through the GPU page table of the VM the buffer
+ * runs on: every address below is a GPU virtual address, and an access that
+ * no entry allows is a GPU page fault. A buffer that does not decode (an
+ * unknown op, a non-zero reserved field, a misaligned or wrapping range) is
+ * refused whole with -EINVAL before anything runs.
+ */
+
+/** @HMMGPU_CMD_COPY: copy @size bytes from @src to @dst; the ranges may not overlap. */
+#define HMMGPU_CMD_COPY		1
+/** @HMMGPU_CMD_FILL: fill @size bytes (a multiple of 4) at @dst with the low 32 bits of @value. */
+#define HMMGPU_CMD_FILL		2
+/** @HMMGPU_CMD_WRITE64: write the 64-bit @value at @dst (8-byte aligned). */
+#define HMMGPU_CMD_WRITE64	3
+/** @HMMGPU_CMD_ATOMIC_ADD64: add @value to the 64-bit word at @dst (8-byte aligned), atomically. */
+#define HMMGPU_CMD_ATOMIC_ADD64	4
+/**
+ * @HMMGPU_CMD_CHECKSUM: write at @dst (8-byte aligned) the 64-bit sum of the
+ * 32-bit little-endian words of the @size bytes (a multiple of 4) at @src.
+ */
+#define HMMGPU_CMD_CHECKSUM	5
+
+/** The largest @size of one command, and of a command buffer in commands. */
+#define HMMGPU_CMD_MAX_SIZE	(1ull << 30)
+#define HMMGPU_CMD_MAX_COUNT	4096
+
+/**
+ * struct drm_hmmgpu_cmd - One engine command.
+ */
+struct drm_hmmgpu_cmd {
+	/** @op: One of HMMGPU_CMD_*. */
+	__u32 op;
+	/** @flags: Must be zero. */
+	__u32 flags;
+	/** @dst: Destination GPU virtual address. */
+	__u64 dst;
+	/** @src: Source GPU virtual address (COPY, CHECKSUM), else zero. */
+	__u64 src;
+	/** @size: Bytes (COPY, FILL, CHECKSUM), else zero. */
+	__u64 size;
+	/** @value: Pattern (FILL), value (WRITE64, ATOMIC_ADD64), else zero. */
+	__u64 value;
+};
+
 #if defined(__cplusplus)
 }
 #endif

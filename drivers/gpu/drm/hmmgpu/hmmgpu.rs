@@ -13,6 +13,11 @@ use kernel::{c_str, drm, platform, prelude::*};
 mod driver;
 mod file;
 mod gem;
+// The GPU VM and the engine will use these; until then they are built only for their tests.
+#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
+mod command;
+#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
+mod page_table;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;
 

@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The GPU page table: how the virtual GPU's engine finds memory.
+//!
+//! A 48-bit GPU virtual address space, translated by four levels of 512 entries, as x86-64 does:
+//! level 3 (bits 47..39), level 2 (38..30), level 1 (29..21) and level 0 (20..12). Leaves are
+//! 4 KiB entries at level 0, or 2 MiB entries at level 1. An entry holds a physical address and
+//! its permissions.
+//!
+//! Writing entries may happen under the notifier lock, where allocating is forbidden: so tables
+//! are allocated beforehand by [`PageTable::reserve`], and [`PageTable::map`] only fills in
+//! entries of reserved tables. [`PageTable::clear`], called from invalidations, never allocates
+//! either: a 2 MiB entry that is partly cleared is cleared whole (the mirror faults the rest in
+//! again), rather than split into a new table.
+
+use kernel::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    init::{self, Zeroable},
+    prelude::*,
+};
+
+/// Bits of GPU virtual address.
+pub(crate) const VA_BITS: u32 = 48;
+/// The size of a small page.
+pub(crate) const SZ_4K: u64 = 1 << 12;
+/// The size of a huge page.
+pub(crate) const SZ_2M: u64 = 1 << 21;
+/// The end of the GPU virtual address space.
+pub(crate) const VA_END: u64 = 1 << VA_BITS;
+
+const LEVELS: usize = 4;
+const ENTRIES: usize = 512;
+/// The level of 2 MiB leaves.
+const HUGE_LEVEL: usize = 1;
+
+const VALID: u64 = 1 << 0;
+const WRITE: u64 = 1 << 1;
+const HUGE: u64 = 1 << 2;
+const ADDR_MASK: u64 = ((1 << 52) - 1) & !(SZ_4K - 1);
+
+/// The size of a leaf entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageSize {
+    /// A 4 KiB entry at level 0.
+    Small,
+    /// A 2 MiB entry at level 1.
+    Huge,
+}
+
+impl PageSize {
+    pub(crate) fn bytes(self) -> u64 {
+        match self {
+            PageSize::Small => SZ_4K,
+            PageSize::Huge => SZ_2M,
+        }
+    }
+
+    fn level(self) -> usize {
+        match self {
+            PageSize::Small => 0,
+            PageSize::Huge => HUGE_LEVEL,
+        }
+    }
+}
+
+/// Why the engine could not access an address: a GPU page fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GpuFault {
+    /// No entry maps the address.
+    NotMapped,
+    /// The entry is read-only and the access a write.
+    ReadOnly,
+}
+
+/// A translation: where a GPU virtual address lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Translation {
+    /// The physical address.
+    pub(crate) phys: u64,
+    /// Whether writes are allowed.
+    pub(crate) writable: bool,
+    /// The size of the entry that maps it.
+    pub(crate) size: PageSize,
+}
+
+/// One table of the page table: 512 entries and, above level 0, the tables they point to.
+struct Table {
+    entries: [u64; ENTRIES],
+    next: [Option<KBox<Table>>; ENTRIES],
+}
+
+// SAFETY: All-zeroes is a valid `Table`: zero entries are invalid, and `None` is the all-zeroes
+// `Option<KBox<_>>` (the null-pointer niche).
+unsafe impl Zeroable for Table {}
+
+impl Table {
+    fn new() -> Result<KBox<Table>> {
+        // Zeroed in place: a table is 8 KiB, too large for the stack.
+        KBox::init(init::zeroed(), GFP_KERNEL)
+    }
+}
+
+fn index(va: u64, level: usize) -> usize {
+    ((va >> (12 + 9 * level)) & (ENTRIES as u64 - 1)) as usize
+}
+
+/// A GPU page table.
+pub(crate) struct PageTable {
+    root: KBox<Table>,
+    /// Leaf entries written so far, over the table's life.
+    entries_written: u64,
+}
+
+impl PageTable {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            root: Table::new()?,
+            entries_written: 0,
+        })
+    }
+
+    /// The number of leaf entries written so far.
+    pub(crate) fn entries_written(&self) -> u64 {
+        self.entries_written
+    }
+
+    /// Checks that `[va, va + size)` is a non-empty range of whole 4 KiB pages inside the address
+    /// space.
+    pub(crate) fn check_range(va: u64, size: u64) -> Result<u64> {
+        let end = va.checked_add(size).ok_or(EINVAL)?;
+        if size == 0 || va % SZ_4K != 0 || size % SZ_4K != 0 || end > VA_END {
+            return Err(EINVAL);
+        }
+        Ok(end)
+    }
+
+    /// Allocates the tables that entries of `[va, va + size)` need, down to level 0, so that
+    /// [`Self::map`] can then write any entry of the range without allocating.
+    pub(crate) fn reserve(&mut self, va: u64, size: u64) -> Result {
+        let end = Self::check_range(va, size)?;
+        let mut addr = va;
+        while addr < end {
+            let mut table = &mut self.root;
+            for level in (1..LEVELS).rev() {
+                let slot = &mut table.next[index(addr, level)];
+                if slot.is_none() {
+                    *slot = Some(Table::new()?);
+                }
+                table = slot.as_mut().ok_or(EINVAL)?;
+            }
+            // The next level-0 table starts at the next 2 MiB boundary.
+            addr = (addr | (SZ_2M - 1)) + 1;
+        }
+        Ok(())
+    }
+
+    /// Maps `va` to the physical address `phys` with one entry of `size`. Never allocates.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when `va` or `phys` is not aligned to `size`, `va` is outside the address space,
+    /// or the tables were not reserved.
+    pub(crate) fn map(&mut self, va: u64, phys: u64, size: PageSize, writable: bool) -> Result {
+        let bytes = size.bytes();
+        if va % bytes != 0 || phys % bytes != 0 || phys & !ADDR_MASK != 0 {
+            return Err(EINVAL);
+        }
+        Self::check_range(va, bytes)?;
+        let upper = self.table_mut(va, HUGE_LEVEL).ok_or(EINVAL)?;
+        let huge_slot = index(va, HUGE_LEVEL);
+        if size == PageSize::Huge {
+            // A 2 MiB entry replaces the 4 KiB entries below it, which stay reserved for when it
+            // is cleared.
+            if let Some(small) = upper.next[huge_slot].as_deref_mut() {
+                small.entries = [0; ENTRIES];
+            }
+        } else if upper.entries[huge_slot] & HUGE != 0 {
+            // A 4 KiB entry cannot go under a 2 MiB one: clear that first.
+            return Err(EINVAL);
+        }
+        let table = self.table_mut(va, size.level()).ok_or(EINVAL)?;
+        let slot = index(va, size.level());
+        let mut entry = phys | VALID;
+        if writable {
+            entry |= WRITE;
+        }
+        if size == PageSize::Huge {
+            entry |= HUGE;
+        }
+        table.entries[slot] = entry;
+        self.entries_written += 1;
+        Ok(())
+    }
+
+    /// The table of `level` that holds the entry of `va`, if it exists.
+    fn table_mut(&mut self, va: u64, level: usize) -> Option<&mut Table> {
+        let mut table: &mut Table = &mut self.root;
+        for l in (level + 1..LEVELS).rev() {
+            table = table.next[index(va, l)].as_deref_mut()?;
+        }
+        Some(table)
+    }
+
+    /// Clears the entries of `[va, va + size)`; a 2 MiB entry that overlaps the range is cleared
+    /// whole. Never allocates. Returns the number of entries cleared.
+    pub(crate) fn clear(&mut self, va: u64, size: u64) -> usize {
+        let Ok(end) = Self::check_range(va, size) else {
+            return 0;
+        };
+        let mut cleared = 0;
+        let mut addr = va;
+        while addr < end {
+            let next_2m = (addr | (SZ_2M - 1)) + 1;
+            if let Some(table) = self.table_mut(addr, HUGE_LEVEL) {
+                let slot = index(addr, HUGE_LEVEL);
+                if table.entries[slot] & HUGE != 0 {
+                    table.entries[slot] = 0;
+                    cleared += 1;
+                } else if let Some(small) = table.next[slot].as_deref_mut() {
+                    let mut a = addr;
+                    while a < core::cmp::min(end, next_2m) {
+                        let e = &mut small.entries[index(a, 0)];
+                        if *e & VALID != 0 {
+                            *e = 0;
+                            cleared += 1;
+                        }
+                        a += SZ_4K;
+                    }
+                }
+            }
+            addr = next_2m;
+        }
+        cleared
+    }
+
+    /// Translates `va` for an access by the engine.
+    pub(crate) fn translate(&self, va: u64, write: bool) -> Result<Translation, GpuFault> {
+        if va >= VA_END {
+            return Err(GpuFault::NotMapped);
+        }
+        let mut table = &self.root;
+        for level in (0..LEVELS).rev() {
+            let entry = table.entries[index(va, level)];
+            if level == HUGE_LEVEL && entry & HUGE != 0 || level == 0 {
+                if entry & VALID == 0 {
+                    return Err(GpuFault::NotMapped);
+                }
+                let writable = entry & WRITE != 0;
+                if write && !writable {
+                    return Err(GpuFault::ReadOnly);
+                }
+                let size = if level == 0 {
+                    PageSize::Small
+                } else {
+                    PageSize::Huge
+                };
+                let offset = va & (size.bytes() - 1);
+                return Ok(Translation {
+                    phys: (entry & ADDR_MASK) + offset,
+                    writable,
+                    size,
+                });
+            }
+            table = table.next[index(va, level)]
+                .as_ref()
+                .ok_or(GpuFault::NotMapped)?;
+        }
+        Err(GpuFault::NotMapped)
+    }
+}
+
+#[kernel::kunit::kunit_tests(hmmgpu_page_table)]
+mod tests {
+    use super::*;
+
+    const VA: u64 = 0x7f12_3440_0000;
+
+    #[test]
+    fn small_entries_translate_with_their_permissions() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, 2 * SZ_4K)?;
+        pt.map(VA, 0x1234_5000, PageSize::Small, true)?;
+        pt.map(VA + SZ_4K, 0x8000, PageSize::Small, false)?;
+        let t = pt.translate(VA + 0x123, true);
+        assert!(t.map(|t| (t.phys, t.size)) == Ok((0x1234_5123, PageSize::Small)));
+        assert!(pt.translate(VA + SZ_4K + 8, false).map(|t| t.phys) == Ok(0x8008));
+        assert!(pt.translate(VA + SZ_4K, true) == Err(GpuFault::ReadOnly));
+        assert!(pt.translate(VA + 2 * SZ_4K, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(VA - SZ_4K, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(VA_END, false) == Err(GpuFault::NotMapped));
+        assert_eq!(pt.entries_written(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn huge_entries_cover_2m() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, SZ_2M)?;
+        pt.map(VA, 0x4000_0000, PageSize::Huge, true)?;
+        let t = pt.translate(VA + 0x1f_f123, true);
+        assert!(t.map(|t| (t.phys, t.size)) == Ok((0x401f_f123, PageSize::Huge)));
+        assert!(pt.translate(VA + SZ_2M, false) == Err(GpuFault::NotMapped));
+        // Alignment to the entry's size, of both addresses.
+        assert!(pt.map(VA + SZ_4K, 0x4000_0000, PageSize::Huge, true) == Err(EINVAL));
+        assert!(pt.map(VA, 0x4000_1000, PageSize::Huge, true) == Err(EINVAL));
+        // A small entry cannot go under a huge one.
+        assert!(pt.map(VA + SZ_4K, 0x1000, PageSize::Small, true) == Err(EINVAL));
+        Ok(())
+    }
+
+    #[test]
+    fn map_never_allocates() -> Result {
+        let mut pt = PageTable::new()?;
+        assert!(pt.map(VA, 0x1000, PageSize::Small, true) == Err(EINVAL));
+        pt.reserve(VA, SZ_4K)?;
+        pt.map(VA, 0x1000, PageSize::Small, true)?;
+        // The next 2 MiB has no tables.
+        assert!(pt.map(VA + SZ_2M, 0x1000, PageSize::Small, true) == Err(EINVAL));
+        Ok(())
+    }
+
+    #[test]
+    fn clear_removes_only_the_range() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, 8 * SZ_4K)?;
+        for i in 0..8 {
+            pt.map(VA + i * SZ_4K, 0x10_0000 + i * SZ_4K, PageSize::Small, true)?;
+        }
+        assert_eq!(pt.clear(VA + 2 * SZ_4K, 3 * SZ_4K), 3);
+        for i in 0..8 {
+            let mapped = pt.translate(VA + i * SZ_4K, false).is_ok();
+            assert_eq!(mapped, !(2..5).contains(&i));
+        }
+        // Clearing again clears nothing.
+        assert_eq!(pt.clear(VA + 2 * SZ_4K, 3 * SZ_4K), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn clearing_part_of_a_huge_entry_clears_it_whole() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, SZ_2M)?;
+        pt.map(VA, 0x4000_0000, PageSize::Huge, true)?;
+        assert_eq!(pt.clear(VA + 5 * SZ_4K, SZ_4K), 1);
+        assert!(pt.translate(VA, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(VA + SZ_2M - 1, false) == Err(GpuFault::NotMapped));
+        // The small tables stayed reserved: the range can be mapped again page by page.
+        pt.map(VA + SZ_4K, 0x9000, PageSize::Small, true)?;
+        assert!(pt.translate(VA + SZ_4K, true).map(|t| t.phys) == Ok(0x9000));
+        Ok(())
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        assert!(PageTable::check_range(VA, 0) == Err(EINVAL));
+        assert!(PageTable::check_range(VA + 1, SZ_4K) == Err(EINVAL));
+        assert!(PageTable::check_range(VA, SZ_4K + 1) == Err(EINVAL));
+        assert!(PageTable::check_range(VA_END - SZ_4K, 2 * SZ_4K) == Err(EINVAL));
+        assert!(PageTable::check_range(u64::MAX - 4095, SZ_4K) == Err(EINVAL));
+        assert!(PageTable::check_range(VA_END - SZ_4K, SZ_4K) == Ok(VA_END));
+    }
+
+    #[test]
+    fn reserve_spans_upper_level_boundaries() -> Result {
+        let mut pt = PageTable::new()?;
+        // Across a 1 GiB and a 512 GiB boundary.
+        let va = (1u64 << 39) - SZ_2M;
+        pt.reserve(va, 2 * SZ_2M)?;
+        pt.map(va, 0x1000, PageSize::Small, true)?;
+        pt.map(va + SZ_2M, 0x4000_0000, PageSize::Huge, false)?;
+        assert!(pt.translate(va + SZ_2M + 16, true) == Err(GpuFault::ReadOnly));
+        assert!(pt.translate(va + SZ_2M + 16, false).map(|t| t.phys) == Ok(0x4000_0010));
+        Ok(())
+    }
+}
