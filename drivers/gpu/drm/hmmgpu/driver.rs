@@ -3,7 +3,11 @@
 //! The DRM driver: its description, ioctl table and per-device data.
 
 use crate::{file::File, gem};
-use kernel::{c_str, drm, drm::ioctl, prelude::*};
+use kernel::{
+    c_str,
+    drm::{self, driver::feature, ioctl},
+    prelude::*,
+};
 
 /// The hmmgpu DRM driver.
 pub(crate) struct HmmGpuDriver;
@@ -37,6 +41,9 @@ impl drm::Driver for HmmGpuDriver {
         name: c_str!("hmmgpu"),
         desc: c_str!("Virtual GPU that mirrors process memory"),
     };
+
+    // Sync objects carry the fences of jobs in and out.
+    const FEATURES: u32 = feature::RENDER | feature::SYNCOBJ;
 
     kernel::declare_drm_ioctls! {
         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),

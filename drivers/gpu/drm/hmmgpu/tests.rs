@@ -13,12 +13,16 @@ mod tests {
         gem::{Bo, Object},
     };
     use kernel::{
+        alloc::flags::GFP_KERNEL,
         c_str,
-        drm::{self, file::MockFile, gem::BaseObject, Driver},
+        dma_fence::Fence,
+        drm::{self, file::MockFile, gem::BaseObject, syncobj::SyncObj, Driver},
         ioctl::{_IOC_NR, _IOC_SIZE},
+        new_fence_context,
         page::PAGE_SIZE,
         platform,
         prelude::*,
+        sync::Arc,
         types::ARef,
         uapi,
     };
@@ -177,6 +181,32 @@ mod tests {
         args.pad = 0;
         args.param = 0xffff;
         assert!(File::get_param(&f.dev, &mut args, file.file()) == Err(EINVAL));
+        Ok(())
+    }
+
+    #[test]
+    fn syncobjs_carry_fences() -> Result {
+        let f = fixture()?;
+        let file = MockFile::<File>::open(&f.dev)?;
+        let other = MockFile::<File>::open(&f.dev)?;
+        let handle = SyncObj::create(file.file(), None)?;
+        let obj = SyncObj::lookup(file.file(), handle)?;
+        assert!(obj.fence().is_none());
+        assert!(SyncObj::lookup(file.file(), handle + 1).err() == Some(ENOENT));
+        assert!(SyncObj::lookup(other.file(), handle).err() == Some(ENOENT));
+
+        let timeline = Arc::pin_init(
+            new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-kunit")),
+            GFP_KERNEL,
+        )?;
+        let signaller = timeline.new_fence()?;
+        obj.replace_fence(Some(signaller.fence()));
+        let fence: ARef<Fence> = obj.fence().ok_or(EINVAL)?;
+        assert!(core::ptr::eq(&*fence, signaller.fence()));
+        signaller.signal();
+        assert!(fence.is_signaled());
+        obj.replace_fence(None);
+        assert!(obj.fence().is_none());
         Ok(())
     }
 }

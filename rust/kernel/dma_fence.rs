@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DMA fences: the completion of work a device does, shared with other drivers and userspace.
+//!
+//! A [`FenceContext`] is a timeline: the fences made on it ([`FenceContext::new_fence`]) get
+//! increasing sequence numbers and must signal in that order. Making a fence gives a
+//! [`FenceSignaller`], the producer's end, which signals exactly once: when told to, or, if it is
+//! dropped first, with `ECANCELED`, so that no waiter is left waiting forever. Everyone else holds
+//! a [`Fence`] reference, which may name any `struct dma_fence`, ours or another driver's.
+//!
+//! Code between a fence's publication and its signalling must not allocate memory or wait for
+//! anything that could wait for the fence; [`SignallingSection`] tells lockdep where that code
+//! is, so that it reports violations.
+//!
+//! C header: [`include/linux/dma-fence.h`](srctree/include/linux/dma-fence.h)
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    error::to_result,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, LockClassKey},
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+/// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own.
+#[macro_export]
+macro_rules! new_fence_context {
+    ($driver:expr, $timeline:expr $(,)?) => {
+        $crate::dma_fence::FenceContext::new($driver, $timeline, $crate::static_lock_class!())
+    };
+}
+pub use new_fence_context;
+
+/// A timeline of fences.
+///
+/// # Invariants
+///
+/// `lock` is an initialised spinlock; `context` was allocated by `dma_fence_context_alloc`.
+#[pin_data]
+pub struct FenceContext {
+    #[pin]
+    lock: Opaque<bindings::spinlock_t>,
+    context: u64,
+    seqno: AtomicU64,
+    driver_name: &'static CStr,
+    timeline_name: &'static CStr,
+}
+
+// SAFETY: The spinlock and the atomic counter may be used from any thread.
+unsafe impl Send for FenceContext {}
+// SAFETY: See above.
+unsafe impl Sync for FenceContext {}
+
+impl FenceContext {
+    /// Creates a timeline whose fences name `driver_name` and `timeline_name`. Use
+    /// [`new_fence_context!`].
+    pub fn new(
+        driver_name: &'static CStr,
+        timeline_name: &'static CStr,
+        key: &'static LockClassKey,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; the name and the key live forever.
+            lock <- Opaque::ffi_init(|slot: *mut bindings::spinlock_t| unsafe {
+                bindings::__spin_lock_init(slot, timeline_name.as_char_ptr(), key.as_ptr())
+            }),
+            // SAFETY: FFI call without requirements.
+            context: unsafe { bindings::dma_fence_context_alloc(1) },
+            seqno: AtomicU64::new(0),
+            driver_name,
+            timeline_name,
+        })
+    }
+
+    /// The context number of the timeline.
+    pub fn context(&self) -> u64 {
+        self.context
+    }
+
+    /// Makes the next fence of the timeline, unsignalled. It must signal after the fences made
+    /// before it.
+    pub fn new_fence(self: &Arc<Self>) -> Result<FenceSignaller> {
+        let seqno = self.seqno.fetch_add(1, Ordering::Relaxed) + 1;
+        let inner = KBox::new(
+            FenceInner {
+                fence: Opaque::uninit(),
+                ctx: self.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        let inner = KBox::into_raw(inner);
+        // SAFETY: `inner` is a valid allocation whose `fence` is at its start (`repr(C)`), as
+        // `dma_fence_free` expects when it frees it; `OPS` and the context's lock outlive the
+        // fence, which holds the context.
+        unsafe {
+            let fence = Opaque::raw_get(&raw const (*inner).fence);
+            bindings::dma_fence_init(fence, &FENCE_OPS, self.lock.get(), self.context, seqno);
+            // INVARIANT: The initial reference is the signaller's.
+            Ok(FenceSignaller(ARef::from_raw(NonNull::new_unchecked(
+                fence.cast::<Fence>(),
+            ))))
+        }
+    }
+}
+
+/// A fence made by a [`FenceContext`], with the context it needs kept alive.
+#[repr(C)]
+struct FenceInner {
+    fence: Opaque<bindings::dma_fence>,
+    ctx: Arc<FenceContext>,
+}
+
+static FENCE_OPS: bindings::dma_fence_ops = bindings::dma_fence_ops {
+    get_driver_name: Some(get_driver_name),
+    get_timeline_name: Some(get_timeline_name),
+    release: Some(release),
+    // SAFETY: All-zeroes is a valid `dma_fence_ops`: `None` callbacks and `false`.
+    ..unsafe { core::mem::zeroed() }
+};
+
+/// # Safety
+///
+/// `fence` must be the `fence` of a live [`FenceInner`].
+unsafe fn inner<'a>(fence: *mut bindings::dma_fence) -> &'a FenceInner {
+    // SAFETY: `FENCE_OPS` is only installed on fences that start a `FenceInner`.
+    unsafe { &*fence.cast::<FenceInner>() }
+}
+
+/// `dma_fence_ops.get_driver_name`.
+///
+/// # Safety
+///
+/// `fence` must be a live fence made by a [`FenceContext`].
+unsafe extern "C" fn get_driver_name(fence: *mut bindings::dma_fence) -> *const crate::ffi::c_char {
+    // SAFETY: The caller promises a live fence of ours.
+    unsafe { inner(fence) }.ctx.driver_name.as_char_ptr()
+}
+
+/// `dma_fence_ops.get_timeline_name`.
+///
+/// # Safety
+///
+/// `fence` must be a live fence made by a [`FenceContext`].
+unsafe extern "C" fn get_timeline_name(
+    fence: *mut bindings::dma_fence,
+) -> *const crate::ffi::c_char {
+    // SAFETY: The caller promises a live fence of ours.
+    unsafe { inner(fence) }.ctx.timeline_name.as_char_ptr()
+}
+
+/// `dma_fence_ops.release`: the last reference is gone.
+///
+/// # Safety
+///
+/// `fence` must be a fence made by a [`FenceContext`] whose last reference was just dropped.
+unsafe extern "C" fn release(fence: *mut bindings::dma_fence) {
+    // SAFETY: The fence starts a `FenceInner`, unused from now on: drop the context it kept, then
+    // free the allocation after an RCU grace period, as lockless readers of fences expect.
+    unsafe {
+        core::ptr::drop_in_place(&raw mut (*fence.cast::<FenceInner>()).ctx);
+        bindings::dma_fence_free(fence);
+    }
+}
+
+/// A reference-counted `struct dma_fence`, of any driver.
+#[repr(transparent)]
+pub struct Fence(Opaque<bindings::dma_fence>);
+
+// SAFETY: Fences are reference counted by `dma_fence_get`/`dma_fence_put`, from any thread.
+unsafe impl AlwaysRefCounted for Fence {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live.
+        unsafe { bindings::dma_fence_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { bindings::dma_fence_put(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: Fences are designed to be shared between threads.
+unsafe impl Send for Fence {}
+// SAFETY: Fences are designed to be shared between threads.
+unsafe impl Sync for Fence {}
+
+impl Fence {
+    /// Takes a reference to `fence`.
+    ///
+    /// # Safety
+    ///
+    /// `fence` must be a live fence.
+    pub unsafe fn from_raw(fence: *mut bindings::dma_fence) -> ARef<Fence> {
+        // SAFETY: `Fence` wraps `dma_fence` transparently; `from` takes our own reference.
+        ARef::from(unsafe { &*fence.cast::<Fence>() })
+    }
+
+    /// Takes over a reference to `fence` that the caller owns.
+    ///
+    /// # Safety
+    ///
+    /// `fence` must be a live fence, and the caller must own the reference it gives up.
+    pub unsafe fn from_owned(fence: NonNull<bindings::dma_fence>) -> ARef<Fence> {
+        // SAFETY: As above.
+        unsafe { ARef::from_raw(fence.cast()) }
+    }
+
+    /// The C `struct dma_fence`.
+    pub fn as_raw(&self) -> *mut bindings::dma_fence {
+        self.0.get()
+    }
+
+    /// Whether the fence has signalled.
+    pub fn is_signaled(&self) -> bool {
+        // SAFETY: The fence is live.
+        unsafe { bindings::dma_fence_is_signaled(self.as_raw()) }
+    }
+
+    /// The error the fence signalled with: `Ok(true)` when it signalled without one,
+    /// `Ok(false)` when it has not signalled yet.
+    pub fn status(&self) -> Result<bool> {
+        // SAFETY: The fence is live.
+        let status = unsafe { bindings::dma_fence_get_status(self.as_raw()) };
+        if status < 0 {
+            return Err(Error::from_errno(status));
+        }
+        Ok(status == 1)
+    }
+
+    /// The fence's timeline and sequence number.
+    pub fn seqno(&self) -> (u64, u64) {
+        // SAFETY: Both are set at initialisation and constant afterwards.
+        unsafe { ((*self.as_raw()).context, (*self.as_raw()).seqno) }
+    }
+
+    /// Waits until the fence signals, at most `timeout_ms` milliseconds, uninterruptibly.
+    ///
+    /// # Errors
+    ///
+    /// `ETIMEDOUT` when the time ran out.
+    pub fn wait(&self, timeout_ms: u32) -> Result {
+        let jiffies = crate::time::msecs_to_jiffies(timeout_ms);
+        // SAFETY: The fence is live.
+        let ret = unsafe { bindings::dma_fence_wait_timeout(self.as_raw(), false, jiffies as _) };
+        match ret {
+            0 => Err(Error::from_errno(-(bindings::ETIMEDOUT as i32))),
+            r if r < 0 => to_result(r as i32),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The producer's end of an unsignalled fence: it signals the fence exactly once.
+///
+/// # Invariants
+///
+/// The fence was made by a [`FenceContext`] and has not been signalled through this value.
+pub struct FenceSignaller(ARef<Fence>);
+
+impl FenceSignaller {
+    /// The fence, to publish to waiters.
+    pub fn fence(&self) -> &Fence {
+        &self.0
+    }
+
+    /// Signals the fence: the work it stands for is done.
+    pub fn signal(self) {
+        self.finish(None);
+    }
+
+    /// Signals the fence with an error: the work failed or was cancelled.
+    pub fn signal_error(self, err: Error) {
+        self.finish(Some(err));
+    }
+
+    fn finish(self, err: Option<Error>) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We own the signaller; its reference is moved out once and `this` is not
+        // dropped.
+        let fence = unsafe { core::ptr::read(&this.0) };
+        Self::signal_raw(&fence, err);
+    }
+
+    fn signal_raw(fence: &Fence, err: Option<Error>) {
+        // SAFETY: The fence is live and, by the type invariant, not yet signalled by us.
+        unsafe {
+            if let Some(err) = err {
+                bindings::dma_fence_set_error(fence.as_raw(), err.to_errno());
+            }
+            bindings::dma_fence_signal(fence.as_raw());
+        }
+    }
+}
+
+impl Drop for FenceSignaller {
+    fn drop(&mut self) {
+        // Never leave a waiter waiting for a fence nobody will signal.
+        Self::signal_raw(&self.0, Some(canceled()));
+    }
+}
+
+/// `ECANCELED`: the error of a fence whose work will never be done.
+fn canceled() -> Error {
+    Error::from_errno(-(bindings::ECANCELED as i32))
+}
+
+/// A stretch of code on a fence's signalling path, for lockdep (`dma_fence_begin_signalling`).
+///
+/// Between publishing a fence and signalling it, code must not allocate memory (reclaim may wait
+/// for the fence) nor take locks held while waiting for fences; with the section marked, lockdep
+/// reports such dependencies when they first happen.
+#[must_use = "the section ends when the value is dropped"]
+pub struct SignallingSection {
+    cookie: bool,
+    // The section ends on the thread that began it.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl SignallingSection {
+    /// Begins a signalling section.
+    pub fn begin() -> Self {
+        Self {
+            // SAFETY: FFI call without requirements.
+            cookie: unsafe { bindings::dma_fence_signalling_begin() },
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for SignallingSection {
+    fn drop(&mut self) {
+        // SAFETY: `cookie` came from the matching begin, on this thread.
+        unsafe { bindings::dma_fence_signalling_end(self.cookie) };
+    }
+}
+
+#[cfg(CONFIG_RUST_DMA_FENCE_KUNIT_TEST)]
+#[crate::kunit::kunit_tests(rust_dma_fence)]
+mod tests {
+    use super::*;
+
+    fn context() -> Result<Arc<FenceContext>> {
+        Arc::pin_init(
+            new_fence_context!(
+                crate::c_str!("rust_test"),
+                crate::c_str!("rust_test_timeline")
+            ),
+            GFP_KERNEL,
+        )
+    }
+
+    #[test]
+    fn fences_signal_once() -> Result {
+        let ctx = context()?;
+        let signaller = ctx.new_fence()?;
+        let fence: ARef<Fence> = signaller.fence().into();
+        assert!(!fence.is_signaled());
+        assert!(fence.status() == Ok(false));
+        assert!(fence.wait(1).err() == Some(Error::from_errno(-(bindings::ETIMEDOUT as i32))));
+        signaller.signal();
+        assert!(fence.is_signaled());
+        assert!(fence.status() == Ok(true));
+        assert!(fence.wait(1000) == Ok(()));
+        Ok(())
+    }
+
+    #[test]
+    fn errors_reach_waiters() -> Result {
+        let ctx = context()?;
+        let signaller = ctx.new_fence()?;
+        let fence: ARef<Fence> = signaller.fence().into();
+        signaller.signal_error(EFAULT);
+        assert!(fence.status() == Err(EFAULT));
+        Ok(())
+    }
+
+    #[test]
+    fn dropped_signallers_cancel() -> Result {
+        let ctx = context()?;
+        let fence: ARef<Fence> = ctx.new_fence()?.fence().into();
+        assert!(fence.is_signaled());
+        assert!(fence.status() == Err(canceled()));
+        Ok(())
+    }
+
+    #[test]
+    fn sequence_numbers_grow_on_a_timeline() -> Result {
+        let (a, b) = (context()?, context()?);
+        assert!(a.context() != b.context());
+        let first = a.new_fence()?;
+        let second = a.new_fence()?;
+        let (c1, s1) = first.fence().seqno();
+        let (c2, s2) = second.fence().seqno();
+        assert_eq!(c1, a.context());
+        assert_eq!(c2, a.context());
+        assert!(s2 > s1);
+        first.signal();
+        second.signal();
+        Ok(())
+    }
+
+    #[test]
+    fn fences_outlive_their_signaller_and_context() -> Result {
+        let fence: ARef<Fence> = {
+            let ctx = context()?;
+            let signaller = ctx.new_fence()?;
+            let fence = signaller.fence().into();
+            signaller.signal();
+            fence
+        };
+        // The fence keeps its timeline alive for its names.
+        assert!(fence.is_signaled());
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! DRM sync objects: containers of a fence that userspace names by handles on a DRM file.
+//!
+//! A driver with [`feature::SYNCOBJ`](super::driver::feature::SYNCOBJ) looks up the sync objects
+//! an ioctl names ([`SyncObj::lookup`]), waits for the fences in its input objects
+//! ([`SyncObj::fence`]) and puts the fence of its job into its output objects
+//! ([`SyncObj::replace_fence`]).
+//!
+//! C header: [`include/drm/drm_syncobj.h`](srctree/include/drm/drm_syncobj.h)
+
+use crate::{
+    bindings,
+    dma_fence::Fence,
+    drm::file::{DriverFile, File},
+    error::to_result,
+    prelude::*,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::ptr::{self, NonNull};
+
+/// A reference-counted `struct drm_syncobj`.
+#[repr(transparent)]
+pub struct SyncObj(Opaque<bindings::drm_syncobj>);
+
+// SAFETY: Sync objects are reference counted by `drm_syncobj_get`/`drm_syncobj_put`.
+unsafe impl AlwaysRefCounted for SyncObj {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live.
+        unsafe { bindings::drm_syncobj_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { bindings::drm_syncobj_put(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: Sync objects are designed to be shared between threads; their fence is RCU-protected
+// and replaced under their own lock.
+unsafe impl Send for SyncObj {}
+// SAFETY: See above.
+unsafe impl Sync for SyncObj {}
+
+impl SyncObj {
+    /// The C `struct drm_syncobj`.
+    pub fn as_raw(&self) -> *mut bindings::drm_syncobj {
+        self.0.get()
+    }
+
+    /// Looks up the sync object `handle` names on `file`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` when `handle` names no sync object on `file`.
+    pub fn lookup<T: DriverFile>(file: &File<T>, handle: u32) -> Result<ARef<SyncObj>> {
+        // SAFETY: `file` is an open DRM file.
+        let obj = unsafe { bindings::drm_syncobj_find(file.as_raw(), handle) };
+        let obj = NonNull::new(obj).ok_or(ENOENT)?;
+        // SAFETY: The lookup took the reference the `ARef` now owns.
+        Ok(unsafe { ARef::from_raw(obj.cast()) })
+    }
+
+    /// Creates a sync object holding `fence`, and a handle to it on `file`.
+    pub fn create<T: DriverFile>(file: &File<T>, fence: Option<&Fence>) -> Result<u32> {
+        let mut obj: *mut bindings::drm_syncobj = ptr::null_mut();
+        let fence = fence.map_or(ptr::null_mut(), Fence::as_raw);
+        // SAFETY: `obj` is valid for writes; `fence` is live or null.
+        to_result(unsafe { bindings::drm_syncobj_create(&mut obj, 0, fence) })?;
+        let mut handle = 0u32;
+        // SAFETY: `obj` was just created; `get_handle` takes its own reference, and we drop ours.
+        let ret = unsafe { bindings::drm_syncobj_get_handle(file.as_raw(), obj, &mut handle) };
+        // SAFETY: We own the reference `drm_syncobj_create` returned.
+        unsafe { bindings::drm_syncobj_put(obj) };
+        to_result(ret)?;
+        Ok(handle)
+    }
+
+    /// The fence the object holds, if any.
+    pub fn fence(&self) -> Option<ARef<Fence>> {
+        // SAFETY: The object is live; the helper returns a reference we then own, or null.
+        let fence = unsafe { bindings::drm_syncobj_fence_get(self.as_raw()) };
+        // SAFETY: A non-null fence comes with a reference for us.
+        NonNull::new(fence).map(|f| unsafe { Fence::from_owned(f) })
+    }
+
+    /// Replaces the object's fence with `fence`, or removes it.
+    pub fn replace_fence(&self, fence: Option<&Fence>) {
+        let fence = fence.map_or(ptr::null_mut(), Fence::as_raw);
+        // SAFETY: The object is live; `fence` is live or null, and the object takes its own
+        // reference.
+        unsafe { bindings::drm_syncobj_replace_fence(self.as_raw(), fence) };
+    }
+}
