@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/highmem.h>
 #include <linux/hmm.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
@@ -36,6 +37,16 @@ void rust_helper_mmap_read_lock(struct mm_struct *mm)
 void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 {
 	mmap_read_unlock(mm);
+}
+
+unsigned long rust_helper_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+void *rust_helper_kmap_local_pfn(unsigned long pfn)
+{
+	return kmap_local_pfn(pfn);
 }
 
 unsigned long rust_helper_global_node_page_state(enum node_stat_item item)

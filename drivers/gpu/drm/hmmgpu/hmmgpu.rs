@@ -17,6 +17,8 @@ mod gem;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod command;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
+mod engine;
+#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod page_table;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;

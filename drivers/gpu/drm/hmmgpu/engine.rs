@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The engine: runs decoded commands, reaching memory only through a GPU page table.
+//!
+//! Every byte the engine reads or writes is translated by the [`PageTable`] of the VM the job
+//! runs on. An access no entry allows stops the job with a GPU page fault ([`Stop::Fault`]); the
+//! job's [`Progress`] says where, so that a fault handler can map the page and the job resume
+//! where it stopped. Commands are idempotent from any point they stop at, so resuming redoes at
+//! most the access that faulted.
+
+use crate::{
+    command::Command,
+    page_table::{GpuFault, PageTable, SZ_4K},
+};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{bindings, prelude::*};
+
+/// Why a job stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A GPU page fault at `va`, for a write if `write`.
+    Fault {
+        va: u64,
+        write: bool,
+        kind: GpuFault,
+    },
+}
+
+/// How far a job got: the command it is at and how far into it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// The index of the command to run next.
+    pub(crate) cmd: usize,
+    /// Bytes of that command done.
+    offset: u64,
+    /// The running sum of a checksum command.
+    sum: u64,
+}
+
+/// Runs `cmds` from `progress` on through `pt`, until they are all done or an access faults.
+///
+/// Never sleeps nor allocates: it may run under the notifier lock.
+pub(crate) fn run(pt: &PageTable, cmds: &[Command], progress: &mut Progress) -> Result<(), Stop> {
+    while let Some(cmd) = cmds.get(progress.cmd) {
+        step(pt, cmd, progress)?;
+        *progress = Progress {
+            cmd: progress.cmd + 1,
+            ..Default::default()
+        };
+    }
+    Ok(())
+}
+
+/// A page of memory the engine reaches: a kernel mapping of the page that holds an address.
+struct Mapped {
+    base: *mut u8,
+}
+
+impl Mapped {
+    /// Maps the page of `va` for an access of the engine.
+    fn new(pt: &PageTable, va: u64, write: bool) -> Result<(Self, usize), Stop> {
+        let t = pt
+            .translate(va, write)
+            .map_err(|kind| Stop::Fault { va, write, kind })?;
+        let pfn = (t.phys / SZ_4K) as usize;
+        // SAFETY: The page table only holds the frames of pages the driver keeps (pinned, or
+        // mirrored and invalidated under the notifier lock before they go).
+        let base = unsafe { bindings::kmap_local_pfn(pfn) }.cast::<u8>();
+        Ok((Self { base }, (t.phys % SZ_4K) as usize))
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: `base` came from `kmap_local_pfn`, and mappings are dropped in reverse order.
+        unsafe { bindings::kunmap_local(self.base.cast()) };
+    }
+}
+
+/// The bytes of `[va, va + len)` that lie in the page of `va`.
+fn in_page(va: u64, len: u64) -> usize {
+    core::cmp::min(len, SZ_4K - va % SZ_4K) as usize
+}
+
+fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
+    match *cmd {
+        Command::Copy { dst, src, size } => {
+            while p.offset < size {
+                let (s, d) = (src + p.offset, dst + p.offset);
+                let n = core::cmp::min(in_page(s, size - p.offset), in_page(d, size - p.offset));
+                let (from, from_off) = Mapped::new(pt, s, false)?;
+                let (to, to_off) = Mapped::new(pt, d, true)?;
+                // SAFETY: Both ranges lie in their mapped pages; decoding refused overlaps.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(from.base.add(from_off), to.base.add(to_off), n)
+                };
+                p.offset += n as u64;
+            }
+        }
+        Command::Fill { dst, size, pattern } => {
+            while p.offset < size {
+                let d = dst + p.offset;
+                let n = in_page(d, size - p.offset);
+                let (to, off) = Mapped::new(pt, d, true)?;
+                for i in (0..n).step_by(4) {
+                    // SAFETY: The word lies in the mapped page (sizes are multiples of 4 and
+                    // fills start 4-byte aligned within pages).
+                    unsafe {
+                        to.base
+                            .add(off + i)
+                            .cast::<u32>()
+                            .write_unaligned(pattern.to_le())
+                    };
+                }
+                p.offset += n as u64;
+            }
+        }
+        Command::Write64 { dst, value } => {
+            let (to, off) = Mapped::new(pt, dst, true)?;
+            // SAFETY: `dst` is 8-byte aligned, so the word lies in the mapped page.
+            unsafe { to.base.add(off).cast::<u64>().write_volatile(value.to_le()) };
+        }
+        Command::AtomicAdd64 { dst, value } => {
+            let (to, off) = Mapped::new(pt, dst, true)?;
+            // SAFETY: `dst` is 8-byte aligned in the mapped page; the CPU may access the word
+            // concurrently, atomically as well.
+            let word = unsafe { AtomicU64::from_ptr(to.base.add(off).cast::<u64>()) };
+            word.fetch_add(value, Ordering::SeqCst);
+        }
+        Command::Checksum { dst, src, size } => {
+            while p.offset < size {
+                let s = src + p.offset;
+                let n = in_page(s, size - p.offset);
+                let (from, off) = Mapped::new(pt, s, false)?;
+                for i in (0..n).step_by(4) {
+                    // SAFETY: The word lies in the mapped page.
+                    let w = unsafe { from.base.add(off + i).cast::<u32>().read_unaligned() };
+                    p.sum = p.sum.wrapping_add(u64::from(u32::from_le(w)));
+                }
+                p.offset += n as u64;
+            }
+            let (to, off) = Mapped::new(pt, dst, true)?;
+            // SAFETY: `dst` is 8-byte aligned in the mapped page.
+            unsafe { to.base.add(off).cast::<u64>().write_volatile(p.sum.to_le()) };
+        }
+    }
+    Ok(())
+}
+
+#[kernel::kunit::kunit_tests(hmmgpu_engine)]
+mod tests {
+    use super::*;
+    use crate::page_table::PageSize;
+    use kernel::{
+        alloc::{flags, KVec},
+        page::Page,
+    };
+
+    const VA: u64 = 0x40_0000_0000;
+    const PAGES: usize = 4;
+
+    /// A page table mapping `PAGES` zeroed kernel pages at `VA`, the last one read-only.
+    struct Gpu {
+        pt: PageTable,
+        pages: KVec<Page>,
+    }
+
+    fn phys(page: &Page) -> u64 {
+        // SAFETY: The page is live.
+        (unsafe { bindings::page_to_pfn(page.as_ptr()) }) as u64 * SZ_4K
+    }
+
+    fn gpu() -> Result<Gpu> {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, PAGES as u64 * SZ_4K)?;
+        let mut pages = KVec::new();
+        for i in 0..PAGES {
+            let page = Page::alloc_page(flags::GFP_KERNEL | flags::__GFP_ZERO)?;
+            let va = VA + i as u64 * SZ_4K;
+            pt.map(va, phys(&page), PageSize::Small, i != PAGES - 1)?;
+            pages.push(page, flags::GFP_KERNEL)?;
+        }
+        Ok(Gpu { pt, pages })
+    }
+
+    impl Gpu {
+        fn read_u32(&self, va: u64) -> u32 {
+            let off = va - VA;
+            let mut v = 0u32;
+            let page = &self.pages[(off / SZ_4K) as usize];
+            // SAFETY: `v` is valid for 4 bytes; the word lies in the page.
+            let _ = unsafe { page.read_raw((&raw mut v).cast(), (off % SZ_4K) as usize, 4) };
+            v
+        }
+
+        fn read_u64(&self, va: u64) -> u64 {
+            u64::from(self.read_u32(va)) | u64::from(self.read_u32(va + 4)) << 32
+        }
+
+        fn write_u32(&self, va: u64, v: u32) {
+            let off = va - VA;
+            let page = &self.pages[(off / SZ_4K) as usize];
+            // SAFETY: `v` is valid for 4 bytes; the word lies in the page.
+            let _ = unsafe { page.write_raw((&raw const v).cast(), (off % SZ_4K) as usize, 4) };
+        }
+
+        fn run(&self, cmds: &[Command]) -> Result<(), Stop> {
+            run(&self.pt, cmds, &mut Progress::default())
+        }
+    }
+
+    #[test]
+    fn writes_and_atomics_land_in_memory() -> Result {
+        let g = gpu()?;
+        let cmds = [
+            Command::Write64 {
+                dst: VA + 8,
+                value: 0x1122_3344_5566_7788,
+            },
+            Command::AtomicAdd64 {
+                dst: VA + 16,
+                value: 5,
+            },
+            Command::AtomicAdd64 {
+                dst: VA + 16,
+                value: 7,
+            },
+        ];
+        assert!(g.run(&cmds) == Ok(()));
+        assert_eq!(g.read_u64(VA + 8), 0x1122_3344_5566_7788);
+        assert_eq!(g.read_u64(VA + 16), 12);
+        Ok(())
+    }
+
+    #[test]
+    fn fill_copy_and_checksum_cross_pages() -> Result {
+        let g = gpu()?;
+        let start = VA + SZ_4K - 64;
+        let cmds = [
+            Command::Fill {
+                dst: start,
+                size: 128,
+                pattern: 0xabcd_0123,
+            },
+            Command::Copy {
+                dst: VA + 2 * SZ_4K,
+                src: start,
+                size: 128,
+            },
+            Command::Checksum {
+                dst: VA,
+                src: VA + 2 * SZ_4K,
+                size: 128,
+            },
+        ];
+        assert!(g.run(&cmds) == Ok(()));
+        for i in (0..128).step_by(4) {
+            assert_eq!(g.read_u32(start + i), 0xabcd_0123);
+            assert_eq!(g.read_u32(VA + 2 * SZ_4K + i), 0xabcd_0123);
+        }
+        assert_eq!(g.read_u32(start - 4), 0);
+        assert_eq!(g.read_u64(VA), 32 * 0xabcd_0123u64);
+        Ok(())
+    }
+
+    #[test]
+    fn faults_stop_the_job_and_it_resumes() -> Result {
+        let mut g = gpu()?;
+        g.write_u32(VA + SZ_4K - 4, 0x5151_5151);
+        g.write_u32(VA + SZ_4K, 0x7272_7272);
+        // The second page goes: a copy across it faults there.
+        assert_eq!(g.pt.clear(VA + SZ_4K, SZ_4K), 1);
+        let cmds = [Command::Copy {
+            dst: VA + 2 * SZ_4K,
+            src: VA + SZ_4K - 4,
+            size: 8,
+        }];
+        let mut progress = Progress::default();
+        let stop = run(&g.pt, &cmds, &mut progress);
+        assert!(
+            stop == Err(Stop::Fault {
+                va: VA + SZ_4K,
+                write: false,
+                kind: GpuFault::NotMapped
+            })
+        );
+        assert_eq!(progress.cmd, 0);
+        // What was before the fault is done.
+        assert_eq!(g.read_u32(VA + 2 * SZ_4K), 0x5151_5151);
+        // A fault handler maps the page again; the job resumes and completes.
+        let page = phys(&g.pages[1]);
+        g.pt.map(VA + SZ_4K, page, PageSize::Small, true)?;
+        assert!(run(&g.pt, &cmds, &mut progress) == Ok(()));
+        assert_eq!(progress.cmd, 1);
+        assert_eq!(g.read_u32(VA + 2 * SZ_4K + 4), 0x7272_7272);
+        Ok(())
+    }
+
+    #[test]
+    fn read_only_pages_refuse_writes() -> Result {
+        let g = gpu()?;
+        let last = VA + (PAGES as u64 - 1) * SZ_4K;
+        g.write_u32(last, 9);
+        let write = [Command::Write64 {
+            dst: last,
+            value: 1,
+        }];
+        assert!(
+            g.run(&write)
+                == Err(Stop::Fault {
+                    va: last,
+                    write: true,
+                    kind: GpuFault::ReadOnly
+                })
+        );
+        assert_eq!(g.read_u32(last), 9);
+        // Reading it is fine.
+        let read = [Command::Checksum {
+            dst: VA,
+            src: last,
+            size: 4,
+        }];
+        assert!(g.run(&read) == Ok(()));
+        assert_eq!(g.read_u64(VA), 9);
+        Ok(())
+    }
+
+    #[test]
+    fn unmapped_addresses_fault() -> Result {
+        let g = gpu()?;
+        let cmds = [Command::Write64 {
+            dst: VA + PAGES as u64 * SZ_4K,
+            value: 1,
+        }];
+        assert!(matches!(
+            g.run(&cmds),
+            Err(Stop::Fault {
+                kind: GpuFault::NotMapped,
+                ..
+            })
+        ));
+        Ok(())
+    }
+}
