@@ -3,7 +3,6 @@
 //! Procedural macro to run KUnit tests using a user-space like syntax.
 
 use proc_macro::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
-use std::fmt::Write;
 
 /// See `kunit_tests` in `lib.rs`.
 pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
@@ -45,8 +44,7 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
     let mut generated = String::new();
     for (test, line) in &tests {
         let offset = line_offset(*line);
-        write!(
-            generated,
+        generated.push_str(&format!(
             r#"
             unsafe extern "C" fn __kunit_rust_wrapper_{test}(_test: *mut ::kernel::bindings::kunit) {{
                 let ret = {test}();
@@ -55,29 +53,22 @@ pub(crate) fn kunit_tests(attr: TokenStream, ts: TokenStream) -> TokenStream {
                 );
             }}
             "#
-        )
-        .unwrap();
+        ));
     }
-    write!(
-        generated,
+    generated.push_str(&format!(
         "static mut __KUNIT_TEST_CASES: [::kernel::bindings::kunit_case; {}] = [",
         tests.len() + 1
-    )
-    .unwrap();
+    ));
     for (test, _) in &tests {
-        write!(
-            generated,
+        generated.push_str(&format!(
             "::kernel::kunit::kunit_case(::kernel::c_str!(\"{test}\"), __kunit_rust_wrapper_{test}),"
-        )
-        .unwrap();
+        ));
     }
-    write!(
-        generated,
+    generated.push_str(&format!(
         "::kernel::kunit::kunit_case_null()];
         ::kernel::kunit_unsafe_test_suite!({suite}, __KUNIT_TEST_CASES);"
-    )
-    .unwrap();
-    body.extend(generated.parse::<TokenStream>().unwrap());
+    ));
+    body.extend(parse(&generated));
 
     tokens.push(TokenTree::Group(Group::new(Delimiter::Brace, body)));
     tokens.into_iter().collect()
@@ -97,9 +88,17 @@ fn source_line(span: Span) -> usize {
 /// `kunit_assert!` reports `line!() - $diff`; inside the expansion of this attribute `line!()` is
 /// the attribute's line, and so is the `line!()` in the offset, which cancels it out.
 fn line_offset(line: usize) -> TokenStream {
-    format!("(::core::line!() as i32 - {line})")
-        .parse()
-        .unwrap()
+    parse(&format!("(::core::line!() as i32 - {line})"))
+}
+
+/// Parses code this macro generated.
+fn parse(code: &str) -> TokenStream {
+    match code.parse() {
+        Ok(ts) => ts,
+        // PANIC: The code is ours and well-formed; a panic here is a bug of this macro, which the
+        // compiler reports as an error of the attribute.
+        Err(e) => panic!("#[kunit_tests] generated code that does not parse: {e}"),
+    }
 }
 
 /// Removes the `#[test]` attributes of a module's body and returns the names and lines of the
@@ -155,10 +154,8 @@ fn rewrite_asserts(ts: TokenStream, file: &str, name: &str) -> TokenStream {
                 if matches!(ident.to_string().as_str(), "assert" | "assert_eq")
                     && matches!(iter.peek(), Some(TokenTree::Punct(p)) if p.as_char() == '!') =>
             {
-                let bang = iter.next().unwrap();
-                let args = match iter.next() {
-                    Some(TokenTree::Group(g)) => g,
-                    _ => panic!("malformed {ident}! invocation"),
+                let (Some(bang), Some(TokenTree::Group(args))) = (iter.next(), iter.next()) else {
+                    panic!("malformed {ident}! invocation");
                 };
                 let span = ident.span();
                 out.push(Punct::new(':', Spacing::Joint).into());
