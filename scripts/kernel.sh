@@ -150,6 +150,12 @@ build)
 	grep -E "^(warning|error)|: warning:" "$log" >&2 || true
 	rm -rf "$build/modroot"
 	kmake INSTALL_MOD_PATH="$build/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
+	touch "$build/.hmmgpu-used"
+	# Keep the three build directories used last (other fragments, other clones).
+	ls -td "$cache"/build/*/.hmmgpu-used 2>/dev/null | tail -n +4 | while read -r used; do
+		echo "kernel: removing the unused build directory $(dirname "$used")"
+		rm -rf "$(dirname "$used")"
+	done
 	;;
 *)
 	echo "usage: $0 vars|prepare|build" >&2
