@@ -122,3 +122,33 @@ void *hmmgpu_gem_mmap(int fd, uint32_t handle, uint64_t size, int prot)
 	errno = 0;
 	return ptr;
 }
+
+/**
+ * __hmmgpu_userptr_create - Creates a userptr object for [@addr, @addr + @size)
+ * of this process; returns 0 and its handle, or -errno.
+ */
+int __hmmgpu_userptr_create(int fd, uint64_t addr, uint64_t size, uint32_t flags,
+			    uint32_t *handle)
+{
+	struct drm_hmmgpu_userptr_create arg = {
+		.addr = addr,
+		.size = size,
+		.flags = flags,
+	};
+	int err;
+
+	err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_USERPTR_CREATE, &arg);
+	if (!err)
+		*handle = arg.handle;
+
+	return err;
+}
+
+uint32_t hmmgpu_userptr_create(int fd, void *ptr, uint64_t size, uint32_t flags)
+{
+	uint32_t handle = 0;
+
+	igt_assert_eq(__hmmgpu_userptr_create(fd, (uintptr_t)ptr, size, flags, &handle), 0);
+	igt_assert_neq(handle, 0);
+	return handle;
+}

@@ -22,6 +22,10 @@ uint32_t hmmgpu_gem_create(int fd, uint64_t size);
 int __hmmgpu_gem_mmap_offset(int fd, uint32_t handle, uint32_t flags, uint64_t *offset);
 uint64_t hmmgpu_gem_mmap_offset(int fd, uint32_t handle);
 
+int __hmmgpu_userptr_create(int fd, uint64_t addr, uint64_t size, uint32_t flags,
+			    uint32_t *handle);
+uint32_t hmmgpu_userptr_create(int fd, void *ptr, uint64_t size, uint32_t flags);
+
 void *__hmmgpu_gem_mmap(int fd, uint32_t handle, uint64_t size, int prot);
 void *hmmgpu_gem_mmap(int fd, uint32_t handle, uint64_t size, int prot);
 

@@ -39,6 +39,11 @@ void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 	mmap_read_unlock(mm);
 }
 
+unsigned long rust_helper_TASK_SIZE_MAX(void)
+{
+	return TASK_SIZE_MAX;
+}
+
 unsigned long rust_helper_page_to_pfn(struct page *page)
 {
 	return page_to_pfn(page);

@@ -21,6 +21,7 @@ extern "C" {
 #define DRM_HMMGPU_GET_PARAM		0x00
 #define DRM_HMMGPU_GEM_CREATE		0x01
 #define DRM_HMMGPU_GEM_MMAP_OFFSET	0x02
+#define DRM_HMMGPU_USERPTR_CREATE	0x03
 
 #define DRM_IOCTL_HMMGPU_GET_PARAM \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GET_PARAM, struct drm_hmmgpu_get_param)
@@ -28,6 +29,8 @@ extern "C" {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GEM_CREATE, struct drm_hmmgpu_gem_create)
 #define DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GEM_MMAP_OFFSET, struct drm_hmmgpu_gem_mmap_offset)
+#define DRM_IOCTL_HMMGPU_USERPTR_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_USERPTR_CREATE, struct drm_hmmgpu_userptr_create)
 
 /**
  * enum drm_hmmgpu_param - Parameters that DRM_IOCTL_HMMGPU_GET_PARAM reads.
@@ -62,6 +65,8 @@ enum drm_hmmgpu_param {
 
 /** DRM_HMMGPU_FEATURE_GEM_SHMEM - GEM objects backed by shmem, CPU mmap. */
 #define DRM_HMMGPU_FEATURE_GEM_SHMEM	(1ull << 0)
+/** DRM_HMMGPU_FEATURE_USERPTR - GEM objects naming a range of the process's memory. */
+#define DRM_HMMGPU_FEATURE_USERPTR	(1ull << 1)
 
 /**
  * struct drm_hmmgpu_get_param - Argument of DRM_IOCTL_HMMGPU_GET_PARAM.
@@ -111,6 +116,41 @@ struct drm_hmmgpu_gem_mmap_offset {
 
 	/** @offset: Out, the offset to mmap(). */
 	__u64 offset;
+};
+
+/** DRM_HMMGPU_USERPTR_READ_ONLY - The GPU may only read the range. */
+#define DRM_HMMGPU_USERPTR_READ_ONLY	(1 << 0)
+/**
+ * DRM_HMMGPU_USERPTR_PROBE - Check at creation that every page of the range is
+ * mapped in a mapping the GPU may read (not PROT_NONE, VM_PFNMAP or VM_IO), and
+ * fail with -EFAULT otherwise. Without it, creation is lazy: an unmapped range
+ * is only found out when the GPU uses it.
+ */
+#define DRM_HMMGPU_USERPTR_PROBE	(1 << 1)
+
+/**
+ * struct drm_hmmgpu_userptr_create - Argument of DRM_IOCTL_HMMGPU_USERPTR_CREATE.
+ *
+ * Creates a GEM object that names [@addr, @addr + @size) of the calling
+ * process's address space and returns a handle to it. The range must be
+ * page-aligned, non-empty, at most DRM_HMMGPU_PARAM_GEM_MAX_SIZE bytes and
+ * inside the user address space, and @flags a combination of
+ * DRM_HMMGPU_USERPTR_*; else -EINVAL. A userptr object has no mmap offset
+ * (DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET fails with -EINVAL) and cannot be exported
+ * as a dma-buf (-ENODEV).
+ */
+struct drm_hmmgpu_userptr_create {
+	/** @addr: In, the first address of the range. */
+	__u64 addr;
+
+	/** @size: In, the size of the range in bytes. */
+	__u64 size;
+
+	/** @flags: In, DRM_HMMGPU_USERPTR_*. */
+	__u32 flags;
+
+	/** @handle: Out, the new object's handle. */
+	__u32 handle;
 };
 
 /*

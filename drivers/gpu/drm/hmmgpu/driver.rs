@@ -50,5 +50,7 @@ impl drm::Driver for HmmGpuDriver {
         (HMMGPU_GEM_CREATE, drm_hmmgpu_gem_create, ioctl::RENDER_ALLOW, File::gem_create),
         (HMMGPU_GEM_MMAP_OFFSET, drm_hmmgpu_gem_mmap_offset, ioctl::RENDER_ALLOW,
             File::gem_mmap_offset),
+        (HMMGPU_USERPTR_CREATE, drm_hmmgpu_userptr_create, ioctl::RENDER_ALLOW,
+            File::userptr_create),
     }
 }

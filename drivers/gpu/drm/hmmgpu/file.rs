@@ -5,6 +5,7 @@
 use crate::{
     driver::{HmmGpuDriver, GEM_MAX_SIZE, VERSION},
     gem::Bo,
+    userptr::{Userptr, UserptrObject},
 };
 use kernel::{
     alloc::flags::GFP_KERNEL, drm, drm::gem::BaseObject, page::PAGE_SIZE, prelude::*, uapi,
@@ -25,7 +26,8 @@ impl drm::file::DriverFile for File {
 }
 
 /// The features this device offers (`DRM_HMMGPU_FEATURE_*`).
-const FEATURES: u64 = uapi::DRM_HMMGPU_FEATURE_GEM_SHMEM as u64;
+const FEATURES: u64 =
+    (uapi::DRM_HMMGPU_FEATURE_GEM_SHMEM | uapi::DRM_HMMGPU_FEATURE_USERPTR) as u64;
 
 impl File {
     /// `DRM_IOCTL_HMMGPU_GET_PARAM`.
@@ -75,8 +77,26 @@ impl File {
         if args.flags != 0 {
             return Err(EINVAL);
         }
-        let bo = Bo::lookup_handle(file, args.handle)?;
+        let bo = Bo::lookup_handle(file, args.handle).map_err(|e| {
+            // A userptr has no pages of ours to map.
+            match UserptrObject::lookup_handle(file, args.handle) {
+                Ok(_) => EINVAL,
+                Err(_) => e,
+            }
+        })?;
         args.offset = bo.create_mmap_offset()?;
+        Ok(0)
+    }
+
+    /// `DRM_IOCTL_HMMGPU_USERPTR_CREATE`.
+    pub(crate) fn userptr_create(
+        dev: &Device,
+        args: &mut uapi::drm_hmmgpu_userptr_create,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        let (userptr, size) = Userptr::new(args.addr, args.size, args.flags)?;
+        let obj = UserptrObject::new(dev, size, userptr)?;
+        args.handle = obj.create_handle(file)?;
         Ok(0)
     }
 }

@@ -4,7 +4,11 @@
 
 use crate::driver::HmmGpuDriver;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use kernel::{drm, drm::gem::shmem, prelude::*};
+use kernel::{
+    drm,
+    drm::gem::{shmem, ObjectFuncs},
+    prelude::*,
+};
 
 /// The number of the driver's GEM objects alive, over all devices: a leak shows here.
 static LIVE_OBJECTS: AtomicUsize = AtomicUsize::new(0);
@@ -16,6 +20,8 @@ pub(crate) struct Object {}
 /// A GEM object of the driver.
 pub(crate) type Bo = shmem::Object<Object>;
 
+static FUNCS: ObjectFuncs<Object> = shmem::funcs();
+
 impl Object {
     /// How many of the driver's GEM objects are alive.
     #[cfg_attr(not(CONFIG_DRM_HMMGPU_KUNIT_TEST), expect(dead_code))]
@@ -26,6 +32,8 @@ impl Object {
 
 impl shmem::DriverObject for Object {
     type Driver = HmmGpuDriver;
+
+    const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
 
     fn new(_dev: &drm::Device<HmmGpuDriver>, _size: usize) -> impl PinInit<Self, Error> {
         LIVE_OBJECTS.fetch_add(1, Ordering::Relaxed);

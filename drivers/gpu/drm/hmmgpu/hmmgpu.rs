@@ -13,6 +13,7 @@ use kernel::{c_str, drm, platform, prelude::*};
 mod driver;
 mod file;
 mod gem;
+mod userptr;
 // The GPU VM and the engine will use these; until then they are built only for their tests.
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod command;

@@ -11,6 +11,7 @@ mod tests {
         driver::{DeviceData, HmmGpuDriver, GEM_MAX_SIZE},
         file::{gem_size, File},
         gem::{Bo, Object},
+        userptr::{Userptr, UserptrObject},
     };
     use kernel::{
         alloc::flags::GFP_KERNEL,
@@ -55,6 +56,10 @@ mod tests {
             (
                 uapi::DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET,
                 size_of::<uapi::drm_hmmgpu_gem_mmap_offset>(),
+            ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_USERPTR_CREATE,
+                size_of::<uapi::drm_hmmgpu_userptr_create>(),
             ),
         ];
         assert_eq!(table.len(), expected.len());
@@ -207,6 +212,78 @@ mod tests {
         assert!(fence.is_signaled());
         obj.replace_fence(None);
         assert!(obj.fence().is_none());
+        Ok(())
+    }
+
+    /// Maps `len` bytes of anonymous memory in the test thread's own address space.
+    fn user_mapping(len: usize) -> Result<usize> {
+        // SAFETY: We are in a KUnit test; the test pointer is the current one.
+        let addr = unsafe {
+            kernel::bindings::kunit_vm_mmap(
+                kernel::bindings::kunit_get_current_test(),
+                core::ptr::null_mut(),
+                0,
+                len as _,
+                (kernel::bindings::PROT_READ | kernel::bindings::PROT_WRITE) as _,
+                (kernel::bindings::MAP_ANONYMOUS | kernel::bindings::MAP_PRIVATE) as _,
+                0,
+            )
+        } as usize;
+        if addr == 0 || addr > usize::MAX - 4095 {
+            return Err(ENOMEM);
+        }
+        Ok(addr)
+    }
+
+    #[test]
+    fn userptrs_are_a_kind_of_their_own() -> Result {
+        let f = fixture()?;
+        let file = MockFile::<File>::open(&f.dev)?;
+        let len = 4 * PAGE_SIZE;
+        let addr = user_mapping(len)?;
+        let flags = uapi::DRM_HMMGPU_USERPTR_PROBE | uapi::DRM_HMMGPU_USERPTR_READ_ONLY;
+        let (userptr, size) = Userptr::new(addr as u64, len as u64, flags)?;
+        let handle = UserptrObject::new(&f.dev, size, userptr)?.create_handle(file.file())?;
+        let obj = UserptrObject::lookup_handle(file.file(), handle)?;
+        assert_eq!(obj.size(), len);
+        assert_eq!(obj.start(), addr);
+        assert!(obj.read_only());
+        // Not a BO: no BO lookup finds it, and it has no mmap offset.
+        assert!(Bo::lookup_handle(file.file(), handle).err() == Some(ENOENT));
+        let mut args = uapi::drm_hmmgpu_gem_mmap_offset {
+            handle,
+            flags: 0,
+            offset: 0,
+        };
+        assert!(File::gem_mmap_offset(&f.dev, &mut args, file.file()) == Err(EINVAL));
+        // Nor does a userptr lookup find a BO.
+        let bo = Bo::new(&f.dev, PAGE_SIZE)?.create_handle(file.file())?;
+        assert!(UserptrObject::lookup_handle(file.file(), bo).err() == Some(ENOENT));
+        Ok(())
+    }
+
+    #[test]
+    fn userptr_arguments_are_checked() -> Result {
+        let len = 4 * PAGE_SIZE;
+        let addr = user_mapping(len)? as u64;
+        let page = PAGE_SIZE as u64;
+        let probe = uapi::DRM_HMMGPU_USERPTR_PROBE;
+        for (a, s, fl) in [
+            (addr, 0, 0),
+            (addr + 1, page, 0),
+            (addr, page + 1, 0),
+            (addr, GEM_MAX_SIZE + page, 0),
+            (!(page - 1), 2 * page, 0),
+            (0xffff_8000_0000_0000, page, 0),
+            (addr, page, 1 << 2),
+            (addr, page, 1 << 31),
+        ] {
+            assert!(Userptr::new(a, s, fl).err() == Some(EINVAL));
+        }
+        // Probing finds the hole after the mapping; without probing, creation is lazy.
+        assert!(Userptr::new(addr, len as u64 + page, probe).err() == Some(EFAULT));
+        assert!(Userptr::new(addr, len as u64 + page, 0).is_ok());
+        assert!(Userptr::new(addr, len as u64, probe).is_ok());
         Ok(())
     }
 }

@@ -5,10 +5,16 @@
 //! [`IntoGEMObject`] is implemented by the types that embed a `struct drm_gem_object`;
 //! [`BaseObject`] gives every such type the operations all GEM objects share: handles, size and
 //! the fake offset through which userspace maps an object. [`shmem::Object`] is a GEM object
-//! whose pages come from shmem.
+//! whose pages come from shmem; [`object::Object`] one without pages of its own (its driver
+//! decides what backs it, a range of a process's memory for instance).
+//!
+//! A driver may have several kinds of objects. Each kind has its function table in a `static`
+//! of the driver ([`ObjectFuncs`]); an object's kind is told by the address of its table, so that
+//! a handle of one kind is never taken for another.
 //!
 //! C header: [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
 
+pub mod object;
 pub mod shmem;
 
 use crate::{
@@ -17,10 +23,31 @@ use crate::{
     prelude::*,
     types::{ARef, AlwaysRefCounted},
 };
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 
 /// The file type of the driver that owns GEM objects of type `T`.
 pub type DriverFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::Driver>::File>;
+
+/// The function table of one kind of GEM object, `T`.
+///
+/// Declare one `static` per kind; the kind's objects point at it, and its address tells them
+/// apart from objects of other kinds (constants have no address of their own).
+#[repr(transparent)]
+pub struct ObjectFuncs<T>(pub(crate) bindings::drm_gem_object_funcs, PhantomData<T>);
+
+// SAFETY: The table is immutable and only holds function pointers and pointers to immutable
+// statics.
+unsafe impl<T> Sync for ObjectFuncs<T> {}
+
+impl<T> ObjectFuncs<T> {
+    pub(crate) const fn from_raw(funcs: bindings::drm_gem_object_funcs) -> Self {
+        Self(funcs, PhantomData)
+    }
+
+    pub(crate) fn as_raw(&'static self) -> *const bindings::drm_gem_object_funcs {
+        &self.0
+    }
+}
 
 /// A type that embeds a `struct drm_gem_object` of a device of [`IntoGEMObject::Driver`].
 ///
@@ -28,8 +55,8 @@ pub type DriverFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver:
 ///
 /// - [`IntoGEMObject::as_raw`] returns the embedded object, which is initialised and live while
 ///   `&self` is, and belongs to a device of `Self::Driver`.
-/// - Every GEM object of a device of `Self::Driver` is embedded in a `Self`, so that
-///   [`IntoGEMObject::as_ref`] may turn any of them back into `Self`.
+/// - Every GEM object of a device of `Self::Driver` whose `funcs` is [`IntoGEMObject::funcs`] is
+///   embedded in a `Self`, so that [`IntoGEMObject::as_ref`] may turn it back into `Self`.
 /// - [`AlwaysRefCounted`] takes and drops references of the embedded object.
 pub unsafe trait IntoGEMObject: Sized + AlwaysRefCounted {
     /// The driver whose objects these are.
@@ -37,6 +64,9 @@ pub unsafe trait IntoGEMObject: Sized + AlwaysRefCounted {
 
     /// The embedded `struct drm_gem_object`.
     fn as_raw(&self) -> *mut bindings::drm_gem_object;
+
+    /// The function table of objects of this kind.
+    fn funcs() -> *const bindings::drm_gem_object_funcs;
 
     /// Borrows the `Self` that embeds `obj`.
     ///
@@ -67,18 +97,24 @@ pub trait BaseObject: IntoGEMObject {
         Ok(handle)
     }
 
-    /// Looks up the object that `handle` names on `file`.
+    /// Looks up the object of this kind that `handle` names on `file`.
     ///
     /// # Errors
     ///
-    /// `ENOENT` when `handle` names nothing on `file`.
+    /// `ENOENT` when `handle` names nothing on `file`, or an object of another kind.
     fn lookup_handle(file: &DriverFile<Self>, handle: u32) -> Result<ARef<Self>> {
         // SAFETY: `file` is an open file.
         let obj = unsafe { bindings::drm_gem_object_lookup(file.as_raw(), handle) };
         let obj = NonNull::new(obj).ok_or(ENOENT)?;
-        // SAFETY: The object belongs to the file's device, of `Self::Driver`, whose objects are
-        // all `Self` (by the safety requirements of `IntoGEMObject`). The lookup took a reference,
-        // which the `ARef` now owns.
+        // SAFETY: The lookup returned a live object with a reference for us.
+        if unsafe { (*obj.as_ptr()).funcs } != Self::funcs() {
+            // SAFETY: We drop the reference the lookup took.
+            unsafe { object_put(obj.as_ptr()) };
+            return Err(ENOENT);
+        }
+        // SAFETY: The object belongs to the file's device, of `Self::Driver`, and has the
+        // function table of `Self`, so it is a `Self` (by the safety requirements of
+        // `IntoGEMObject`). The lookup took a reference, which the `ARef` now owns.
         Ok(unsafe { ARef::from_raw(NonNull::from(Self::as_ref(obj.as_ptr()))) })
     }
 

@@ -10,7 +10,7 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings, drm,
-    drm::gem::{object_get, object_put, IntoGEMObject},
+    drm::gem::{object_get, object_put, IntoGEMObject, ObjectFuncs},
     error::from_err_ptr,
     init::InPlaceInit,
     prelude::*,
@@ -19,9 +19,13 @@ use crate::{
 use core::{mem, ops::Deref, pin::Pin, ptr, ptr::NonNull};
 
 /// The data a driver keeps per GEM object.
-pub trait DriverObject: Send + Sync + Sized {
+pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver whose objects these are.
     type Driver: drm::Driver;
+
+    /// The function table of these objects, a `static` made by [`funcs`]:
+    /// `static FUNCS: ObjectFuncs<MyObject> = shmem::funcs();`.
+    const FUNCS: &'static ObjectFuncs<Self>;
 
     /// Initialises the data of a new object of `size` bytes on `dev`.
     fn new(dev: &drm::Device<Self::Driver>, size: usize) -> impl PinInit<Self, Error>;
@@ -31,7 +35,7 @@ pub trait DriverObject: Send + Sync + Sized {
 ///
 /// # Invariants
 ///
-/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `Self::FUNCS`, and it
+/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `T::FUNCS`, and it
 ///   is the start of a `kmalloc` allocation holding `Self` (so `drm_gem_shmem_free` frees the
 ///   whole of it).
 /// - `data` is initialised until the object's `free` callback drops it.
@@ -44,21 +48,6 @@ pub struct Object<T: DriverObject> {
 }
 
 impl<T: DriverObject> Object<T> {
-    /// The shmem helpers' object functions (`drm_gem_shmem_funcs`), with our own `free`.
-    const FUNCS: bindings::drm_gem_object_funcs = bindings::drm_gem_object_funcs {
-        free: Some(Self::free_callback),
-        print_info: Some(bindings::drm_gem_shmem_object_print_info),
-        pin: Some(bindings::drm_gem_shmem_object_pin),
-        unpin: Some(bindings::drm_gem_shmem_object_unpin),
-        get_sg_table: Some(bindings::drm_gem_shmem_object_get_sg_table),
-        vmap: Some(bindings::drm_gem_shmem_object_vmap),
-        vunmap: Some(bindings::drm_gem_shmem_object_vunmap),
-        mmap: Some(bindings::drm_gem_shmem_object_mmap),
-        vm_ops: &raw const bindings::drm_gem_shmem_vm_ops,
-        // SAFETY: All-zeroes is a valid `drm_gem_object_funcs`: `None` callbacks.
-        ..unsafe { mem::zeroed() }
-    };
-
     /// Creates an object of `size` bytes on `dev`, with data from [`DriverObject::new`].
     ///
     /// `size` is rounded up to whole pages.
@@ -91,6 +80,24 @@ impl<T: DriverObject> Object<T> {
     }
 }
 
+/// The function table of shmem-backed objects with data `T`: the shmem helpers' functions
+/// (`drm_gem_shmem_funcs`), with a `free` that drops `T`.
+pub const fn funcs<T: DriverObject>() -> ObjectFuncs<T> {
+    ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
+        free: Some(Object::<T>::free_callback),
+        print_info: Some(bindings::drm_gem_shmem_object_print_info),
+        pin: Some(bindings::drm_gem_shmem_object_pin),
+        unpin: Some(bindings::drm_gem_shmem_object_unpin),
+        get_sg_table: Some(bindings::drm_gem_shmem_object_get_sg_table),
+        vmap: Some(bindings::drm_gem_shmem_object_vmap),
+        vunmap: Some(bindings::drm_gem_shmem_object_vunmap),
+        mmap: Some(bindings::drm_gem_shmem_object_mmap),
+        vm_ops: &raw const bindings::drm_gem_shmem_vm_ops,
+        // SAFETY: All-zeroes is a valid `drm_gem_object_funcs`: `None` callbacks.
+        ..unsafe { mem::zeroed() }
+    })
+}
+
 /// `drm_driver.gem_create_object`: allocates the object the shmem helpers then initialise.
 ///
 /// # Safety
@@ -116,7 +123,7 @@ pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
             unsafe {
                 let shmem = Opaque::raw_get(&raw const (*this).obj);
                 shmem.write_bytes(0, 1);
-                (*shmem).base.funcs = &Object::<T>::FUNCS;
+                (*shmem).base.funcs = T::FUNCS.as_raw();
                 &raw mut (*shmem).base
             }
         }
@@ -134,15 +141,17 @@ impl<T: DriverObject> Deref for Object<T> {
 
 // SAFETY:
 // - `as_raw` returns the embedded object, live while `&self` is.
-// - Every GEM object of a device of `T::Driver` is made by its `gem_create_object`, which is
-//   `create_object_callback::<T>` (`drm::Device::VTABLE`), and the driver imports no foreign
-//   objects (it sets no `gem_prime_import_sg_table`).
+// - Only `create_object_callback::<T>` installs `T::FUNCS`, on the `Self` it allocates.
 unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     type Driver = T::Driver;
 
     fn as_raw(&self) -> *mut bindings::drm_gem_object {
         // SAFETY: `obj` is initialised by the type invariant.
         unsafe { &raw mut (*self.obj.get()).base }
+    }
+
+    fn funcs() -> *const bindings::drm_gem_object_funcs {
+        T::FUNCS.as_raw()
     }
 
     unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self {

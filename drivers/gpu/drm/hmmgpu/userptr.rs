@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Userptr objects: GEM objects that name a range of a process's memory.
+//!
+//! A userptr has no pages of its own: the GPU reaches the process's pages, mirrored into its page
+//! table when it is bound. At creation it only records the range, its permissions and the address
+//! space, and, when asked to probe, checks that every page of the range is mapped where the GPU
+//! may read it.
+
+use crate::driver::{HmmGpuDriver, GEM_MAX_SIZE};
+use kernel::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    drm::gem::{object, ObjectFuncs},
+    mm::{
+        hmm::{Fault, Range},
+        interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq},
+        notifier_lock::NotifierLock,
+        Mm, MmWithUser,
+    },
+    new_notifier_lock,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::Arc,
+    types::ARef,
+    uapi,
+};
+
+/// The driver's data of a userptr object.
+pub(crate) struct Userptr {
+    start: usize,
+    read_only: bool,
+    /// The address space the range belongs to: the creator's.
+    _mm: ARef<Mm>,
+}
+
+/// A userptr object.
+pub(crate) type UserptrObject = object::Object<Userptr>;
+
+static FUNCS: ObjectFuncs<Userptr> = object::funcs();
+
+impl object::DriverObject for Userptr {
+    type Driver = HmmGpuDriver;
+
+    const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
+}
+
+/// The flags `DRM_IOCTL_HMMGPU_USERPTR_CREATE` knows.
+const FLAGS: u32 = uapi::DRM_HMMGPU_USERPTR_READ_ONLY | uapi::DRM_HMMGPU_USERPTR_PROBE;
+
+impl Userptr {
+    /// The first address of the range.
+    #[cfg_attr(not(CONFIG_DRM_HMMGPU_KUNIT_TEST), expect(dead_code))]
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Whether the GPU may only read the range.
+    #[cfg_attr(not(CONFIG_DRM_HMMGPU_KUNIT_TEST), expect(dead_code))]
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Checks a request to create a userptr of the current process, and makes its data.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for unknown flags, an empty, unaligned or too large range, or one outside the
+    /// user address space; `EFAULT` when probing finds a page that is not mapped readably.
+    pub(crate) fn new(addr: u64, size: u64, flags: u32) -> Result<(Self, usize)> {
+        if flags & !FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        let end = addr.checked_add(size).ok_or(EINVAL)?;
+        let page = PAGE_SIZE as u64;
+        // SAFETY: FFI call without requirements.
+        let task_size = unsafe { bindings::TASK_SIZE_MAX() } as u64;
+        if size == 0
+            || addr % page != 0
+            || size % page != 0
+            || size > GEM_MAX_SIZE
+            || end > task_size
+        {
+            return Err(EINVAL);
+        }
+        let (start, size) = (addr as usize, size as usize);
+        if flags & uapi::DRM_HMMGPU_USERPTR_PROBE != 0 {
+            probe(start, size)?;
+        }
+        let mm = Mm::current().ok_or(EINVAL)?;
+        Ok((
+            Self {
+                start,
+                read_only: flags & uapi::DRM_HMMGPU_USERPTR_READ_ONLY != 0,
+                _mm: mm,
+            },
+            size,
+        ))
+    }
+}
+
+/// The notifier of a probe: it only keeps the sequence protocol.
+struct Probe(Arc<NotifierLock<()>>);
+
+impl Invalidate for Probe {
+    fn invalidate(
+        notifier: &IntervalNotifier<Self>,
+        range: &InvalidateRange<'_>,
+        seq: InvalidateSeq,
+    ) -> bool {
+        let lock = &notifier.data().0;
+        let guard = if range.may_block() {
+            lock.lock()
+        } else {
+            match lock.try_lock() {
+                Some(guard) => guard,
+                None => return false,
+            }
+        };
+        notifier.set_seq(&guard, seq);
+        true
+    }
+}
+
+/// Checks that every page of `[start, start + size)` of the current process is in a mapping the
+/// GPU may read, without faulting anything in.
+fn probe(start: usize, size: usize) -> Result {
+    let mm = MmWithUser::current().ok_or(EFAULT)?;
+    let lock = Arc::pin_init(new_notifier_lock!((), "hmmgpu::probe"), GFP_KERNEL)?;
+    let notifier = KBox::pin_init(
+        IntervalNotifier::new(&mm, start, size, &lock, Probe(lock.clone())),
+        GFP_KERNEL,
+    )?;
+    let mut range = Range::new(&notifier, start, size)?;
+    loop {
+        let snapshot = range.fault(Fault::Snapshot)?;
+        let guard = lock.lock();
+        if let Some(valid) = snapshot.commit(&guard) {
+            // Holes and mappings the GPU may not reach (PROT_NONE, VM_PFNMAP, VM_IO) come back
+            // as errors; pages not faulted in yet are fine.
+            return match valid.iter().any(|pfn| pfn.is_error()) {
+                true => Err(EFAULT),
+                false => Ok(()),
+            };
+        }
+    }
+}

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! GEM objects without pages of their own.
+//!
+//! An [`Object<T>`] embeds a `struct drm_gem_object` initialised with
+//! `drm_gem_private_object_init`: it has a size and handles, but no shmem file, so the driver's
+//! data `T` decides what backs it (a range of a process's address space, for a userptr). Such an
+//! object can be neither mapped by the CPU through the DRM file nor exported as a dma-buf: its
+//! table has no `mmap`, and its `export` refuses with `ENODEV`.
+//!
+//! C header: [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings, drm,
+    drm::gem::{object_get, object_put, IntoGEMObject, ObjectFuncs},
+    init::InPlaceInit,
+    prelude::*,
+    types::{ARef, AlwaysRefCounted, Opaque},
+};
+use core::{mem, ops::Deref, pin::Pin, ptr::NonNull};
+
+/// The data a driver keeps per object of this kind.
+pub trait DriverObject: Send + Sync + Sized + 'static {
+    /// The driver whose objects these are.
+    type Driver: drm::Driver;
+
+    /// The function table of these objects, a `static` made by [`funcs`]:
+    /// `static FUNCS: ObjectFuncs<MyObject> = object::funcs();`.
+    const FUNCS: &'static ObjectFuncs<Self>;
+}
+
+/// A GEM object without pages of its own, with the driver's data `T`.
+///
+/// # Invariants
+///
+/// `obj` is a GEM object initialised by `drm_gem_private_object_init`, whose `funcs` is
+/// `T::FUNCS`, at the start of a `KBox<Self>` that its `free` callback frees.
+#[repr(C)]
+#[pin_data]
+pub struct Object<T: DriverObject> {
+    obj: Opaque<bindings::drm_gem_object>,
+    #[pin]
+    data: T,
+}
+
+/// The function table of objects with data `T`.
+pub const fn funcs<T: DriverObject>() -> ObjectFuncs<T> {
+    ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
+        free: Some(Object::<T>::free_callback),
+        export: Some(refuse_export),
+        // SAFETY: All-zeroes is a valid `drm_gem_object_funcs`: `None` callbacks.
+        ..unsafe { mem::zeroed() }
+    })
+}
+
+/// `drm_gem_object_funcs.export`: objects without pages cannot be shared as dma-bufs.
+extern "C" fn refuse_export(
+    _obj: *mut bindings::drm_gem_object,
+    _flags: crate::ffi::c_int,
+) -> *mut bindings::dma_buf {
+    ENODEV.to_ptr()
+}
+
+impl<T: DriverObject> Object<T> {
+    /// Creates an object of `size` bytes (rounded up to whole pages) on `dev`, with data from
+    /// `data`.
+    pub fn new(
+        dev: &drm::Device<T::Driver>,
+        size: usize,
+        data: impl PinInit<T, Error>,
+    ) -> Result<ARef<Self>> {
+        let size = size
+            .checked_next_multiple_of(crate::page::PAGE_SIZE)
+            .ok_or(EINVAL)?;
+        let init = try_pin_init!(Self {
+            obj: Opaque::uninit(),
+            data <- data,
+        }? Error);
+        let object = KBox::try_pin_init(init, GFP_KERNEL)?;
+        // SAFETY: The object is freed by `free_callback`, which turns it back into the box; it is
+        // not moved out of the allocation.
+        let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });
+        // SAFETY: `this` is valid; the GEM object is zeroed, then initialised with one reference,
+        // which the `ARef` owns.
+        // INVARIANT: Initialised by `drm_gem_private_object_init`, with `T::FUNCS`.
+        unsafe {
+            let obj = Opaque::raw_get(&raw const (*this).obj);
+            obj.write_bytes(0, 1);
+            (*obj).funcs = T::FUNCS.as_raw();
+            bindings::drm_gem_private_object_init(dev.as_raw(), obj, size);
+            Ok(ARef::from_raw(NonNull::new_unchecked(this)))
+        }
+    }
+
+    /// `drm_gem_object_funcs.free`: the last reference is gone.
+    ///
+    /// # Safety
+    ///
+    /// `obj` must be an object made by [`Object::new`] for `T` whose last reference was just
+    /// dropped.
+    unsafe extern "C" fn free_callback(obj: *mut bindings::drm_gem_object) {
+        // SAFETY: The object starts a `KBox<Self>` (`repr(C)`); nothing else uses it any more.
+        unsafe {
+            bindings::drm_gem_object_release(obj);
+            drop(KBox::from_raw(obj.cast::<Self>()));
+        }
+    }
+}
+
+impl<T: DriverObject> Deref for Object<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+// SAFETY:
+// - `as_raw` returns the embedded object, live while `&self` is.
+// - Only `Object::new` installs `T::FUNCS`, on the `Self` it allocates.
+unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
+    type Driver = T::Driver;
+
+    fn as_raw(&self) -> *mut bindings::drm_gem_object {
+        self.obj.get()
+    }
+
+    fn funcs() -> *const bindings::drm_gem_object_funcs {
+        T::FUNCS.as_raw()
+    }
+
+    unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self {
+        // SAFETY: By the trait's safety requirements and the invariant above, `obj` is at the
+        // start of a `Self`.
+        unsafe { &*obj.cast::<Self>() }
+    }
+}
+
+// SAFETY: GEM objects are reference counted by `drm_gem_object_get`/`drm_gem_object_put`.
+unsafe impl<T: DriverObject> AlwaysRefCounted for Object<T> {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live.
+        unsafe { object_get(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { object_put(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: GEM objects may be used and freed from any thread; `T` is `Send + Sync`.
+unsafe impl<T: DriverObject> Send for Object<T> {}
+
+// SAFETY: Shared references only allow thread-safe DRM core calls and `&T`, which is `Sync`.
+unsafe impl<T: DriverObject> Sync for Object<T> {}
