@@ -140,6 +140,35 @@ pub trait BaseObject: IntoGEMObject {
 
 impl<T: IntoGEMObject> BaseObject for T {}
 
+/// Implements reference counting, `Send` and `Sync` for a GEM object type whose
+/// [`IntoGEMObject::as_raw`] gives its embedded object, and whose driver data `T` is
+/// `Send + Sync`.
+macro_rules! impl_object_refcount {
+    ($type:ident<$t:ident: $bound:path>) => {
+        // SAFETY: GEM objects are reference counted by `drm_gem_object_get` and
+        // `drm_gem_object_put`.
+        unsafe impl<$t: $bound> $crate::types::AlwaysRefCounted for $type<$t> {
+            fn inc_ref(&self) {
+                // SAFETY: `self` is live.
+                unsafe { $crate::drm::gem::object_get(self.as_raw()) };
+            }
+
+            unsafe fn dec_ref(obj: core::ptr::NonNull<Self>) {
+                // SAFETY: The caller gives up a reference it owned.
+                unsafe { $crate::drm::gem::object_put(obj.as_ref().as_raw()) };
+            }
+        }
+
+        // SAFETY: GEM objects may be used and freed from any thread; the data is `Send + Sync`.
+        unsafe impl<$t: $bound> Send for $type<$t> {}
+
+        // SAFETY: Shared references only allow thread-safe DRM core calls and a shared reference
+        // to the data, which is `Sync`.
+        unsafe impl<$t: $bound> Sync for $type<$t> {}
+    };
+}
+pub(crate) use impl_object_refcount;
+
 /// Takes a reference of a GEM object (`drm_gem_object_get`).
 ///
 /// # Safety

@@ -10,11 +10,11 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings, drm,
-    drm::gem::{object_get, object_put, IntoGEMObject, ObjectFuncs},
+    drm::gem::{IntoGEMObject, ObjectFuncs},
     error::from_err_ptr,
     init::InPlaceInit,
     prelude::*,
-    types::{ARef, AlwaysRefCounted, Opaque},
+    types::{ARef, Opaque},
 };
 use core::{mem, ops::Deref, pin::Pin, ptr, ptr::NonNull};
 
@@ -161,21 +161,4 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     }
 }
 
-// SAFETY: GEM objects are reference counted by `drm_gem_object_get`/`drm_gem_object_put`.
-unsafe impl<T: DriverObject> AlwaysRefCounted for Object<T> {
-    fn inc_ref(&self) {
-        // SAFETY: `self` is live.
-        unsafe { object_get(self.as_raw()) };
-    }
-
-    unsafe fn dec_ref(obj: NonNull<Self>) {
-        // SAFETY: The caller gives up a reference it owned.
-        unsafe { object_put(obj.as_ref().as_raw()) };
-    }
-}
-
-// SAFETY: GEM objects may be used and freed from any thread; `T` is `Send + Sync`.
-unsafe impl<T: DriverObject> Send for Object<T> {}
-
-// SAFETY: Shared references only allow thread-safe DRM core calls and `&T`, which is `Sync`.
-unsafe impl<T: DriverObject> Sync for Object<T> {}
+crate::drm::gem::impl_object_refcount!(Object<T: DriverObject>);
