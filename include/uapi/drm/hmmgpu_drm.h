@@ -164,7 +164,10 @@ struct drm_hmmgpu_userptr_create {
 
 /** @HMMGPU_CMD_COPY: copy @size bytes from @src to @dst; the ranges may not overlap. */
 #define HMMGPU_CMD_COPY		1
-/** @HMMGPU_CMD_FILL: fill @size bytes (a multiple of 4) at @dst with the low 32 bits of @value. */
+/**
+ * @HMMGPU_CMD_FILL: fill @size bytes (a multiple of 4) at @dst (4-byte
+ * aligned) with the low 32 bits of @value.
+ */
 #define HMMGPU_CMD_FILL		2
 /** @HMMGPU_CMD_WRITE64: write the 64-bit @value at @dst (8-byte aligned). */
 #define HMMGPU_CMD_WRITE64	3
@@ -172,7 +175,8 @@ struct drm_hmmgpu_userptr_create {
 #define HMMGPU_CMD_ATOMIC_ADD64	4
 /**
  * @HMMGPU_CMD_CHECKSUM: write at @dst (8-byte aligned) the 64-bit sum of the
- * 32-bit little-endian words of the @size bytes (a multiple of 4) at @src.
+ * 32-bit little-endian words of the @size bytes (a multiple of 4) at @src
+ * (4-byte aligned).
  */
 #define HMMGPU_CMD_CHECKSUM	5
 

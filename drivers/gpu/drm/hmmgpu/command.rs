@@ -65,7 +65,9 @@ impl TryFrom<&uapi::drm_hmmgpu_cmd> for Command {
             }
             uapi::HMMGPU_CMD_FILL => {
                 range(c.dst, c.size)?;
-                if c.size % 4 != 0 || c.src != 0 || c.value > u64::from(u32::MAX) {
+                // Whole words from a word boundary: the engine never splits one across pages.
+                if c.dst % 4 != 0 || c.size % 4 != 0 || c.src != 0 || c.value > u64::from(u32::MAX)
+                {
                     return Err(EINVAL);
                 }
                 Command::Fill {
@@ -94,7 +96,7 @@ impl TryFrom<&uapi::drm_hmmgpu_cmd> for Command {
             uapi::HMMGPU_CMD_CHECKSUM => {
                 word(c.dst)?;
                 range(c.src, c.size)?;
-                if c.size % 4 != 0 || c.value != 0 {
+                if c.src % 4 != 0 || c.size % 4 != 0 || c.value != 0 {
                     return Err(EINVAL);
                 }
                 Command::Checksum {
@@ -215,6 +217,8 @@ mod tests {
             cmd(uapi::HMMGPU_CMD_CHECKSUM, a, b, 8, 1),
             // Alignment.
             cmd(uapi::HMMGPU_CMD_FILL, a, 0, 6, 0),
+            cmd(uapi::HMMGPU_CMD_FILL, a + 2, 0, 8, 0),
+            cmd(uapi::HMMGPU_CMD_CHECKSUM, a, b + 2, 8, 0),
             cmd(uapi::HMMGPU_CMD_FILL, a, 0, 8, 1 << 32),
             cmd(uapi::HMMGPU_CMD_WRITE64, a + 4, 0, 0, 0),
             cmd(uapi::HMMGPU_CMD_ATOMIC_ADD64, a + 1, 0, 0, 0),

@@ -103,8 +103,8 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
                 let n = in_page(d, size - p.offset);
                 let (to, off) = Mapped::new(pt, d, true)?;
                 for i in (0..n).step_by(4) {
-                    // SAFETY: The word lies in the mapped page (sizes are multiples of 4 and
-                    // fills start 4-byte aligned within pages).
+                    // SAFETY: The word lies in the mapped page: decoding made the fill start on
+                    // a word boundary and cover whole words, so `n` is a multiple of 4.
                     unsafe {
                         to.base
                             .add(off + i)
@@ -133,7 +133,8 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
                 let n = in_page(s, size - p.offset);
                 let (from, off) = Mapped::new(pt, s, false)?;
                 for i in (0..n).step_by(4) {
-                    // SAFETY: The word lies in the mapped page.
+                    // SAFETY: The word lies in the mapped page: decoding made the range start on
+                    // a word boundary and cover whole words, so `n` is a multiple of 4.
                     let w = unsafe { from.base.add(off + i).cast::<u32>().read_unaligned() };
                     p.sum = p.sum.wrapping_add(u64::from(u32::from_le(w)));
                 }
