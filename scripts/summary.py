@@ -32,6 +32,10 @@ class Results:
         self.order = []
         self.status = {}
 
+    def failed_under(self, prefix):
+        """Whether a test named under prefix failed."""
+        return any(s == "FAIL" for n, (s, _) in self.status.items() if n.startswith(prefix))
+
     def add(self, name, status, why=""):
         if name not in self.status:
             self.order.append(name)
@@ -92,9 +96,7 @@ def igt(path, results):
                 rc = int(m.group(2))
                 if subtest:
                     results.add(f"igt/{current}/{subtest}", "FAIL", "did not finish")
-                if rc not in (0, 77) and not any(
-                        s == "FAIL" for n, (s, _) in results.status.items()
-                        if n.startswith(f"igt/{current}/")):
+                if rc not in (0, 77) and not results.failed_under(f"igt/{current}/"):
                     results.add(f"igt/{current}", "FAIL", f"exit status {rc}")
                 elif not saw_result:
                     results.add(f"igt/{current}", "PASS" if rc == 0 else "SKIP")
@@ -106,9 +108,7 @@ def igt(path, results):
                 continue
             m = re.match(r"^HMMGPU-KTAP-END: (\S+) rc=(\d+)", line)
             if m:
-                if m.group(2) != "0" and not any(
-                        s == "FAIL" for n, (s, _) in results.status.items()
-                        if n.startswith(f"selftest/{ktap}/")):
+                if m.group(2) != "0" and not results.failed_under(f"selftest/{ktap}/"):
                     results.add(f"selftest/{ktap}", "FAIL", f"exit status {m.group(2)}")
                 ktap = None
                 continue

@@ -67,10 +67,8 @@ impl<'n, T: Invalidate> Range<'n, T> {
             return Err(EINVAL);
         }
         let npages = length / PAGE_SIZE;
-        let mut pfns = KVVec::with_capacity(npages, GFP_KERNEL)?;
-        for _ in 0..npages {
-            pfns.push(0, GFP_KERNEL)?;
-        }
+        let mut pfns = KVVec::new();
+        pfns.extend_with(npages, 0, GFP_KERNEL)?;
         Ok(Self {
             notifier,
             start,

@@ -171,10 +171,8 @@ impl<T: Invalidate> IntervalNotifier<T> {
     ) -> impl PinInit<Self, Error> {
         let lock_addr: *const () = (lock as *const NotifierLock<L>).cast();
         let mm = mm.as_raw();
-        // The field initialisers below shadow `start` and `length`.
-        let (first, len) = (start, length);
         let insert = move |slot: *mut Opaque<bindings::mmu_interval_notifier>| {
-            if len == 0 || first.checked_add(len).is_none() {
+            if length == 0 || start.checked_add(length).is_none() {
                 return Err(EINVAL);
             }
             let slot = Opaque::raw_get(slot);
@@ -185,8 +183,8 @@ impl<T: Invalidate> IntervalNotifier<T> {
                 to_result(bindings::mmu_interval_notifier_insert(
                     slot,
                     mm,
-                    first as _,
-                    len as _,
+                    start as _,
+                    length as _,
                     &Self::OPS,
                 ))
             }

@@ -98,11 +98,6 @@ impl<T: ?Sized> NotifierLock<T> {
             None
         }
     }
-
-    /// Whether `guard` is a guard of this lock.
-    pub fn owns<U: ?Sized>(&self, guard: &NotifierGuard<'_, U>) -> bool {
-        core::ptr::addr_eq(self, guard.lock)
-    }
 }
 
 /// A held [`NotifierLock`]; dropping it releases the lock.

@@ -25,8 +25,8 @@ use crate::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 
-/// The file type of the driver that owns GEM objects of type `T`.
-pub type DriverFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::Driver>::File>;
+/// The DRM file type of the driver that owns GEM objects of type `T`.
+pub type OwnerFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::Driver>::File>;
 
 /// The function table of one kind of GEM object, `T`.
 ///
@@ -88,7 +88,7 @@ pub trait BaseObject: IntoGEMObject {
     ///
     /// The handle holds a reference to the object until it is closed (`DRM_IOCTL_GEM_CLOSE`) or
     /// the file is.
-    fn create_handle(&self, file: &DriverFile<Self>) -> Result<u32> {
+    fn create_handle(&self, file: &OwnerFile<Self>) -> Result<u32> {
         let mut handle: u32 = 0;
         // SAFETY: The object and the file are live, and of the same driver by their types.
         to_result(unsafe {
@@ -102,7 +102,7 @@ pub trait BaseObject: IntoGEMObject {
     /// # Errors
     ///
     /// `ENOENT` when `handle` names nothing on `file`, or an object of another kind.
-    fn lookup_handle(file: &DriverFile<Self>, handle: u32) -> Result<ARef<Self>> {
+    fn lookup_handle(file: &OwnerFile<Self>, handle: u32) -> Result<ARef<Self>> {
         // SAFETY: `file` is an open file.
         let obj = unsafe { bindings::drm_gem_object_lookup(file.as_raw(), handle) };
         let obj = NonNull::new(obj).ok_or(ENOENT)?;
@@ -123,7 +123,7 @@ pub trait BaseObject: IntoGEMObject {
     /// # Errors
     ///
     /// `EINVAL` when `handle` names nothing on `file`.
-    fn delete_handle(file: &DriverFile<Self>, handle: u32) -> Result {
+    fn delete_handle(file: &OwnerFile<Self>, handle: u32) -> Result {
         // SAFETY: `file` is an open file.
         to_result(unsafe { bindings::drm_gem_handle_delete(file.as_raw(), handle) })
     }
