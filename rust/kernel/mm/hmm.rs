@@ -16,7 +16,7 @@
 use crate::{
     alloc::{flags::GFP_KERNEL, KVVec},
     bindings,
-    error::code::{EBUSY, EFAULT, EINVAL},
+    error::code::{EBUSY, EFAULT, EINVAL, EPERM},
     mm::{
         interval_notifier::{IntervalNotifier, Invalidate, ReadSeq},
         notifier_lock::NotifierGuard,
@@ -37,6 +37,9 @@ pub enum Fault {
     /// Fault in pages for writing, breaking copy-on-write. Fails with `EPERM` on a range that is
     /// not writable.
     Write,
+    /// As [`Fault::Write`] if the whole range may be written, else as [`Fault::Read`]: for a
+    /// device mapping that is writable where the CPU's is.
+    WriteOrRead,
 }
 
 /// A range of a watched interval, and the buffer its snapshots are read into.
@@ -88,6 +91,11 @@ impl<'n, T: Invalidate> Range<'n, T> {
         self.end
     }
 
+    /// The notifier the range belongs to.
+    pub fn notifier(&self) -> &'n IntervalNotifier<T> {
+        self.notifier
+    }
+
     /// How many times [`Self::fault`] had to start again because an invalidation raced with it,
     /// over the range's life.
     pub fn retries(&self) -> u64 {
@@ -113,13 +121,11 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// others from `hmm_range_fault`.
     pub fn fault(&mut self, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
         let mm = self.notifier.mm().mmget_not_zero().ok_or(EFAULT)?;
-        let flags = match fault {
+        let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
+        let mut flags = match fault {
             Fault::Snapshot => 0,
-            Fault::Read => bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT,
-            Fault::Write => {
-                bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT
-                    | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE
-            }
+            Fault::Read => read,
+            Fault::Write | Fault::WriteOrRead => read | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE,
         };
         let deadline = jiffies().wrapping_add(msecs_to_jiffies(self.timeout_ms()));
         loop {
@@ -148,6 +154,9 @@ impl<'n, T: Invalidate> Range<'n, T> {
                     if time_after(jiffies(), deadline) {
                         return Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
                     }
+                }
+                e if e == EPERM.to_errno() && fault == Fault::WriteOrRead && flags != read => {
+                    flags = read;
                 }
                 e => return Err(Error::from_errno(e)),
             }
@@ -182,6 +191,26 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
             end: self.range.end,
             pfns: &self.range.pfns,
         })
+    }
+
+    /// As [`Self::commit`], and also gives the data the notifier lock protects, to write the
+    /// device's page table from the page frames while the lock is held.
+    pub fn commit_mut<'g, L: ?Sized>(
+        self,
+        guard: &'g mut NotifierGuard<'_, L>,
+    ) -> Option<(Valid<'g>, &'g mut L)>
+    where
+        'r: 'g,
+    {
+        if self.range.notifier.read_retry(guard, self.seq) {
+            return None;
+        }
+        let valid = Valid {
+            start: self.range.start,
+            end: self.range.end,
+            pfns: &self.range.pfns,
+        };
+        Some((valid, &mut **guard))
     }
 }
 

@@ -144,3 +144,49 @@ impl<T: ?Sized> Drop for NotifierGuard<'_, T> {
         unsafe { bindings::mutex_unlock(self.lock.mutex.get()) };
     }
 }
+
+/// Data protected by a [`NotifierLock`] it is not stored in, as [`LockedBy`] is for other locks.
+///
+/// Drivers keep state per mirrored range (whether it is valid, its pins) next to the range, and
+/// the notifier lock in the object that owns all ranges. Access needs a guard of that lock.
+///
+/// [`LockedBy`]: crate::sync::LockedBy
+///
+/// # Invariants
+///
+/// `data` is only accessed while the lock at `lock` is held.
+pub struct NotifierLocked<T> {
+    lock: *const (),
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: The data moves with the value; only its owner or a holder of the lock accesses it.
+unsafe impl<T: Send> Send for NotifierLocked<T> {}
+
+// SAFETY: Shared access to `data` requires holding the lock, so one thread at a time reaches it;
+// `T` therefore need only be `Send`.
+unsafe impl<T: Send> Sync for NotifierLocked<T> {}
+
+impl<T> NotifierLocked<T> {
+    /// Creates `data`, protected by `lock`.
+    pub fn new<L: ?Sized>(lock: &NotifierLock<L>, data: T) -> Self {
+        Self {
+            lock: (lock as *const NotifierLock<L>).cast(),
+            data: UnsafeCell::new(data),
+        }
+    }
+
+    /// The data, while `guard` holds the lock it is protected by.
+    ///
+    /// # Panics
+    ///
+    /// When `guard` holds another lock.
+    pub fn access<'a, L: ?Sized>(&'a self, guard: &'a mut NotifierGuard<'_, L>) -> &'a mut T {
+        if guard.lock_addr() != self.lock {
+            panic!("the guard is not of the lock that protects this data");
+        }
+        // SAFETY: By the type invariant the data is only accessed with the lock held, which
+        // `guard` proves; the mutable borrow of `guard` keeps other accesses out meanwhile.
+        unsafe { &mut *self.data.get() }
+    }
+}
