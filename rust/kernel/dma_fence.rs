@@ -255,6 +255,33 @@ impl Fence {
             _ => Ok(()),
         }
     }
+
+    /// Waits until the fence signals or `timeout_ns` nanoseconds pass, interruptibly. Returns
+    /// whether the fence signalled.
+    ///
+    /// # Errors
+    ///
+    /// `ERESTARTSYS` when a signal interrupted the wait.
+    pub fn wait_interruptible(&self, timeout_ns: u64) -> Result<bool> {
+        // SAFETY: FFI call without requirements.
+        let jiffies = unsafe { bindings::nsecs_to_jiffies(timeout_ns) };
+        let jiffies = crate::ffi::c_long::try_from(jiffies).unwrap_or(crate::ffi::c_long::MAX);
+        // SAFETY: The fence is live.
+        let ret = unsafe { bindings::dma_fence_wait_timeout(self.as_raw(), true, jiffies) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as i32));
+        }
+        Ok(ret > 0 || self.is_signaled())
+    }
+
+    /// Waits until the fence signals, however long it takes, uninterruptibly: for code that
+    /// must not go on while the work the fence stands for may still run, such as an invalidation
+    /// callback.
+    pub fn wait_uninterruptible(&self) {
+        // SAFETY: The fence is live. Uninterruptible and without a time limit, the wait only
+        // returns once the fence has signalled.
+        unsafe { bindings::dma_fence_wait_timeout(self.as_raw(), false, crate::ffi::c_long::MAX) };
+    }
 }
 
 /// The producer's end of an unsignalled fence: it signals the fence exactly once.

@@ -11,7 +11,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings, drm,
     drm::gem::{IntoGEMObject, ObjectFuncs},
-    error::from_err_ptr,
+    error::{from_err_ptr, to_result},
     init::InPlaceInit,
     prelude::*,
     types::{ARef, Opaque},
@@ -58,6 +58,19 @@ impl<T: DriverObject> Object<T> {
         // SAFETY: `shmem` is the start of a `Self` (see above), with one reference that the
         // `ARef` now owns.
         Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(shmem.cast::<Self>())) })
+    }
+
+    /// Makes the object's pages resident and keeps them so until the returned value is dropped.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` and the errors of reading the pages in from shmem.
+    pub fn pin_pages(this: &ARef<Self>) -> Result<PinnedPages<T>> {
+        let shmem = this.obj.get();
+        // SAFETY: The object is live and initialised.
+        to_result(unsafe { bindings::drm_gem_shmem_pin(shmem) })?;
+        // INVARIANT: The pin was just taken.
+        Ok(PinnedPages { obj: this.clone() })
     }
 
     /// `drm_gem_object_funcs.free`: the last reference is gone.
@@ -162,3 +175,38 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
 }
 
 crate::drm::gem::impl_object_refcount!(Object<T: DriverObject>);
+
+/// The resident pages of a shmem-backed object, kept resident while this lives.
+///
+/// # Invariants
+///
+/// `obj` holds a pin (`drm_gem_shmem_pin`) this value owns, so its `pages` array is allocated
+/// and its pages resident.
+pub struct PinnedPages<T: DriverObject> {
+    obj: ARef<Object<T>>,
+}
+
+impl<T: DriverObject> PinnedPages<T> {
+    /// Another pin of the same object's pages.
+    pub fn clone_pin(&self) -> Result<Self> {
+        Object::pin_pages(&self.obj)
+    }
+
+    /// The object's pages, in order.
+    pub fn pages(&self) -> &[*mut bindings::page] {
+        let shmem = self.obj.obj.get();
+        // SAFETY: By the type invariant `pages` holds one entry per page of the object, and stays
+        // until the pin is dropped.
+        unsafe {
+            let npages = (*shmem).base.size >> bindings::PAGE_SHIFT;
+            core::slice::from_raw_parts((*shmem).pages, npages)
+        }
+    }
+}
+
+impl<T: DriverObject> Drop for PinnedPages<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own a pin of the object.
+        unsafe { bindings::drm_gem_shmem_unpin(self.obj.obj.get()) };
+    }
+}
