@@ -22,6 +22,12 @@ extern "C" {
 #define DRM_HMMGPU_GEM_CREATE		0x01
 #define DRM_HMMGPU_GEM_MMAP_OFFSET	0x02
 #define DRM_HMMGPU_USERPTR_CREATE	0x03
+#define DRM_HMMGPU_VM_CREATE		0x04
+#define DRM_HMMGPU_VM_DESTROY		0x05
+#define DRM_HMMGPU_VM_BIND		0x06
+#define DRM_HMMGPU_EXEC			0x07
+#define DRM_HMMGPU_WAIT			0x08
+#define DRM_HMMGPU_VM_STATS		0x09
 
 #define DRM_IOCTL_HMMGPU_GET_PARAM \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GET_PARAM, struct drm_hmmgpu_get_param)
@@ -31,6 +37,18 @@ extern "C" {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GEM_MMAP_OFFSET, struct drm_hmmgpu_gem_mmap_offset)
 #define DRM_IOCTL_HMMGPU_USERPTR_CREATE \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_USERPTR_CREATE, struct drm_hmmgpu_userptr_create)
+#define DRM_IOCTL_HMMGPU_VM_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_VM_CREATE, struct drm_hmmgpu_vm_create)
+#define DRM_IOCTL_HMMGPU_VM_DESTROY \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_HMMGPU_VM_DESTROY, struct drm_hmmgpu_vm_destroy)
+#define DRM_IOCTL_HMMGPU_VM_BIND \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_HMMGPU_VM_BIND, struct drm_hmmgpu_vm_bind)
+#define DRM_IOCTL_HMMGPU_EXEC \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_HMMGPU_EXEC, struct drm_hmmgpu_exec)
+#define DRM_IOCTL_HMMGPU_WAIT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_WAIT, struct drm_hmmgpu_wait)
+#define DRM_IOCTL_HMMGPU_VM_STATS \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_VM_STATS, struct drm_hmmgpu_vm_stats)
 
 /**
  * enum drm_hmmgpu_param - Parameters that DRM_IOCTL_HMMGPU_GET_PARAM reads.
@@ -61,12 +79,21 @@ enum drm_hmmgpu_param {
 	 * sizes and of GPU mappings.
 	 */
 	DRM_HMMGPU_PARAM_PAGE_SIZE = 3,
+
+	/**
+	 * @DRM_HMMGPU_PARAM_VM_MODES: Bit mask of the DRM_HMMGPU_VM_MODE_*
+	 * the device offers. A test emulates hardware that cannot take GPU
+	 * page faults by leaving DRM_HMMGPU_VM_MODE_FAULT out.
+	 */
+	DRM_HMMGPU_PARAM_VM_MODES = 4,
 };
 
 /** DRM_HMMGPU_FEATURE_GEM_SHMEM - GEM objects backed by shmem, CPU mmap. */
 #define DRM_HMMGPU_FEATURE_GEM_SHMEM	(1ull << 0)
 /** DRM_HMMGPU_FEATURE_USERPTR - GEM objects naming a range of the process's memory. */
 #define DRM_HMMGPU_FEATURE_USERPTR	(1ull << 1)
+/** DRM_HMMGPU_FEATURE_VM - GPU VMs, VM bind and exec. */
+#define DRM_HMMGPU_FEATURE_VM		(1ull << 2)
 
 /**
  * struct drm_hmmgpu_get_param - Argument of DRM_IOCTL_HMMGPU_GET_PARAM.
@@ -200,6 +227,231 @@ struct drm_hmmgpu_cmd {
 	__u64 size;
 	/** @value: Pattern (FILL), value (WRITE64, ATOMIC_ADD64), else zero. */
 	__u64 value;
+};
+
+/*
+ * GPU VMs. Each open file has its own VMs, named by small integers. A VM is a
+ * 48-bit GPU virtual address space with its own page table, and a queue whose
+ * jobs run in submission order. How userptr mappings are kept coherent with
+ * the CPU is chosen when the VM is created:
+ *
+ * - DRM_HMMGPU_VM_MODE_FAULT: userptr mappings start empty. A GPU page fault
+ *   stops the job; the kernel mirrors a window around the address (a 2 MiB
+ *   entry where the CPU maps a huge page and both addresses are 2 MiB
+ *   aligned) and the job resumes. Invalidations clear the entries.
+ * - DRM_HMMGPU_VM_MODE_PREFAULT: the GPU cannot fault. Every submission first
+ *   mirrors the userptr mappings invalidated since the last one; an
+ *   invalidation waits for the VM's jobs before it clears the entries.
+ * - DRM_HMMGPU_VM_MODE_PINNED: the GPU cannot fault. Userptr pages are pinned
+ *   long-term at bind (write pins unless the mapping is read-only), charged
+ *   to RLIMIT_MEMLOCK of the process; an invalidation waits for the VM's jobs,
+ *   clears the entries and drops the pins, and the next submission pins again.
+ *
+ * In every mode a job that touches an address no entry allows (no mapping, a
+ * write to a read-only mapping, memory the CPU no longer maps) ends with
+ * -EFAULT. A VM belongs to the process that created it: userptr mappings must
+ * name that process's memory, and jobs submitted by another process (a child
+ * that inherited the file) fault on them.
+ */
+#define DRM_HMMGPU_VM_MODE_FAULT	(1 << 0)
+#define DRM_HMMGPU_VM_MODE_PREFAULT	(1 << 1)
+#define DRM_HMMGPU_VM_MODE_PINNED	(1 << 2)
+
+/**
+ * struct drm_hmmgpu_vm_create - Argument of DRM_IOCTL_HMMGPU_VM_CREATE.
+ *
+ * @flags must be exactly one DRM_HMMGPU_VM_MODE_* the device offers, else
+ * -EINVAL. A file has at most 64 VMs (-ENOSPC).
+ */
+struct drm_hmmgpu_vm_create {
+	/** @flags: In, the VM's mode. */
+	__u32 flags;
+
+	/** @vm_id: Out, the new VM's id, never zero. */
+	__u32 vm_id;
+};
+
+/**
+ * struct drm_hmmgpu_vm_destroy - Argument of DRM_IOCTL_HMMGPU_VM_DESTROY.
+ *
+ * Cancels the VM's jobs not yet done (their fences signal -ECANCELED), waits
+ * for the one running, and removes its mappings. -ENOENT for an unknown id.
+ */
+struct drm_hmmgpu_vm_destroy {
+	/** @vm_id: In, the VM. */
+	__u32 vm_id;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
+};
+
+#define DRM_HMMGPU_VM_BIND_MAP		0
+#define DRM_HMMGPU_VM_BIND_UNMAP	1
+
+/** DRM_HMMGPU_VM_BIND_READ_ONLY - The GPU may only read the mapping. */
+#define DRM_HMMGPU_VM_BIND_READ_ONLY	(1 << 0)
+
+/**
+ * struct drm_hmmgpu_vm_bind - Argument of DRM_IOCTL_HMMGPU_VM_BIND.
+ *
+ * DRM_HMMGPU_VM_BIND_MAP maps [@offset, @offset + @size) of the object
+ * @handle (a GEM object or a userptr) at GPU virtual address @va. @va, @size
+ * and @offset must be page-aligned, @size non-zero, the range inside both the
+ * object and the 48-bit address space (-EINVAL), and free of other mappings
+ * (-EBUSY). A userptr of another process gives -EFAULT; in pinned mode, the
+ * errors of pinning (-EFAULT for a page not mapped, -ENOMEM past
+ * RLIMIT_MEMLOCK). A mapping of a read-only userptr is read-only.
+ *
+ * DRM_HMMGPU_VM_BIND_UNMAP removes whatever is mapped in [@va, @va + @size),
+ * splitting mappings that lie partly outside; @handle, @flags and @offset
+ * must be zero. Jobs that touch an unmapped address fault.
+ *
+ * A VM holds at most 4096 mappings (-ENOSPC).
+ */
+struct drm_hmmgpu_vm_bind {
+	/** @vm_id: In, the VM. */
+	__u32 vm_id;
+
+	/** @op: In, DRM_HMMGPU_VM_BIND_MAP or DRM_HMMGPU_VM_BIND_UNMAP. */
+	__u32 op;
+
+	/** @handle: In, the object to map. */
+	__u32 handle;
+
+	/** @flags: In, DRM_HMMGPU_VM_BIND_*. */
+	__u32 flags;
+
+	/** @va: In, the GPU virtual address. */
+	__u64 va;
+
+	/** @size: In, the size in bytes. */
+	__u64 size;
+
+	/** @offset: In, the offset into the object. */
+	__u64 offset;
+};
+
+/** The most sync objects an exec waits for, and signals. */
+#define HMMGPU_EXEC_MAX_SYNCS		16
+/** The longest a job may run, and its default, in milliseconds. */
+#define HMMGPU_EXEC_MAX_TIMEOUT_MS	60000
+#define HMMGPU_EXEC_DEFAULT_TIMEOUT_MS	10000
+
+/**
+ * struct drm_hmmgpu_exec - Argument of DRM_IOCTL_HMMGPU_EXEC.
+ *
+ * Queues a job that runs the @cmd_count commands at @cmds on the VM, after
+ * the fences of the @in_count sync objects at @in_syncobjs have signalled.
+ * The job's fence replaces the fence of each of the @out_count sync objects
+ * at @out_syncobjs; DRM_IOCTL_HMMGPU_WAIT reads its error. A job still
+ * running @timeout_ms milliseconds after it started (waiting included) ends
+ * with -ETIMEDOUT.
+ *
+ * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a
+ * command buffer that does not decode, too many sync objects or too long a
+ * timeout; -EFAULT when the arrays cannot be read.
+ */
+struct drm_hmmgpu_exec {
+	/** @vm_id: In, the VM. */
+	__u32 vm_id;
+
+	/** @flags: In, must be zero. */
+	__u32 flags;
+
+	/** @cmds: In, pointer to an array of struct drm_hmmgpu_cmd. */
+	__u64 cmds;
+
+	/** @cmd_count: In, the number of commands. */
+	__u32 cmd_count;
+
+	/** @timeout_ms: In, the job's time limit; 0 for the default. */
+	__u32 timeout_ms;
+
+	/** @in_syncobjs: In, pointer to an array of sync object handles. */
+	__u64 in_syncobjs;
+
+	/** @out_syncobjs: In, pointer to an array of sync object handles. */
+	__u64 out_syncobjs;
+
+	/** @in_count: In, the number of handles at @in_syncobjs. */
+	__u32 in_count;
+
+	/** @out_count: In, the number of handles at @out_syncobjs. */
+	__u32 out_count;
+};
+
+/**
+ * struct drm_hmmgpu_wait - Argument of DRM_IOCTL_HMMGPU_WAIT.
+ *
+ * Waits until the fence in sync object @syncobj signals, or @timeout_ns
+ * nanoseconds pass (-ETIME), then returns the error the fence signalled with
+ * in @error: 0 when the job succeeded, else -EFAULT (a GPU page fault no
+ * mapping allows), -ETIMEDOUT (the job ran out of time) or -ECANCELED (its
+ * VM was destroyed). -ENOENT for an unknown sync object, -EINVAL for one with
+ * no fence or non-zero @flags or @pad; -EINTR or -ERESTARTSYS when a signal
+ * interrupts the wait.
+ */
+struct drm_hmmgpu_wait {
+	/** @syncobj: In, the sync object. */
+	__u32 syncobj;
+
+	/** @flags: In, must be zero. */
+	__u32 flags;
+
+	/** @timeout_ns: In, how long to wait at most. */
+	__s64 timeout_ns;
+
+	/** @error: Out, the fence's error, or 0. */
+	__s32 error;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
+};
+
+/**
+ * struct drm_hmmgpu_vm_stats - Argument of DRM_IOCTL_HMMGPU_VM_STATS.
+ *
+ * Counters of a VM since it was created (@pinned_pages: now).
+ */
+struct drm_hmmgpu_vm_stats {
+	/** @vm_id: In, the VM. */
+	__u32 vm_id;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
+
+	/** @faults: GPU page faults resolved by mirroring (fault mode). */
+	__u64 faults;
+
+	/** @faults_4k: Of @faults, those mapped with a 4 KiB entry. */
+	__u64 faults_4k;
+
+	/** @faults_2m: Of @faults, those mapped with a 2 MiB entry. */
+	__u64 faults_2m;
+
+	/** @entries_4k: 4 KiB page-table entries written. */
+	__u64 entries_4k;
+
+	/** @entries_2m: 2 MiB page-table entries written. */
+	__u64 entries_2m;
+
+	/** @invalidations: Invalidations of the VM's userptr mappings. */
+	__u64 invalidations;
+
+	/**
+	 * @retries: Mirrorings started again because an invalidation raced
+	 * with them.
+	 */
+	__u64 retries;
+
+	/** @pinned_pages: Pages pinned by the VM now (pinned mode). */
+	__u64 pinned_pages;
+
+	/** @jobs_done: Jobs that completed without error. */
+	__u64 jobs_done;
+
+	/** @jobs_failed: Jobs that ended with an error. */
+	__u64 jobs_failed;
 };
 
 #if defined(__cplusplus)

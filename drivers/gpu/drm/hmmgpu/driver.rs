@@ -52,5 +52,11 @@ impl drm::Driver for HmmGpuDriver {
             File::gem_mmap_offset),
         (HMMGPU_USERPTR_CREATE, drm_hmmgpu_userptr_create, ioctl::RENDER_ALLOW,
             File::userptr_create),
+        (HMMGPU_VM_CREATE, drm_hmmgpu_vm_create, ioctl::RENDER_ALLOW, File::vm_create),
+        (HMMGPU_VM_DESTROY, drm_hmmgpu_vm_destroy, ioctl::RENDER_ALLOW, File::vm_destroy),
+        (HMMGPU_VM_BIND, drm_hmmgpu_vm_bind, ioctl::RENDER_ALLOW, File::vm_bind),
+        (HMMGPU_EXEC, drm_hmmgpu_exec, ioctl::RENDER_ALLOW, File::exec),
+        (HMMGPU_WAIT, drm_hmmgpu_wait, ioctl::RENDER_ALLOW, File::wait),
+        (HMMGPU_VM_STATS, drm_hmmgpu_vm_stats, ioctl::RENDER_ALLOW, File::vm_stats),
     }
 }

@@ -6,7 +6,8 @@
 //! runs on. An access no entry allows stops the job with a GPU page fault ([`Stop::Fault`]); the
 //! job's [`Progress`] says where, so that a fault handler can map the page and the job resume
 //! where it stopped. Commands are idempotent from any point they stop at, so resuming redoes at
-//! most the access that faulted.
+//! most the access that faulted. A job also stops when it has used up its [`Access::budget`] of
+//! page accesses, so that its runner can drop the notifier lock and check the time now and then.
 
 use crate::{
     command::Command,
@@ -24,6 +25,16 @@ pub(crate) enum Stop {
         write: bool,
         kind: GpuFault,
     },
+    /// The budget of page accesses is used up.
+    Yield,
+}
+
+/// Who runs a job, and how much it may do before it yields.
+pub(crate) struct Access {
+    /// Whether the job was submitted by the process that owns the VM.
+    pub(crate) owner: bool,
+    /// Page accesses left before [`Stop::Yield`].
+    pub(crate) budget: u32,
 }
 
 /// How far a job got: the command it is at and how far into it.
@@ -37,18 +48,31 @@ pub(crate) struct Progress {
     sum: u64,
 }
 
-/// Runs `cmds` from `progress` on through `pt`, until they are all done or an access faults.
+/// Runs `cmds` from `progress` on through `pt`, until they are all done, an access faults or
+/// the budget is used up.
 ///
 /// Never sleeps nor allocates: it may run under the notifier lock.
-pub(crate) fn run(pt: &PageTable, cmds: &[Command], progress: &mut Progress) -> Result<(), Stop> {
+pub(crate) fn run(
+    pt: &PageTable,
+    cmds: &[Command],
+    progress: &mut Progress,
+    access: &mut Access,
+) -> Result<(), Stop> {
+    let mut mem = Memory { pt, access };
     while let Some(cmd) = cmds.get(progress.cmd) {
-        step(pt, cmd, progress)?;
+        step(&mut mem, cmd, progress)?;
         *progress = Progress {
             cmd: progress.cmd + 1,
             ..Default::default()
         };
     }
     Ok(())
+}
+
+/// The memory a job reaches: a page table, and who accesses it.
+struct Memory<'a> {
+    pt: &'a PageTable,
+    access: &'a mut Access,
 }
 
 /// A page of memory the engine reaches: a kernel mapping of the page that holds an address.
@@ -58,9 +82,14 @@ struct Mapped {
 
 impl Mapped {
     /// Maps the page of `va` for an access of the engine.
-    fn new(pt: &PageTable, va: u64, write: bool) -> Result<(Self, usize), Stop> {
-        let t = pt
-            .translate(va, write)
+    fn new(mem: &mut Memory<'_>, va: u64, write: bool) -> Result<(Self, usize), Stop> {
+        if mem.access.budget == 0 {
+            return Err(Stop::Yield);
+        }
+        mem.access.budget -= 1;
+        let t = mem
+            .pt
+            .translate_for(va, write, mem.access.owner)
             .map_err(|kind| Stop::Fault { va, write, kind })?;
         let pfn = (t.phys / SZ_4K) as usize;
         // SAFETY: The page table only holds the frames of pages the driver keeps (pinned, or
@@ -82,14 +111,14 @@ fn in_page(va: u64, len: u64) -> usize {
     core::cmp::min(len, SZ_4K - va % SZ_4K) as usize
 }
 
-fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
+fn step(mem: &mut Memory<'_>, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
     match *cmd {
         Command::Copy { dst, src, size } => {
             while p.offset < size {
                 let (s, d) = (src + p.offset, dst + p.offset);
                 let n = core::cmp::min(in_page(s, size - p.offset), in_page(d, size - p.offset));
-                let (from, from_off) = Mapped::new(pt, s, false)?;
-                let (to, to_off) = Mapped::new(pt, d, true)?;
+                let (from, from_off) = Mapped::new(mem, s, false)?;
+                let (to, to_off) = Mapped::new(mem, d, true)?;
                 // SAFETY: Both ranges lie in their mapped pages; decoding refused overlaps.
                 unsafe {
                     core::ptr::copy_nonoverlapping(from.base.add(from_off), to.base.add(to_off), n)
@@ -101,7 +130,7 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
             while p.offset < size {
                 let d = dst + p.offset;
                 let n = in_page(d, size - p.offset);
-                let (to, off) = Mapped::new(pt, d, true)?;
+                let (to, off) = Mapped::new(mem, d, true)?;
                 for i in (0..n).step_by(4) {
                     // SAFETY: The word lies in the mapped page: decoding made the fill start on
                     // a word boundary and cover whole words, so `n` is a multiple of 4.
@@ -116,12 +145,12 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
             }
         }
         Command::Write64 { dst, value } => {
-            let (to, off) = Mapped::new(pt, dst, true)?;
+            let (to, off) = Mapped::new(mem, dst, true)?;
             // SAFETY: `dst` is 8-byte aligned, so the word lies in the mapped page.
             unsafe { to.base.add(off).cast::<u64>().write_volatile(value.to_le()) };
         }
         Command::AtomicAdd64 { dst, value } => {
-            let (to, off) = Mapped::new(pt, dst, true)?;
+            let (to, off) = Mapped::new(mem, dst, true)?;
             // SAFETY: `dst` is 8-byte aligned in the mapped page; the CPU may access the word
             // concurrently, atomically as well.
             let word = unsafe { AtomicU64::from_ptr(to.base.add(off).cast::<u64>()) };
@@ -131,7 +160,7 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
             while p.offset < size {
                 let s = src + p.offset;
                 let n = in_page(s, size - p.offset);
-                let (from, off) = Mapped::new(pt, s, false)?;
+                let (from, off) = Mapped::new(mem, s, false)?;
                 for i in (0..n).step_by(4) {
                     // SAFETY: The word lies in the mapped page: decoding made the range start on
                     // a word boundary and cover whole words, so `n` is a multiple of 4.
@@ -140,7 +169,7 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
                 }
                 p.offset += n as u64;
             }
-            let (to, off) = Mapped::new(pt, dst, true)?;
+            let (to, off) = Mapped::new(mem, dst, true)?;
             // SAFETY: `dst` is 8-byte aligned in the mapped page.
             unsafe { to.base.add(off).cast::<u64>().write_volatile(p.sum.to_le()) };
         }
@@ -151,7 +180,7 @@ fn step(pt: &PageTable, cmd: &Command, p: &mut Progress) -> Result<(), Stop> {
 #[kernel::kunit::kunit_tests(hmmgpu_engine)]
 mod tests {
     use super::*;
-    use crate::page_table::PageSize;
+    use crate::page_table::{PageSize, Perm};
     use kernel::{
         alloc::{flags, KVec},
         page::Page,
@@ -171,6 +200,13 @@ mod tests {
         (unsafe { bindings::page_to_pfn(page.as_ptr()) }) as u64 * SZ_4K
     }
 
+    fn unlimited() -> Access {
+        Access {
+            owner: true,
+            budget: u32::MAX,
+        }
+    }
+
     fn gpu() -> Result<Gpu> {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, PAGES as u64 * SZ_4K)?;
@@ -178,7 +214,8 @@ mod tests {
         for i in 0..PAGES {
             let page = Page::alloc_page(flags::GFP_KERNEL | flags::__GFP_ZERO)?;
             let va = VA + i as u64 * SZ_4K;
-            pt.map(va, phys(&page), PageSize::Small, i != PAGES - 1)?;
+            let perm = if i == PAGES - 1 { Perm::RO } else { Perm::RW };
+            pt.map(va, phys(&page), PageSize::Small, perm)?;
             pages.push(page, flags::GFP_KERNEL)?;
         }
         Ok(Gpu { pt, pages })
@@ -206,7 +243,7 @@ mod tests {
         }
 
         fn run(&self, cmds: &[Command]) -> Result<(), Stop> {
-            run(&self.pt, cmds, &mut Progress::default())
+            run(&self.pt, cmds, &mut Progress::default(), &mut unlimited())
         }
     }
 
@@ -277,7 +314,7 @@ mod tests {
             size: 8,
         }];
         let mut progress = Progress::default();
-        let stop = run(&g.pt, &cmds, &mut progress);
+        let stop = run(&g.pt, &cmds, &mut progress, &mut unlimited());
         assert!(
             stop == Err(Stop::Fault {
                 va: VA + SZ_4K,
@@ -290,10 +327,39 @@ mod tests {
         assert_eq!(g.read_u32(VA + 2 * SZ_4K), 0x5151_5151);
         // A fault handler maps the page again; the job resumes and completes.
         let page = phys(&g.pages[1]);
-        g.pt.map(VA + SZ_4K, page, PageSize::Small, true)?;
-        assert!(run(&g.pt, &cmds, &mut progress) == Ok(()));
+        g.pt.map(VA + SZ_4K, page, PageSize::Small, Perm::RW)?;
+        assert!(run(&g.pt, &cmds, &mut progress, &mut unlimited()) == Ok(()));
         assert_eq!(progress.cmd, 1);
         assert_eq!(g.read_u32(VA + 2 * SZ_4K + 4), 0x7272_7272);
+        Ok(())
+    }
+
+    #[test]
+    fn jobs_yield_when_their_budget_is_used_up() -> Result {
+        let g = gpu()?;
+        let cmds = [Command::Fill {
+            dst: VA,
+            size: 3 * SZ_4K,
+            pattern: 0x0101_0101,
+        }];
+        let mut progress = Progress::default();
+        let mut yields = 0;
+        loop {
+            let mut access = Access {
+                owner: true,
+                budget: 1,
+            };
+            match run(&g.pt, &cmds, &mut progress, &mut access) {
+                Ok(()) => break,
+                Err(Stop::Yield) => yields += 1,
+                Err(_) => return Err(EINVAL),
+            }
+        }
+        // One page per run: two yields, and every word written once.
+        assert_eq!(yields, 2);
+        for page in 0..3 {
+            assert_eq!(g.read_u32(VA + page * SZ_4K + 12), 0x0101_0101);
+        }
         Ok(())
     }
 

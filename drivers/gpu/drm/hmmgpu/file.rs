@@ -3,16 +3,43 @@
 //! Open files of the device and the ioctls they serve.
 
 use crate::{
+    command,
     driver::{HmmGpuDriver, GEM_MAX_SIZE, VERSION},
     gem::Bo,
+    job::Job,
     userptr::{Userptr, UserptrObject},
+    vm::{self, Mode, Vm},
 };
+use core::mem::MaybeUninit;
 use kernel::{
-    alloc::flags::GFP_KERNEL, drm, drm::gem::BaseObject, page::PAGE_SIZE, prelude::*, uapi,
+    alloc::flags::GFP_KERNEL,
+    dma_fence::Fence,
+    drm,
+    drm::{gem::BaseObject, syncobj::SyncObj},
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{Arc, Mutex},
+    types::ARef,
+    uaccess::UserSlice,
+    uapi,
 };
 
+/// The most VMs a file has.
+const MAX_VMS: usize = 64;
+
+/// A file's VMs, by id.
+struct Vms {
+    next_id: u32,
+    vms: KVec<(u32, Arc<Vm>)>,
+}
+
 /// Data kept per open file.
-pub(crate) struct File {}
+#[pin_data(PinnedDrop)]
+pub(crate) struct File {
+    #[pin]
+    vms: Mutex<Vms>,
+}
 
 type DrmFile = drm::File<File>;
 type Device = drm::Device<HmmGpuDriver>;
@@ -21,13 +48,30 @@ impl drm::file::DriverFile for File {
     type Driver = HmmGpuDriver;
 
     fn open(_dev: &Device) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::new(Self {}, GFP_KERNEL)?.into())
+        KBox::pin_init(
+            pin_init!(Self {
+                vms <- new_mutex!(Vms { next_id: 1, vms: KVec::new() }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for File {
+    fn drop(self: Pin<&mut Self>) {
+        // Jobs are cancelled and mappings removed: VMs do not outlive their file.
+        let vms = core::mem::take(&mut self.vms.lock().vms);
+        for (_, vm) in vms.iter() {
+            vm.shutdown();
+        }
     }
 }
 
 /// The features this device offers (`DRM_HMMGPU_FEATURE_*`).
-const FEATURES: u64 =
-    (uapi::DRM_HMMGPU_FEATURE_GEM_SHMEM | uapi::DRM_HMMGPU_FEATURE_USERPTR) as u64;
+const FEATURES: u64 = (uapi::DRM_HMMGPU_FEATURE_GEM_SHMEM
+    | uapi::DRM_HMMGPU_FEATURE_USERPTR
+    | uapi::DRM_HMMGPU_FEATURE_VM) as u64;
 
 impl File {
     /// `DRM_IOCTL_HMMGPU_GET_PARAM`.
@@ -47,6 +91,7 @@ impl File {
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_FEATURES => FEATURES,
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_GEM_MAX_SIZE => GEM_MAX_SIZE,
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_PAGE_SIZE => PAGE_SIZE as u64,
+            uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_VM_MODES => vm::MODES.into(),
             _ => return Err(EINVAL),
         };
         Ok(0)
@@ -99,6 +144,201 @@ impl File {
         args.handle = obj.create_handle(file)?;
         Ok(0)
     }
+}
+
+impl File {
+    /// The VM `id` names.
+    fn vm(&self, id: u32) -> Result<Arc<Vm>> {
+        let vms = self.vms.lock();
+        let (_, vm) = vms.vms.iter().find(|(i, _)| *i == id).ok_or(ENOENT)?;
+        Ok(vm.clone())
+    }
+
+    /// `DRM_IOCTL_HMMGPU_VM_CREATE`.
+    pub(crate) fn vm_create(
+        _dev: &Device,
+        args: &mut uapi::drm_hmmgpu_vm_create,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        let mode = Mode::from_flags(args.flags)?;
+        let this = file.inner();
+        let mut vms = this.vms.lock();
+        if vms.vms.len() >= MAX_VMS {
+            return Err(ENOSPC);
+        }
+        let vm = Vm::new(mode)?;
+        let id = vms.next_id;
+        vms.vms.push((id, vm), GFP_KERNEL)?;
+        // Ids are not reused while the file is open; past 2^32 - 1 VMs, creation fails.
+        vms.next_id = id.checked_add(1).ok_or(ENOSPC)?;
+        args.vm_id = id;
+        Ok(0)
+    }
+
+    /// `DRM_IOCTL_HMMGPU_VM_DESTROY`.
+    pub(crate) fn vm_destroy(
+        _dev: &Device,
+        args: &mut uapi::drm_hmmgpu_vm_destroy,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        if args.pad != 0 {
+            return Err(EINVAL);
+        }
+        let vm = {
+            let this = file.inner();
+            let mut vms = this.vms.lock();
+            let i = vms
+                .vms
+                .iter()
+                .position(|(id, _)| *id == args.vm_id)
+                .ok_or(ENOENT)?;
+            let len = vms.vms.len();
+            vms.vms.swap(i, len - 1);
+            // The slot's VM is moved out and the length shrunk over it: it is dropped once.
+            // SAFETY: `len - 1` is in bounds and initialised.
+            let (_, vm) = unsafe { core::ptr::read(vms.vms.as_ptr().add(len - 1)) };
+            // SAFETY: The last element was moved out above.
+            unsafe { vms.vms.set_len(len - 1) };
+            vm
+        };
+        vm.shutdown();
+        Ok(0)
+    }
+
+    /// `DRM_IOCTL_HMMGPU_VM_BIND`.
+    pub(crate) fn vm_bind(
+        _dev: &Device,
+        args: &mut uapi::drm_hmmgpu_vm_bind,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        let vm = file.inner().vm(args.vm_id)?;
+        match args.op {
+            uapi::DRM_HMMGPU_VM_BIND_MAP => vm.map(file, args)?,
+            uapi::DRM_HMMGPU_VM_BIND_UNMAP => {
+                if args.handle != 0 || args.flags != 0 || args.offset != 0 {
+                    return Err(EINVAL);
+                }
+                vm.unmap(args.va, args.size)?
+            }
+            _ => return Err(EINVAL),
+        }
+        Ok(0)
+    }
+
+    /// `DRM_IOCTL_HMMGPU_EXEC`.
+    pub(crate) fn exec(
+        _dev: &Device,
+        args: &mut uapi::drm_hmmgpu_exec,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        let max_syncs = uapi::HMMGPU_EXEC_MAX_SYNCS;
+        if args.flags != 0
+            || args.in_count > max_syncs
+            || args.out_count > max_syncs
+            || args.timeout_ms > uapi::HMMGPU_EXEC_MAX_TIMEOUT_MS
+            || args.cmd_count == 0
+            || args.cmd_count > uapi::HMMGPU_CMD_MAX_COUNT
+        {
+            return Err(EINVAL);
+        }
+        let vm = file.inner().vm(args.vm_id)?;
+        let raw = read_array::<uapi::drm_hmmgpu_cmd>(args.cmds, args.cmd_count)?;
+        let cmds = command::decode(&raw)?;
+        let mut waits = KVec::new();
+        for handle in read_array::<u32>(args.in_syncobjs, args.in_count)?.iter() {
+            if let Some(fence) = SyncObj::lookup(file, *handle)?.fence() {
+                waits.push(fence, GFP_KERNEL)?;
+            }
+        }
+        let mut outs = KVec::new();
+        for handle in read_array::<u32>(args.out_syncobjs, args.out_count)?.iter() {
+            outs.push(SyncObj::lookup(file, *handle)?, GFP_KERNEL)?;
+        }
+        let timeout_ms = match args.timeout_ms {
+            0 => uapi::HMMGPU_EXEC_DEFAULT_TIMEOUT_MS,
+            t => t,
+        };
+        let signaller = vm.fences.new_fence()?;
+        let fence: ARef<Fence> = signaller.fence().into();
+        let owner = vm.is_owner();
+        let job = KBox::pin_init(
+            Job::new(vm.clone(), cmds, owner, waits, signaller, timeout_ms),
+            GFP_KERNEL,
+        )?;
+        vm.submit(job, &fence, owner)?;
+        for out in outs.iter() {
+            out.replace_fence(Some(&fence));
+        }
+        Ok(0)
+    }
+
+    /// `DRM_IOCTL_HMMGPU_WAIT`.
+    pub(crate) fn wait(
+        _dev: &Device,
+        args: &mut uapi::drm_hmmgpu_wait,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        if args.flags != 0 || args.pad != 0 {
+            return Err(EINVAL);
+        }
+        let fence = SyncObj::lookup(file, args.syncobj)?.fence().ok_or(EINVAL)?;
+        let timeout = u64::try_from(args.timeout_ns).unwrap_or(0);
+        if !fence.wait_interruptible(timeout)? {
+            return Err(Error::from_errno(-(kernel::bindings::ETIME as i32)));
+        }
+        args.error = match fence.status() {
+            Ok(_) => 0,
+            Err(e) => e.to_errno(),
+        };
+        Ok(0)
+    }
+
+    /// `DRM_IOCTL_HMMGPU_VM_STATS`.
+    pub(crate) fn vm_stats(
+        _dev: &Device,
+        args: &mut uapi::drm_hmmgpu_vm_stats,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        if args.pad != 0 {
+            return Err(EINVAL);
+        }
+        file.inner().vm(args.vm_id)?.read_stats(args);
+        Ok(0)
+    }
+}
+
+/// Types that any bytes from userspace make a valid value of: plain integers and uAPI structs of
+/// them, without padding.
+///
+/// # Safety
+///
+/// Every bit pattern of the type's size must be a valid value.
+unsafe trait Plain: Copy {}
+
+// SAFETY: Any bits make a `u32`.
+unsafe impl Plain for u32 {}
+// SAFETY: The struct is made of `__u32` and `__u64` fields only, without padding.
+unsafe impl Plain for uapi::drm_hmmgpu_cmd {}
+
+/// Reads an array of `count` values from userspace at `addr`.
+fn read_array<T: Plain>(addr: u64, count: u32) -> Result<KVec<T>> {
+    let count = count as usize;
+    let bytes = count.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
+    let mut out = KVec::<T>::with_capacity(count, GFP_KERNEL)?;
+    if count == 0 {
+        return Ok(out);
+    }
+    let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+    let spare = out.spare_capacity_mut();
+    // SAFETY: The spare capacity holds at least `count` values of `T`, that is `bytes` bytes,
+    // which may be written as bytes.
+    let buf = unsafe {
+        core::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<u8>>(), bytes)
+    };
+    UserSlice::new(addr, bytes).reader().read_raw(buf)?;
+    // SAFETY: `read_raw` initialised all `bytes` bytes, and any bytes are valid `T`s (`Plain`).
+    unsafe { out.set_len(count) };
+    Ok(out)
 }
 
 /// Checks a GEM object size from userspace: non-zero, whole pages, at most [`GEM_MAX_SIZE`].

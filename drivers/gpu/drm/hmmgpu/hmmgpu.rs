@@ -10,19 +10,19 @@
 
 use kernel::{c_str, drm, platform, prelude::*};
 
+mod command;
 mod driver;
+mod engine;
 mod file;
 mod gem;
-mod userptr;
-// The GPU VM and the engine will use these; until then they are built only for their tests.
-#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
-mod command;
-#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
-mod engine;
-#[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
+mod job;
+mod mirror;
 mod page_table;
+mod queue;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;
+mod userptr;
+mod vm;
 
 module! {
     type: HmmGpuModule,

@@ -14,7 +14,7 @@
 //! again), rather than split into a new table.
 
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     init::{self, Zeroable},
     prelude::*,
 };
@@ -36,6 +36,8 @@ const HUGE_LEVEL: usize = 1;
 const VALID: u64 = 1 << 0;
 const WRITE: u64 = 1 << 1;
 const HUGE: u64 = 1 << 2;
+/// The entry maps memory of the process that owns the VM: jobs of other processes fault on it.
+const PRIVATE: u64 = 1 << 3;
 const ADDR_MASK: u64 = ((1 << 52) - 1) & !(SZ_4K - 1);
 
 /// The size of a leaf entry.
@@ -63,6 +65,28 @@ impl PageSize {
     }
 }
 
+/// The permissions of an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Perm {
+    /// The engine may write.
+    pub(crate) write: bool,
+    /// Only jobs of the process that owns the VM may access it.
+    pub(crate) private: bool,
+}
+
+impl Perm {
+    /// Readable and writable by every job of the VM.
+    pub(crate) const RW: Perm = Perm {
+        write: true,
+        private: false,
+    };
+    /// Readable by every job of the VM.
+    pub(crate) const RO: Perm = Perm {
+        write: false,
+        private: false,
+    };
+}
+
 /// Why the engine could not access an address: a GPU page fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GpuFault {
@@ -70,6 +94,8 @@ pub(crate) enum GpuFault {
     NotMapped,
     /// The entry is read-only and the access a write.
     ReadOnly,
+    /// The entry is private to the VM's process and the job another's.
+    Private,
 }
 
 /// A translation: where a GPU virtual address lands.
@@ -104,24 +130,52 @@ fn index(va: u64, level: usize) -> usize {
     ((va >> (12 + 9 * level)) & (ENTRIES as u64 - 1)) as usize
 }
 
+/// Tables allocated beforehand, for [`PageTable::reserve_from`] to link in without allocating.
+pub(crate) struct TablePool(KVec<KBox<Table>>);
+
+impl TablePool {
+    /// Allocates `n` zeroed tables.
+    pub(crate) fn alloc(n: usize) -> Result<Self> {
+        let mut tables = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            tables.push(Table::new()?, GFP_KERNEL)?;
+        }
+        Ok(Self(tables))
+    }
+
+    /// Takes a table out of the pool.
+    fn take(&mut self) -> Option<KBox<Table>> {
+        let len = self.0.len();
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: The last element is initialised; the length shrinks first, so that it is
+        // moved out once and never dropped in place.
+        unsafe {
+            self.0.set_len(len - 1);
+            Some(core::ptr::read(self.0.as_ptr().add(len - 1)))
+        }
+    }
+}
+
 /// A GPU page table.
 pub(crate) struct PageTable {
     root: KBox<Table>,
-    /// Leaf entries written so far, over the table's life.
-    entries_written: u64,
+    /// Leaf entries written so far, over the table's life: 4 KiB, then 2 MiB.
+    entries_written: [u64; 2],
 }
 
 impl PageTable {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             root: Table::new()?,
-            entries_written: 0,
+            entries_written: [0; 2],
         })
     }
 
-    /// The number of leaf entries written so far.
-    pub(crate) fn entries_written(&self) -> u64 {
-        self.entries_written
+    /// The number of leaf entries of `size` written so far.
+    pub(crate) fn entries_written(&self, size: PageSize) -> u64 {
+        self.entries_written[size.level()]
     }
 
     /// Checks that `[va, va + size)` is a non-empty range of whole 4 KiB pages inside the address
@@ -136,20 +190,84 @@ impl PageTable {
 
     /// Allocates the tables that entries of `[va, va + size)` need, down to level 0, so that
     /// [`Self::map`] can then write any entry of the range without allocating.
+    #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
     pub(crate) fn reserve(&mut self, va: u64, size: u64) -> Result {
+        let mut pool = TablePool::alloc(self.tables_needed(va, size)?)?;
+        self.reserve_from(va, size, &mut pool)
+    }
+
+    /// Visits the table slots that entries of `[va, va + size)` need, from the top, with
+    /// `fill` called on each missing one; it returns false to stop.
+    fn walk_slots(
+        &mut self,
+        va: u64,
+        size: u64,
+        mut fill: impl FnMut(&mut Option<KBox<Table>>) -> bool,
+    ) -> Result {
         let end = Self::check_range(va, size)?;
         let mut addr = va;
         while addr < end {
-            let mut table = &mut self.root;
+            let mut table: &mut Table = &mut self.root;
             for level in (1..LEVELS).rev() {
                 let slot = &mut table.next[index(addr, level)];
-                if slot.is_none() {
-                    *slot = Some(Table::new()?);
+                if slot.is_none() && !fill(slot) {
+                    break;
                 }
-                table = slot.as_mut().ok_or(EINVAL)?;
+                match slot.as_deref_mut() {
+                    Some(next) => table = next,
+                    None => break,
+                }
             }
             // The next level-0 table starts at the next 2 MiB boundary.
             addr = (addr | (SZ_2M - 1)) + 1;
+        }
+        Ok(())
+    }
+
+    /// The number of tables [`Self::reserve_from`] needs for `[va, va + size)`.
+    pub(crate) fn tables_needed(&self, va: u64, size: u64) -> Result<usize> {
+        let end = Self::check_range(va, size)?;
+        let mut missing = 0;
+        // The last table counted at each level, by the address bits above it: addresses only
+        // grow, so each missing table is counted once. Under a missing table, all are missing.
+        let mut last_upper = [u64::MAX; LEVELS];
+        let mut addr = va;
+        while addr < end {
+            let mut table: Option<&Table> = Some(&self.root);
+            for level in (1..LEVELS).rev() {
+                let present = table.and_then(|t| t.next[index(addr, level)].as_deref());
+                let key = addr >> (12 + 9 * level);
+                if present.is_none() && last_upper[level] != key {
+                    last_upper[level] = key;
+                    missing += 1;
+                }
+                table = present;
+            }
+            addr = (addr | (SZ_2M - 1)) + 1;
+        }
+        Ok(missing)
+    }
+
+    /// Links in, from `pool`, the tables that entries of `[va, va + size)` need, so that
+    /// [`Self::map`] can then write any entry of the range. Never allocates.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a bad range; `ENOMEM` when the pool runs out.
+    pub(crate) fn reserve_from(&mut self, va: u64, size: u64, pool: &mut TablePool) -> Result {
+        let mut short = false;
+        self.walk_slots(va, size, |slot| match pool.take() {
+            Some(table) => {
+                *slot = Some(table);
+                true
+            }
+            None => {
+                short = true;
+                false
+            }
+        })?;
+        if short {
+            return Err(ENOMEM);
         }
         Ok(())
     }
@@ -160,7 +278,7 @@ impl PageTable {
     ///
     /// `EINVAL` when `va` or `phys` is not aligned to `size`, `va` is outside the address space,
     /// or the tables were not reserved.
-    pub(crate) fn map(&mut self, va: u64, phys: u64, size: PageSize, writable: bool) -> Result {
+    pub(crate) fn map(&mut self, va: u64, phys: u64, size: PageSize, perm: Perm) -> Result {
         let bytes = size.bytes();
         if va % bytes != 0 || phys % bytes != 0 || phys & !ADDR_MASK != 0 {
             return Err(EINVAL);
@@ -181,14 +299,17 @@ impl PageTable {
         let table = self.table_mut(va, size.level()).ok_or(EINVAL)?;
         let slot = index(va, size.level());
         let mut entry = phys | VALID;
-        if writable {
+        if perm.write {
             entry |= WRITE;
+        }
+        if perm.private {
+            entry |= PRIVATE;
         }
         if size == PageSize::Huge {
             entry |= HUGE;
         }
         table.entries[slot] = entry;
-        self.entries_written += 1;
+        self.entries_written[size.level()] += 1;
         Ok(())
     }
 
@@ -233,8 +354,20 @@ impl PageTable {
         cleared
     }
 
-    /// Translates `va` for an access by the engine.
+    /// Translates `va` for an access by a job of the VM's own process.
+    #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
     pub(crate) fn translate(&self, va: u64, write: bool) -> Result<Translation, GpuFault> {
+        self.translate_for(va, write, true)
+    }
+
+    /// Translates `va` for an access by the engine, for a job of the VM's own process if
+    /// `owner`.
+    pub(crate) fn translate_for(
+        &self,
+        va: u64,
+        write: bool,
+        owner: bool,
+    ) -> Result<Translation, GpuFault> {
         if va >= VA_END {
             return Err(GpuFault::NotMapped);
         }
@@ -244,6 +377,9 @@ impl PageTable {
             if level == HUGE_LEVEL && entry & HUGE != 0 || level == 0 {
                 if entry & VALID == 0 {
                     return Err(GpuFault::NotMapped);
+                }
+                if entry & PRIVATE != 0 && !owner {
+                    return Err(GpuFault::Private);
                 }
                 let writable = entry & WRITE != 0;
                 if write && !writable {
@@ -279,8 +415,8 @@ mod tests {
     fn small_entries_translate_with_their_permissions() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, 2 * SZ_4K)?;
-        pt.map(VA, 0x1234_5000, PageSize::Small, true)?;
-        pt.map(VA + SZ_4K, 0x8000, PageSize::Small, false)?;
+        pt.map(VA, 0x1234_5000, PageSize::Small, Perm::RW)?;
+        pt.map(VA + SZ_4K, 0x8000, PageSize::Small, Perm::RO)?;
         let t = pt.translate(VA + 0x123, true);
         assert!(t.map(|t| (t.phys, t.size)) == Ok((0x1234_5123, PageSize::Small)));
         assert!(pt.translate(VA + SZ_4K + 8, false).map(|t| t.phys) == Ok(0x8008));
@@ -288,7 +424,24 @@ mod tests {
         assert!(pt.translate(VA + 2 * SZ_4K, false) == Err(GpuFault::NotMapped));
         assert!(pt.translate(VA - SZ_4K, false) == Err(GpuFault::NotMapped));
         assert!(pt.translate(VA_END, false) == Err(GpuFault::NotMapped));
-        assert_eq!(pt.entries_written(), 2);
+        assert_eq!(pt.entries_written(PageSize::Small), 2);
+        assert_eq!(pt.entries_written(PageSize::Huge), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn private_entries_refuse_other_processes() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, 2 * SZ_4K)?;
+        let private = Perm {
+            write: true,
+            private: true,
+        };
+        pt.map(VA, 0x1000, PageSize::Small, private)?;
+        pt.map(VA + SZ_4K, 0x2000, PageSize::Small, Perm::RW)?;
+        assert!(pt.translate_for(VA, true, true).map(|t| t.phys) == Ok(0x1000));
+        assert!(pt.translate_for(VA, false, false) == Err(GpuFault::Private));
+        assert!(pt.translate_for(VA + SZ_4K, true, false).map(|t| t.phys) == Ok(0x2000));
         Ok(())
     }
 
@@ -296,26 +449,27 @@ mod tests {
     fn huge_entries_cover_2m() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, SZ_2M)?;
-        pt.map(VA, 0x4000_0000, PageSize::Huge, true)?;
+        pt.map(VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        assert_eq!(pt.entries_written(PageSize::Huge), 1);
         let t = pt.translate(VA + 0x1f_f123, true);
         assert!(t.map(|t| (t.phys, t.size)) == Ok((0x401f_f123, PageSize::Huge)));
         assert!(pt.translate(VA + SZ_2M, false) == Err(GpuFault::NotMapped));
         // Alignment to the entry's size, of both addresses.
-        assert!(pt.map(VA + SZ_4K, 0x4000_0000, PageSize::Huge, true) == Err(EINVAL));
-        assert!(pt.map(VA, 0x4000_1000, PageSize::Huge, true) == Err(EINVAL));
+        assert!(pt.map(VA + SZ_4K, 0x4000_0000, PageSize::Huge, Perm::RW) == Err(EINVAL));
+        assert!(pt.map(VA, 0x4000_1000, PageSize::Huge, Perm::RW) == Err(EINVAL));
         // A small entry cannot go under a huge one.
-        assert!(pt.map(VA + SZ_4K, 0x1000, PageSize::Small, true) == Err(EINVAL));
+        assert!(pt.map(VA + SZ_4K, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
         Ok(())
     }
 
     #[test]
     fn map_never_allocates() -> Result {
         let mut pt = PageTable::new()?;
-        assert!(pt.map(VA, 0x1000, PageSize::Small, true) == Err(EINVAL));
+        assert!(pt.map(VA, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
         pt.reserve(VA, SZ_4K)?;
-        pt.map(VA, 0x1000, PageSize::Small, true)?;
+        pt.map(VA, 0x1000, PageSize::Small, Perm::RW)?;
         // The next 2 MiB has no tables.
-        assert!(pt.map(VA + SZ_2M, 0x1000, PageSize::Small, true) == Err(EINVAL));
+        assert!(pt.map(VA + SZ_2M, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
         Ok(())
     }
 
@@ -324,7 +478,12 @@ mod tests {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, 8 * SZ_4K)?;
         for i in 0..8 {
-            pt.map(VA + i * SZ_4K, 0x10_0000 + i * SZ_4K, PageSize::Small, true)?;
+            pt.map(
+                VA + i * SZ_4K,
+                0x10_0000 + i * SZ_4K,
+                PageSize::Small,
+                Perm::RW,
+            )?;
         }
         assert_eq!(pt.clear(VA + 2 * SZ_4K, 3 * SZ_4K), 3);
         for i in 0..8 {
@@ -340,12 +499,12 @@ mod tests {
     fn clearing_part_of_a_huge_entry_clears_it_whole() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, SZ_2M)?;
-        pt.map(VA, 0x4000_0000, PageSize::Huge, true)?;
+        pt.map(VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
         assert_eq!(pt.clear(VA + 5 * SZ_4K, SZ_4K), 1);
         assert!(pt.translate(VA, false) == Err(GpuFault::NotMapped));
         assert!(pt.translate(VA + SZ_2M - 1, false) == Err(GpuFault::NotMapped));
         // The small tables stayed reserved: the range can be mapped again page by page.
-        pt.map(VA + SZ_4K, 0x9000, PageSize::Small, true)?;
+        pt.map(VA + SZ_4K, 0x9000, PageSize::Small, Perm::RW)?;
         assert!(pt.translate(VA + SZ_4K, true).map(|t| t.phys) == Ok(0x9000));
         Ok(())
     }
@@ -361,13 +520,32 @@ mod tests {
     }
 
     #[test]
+    fn reserving_takes_exactly_the_tables_counted() -> Result {
+        let mut pt = PageTable::new()?;
+        // Three 2 MiB blocks: one table at each upper level, three at level 0.
+        let size = 3 * SZ_2M;
+        assert_eq!(pt.tables_needed(VA, size)?, 5);
+        let mut short = TablePool::alloc(4)?;
+        assert!(pt.reserve_from(VA, size, &mut short) == Err(ENOMEM));
+        let mut pool = TablePool::alloc(pt.tables_needed(VA, size)?)?;
+        pt.reserve_from(VA, size, &mut pool)?;
+        assert!(pool.take().is_none());
+        assert_eq!(pt.tables_needed(VA, size)?, 0);
+        pt.map(VA + size - SZ_4K, 0x1000, PageSize::Small, Perm::RW)?;
+        // Across a 512 GiB boundary, only the missing tables count.
+        let va = (1u64 << 39) - SZ_2M;
+        assert_eq!(pt.tables_needed(va, 2 * SZ_2M)?, 6);
+        Ok(())
+    }
+
+    #[test]
     fn reserve_spans_upper_level_boundaries() -> Result {
         let mut pt = PageTable::new()?;
         // Across a 1 GiB and a 512 GiB boundary.
         let va = (1u64 << 39) - SZ_2M;
         pt.reserve(va, 2 * SZ_2M)?;
-        pt.map(va, 0x1000, PageSize::Small, true)?;
-        pt.map(va + SZ_2M, 0x4000_0000, PageSize::Huge, false)?;
+        pt.map(va, 0x1000, PageSize::Small, Perm::RW)?;
+        pt.map(va + SZ_2M, 0x4000_0000, PageSize::Huge, Perm::RO)?;
         assert!(pt.translate(va + SZ_2M + 16, true) == Err(GpuFault::ReadOnly));
         assert!(pt.translate(va + SZ_2M + 16, false).map(|t| t.phys) == Ok(0x4000_0010));
         Ok(())

@@ -61,6 +61,30 @@ mod tests {
                 uapi::DRM_IOCTL_HMMGPU_USERPTR_CREATE,
                 size_of::<uapi::drm_hmmgpu_userptr_create>(),
             ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_VM_CREATE,
+                size_of::<uapi::drm_hmmgpu_vm_create>(),
+            ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_VM_DESTROY,
+                size_of::<uapi::drm_hmmgpu_vm_destroy>(),
+            ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_VM_BIND,
+                size_of::<uapi::drm_hmmgpu_vm_bind>(),
+            ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_EXEC,
+                size_of::<uapi::drm_hmmgpu_exec>(),
+            ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_WAIT,
+                size_of::<uapi::drm_hmmgpu_wait>(),
+            ),
+            (
+                uapi::DRM_IOCTL_HMMGPU_VM_STATS,
+                size_of::<uapi::drm_hmmgpu_vm_stats>(),
+            ),
         ];
         assert_eq!(table.len(), expected.len());
         for (i, (desc, (cmd, size))) in table.iter().zip(expected).enumerate() {

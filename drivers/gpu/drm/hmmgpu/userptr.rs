@@ -31,7 +31,7 @@ pub(crate) struct Userptr {
     start: usize,
     read_only: bool,
     /// The address space the range belongs to: the creator's.
-    _mm: ARef<Mm>,
+    mm: ARef<Mm>,
 }
 
 /// A userptr object.
@@ -50,15 +50,18 @@ const FLAGS: u32 = uapi::DRM_HMMGPU_USERPTR_READ_ONLY | uapi::DRM_HMMGPU_USERPTR
 
 impl Userptr {
     /// The first address of the range.
-    #[cfg_attr(not(CONFIG_DRM_HMMGPU_KUNIT_TEST), expect(dead_code))]
     pub(crate) fn start(&self) -> usize {
         self.start
     }
 
     /// Whether the GPU may only read the range.
-    #[cfg_attr(not(CONFIG_DRM_HMMGPU_KUNIT_TEST), expect(dead_code))]
     pub(crate) fn read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// The address space the range belongs to.
+    pub(crate) fn mm(&self) -> &Mm {
+        &self.mm
     }
 
     /// Checks a request to create a userptr of the current process, and makes its data.
@@ -92,7 +95,7 @@ impl Userptr {
             Self {
                 start,
                 read_only: flags & uapi::DRM_HMMGPU_USERPTR_READ_ONLY != 0,
-                _mm: mm,
+                mm,
             },
             size,
         ))

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Jobs: command buffers the engine runs on a VM, asynchronously, in submission order.
+//!
+//! A job waits for its input fences, then runs the engine in slices under the VM's notifier lock
+//! (the engine yields after a budget of page accesses, so that invalidations get in and the time
+//! limit is checked), and signals its fence, with an error if it failed. On a GPU page fault a
+//! job of a fault-mode VM has the fault handled and resumes; in the other modes the fault ends it
+//! with `EFAULT`.
+//!
+//! Only the engine's slices are a fence-signalling section: in fault mode, handling a fault
+//! faults CPU pages in, which allocates. Fault-mode invalidations therefore never wait for jobs,
+//! and job fences are only handed to sync objects, never to reservation objects that reclaim
+//! waits on.
+
+use crate::{
+    command::Command,
+    engine::{self, Access, Progress, Stop},
+    page_table::GpuFault,
+    vm::{Mode, Stats, Vm},
+};
+use core::cell::Cell;
+use kernel::{
+    bindings,
+    dma_fence::{Fence, FenceSignaller, SignallingSection},
+    impl_has_work, new_work,
+    prelude::*,
+    sync::Arc,
+    time::Ktime,
+    types::ARef,
+    workqueue::{Work, WorkItem},
+};
+
+/// Page accesses the engine makes between two looks at the time and the lock.
+const BUDGET: u32 = 256;
+
+/// A job of a VM.
+#[pin_data]
+pub(crate) struct Job {
+    #[pin]
+    work: Work<Job>,
+    vm: Arc<Vm>,
+    cmds: KVec<Command>,
+    /// Submitted by the process that owns the VM.
+    owner: bool,
+    /// Fences to wait for before running.
+    waits: KVec<ARef<Fence>>,
+    /// Taken once, when the job ends; if the job is dropped unrun, its fence is cancelled.
+    signaller: Cell<Option<FenceSignaller>>,
+    timeout_ms: u32,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Job { self.work }
+}
+
+impl Job {
+    pub(crate) fn new(
+        vm: Arc<Vm>,
+        cmds: KVec<Command>,
+        owner: bool,
+        waits: KVec<ARef<Fence>>,
+        signaller: FenceSignaller,
+        timeout_ms: u32,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            work <- new_work!("hmmgpu::job"),
+            vm,
+            cmds,
+            owner,
+            waits,
+            signaller: Cell::new(Some(signaller)),
+            timeout_ms,
+        })
+    }
+
+    /// Runs the job to its end: `Ok` when every command completed.
+    fn execute(&self) -> Result {
+        let deadline = Ktime::ktime_get().to_ns() + i64::from(self.timeout_ms) * 1_000_000;
+        let left_ms = || {
+            let left = deadline - Ktime::ktime_get().to_ns();
+            u32::try_from(left.max(0) / 1_000_000).unwrap_or(u32::MAX)
+        };
+        for fence in self.waits.iter() {
+            fence.wait(left_ms()).map_err(|_| timed_out())?;
+        }
+        let vm = &*self.vm;
+        let mut progress = Progress::default();
+        loop {
+            if vm.cancelled() {
+                return Err(canceled());
+            }
+            if Ktime::ktime_get().to_ns() > deadline {
+                return Err(timed_out());
+            }
+            let stop = {
+                let _section = SignallingSection::begin();
+                let guard = vm.state.lock();
+                let mut access = Access {
+                    owner: self.owner,
+                    budget: BUDGET,
+                };
+                engine::run(&guard.pt, &self.cmds, &mut progress, &mut access)
+            };
+            match stop {
+                Ok(()) => return Ok(()),
+                Err(Stop::Yield) => {
+                    // SAFETY: FFI call without requirements; no lock is held.
+                    unsafe { bindings::__cond_resched() };
+                }
+                Err(
+                    fault @ Stop::Fault {
+                        kind: GpuFault::NotMapped | GpuFault::ReadOnly,
+                        ..
+                    },
+                ) if vm.mode == Mode::Fault && self.owner => vm.handle_fault(fault)?,
+                Err(Stop::Fault { .. }) => return Err(EFAULT),
+            }
+        }
+    }
+}
+
+impl WorkItem for Job {
+    type Pointer = Pin<KBox<Job>>;
+
+    fn run(this: Pin<KBox<Job>>) {
+        let result = this.execute();
+        let stats = &this.vm.stats;
+        let Some(signaller) = this.signaller.take() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                Stats::inc(&stats.jobs_done);
+                signaller.signal();
+            }
+            Err(e) => {
+                Stats::inc(&stats.jobs_failed);
+                signaller.signal_error(e);
+            }
+        }
+    }
+}
+
+fn timed_out() -> Error {
+    Error::from_errno(-(bindings::ETIMEDOUT as i32))
+}
+
+fn canceled() -> Error {
+    Error::from_errno(-(bindings::ECANCELED as i32))
+}

@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Userptr mirrors: how a userptr mapping of a GPU VM follows the CPU page table.
+//!
+//! A [`Mirror`] is the data of the interval notifier that watches the CPU range a userptr
+//! mapping names. Its invalidation callback is where the GPU loses access to pages the CPU is
+//! about to change:
+//!
+//! - in fault mode it clears the entries of the range; the engine translates every access under
+//!   the notifier lock, so no job touches the old pages once the lock is released, and the next
+//!   access faults and mirrors the new ones;
+//! - in prefault and pinned modes the GPU cannot fault, so the callback first waits for the VM's
+//!   last job (whose fence was published under the notifier lock after the mirror was checked),
+//!   then clears the entries, drops the pins (pinned mode; released later, outside the callback),
+//!   and puts the mirror on the VM's list of invalidated mirrors, which the next submission
+//!   mirrors again.
+//!
+//! The callback never allocates: the invalidated list has room for every mirror of the VM.
+//!
+//! C header: [`include/linux/mmu_notifier.h`](srctree/include/linux/mmu_notifier.h)
+
+use crate::{
+    page_table::{PageSize, PageTable, Perm, SZ_2M, SZ_4K},
+    vm::{Mode, State, Stats, Vm},
+};
+use core::sync::atomic::Ordering;
+use kernel::{
+    bindings,
+    mm::{
+        interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq},
+        notifier_lock::{NotifierGuard, NotifierLocked},
+        pin::{LockedVm, PinnedPages},
+        Mm,
+    },
+    prelude::*,
+    sync::Arc,
+};
+
+/// The state of a mirror that the VM's notifier lock protects.
+pub(crate) struct MirrorState {
+    /// The entries are cleared and must be mirrored again before a job may use them (prefault
+    /// and pinned modes).
+    pub(crate) invalid: bool,
+    /// The pins the entries point to (pinned mode).
+    pub(crate) pins: Option<Pins>,
+    /// Pins an invalidation took away, to release outside the callback.
+    pub(crate) stale: Option<Pins>,
+}
+
+/// A userptr mapping's watch on the CPU page table.
+pub(crate) struct Mirror {
+    pub(crate) vm: Arc<Vm>,
+    /// The GPU virtual address of the mapping.
+    pub(crate) va: u64,
+    /// The CPU address that `va` mirrors.
+    pub(crate) cpu: usize,
+    /// The size of the mapping in bytes.
+    pub(crate) size: u64,
+    /// Whether the GPU may write.
+    pub(crate) write: bool,
+    pub(crate) state: NotifierLocked<MirrorState>,
+}
+
+impl Mirror {
+    pub(crate) fn new(vm: &Arc<Vm>, va: u64, cpu: usize, size: u64, write: bool) -> Self {
+        let invalid = vm.mode != Mode::Fault;
+        Self {
+            vm: vm.clone(),
+            va,
+            cpu,
+            size,
+            write,
+            state: NotifierLocked::new(
+                &vm.state,
+                MirrorState {
+                    invalid,
+                    pins: None,
+                    stale: None,
+                },
+            ),
+        }
+    }
+
+    /// The CPU address of GPU address `va` of the mapping.
+    pub(crate) fn cpu_of(&self, va: u64) -> usize {
+        self.cpu + (va - self.va) as usize
+    }
+
+    /// The GPU range of the mapping that a CPU range `[start, end)` overlaps, if any.
+    fn overlap(&self, start: usize, end: usize) -> Option<(u64, u64)> {
+        let lo = core::cmp::max(start, self.cpu);
+        let hi = core::cmp::min(end, self.cpu + self.size as usize);
+        if lo >= hi {
+            return None;
+        }
+        let lo = lo & !(SZ_4K as usize - 1);
+        let va = self.va + (lo - self.cpu) as u64;
+        let len = (hi - lo) as u64;
+        Some((va, len.next_multiple_of(SZ_4K)))
+    }
+
+    /// Clears the whole mapping's entries, takes its pins away to release later, and puts it on
+    /// the VM's list to mirror again. Never allocates.
+    pub(crate) fn invalidate_locked(&self, guard: &mut NotifierGuard<'_, State>) {
+        guard.pt.clear(self.va, self.size);
+        let state = self.state.access(guard);
+        let listed = state.invalid;
+        state.invalid = true;
+        if state.stale.is_none() {
+            state.stale = state.pins.take();
+        }
+        if !listed {
+            guard.mark_invalid(self.va);
+        }
+    }
+}
+
+impl Invalidate for Mirror {
+    fn invalidate(
+        notifier: &IntervalNotifier<Self>,
+        range: &InvalidateRange<'_>,
+        seq: InvalidateSeq,
+    ) -> bool {
+        let m = notifier.data();
+        let vm = &m.vm;
+        let mut guard = if range.may_block() {
+            vm.state.lock()
+        } else {
+            match vm.state.try_lock() {
+                Some(guard) => guard,
+                None => return false,
+            }
+        };
+        notifier.set_seq(&guard, seq);
+        Stats::inc(&vm.stats.invalidations);
+        let Some((va, len)) = m.overlap(range.start(), range.end()) else {
+            return true;
+        };
+        if vm.mode == Mode::Fault {
+            guard.pt.clear(va, len);
+            return true;
+        }
+        // The GPU cannot fault: let jobs that may use the pages finish first. The fence was
+        // published under the lock, so a job submitted after this point sees the new sequence
+        // and mirrors again.
+        if let Some(fence) = guard.last_fence.clone() {
+            if !fence.is_signaled() {
+                if !range.may_block() {
+                    return false;
+                }
+                drop(guard);
+                fence.wait_uninterruptible();
+                guard = vm.state.lock();
+            }
+        }
+        m.invalidate_locked(&mut guard);
+        true
+    }
+}
+
+/// Pages of a userptr pinned long-term, charged to `RLIMIT_MEMLOCK` of the VM's process.
+pub(crate) struct Pins {
+    pages: PinnedPages,
+    _charge: LockedVm,
+    stats: Arc<Stats>,
+}
+
+impl Pins {
+    /// Pins `size` bytes of the current process from `cpu`, for writing if `write`.
+    pub(crate) fn new(
+        mm: &Mm,
+        cpu: usize,
+        size: u64,
+        write: bool,
+        stats: &Arc<Stats>,
+    ) -> Result<Self> {
+        let npages = (size / SZ_4K) as usize;
+        let charge = LockedVm::charge(mm, npages)?;
+        let pages = PinnedPages::pin_longterm(cpu, size as usize, write)?;
+        stats
+            .pinned_pages
+            .fetch_add(npages as u64, Ordering::Relaxed);
+        Ok(Self {
+            pages,
+            _charge: charge,
+            stats: stats.clone(),
+        })
+    }
+
+    /// The pinned pages.
+    pub(crate) fn pages(&self) -> &[*mut bindings::page] {
+        self.pages.pages()
+    }
+}
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let n = self.pages.len() as u64;
+        self.stats.pinned_pages.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// A page to map: its frame and whether the GPU may write it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) pfn: u64,
+    pub(crate) write: bool,
+}
+
+/// The frame of a `struct page`.
+pub(crate) fn page_frame(page: *mut bindings::page, write: bool) -> Frame {
+    // SAFETY: The caller's page is live (pinned); `page_to_pfn` only computes.
+    let pfn = unsafe { bindings::page_to_pfn(page) } as u64;
+    Frame { pfn, write }
+}
+
+const HUGE_PAGES: usize = (SZ_2M / SZ_4K) as usize;
+
+/// Writes the entries of `npages` pages from `va`, frame `i` from `frame(i)` (`None` leaves the
+/// page unmapped). Where 512 frames of a 2 MiB-aligned block of `va` are one physically
+/// contiguous, aligned run with one permission (a huge page), one 2 MiB entry maps them: never
+/// more than the frames given. Never allocates: the tables must be reserved.
+pub(crate) fn write_entries(
+    pt: &mut PageTable,
+    va: u64,
+    npages: usize,
+    private: bool,
+    frame: impl Fn(usize) -> Option<Frame>,
+) -> Result {
+    let mut i = 0;
+    while i < npages {
+        let addr = va + (i as u64) * SZ_4K;
+        if addr % SZ_2M == 0 && i + HUGE_PAGES <= npages {
+            if let Some(first) = huge_run(&frame, i) {
+                let perm = Perm {
+                    write: first.write,
+                    private,
+                };
+                pt.map(addr, first.pfn * SZ_4K, PageSize::Huge, perm)?;
+                i += HUGE_PAGES;
+                continue;
+            }
+        }
+        if let Some(f) = frame(i) {
+            let perm = Perm {
+                write: f.write,
+                private,
+            };
+            pt.map(addr, f.pfn * SZ_4K, PageSize::Small, perm)?;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The first frame of the block of 512 from `i`, if they make one huge page.
+fn huge_run(frame: &impl Fn(usize) -> Option<Frame>, i: usize) -> Option<Frame> {
+    let first = frame(i)?;
+    if first.pfn % HUGE_PAGES as u64 != 0 {
+        return None;
+    }
+    for k in 1..HUGE_PAGES {
+        let f = frame(i + k)?;
+        if f.pfn != first.pfn + k as u64 || f.write != first.write {
+            return None;
+        }
+    }
+    Some(first)
+}
+
+#[kernel::kunit::kunit_tests(hmmgpu_mirror)]
+mod tests {
+    use super::*;
+    use crate::page_table::GpuFault;
+
+    const VA: u64 = 0x7f00_0000_0000;
+    const PFN: u64 = 0x40000;
+
+    fn table(size: u64) -> Result<PageTable> {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, size)?;
+        Ok(pt)
+    }
+
+    fn frame(pfn: u64) -> Option<Frame> {
+        Some(Frame { pfn, write: true })
+    }
+
+    #[test]
+    fn a_huge_page_maps_with_one_entry() -> Result {
+        let mut pt = table(2 * SZ_2M)?;
+        write_entries(&mut pt, VA, 2 * HUGE_PAGES, true, |i| frame(PFN + i as u64))?;
+        assert_eq!(pt.entries_written(PageSize::Huge), 2);
+        assert_eq!(pt.entries_written(PageSize::Small), 0);
+        let t = pt.translate(VA + SZ_2M + 0x1234, true);
+        assert!(t.map(|t| (t.phys, t.size)) == Ok(((PFN + 512) * SZ_4K + 0x1234, PageSize::Huge)));
+        Ok(())
+    }
+
+    #[test]
+    fn runs_that_are_not_a_huge_page_map_small() -> Result {
+        // Not physically aligned, one page of another permission, one page missing.
+        let cases: [&dyn Fn(usize) -> Option<Frame>; 3] = [
+            &|i| frame(PFN + 1 + i as u64),
+            &|i| {
+                Some(Frame {
+                    pfn: PFN + i as u64,
+                    write: i != 7,
+                })
+            },
+            &|i| {
+                if i == 300 {
+                    None
+                } else {
+                    frame(PFN + i as u64)
+                }
+            },
+        ];
+        for f in cases {
+            let mut pt = table(SZ_2M)?;
+            write_entries(&mut pt, VA, HUGE_PAGES, true, f)?;
+            assert_eq!(pt.entries_written(PageSize::Huge), 0);
+            assert!(pt.entries_written(PageSize::Small) >= HUGE_PAGES as u64 - 1);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn partial_huge_pages_never_map_past_the_range() -> Result {
+        // The range starts 1 MiB into a huge page and ends 1 MiB into the next one.
+        let va = VA + SZ_2M / 2;
+        let n = HUGE_PAGES;
+        let mut pt = table(2 * SZ_2M)?;
+        write_entries(&mut pt, va, n, true, |i| frame(PFN + 256 + i as u64))?;
+        assert_eq!(pt.entries_written(PageSize::Huge), 0);
+        assert!(pt.translate(va - SZ_4K, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(va + n as u64 * SZ_4K, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(va, false).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn entries_are_private_when_asked() -> Result {
+        let mut pt = table(SZ_4K)?;
+        write_entries(&mut pt, VA, 1, true, |_| frame(PFN))?;
+        assert!(pt.translate_for(VA, false, false) == Err(GpuFault::Private));
+        Ok(())
+    }
+}

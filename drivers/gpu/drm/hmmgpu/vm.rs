@@ -1,0 +1,885 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! GPU VMs: address spaces of the virtual GPU, their mappings, and the protocol that keeps
+//! userptr mappings coherent with the CPU (Documentation/gpu/drm-vm-bind-locking.rst, "userptr
+//! gpu_vmas" and "exec").
+//!
+//! Lock order, outermost first:
+//!
+//! 1. `File::vms`, the file's VMs;
+//! 2. [`Vm::bindings`], the mappings: held to bind and unbind, to mirror userptrs at submission,
+//!    and to handle a GPU page fault;
+//! 3. the process's mmap lock, taken by `hmm_range_fault()` and `pin_user_pages()`;
+//! 4. [`Vm::state`], the notifier lock: the page table, the list of invalidated mirrors and the
+//!    last job's fence. Invalidation callbacks take it, so nothing allocates under it (lockdep
+//!    knows: it is primed with `fs_reclaim`), and jobs run the engine under it.
+//!
+//! Page-table tables are allocated with only `bindings` held and then linked in under `state`.
+
+use crate::{
+    engine::Stop,
+    gem::{Bo, Object},
+    job::Job,
+    mirror::{self, Frame, Mirror, Pins},
+    page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
+    queue::OrderedQueue,
+    userptr::UserptrObject,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::{
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    c_str,
+    dma_fence::{Fence, FenceContext},
+    drm,
+    drm::gem::{shmem, BaseObject},
+    mm::{
+        hmm::{Fault, Range},
+        interval_notifier::IntervalNotifier,
+        notifier_lock::{NotifierGuard, NotifierLock},
+        Mm,
+    },
+    new_fence_context, new_mutex, new_notifier_lock,
+    prelude::*,
+    sync::{Arc, Mutex},
+    types::ARef,
+    uapi,
+};
+
+/// How a VM keeps userptr mappings coherent with the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// GPU page faults mirror pages on demand.
+    Fault,
+    /// Submissions mirror invalidated mappings first.
+    Prefault,
+    /// Pages are pinned long-term.
+    Pinned,
+}
+
+/// The modes the device offers (`DRM_HMMGPU_PARAM_VM_MODES`).
+pub(crate) const MODES: u32 = uapi::DRM_HMMGPU_VM_MODE_FAULT
+    | uapi::DRM_HMMGPU_VM_MODE_PREFAULT
+    | uapi::DRM_HMMGPU_VM_MODE_PINNED;
+
+impl Mode {
+    /// The mode `flags` of `DRM_IOCTL_HMMGPU_VM_CREATE` ask for.
+    pub(crate) fn from_flags(flags: u32) -> Result<Mode> {
+        match flags & MODES {
+            f if f != flags => Err(EINVAL),
+            uapi::DRM_HMMGPU_VM_MODE_FAULT => Ok(Mode::Fault),
+            uapi::DRM_HMMGPU_VM_MODE_PREFAULT => Ok(Mode::Prefault),
+            uapi::DRM_HMMGPU_VM_MODE_PINNED => Ok(Mode::Pinned),
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// The middle size of the windows a GPU page fault mirrors.
+const SZ_64K: u64 = 1 << 16;
+
+/// The most mappings a VM holds.
+const MAX_MAPPINGS: usize = 4096;
+
+/// How many times a submission mirrors again the userptrs an invalidation raced with, before it
+/// gives up with `EAGAIN`.
+const MAX_ROUNDS: u32 = 64;
+
+/// A VM's counters (`struct drm_hmmgpu_vm_stats`), kept lock-free so that any path updates them.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) faults: AtomicU64,
+    pub(crate) faults_4k: AtomicU64,
+    pub(crate) faults_2m: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) pinned_pages: AtomicU64,
+    pub(crate) jobs_done: AtomicU64,
+    pub(crate) jobs_failed: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the notifier lock protects.
+pub(crate) struct State {
+    pub(crate) pt: PageTable,
+    /// The fence of the last job submitted: jobs run in order, so once it signals the VM is idle.
+    pub(crate) last_fence: Option<ARef<Fence>>,
+    /// The GPU addresses of mirrors invalidated since they were last mirrored (prefault and
+    /// pinned modes), with room for every mirror of the VM.
+    invalid: KVec<u64>,
+    /// The list ran out of room: every mirror must be looked at.
+    walk_all: bool,
+}
+
+impl State {
+    /// Puts the mirror at `va` on the invalidated list. Never allocates.
+    pub(crate) fn mark_invalid(&mut self, va: u64) {
+        if push_within_capacity(&mut self.invalid, va).is_err() {
+            self.walk_all = true;
+        }
+    }
+}
+
+/// What a mapping maps.
+enum Backing {
+    /// Pages of a GEM object, kept resident while mapped.
+    Bo(shmem::PinnedPages<Object>),
+    /// A range of the VM's process, mirrored.
+    Userptr(Pin<KBox<IntervalNotifier<Mirror>>>),
+}
+
+/// A mapping of a VM.
+struct Mapping {
+    va: u64,
+    size: u64,
+    /// The object's page at `va`.
+    first_page: usize,
+    write: bool,
+    backing: Backing,
+}
+
+impl Mapping {
+    fn end(&self) -> u64 {
+        self.va + self.size
+    }
+
+    fn mirror(&self) -> Option<&IntervalNotifier<Mirror>> {
+        match &self.backing {
+            Backing::Userptr(n) => Some(n),
+            Backing::Bo(_) => None,
+        }
+    }
+}
+
+/// A VM's mappings, sorted by address and never overlapping.
+struct Bindings {
+    maps: KVec<Mapping>,
+    userptrs: usize,
+}
+
+impl Bindings {
+    /// The index of the first mapping that ends after `va`.
+    fn first_after(&self, va: u64) -> usize {
+        self.maps.partition_point(|m| m.end() <= va)
+    }
+
+    /// The mapping that holds `va`.
+    fn find(&self, va: u64) -> Option<&Mapping> {
+        self.maps.get(self.first_after(va)).filter(|m| m.va <= va)
+    }
+
+    /// The mirror whose mapping starts at `va`.
+    fn mirror_at(&self, va: u64) -> Option<&IntervalNotifier<Mirror>> {
+        self.find(va).filter(|m| m.va == va)?.mirror()
+    }
+}
+
+/// A GPU VM.
+#[pin_data]
+pub(crate) struct Vm {
+    pub(crate) mode: Mode,
+    /// The process the VM belongs to.
+    mm: ARef<Mm>,
+    #[pin]
+    bindings: Mutex<Bindings>,
+    #[pin]
+    pub(crate) state: NotifierLock<State>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) fences: Arc<FenceContext>,
+    queue: OrderedQueue,
+    cancelled: AtomicBool,
+}
+
+impl Vm {
+    /// Creates a VM of the current process.
+    pub(crate) fn new(mode: Mode) -> Result<Arc<Vm>> {
+        let mm = Mm::current().ok_or(EINVAL)?;
+        let fences = Arc::pin_init(
+            new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-vm")),
+            GFP_KERNEL,
+        )?;
+        let state = State {
+            pt: PageTable::new()?,
+            last_fence: None,
+            invalid: KVec::new(),
+            walk_all: false,
+        };
+        Arc::pin_init(
+            try_pin_init!(Vm {
+                mode,
+                mm,
+                bindings <- new_mutex!(Bindings { maps: KVec::new(), userptrs: 0 }),
+                state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
+                stats: Arc::new(Stats::default(), GFP_KERNEL)?,
+                fences,
+                queue: OrderedQueue::new()?,
+                cancelled: AtomicBool::new(false),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Whether the current process owns the VM.
+    pub(crate) fn is_owner(&self) -> bool {
+        Mm::current().is_some_and(|mm| mm.as_raw() == self.mm.as_raw())
+    }
+
+    /// Whether the VM is being destroyed: its jobs end with `ECANCELED`.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Destroys the VM: cancels its jobs, waits for them, and removes every mapping, which
+    /// breaks the reference cycle of the VM and its mirrors.
+    pub(crate) fn shutdown(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        // Submissions check `cancelled` and queue their job under `bindings`: once we have held
+        // it, none queues any more.
+        drop(self.bindings.lock());
+        self.queue.drain();
+        let maps = {
+            let mut b = self.bindings.lock();
+            b.userptrs = 0;
+            core::mem::take(&mut b.maps)
+        };
+        self.release(maps);
+    }
+
+    /// Clears the entries of `maps`, then drops them (removing their notifiers, releasing their
+    /// pins) outside the notifier lock.
+    fn release(&self, maps: KVec<Mapping>) {
+        {
+            let mut guard = self.state.lock();
+            for m in maps.iter() {
+                guard.pt.clear(m.va, m.size);
+            }
+        }
+        drop(maps);
+    }
+
+    /// Submits `job`: in prefault and pinned modes mirrors the invalidated userptrs first, then
+    /// publishes the job's fence to the VM under the notifier lock and queues the job.
+    pub(crate) fn submit(&self, job: Pin<KBox<Job>>, fence: &Fence, owner: bool) -> Result {
+        let b = self.bindings.lock();
+        if self.cancelled() {
+            return Err(ENOENT);
+        }
+        match self.mode {
+            Mode::Fault => self.state.lock().last_fence = Some(fence.into()),
+            Mode::Prefault | Mode::Pinned => {
+                self.validate(&b, owner, |state| state.last_fence = Some(fence.into()))?
+            }
+        }
+        // The queue owns the job from here; it cannot be queued twice.
+        self.queue.queue().enqueue(job);
+        Ok(())
+    }
+
+    /// The exec loop of the locking document: mirrors the invalidated userptrs (and only them),
+    /// then checks under the notifier lock that no invalidation raced, and if none did, calls
+    /// `publish` under it. Mirrors that cannot be mirrored (not mapped any more, not the
+    /// submitter's process) are left cleared: jobs that touch them fault.
+    fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
+        let mut publish = Some(publish);
+        for _ in 0..MAX_ROUNDS {
+            let todo = self.take_invalid(b)?;
+            let done = match self.mode {
+                Mode::Prefault => self.mirror_snapshots(b, &todo, &mut publish)?,
+                _ => self.mirror_pins(b, &todo, owner, &mut publish)?,
+            };
+            if done {
+                return Ok(());
+            }
+            Stats::inc(&self.stats.retries);
+        }
+        Err(EAGAIN)
+    }
+
+    /// The addresses of the mirrors to mirror again; in pinned mode, releases their stale pins.
+    fn take_invalid(&self, b: &Bindings) -> Result<KVec<u64>> {
+        let mut todo = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
+        let mut stale = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
+        let mut guard = self.state.lock();
+        let mut walk_all = guard.walk_all;
+        for &va in guard.invalid.iter() {
+            walk_all |= push_within_capacity(&mut todo, va).is_err();
+        }
+        if walk_all {
+            // SAFETY: `u64` needs no drop; the length only shrinks.
+            unsafe { todo.set_len(0) };
+            for m in b.maps.iter() {
+                let Some(n) = m.mirror() else { continue };
+                if n.data().state.access(&mut guard).invalid {
+                    // There is room for every mirror.
+                    let _ = push_within_capacity(&mut todo, m.va);
+                }
+            }
+        }
+        for &va in todo.iter() {
+            let Some(n) = b.mirror_at(va) else { continue };
+            let state = n.data().state.access(&mut guard);
+            if let Some(p) = state.stale.take() {
+                if let Err(p) = push_within_capacity(&mut stale, p) {
+                    state.stale = Some(p);
+                }
+            }
+        }
+        // Unpinning locks pages: outside the notifier lock.
+        drop(guard);
+        drop(stale);
+        Ok(todo)
+    }
+
+    /// Removes the mirrors that are valid again from the invalidated list, then publishes.
+    fn finish(
+        &self,
+        b: &Bindings,
+        guard: &mut NotifierGuard<'_, State>,
+        publish: &mut Option<impl FnOnce(&mut State)>,
+    ) {
+        let mut i = 0;
+        while i < guard.invalid.len() {
+            let va = guard.invalid[i];
+            let keep = match b.mirror_at(va) {
+                Some(m) => m.data().state.access(guard).invalid,
+                None => false,
+            };
+            if keep {
+                i += 1;
+            } else {
+                let last = guard.invalid.len() - 1;
+                guard.invalid.swap(i, last);
+                // SAFETY: `u64` needs no drop; the length only shrinks.
+                unsafe { guard.invalid.set_len(last) };
+            }
+        }
+        guard.walk_all = false;
+        if let Some(publish) = publish.take() {
+            publish(guard);
+        }
+    }
+
+    /// Prefault mode: snapshots the CPU page table of the mirrors at `todo`, then writes their
+    /// entries under the lock and, if no invalidation raced, publishes. Returns whether it did.
+    fn mirror_snapshots(
+        &self,
+        b: &Bindings,
+        todo: &[u64],
+        publish: &mut Option<impl FnOnce(&mut State)>,
+    ) -> Result<bool> {
+        let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        for &va in todo {
+            if let Some(n) = b.mirror_at(va) {
+                let m = n.data();
+                ranges.push(Range::new(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
+            }
+        }
+        let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        for range in ranges.iter_mut() {
+            let m = range_mirror(range);
+            let fault = if m.write {
+                Fault::WriteOrRead
+            } else {
+                Fault::Read
+            };
+            let (va, size) = (m.va, m.size);
+            match range.fault(fault) {
+                Ok(s) => snapshots.push((va, size, s), GFP_KERNEL)?,
+                // Not mapped (any more): left cleared, jobs that touch it fault.
+                Err(e) if e == EFAULT || e == EPERM => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let mut guard = self.state.lock();
+        let mut raced = false;
+        for (va, size, snapshot) in snapshots {
+            let Some(n) = b.mirror_at(va) else { continue };
+            let write = n.data().write;
+            match snapshot.commit_mut(&mut guard) {
+                None => raced = true,
+                Some((valid, state)) => {
+                    let base = valid.start();
+                    let frames = |i: usize| {
+                        let pfn = valid.at(base + i * SZ_4K as usize)?;
+                        Some(Frame {
+                            pfn: pfn.pfn()? as u64,
+                            write: write && pfn.is_writable(),
+                        })
+                    };
+                    mirror::write_entries(
+                        &mut state.pt,
+                        va,
+                        (size / SZ_4K) as usize,
+                        true,
+                        frames,
+                    )?;
+                    n.data().state.access(&mut guard).invalid = false;
+                }
+            }
+        }
+        if !raced {
+            self.finish(b, &mut guard, publish);
+        }
+        drop(guard);
+        Ok(!raced)
+    }
+
+    /// Pinned mode: pins the mirrors at `todo` again (only the VM's own process can), then
+    /// writes their entries under the lock and, if no invalidation raced, publishes. Returns
+    /// whether it did.
+    fn mirror_pins(
+        &self,
+        b: &Bindings,
+        todo: &[u64],
+        owner: bool,
+        publish: &mut Option<impl FnOnce(&mut State)>,
+    ) -> Result<bool> {
+        // Pins not installed, or replaced, stay here and are released after the lock.
+        let mut pinned = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        if owner {
+            for &va in todo {
+                let Some(n) = b.mirror_at(va) else { continue };
+                let m = n.data();
+                let seq = n.read_begin();
+                match Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats) {
+                    Ok(p) => pinned.push((va, seq, Some(p)), GFP_KERNEL)?,
+                    // Not mapped (any more): left cleared, jobs that touch it fault.
+                    Err(e) if e == EFAULT => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let mut guard = self.state.lock();
+        let mut raced = false;
+        for (va, seq, pins) in pinned.iter_mut() {
+            let Some(n) = b.mirror_at(*va) else { continue };
+            if n.read_retry(&guard, *seq) {
+                raced = true;
+                continue;
+            }
+            let Some(p) = pins.take() else { continue };
+            if let Err(e) = self.map_pins(&mut guard, n.data(), &p) {
+                *pins = Some(p);
+                return Err(e);
+            }
+            let state = n.data().state.access(&mut guard);
+            state.invalid = false;
+            *pins = state.pins.replace(p);
+        }
+        if !raced {
+            self.finish(b, &mut guard, publish);
+        }
+        drop(guard);
+        drop(pinned);
+        Ok(!raced)
+    }
+
+    /// Writes the entries of a mirror from its pins.
+    fn map_pins(&self, state: &mut State, m: &Mirror, pins: &Pins) -> Result {
+        let pages = pins.pages();
+        let frames = |i: usize| pages.get(i).map(|&p| mirror::page_frame(p, m.write));
+        mirror::write_entries(&mut state.pt, m.va, pages.len(), true, frames)
+    }
+
+    /// Allocates the page-table tables `[va, va + size)` needs and links them in.
+    fn reserve(&self, va: u64, size: u64) -> Result {
+        let needed = self.state.lock().pt.tables_needed(va, size)?;
+        let mut pool = TablePool::alloc(needed)?;
+        // Tables are only added with `bindings` held, as here: the count is still right.
+        self.state.lock().pt.reserve_from(va, size, &mut pool)?;
+        // Unused tables are freed outside the lock.
+        drop(pool);
+        Ok(())
+    }
+
+    /// Makes room on the invalidated list for `n` mirrors.
+    fn reserve_invalid(&self, n: usize) -> Result {
+        let mut fresh = KVec::with_capacity(n, GFP_KERNEL)?;
+        let old = {
+            let mut guard = self.state.lock();
+            if guard.invalid.capacity() >= n {
+                return Ok(());
+            }
+            for &va in guard.invalid.iter() {
+                // `fresh` has room for all of them.
+                let _ = push_within_capacity(&mut fresh, va);
+            }
+            core::mem::replace(&mut guard.invalid, fresh)
+        };
+        drop(old);
+        Ok(())
+    }
+
+    /// `DRM_HMMGPU_VM_BIND_MAP`.
+    pub(crate) fn map(
+        self: &Arc<Self>,
+        file: &drm::File<crate::file::File>,
+        args: &uapi::drm_hmmgpu_vm_bind,
+    ) -> Result {
+        let (va, size, offset) = (args.va, args.size, args.offset);
+        PageTable::check_range(va, size)?;
+        if args.flags & !uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0 || offset % SZ_4K != 0 {
+            return Err(EINVAL);
+        }
+        let read_only = args.flags & uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0;
+        let obj_end = offset.checked_add(size).ok_or(EINVAL)?;
+        let first_page = (offset / SZ_4K) as usize;
+        let mut b = self.bindings.lock();
+        if self.cancelled() {
+            return Err(ENOENT);
+        }
+        let i = b.first_after(va);
+        if b.maps.get(i).is_some_and(|m| m.va < va + size) {
+            return Err(EBUSY);
+        }
+        if b.maps.len() >= MAX_MAPPINGS {
+            return Err(ENOSPC);
+        }
+        let mapping = if let Ok(bo) = Bo::lookup_handle(file, args.handle) {
+            if obj_end > bo.size() as u64 {
+                return Err(EINVAL);
+            }
+            let pages = Bo::pin_pages(&bo)?;
+            self.reserve(va, size)?;
+            let write = !read_only;
+            {
+                let mut guard = self.state.lock();
+                let slice = &pages.pages()[first_page..];
+                let frames = |i: usize| slice.get(i).map(|&p| mirror::page_frame(p, write));
+                mirror::write_entries(&mut guard.pt, va, (size / SZ_4K) as usize, false, frames)?;
+            }
+            Mapping {
+                va,
+                size,
+                first_page,
+                write,
+                backing: Backing::Bo(pages),
+            }
+        } else {
+            let obj = UserptrObject::lookup_handle(file, args.handle)?;
+            if obj_end > obj.size() as u64 {
+                return Err(EINVAL);
+            }
+            let userptr = &**obj;
+            // A VM mirrors its own process only.
+            if userptr.mm().as_raw() != self.mm.as_raw() {
+                return Err(EFAULT);
+            }
+            let write = !read_only && !userptr.read_only();
+            let cpu = userptr.start() + offset as usize;
+            self.reserve(va, size)?;
+            self.reserve_invalid(b.userptrs + 1)?;
+            let n = self.new_mirror(va, cpu, size, write)?;
+            if self.mode == Mode::Pinned {
+                self.pin_at_bind(&n)?;
+            }
+            Mapping {
+                va,
+                size,
+                first_page,
+                write,
+                backing: Backing::Userptr(n),
+            }
+        };
+        let userptr = mapping.mirror().is_some();
+        let mut new = KVec::with_capacity(1, GFP_KERNEL)?;
+        let _ = push_within_capacity(&mut new, mapping);
+        splice(&mut b.maps, i, i, new)?;
+        if userptr {
+            b.userptrs += 1;
+        }
+        Ok(())
+    }
+
+    /// Creates the mirror of a userptr mapping; in prefault and pinned modes it starts on the
+    /// invalidated list.
+    fn new_mirror(
+        self: &Arc<Self>,
+        va: u64,
+        cpu: usize,
+        size: u64,
+        write: bool,
+    ) -> Result<Pin<KBox<IntervalNotifier<Mirror>>>> {
+        let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
+        let mirror = Mirror::new(self, va, cpu, size, write);
+        let n = KBox::pin_init(
+            IntervalNotifier::new(&mm, cpu, size as usize, &self.state, mirror),
+            GFP_KERNEL,
+        )?;
+        if self.mode != Mode::Fault {
+            self.state.lock().mark_invalid(va);
+        }
+        Ok(n)
+    }
+
+    /// Pinned mode: pins a new mirror's pages and maps them, so that a bind fails if they
+    /// cannot be pinned.
+    fn pin_at_bind(&self, n: &IntervalNotifier<Mirror>) -> Result {
+        let m = n.data();
+        for _ in 0..MAX_ROUNDS {
+            let seq = n.read_begin();
+            let pins = Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats)?;
+            let mut guard = self.state.lock();
+            if n.read_retry(&guard, seq) {
+                drop(guard);
+                Stats::inc(&self.stats.retries);
+                continue;
+            }
+            self.map_pins(&mut guard, m, &pins)?;
+            let state = m.state.access(&mut guard);
+            state.invalid = false;
+            state.pins = Some(pins);
+            return Ok(());
+        }
+        Err(EAGAIN)
+    }
+
+    /// `DRM_HMMGPU_VM_BIND_UNMAP`: removes what is mapped in `[va, va + size)`, splitting
+    /// mappings that lie partly outside.
+    pub(crate) fn unmap(self: &Arc<Self>, va: u64, size: u64) -> Result {
+        let end = PageTable::check_range(va, size)?;
+        let mut b = self.bindings.lock();
+        let first = b.first_after(va);
+        let last = first + b.maps[first..].partition_point(|m| m.va < end);
+        if first == last {
+            return Ok(());
+        }
+        // The pieces left on either side, made before anything is removed.
+        let mut pieces = KVec::with_capacity(2, GFP_KERNEL)?;
+        let (head, tail) = (&b.maps[first], &b.maps[last - 1]);
+        if head.va < va {
+            pieces.push(self.piece(head, head.va, va)?, GFP_KERNEL)?;
+        }
+        if tail.end() > end {
+            pieces.push(self.piece(tail, end, tail.end())?, GFP_KERNEL)?;
+        }
+        let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
+        self.reserve_invalid(b.userptrs + added)?;
+        let old = splice(&mut b.maps, first, last, pieces)?;
+        let removed = old.iter().filter(|m| m.mirror().is_some()).count();
+        b.userptrs = b.userptrs + added - removed;
+        // Userptr pieces start unmapped, their new mirrors to mirror again; a BO piece keeps its
+        // entries. So the old mappings' entries go, except what BO pieces keep.
+        {
+            let mut guard = self.state.lock();
+            for m in old.iter() {
+                let (lo, hi) = match m.backing {
+                    Backing::Bo(_) => (core::cmp::max(m.va, va), core::cmp::min(m.end(), end)),
+                    Backing::Userptr(_) => (m.va, m.end()),
+                };
+                guard.pt.clear(lo, hi - lo);
+            }
+        }
+        drop(b);
+        self.release(old);
+        Ok(())
+    }
+
+    /// A new mapping for `[lo, hi)` of mapping `m`.
+    fn piece(self: &Arc<Self>, m: &Mapping, lo: u64, hi: u64) -> Result<Mapping> {
+        let first_page = m.first_page + ((lo - m.va) / SZ_4K) as usize;
+        let backing = match &m.backing {
+            Backing::Bo(pages) => Backing::Bo(pages.clone_pin()?),
+            Backing::Userptr(n) => {
+                let cpu = n.data().cpu_of(lo);
+                Backing::Userptr(self.new_mirror(lo, cpu, hi - lo, m.write)?)
+            }
+        };
+        Ok(Mapping {
+            va: lo,
+            size: hi - lo,
+            first_page,
+            write: m.write,
+            backing,
+        })
+    }
+
+    /// Handles a GPU page fault of a job at `va` (fault mode): mirrors a window around it and
+    /// maps it, or fails with `EFAULT` if nothing lets the job access `va`.
+    pub(crate) fn handle_fault(&self, stop: Stop) -> Result {
+        let Stop::Fault { va, write, .. } = stop else {
+            return Ok(());
+        };
+        let b = self.bindings.lock();
+        let m = b.find(va).ok_or(EFAULT)?;
+        let n = m.mirror().ok_or(EFAULT)?;
+        let mirror = n.data();
+        if write && !mirror.write {
+            return Err(EFAULT);
+        }
+        // A 2 MiB-aligned window, within the mapping, so that huge pages map whole.
+        let lo = core::cmp::max(va & !(SZ_2M - 1), m.va);
+        let hi = core::cmp::min((va | (SZ_2M - 1)) + 1, m.end());
+        let fault = if write {
+            Fault::Write
+        } else if mirror.write {
+            Fault::WriteOrRead
+        } else {
+            Fault::Read
+        };
+        // Part of the window may be unmapped, or read-only: a smaller one, then the page alone.
+        let mut result = self.fault_window(n, lo, hi, fault);
+        for size in [SZ_64K, SZ_4K] {
+            match result {
+                Err(e) if e == EFAULT || e == EPERM => {
+                    let lo = core::cmp::max(va & !(size - 1), m.va);
+                    let hi = core::cmp::min((va | (size - 1)) + 1, m.end());
+                    result = self.fault_window(n, lo, hi, fault);
+                }
+                _ => break,
+            }
+        }
+        result.map_err(|e| if e == EPERM { EFAULT } else { e })?;
+        let guard = self.state.lock();
+        Stats::inc(&self.stats.faults);
+        match guard.pt.translate_for(va, write, true) {
+            Ok(t) if t.size == PageSize::Huge => Stats::inc(&self.stats.faults_2m),
+            Ok(_) => Stats::inc(&self.stats.faults_4k),
+            // Invalidated again already: the job faults again and retries.
+            Err(_) => Stats::inc(&self.stats.retries),
+        }
+        Ok(())
+    }
+
+    /// Mirrors GPU range `[lo, hi)` of mirror `n` and writes its entries.
+    fn fault_window(&self, n: &IntervalNotifier<Mirror>, lo: u64, hi: u64, fault: Fault) -> Result {
+        let m = n.data();
+        let mut range = Range::new(n, m.cpu_of(lo), (hi - lo) as usize)?;
+        loop {
+            let snapshot = range.fault(fault)?;
+            let mut guard = self.state.lock();
+            if let Some((valid, state)) = snapshot.commit_mut(&mut guard) {
+                let base = valid.start();
+                let frames = |i: usize| {
+                    let pfn = valid.at(base + i * SZ_4K as usize)?;
+                    Some(Frame {
+                        pfn: pfn.pfn()? as u64,
+                        write: m.write && pfn.is_writable(),
+                    })
+                };
+                return mirror::write_entries(
+                    &mut state.pt,
+                    lo,
+                    ((hi - lo) / SZ_4K) as usize,
+                    true,
+                    frames,
+                );
+            }
+            drop(guard);
+            Stats::inc(&self.stats.retries);
+        }
+    }
+
+    /// `DRM_IOCTL_HMMGPU_VM_STATS`.
+    pub(crate) fn read_stats(&self, out: &mut uapi::drm_hmmgpu_vm_stats) {
+        let s = &*self.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        {
+            let guard = self.state.lock();
+            out.entries_4k = guard.pt.entries_written(PageSize::Small);
+            out.entries_2m = guard.pt.entries_written(PageSize::Huge);
+        }
+        out.faults = get(&s.faults);
+        out.faults_4k = get(&s.faults_4k);
+        out.faults_2m = get(&s.faults_2m);
+        out.invalidations = get(&s.invalidations);
+        out.retries = get(&s.retries);
+        out.pinned_pages = get(&s.pinned_pages);
+        out.jobs_done = get(&s.jobs_done);
+        out.jobs_failed = get(&s.jobs_failed);
+    }
+}
+
+/// Pushes `value` onto `vec` if it has room, without allocating.
+fn push_within_capacity<T>(vec: &mut KVec<T>, value: T) -> core::result::Result<(), T> {
+    let Some(slot) = vec.spare_capacity_mut().first_mut() else {
+        return Err(value);
+    };
+    slot.write(value);
+    // SAFETY: The first slot past the end was just initialised.
+    unsafe { vec.set_len(vec.len() + 1) };
+    Ok(())
+}
+
+/// Replaces `vec[first..last]` with `with`, returning what was there. Allocates the new vectors
+/// before moving anything, so that on error nothing is lost.
+fn splice<T>(vec: &mut KVec<T>, first: usize, last: usize, with: KVec<T>) -> Result<KVec<T>> {
+    let mut new = KVec::with_capacity(vec.len() - (last - first) + with.len(), GFP_KERNEL)?;
+    let mut old = KVec::with_capacity(last - first, GFP_KERNEL)?;
+    let mut with = Some(with);
+    for (i, item) in core::mem::take(vec).into_iter().enumerate() {
+        if i == first {
+            for w in with.take().into_iter().flatten() {
+                let _ = push_within_capacity(&mut new, w);
+            }
+        }
+        let _ = match (first..last).contains(&i) {
+            true => push_within_capacity(&mut old, item),
+            false => push_within_capacity(&mut new, item),
+        };
+    }
+    for w in with.into_iter().flatten() {
+        let _ = push_within_capacity(&mut new, w);
+    }
+    *vec = new;
+    Ok(old)
+}
+
+/// The mirror a range was made for.
+fn range_mirror<'a>(range: &Range<'a, Mirror>) -> &'a Mirror {
+    range.notifier().data()
+}
+
+#[kernel::kunit::kunit_tests(hmmgpu_vm)]
+mod tests {
+    use super::*;
+
+    fn vec(items: &[u32]) -> Result<KVec<u32>> {
+        let mut v = KVec::new();
+        v.extend_from_slice(items, GFP_KERNEL)?;
+        Ok(v)
+    }
+
+    #[test]
+    fn splice_replaces_a_run() -> Result {
+        let mut v = vec(&[1, 2, 3, 4, 5])?;
+        let old = splice(&mut v, 1, 4, vec(&[7, 8])?)?;
+        assert_eq!(&old[..], &[2, 3, 4]);
+        assert_eq!(&v[..], &[1, 7, 8, 5]);
+        // Inserting, at the front, in the middle and at the end.
+        assert!(splice(&mut v, 0, 0, vec(&[0])?)?.is_empty());
+        assert!(splice(&mut v, 5, 5, vec(&[9])?)?.is_empty());
+        assert!(splice(&mut v, 2, 2, vec(&[6])?)?.is_empty());
+        assert_eq!(&v[..], &[0, 1, 6, 7, 8, 5, 9]);
+        // Removing everything.
+        assert_eq!(splice(&mut v, 0, 7, KVec::new())?.len(), 7);
+        assert!(v.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn push_within_capacity_never_grows() -> Result {
+        let mut v = KVec::with_capacity(1, GFP_KERNEL)?;
+        let cap = v.capacity();
+        for i in 0..cap {
+            assert!(push_within_capacity(&mut v, i).is_ok());
+        }
+        assert!(push_within_capacity(&mut v, 99) == Err(99));
+        assert_eq!(v.capacity(), cap);
+        Ok(())
+    }
+
+    #[test]
+    fn modes_are_one_flag_the_device_offers() {
+        assert!(Mode::from_flags(uapi::DRM_HMMGPU_VM_MODE_FAULT) == Ok(Mode::Fault));
+        assert!(Mode::from_flags(uapi::DRM_HMMGPU_VM_MODE_PREFAULT) == Ok(Mode::Prefault));
+        assert!(Mode::from_flags(uapi::DRM_HMMGPU_VM_MODE_PINNED) == Ok(Mode::Pinned));
+        for bad in [0, MODES, uapi::DRM_HMMGPU_VM_MODE_FAULT | 1 << 8, 1 << 31] {
+            assert!(Mode::from_flags(bad) == Err(EINVAL));
+        }
+    }
+}
