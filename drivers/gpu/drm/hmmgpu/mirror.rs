@@ -154,6 +154,9 @@ impl Invalidate for Mirror {
             }
         }
         m.invalidate_locked(&mut guard);
+        if vm.mode == Mode::Pinned {
+            vm.queue_release(&guard);
+        }
         true
     }
 }

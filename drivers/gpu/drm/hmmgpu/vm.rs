@@ -28,21 +28,23 @@ use crate::{
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     alloc::{flags::GFP_KERNEL, KBox, KVec},
-    c_str,
+    bindings, c_str,
     dma_fence::{Fence, FenceContext},
     drm,
     drm::gem::{shmem, BaseObject},
+    impl_has_work,
     mm::{
         hmm::{Fault, Range},
         interval_notifier::IntervalNotifier,
         notifier_lock::{NotifierGuard, NotifierLock},
         Mm,
     },
-    new_fence_context, new_mutex, new_notifier_lock,
+    new_fence_context, new_mutex, new_notifier_lock, new_work,
     prelude::*,
     sync::{Arc, Mutex},
     types::ARef,
     uapi,
+    workqueue::{self, Work, WorkItem},
 };
 
 /// How a VM keeps userptr mappings coherent with the CPU.
@@ -191,7 +193,23 @@ pub(crate) struct Vm {
     pub(crate) stats: Arc<Stats>,
     pub(crate) fences: Arc<FenceContext>,
     queue: OrderedQueue,
+    /// Set under the notifier lock, so that invalidations see it before queueing work.
     cancelled: AtomicBool,
+    /// Releases the pins invalidations took away, soon after they did.
+    #[pin]
+    release_work: Work<Vm>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Vm { self.release_work }
+}
+
+impl WorkItem for Vm {
+    type Pointer = Arc<Vm>;
+
+    fn run(vm: Arc<Vm>) {
+        vm.release_stale_pins();
+    }
 }
 
 impl Vm {
@@ -218,6 +236,7 @@ impl Vm {
                 fences,
                 queue: OrderedQueue::new()?,
                 cancelled: AtomicBool::new(false),
+                release_work <- new_work!("hmmgpu::vm::release"),
             }? Error),
             GFP_KERNEL,
         )
@@ -236,7 +255,9 @@ impl Vm {
     /// Destroys the VM: cancels its jobs, waits for them, and removes every mapping, which
     /// breaks the reference cycle of the VM and its mirrors.
     pub(crate) fn shutdown(&self) {
+        let guard = self.state.lock();
         self.cancelled.store(true, Ordering::Relaxed);
+        drop(guard);
         // Submissions check `cancelled` and queue their job under `bindings`: once we have held
         // it, none queues any more.
         drop(self.bindings.lock());
@@ -247,6 +268,39 @@ impl Vm {
             core::mem::take(&mut b.maps)
         };
         self.release(maps);
+        // Invalidations queue no more release work (`cancelled`): wait for the last one.
+        // SAFETY: The work item is initialised and lives as long as `self`.
+        unsafe { bindings::flush_work(Work::raw_get(&self.release_work)) };
+    }
+
+    /// Queues the release of stale pins, from an invalidation callback. Never allocates.
+    pub(crate) fn queue_release(self: &Arc<Self>, _guard: &NotifierGuard<'_, State>) {
+        if !self.cancelled() {
+            // Already queued is fine: one run releases them all.
+            let _ = workqueue::system_unbound().enqueue(self.clone());
+        }
+    }
+
+    /// Releases the pins invalidations took away.
+    fn release_stale_pins(&self) {
+        let b = self.bindings.lock();
+        let Ok(mut stale) = KVec::with_capacity(b.userptrs, GFP_KERNEL) else {
+            // The next submission releases them.
+            return;
+        };
+        {
+            let mut guard = self.state.lock();
+            for n in b.maps.iter().filter_map(Mapping::mirror) {
+                let state = n.data().state.access(&mut guard);
+                if let Some(p) = state.stale.take() {
+                    if let Err(p) = push_within_capacity(&mut stale, p) {
+                        state.stale = Some(p);
+                    }
+                }
+            }
+        }
+        drop(b);
+        drop(stale);
     }
 
     /// Clears the entries of `maps`, then drops them (removing their notifiers, releasing their
@@ -675,7 +729,8 @@ impl Vm {
             }
         }
         drop(b);
-        self.release(old);
+        // Notifiers are removed and pins released outside the notifier lock.
+        drop(old);
         Ok(())
     }
 
