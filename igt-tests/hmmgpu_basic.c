@@ -218,7 +218,7 @@ static void test_version(void)
 static void test_get_param_unknown(int fd)
 {
 	static const uint32_t params[] = {
-		DRM_HMMGPU_PARAM_PAGE_SIZE + 1, 0x80000000u, 0xffffffffu,
+		DRM_HMMGPU_PARAM_VM_MODES + 1, 0x80000000u, 0xffffffffu,
 	};
 	uint64_t value;
 
@@ -393,7 +393,7 @@ static void test_bad_ioctl_number(int fd)
 {
 	struct drm_hmmgpu_get_param arg = {};
 
-	do_ioctl_err(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_GEM_MMAP_OFFSET + 1,
+	do_ioctl_err(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_VM_STATS + 1,
 				  struct drm_hmmgpu_get_param), &arg, EINVAL);
 	do_ioctl_err(fd, DRM_IOWR(DRM_COMMAND_BASE + 0x3f, struct drm_hmmgpu_get_param),
 		     &arg, EINVAL);
@@ -722,6 +722,18 @@ igt_main
 
 		igt_dynamic("page-size")
 			igt_assert_eq_u64(page_size(drm_fd), 4096);
+
+		igt_dynamic("vm-modes") {
+			uint64_t modes = hmmgpu_get_param(drm_fd, DRM_HMMGPU_PARAM_VM_MODES);
+
+			/* At least one mode, and only modes the uAPI names. */
+			igt_assert_neq_u64(modes, 0);
+			igt_assert_eq_u64(modes & ~(uint64_t)(DRM_HMMGPU_VM_MODE_FAULT |
+							      DRM_HMMGPU_VM_MODE_PREFAULT |
+							      DRM_HMMGPU_VM_MODE_PINNED), 0);
+			igt_assert(hmmgpu_get_param(drm_fd, DRM_HMMGPU_PARAM_FEATURES) &
+				   DRM_HMMGPU_FEATURE_VM);
+		}
 
 		igt_dynamic("unknown-param")
 			test_get_param_unknown(drm_fd);

@@ -4,13 +4,31 @@
  *
  * Userptr objects of hmmgpu: creation and its argument checks, probing of
  * the range, and what a userptr object is not (mappable, a BO).
+ *
+ * Then the GPU's view of them: userptrs and GEM objects bound into GPU VMs
+ * (DRM_IOCTL_HMMGPU_VM_*), and jobs (DRM_IOCTL_HMMGPU_EXEC, _WAIT) that read
+ * and write them, in each VM mode the device offers (one dynamic subtest per
+ * mode: "fault", "prefault", "pinned"). The CPU checks what the GPU read and
+ * wrote of malloc'd, mmap'd and THP-backed memory; munmap, MAP_FIXED remaps,
+ * MADV_DONTNEED, fork and copy-on-write change the memory under the GPU, and
+ * the next job must see the change (or fault with -EFAULT where the memory is
+ * gone); read-only userptrs, bindings and VMAs refuse GPU writes; partial
+ * unbinds split mappings; huge pages give 2 MiB GPU entries; the ioctls
+ * refuse bad arguments; and pinned mode returns every page pin it takes.
+ *
+ * A job that touches an address no GPU mapping allows ends with -EFAULT,
+ * which DRM_IOCTL_HMMGPU_WAIT reports; the exec itself succeeds. Jobs run
+ * asynchronously: every check from the CPU comes after waiting for the job.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <xf86drm.h>
@@ -18,7 +36,12 @@
 #include "igt.h"
 #include "igt_hmmgpu.h"
 
-IGT_TEST_DESCRIPTION("Userptr objects of hmmgpu: creation, argument checks and probing.");
+IGT_TEST_DESCRIPTION("Userptr objects of hmmgpu: creation, argument checks and probing; "
+		     "GPU VMs, binding and jobs reading and writing malloc'd, mmap'd and "
+		     "THP memory in every VM mode (fault, prefault, pinned), coherency "
+		     "with munmap, remap, fork and invalidation under a running job, "
+		     "read-only memory, split unbinds, 2 MiB entries, bad arguments and "
+		     "the balance of page pins.");
 
 #define PAGES 8
 
@@ -176,13 +199,1795 @@ static void test_per_fd(void)
 	munmap(ptr, PAGES * page);
 }
 
+/*
+ * GPU VMs, bind and exec.
+ *
+ * Each test runs on a struct ctx: its own DRM file (so that closing it tears
+ * down whatever a failed test left behind), one VM in the mode under test
+ * and a scratch GEM object mapped at BO_VA and in the CPU, whose last page
+ * takes the results of checksums. Userptrs are mapped from USERPTR_VA on,
+ * VA_STRIDE apart (2 MiB-aligned addresses).
+ */
+#define USERPTR_VA	0x100000000ull
+#define BO_VA		0x200000000ull
+#define VA_STRIDE	0x10000000ull
+#define VA_LIMIT	(1ull << 48)
+#define SZ_1M		(1ull << 20)
+#define SZ_2M		(2ull << 20)
+#define SZ_4M		(4ull << 20)
+
+static uint32_t vm_modes;
+
+struct ctx {
+	int fd;
+	uint32_t mode;
+	uint32_t vm;
+	/* The scratch object: @bo_size bytes of data, then a page of results. */
+	uint32_t bo;
+	uint64_t bo_size;
+	char *bo_ptr;
+	uint64_t res_va;
+	volatile uint64_t *res;
+	/* Jobs run through job(), and those that failed. */
+	uint64_t jobs, jobs_failed;
+};
+
+/*
+ * The files of tests still running, with the CPU mapping of their scratch
+ * object. A test that fails leaves them behind; the next ctx_init() unmaps
+ * and closes them, which destroys their VMs and objects.
+ */
+static struct {
+	int fd;
+	void *map;
+	uint64_t map_size;
+} test_files[8];
+static unsigned int num_test_files;
+
+static void close_leftovers(void)
+{
+	while (num_test_files) {
+		num_test_files--;
+		if (test_files[num_test_files].map)
+			munmap(test_files[num_test_files].map, test_files[num_test_files].map_size);
+		close(test_files[num_test_files].fd);
+	}
+}
+
+static void forget_fd(int test_fd)
+{
+	for (unsigned int i = 0; i < num_test_files; i++) {
+		if (test_files[i].fd == test_fd) {
+			test_files[i] = test_files[--num_test_files];
+			return;
+		}
+	}
+}
+
+static void require_vm(void)
+{
+	igt_require_f(vm_modes, "the device has no GPU VMs\n");
+}
+
+/* At most one ctx lives at a time: a new one reaps the leftovers of failed tests. */
+static void ctx_init(struct ctx *c, uint32_t mode, uint64_t bo_size)
+{
+	close_leftovers();
+
+	memset(c, 0, sizeof(*c));
+	c->fd = drm_open_driver_render(DRIVER_HMMGPU);
+	test_files[num_test_files].fd = c->fd;
+	test_files[num_test_files].map = NULL;
+	num_test_files++;
+	c->mode = mode;
+	c->vm = hmmgpu_vm_create(c->fd, mode);
+	igt_debug("VM %u in %s mode\n", c->vm, hmmgpu_vm_mode_name(mode));
+
+	if (!bo_size)
+		return;
+
+	c->bo_size = bo_size;
+	c->bo = hmmgpu_gem_create(c->fd, bo_size + page);
+	c->bo_ptr = hmmgpu_gem_mmap(c->fd, c->bo, bo_size + page, PROT_READ | PROT_WRITE);
+	test_files[num_test_files - 1].map = c->bo_ptr;
+	test_files[num_test_files - 1].map_size = bo_size + page;
+	hmmgpu_vm_map(c->fd, c->vm, c->bo, 0, BO_VA, bo_size + page, 0);
+	c->res_va = BO_VA + bo_size;
+	c->res = (volatile uint64_t *)(c->bo_ptr + bo_size);
+}
+
+static void ctx_fini(struct ctx *c)
+{
+	hmmgpu_vm_destroy(c->fd, c->vm);
+	if (c->bo) {
+		igt_assert_eq(munmap(c->bo_ptr, c->bo_size + page), 0);
+		gem_close(c->fd, c->bo);
+	}
+	forget_fd(c->fd);
+	drm_close_driver(c->fd);
+	c->fd = -1;
+}
+
+/* Runs @n commands as one job and waits; returns the job's error. */
+static int job(struct ctx *c, const struct drm_hmmgpu_cmd *cmds, unsigned int n)
+{
+	int err = hmmgpu_exec_job(c->fd, c->vm, cmds, n, 0);
+
+	c->jobs++;
+	if (err)
+		c->jobs_failed++;
+	return err;
+}
+
+static int gpu_copy(struct ctx *c, uint64_t dst, uint64_t src, uint64_t size)
+{
+	struct drm_hmmgpu_cmd cmd;
+
+	hmmgpu_cmd_copy(&cmd, dst, src, size);
+	return job(c, &cmd, 1);
+}
+
+static int gpu_fill(struct ctx *c, uint64_t dst, uint64_t size, uint32_t value)
+{
+	struct drm_hmmgpu_cmd cmd;
+
+	hmmgpu_cmd_fill(&cmd, dst, size, value);
+	return job(c, &cmd, 1);
+}
+
+static int gpu_write64(struct ctx *c, uint64_t dst, uint64_t value)
+{
+	struct drm_hmmgpu_cmd cmd;
+
+	hmmgpu_cmd_write64(&cmd, dst, value);
+	return job(c, &cmd, 1);
+}
+
+static int gpu_atomic_add(struct ctx *c, uint64_t dst, uint64_t value)
+{
+	struct drm_hmmgpu_cmd cmd;
+
+	hmmgpu_cmd_atomic_add(&cmd, dst, value);
+	return job(c, &cmd, 1);
+}
+
+/* The GPU's checksum of [@src, @src + @size), through the result page. */
+static int gpu_checksum(struct ctx *c, uint64_t src, uint64_t size, uint64_t *sum)
+{
+	struct drm_hmmgpu_cmd cmd;
+	int err;
+
+	igt_assert(c->res);
+	c->res[0] = 0xdeadbeefdeadbeefull;
+	hmmgpu_cmd_checksum(&cmd, c->res_va, src, size);
+	err = job(c, &cmd, 1);
+	if (!err)
+		*sum = c->res[0];
+	return err;
+}
+
+static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
+{
+	hmmgpu_vm_stats(c->fd, c->vm, s);
+	igt_debug("stats: faults %llu (4k %llu, 2m %llu), entries 4k %llu 2m %llu, "
+		  "invalidations %llu, retries %llu, pinned %llu, jobs done %llu failed %llu\n",
+		  (unsigned long long)s->faults, (unsigned long long)s->faults_4k,
+		  (unsigned long long)s->faults_2m, (unsigned long long)s->entries_4k,
+		  (unsigned long long)s->entries_2m, (unsigned long long)s->invalidations,
+		  (unsigned long long)s->retries, (unsigned long long)s->pinned_pages,
+		  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
+}
+
+static uint32_t pattern(uint32_t seed, uint64_t i)
+{
+	return (seed * 0x9e3779b1u) ^ (uint32_t)(i * 0x85ebca6bu) ^ (uint32_t)(i >> 32) ^ 1;
+}
+
+static void fill_pattern(void *ptr, uint64_t size, uint32_t seed)
+{
+	uint32_t *p = ptr;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		p[i] = pattern(seed, i);
+}
+
+static void check_pattern(const void *ptr, uint64_t size, uint32_t seed)
+{
+	const uint32_t *p = ptr;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		igt_assert_f(p[i] == pattern(seed, i),
+			     "dword %" PRIu64 " (byte %#" PRIx64 ") reads %#x, expected %#x\n",
+			     i, i * 4, p[i], pattern(seed, i));
+}
+
+/* Checks [@off, @off + @size) of a buffer filled whole with fill_pattern(). */
+static void check_pattern_at(const void *base, uint64_t off, uint64_t size, uint32_t seed)
+{
+	const uint32_t *p = base;
+
+	for (uint64_t i = off / sizeof(*p); i < (off + size) / sizeof(*p); i++)
+		igt_assert_f(p[i] == pattern(seed, i),
+			     "dword %" PRIu64 " (byte %#" PRIx64 ") reads %#x, expected %#x\n",
+			     i, i * 4, p[i], pattern(seed, i));
+}
+
+/* What HMMGPU_CMD_CHECKSUM computes. */
+static uint64_t cpu_checksum(const void *ptr, uint64_t size)
+{
+	const uint32_t *p = ptr;
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		sum += p[i];
+	return sum;
+}
+
+static void check_same(const void *a, const void *b, uint64_t size, const char *what)
+{
+	const uint32_t *p = a, *q = b;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		igt_assert_f(p[i] == q[i], "%s: dword %" PRIu64 " (byte %#" PRIx64
+			     ") reads %#x, expected %#x\n", what, i, i * 4, p[i], q[i]);
+}
+
+static void check_value(const void *ptr, uint64_t size, uint32_t value)
+{
+	const uint32_t *p = ptr;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		igt_assert_f(p[i] == value, "dword %" PRIu64 " reads %#x, expected %#x\n",
+			     i, p[i], value);
+}
+
+static char *map_anon(uint64_t size, int flags)
+{
+	char *ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
+
+	igt_assert_f(ptr != MAP_FAILED, "mmap of %" PRIu64 " bytes failed\n", size);
+	return ptr;
+}
+
+static void *snapshot(const void *ptr, uint64_t size)
+{
+	void *copy = malloc(size);
+
+	igt_assert(copy);
+	memcpy(copy, ptr, size);
+	return copy;
+}
+
+static void write_byte(int pipe_fd)
+{
+	igt_assert_eq(write(pipe_fd, "x", 1), 1);
+}
+
+static bool read_byte(int pipe_fd)
+{
+	char b;
+
+	return read(pipe_fd, &b, 1) == 1;
+}
+
+/*
+ * GPU reads and writes of the @size bytes at @ptr (page-aligned, at least 4
+ * pages, at most the scratch object), through a userptr mapped at
+ * USERPTR_VA, each checked from the CPU.
+ */
+static void check_rw(struct ctx *c, char *ptr, uint64_t size)
+{
+	struct drm_hmmgpu_vm_stats before, after;
+	struct drm_hmmgpu_cmd cmds[64], *cmd = cmds;
+	const uint64_t stride = size / 8;
+	uint64_t jobs = c->jobs, sum = 0;
+	uint64_t *q = (uint64_t *)ptr;
+	uint32_t uptr;
+
+	igt_assert(size >= 4 * (uint64_t)page && size <= c->bo_size);
+	vm_stats(c, &before);
+
+	uptr = hmmgpu_userptr_create(c->fd, ptr, size, 0);
+	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, USERPTR_VA, size, 0);
+
+	/* CPU to GPU: a copy into the object, and a checksum. */
+	fill_pattern(ptr, size, 1);
+	memset(c->bo_ptr, 0, size);
+	igt_assert_eq(gpu_copy(c, BO_VA, USERPTR_VA, size), 0);
+	check_pattern(c->bo_ptr, size, 1);
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	/* GPU to CPU: a copy from the object. */
+	fill_pattern(c->bo_ptr, size, 2);
+	igt_assert_eq(gpu_copy(c, USERPTR_VA, BO_VA, size), 0);
+	check_pattern(ptr, size, 2);
+
+	/*
+	 * One job of 64-bit writes, atomic adds and fills at eight points spread
+	 * over the range, each 64 bytes: [off, off + 8) written, [off + 8,
+	 * off + 16) added to three times, [off + 16, off + 64) filled.
+	 */
+	for (uint64_t i = 0; i < 8; i++) {
+		uint64_t off = i * stride + ((i * 520) % 1024 & ~7ull);
+
+		q[off / 8 + 1] = 1000 + i;
+		cmd = hmmgpu_cmd_write64(cmd, USERPTR_VA + off, 0xfeed000000000000ull | i);
+		for (int n = 0; n < 3; n++)
+			cmd = hmmgpu_cmd_atomic_add(cmd, USERPTR_VA + off + 8, 5);
+		cmd = hmmgpu_cmd_fill(cmd, USERPTR_VA + off + 16, 48, 0xa5a50000u | (uint32_t)i);
+	}
+	igt_assert_eq(job(c, cmds, cmd - cmds), 0);
+	for (uint64_t i = 0; i < 8; i++) {
+		uint64_t off = i * stride + ((i * 520) % 1024 & ~7ull);
+		uint32_t *d = (uint32_t *)(ptr + off);
+
+		igt_assert_eq_u64(q[off / 8], 0xfeed000000000000ull | i);
+		igt_assert_eq_u64(q[off / 8 + 1], 1000 + i + 15);
+		check_value(ptr + off + 16, 48, 0xa5a50000u | (uint32_t)i);
+		/* The words just outside are the copy's. */
+		igt_assert_eq_u32(d[16], pattern(2, off / 4 + 16));
+		if (off)
+			igt_assert_eq_u32(d[-1], pattern(2, off / 4 - 1));
+	}
+
+	/* CPU writes to pages the GPU has mirrored: the next job sees them. */
+	fill_pattern(ptr, size, 3);
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+	memset(c->bo_ptr, 0, size);
+	igt_assert_eq(gpu_copy(c, BO_VA, USERPTR_VA, size), 0);
+	check_pattern(c->bo_ptr, size, 3);
+
+	/* A second GPU mapping of the last page, at an offset into the object. */
+	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, USERPTR_VA + VA_STRIDE, page, size - page);
+	igt_assert_eq(gpu_write64(c, USERPTR_VA + VA_STRIDE + 8, 0x0123456789abcdefull), 0);
+	igt_assert_eq_u64(q[(size - page) / 8 + 1], 0x0123456789abcdefull);
+	igt_assert_eq_u64(q[(size - page) / 8], (uint64_t)pattern(3, (size - page) / 4 + 1) << 32 |
+			  pattern(3, (size - page) / 4));
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA + size - page, page, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr + size - page, page));
+
+	hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA + VA_STRIDE, page);
+	hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
+	gem_close(c->fd, uptr);
+
+	/* Every job succeeded; only fault mode takes GPU page faults. */
+	vm_stats(c, &after);
+	igt_assert_eq_u64(after.jobs_done - before.jobs_done, c->jobs - jobs);
+	igt_assert_eq_u64(after.jobs_failed, before.jobs_failed);
+	if (c->mode == DRM_HMMGPU_VM_MODE_FAULT)
+		igt_assert_lt_u64(before.faults, after.faults);
+	else
+		igt_assert_eq_u64(after.faults, 0);
+}
+
+/*
+ * Memory never touched by the CPU: the GPU reads zeros, and its writes land
+ * in pages of the process (not in the shared zero page).
+ */
+static void check_untouched(struct ctx *c, char *ptr, uint64_t size)
+{
+	uint64_t *q = (uint64_t *)ptr;
+	uint64_t sum = 0, expected = 0;
+	uint32_t uptr;
+
+	uptr = hmmgpu_userptr_create(c->fd, ptr, size, 0);
+	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, USERPTR_VA, size, 0);
+
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+
+	for (uint64_t i = 0; i < size / page; i += 3) {
+		uint64_t value = 0x1000000100000001ull * (i + 1);
+
+		igt_assert_eq(gpu_write64(c, USERPTR_VA + i * page + 8 * i, value), 0);
+		expected += (uint32_t)value + (value >> 32);
+	}
+	for (uint64_t i = 0; i < size / page; i++) {
+		uint64_t w = i * page / 8 + i;
+
+		igt_assert_eq_u64(q[w], i % 3 ? 0 : 0x1000000100000001ull * (i + 1));
+	}
+	igt_assert_eq_u64(cpu_checksum(ptr, size), expected);
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, expected);
+
+	hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
+	gem_close(c->fd, uptr);
+}
+
+static void test_malloc_rw(uint32_t mode)
+{
+	/* From the heap (below malloc's mmap threshold), and mmapped by malloc. */
+	const uint64_t sizes[] = { 4 * page, SZ_1M };
+	struct ctx c;
+
+	ctx_init(&c, mode, SZ_1M);
+	for (unsigned int i = 0; i < ARRAY_SIZE(sizes); i++) {
+		char *buf = malloc(sizes[i] + page - 1);
+
+		igt_assert(buf);
+		check_rw(&c, (char *)ALIGN((uintptr_t)buf, (uintptr_t)page), sizes[i]);
+		free(buf);
+	}
+	ctx_fini(&c);
+}
+
+static void test_mmap_rw(uint32_t mode)
+{
+	const int flags[] = { MAP_PRIVATE, MAP_SHARED };
+	struct ctx c;
+
+	ctx_init(&c, mode, SZ_1M);
+	for (unsigned int i = 0; i < ARRAY_SIZE(flags); i++) {
+		char *ptr = map_anon(SZ_1M, flags[i]);
+
+		igt_debug("%s\n", flags[i] == MAP_SHARED ? "shared" : "private");
+		check_untouched(&c, ptr, SZ_1M);
+		check_rw(&c, ptr, SZ_1M);
+		igt_assert_eq(munmap(ptr, SZ_1M), 0);
+	}
+	ctx_fini(&c);
+}
+
+static bool thp_enabled(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+
+	return buf[0] && !strstr(buf, "[never]");
+}
+
+/* AnonHugePages of the VMA holding @ptr, in KiB, from /proc/self/smaps. */
+static uint64_t anon_huge_kb(const void *ptr)
+{
+	uintptr_t addr = (uintptr_t)ptr;
+	bool inside = false;
+	uint64_t kb = 0;
+	char line[512];
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		size_t hex = strspn(line, "0123456789abcdef");
+		unsigned long long value;
+		unsigned long start, end;
+
+		if (hex && line[hex] == '-' && sscanf(line, "%lx-%lx", &start, &end) == 2) {
+			inside = start <= addr && addr < end;
+		} else if (inside && sscanf(line, "AnonHugePages: %llu kB", &value) == 1) {
+			kb = value;
+			break;
+		}
+	}
+	fclose(f);
+
+	return kb;
+}
+
+/*
+ * A 2 MiB-aligned buffer of @size bytes, with MADV_HUGEPAGE, touched whole so
+ * that the CPU backs it with huge pages where it can. *@map is the mapping to
+ * munmap, of *@map_size bytes.
+ */
+static char *thp_alloc(uint64_t size, void **map, uint64_t *map_size)
+{
+	char *ptr;
+
+	*map_size = size + SZ_2M;
+	*map = map_anon(*map_size, MAP_PRIVATE);
+	ptr = (char *)ALIGN((uintptr_t)*map, (uintptr_t)SZ_2M);
+	igt_assert_eq(madvise(ptr, size, MADV_HUGEPAGE), 0);
+	memset(ptr, 0x3c, size);
+
+	return ptr;
+}
+
+static void test_thp_rw(uint32_t mode)
+{
+	uint64_t map_size;
+	struct ctx c;
+	void *map;
+	char *ptr;
+
+	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
+
+	ptr = thp_alloc(SZ_4M, &map, &map_size);
+	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", anon_huge_kb(ptr));
+
+	ctx_init(&c, mode, SZ_4M);
+	check_rw(&c, ptr, SZ_4M);
+
+	/* Writes at offsets inside a huge page land exactly there. */
+	{
+		const uint64_t offs[] = { 8, 0x1238, SZ_1M + 0x4560, SZ_2M - 8, SZ_2M + 0x1ff8,
+					  SZ_4M - 0x1000 + 0x7f8 };
+		uint64_t *q = (uint64_t *)ptr;
+		uint32_t uptr;
+
+		fill_pattern(ptr, SZ_4M, 4);
+		uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_4M, 0);
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, SZ_4M, 0);
+		for (unsigned int i = 0; i < ARRAY_SIZE(offs); i++)
+			igt_assert_eq(gpu_write64(&c, USERPTR_VA + offs[i], ~offs[i]), 0);
+		for (unsigned int i = 0; i < ARRAY_SIZE(offs); i++) {
+			igt_assert_eq_u64(q[offs[i] / 8], ~offs[i]);
+			q[offs[i] / 8] = (uint64_t)pattern(4, offs[i] / 4 + 1) << 32 |
+					 pattern(4, offs[i] / 4);
+		}
+		check_pattern(ptr, SZ_4M, 4);
+		hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, SZ_4M);
+		gem_close(c.fd, uptr);
+	}
+
+	ctx_fini(&c);
+	igt_assert_eq(munmap(map, map_size), 0);
+}
+
+/*
+ * After munmap, jobs that touch the memory fault, in every mode; jobs that do
+ * not, run. Memory unmapped in part: the unmapped part faults.
+ */
+static void test_munmap(uint32_t mode)
+{
+	const uint64_t size = 16 * page, half = size / 2;
+	const uint64_t va2 = USERPTR_VA + VA_STRIDE;
+	struct drm_hmmgpu_vm_stats before, after;
+	uint32_t uptr, uptr2;
+	uint64_t sum = 0, failed;
+	struct ctx c;
+	char *ptr;
+	int err;
+
+	ctx_init(&c, mode, page);
+
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	vm_stats(&c, &before);
+	failed = c.jobs_failed;
+	igt_assert_eq(munmap(ptr, size), 0);
+
+	/* Reads and writes, at the start and the end of the range. */
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, USERPTR_VA + 8, 1), -EFAULT);
+	igt_assert_eq(gpu_copy(&c, BO_VA, USERPTR_VA + size - page, page), -EFAULT);
+	igt_assert_eq(gpu_fill(&c, USERPTR_VA + size - page, page, 0), -EFAULT);
+
+	/* The VM runs jobs that keep to its other mappings. */
+	igt_assert_eq(gpu_write64(&c, BO_VA + 16, 0x5555aaaa5555aaaaull), 0);
+	igt_assert_eq_u64(*(uint64_t *)(c.bo_ptr + 16), 0x5555aaaa5555aaaaull);
+
+	vm_stats(&c, &after);
+	igt_assert_lt_u64(before.invalidations, after.invalidations);
+	igt_assert_eq_u64(after.jobs_failed - before.jobs_failed, c.jobs_failed - failed);
+	igt_assert_eq_u64(c.jobs_failed - failed, 4);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+
+	/* Half of the memory unmapped. */
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 2);
+	uptr2 = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr2, 0, va2, size, 0);
+	igt_assert_eq(gpu_checksum(&c, va2, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	igt_assert_eq(munmap(ptr + half, half), 0);
+	igt_assert_eq(gpu_checksum(&c, va2 + half, half, &sum), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, va2 + size - 8, 1), -EFAULT);
+	igt_assert_eq(gpu_checksum(&c, va2, size, &sum), -EFAULT);
+
+	/*
+	 * The uAPI leaves open whether the pages still mapped stay usable
+	 * through the mapping; whatever the GPU does there must be right.
+	 */
+	err = gpu_checksum(&c, va2, half, &sum);
+	igt_info("checksum of the half still mapped: %d\n", err);
+	igt_assert_f(err == 0 || err == -EFAULT, "job error %d\n", err);
+	if (!err)
+		igt_assert_eq_u64(sum, cpu_checksum(ptr, half));
+	err = gpu_fill(&c, va2 + page, page, 0x77777777);
+	igt_assert_f(err == 0 || err == -EFAULT, "job error %d\n", err);
+	if (!err)
+		check_value(ptr + page, page, 0x77777777);
+	else
+		check_pattern_at(ptr, page, page, 2);
+	check_pattern_at(ptr, 0, page, 2);
+	check_pattern_at(ptr, 2 * page, half - 2 * page, 2);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va2, size);
+	gem_close(c.fd, uptr2);
+	igt_assert_eq(munmap(ptr, half), 0);
+	ctx_fini(&c);
+}
+
+/* Copies @va to the scratch object and checks that it reads as @expected. */
+static void check_gpu_view(struct ctx *c, uint64_t va, const void *expected, uint64_t size,
+			   const char *what)
+{
+	memset(c->bo_ptr, 0, size);
+	igt_assert_eq(gpu_copy(c, BO_VA, va, size), 0);
+	check_same(c->bo_ptr, expected, size, what);
+}
+
+/* A MAP_FIXED mapping over the memory: the next job sees its pages, never the old. */
+static void test_remap(uint32_t mode)
+{
+	const uint64_t size = 16 * page;
+	uint64_t sum = 0;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	ctx_init(&c, mode, size);
+
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "before remapping");
+
+	/* New private memory over the whole range. */
+	igt_assert(mmap(ptr, size, PROT_READ | PROT_WRITE,
+			MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == ptr);
+	fill_pattern(ptr, size, 2);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "after a private remap");
+	check_pattern(c.bo_ptr, size, 2);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+	/* And GPU writes reach the new pages. */
+	igt_assert_eq(gpu_fill(&c, USERPTR_VA + page, page, 0x12345678), 0);
+	check_value(ptr + page, page, 0x12345678);
+
+	/* Shared memory over the middle: new pages there, the same around. */
+	fill_pattern(ptr, size, 2);
+	igt_assert(mmap(ptr + 4 * page, 4 * page, PROT_READ | PROT_WRITE,
+			MAP_FIXED | MAP_SHARED | MAP_ANONYMOUS, -1, 0) == ptr + 4 * page);
+	fill_pattern(ptr + 4 * page, 4 * page, 3);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "after a shared remap of the middle");
+	check_pattern(c.bo_ptr + 4 * page, 4 * page, 3);
+	check_pattern(c.bo_ptr, 4 * page, 2);
+
+	/* Untouched memory over the end: the GPU reads zeros, not the old data. */
+	igt_assert(mmap(ptr + 12 * page, 4 * page, PROT_READ | PROT_WRITE,
+			MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == ptr + 12 * page);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA + 12 * page, 4 * page, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "after a remap of the end");
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+	ctx_fini(&c);
+}
+
+/*
+ * @va maps @size bytes at @ptr read-only: the GPU reads them, and its writes
+ * fault and change nothing.
+ */
+static void check_read_only(struct ctx *c, uint64_t va, char *ptr, uint64_t size)
+{
+	void *before = snapshot(ptr, size);
+	uint64_t sum = 0;
+
+	check_gpu_view(c, va, ptr, size, "read-only");
+	igt_assert_eq(gpu_checksum(c, va, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	igt_assert_eq(gpu_write64(c, va + 8, 1), -EFAULT);
+	igt_assert_eq(gpu_atomic_add(c, va + size - 8, 1), -EFAULT);
+	igt_assert_eq(gpu_fill(c, va + page, page, 0), -EFAULT);
+	fill_pattern(c->bo_ptr, size, 9);
+	igt_assert_eq(gpu_copy(c, va, BO_VA, size), -EFAULT);
+	check_same(ptr, before, size, "memory after refused GPU writes");
+
+	/* The faults leave reading alone. */
+	igt_assert_eq(gpu_checksum(c, va, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+	free(before);
+}
+
+static void test_read_only(uint32_t mode)
+{
+	const uint64_t size = 8 * page;
+	const uint64_t va_ro = USERPTR_VA, va_rw = USERPTR_VA + VA_STRIDE;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+	int err;
+
+	ctx_init(&c, mode, size);
+
+	igt_debug("a read-only userptr\n");
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, DRM_HMMGPU_USERPTR_READ_ONLY);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va_ro, size, 0);
+	check_read_only(&c, va_ro, ptr, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_ro, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+
+	igt_debug("a read-only binding of a read-write userptr\n");
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 2);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, DRM_HMMGPU_VM_BIND_READ_ONLY, va_ro, size, 0);
+	check_read_only(&c, va_ro, ptr, size);
+	/* Another binding of the same memory stays writable, and both see its writes. */
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va_rw, size, 0);
+	igt_assert_eq(gpu_fill(&c, va_rw + 2 * page, page, 0xc0ffee00), 0);
+	check_value(ptr + 2 * page, page, 0xc0ffee00);
+	check_gpu_view(&c, va_ro, ptr, size, "read-only binding after a write through another");
+	check_read_only(&c, va_ro, ptr, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_rw, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_ro, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+
+	igt_debug("a read-only binding of a GEM object\n");
+	{
+		uint32_t bo = hmmgpu_gem_create(c.fd, size);
+		char *bo_ptr = hmmgpu_gem_mmap(c.fd, bo, size, PROT_READ | PROT_WRITE);
+
+		fill_pattern(bo_ptr, size, 3);
+		hmmgpu_vm_map(c.fd, c.vm, bo, DRM_HMMGPU_VM_BIND_READ_ONLY, BO_VA + VA_STRIDE,
+			      size, 0);
+		check_read_only(&c, BO_VA + VA_STRIDE, bo_ptr, size);
+		hmmgpu_vm_unmap(c.fd, c.vm, BO_VA + VA_STRIDE, size);
+		igt_assert_eq(munmap(bo_ptr, size), 0);
+		gem_close(c.fd, bo);
+	}
+
+	igt_debug("a read-write binding of a PROT_READ VMA\n");
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 4);
+	igt_assert_eq(mprotect(ptr, size, PROT_READ), 0);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	err = __hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, va_ro, size, 0);
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED) {
+		/* A writable binding pins for writing, which the VMA refuses. */
+		igt_assert_eq(err, -EFAULT);
+		hmmgpu_vm_map(c.fd, c.vm, uptr, DRM_HMMGPU_VM_BIND_READ_ONLY, va_ro, size, 0);
+		check_read_only(&c, va_ro, ptr, size);
+	} else {
+		igt_assert_eq(err, 0);
+		check_read_only(&c, va_ro, ptr, size);
+		/* Once the CPU may write, so may the GPU. */
+		igt_assert_eq(mprotect(ptr, size, PROT_READ | PROT_WRITE), 0);
+		igt_assert_eq(gpu_fill(&c, va_ro + page, page, 0x0badf00d), 0);
+		check_value(ptr + page, page, 0x0badf00d);
+	}
+	hmmgpu_vm_unmap(c.fd, c.vm, va_ro, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+
+	ctx_fini(&c);
+}
+
+/*
+ * fork(): the child shares the file, the VM and the userptrs, but its jobs
+ * fault on the parent's memory and leave it alone. The parent's CPU writes to
+ * copy-on-write pages reach its next job, its GPU writes stay out of the
+ * child's copy, and MAP_SHARED memory stays shared both ways.
+ */
+static void test_fork(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	const uint64_t va_priv = USERPTR_VA, va_shared = USERPTR_VA + VA_STRIDE;
+	const uint64_t child_mark = 0xc41dc41dc41dc41dull;
+	int to_child[2], to_parent[2];
+	char *priv, *shared;
+	uint32_t upriv, ushared;
+	uint64_t sum = 0;
+	struct ctx c;
+
+	ctx_init(&c, mode, size);
+
+	priv = map_anon(size, MAP_PRIVATE);
+	shared = map_anon(size, MAP_SHARED);
+	fill_pattern(priv, size, 1);
+	fill_pattern(shared, size, 2);
+	upriv = hmmgpu_userptr_create(c.fd, priv, size, 0);
+	ushared = hmmgpu_userptr_create(c.fd, shared, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, upriv, 0, va_priv, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, ushared, 0, va_shared, size, 0);
+	/* Mirror both first. */
+	igt_assert_eq(gpu_checksum(&c, va_priv, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(priv, size));
+	igt_assert_eq(gpu_checksum(&c, va_shared, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(shared, size));
+	c.res[1] = 0;
+
+	igt_assert_eq(pipe(to_child), 0);
+	igt_assert_eq(pipe(to_parent), 0);
+
+	igt_fork(child, 1) {
+		uint32_t mine;
+
+		close(to_child[1]);
+		close(to_parent[0]);
+
+		/* The child's jobs run: those on the GEM object succeed. */
+		igt_assert_eq(gpu_write64(&c, c.res_va + 8, child_mark), 0);
+		/* Those on the parent's memory fault, reading or writing. */
+		igt_assert_eq(gpu_fill(&c, va_priv, page, 0xdddddddd), -EFAULT);
+		igt_assert_eq(gpu_fill(&c, va_shared, page, 0xdddddddd), -EFAULT);
+		igt_assert_eq(gpu_write64(&c, va_priv + size - 8, 1), -EFAULT);
+		igt_assert_eq(gpu_checksum(&c, va_priv, size, &sum), -EFAULT);
+		igt_assert_eq(gpu_checksum(&c, va_shared, size, &sum), -EFAULT);
+		check_pattern(priv, size, 1);
+		check_pattern(shared, size, 2);
+
+		/* A userptr of the child's memory cannot join the parent's VM. */
+		mine = hmmgpu_userptr_create(c.fd, priv, size, 0);
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, mine, 0,
+					       USERPTR_VA + 2 * VA_STRIDE, size, 0), -EFAULT);
+		gem_close(c.fd, mine);
+
+		/* A CPU write to shared memory, for the parent's GPU to see. */
+		fill_pattern(shared + page, page, 3);
+
+		write_byte(to_parent[1]);
+		igt_assert(read_byte(to_child[0]));
+
+		/* The parent's GPU wrote the shared memory, and not the child's copy. */
+		check_value(shared + 2 * page, page, 0x5a5a5a5a);
+		check_pattern(priv, size, 1);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+
+	if (!read_byte(to_parent[0]))
+		igt_waitchildren(); /* The child failed: report how. */
+	igt_assert_eq_u64(c.res[1], child_mark);
+	check_pattern(priv, size, 1);
+	check_pattern_at(shared, 0, page, 2);
+	check_pattern_at(shared, 2 * page, 2 * page, 2);
+
+	/* The child's CPU write to shared memory reaches the parent's GPU. */
+	igt_assert_eq(gpu_checksum(&c, va_shared + page, page, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(shared + page, page));
+	check_pattern(shared + page, page, 3);
+
+	/* Copy-on-write: the parent's next job sees the CPU's write. */
+	check_gpu_view(&c, va_priv, priv, size, "private memory after fork");
+	fill_pattern(priv, size, 4);
+	check_gpu_view(&c, va_priv, priv, size, "private memory written after fork");
+	check_pattern(c.bo_ptr, size, 4);
+	igt_assert_eq(gpu_fill(&c, va_priv + page, page, 0x600d600d), 0);
+	check_value(priv + page, page, 0x600d600d);
+
+	igt_assert_eq(gpu_fill(&c, va_shared + 2 * page, page, 0x5a5a5a5a), 0);
+	write_byte(to_child[1]);
+	igt_waitchildren();
+	close(to_child[1]);
+	close(to_parent[0]);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va_priv, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_shared, size);
+	gem_close(c.fd, upriv);
+	gem_close(c.fd, ushared);
+	igt_assert_eq(munmap(priv, size), 0);
+	igt_assert_eq(munmap(shared, size), 0);
+	ctx_fini(&c);
+}
+
+/*
+ * invalidate-busy: a job that bounces BUSY_SIZE / 2 bytes between the two
+ * halves of a userptr, and the CPU taking the memory away while it runs.
+ */
+#define BUSY_SIZE	SZ_2M
+#define BUSY_TARGET_S	0.4
+#define BUSY_TIMEOUT_MS	60000
+
+static void bounce_cmds(struct drm_hmmgpu_cmd *cmds, unsigned int n, uint64_t va)
+{
+	const uint64_t half = BUSY_SIZE / 2;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (i % 2)
+			hmmgpu_cmd_copy(&cmds[i], va, va + half, half);
+		else
+			hmmgpu_cmd_copy(&cmds[i], va + half, va, half);
+	}
+}
+
+/* How many bounces take about BUSY_TARGET_S seconds, from a short job's time. */
+static unsigned int calibrate_bounces(struct ctx *c, struct drm_hmmgpu_cmd *cmds, uint64_t va)
+{
+	const unsigned int n = 8;
+	struct timespec start;
+	double per_cmd;
+	unsigned int count;
+
+	bounce_cmds(cmds, n, va);
+	igt_assert_eq(job(c, cmds, n), 0); /* mirrors the memory */
+	igt_gettime(&start);
+	igt_assert_eq(job(c, cmds, n), 0);
+	per_cmd = igt_nsec_elapsed(&start) / 1e9 / n;
+
+	count = per_cmd > 0 ? BUSY_TARGET_S / per_cmd : HMMGPU_CMD_MAX_COUNT;
+	count = count < 16 ? 16 : count > HMMGPU_CMD_MAX_COUNT ? HMMGPU_CMD_MAX_COUNT : count;
+	igt_info("a copy of %llu KiB takes %.3f ms: %u copies per job\n",
+		 (unsigned long long)BUSY_SIZE / 2048, per_cmd * 1e3, count);
+	return count;
+}
+
+enum busy_invalidation { BUSY_MUNMAP, BUSY_DONTNEED };
+
+/*
+ * Queues a long job on @va and, once it is seen running, invalidates @ptr
+ * from the CPU. Returns the job's error; asserts that it ends.
+ */
+static int invalidate_busy(struct ctx *c, struct drm_hmmgpu_cmd *cmds, unsigned int *count,
+			   uint64_t va, char *ptr, enum busy_invalidation how)
+{
+	for (int attempt = 0; attempt < 4; attempt++) {
+		struct drm_hmmgpu_exec exec = {
+			.vm_id = c->vm,
+			.cmds = to_user_pointer(cmds),
+			.cmd_count = *count,
+			.timeout_ms = BUSY_TIMEOUT_MS,
+			.out_count = 1,
+		};
+		struct timespec start;
+		uint32_t syncobj = 0;
+		int32_t error = 0;
+		bool busy;
+		int err;
+
+		bounce_cmds(cmds, *count, va);
+		igt_assert_eq(drmSyncobjCreate(c->fd, 0, &syncobj), 0);
+		exec.out_syncobjs = to_user_pointer(&syncobj);
+		hmmgpu_exec(c->fd, &exec);
+		c->jobs++;
+
+		usleep(20 * 1000);
+		err = __hmmgpu_wait(c->fd, syncobj, 0, &error);
+		igt_assert_f(err == 0 || err == -ETIME, "wait: %d\n", err);
+		busy = err == -ETIME;
+
+		if (busy) {
+			igt_gettime(&start);
+			if (how == BUSY_MUNMAP)
+				igt_assert_eq(munmap(ptr, BUSY_SIZE), 0);
+			else
+				igt_assert_eq(madvise(ptr, BUSY_SIZE, MADV_DONTNEED), 0);
+			igt_info("%s under a running job of %u copies took %.3f s\n",
+				 how == BUSY_MUNMAP ? "munmap" : "MADV_DONTNEED", *count,
+				 igt_nsec_elapsed(&start) / 1e9);
+		}
+
+		/* However the job ended, it ends: the wait returns. */
+		igt_gettime(&start);
+		err = __hmmgpu_wait(c->fd, syncobj, (BUSY_TIMEOUT_MS + 10000) * 1000000ll,
+				    &error);
+		igt_assert_eq(err, 0);
+		igt_debug("the job ended %.3f s later, with %d\n",
+			  igt_nsec_elapsed(&start) / 1e9, error);
+		igt_assert_eq(drmSyncobjDestroy(c->fd, syncobj), 0);
+		if (error)
+			c->jobs_failed++;
+
+		if (busy)
+			return error;
+
+		/* It was done before the CPU got to it: a longer one. */
+		igt_assert_eq(error, 0);
+		*count = *count * 4 > HMMGPU_CMD_MAX_COUNT ? HMMGPU_CMD_MAX_COUNT : *count * 4;
+	}
+
+	igt_skip("jobs end before the CPU can invalidate their memory\n");
+}
+
+static void test_invalidate_busy(uint32_t mode)
+{
+	const uint64_t va = USERPTR_VA, va2 = USERPTR_VA + VA_STRIDE;
+	struct drm_hmmgpu_cmd *cmds;
+	unsigned int count;
+	uint32_t uptr;
+	uint64_t sum = 0;
+	struct ctx c;
+	char *ptr;
+	int err;
+
+	cmds = calloc(HMMGPU_CMD_MAX_COUNT, sizeof(*cmds));
+	igt_assert(cmds);
+	ctx_init(&c, mode, page);
+
+	/* munmap: the job ends, with or without a fault, and later ones fault. */
+	ptr = map_anon(BUSY_SIZE, MAP_PRIVATE);
+	fill_pattern(ptr, BUSY_SIZE, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, BUSY_SIZE, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, BUSY_SIZE, 0);
+	count = calibrate_bounces(&c, cmds, va);
+
+	err = invalidate_busy(&c, cmds, &count, va, ptr, BUSY_MUNMAP);
+	igt_assert_f(err == 0 || err == -EFAULT, "job error %d\n", err);
+	igt_assert_eq(gpu_checksum(&c, va, BUSY_SIZE, &sum), -EFAULT);
+	hmmgpu_vm_unmap(c.fd, c.vm, va, BUSY_SIZE);
+	gem_close(c.fd, uptr);
+
+	/* A fresh mapping at the same GPU address works. */
+	ptr = map_anon(BUSY_SIZE, MAP_PRIVATE);
+	fill_pattern(ptr, BUSY_SIZE, 2);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, BUSY_SIZE, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, BUSY_SIZE, 0);
+	igt_assert_eq(gpu_checksum(&c, va, BUSY_SIZE, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, BUSY_SIZE));
+	igt_assert_eq(gpu_fill(&c, va + page, page, 0x13572468), 0);
+	check_value(ptr + page, page, 0x13572468);
+	hmmgpu_vm_unmap(c.fd, c.vm, va, BUSY_SIZE);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, BUSY_SIZE), 0);
+
+	/*
+	 * MADV_DONTNEED: the memory stays mapped, so the job completes, and
+	 * afterwards GPU and CPU agree on the new pages.
+	 */
+	ptr = map_anon(BUSY_SIZE, MAP_PRIVATE);
+	fill_pattern(ptr, BUSY_SIZE, 3);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, BUSY_SIZE, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va2, BUSY_SIZE, 0);
+	igt_assert_eq(gpu_checksum(&c, va2, BUSY_SIZE, &sum), 0);
+	err = invalidate_busy(&c, cmds, &count, va2, ptr, BUSY_DONTNEED);
+	igt_assert_eq(err, 0);
+	fill_pattern(ptr, BUSY_SIZE, 4);
+	igt_assert_eq(gpu_checksum(&c, va2, BUSY_SIZE, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, BUSY_SIZE));
+	igt_assert_eq(gpu_fill(&c, va2 + BUSY_SIZE - page, page, 0x24681357), 0);
+	check_value(ptr + BUSY_SIZE - page, page, 0x24681357);
+	check_pattern(ptr, BUSY_SIZE - page, 4);
+	hmmgpu_vm_unmap(c.fd, c.vm, va2, BUSY_SIZE);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, BUSY_SIZE), 0);
+
+	ctx_fini(&c);
+	free(cmds);
+}
+
+/*
+ * A huge page of the CPU, at a 2 MiB-aligned GPU address, gets a 2 MiB GPU
+ * entry; at an address 4 KiB off that alignment it cannot.
+ */
+static void test_thp_2m(uint32_t mode)
+{
+	const uint64_t va = USERPTR_VA, va_off = USERPTR_VA + VA_STRIDE + 0x1000;
+	struct drm_hmmgpu_vm_stats s0, s1, s2;
+	uint64_t map_size, kb, sum = 0;
+	uint32_t uptr;
+	struct ctx c;
+	void *map;
+	char *ptr;
+
+	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
+	ptr = thp_alloc(SZ_4M, &map, &map_size);
+	fill_pattern(ptr, SZ_4M, 1);
+	kb = anon_huge_kb(ptr);
+	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", kb);
+	if (kb < 2048)
+		munmap(map, map_size);
+	igt_require_f(kb >= 2048, "the CPU did not back the buffer with a huge page\n");
+
+	ctx_init(&c, mode, page);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_4M, 0);
+
+	vm_stats(&c, &s0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, SZ_4M, 0);
+	igt_assert_eq(gpu_checksum(&c, va, SZ_4M, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, SZ_4M));
+	igt_assert_eq(gpu_write64(&c, va + SZ_2M + 0x2468, 0x2222222222222222ull), 0);
+	igt_assert_eq_u64(*(uint64_t *)(ptr + SZ_2M + 0x2468), 0x2222222222222222ull);
+	vm_stats(&c, &s1);
+	igt_assert_lt_u64(s0.entries_2m, s1.entries_2m);
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		igt_assert_lt_u64(s0.faults_2m, s1.faults_2m);
+		igt_assert_lte_u64(s1.faults_2m, s1.faults);
+	}
+	hmmgpu_vm_unmap(c.fd, c.vm, va, SZ_4M);
+
+	/* Misaligned by 4 KiB: 4 KiB entries only, and the same data. */
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va_off, SZ_4M, 0);
+	igt_assert_eq(gpu_checksum(&c, va_off, SZ_4M, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, SZ_4M));
+	igt_assert_eq(gpu_write64(&c, va_off + SZ_2M + 0x1230, 0x3333333333333333ull), 0);
+	igt_assert_eq_u64(*(uint64_t *)(ptr + SZ_2M + 0x1230), 0x3333333333333333ull);
+	vm_stats(&c, &s2);
+	igt_assert_eq_u64(s2.entries_2m, s1.entries_2m);
+	igt_assert_eq_u64(s2.faults_2m, s1.faults_2m);
+	igt_assert_lt_u64(s1.entries_4k, s2.entries_4k);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_off, SZ_4M);
+
+	gem_close(c.fd, uptr);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(map, map_size), 0);
+}
+
+/* @pages pages of @va, each written at byte 16: those in [@hole, @hole + 2) fault. */
+static void check_split(struct ctx *c, uint64_t va, char *ptr, int pages, int hole,
+			uint64_t tag)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < pages; i++) {
+		bool in_hole = i >= hole && i < hole + 2;
+
+		igt_assert_eq(gpu_write64(c, va + i * page + 16, tag + i), in_hole ? -EFAULT : 0);
+		igt_assert_eq(gpu_checksum(c, va + i * page, page, &sum), in_hole ? -EFAULT : 0);
+		if (!in_hole)
+			igt_assert_eq_u64(sum, cpu_checksum(ptr + i * page, page));
+		if (in_hole)
+			igt_assert_neq_u64(*(uint64_t *)(ptr + i * page + 16), tag + i);
+		else
+			igt_assert_eq_u64(*(uint64_t *)(ptr + i * page + 16), tag + i);
+	}
+	/* Ranges across the hole fault too; those beside it do not. */
+	igt_assert_eq(gpu_checksum(c, va, pages * page, &sum), -EFAULT);
+	igt_assert_eq(gpu_fill(c, va + (hole - 1) * page, 2 * page, 0), -EFAULT);
+	igt_assert_eq(gpu_checksum(c, va, hole * page, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, hole * page));
+	igt_assert_eq(gpu_checksum(c, va + (hole + 2) * page, (pages - hole - 2) * page, &sum),
+		      0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr + (hole + 2) * page,
+					    (pages - hole - 2) * page));
+}
+
+/* Unbinding the middle of a mapping splits it: the middle faults, both sides work. */
+static void test_unmap_split(uint32_t mode)
+{
+	const int pages = 8, hole = 3;
+	const uint64_t size = pages * page;
+	const uint64_t va_bo = BO_VA + VA_STRIDE;
+	uint32_t uptr, bo;
+	char *ptr, *bo_ptr;
+	uint64_t sum = 0;
+	struct ctx c;
+
+	ctx_init(&c, mode, page);
+
+	ptr = map_anon(size, MAP_PRIVATE);
+	fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA + hole * page, 2 * page);
+	check_split(&c, USERPTR_VA, ptr, pages, hole, 0x1100);
+
+	/* The pieces are mappings of their own: the hole takes a new one, no more. */
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0,
+				       USERPTR_VA + (hole - 1) * page, 2 * page,
+				       (hole - 1) * page), -EBUSY);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0,
+				       USERPTR_VA + (hole + 1) * page, 2 * page,
+				       (hole + 1) * page), -EBUSY);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA + hole * page, 2 * page, hole * page);
+	igt_assert_eq(gpu_fill(&c, USERPTR_VA + hole * page, 2 * page, 0x44444444), 0);
+	check_value(ptr + hole * page, 2 * page, 0x44444444);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	/* One unbind over the three pieces removes them all. */
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	for (int i = 0; i < pages; i++)
+		igt_assert_eq(gpu_write64(&c, USERPTR_VA + i * page, 0), -EFAULT);
+	/* Unbinding nothing is fine. */
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+
+	/* The same with a GEM object. */
+	bo = hmmgpu_gem_create(c.fd, size);
+	bo_ptr = hmmgpu_gem_mmap(c.fd, bo, size, PROT_READ | PROT_WRITE);
+	fill_pattern(bo_ptr, size, 2);
+	hmmgpu_vm_map(c.fd, c.vm, bo, 0, va_bo, size, 0);
+	igt_assert_eq(gpu_checksum(&c, va_bo, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(bo_ptr, size));
+	hmmgpu_vm_unmap(c.fd, c.vm, va_bo + hole * page, 2 * page);
+	check_split(&c, va_bo, bo_ptr, pages, hole, 0x2200);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_bo, size);
+	igt_assert_eq(munmap(bo_ptr, size), 0);
+	gem_close(c.fd, bo);
+
+	ctx_fini(&c);
+}
+
+static int ioctl_raw(int test_fd, unsigned long request, void *arg)
+{
+	int err = 0;
+
+	if (igt_ioctl(test_fd, request, arg))
+		err = -errno;
+	errno = 0;
+	return err;
+}
+
+static void bad_vm_create(struct ctx *c)
+{
+	uint32_t vm = 0;
+
+	igt_assert_eq(__hmmgpu_vm_create(c->fd, 0, &vm), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_create(c->fd, 1u << 3, &vm), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_create(c->fd, c->mode | 1u << 31, &vm), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_create(c->fd, DRM_HMMGPU_VM_MODE_FAULT |
+					 DRM_HMMGPU_VM_MODE_PREFAULT |
+					 DRM_HMMGPU_VM_MODE_PINNED, &vm), -EINVAL);
+	for (const struct hmmgpu_vm_mode *m = hmmgpu_vm_modes; m->name; m++) {
+		if (m->flags != c->mode)
+			igt_assert_eq(__hmmgpu_vm_create(c->fd, c->mode | m->flags, &vm),
+				      -EINVAL);
+		if (!(vm_modes & m->flags))
+			igt_assert_eq(__hmmgpu_vm_create(c->fd, m->flags, &vm), -EINVAL);
+	}
+
+	/* 64 VMs a file: this one and 63 more. */
+	{
+		uint32_t vms[64];
+
+		for (int i = 0; i < 63; i++) {
+			vms[i] = hmmgpu_vm_create(c->fd, c->mode);
+			igt_assert_neq_u32(vms[i], c->vm);
+			for (int j = 0; j < i; j++)
+				igt_assert_neq_u32(vms[i], vms[j]);
+		}
+		igt_assert_eq(__hmmgpu_vm_create(c->fd, c->mode, &vm), -ENOSPC);
+		for (int i = 0; i < 63; i++)
+			hmmgpu_vm_destroy(c->fd, vms[i]);
+	}
+}
+
+static void bad_vm_ids(struct ctx *c)
+{
+	const uint32_t unknown[] = { 0, c->vm + 1000, 0xffffffff };
+	struct drm_hmmgpu_vm_stats stats;
+	struct drm_hmmgpu_exec exec = { .cmd_count = 1 };
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t vm;
+
+	hmmgpu_cmd_write64(&cmd, c->res_va, 1);
+	exec.cmds = to_user_pointer(&cmd);
+	for (unsigned int i = 0; i < ARRAY_SIZE(unknown); i++) {
+		igt_assert_eq(__hmmgpu_vm_destroy(c->fd, unknown[i]), -ENOENT);
+		igt_assert_eq(__hmmgpu_vm_bind(c->fd, unknown[i], DRM_HMMGPU_VM_BIND_MAP, c->bo,
+					       0, BO_VA + VA_STRIDE, page, 0), -ENOENT);
+		igt_assert_eq(__hmmgpu_vm_bind(c->fd, unknown[i], DRM_HMMGPU_VM_BIND_UNMAP, 0,
+					       0, BO_VA, page, 0), -ENOENT);
+		exec.vm_id = unknown[i];
+		igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+		igt_assert_eq(__hmmgpu_vm_stats(c->fd, unknown[i], &stats), -ENOENT);
+	}
+
+	/* A destroyed VM is unknown, and VMs are per file. */
+	vm = hmmgpu_vm_create(c->fd, c->mode);
+	hmmgpu_vm_destroy(c->fd, vm);
+	igt_assert_eq(__hmmgpu_vm_destroy(c->fd, vm), -ENOENT);
+	igt_assert_eq(__hmmgpu_vm_stats(c->fd, vm, &stats), -ENOENT);
+	exec.vm_id = vm;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+	{
+		int other = drm_open_driver_render(DRIVER_HMMGPU);
+
+		igt_assert_eq(__hmmgpu_vm_stats(other, c->vm, &stats), -ENOENT);
+		exec.vm_id = c->vm;
+		igt_assert_eq(__hmmgpu_exec(other, &exec), -ENOENT);
+		drm_close_driver(other);
+	}
+
+	/* Reserved fields. */
+	{
+		struct drm_hmmgpu_vm_destroy destroy = { .vm_id = c->vm, .pad = 1 };
+
+		igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_VM_DESTROY, &destroy), -EINVAL);
+		memset(&stats, 0, sizeof(stats));
+		stats.vm_id = c->vm;
+		stats.pad = 1;
+		igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_VM_STATS, &stats), -EINVAL);
+		hmmgpu_vm_stats(c->fd, c->vm, &stats);
+	}
+}
+
+static void bad_bind(struct ctx *c)
+{
+	const uint64_t size = PAGES * page, half = size / 2, va = USERPTR_VA;
+	const uint64_t bo_total = c->bo_size + page;
+	char *ptr = map_pages(PAGES);
+	uint32_t uptr, closed;
+	uint64_t sum = 0;
+
+	uptr = hmmgpu_userptr_create(c->fd, ptr, size, 0);
+
+#define BIND(op, handle, flags, va_, size_, offset) \
+	__hmmgpu_vm_bind(c->fd, c->vm, op, handle, flags, va_, size_, offset)
+#define MAP(handle, flags, va_, size_, offset) \
+	BIND(DRM_HMMGPU_VM_BIND_MAP, handle, flags, va_, size_, offset)
+
+	/* Alignment, emptiness. */
+	igt_assert_eq(MAP(uptr, 0, va + 1, size, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va + page / 2, size - page, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, size - 1, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, page + 8, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, page, 8), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, page, page / 2), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, 0, 0), -EINVAL);
+	igt_assert_eq(MAP(c->bo, 0, va, 0, 0), -EINVAL);
+
+	/* The 48-bit address space. */
+	igt_assert_eq(MAP(uptr, 0, VA_LIMIT - page, 2 * page, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, VA_LIMIT, page, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, 1ull << 63, page, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, -(uint64_t)page, 2 * page, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, -(uint64_t)page, 0), -EINVAL);
+	/* Its last page is fine. */
+	igt_assert_eq(MAP(uptr, 0, VA_LIMIT - page, page, 0), 0);
+	igt_assert_eq(gpu_write64(c, VA_LIMIT - 8, 0x4848484848484848ull), 0);
+	igt_assert_eq_u64(*(uint64_t *)(ptr + page - 8), 0x4848484848484848ull);
+	hmmgpu_vm_unmap(c->fd, c->vm, VA_LIMIT - page, page);
+
+	/* The object. */
+	igt_assert_eq(MAP(uptr, 0, va, page, size), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, size + page, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, 2 * page, size - page), -EINVAL);
+	igt_assert_eq(MAP(uptr, 0, va, page, -(uint64_t)page), -EINVAL);
+	igt_assert_eq(MAP(c->bo, 0, va, bo_total + page, 0), -EINVAL);
+	igt_assert_eq(MAP(c->bo, 0, va, page, bo_total), -EINVAL);
+
+	/* Flags and ops. */
+	igt_assert_eq(MAP(uptr, 1u << 1, va, size, 0), -EINVAL);
+	igt_assert_eq(MAP(uptr, 1u << 31, va, size, 0), -EINVAL);
+	igt_assert_eq(BIND(2, uptr, 0, va, size, 0), -EINVAL);
+	igt_assert_eq(BIND(0xffffffff, uptr, 0, va, size, 0), -EINVAL);
+	igt_assert_eq(BIND(DRM_HMMGPU_VM_BIND_UNMAP, uptr, 0, va, size, 0), -EINVAL);
+	igt_assert_eq(BIND(DRM_HMMGPU_VM_BIND_UNMAP, 0, DRM_HMMGPU_VM_BIND_READ_ONLY, va,
+			   size, 0), -EINVAL);
+	igt_assert_eq(BIND(DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, va, size, page), -EINVAL);
+
+	/* Handles. */
+	igt_assert_eq(MAP(0, 0, va, page, 0), -ENOENT);
+	closed = hmmgpu_gem_create(c->fd, page);
+	gem_close(c->fd, closed);
+	igt_assert_eq(MAP(closed, 0, va, page, 0), -ENOENT);
+	igt_assert_eq(MAP(0xfffffff0, 0, va, page, 0), -ENOENT);
+
+	/* Overlaps, with the scratch object's mapping and with a new one. */
+	igt_assert_eq(MAP(uptr, 0, BO_VA, page, 0), -EBUSY);
+	igt_assert_eq(MAP(uptr, 0, BO_VA - page, 2 * page, 0), -EBUSY);
+	igt_assert_eq(MAP(uptr, 0, BO_VA + bo_total - page, 2 * page, 0), -EBUSY);
+	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, va, half, 0);
+	igt_assert_eq(MAP(uptr, 0, va, half, 0), -EBUSY);
+	igt_assert_eq(MAP(c->bo, 0, va, page, 0), -EBUSY);
+	igt_assert_eq(MAP(uptr, 0, va - page, 2 * page, 0), -EBUSY);
+	igt_assert_eq(MAP(uptr, 0, va + half - page, 2 * page, 0), -EBUSY);
+	igt_assert_eq(MAP(uptr, 0, va + page, page, 0), -EBUSY);
+	igt_assert_eq(MAP(uptr, 0, va - page, half + 2 * page, 0), -EBUSY);
+	/* Next to it is free; the refused binds left nothing behind. */
+	igt_assert_eq(MAP(uptr, 0, va - page, page, 0), 0);
+	igt_assert_eq(MAP(uptr, 0, va + half, page, 0), 0);
+	igt_assert_eq(gpu_checksum(c, va - page, half + 2 * page, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, half) + 2 * cpu_checksum(ptr, page));
+	hmmgpu_vm_unmap(c->fd, c->vm, va - page, half + 2 * page);
+	igt_assert_eq(gpu_write64(c, va, 0), -EFAULT);
+
+	/* At most 4096 mappings a VM; the scratch object's is one. */
+	for (int i = 1; i < 4096; i++)
+		igt_assert_eq(MAP(c->bo, DRM_HMMGPU_VM_BIND_READ_ONLY,
+				  0x400000000ull + 2ull * i * page, page, 0), 0);
+	igt_assert_eq(MAP(c->bo, 0, 0x400000000ull, page, 0), -ENOSPC);
+	hmmgpu_vm_unmap(c->fd, c->vm, 0x400000000ull, 2ull * 4096 * page);
+	igt_assert_eq(MAP(uptr, 0, va, size, 0), 0);
+	hmmgpu_vm_unmap(c->fd, c->vm, va, size);
+
+#undef MAP
+#undef BIND
+
+	gem_close(c->fd, uptr);
+	munmap(ptr, size);
+}
+
+/* Binding memory that is not there: lazy, except in pinned mode, which pins at bind. */
+static void bind_unmapped(struct ctx *c)
+{
+	const uint64_t size = PAGES * page;
+	struct drm_hmmgpu_vm_stats before, after;
+	char *ptr = map_pages(PAGES);
+	uint32_t hole, part;
+	uint64_t sum = 0;
+	int err;
+
+	vm_stats(c, &before);
+
+	/* A range with one page unmapped. */
+	igt_assert_eq(munmap(ptr + page, page), 0);
+	part = hmmgpu_userptr_create(c->fd, ptr, size, 0);
+	err = __hmmgpu_vm_bind(c->fd, c->vm, DRM_HMMGPU_VM_BIND_MAP, part, 0, USERPTR_VA,
+			       size, 0);
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED) {
+		igt_assert_eq(err, -EFAULT);
+	} else {
+		igt_assert_eq(err, 0);
+		igt_assert_eq(gpu_write64(c, USERPTR_VA + page, 0), -EFAULT);
+		hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
+	}
+
+	/* A range with nothing mapped. */
+	igt_assert_eq(munmap(ptr, size), 0);
+	hole = hmmgpu_userptr_create(c->fd, ptr, size, 0);
+	err = __hmmgpu_vm_bind(c->fd, c->vm, DRM_HMMGPU_VM_BIND_MAP, hole, 0, USERPTR_VA,
+			       size, 0);
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED) {
+		igt_assert_eq(err, -EFAULT);
+		igt_assert_eq(__hmmgpu_vm_bind(c->fd, c->vm, DRM_HMMGPU_VM_BIND_MAP, hole,
+					       DRM_HMMGPU_VM_BIND_READ_ONLY, USERPTR_VA, size,
+					       0), -EFAULT);
+		/* A failed bind leaves nothing behind, nothing pinned. */
+		igt_assert_eq(gpu_write64(c, USERPTR_VA, 0), -EFAULT);
+		vm_stats(c, &after);
+		igt_assert_eq_u64(after.pinned_pages, before.pinned_pages);
+	} else {
+		igt_assert_eq(err, 0);
+		igt_assert_eq(gpu_write64(c, USERPTR_VA, 0), -EFAULT);
+		igt_assert_eq(gpu_checksum(c, USERPTR_VA + size - page, page, &sum), -EFAULT);
+		hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
+	}
+
+	/* Either way, the VM can bind there. */
+	hmmgpu_vm_map(c->fd, c->vm, c->bo, 0, USERPTR_VA, page, 0);
+	hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, page);
+
+	gem_close(c->fd, hole);
+	gem_close(c->fd, part);
+}
+
+static void bad_exec(struct ctx *c)
+{
+	uint32_t syncobjs[HMMGPU_EXEC_MAX_SYNCS + 1], dead = 0, sync = 0;
+	struct drm_hmmgpu_cmd good, probe, bad[6], mixed[2], fault, *many;
+	volatile uint64_t *res1 = &c->res[1], *res2 = &c->res[2];
+	struct drm_hmmgpu_exec exec;
+	struct drm_hmmgpu_wait wait;
+
+	/* Execs meant to be refused carry @probe: had one run, res2 would say so. */
+	hmmgpu_cmd_write64(&good, c->res_va + 8, 1);
+	hmmgpu_cmd_write64(&probe, c->res_va + 16, 0xbad);
+	*res2 = 0;
+#define EXEC_INIT(cmd) (struct drm_hmmgpu_exec) { \
+		.vm_id = c->vm, .cmds = to_user_pointer(cmd), .cmd_count = 1 }
+
+	/* Without sync objects, a job still runs (in order, before the next one). */
+	*res1 = 0;
+	exec = EXEC_INIT(&good);
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
+	igt_assert_eq(gpu_atomic_add(c, c->res_va + 8, 10), 0);
+	igt_assert_eq_u64(*res1, 11);
+
+	exec = EXEC_INIT(&probe);
+	exec.flags = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	exec.flags = 1u << 31;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+
+	exec = EXEC_INIT(&probe);
+	exec.cmd_count = 0;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+
+	/* At most HMMGPU_CMD_MAX_COUNT commands. */
+	many = calloc(HMMGPU_CMD_MAX_COUNT + 1, sizeof(*many));
+	igt_assert(many);
+	for (int i = 0; i <= HMMGPU_CMD_MAX_COUNT; i++)
+		hmmgpu_cmd_atomic_add(&many[i], c->res_va + 16, 1);
+	exec = EXEC_INIT(many);
+	exec.cmd_count = HMMGPU_CMD_MAX_COUNT + 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	for (int i = 0; i <= HMMGPU_CMD_MAX_COUNT; i++)
+		hmmgpu_cmd_atomic_add(&many[i], c->res_va + 8, 1);
+	*res1 = 0;
+	igt_assert_eq(job(c, many, HMMGPU_CMD_MAX_COUNT), 0);
+	igt_assert_eq_u64(*res1, HMMGPU_CMD_MAX_COUNT);
+	free(many);
+
+	/* A command that does not decode refuses the whole buffer. */
+	bad[0] = good;
+	bad[0].op = 0;
+	bad[1] = good;
+	bad[1].op = 99;
+	bad[2] = good;
+	bad[2].flags = 1;
+	hmmgpu_cmd_fill(&bad[3], c->res_va, 6, 0);
+	hmmgpu_cmd_write64(&bad[4], c->res_va + 4, 0);
+	hmmgpu_cmd_copy(&bad[5], c->res_va, c->res_va + 8, 16);
+	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++) {
+		exec = EXEC_INIT(&bad[i]);
+		igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	}
+	mixed[0] = probe;
+	mixed[1] = bad[1];
+	exec = EXEC_INIT(mixed);
+	exec.cmd_count = 2;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+
+	/* Arrays that cannot be read. */
+	exec = EXEC_INIT(NULL);
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EFAULT);
+	exec = EXEC_INIT(&probe);
+	exec.in_count = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EFAULT);
+	exec = EXEC_INIT(&probe);
+	exec.out_count = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EFAULT);
+
+	/* Unknown sync objects. */
+	igt_assert_eq(drmSyncobjCreate(c->fd, 0, &dead), 0);
+	igt_assert_eq(drmSyncobjDestroy(c->fd, dead), 0);
+	exec = EXEC_INIT(&probe);
+	exec.in_syncobjs = to_user_pointer(&dead);
+	exec.in_count = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+	exec = EXEC_INIT(&probe);
+	exec.out_syncobjs = to_user_pointer(&dead);
+	exec.out_count = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+
+	/* Too many sync objects; HMMGPU_EXEC_MAX_SYNCS each way are fine. */
+	for (unsigned int i = 0; i < ARRAY_SIZE(syncobjs); i++)
+		igt_assert_eq(drmSyncobjCreate(c->fd, 0, &syncobjs[i]), 0);
+	exec = EXEC_INIT(&probe);
+	exec.out_syncobjs = to_user_pointer(syncobjs);
+	exec.out_count = HMMGPU_EXEC_MAX_SYNCS + 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	exec = EXEC_INIT(&good);
+	exec.out_syncobjs = to_user_pointer(syncobjs);
+	exec.out_count = HMMGPU_EXEC_MAX_SYNCS;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
+	for (unsigned int i = 0; i < HMMGPU_EXEC_MAX_SYNCS; i++)
+		igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[i], 10ll * NSEC_PER_SEC), 0);
+	exec = EXEC_INIT(&probe);
+	exec.in_syncobjs = to_user_pointer(syncobjs);
+	exec.in_count = HMMGPU_EXEC_MAX_SYNCS + 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	exec = EXEC_INIT(&good);
+	exec.in_syncobjs = to_user_pointer(syncobjs);
+	exec.in_count = HMMGPU_EXEC_MAX_SYNCS;
+	exec.out_syncobjs = to_user_pointer(&syncobjs[HMMGPU_EXEC_MAX_SYNCS]);
+	exec.out_count = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
+	igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[HMMGPU_EXEC_MAX_SYNCS],
+				  10ll * NSEC_PER_SEC), 0);
+
+	/* Time limits. */
+	exec = EXEC_INIT(&probe);
+	exec.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS + 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	exec.timeout_ms = ~0u;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+	igt_assert_eq(hmmgpu_exec_job(c->fd, c->vm, &good, 1, HMMGPU_EXEC_MAX_TIMEOUT_MS), 0);
+
+	/* None of the refused execs ran anything (this job waits for all before it). */
+	igt_assert_eq(gpu_atomic_add(c, c->res_va + 16, 0), 0);
+	igt_assert_eq_u64(*res2, 0);
+
+	/* Waits: unknown sync objects, one without a fence, reserved fields. */
+	igt_assert_eq(drmSyncobjCreate(c->fd, 0, &sync), 0);
+	wait = (struct drm_hmmgpu_wait) { .syncobj = sync, .timeout_ns = NSEC_PER_SEC };
+	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -EINVAL);
+	wait.syncobj = 0x7fffff00; /* (dead is reused by now) */
+	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -ENOENT);
+	wait.syncobj = 0;
+	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -ENOENT);
+
+	exec = EXEC_INIT(&good);
+	exec.out_syncobjs = to_user_pointer(&sync);
+	exec.out_count = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
+	wait = (struct drm_hmmgpu_wait) { .syncobj = sync, .timeout_ns = 10ll * NSEC_PER_SEC };
+	wait.pad = 1;
+	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -EINVAL);
+	wait.pad = 0;
+	wait.flags = 1;
+	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -EINVAL);
+	wait.flags = 0;
+	wait.error = 12345;
+	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), 0);
+	igt_assert_eq(wait.error, 0);
+	/* The fence stays: waiting again, without time, tells the same. */
+	igt_assert_eq(hmmgpu_wait(c->fd, sync, 0), 0);
+
+	/* A faulting job's error reaches every out-syncobj. */
+	hmmgpu_cmd_write64(&fault, 0x7000000000ull, 1);
+	exec = EXEC_INIT(&fault);
+	exec.out_syncobjs = to_user_pointer(syncobjs);
+	exec.out_count = 2;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
+	igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[0], 10ll * NSEC_PER_SEC), -EFAULT);
+	igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[1], 10ll * NSEC_PER_SEC), -EFAULT);
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(syncobjs); i++)
+		igt_assert_eq(drmSyncobjDestroy(c->fd, syncobjs[i]), 0);
+	igt_assert_eq(drmSyncobjDestroy(c->fd, sync), 0);
+#undef EXEC_INIT
+}
+
+static void test_bad_args(uint32_t mode)
+{
+	struct ctx c;
+
+	ctx_init(&c, mode, page);
+	bad_vm_create(&c);
+	bad_vm_ids(&c);
+	bad_bind(&c);
+	bind_unmapped(&c);
+	bad_exec(&c);
+	ctx_fini(&c);
+}
+
+/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
+static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
+{
+	unsigned long long value;
+	int found = 0, refresh;
+	char name[64];
+	FILE *f;
+
+	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	if (refresh < 0)
+		return false;
+	/* It may fail on counters gone negative in between; they were still folded. */
+	igt_ignore_warn(write(refresh, "1", 1) == 1);
+	close(refresh);
+	errno = 0;
+
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return false;
+	while (fscanf(f, "%63s %llu", name, &value) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired")) {
+			*acquired = value;
+			found++;
+		} else if (!strcmp(name, "nr_foll_pin_released")) {
+			*released = value;
+			found++;
+		}
+	}
+	fclose(f);
+
+	return found == 2;
+}
+
+/*
+ * Pinned mode: while bound, the VM pins the userptr's pages; whatever it
+ * pins, it unpins, whether the memory goes away, the VM is destroyed or the
+ * file closed without destroying anything.
+ */
+static void test_pinned_balance(void)
+{
+	const uint64_t size = SZ_4M, pages = size / page, gone = SZ_1M;
+	uint64_t acquired0 = 0, released0 = 0, acquired = 0, released = 0;
+	struct drm_hmmgpu_vm_stats stats;
+	struct drm_hmmgpu_cmd cmd;
+	struct timespec start;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+	int err;
+
+	require_vm();
+	igt_require_f(vm_modes & DRM_HMMGPU_VM_MODE_PINNED, "no pinned mode\n");
+	igt_require_f(read_pin_counters(&acquired0, &released0),
+		      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
+
+	for (int round = 0; round < 2; round++) {
+		igt_assert(read_pin_counters(&acquired0, &released0));
+
+		ctx_init(&c, DRM_HMMGPU_VM_MODE_PINNED, 0);
+		ptr = map_anon(size, MAP_PRIVATE);
+		igt_assert_eq(madvise(ptr, size, MADV_NOHUGEPAGE), 0);
+		fill_pattern(ptr, size, 1);
+		uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+
+		vm_stats(&c, &stats);
+		igt_assert_eq_u64(stats.pinned_pages, 0);
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+		vm_stats(&c, &stats);
+		igt_assert_eq_u64(stats.pinned_pages, pages);
+
+		/* The checksum goes to the first word of the memory itself. */
+		hmmgpu_cmd_checksum(&cmd, USERPTR_VA, USERPTR_VA + page, size - 2 * page);
+		igt_assert_eq(hmmgpu_exec_job(c.fd, c.vm, &cmd, 1, 0), 0);
+		igt_assert_eq_u64(*(uint64_t *)ptr, cpu_checksum(ptr + page, size - 2 * page));
+		vm_stats(&c, &stats);
+		igt_assert_eq_u64(stats.pinned_pages, pages);
+
+		igt_assert(read_pin_counters(&acquired, &released));
+		igt_assert_lte_u64(acquired0 + pages, acquired);
+
+		/* The end of the memory goes: its pins go with it. */
+		igt_assert_eq(munmap(ptr + size - gone, gone), 0);
+		vm_stats(&c, &stats);
+		igt_assert_lte_u64(stats.pinned_pages, (size - gone) / page);
+		hmmgpu_cmd_checksum(&cmd, USERPTR_VA, USERPTR_VA + page, size - gone - page);
+		err = hmmgpu_exec_job(c.fd, c.vm, &cmd, 1, 0);
+		igt_info("a job on the memory still mapped: %d, %llu pages pinned\n",
+			 err, (unsigned long long)stats.pinned_pages);
+		igt_assert_f(err == 0 || err == -EFAULT, "job error %d\n", err);
+		if (!err)
+			igt_assert_eq_u64(*(uint64_t *)ptr,
+					  cpu_checksum(ptr + page, size - gone - page));
+		vm_stats(&c, &stats);
+		igt_assert_lte_u64(stats.pinned_pages, (size - gone) / page);
+
+		if (round == 0) {
+			/* Destroy everything, one by one. */
+			hmmgpu_vm_destroy(c.fd, c.vm);
+			gem_close(c.fd, uptr);
+			forget_fd(c.fd);
+			drm_close_driver(c.fd);
+		} else {
+			/* Just close the file, with the VM and its mappings in place. */
+			forget_fd(c.fd);
+			drm_close_driver(c.fd);
+		}
+		igt_assert_eq(munmap(ptr, size - gone), 0);
+
+		/* Unpinning may trail the close a little. */
+		igt_gettime(&start);
+		do {
+			igt_assert(read_pin_counters(&acquired, &released));
+			if (acquired - acquired0 == released - released0)
+				break;
+			usleep(50 * 1000);
+		} while (igt_seconds_elapsed(&start) < 5);
+		igt_info("round %d: %" PRIu64 " pins acquired, %" PRIu64 " released\n", round,
+			 acquired - acquired0, released - released0);
+		igt_assert_eq_u64(acquired - acquired0, released - released0);
+		igt_assert_lte_u64(pages, acquired - acquired0);
+	}
+}
+
+/* One dynamic subtest per VM mode the device offers, named after the mode. */
+#define for_each_mode_dynamic(mode) \
+	for_each_hmmgpu_vm_mode(fd, mode) \
+		igt_dynamic_f("%s", (mode)->name)
+
+/* Pinned mode charges RLIMIT_MEMLOCK: make room, where allowed. */
+static void raise_memlock(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		igt_debug("RLIMIT_MEMLOCK stays as it is: %s\n", strerror(errno));
+	errno = 0;
+}
+
 igt_main
 {
+	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
+	static const struct hmmgpu_vm_mode *m;
+
 	igt_fixture {
 		page = sysconf(_SC_PAGESIZE);
 		fd = drm_open_driver_render(DRIVER_HMMGPU);
 		igt_require(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_FEATURES) &
 			    DRM_HMMGPU_FEATURE_USERPTR);
+		vm_modes = hmmgpu_vm_modes_offered(fd);
+		if (vm_modes)
+			igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
+		raise_memlock();
 	}
 
 	igt_describe("Userptr objects name malloc'd memory, read-write or read-only, probed or not.");
@@ -235,6 +2040,110 @@ igt_main
 	igt_subtest("per-fd")
 		test_per_fd();
 
-	igt_fixture
+	igt_describe("GPU jobs read and write malloc'd memory, from the heap and mmapped by "
+		     "malloc, through a userptr: copies, fills, 64-bit writes, atomic adds "
+		     "and checksums, checked from the CPU.");
+	igt_subtest_with_dynamic("malloc-rw") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_malloc_rw(m->flags);
+	}
+
+	igt_describe("GPU jobs read and write anonymous private and shared mmap'd memory, "
+		     "untouched first (the GPU reads zeros, its writes land in the process's "
+		     "pages), then written by the CPU.");
+	igt_subtest_with_dynamic("mmap-rw") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_mmap_rw(m->flags);
+	}
+
+	igt_describe("GPU jobs read and write memory backed by transparent huge pages, "
+		     "at every offset inside a huge page.");
+	igt_subtest_with_dynamic("thp-rw") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_thp_rw(m->flags);
+	}
+
+	igt_describe("After munmap, a job that touches the memory ends with -EFAULT (the exec "
+		     "succeeds), in whole or in part; the VM keeps running other jobs.");
+	igt_subtest_with_dynamic("munmap") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_munmap(m->flags);
+	}
+
+	igt_describe("After a MAP_FIXED remap (private, shared, untouched) over a userptr, the "
+		     "next job sees the new pages, never the old.");
+	igt_subtest_with_dynamic("remap") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_remap(m->flags);
+	}
+
+	igt_describe("Read-only userptrs, read-only bindings (of userptrs and GEM objects) and "
+		     "PROT_READ memory: GPU reads work, GPU writes end with -EFAULT and change "
+		     "nothing.");
+	igt_subtest_with_dynamic("read-only") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_read_only(m->flags);
+	}
+
+	igt_describe("After fork, the child's jobs fault on the parent's userptrs and leave "
+		     "them alone; the parent's next job sees its CPU writes to copy-on-write "
+		     "pages, its GPU writes stay out of the child, and shared memory stays "
+		     "shared.");
+	igt_subtest_with_dynamic("fork") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_fork(m->flags);
+	}
+
+	igt_describe("munmap and MADV_DONTNEED of a userptr's memory while a long job runs on "
+		     "it: the job ends (without error, or -EFAULT after munmap) and fresh "
+		     "memory works.");
+	igt_subtest_with_dynamic("invalidate-busy") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_invalidate_busy(m->flags);
+	}
+
+	igt_describe("Huge pages of the CPU at a 2 MiB-aligned GPU address give 2 MiB GPU "
+		     "entries (and 2 MiB faults in fault mode); 4 KiB off that alignment, "
+		     "none.");
+	igt_subtest_with_dynamic("thp-2m") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_thp_2m(m->flags);
+	}
+
+	igt_describe("Unbinding the middle of a userptr or GEM mapping splits it: jobs on the "
+		     "middle fault, both sides still work, and the hole can be bound again.");
+	igt_subtest_with_dynamic("unmap-split") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_unmap_split(m->flags);
+	}
+
+	igt_describe("VM create, destroy, bind, exec, wait and stats refuse bad arguments "
+		     "with the documented errors; pinned mode refuses to bind memory that is "
+		     "not there.");
+	igt_subtest_with_dynamic("bad-args") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_bad_args(m->flags);
+	}
+
+	igt_describe("Pinned mode pins the bound pages (VM_STATS pinned_pages), and unpins "
+		     "every page it pinned (nr_foll_pin_* in /proc/vmstat) after munmap, VM "
+		     "destruction or closing the file.");
+	igt_subtest("pinned-balance")
+		test_pinned_balance();
+
+	igt_fixture {
+		close_leftovers();
 		drm_close_driver(fd);
+	}
 }

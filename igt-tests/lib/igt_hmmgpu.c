@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <xf86drm.h>
+
 #include "igt_core.h"
 #include "igt_hmmgpu.h"
 #include "ioctl_wrappers.h"
@@ -151,4 +153,299 @@ uint32_t hmmgpu_userptr_create(int fd, void *ptr, uint64_t size, uint32_t flags)
 	igt_assert_eq(__hmmgpu_userptr_create(fd, (uintptr_t)ptr, size, flags, &handle), 0);
 	igt_assert_neq(handle, 0);
 	return handle;
+}
+
+/* GPU VMs. */
+
+const struct hmmgpu_vm_mode hmmgpu_vm_modes[] = {
+	{ DRM_HMMGPU_VM_MODE_FAULT, "fault" },
+	{ DRM_HMMGPU_VM_MODE_PREFAULT, "prefault" },
+	{ DRM_HMMGPU_VM_MODE_PINNED, "pinned" },
+	{ 0, NULL },
+};
+
+/**
+ * hmmgpu_vm_modes_offered - The DRM_HMMGPU_VM_MODE_* bits the device offers;
+ * 0 when it has no GPU VMs (or predates DRM_HMMGPU_PARAM_VM_MODES).
+ */
+uint32_t hmmgpu_vm_modes_offered(int fd)
+{
+	uint64_t features = 0, modes = 0;
+
+	if (__hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_FEATURES, &features) ||
+	    !(features & DRM_HMMGPU_FEATURE_VM))
+		return 0;
+	if (__hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_VM_MODES, &modes))
+		return 0;
+
+	return modes;
+}
+
+bool hmmgpu_has_vm_mode(int fd, uint32_t mode)
+{
+	return mode && (hmmgpu_vm_modes_offered(fd) & mode) == mode;
+}
+
+/**
+ * hmmgpu_vm_mode_name - "fault", "prefault" or "pinned" for one mode bit;
+ * "unknown" for anything else.
+ */
+const char *hmmgpu_vm_mode_name(uint32_t mode)
+{
+	for (const struct hmmgpu_vm_mode *m = hmmgpu_vm_modes; m->name; m++)
+		if (m->flags == mode)
+			return m->name;
+
+	return "unknown";
+}
+
+/**
+ * __hmmgpu_vm_create - Creates a VM whose mode is @flags; returns 0 and its
+ * id, or -errno.
+ */
+int __hmmgpu_vm_create(int fd, uint32_t flags, uint32_t *vm_id)
+{
+	struct drm_hmmgpu_vm_create arg = { .flags = flags };
+	int err;
+
+	err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_CREATE, &arg);
+	if (!err)
+		*vm_id = arg.vm_id;
+
+	return err;
+}
+
+uint32_t hmmgpu_vm_create(int fd, uint32_t flags)
+{
+	uint32_t vm_id = 0;
+
+	igt_assert_eq(__hmmgpu_vm_create(fd, flags, &vm_id), 0);
+	igt_assert_neq_u32(vm_id, 0);
+	return vm_id;
+}
+
+int __hmmgpu_vm_destroy(int fd, uint32_t vm_id)
+{
+	struct drm_hmmgpu_vm_destroy arg = { .vm_id = vm_id };
+
+	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_DESTROY, &arg);
+}
+
+void hmmgpu_vm_destroy(int fd, uint32_t vm_id)
+{
+	igt_assert_eq(__hmmgpu_vm_destroy(fd, vm_id), 0);
+}
+
+/**
+ * __hmmgpu_vm_bind - DRM_IOCTL_HMMGPU_VM_BIND with every field given.
+ */
+int __hmmgpu_vm_bind(int fd, uint32_t vm_id, uint32_t op, uint32_t handle, uint32_t flags,
+		     uint64_t va, uint64_t size, uint64_t offset)
+{
+	struct drm_hmmgpu_vm_bind arg = {
+		.vm_id = vm_id,
+		.op = op,
+		.handle = handle,
+		.flags = flags,
+		.va = va,
+		.size = size,
+		.offset = offset,
+	};
+
+	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg);
+}
+
+/**
+ * hmmgpu_vm_map - Maps [@offset, @offset + @size) of @handle at @va, with
+ * DRM_HMMGPU_VM_BIND_* @flags.
+ */
+void hmmgpu_vm_map(int fd, uint32_t vm_id, uint32_t handle, uint32_t flags, uint64_t va,
+		   uint64_t size, uint64_t offset)
+{
+	igt_assert_eq(__hmmgpu_vm_bind(fd, vm_id, DRM_HMMGPU_VM_BIND_MAP, handle, flags,
+				       va, size, offset), 0);
+}
+
+/** hmmgpu_vm_unmap - Removes whatever is mapped in [@va, @va + @size). */
+void hmmgpu_vm_unmap(int fd, uint32_t vm_id, uint64_t va, uint64_t size)
+{
+	igt_assert_eq(__hmmgpu_vm_bind(fd, vm_id, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, va, size, 0),
+		      0);
+}
+
+/** __hmmgpu_vm_stats - Reads the counters of @vm_id into @stats. */
+int __hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	stats->vm_id = vm_id;
+
+	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_STATS, stats);
+}
+
+void hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats)
+{
+	igt_assert_eq(__hmmgpu_vm_stats(fd, vm_id, stats), 0);
+}
+
+/** __hmmgpu_exec - DRM_IOCTL_HMMGPU_EXEC as given; 0 when the job was queued. */
+int __hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec)
+{
+	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_EXEC, exec);
+}
+
+void hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec)
+{
+	igt_assert_eq(__hmmgpu_exec(fd, exec), 0);
+}
+
+/**
+ * __hmmgpu_wait - Waits up to @timeout_ns for the fence of @syncobj.
+ *
+ * Returns: 0 and the fence's error in @error (0, -EFAULT, -ETIMEDOUT,
+ * -ECANCELED), or the ioctl's -errno (-ETIME when the time ran out).
+ */
+int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error)
+{
+	struct drm_hmmgpu_wait arg = { .syncobj = syncobj, .timeout_ns = timeout_ns };
+	int err;
+
+	err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT, &arg);
+	if (!err && error)
+		*error = arg.error;
+
+	return err;
+}
+
+/** hmmgpu_wait - Asserts the wait succeeded; returns the fence's error. */
+int hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns)
+{
+	int32_t error = 0;
+
+	igt_assert_eq(__hmmgpu_wait(fd, syncobj, timeout_ns, &error), 0);
+	return error;
+}
+
+/* Long enough for a job to reach its own time limit, and then some. */
+static int64_t job_wait_ns(uint32_t timeout_ms)
+{
+	if (!timeout_ms)
+		timeout_ms = HMMGPU_EXEC_DEFAULT_TIMEOUT_MS;
+
+	return ((int64_t)timeout_ms + 10000) * 1000000;
+}
+
+/**
+ * __hmmgpu_exec_wait - Runs @count commands on @vm_id as one job, signalling a
+ * new sync object, and waits for it.
+ *
+ * Returns: the exec's or the wait's -errno, or 0 with the job's error
+ * (0, -EFAULT, -ETIMEDOUT, -ECANCELED) in @error.
+ */
+int __hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
+		       uint32_t count, uint32_t timeout_ms, int32_t *error)
+{
+	uint32_t syncobj = 0;
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = vm_id,
+		.cmds = (uintptr_t)cmds,
+		.cmd_count = count,
+		.timeout_ms = timeout_ms,
+		.out_count = 1,
+	};
+	int err;
+
+	igt_assert_eq(drmSyncobjCreate(fd, 0, &syncobj), 0);
+	exec.out_syncobjs = (uintptr_t)&syncobj;
+
+	err = __hmmgpu_exec(fd, &exec);
+	if (!err)
+		err = __hmmgpu_wait(fd, syncobj, job_wait_ns(timeout_ms), error);
+
+	igt_assert_eq(drmSyncobjDestroy(fd, syncobj), 0);
+	errno = 0;
+	return err;
+}
+
+/**
+ * hmmgpu_exec_wait - Runs @count commands on @vm_id as one job and waits.
+ *
+ * Returns: the job's error (0, -EFAULT, ...), or the exec's (or wait's)
+ * -errno when there was no job to wait for.
+ */
+int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
+		     uint32_t count, uint32_t timeout_ms)
+{
+	int32_t error = 0;
+	int err;
+
+	err = __hmmgpu_exec_wait(fd, vm_id, cmds, count, timeout_ms, &error);
+
+	return err ?: error;
+}
+
+/**
+ * hmmgpu_exec_job - As hmmgpu_exec_wait(), but asserts that the exec and the
+ * wait succeeded: what it returns is always the job's own error.
+ */
+int hmmgpu_exec_job(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
+		    uint32_t count, uint32_t timeout_ms)
+{
+	int32_t error = 0;
+
+	igt_assert_eq(__hmmgpu_exec_wait(fd, vm_id, cmds, count, timeout_ms, &error), 0);
+	return error;
+}
+
+/* Command builders. */
+
+static struct drm_hmmgpu_cmd *cmd_set(struct drm_hmmgpu_cmd *cmd, uint32_t op, uint64_t dst,
+				      uint64_t src, uint64_t size, uint64_t value)
+{
+	*cmd = (struct drm_hmmgpu_cmd) {
+		.op = op,
+		.dst = dst,
+		.src = src,
+		.size = size,
+		.value = value,
+	};
+
+	return cmd + 1;
+}
+
+/** hmmgpu_cmd_copy - Copy @size bytes from @src to @dst (not overlapping). */
+struct drm_hmmgpu_cmd *hmmgpu_cmd_copy(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+				       uint64_t src, uint64_t size)
+{
+	return cmd_set(cmd, HMMGPU_CMD_COPY, dst, src, size, 0);
+}
+
+/** hmmgpu_cmd_fill - Fill @size bytes at @dst with the 32-bit @value. */
+struct drm_hmmgpu_cmd *hmmgpu_cmd_fill(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+				       uint64_t size, uint32_t value)
+{
+	return cmd_set(cmd, HMMGPU_CMD_FILL, dst, 0, size, value);
+}
+
+/** hmmgpu_cmd_write64 - Write the 64-bit @value at @dst. */
+struct drm_hmmgpu_cmd *hmmgpu_cmd_write64(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+					  uint64_t value)
+{
+	return cmd_set(cmd, HMMGPU_CMD_WRITE64, dst, 0, 0, value);
+}
+
+/** hmmgpu_cmd_atomic_add - Add @value to the 64-bit word at @dst. */
+struct drm_hmmgpu_cmd *hmmgpu_cmd_atomic_add(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+					     uint64_t value)
+{
+	return cmd_set(cmd, HMMGPU_CMD_ATOMIC_ADD64, dst, 0, 0, value);
+}
+
+/**
+ * hmmgpu_cmd_checksum - Write at @dst the 64-bit sum of the 32-bit words of
+ * the @size bytes at @src.
+ */
+struct drm_hmmgpu_cmd *hmmgpu_cmd_checksum(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+					   uint64_t src, uint64_t size)
+{
+	return cmd_set(cmd, HMMGPU_CMD_CHECKSUM, dst, src, size, 0);
 }

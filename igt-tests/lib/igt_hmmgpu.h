@@ -9,6 +9,7 @@
 #ifndef IGT_HMMGPU_H
 #define IGT_HMMGPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "drm/hmmgpu_drm.h"
@@ -28,5 +29,79 @@ uint32_t hmmgpu_userptr_create(int fd, void *ptr, uint64_t size, uint32_t flags)
 
 void *__hmmgpu_gem_mmap(int fd, uint32_t handle, uint64_t size, int prot);
 void *hmmgpu_gem_mmap(int fd, uint32_t handle, uint64_t size, int prot);
+
+/* GPU VMs (DRM_HMMGPU_FEATURE_VM). */
+
+/**
+ * struct hmmgpu_vm_mode - A VM mode and its name in subtest names.
+ * @flags: its DRM_HMMGPU_VM_MODE_* bit, as DRM_IOCTL_HMMGPU_VM_CREATE takes it.
+ * @name: "fault", "prefault" or "pinned".
+ */
+struct hmmgpu_vm_mode {
+	uint32_t flags;
+	const char *name;
+};
+
+/* Every mode the uAPI defines, in bit order; ends with { 0, NULL }. */
+extern const struct hmmgpu_vm_mode hmmgpu_vm_modes[];
+
+uint32_t hmmgpu_vm_modes_offered(int fd);
+bool hmmgpu_has_vm_mode(int fd, uint32_t mode);
+const char *hmmgpu_vm_mode_name(uint32_t mode);
+
+#ifndef for_each_if
+#define for_each_if(condition) if (!(condition)) {} else
+#endif
+
+/**
+ * for_each_hmmgpu_vm_mode - Iterates @mode (a const struct hmmgpu_vm_mode *)
+ * over the modes the device behind @fd offers (DRM_HMMGPU_PARAM_VM_MODES).
+ */
+#define for_each_hmmgpu_vm_mode(fd, mode) \
+	for ((mode) = hmmgpu_vm_modes; (mode)->name; (mode)++) \
+		for_each_if(hmmgpu_has_vm_mode((fd), (mode)->flags))
+
+int __hmmgpu_vm_create(int fd, uint32_t flags, uint32_t *vm_id);
+uint32_t hmmgpu_vm_create(int fd, uint32_t flags);
+
+int __hmmgpu_vm_destroy(int fd, uint32_t vm_id);
+void hmmgpu_vm_destroy(int fd, uint32_t vm_id);
+
+int __hmmgpu_vm_bind(int fd, uint32_t vm_id, uint32_t op, uint32_t handle, uint32_t flags,
+		     uint64_t va, uint64_t size, uint64_t offset);
+void hmmgpu_vm_map(int fd, uint32_t vm_id, uint32_t handle, uint32_t flags, uint64_t va,
+		   uint64_t size, uint64_t offset);
+void hmmgpu_vm_unmap(int fd, uint32_t vm_id, uint64_t va, uint64_t size);
+
+int __hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats);
+void hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats);
+
+int __hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec);
+void hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec);
+
+int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error);
+int hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns);
+
+int __hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
+		       uint32_t count, uint32_t timeout_ms, int32_t *error);
+int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
+		     uint32_t count, uint32_t timeout_ms);
+int hmmgpu_exec_job(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
+		    uint32_t count, uint32_t timeout_ms);
+
+/*
+ * Command builders: each fills *@cmd and returns @cmd + 1, so that a buffer
+ * is written with c = hmmgpu_cmd_fill(c, ...); c = hmmgpu_cmd_copy(c, ...);
+ */
+struct drm_hmmgpu_cmd *hmmgpu_cmd_copy(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+				       uint64_t src, uint64_t size);
+struct drm_hmmgpu_cmd *hmmgpu_cmd_fill(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+				       uint64_t size, uint32_t value);
+struct drm_hmmgpu_cmd *hmmgpu_cmd_write64(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+					  uint64_t value);
+struct drm_hmmgpu_cmd *hmmgpu_cmd_atomic_add(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+					     uint64_t value);
+struct drm_hmmgpu_cmd *hmmgpu_cmd_checksum(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
+					   uint64_t src, uint64_t size);
 
 #endif /* IGT_HMMGPU_H */
