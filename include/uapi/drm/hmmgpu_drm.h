@@ -249,7 +249,10 @@ struct drm_hmmgpu_cmd {
  *
  * In every mode a job that touches an address no entry allows (no mapping, a
  * write to a read-only mapping, memory the CPU no longer maps) ends with
- * -EFAULT. A VM belongs to the process that created it: userptr mappings must
+ * -EFAULT. In prefault and pinned modes a userptr mapping is mirrored whole
+ * or not at all: once any of its pages is no longer mapped, jobs fault on
+ * all of it until it is mapped again (fault mode mirrors page by page). Pins
+ * an invalidation drops are released shortly after, by a worker. A VM belongs to the process that created it: userptr mappings must
  * name that process's memory, and jobs submitted by another process (a child
  * that inherited the file) fault on them.
  */

@@ -34,6 +34,9 @@ use kernel::{
 /// Page accesses the engine makes between two looks at the time and the lock.
 const BUDGET: u32 = 256;
 
+/// How long a job waits for an input fence before it looks whether its VM is going away.
+const WAIT_SLICE_MS: u32 = 10;
+
 /// A job of a VM.
 #[pin_data]
 pub(crate) struct Job {
@@ -81,10 +84,19 @@ impl Job {
             let left = deadline - Ktime::ktime_get().to_ns();
             u32::try_from(left.max(0) / 1_000_000).unwrap_or(u32::MAX)
         };
-        for fence in self.waits.iter() {
-            fence.wait(left_ms()).map_err(|_| timed_out())?;
-        }
         let vm = &*self.vm;
+        for fence in self.waits.iter() {
+            // In slices, so that destroying the VM does not wait for a fence that may never
+            // signal.
+            while fence.wait(left_ms().min(WAIT_SLICE_MS)).is_err() {
+                if vm.cancelled() {
+                    return Err(canceled());
+                }
+                if left_ms() == 0 {
+                    return Err(timed_out());
+                }
+            }
+        }
         let mut progress = Progress::default();
         loop {
             if vm.cancelled() {

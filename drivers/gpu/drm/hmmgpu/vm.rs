@@ -291,12 +291,7 @@ impl Vm {
         {
             let mut guard = self.state.lock();
             for n in b.maps.iter().filter_map(Mapping::mirror) {
-                let state = n.data().state.access(&mut guard);
-                if let Some(p) = state.stale.take() {
-                    if let Err(p) = push_within_capacity(&mut stale, p) {
-                        state.stale = Some(p);
-                    }
-                }
+                take_stale(n, &mut guard, &mut stale);
             }
         }
         drop(b);
@@ -373,14 +368,8 @@ impl Vm {
                 }
             }
         }
-        for &va in todo.iter() {
-            let Some(n) = b.mirror_at(va) else { continue };
-            let state = n.data().state.access(&mut guard);
-            if let Some(p) = state.stale.take() {
-                if let Err(p) = push_within_capacity(&mut stale, p) {
-                    state.stale = Some(p);
-                }
-            }
+        for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
+            take_stale(n, &mut guard, &mut stale);
         }
         // Unpinning locks pages: outside the notifier lock.
         drop(guard);
@@ -846,6 +835,20 @@ impl Vm {
         out.pinned_pages = get(&s.pinned_pages);
         out.jobs_done = get(&s.jobs_done);
         out.jobs_failed = get(&s.jobs_failed);
+    }
+}
+
+/// Moves a mirror's stale pins into `stale`, if it has room, to release after the lock.
+fn take_stale(
+    n: &IntervalNotifier<Mirror>,
+    guard: &mut NotifierGuard<'_, State>,
+    stale: &mut KVec<Pins>,
+) {
+    let state = n.data().state.access(guard);
+    if let Some(p) = state.stale.take() {
+        if let Err(p) = push_within_capacity(stale, p) {
+            state.stale = Some(p);
+        }
     }
 }
 
