@@ -45,29 +45,6 @@ static uint64_t max_size(int fd)
 	return hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE);
 }
 
-static uint32_t pattern(uint32_t seed, uint64_t i)
-{
-	return (seed * 0x9e3779b1u) ^ (uint32_t)(i * 0x85ebca6bu) ^ (uint32_t)(i >> 32);
-}
-
-static void fill_pattern(void *ptr, uint64_t size, uint32_t seed)
-{
-	uint32_t *p = ptr;
-
-	for (uint64_t i = 0; i < size / sizeof(*p); i++)
-		p[i] = pattern(seed, i);
-}
-
-static void check_pattern(const void *ptr, uint64_t size, uint32_t seed)
-{
-	const uint32_t *p = ptr;
-
-	for (uint64_t i = 0; i < size / sizeof(*p); i++)
-		igt_assert_f(p[i] == pattern(seed, i),
-			     "dword %llu reads %#x, expected %#x\n",
-			     (unsigned long long)i, p[i], pattern(seed, i));
-}
-
 static void check_zero(const void *ptr, uint64_t size)
 {
 	const uint64_t *p = ptr;
@@ -94,11 +71,11 @@ static void gem_roundtrip(int fd, uint64_t size, uint32_t seed)
 
 	ptr = hmmgpu_gem_mmap(fd, handle, size, PROT_READ | PROT_WRITE);
 	check_zero(ptr, size);
-	fill_pattern(ptr, size, seed);
+	hmmgpu_fill_pattern(ptr, size, seed);
 	igt_assert_eq(munmap(ptr, size), 0);
 
 	ptr = hmmgpu_gem_mmap(fd, handle, size, PROT_READ);
-	check_pattern(ptr, size, seed);
+	hmmgpu_check_pattern(ptr, size, seed);
 	igt_assert_eq(munmap(ptr, size), 0);
 
 	gem_close(fd, handle);
@@ -311,18 +288,18 @@ static void test_gem_mmap(int fd)
 		offset = hmmgpu_gem_mmap_offset(fd, handle);
 
 		ptr = mmap_offset(fd, offset, size);
-		fill_pattern(ptr, size, i + 1);
+		hmmgpu_fill_pattern(ptr, size, i + 1);
 		igt_assert_eq(munmap(ptr, size), 0);
 
 		/* Mapped again at the same offset... */
 		ptr = mmap_offset(fd, offset, size);
-		check_pattern(ptr, size, i + 1);
+		hmmgpu_check_pattern(ptr, size, i + 1);
 		igt_assert_eq(munmap(ptr, size), 0);
 
 		/* ... and at the offset a second query gives. */
 		offset = hmmgpu_gem_mmap_offset(fd, handle);
 		ptr = mmap_offset(fd, offset, size);
-		check_pattern(ptr, size, i + 1);
+		hmmgpu_check_pattern(ptr, size, i + 1);
 		igt_assert_eq(munmap(ptr, size), 0);
 
 		gem_close(fd, handle);
@@ -337,7 +314,7 @@ static void test_gem_mmap_zeroed(int fd)
 		void *ptr = hmmgpu_gem_mmap(fd, handle, SZ_2M, PROT_READ | PROT_WRITE);
 
 		check_zero(ptr, SZ_2M);
-		fill_pattern(ptr, SZ_2M, round + 1);
+		hmmgpu_fill_pattern(ptr, SZ_2M, round + 1);
 		igt_assert_eq(munmap(ptr, SZ_2M), 0);
 		gem_close(fd, handle);
 	}
@@ -497,15 +474,15 @@ static void test_close_fd_with_handles(void)
 	for (unsigned int i = 0; i < count; i++)
 		handles[i] = hmmgpu_gem_create(fd, size);
 	ptr = hmmgpu_gem_mmap(fd, handles[0], size, PROT_READ | PROT_WRITE);
-	fill_pattern(ptr, size, 7);
+	hmmgpu_fill_pattern(ptr, size, 7);
 
 	/* No GEM_CLOSE: closing the file drops its handles. */
 	drm_close_driver(fd);
 
 	/* A mapping keeps its object, and its file, alive. */
-	check_pattern(ptr, size, 7);
-	fill_pattern(ptr, size, 8);
-	check_pattern(ptr, size, 8);
+	hmmgpu_check_pattern(ptr, size, 7);
+	hmmgpu_fill_pattern(ptr, size, 8);
+	hmmgpu_check_pattern(ptr, size, 8);
 	igt_assert_eq(munmap(ptr, size), 0);
 
 	/* A new file starts with no handles, and works. */
@@ -530,7 +507,7 @@ static void test_handle_per_fd(void)
 
 	handle = hmmgpu_gem_create(a, size);
 	ptr = hmmgpu_gem_mmap(a, handle, size, PROT_READ | PROT_WRITE);
-	fill_pattern(ptr, size, 11);
+	hmmgpu_fill_pattern(ptr, size, 11);
 
 	/* Handles are per file. */
 	igt_assert_eq(__hmmgpu_gem_mmap_offset(b, handle, 0, &offset), -ENOENT);
@@ -544,7 +521,7 @@ static void test_handle_per_fd(void)
 	errno = 0;
 
 	/* None of that touched the object. */
-	check_pattern(ptr, size, 11);
+	hmmgpu_check_pattern(ptr, size, 11);
 	igt_assert_eq(munmap(ptr, size), 0);
 	gem_close(a, handle);
 
@@ -677,12 +654,12 @@ static void test_fork(void)
 		close(fd);
 
 		/* And writes its page of the parent's shared mapping. */
-		fill_pattern(shared + child * page, page, 100 + child);
+		hmmgpu_fill_pattern(shared + child * page, page, 100 + child);
 	}
 	igt_waitchildren();
 
 	for (int child = 0; child < num_children; child++)
-		check_pattern(shared + child * page, page, 100 + child);
+		hmmgpu_check_pattern(shared + child * page, page, 100 + child);
 
 	igt_assert_eq(munmap(shared, size), 0);
 	gem_close(drm_fd, handle);

@@ -378,40 +378,6 @@ static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
 		  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
 }
 
-static uint32_t pattern(uint32_t seed, uint64_t i)
-{
-	return (seed * 0x9e3779b1u) ^ (uint32_t)(i * 0x85ebca6bu) ^ (uint32_t)(i >> 32) ^ 1;
-}
-
-static void fill_pattern(void *ptr, uint64_t size, uint32_t seed)
-{
-	uint32_t *p = ptr;
-
-	for (uint64_t i = 0; i < size / sizeof(*p); i++)
-		p[i] = pattern(seed, i);
-}
-
-static void check_pattern(const void *ptr, uint64_t size, uint32_t seed)
-{
-	const uint32_t *p = ptr;
-
-	for (uint64_t i = 0; i < size / sizeof(*p); i++)
-		igt_assert_f(p[i] == pattern(seed, i),
-			     "dword %" PRIu64 " (byte %#" PRIx64 ") reads %#x, expected %#x\n",
-			     i, i * 4, p[i], pattern(seed, i));
-}
-
-/* Checks [@off, @off + @size) of a buffer filled whole with fill_pattern(). */
-static void check_pattern_at(const void *base, uint64_t off, uint64_t size, uint32_t seed)
-{
-	const uint32_t *p = base;
-
-	for (uint64_t i = off / sizeof(*p); i < (off + size) / sizeof(*p); i++)
-		igt_assert_f(p[i] == pattern(seed, i),
-			     "dword %" PRIu64 " (byte %#" PRIx64 ") reads %#x, expected %#x\n",
-			     i, i * 4, p[i], pattern(seed, i));
-}
-
 /* What HMMGPU_CMD_CHECKSUM computes. */
 static uint64_t cpu_checksum(const void *ptr, uint64_t size)
 {
@@ -491,17 +457,17 @@ static void check_rw(struct ctx *c, char *ptr, uint64_t size)
 	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, USERPTR_VA, size, 0);
 
 	/* CPU to GPU: a copy into the object, and a checksum. */
-	fill_pattern(ptr, size, 1);
+	hmmgpu_fill_pattern(ptr, size, 1);
 	memset(c->bo_ptr, 0, size);
 	igt_assert_eq(gpu_copy(c, BO_VA, USERPTR_VA, size), 0);
-	check_pattern(c->bo_ptr, size, 1);
+	hmmgpu_check_pattern(c->bo_ptr, size, 1);
 	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
 
 	/* GPU to CPU: a copy from the object. */
-	fill_pattern(c->bo_ptr, size, 2);
+	hmmgpu_fill_pattern(c->bo_ptr, size, 2);
 	igt_assert_eq(gpu_copy(c, USERPTR_VA, BO_VA, size), 0);
-	check_pattern(ptr, size, 2);
+	hmmgpu_check_pattern(ptr, size, 2);
 
 	/*
 	 * One job of 64-bit writes, atomic adds and fills at eight points spread
@@ -526,25 +492,25 @@ static void check_rw(struct ctx *c, char *ptr, uint64_t size)
 		igt_assert_eq_u64(q[off / 8 + 1], 1000 + i + 15);
 		check_value(ptr + off + 16, 48, 0xa5a50000u | (uint32_t)i);
 		/* The words just outside are the copy's. */
-		igt_assert_eq_u32(d[16], pattern(2, off / 4 + 16));
+		igt_assert_eq_u32(d[16], hmmgpu_pattern(2, off / 4 + 16));
 		if (off)
-			igt_assert_eq_u32(d[-1], pattern(2, off / 4 - 1));
+			igt_assert_eq_u32(d[-1], hmmgpu_pattern(2, off / 4 - 1));
 	}
 
 	/* CPU writes to pages the GPU has mirrored: the next job sees them. */
-	fill_pattern(ptr, size, 3);
+	hmmgpu_fill_pattern(ptr, size, 3);
 	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
 	memset(c->bo_ptr, 0, size);
 	igt_assert_eq(gpu_copy(c, BO_VA, USERPTR_VA, size), 0);
-	check_pattern(c->bo_ptr, size, 3);
+	hmmgpu_check_pattern(c->bo_ptr, size, 3);
 
 	/* A second GPU mapping of the last page, at an offset into the object. */
 	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, USERPTR_VA + VA_STRIDE, page, size - page);
 	igt_assert_eq(gpu_write64(c, USERPTR_VA + VA_STRIDE + 8, 0x0123456789abcdefull), 0);
 	igt_assert_eq_u64(q[(size - page) / 8 + 1], 0x0123456789abcdefull);
-	igt_assert_eq_u64(q[(size - page) / 8], (uint64_t)pattern(3, (size - page) / 4 + 1) << 32 |
-			  pattern(3, (size - page) / 4));
+	igt_assert_eq_u64(q[(size - page) / 8], (uint64_t)hmmgpu_pattern(3, (size - page) / 4 + 1) << 32 |
+			  hmmgpu_pattern(3, (size - page) / 4));
 	igt_assert_eq(gpu_checksum(c, USERPTR_VA + size - page, page, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(ptr + size - page, page));
 
@@ -715,17 +681,17 @@ static void test_thp_rw(uint32_t mode)
 		uint64_t *q = (uint64_t *)ptr;
 		uint32_t uptr;
 
-		fill_pattern(ptr, SZ_4M, 4);
+		hmmgpu_fill_pattern(ptr, SZ_4M, 4);
 		uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_4M, 0);
 		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, SZ_4M, 0);
 		for (unsigned int i = 0; i < ARRAY_SIZE(offs); i++)
 			igt_assert_eq(gpu_write64(&c, USERPTR_VA + offs[i], ~offs[i]), 0);
 		for (unsigned int i = 0; i < ARRAY_SIZE(offs); i++) {
 			igt_assert_eq_u64(q[offs[i] / 8], ~offs[i]);
-			q[offs[i] / 8] = (uint64_t)pattern(4, offs[i] / 4 + 1) << 32 |
-					 pattern(4, offs[i] / 4);
+			q[offs[i] / 8] = (uint64_t)hmmgpu_pattern(4, offs[i] / 4 + 1) << 32 |
+					 hmmgpu_pattern(4, offs[i] / 4);
 		}
-		check_pattern(ptr, SZ_4M, 4);
+		hmmgpu_check_pattern(ptr, SZ_4M, 4);
 		hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, SZ_4M);
 		gem_close(c.fd, uptr);
 	}
@@ -752,7 +718,7 @@ static void test_munmap(uint32_t mode)
 	ctx_init(&c, mode, page);
 
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 1);
+	hmmgpu_fill_pattern(ptr, size, 1);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
 	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
@@ -782,7 +748,7 @@ static void test_munmap(uint32_t mode)
 
 	/* Half of the memory unmapped. */
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 2);
+	hmmgpu_fill_pattern(ptr, size, 2);
 	uptr2 = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr2, 0, va2, size, 0);
 	igt_assert_eq(gpu_checksum(&c, va2, size, &sum), 0);
@@ -807,9 +773,9 @@ static void test_munmap(uint32_t mode)
 	if (!err)
 		check_value(ptr + page, page, 0x77777777);
 	else
-		check_pattern_at(ptr, page, page, 2);
-	check_pattern_at(ptr, 0, page, 2);
-	check_pattern_at(ptr, 2 * page, half - 2 * page, 2);
+		hmmgpu_check_pattern_at(ptr, page, page, 2);
+	hmmgpu_check_pattern_at(ptr, 0, page, 2);
+	hmmgpu_check_pattern_at(ptr, 2 * page, half - 2 * page, 2);
 
 	hmmgpu_vm_unmap(c.fd, c.vm, va2, size);
 	gem_close(c.fd, uptr2);
@@ -838,7 +804,7 @@ static void test_remap(uint32_t mode)
 	ctx_init(&c, mode, size);
 
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 1);
+	hmmgpu_fill_pattern(ptr, size, 1);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
 	check_gpu_view(&c, USERPTR_VA, ptr, size, "before remapping");
@@ -846,9 +812,9 @@ static void test_remap(uint32_t mode)
 	/* New private memory over the whole range. */
 	igt_assert(mmap(ptr, size, PROT_READ | PROT_WRITE,
 			MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == ptr);
-	fill_pattern(ptr, size, 2);
+	hmmgpu_fill_pattern(ptr, size, 2);
 	check_gpu_view(&c, USERPTR_VA, ptr, size, "after a private remap");
-	check_pattern(c.bo_ptr, size, 2);
+	hmmgpu_check_pattern(c.bo_ptr, size, 2);
 	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
 	/* And GPU writes reach the new pages. */
@@ -856,13 +822,13 @@ static void test_remap(uint32_t mode)
 	check_value(ptr + page, page, 0x12345678);
 
 	/* Shared memory over the middle: new pages there, the same around. */
-	fill_pattern(ptr, size, 2);
+	hmmgpu_fill_pattern(ptr, size, 2);
 	igt_assert(mmap(ptr + 4 * page, 4 * page, PROT_READ | PROT_WRITE,
 			MAP_FIXED | MAP_SHARED | MAP_ANONYMOUS, -1, 0) == ptr + 4 * page);
-	fill_pattern(ptr + 4 * page, 4 * page, 3);
+	hmmgpu_fill_pattern(ptr + 4 * page, 4 * page, 3);
 	check_gpu_view(&c, USERPTR_VA, ptr, size, "after a shared remap of the middle");
-	check_pattern(c.bo_ptr + 4 * page, 4 * page, 3);
-	check_pattern(c.bo_ptr, 4 * page, 2);
+	hmmgpu_check_pattern(c.bo_ptr + 4 * page, 4 * page, 3);
+	hmmgpu_check_pattern(c.bo_ptr, 4 * page, 2);
 
 	/* Untouched memory over the end: the GPU reads zeros, not the old data. */
 	igt_assert(mmap(ptr + 12 * page, 4 * page, PROT_READ | PROT_WRITE,
@@ -893,7 +859,7 @@ static void check_read_only(struct ctx *c, uint64_t va, char *ptr, uint64_t size
 	igt_assert_eq(gpu_write64(c, va + 8, 1), -EFAULT);
 	igt_assert_eq(gpu_atomic_add(c, va + size - 8, 1), -EFAULT);
 	igt_assert_eq(gpu_fill(c, va + page, page, 0), -EFAULT);
-	fill_pattern(c->bo_ptr, size, 9);
+	hmmgpu_fill_pattern(c->bo_ptr, size, 9);
 	igt_assert_eq(gpu_copy(c, va, BO_VA, size), -EFAULT);
 	check_same(ptr, before, size, "memory after refused GPU writes");
 
@@ -916,7 +882,7 @@ static void test_read_only(uint32_t mode)
 
 	igt_debug("a read-only userptr\n");
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 1);
+	hmmgpu_fill_pattern(ptr, size, 1);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, DRM_HMMGPU_USERPTR_READ_ONLY);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va_ro, size, 0);
 	check_read_only(&c, va_ro, ptr, size);
@@ -926,7 +892,7 @@ static void test_read_only(uint32_t mode)
 
 	igt_debug("a read-only binding of a read-write userptr\n");
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 2);
+	hmmgpu_fill_pattern(ptr, size, 2);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, DRM_HMMGPU_VM_BIND_READ_ONLY, va_ro, size, 0);
 	check_read_only(&c, va_ro, ptr, size);
@@ -946,7 +912,7 @@ static void test_read_only(uint32_t mode)
 		uint32_t bo = hmmgpu_gem_create(c.fd, size);
 		char *bo_ptr = hmmgpu_gem_mmap(c.fd, bo, size, PROT_READ | PROT_WRITE);
 
-		fill_pattern(bo_ptr, size, 3);
+		hmmgpu_fill_pattern(bo_ptr, size, 3);
 		hmmgpu_vm_map(c.fd, c.vm, bo, DRM_HMMGPU_VM_BIND_READ_ONLY, BO_VA + VA_STRIDE,
 			      size, 0);
 		check_read_only(&c, BO_VA + VA_STRIDE, bo_ptr, size);
@@ -957,7 +923,7 @@ static void test_read_only(uint32_t mode)
 
 	igt_debug("a read-write binding of a PROT_READ VMA\n");
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 4);
+	hmmgpu_fill_pattern(ptr, size, 4);
 	igt_assert_eq(mprotect(ptr, size, PROT_READ), 0);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	err = __hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, va_ro, size, 0);
@@ -1002,8 +968,8 @@ static void test_fork(uint32_t mode)
 
 	priv = map_anon(size, MAP_PRIVATE);
 	shared = map_anon(size, MAP_SHARED);
-	fill_pattern(priv, size, 1);
-	fill_pattern(shared, size, 2);
+	hmmgpu_fill_pattern(priv, size, 1);
+	hmmgpu_fill_pattern(shared, size, 2);
 	upriv = hmmgpu_userptr_create(c.fd, priv, size, 0);
 	ushared = hmmgpu_userptr_create(c.fd, shared, size, 0);
 	hmmgpu_vm_map(c.fd, c.vm, upriv, 0, va_priv, size, 0);
@@ -1032,8 +998,8 @@ static void test_fork(uint32_t mode)
 		igt_assert_eq(gpu_write64(&c, va_priv + size - 8, 1), -EFAULT);
 		igt_assert_eq(gpu_checksum(&c, va_priv, size, &sum), -EFAULT);
 		igt_assert_eq(gpu_checksum(&c, va_shared, size, &sum), -EFAULT);
-		check_pattern(priv, size, 1);
-		check_pattern(shared, size, 2);
+		hmmgpu_check_pattern(priv, size, 1);
+		hmmgpu_check_pattern(shared, size, 2);
 
 		/* A userptr of the child's memory cannot join the parent's VM. */
 		mine = hmmgpu_userptr_create(c.fd, priv, size, 0);
@@ -1042,14 +1008,14 @@ static void test_fork(uint32_t mode)
 		gem_close(c.fd, mine);
 
 		/* A CPU write to shared memory, for the parent's GPU to see. */
-		fill_pattern(shared + page, page, 3);
+		hmmgpu_fill_pattern(shared + page, page, 3);
 
 		write_byte(to_parent[1]);
 		igt_assert(read_byte(to_child[0]));
 
 		/* The parent's GPU wrote the shared memory, and not the child's copy. */
 		check_value(shared + 2 * page, page, 0x5a5a5a5a);
-		check_pattern(priv, size, 1);
+		hmmgpu_check_pattern(priv, size, 1);
 	}
 	close(to_child[0]);
 	close(to_parent[1]);
@@ -1057,20 +1023,20 @@ static void test_fork(uint32_t mode)
 	if (!read_byte(to_parent[0]))
 		igt_waitchildren(); /* The child failed: report how. */
 	igt_assert_eq_u64(c.res[1], child_mark);
-	check_pattern(priv, size, 1);
-	check_pattern_at(shared, 0, page, 2);
-	check_pattern_at(shared, 2 * page, 2 * page, 2);
+	hmmgpu_check_pattern(priv, size, 1);
+	hmmgpu_check_pattern_at(shared, 0, page, 2);
+	hmmgpu_check_pattern_at(shared, 2 * page, 2 * page, 2);
 
 	/* The child's CPU write to shared memory reaches the parent's GPU. */
 	igt_assert_eq(gpu_checksum(&c, va_shared + page, page, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(shared + page, page));
-	check_pattern(shared + page, page, 3);
+	hmmgpu_check_pattern(shared + page, page, 3);
 
 	/* Copy-on-write: the parent's next job sees the CPU's write. */
 	check_gpu_view(&c, va_priv, priv, size, "private memory after fork");
-	fill_pattern(priv, size, 4);
+	hmmgpu_fill_pattern(priv, size, 4);
 	check_gpu_view(&c, va_priv, priv, size, "private memory written after fork");
-	check_pattern(c.bo_ptr, size, 4);
+	hmmgpu_check_pattern(c.bo_ptr, size, 4);
 	igt_assert_eq(gpu_fill(&c, va_priv + page, page, 0x600d600d), 0);
 	check_value(priv + page, page, 0x600d600d);
 
@@ -1214,7 +1180,7 @@ static void test_invalidate_busy(uint32_t mode)
 
 	/* munmap: the job ends, with or without a fault, and later ones fault. */
 	ptr = map_anon(BUSY_SIZE, MAP_PRIVATE);
-	fill_pattern(ptr, BUSY_SIZE, 1);
+	hmmgpu_fill_pattern(ptr, BUSY_SIZE, 1);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, BUSY_SIZE, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, BUSY_SIZE, 0);
 	count = calibrate_bounces(&c, cmds, va);
@@ -1227,7 +1193,7 @@ static void test_invalidate_busy(uint32_t mode)
 
 	/* A fresh mapping at the same GPU address works. */
 	ptr = map_anon(BUSY_SIZE, MAP_PRIVATE);
-	fill_pattern(ptr, BUSY_SIZE, 2);
+	hmmgpu_fill_pattern(ptr, BUSY_SIZE, 2);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, BUSY_SIZE, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, BUSY_SIZE, 0);
 	igt_assert_eq(gpu_checksum(&c, va, BUSY_SIZE, &sum), 0);
@@ -1243,18 +1209,18 @@ static void test_invalidate_busy(uint32_t mode)
 	 * afterwards GPU and CPU agree on the new pages.
 	 */
 	ptr = map_anon(BUSY_SIZE, MAP_PRIVATE);
-	fill_pattern(ptr, BUSY_SIZE, 3);
+	hmmgpu_fill_pattern(ptr, BUSY_SIZE, 3);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, BUSY_SIZE, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va2, BUSY_SIZE, 0);
 	igt_assert_eq(gpu_checksum(&c, va2, BUSY_SIZE, &sum), 0);
 	err = invalidate_busy(&c, cmds, &count, va2, ptr, BUSY_DONTNEED);
 	igt_assert_eq(err, 0);
-	fill_pattern(ptr, BUSY_SIZE, 4);
+	hmmgpu_fill_pattern(ptr, BUSY_SIZE, 4);
 	igt_assert_eq(gpu_checksum(&c, va2, BUSY_SIZE, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(ptr, BUSY_SIZE));
 	igt_assert_eq(gpu_fill(&c, va2 + BUSY_SIZE - page, page, 0x24681357), 0);
 	check_value(ptr + BUSY_SIZE - page, page, 0x24681357);
-	check_pattern(ptr, BUSY_SIZE - page, 4);
+	hmmgpu_check_pattern(ptr, BUSY_SIZE - page, 4);
 	hmmgpu_vm_unmap(c.fd, c.vm, va2, BUSY_SIZE);
 	gem_close(c.fd, uptr);
 	igt_assert_eq(munmap(ptr, BUSY_SIZE), 0);
@@ -1279,7 +1245,7 @@ static void test_thp_2m(uint32_t mode)
 
 	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
 	ptr = thp_alloc(SZ_4M, &map, &map_size);
-	fill_pattern(ptr, SZ_4M, 1);
+	hmmgpu_fill_pattern(ptr, SZ_4M, 1);
 	kb = anon_huge_kb(ptr);
 	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", kb);
 	if (kb < 2048)
@@ -1363,7 +1329,7 @@ static void test_unmap_split(uint32_t mode)
 	ctx_init(&c, mode, page);
 
 	ptr = map_anon(size, MAP_PRIVATE);
-	fill_pattern(ptr, size, 1);
+	hmmgpu_fill_pattern(ptr, size, 1);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
 	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
@@ -1397,7 +1363,7 @@ static void test_unmap_split(uint32_t mode)
 	/* The same with a GEM object. */
 	bo = hmmgpu_gem_create(c.fd, size);
 	bo_ptr = hmmgpu_gem_mmap(c.fd, bo, size, PROT_READ | PROT_WRITE);
-	fill_pattern(bo_ptr, size, 2);
+	hmmgpu_fill_pattern(bo_ptr, size, 2);
 	hmmgpu_vm_map(c.fd, c.vm, bo, 0, va_bo, size, 0);
 	igt_assert_eq(gpu_checksum(&c, va_bo, size, &sum), 0);
 	igt_assert_eq_u64(sum, cpu_checksum(bo_ptr, size));
@@ -1897,7 +1863,7 @@ static void test_pinned_balance(void)
 		ctx_init(&c, DRM_HMMGPU_VM_MODE_PINNED, 0);
 		ptr = map_anon(size, MAP_PRIVATE);
 		igt_assert_eq(madvise(ptr, size, MADV_NOHUGEPAGE), 0);
-		fill_pattern(ptr, size, 1);
+		hmmgpu_fill_pattern(ptr, size, 1);
 		uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 
 		vm_stats(&c, &stats);

@@ -3,6 +3,7 @@
  * Copyright (C) 2026 The hmmgpu developers
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -448,4 +449,32 @@ struct drm_hmmgpu_cmd *hmmgpu_cmd_checksum(struct drm_hmmgpu_cmd *cmd, uint64_t 
 					   uint64_t src, uint64_t size)
 {
 	return cmd_set(cmd, HMMGPU_CMD_CHECKSUM, dst, src, size, 0);
+}
+
+uint32_t hmmgpu_pattern(uint32_t seed, uint64_t i)
+{
+	return (seed * 0x9e3779b1u) ^ (uint32_t)(i * 0x85ebca6bu) ^ (uint32_t)(i >> 32) ^ 1;
+}
+
+void hmmgpu_fill_pattern(void *ptr, uint64_t size, uint32_t seed)
+{
+	uint32_t *p = ptr;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		p[i] = hmmgpu_pattern(seed, i);
+}
+
+void hmmgpu_check_pattern_at(const void *base, uint64_t off, uint64_t size, uint32_t seed)
+{
+	const uint32_t *p = base;
+
+	for (uint64_t i = off / sizeof(*p); i < (off + size) / sizeof(*p); i++)
+		igt_assert_f(p[i] == hmmgpu_pattern(seed, i),
+			     "dword %" PRIu64 " (byte %#" PRIx64 ") reads %#x, expected %#x\n",
+			     i, i * 4, p[i], hmmgpu_pattern(seed, i));
+}
+
+void hmmgpu_check_pattern(const void *ptr, uint64_t size, uint32_t seed)
+{
+	hmmgpu_check_pattern_at(ptr, 0, size, seed);
 }

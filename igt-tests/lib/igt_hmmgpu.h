@@ -104,4 +104,14 @@ struct drm_hmmgpu_cmd *hmmgpu_cmd_atomic_add(struct drm_hmmgpu_cmd *cmd, uint64_
 struct drm_hmmgpu_cmd *hmmgpu_cmd_checksum(struct drm_hmmgpu_cmd *cmd, uint64_t dst,
 					   uint64_t src, uint64_t size);
 
+/*
+ * Test data: a pattern of 32-bit words that differs with @seed and with the
+ * word's index.
+ */
+uint32_t hmmgpu_pattern(uint32_t seed, uint64_t i);
+void hmmgpu_fill_pattern(void *ptr, uint64_t size, uint32_t seed);
+/* Asserts that [@off, @off + @size) of a buffer filled whole with @seed holds it. */
+void hmmgpu_check_pattern_at(const void *base, uint64_t off, uint64_t size, uint32_t seed);
+void hmmgpu_check_pattern(const void *ptr, uint64_t size, uint32_t seed);
+
 #endif /* IGT_HMMGPU_H */
