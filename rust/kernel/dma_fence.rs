@@ -29,11 +29,21 @@ use core::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-/// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own.
+/// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own. With
+/// `long_running`, its fences may wait for memory allocation before they signal (see
+/// [`Fence::is_long_running`]).
 #[macro_export]
 macro_rules! new_fence_context {
     ($driver:expr, $timeline:expr $(,)?) => {
-        $crate::dma_fence::FenceContext::new($driver, $timeline, $crate::static_lock_class!())
+        $crate::dma_fence::FenceContext::new(
+            $driver,
+            $timeline,
+            false,
+            $crate::static_lock_class!(),
+        )
+    };
+    ($driver:expr, $timeline:expr, long_running $(,)?) => {
+        $crate::dma_fence::FenceContext::new($driver, $timeline, true, $crate::static_lock_class!())
     };
 }
 pub use new_fence_context;
@@ -51,6 +61,7 @@ pub struct FenceContext {
     seqno: AtomicU64,
     driver_name: &'static CStr,
     timeline_name: &'static CStr,
+    long_running: bool,
 }
 
 // SAFETY: The spinlock and the atomic counter may be used from any thread.
@@ -64,6 +75,7 @@ impl FenceContext {
     pub fn new(
         driver_name: &'static CStr,
         timeline_name: &'static CStr,
+        long_running: bool,
         key: &'static LockClassKey,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -76,6 +88,7 @@ impl FenceContext {
             seqno: AtomicU64::new(0),
             driver_name,
             timeline_name,
+            long_running,
         })
     }
 
@@ -215,6 +228,22 @@ impl Fence {
     /// The C `struct dma_fence`.
     pub fn as_raw(&self) -> *mut bindings::dma_fence {
         self.0.get()
+    }
+
+    /// Whether the fence comes from a long-running [`FenceContext`]: its work may wait for
+    /// memory allocation (a device page fault served by faulting CPU pages in, say) before it
+    /// signals. Such a fence breaks the usual dma-fence rules, so it must not be waited for
+    /// where reclaim may wait (an invalidation callback, a reservation object). Fences of other
+    /// drivers, and ours wrapped in containers, are not seen as long-running.
+    pub fn is_long_running(&self) -> bool {
+        // SAFETY: The fence is live; `ops` is set at initialisation and constant.
+        let ops = unsafe { (*self.as_raw()).ops };
+        if !core::ptr::eq(ops, &FENCE_OPS) {
+            return false;
+        }
+        // SAFETY: Only fences made by a `FenceContext` have `FENCE_OPS`, and they start a live
+        // `FenceInner`.
+        unsafe { inner(self.as_raw()) }.ctx.long_running
     }
 
     /// Whether the fence has signalled.
@@ -430,6 +459,25 @@ mod tests {
         assert!(s2 > s1);
         first.signal();
         second.signal();
+        Ok(())
+    }
+
+    #[test]
+    fn long_running_contexts_mark_their_fences() -> Result {
+        let ctx = Arc::pin_init(
+            new_fence_context!(
+                crate::c_str!("rust_test"),
+                crate::c_str!("rust_test_lr"),
+                long_running
+            ),
+            GFP_KERNEL,
+        )?;
+        let lr = ctx.new_fence()?;
+        let plain = context()?.new_fence()?;
+        assert!(lr.fence().is_long_running());
+        assert!(!plain.fence().is_long_running());
+        lr.signal();
+        plain.signal();
         Ok(())
     }
 
