@@ -301,7 +301,9 @@ struct drm_hmmgpu_vm_destroy {
  * @handle (a GEM object or a userptr) at GPU virtual address @va. @va, @size
  * and @offset must be page-aligned, @size non-zero, the range inside both the
  * object and the 48-bit address space (-EINVAL), and free of other mappings
- * (-EBUSY). A userptr of another process gives -EFAULT; in pinned mode, the
+ * (-EBUSY). A userptr of another process, or a userptr bound by another
+ * process than the VM's (a child holding the file), gives -EFAULT; in pinned
+ * mode, the
  * errors of pinning (-EFAULT for a page not mapped, -ENOMEM past
  * RLIMIT_MEMLOCK). A mapping of a read-only userptr is read-only.
  *
@@ -346,13 +348,19 @@ struct drm_hmmgpu_vm_bind {
  * Queues a job that runs the @cmd_count commands at @cmds on the VM, after
  * the fences of the @in_count sync objects at @in_syncobjs have signalled.
  * The job's fence replaces the fence of each of the @out_count sync objects
- * at @out_syncobjs; DRM_IOCTL_HMMGPU_WAIT reads its error. A job still
- * running @timeout_ms milliseconds after it started (waiting included) ends
- * with -ETIMEDOUT.
+ * at @out_syncobjs; DRM_IOCTL_HMMGPU_WAIT reads its error. A job not done
+ * @timeout_ms milliseconds after it was submitted (waiting for its input
+ * fences and for the jobs before it included) ends with -ETIMEDOUT.
+ *
+ * Jobs of fault-mode VMs may wait for memory before they signal (a GPU page
+ * fault faults CPU pages in), so their fences must not be waited for where
+ * reclaim may wait. Invalidations of prefault and pinned VMs wait for their
+ * jobs: a job of such a VM whose input fence is an unsignalled fence of a
+ * fault-mode job is refused with -EINVAL.
  *
  * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a
- * command buffer that does not decode, too many sync objects or too long a
- * timeout; -EFAULT when the arrays cannot be read.
+ * command buffer that does not decode, too many sync objects, too long a
+ * timeout or a fault-mode input fence (see above); -EFAULT when the arrays cannot be read.
  */
 struct drm_hmmgpu_exec {
 	/** @vm_id: In, the VM. */

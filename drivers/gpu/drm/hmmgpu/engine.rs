@@ -119,10 +119,9 @@ fn step(mem: &mut Memory<'_>, cmd: &Command, p: &mut Progress) -> Result<(), Sto
                 let n = core::cmp::min(in_page(s, size - p.offset), in_page(d, size - p.offset));
                 let (from, from_off) = Mapped::new(mem, s, false)?;
                 let (to, to_off) = Mapped::new(mem, d, true)?;
-                // SAFETY: Both ranges lie in their mapped pages; decoding refused overlaps.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(from.base.add(from_off), to.base.add(to_off), n)
-                };
+                // SAFETY: Both ranges lie in their mapped pages. They may overlap: two GPU
+                // addresses can map the same page.
+                unsafe { core::ptr::copy(from.base.add(from_off), to.base.add(to_off), n) };
                 p.offset += n as u64;
             }
         }

@@ -13,14 +13,12 @@ use crate::{
 use core::mem::MaybeUninit;
 use kernel::{
     alloc::flags::GFP_KERNEL,
-    dma_fence::Fence,
     drm,
     drm::{gem::BaseObject, syncobj::SyncObj},
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, Mutex},
-    types::ARef,
     uaccess::UserSlice,
     uapi,
 };
@@ -166,11 +164,12 @@ impl File {
         if vms.vms.len() >= MAX_VMS {
             return Err(ENOSPC);
         }
-        let vm = Vm::new(mode)?;
+        // Ids are not reused while the file is open; past 2^32 - 2 VMs, creation fails.
         let id = vms.next_id;
+        let next_id = id.checked_add(1).ok_or(ENOSPC)?;
+        let vm = Vm::new(mode)?;
         vms.vms.push((id, vm), GFP_KERNEL)?;
-        // Ids are not reused while the file is open; past 2^32 - 1 VMs, creation fails.
-        vms.next_id = id.checked_add(1).ok_or(ENOSPC)?;
+        vms.next_id = next_id;
         args.vm_id = id;
         Ok(0)
     }
@@ -247,6 +246,11 @@ impl File {
         let mut waits = KVec::new();
         for handle in read_array::<u32>(args.in_syncobjs, args.in_count)?.iter() {
             if let Some(fence) = SyncObj::lookup(file, *handle)?.fence() {
+                // Invalidations of VMs that cannot fault wait for their jobs, possibly in
+                // reclaim: such jobs may not wait for fences that wait for memory.
+                if vm.mode != Mode::Fault && fence.is_long_running() && !fence.is_signaled() {
+                    return Err(EINVAL);
+                }
                 waits.push(fence, GFP_KERNEL)?;
             }
         }
@@ -258,14 +262,12 @@ impl File {
             0 => uapi::HMMGPU_EXEC_DEFAULT_TIMEOUT_MS,
             t => t,
         };
-        let signaller = vm.fences.new_fence()?;
-        let fence: ARef<Fence> = signaller.fence().into();
         let owner = vm.is_owner();
         let job = KBox::pin_init(
-            Job::new(vm.clone(), cmds, owner, waits, signaller, timeout_ms),
+            Job::new(vm.clone(), cmds, owner, waits, timeout_ms),
             GFP_KERNEL,
         )?;
-        vm.submit(job, &fence, owner)?;
+        let fence = vm.submit(job, owner)?;
         for out in outs.iter() {
             out.replace_fence(Some(&fence));
         }

@@ -48,9 +48,14 @@ pub(crate) struct Job {
     owner: bool,
     /// Fences to wait for before running.
     waits: KVec<ARef<Fence>>,
-    /// Taken once, when the job ends; if the job is dropped unrun, its fence is cancelled.
+    /// Given at submission; taken once, when the job ends. If the job is dropped unrun, its
+    /// fence is cancelled.
     signaller: Cell<Option<FenceSignaller>>,
-    timeout_ms: u32,
+    /// Set when the submission failed after the fence was made: the job signals it, in turn.
+    failed: Cell<Option<Error>>,
+    /// When the job ends with `ETIMEDOUT`, in `ktime` nanoseconds: its time limit counts from
+    /// submission, so that however many jobs are queued, each ends within the limit.
+    deadline: i64,
 }
 
 impl_has_work! {
@@ -63,7 +68,6 @@ impl Job {
         cmds: KVec<Command>,
         owner: bool,
         waits: KVec<ARef<Fence>>,
-        signaller: FenceSignaller,
         timeout_ms: u32,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -72,14 +76,25 @@ impl Job {
             cmds,
             owner,
             waits,
-            signaller: Cell::new(Some(signaller)),
-            timeout_ms,
+            signaller: Cell::new(None),
+            failed: Cell::new(None),
+            deadline: Ktime::ktime_get().to_ns() + i64::from(timeout_ms) * 1_000_000,
         })
+    }
+
+    /// Gives the job the fence it signals.
+    pub(crate) fn set_signaller(&self, signaller: FenceSignaller) {
+        self.signaller.set(Some(signaller));
+    }
+
+    /// Marks the job's submission as failed with `err`: it signals its fence with it, unrun.
+    pub(crate) fn fail(&self, err: Error) {
+        self.failed.set(Some(err));
     }
 
     /// Runs the job to its end: `Ok` when every command completed.
     fn execute(&self) -> Result {
-        let deadline = Ktime::ktime_get().to_ns() + i64::from(self.timeout_ms) * 1_000_000;
+        let deadline = self.deadline;
         let left_ms = || {
             let left = deadline - Ktime::ktime_get().to_ns();
             u32::try_from(left.max(0) / 1_000_000).unwrap_or(u32::MAX)
@@ -136,11 +151,15 @@ impl WorkItem for Job {
     type Pointer = Pin<KBox<Job>>;
 
     fn run(this: Pin<KBox<Job>>) {
-        let result = this.execute();
-        let stats = &this.vm.stats;
         let Some(signaller) = this.signaller.take() else {
             return;
         };
+        if let Some(err) = this.failed.take() {
+            signaller.signal_error(err);
+            return;
+        }
+        let result = this.execute();
+        let stats = &this.vm.stats;
         match result {
             Ok(()) => {
                 Stats::inc(&stats.jobs_done);

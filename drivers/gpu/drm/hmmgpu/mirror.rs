@@ -41,6 +41,12 @@ pub(crate) struct MirrorState {
     /// The entries are cleared and must be mirrored again before a job may use them (prefault
     /// and pinned modes).
     pub(crate) invalid: bool,
+    /// The mirror is on the VM's invalidated list.
+    pub(crate) listed: bool,
+    /// The mapping is being removed: its entries are gone and the range is not the mapping's
+    /// any more, so invalidations have nothing to do (and must not clear what is mapped there
+    /// now).
+    pub(crate) removed: bool,
     /// The pins the entries point to (pinned mode).
     pub(crate) pins: Option<Pins>,
     /// Pins an invalidation took away, to release outside the callback.
@@ -74,6 +80,8 @@ impl Mirror {
                 &vm.state,
                 MirrorState {
                     invalid,
+                    listed: false,
+                    removed: false,
                     pins: None,
                     stale: None,
                 },
@@ -99,18 +107,24 @@ impl Mirror {
         Some((va, len.next_multiple_of(SZ_4K)))
     }
 
-    /// Clears the whole mapping's entries, takes its pins away to release later, and puts it on
-    /// the VM's list to mirror again. Never allocates.
-    pub(crate) fn invalidate_locked(&self, guard: &mut NotifierGuard<'_, State>) {
+    /// Marks the mirror to be mirrored again, and lists it on the VM's invalidated list. Never
+    /// allocates.
+    pub(crate) fn mark_invalid(&self, guard: &mut NotifierGuard<'_, State>) {
+        let state = self.state.access(guard);
+        state.invalid = true;
+        if !state.listed {
+            let listed = guard.list_invalid(self.va);
+            self.state.access(guard).listed = listed;
+        }
+    }
+
+    /// Clears the whole mapping's entries and takes its pins away, to release outside the lock.
+    /// Never allocates.
+    pub(crate) fn clear_locked(&self, guard: &mut NotifierGuard<'_, State>) {
         guard.pt.clear(self.va, self.size);
         let state = self.state.access(guard);
-        let listed = state.invalid;
-        state.invalid = true;
         if state.stale.is_none() {
             state.stale = state.pins.take();
-        }
-        if !listed {
-            guard.mark_invalid(self.va);
         }
     }
 }
@@ -132,6 +146,9 @@ impl Invalidate for Mirror {
             }
         };
         notifier.set_seq(&guard, seq);
+        if m.state.access(&mut guard).removed {
+            return true;
+        }
         Stats::inc(&vm.stats.invalidations);
         let Some((va, len)) = m.overlap(range.start(), range.end()) else {
             return true;
@@ -140,9 +157,10 @@ impl Invalidate for Mirror {
             guard.pt.clear(va, len);
             return true;
         }
-        // The GPU cannot fault: let jobs that may use the pages finish first. The fence was
-        // published under the lock, so a job submitted after this point sees the new sequence
-        // and mirrors again.
+        // The GPU cannot fault: let jobs that may use the pages finish first. Their fences were
+        // published under the lock; the mirror is listed first, so that submissions from now on
+        // mirror it again, which waits for this invalidation to end.
+        m.mark_invalid(&mut guard);
         if let Some(fence) = guard.last_fence.clone() {
             if !fence.is_signaled() {
                 if !range.may_block() {
@@ -153,7 +171,7 @@ impl Invalidate for Mirror {
                 guard = vm.state.lock();
             }
         }
-        m.invalidate_locked(&mut guard);
+        m.clear_locked(&mut guard);
         if vm.mode == Mode::Pinned {
             vm.queue_release(&guard);
         }
@@ -211,8 +229,12 @@ pub(crate) struct Frame {
 }
 
 /// The frame of a `struct page`.
-pub(crate) fn page_frame(page: *mut bindings::page, write: bool) -> Frame {
-    // SAFETY: The caller's page is live (pinned); `page_to_pfn` only computes.
+///
+/// # Safety
+///
+/// `page` must be a live `struct page`.
+pub(crate) unsafe fn page_frame(page: *mut bindings::page, write: bool) -> Frame {
+    // SAFETY: The caller promises a live page; `page_to_pfn` only computes its frame.
     let pfn = unsafe { bindings::page_to_pfn(page) } as u64;
     Frame { pfn, write }
 }
@@ -224,6 +246,21 @@ const HUGE_PAGES: usize = (SZ_2M / SZ_4K) as usize;
 /// contiguous, aligned run with one permission (a huge page), one 2 MiB entry maps them: never
 /// more than the frames given. Never allocates: the tables must be reserved.
 pub(crate) fn write_entries(
+    pt: &mut PageTable,
+    va: u64,
+    npages: usize,
+    private: bool,
+    frame: impl Fn(usize) -> Option<Frame>,
+) -> Result {
+    let result = fill(pt, va, npages, private, frame);
+    if result.is_err() {
+        // Nothing half-mapped stays: the caller drops what the entries point to.
+        pt.clear(va, npages as u64 * SZ_4K);
+    }
+    result
+}
+
+fn fill(
     pt: &mut PageTable,
     va: u64,
     npages: usize,

@@ -14,7 +14,10 @@
 //! again), rather than split into a new table.
 
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{
+        flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+        KBox, KVec,
+    },
     init::{self, Zeroable},
     prelude::*,
 };
@@ -121,8 +124,9 @@ unsafe impl Zeroable for Table {}
 
 impl Table {
     fn new() -> Result<KBox<Table>> {
-        // Zeroed in place: a table is 8 KiB, too large for the stack.
-        KBox::init(init::zeroed(), GFP_KERNEL)
+        // Zeroed in place: a table is 8 KiB, too large for the stack. Charged to the process's
+        // memory cgroup: userspace decides how many there are.
+        KBox::init(init::zeroed(), GFP_KERNEL_ACCOUNT)
     }
 }
 
@@ -159,6 +163,10 @@ impl TablePool {
 }
 
 /// A GPU page table.
+///
+/// Its owner keeps this promise, on which the engine's accesses rely: every valid entry maps a
+/// frame the owner keeps alive, pinned, or mirrored and cleared under the notifier lock before
+/// the CPU frees it.
 pub(crate) struct PageTable {
     root: KBox<Table>,
     /// Leaf entries written so far, over the table's life: 4 KiB, then 2 MiB.

@@ -118,11 +118,12 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Puts the mirror at `va` on the invalidated list. Never allocates.
-    pub(crate) fn mark_invalid(&mut self, va: u64) {
-        if push_within_capacity(&mut self.invalid, va).is_err() {
-            self.walk_all = true;
-        }
+    /// Puts the mirror at `va` on the invalidated list, and returns whether there was room (if
+    /// not, every mirror is looked at). Never allocates.
+    pub(crate) fn list_invalid(&mut self, va: u64) -> bool {
+        let listed = push_within_capacity(&mut self.invalid, va).is_ok();
+        self.walk_all |= !listed;
+        listed
     }
 }
 
@@ -147,6 +148,30 @@ struct Mapping {
 impl Mapping {
     fn end(&self) -> u64 {
         self.va + self.size
+    }
+
+    /// Tells the mapping's mirror, if any, that the mapping is going: its invalidations must
+    /// not touch the page table any more.
+    fn remove_locked(&self, guard: &mut NotifierGuard<'_, State>) {
+        if let Some(n) = self.mirror() {
+            n.data().state.access(guard).removed = true;
+        }
+    }
+
+    /// Writes the entries of a GEM object's mapping.
+    fn map_bo(&self, pt: &mut PageTable) -> Result {
+        let Backing::Bo(pages) = &self.backing else {
+            return Ok(());
+        };
+        let slice = pages.pages().get(self.first_page..).ok_or(EINVAL)?;
+        let write = self.write;
+        // SAFETY: The pages are live: `pages` keeps them resident.
+        let frames = |i: usize| {
+            slice
+                .get(i)
+                .map(|&p| unsafe { mirror::page_frame(p, write) })
+        };
+        mirror::write_entries(pt, self.va, (self.size / SZ_4K) as usize, false, frames)
     }
 
     fn mirror(&self) -> Option<&IntervalNotifier<Mirror>> {
@@ -216,10 +241,17 @@ impl Vm {
     /// Creates a VM of the current process.
     pub(crate) fn new(mode: Mode) -> Result<Arc<Vm>> {
         let mm = Mm::current().ok_or(EINVAL)?;
-        let fences = Arc::pin_init(
-            new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-vm")),
-            GFP_KERNEL,
-        )?;
+        // Fault-mode jobs fault CPU pages in, which allocates, before their fences signal.
+        let fences = match mode {
+            Mode::Fault => Arc::pin_init(
+                new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-vm-fault"), long_running),
+                GFP_KERNEL,
+            )?,
+            _ => Arc::pin_init(
+                new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-vm")),
+                GFP_KERNEL,
+            )?,
+        };
         let state = State {
             pt: PageTable::new()?,
             last_fence: None,
@@ -304,28 +336,43 @@ impl Vm {
         {
             let mut guard = self.state.lock();
             for m in maps.iter() {
+                m.remove_locked(&mut guard);
                 guard.pt.clear(m.va, m.size);
             }
         }
         drop(maps);
     }
 
-    /// Submits `job`: in prefault and pinned modes mirrors the invalidated userptrs first, then
-    /// publishes the job's fence to the VM under the notifier lock and queues the job.
-    pub(crate) fn submit(&self, job: Pin<KBox<Job>>, fence: &Fence, owner: bool) -> Result {
+    /// Submits `job`: gives it the next fence of the VM's timeline, in prefault and pinned
+    /// modes mirrors the invalidated userptrs, then publishes the fence to the VM under the
+    /// notifier lock and queues the job. Returns the fence.
+    ///
+    /// Fences are made and jobs queued under `bindings`, so that they signal in the order of
+    /// their sequence numbers. A job whose submission fails after its fence was made is still
+    /// queued, to signal that fence with the error in its turn.
+    pub(crate) fn submit(&self, job: Pin<KBox<Job>>, owner: bool) -> Result<ARef<Fence>> {
         let b = self.bindings.lock();
         if self.cancelled() {
             return Err(ENOENT);
         }
-        match self.mode {
-            Mode::Fault => self.state.lock().last_fence = Some(fence.into()),
-            Mode::Prefault | Mode::Pinned => {
-                self.validate(&b, owner, |state| state.last_fence = Some(fence.into()))?
+        let signaller = self.fences.new_fence()?;
+        let fence: ARef<Fence> = signaller.fence().into();
+        job.set_signaller(signaller);
+        let published = match self.mode {
+            Mode::Fault => {
+                self.state.lock().last_fence = Some(fence.clone());
+                Ok(())
             }
+            Mode::Prefault | Mode::Pinned => {
+                self.validate(&b, owner, |state| state.last_fence = Some(fence.clone()))
+            }
+        };
+        if let Err(e) = published {
+            job.fail(e);
         }
         // The queue owns the job from here; it cannot be queued twice.
         self.queue.queue().enqueue(job);
-        Ok(())
+        published.map(|()| fence)
     }
 
     /// The exec loop of the locking document: mirrors the invalidated userptrs (and only them),
@@ -377,20 +424,27 @@ impl Vm {
         Ok(todo)
     }
 
-    /// Removes the mirrors that are valid again from the invalidated list, then publishes.
+    /// Makes the invalidated list hold each mirror still invalid once, and publishes.
     fn finish(
         &self,
         b: &Bindings,
         guard: &mut NotifierGuard<'_, State>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) {
+        // Entries of mirrors valid again, of removed mirrors, and repeated ones go.
+        for i in 0..guard.invalid.len() {
+            if let Some(m) = b.mirror_at(guard.invalid[i]) {
+                m.data().state.access(guard).listed = false;
+            }
+        }
         let mut i = 0;
         while i < guard.invalid.len() {
-            let va = guard.invalid[i];
-            let keep = match b.mirror_at(va) {
-                Some(m) => m.data().state.access(guard).invalid,
-                None => false,
-            };
+            let keep = b.mirror_at(guard.invalid[i]).is_some_and(|m| {
+                let state = m.data().state.access(guard);
+                let keep = state.invalid && !state.listed;
+                state.listed |= keep;
+                keep
+            });
             if keep {
                 i += 1;
             } else {
@@ -400,7 +454,17 @@ impl Vm {
                 unsafe { guard.invalid.set_len(last) };
             }
         }
-        guard.walk_all = false;
+        // The list ran out of room before: list again what is invalid and not listed.
+        if core::mem::take(&mut guard.walk_all) {
+            for m in b.maps.iter().filter_map(Mapping::mirror) {
+                let m = m.data();
+                let state = m.state.access(guard);
+                if state.invalid && !state.listed {
+                    let listed = guard.list_invalid(m.va);
+                    m.state.access(guard).listed = listed;
+                }
+            }
+        }
         if let Some(publish) = publish.take() {
             publish(guard);
         }
@@ -524,7 +588,12 @@ impl Vm {
     /// Writes the entries of a mirror from its pins.
     fn map_pins(&self, state: &mut State, m: &Mirror, pins: &Pins) -> Result {
         let pages = pins.pages();
-        let frames = |i: usize| pages.get(i).map(|&p| mirror::page_frame(p, m.write));
+        // SAFETY: The pages are live: `pins` holds them.
+        let frames = |i: usize| {
+            pages
+                .get(i)
+                .map(|&p| unsafe { mirror::page_frame(p, m.write) })
+        };
         mirror::write_entries(&mut state.pt, m.va, pages.len(), true, frames)
     }
 
@@ -582,34 +651,34 @@ impl Vm {
         if b.maps.len() >= MAX_MAPPINGS {
             return Err(ENOSPC);
         }
+        // Room to link the mapping in, made first: once entries are written, nothing may fail
+        // (dropping the mapping would leave entries to pages no longer kept).
+        let space = SpliceSpace::alloc(b.maps.len(), 0, 1)?;
+        let mut new = KVec::with_capacity(1, GFP_KERNEL)?;
         let mapping = if let Ok(bo) = Bo::lookup_handle(file, args.handle) {
             if obj_end > bo.size() as u64 {
                 return Err(EINVAL);
             }
-            let pages = Bo::pin_pages(&bo)?;
-            self.reserve(va, size)?;
-            let write = !read_only;
-            {
-                let mut guard = self.state.lock();
-                let slice = &pages.pages()[first_page..];
-                let frames = |i: usize| slice.get(i).map(|&p| mirror::page_frame(p, write));
-                mirror::write_entries(&mut guard.pt, va, (size / SZ_4K) as usize, false, frames)?;
-            }
-            Mapping {
+            let mapping = Mapping {
                 va,
                 size,
                 first_page,
-                write,
-                backing: Backing::Bo(pages),
-            }
+                write: !read_only,
+                backing: Backing::Bo(Bo::pin_pages(&bo)?),
+            };
+            self.reserve(va, size)?;
+            // On error nothing stays mapped.
+            mapping.map_bo(&mut self.state.lock().pt)?;
+            mapping
         } else {
             let obj = UserptrObject::lookup_handle(file, args.handle)?;
             if obj_end > obj.size() as u64 {
                 return Err(EINVAL);
             }
             let userptr = &**obj;
-            // A VM mirrors its own process only.
-            if userptr.mm().as_raw() != self.mm.as_raw() {
+            // A VM mirrors its own process only, bound by that process: pins are taken from the
+            // caller's address space.
+            if userptr.mm().as_raw() != self.mm.as_raw() || !self.is_owner() {
                 return Err(EFAULT);
             }
             let write = !read_only && !userptr.read_only();
@@ -629,9 +698,8 @@ impl Vm {
             }
         };
         let userptr = mapping.mirror().is_some();
-        let mut new = KVec::with_capacity(1, GFP_KERNEL)?;
         let _ = push_within_capacity(&mut new, mapping);
-        splice(&mut b.maps, i, i, new)?;
+        space.apply(&mut b.maps, i, i, new);
         if userptr {
             b.userptrs += 1;
         }
@@ -654,7 +722,7 @@ impl Vm {
             GFP_KERNEL,
         )?;
         if self.mode != Mode::Fault {
-            self.state.lock().mark_invalid(va);
+            n.data().mark_invalid(&mut self.state.lock());
         }
         Ok(n)
     }
@@ -700,21 +768,29 @@ impl Vm {
         if tail.end() > end {
             pieces.push(self.piece(tail, end, tail.end())?, GFP_KERNEL)?;
         }
+        if b.maps.len() - (last - first) + pieces.len() > MAX_MAPPINGS {
+            return Err(ENOSPC);
+        }
         let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
         self.reserve_invalid(b.userptrs + added)?;
-        let old = splice(&mut b.maps, first, last, pieces)?;
+        let space = SpliceSpace::alloc(b.maps.len(), last - first, pieces.len())?;
+        // Nothing fails from here on.
+        let npieces = pieces.len();
+        let old = space.apply(&mut b.maps, first, last, pieces);
         let removed = old.iter().filter(|m| m.mirror().is_some()).count();
         b.userptrs = b.userptrs + added - removed;
-        // Userptr pieces start unmapped, their new mirrors to mirror again; a BO piece keeps its
-        // entries. So the old mappings' entries go, except what BO pieces keep.
         {
             let mut guard = self.state.lock();
+            // Userptr pieces start unmapped, their new mirrors to mirror again; the old
+            // mappings' entries go.
             for m in old.iter() {
-                let (lo, hi) = match m.backing {
-                    Backing::Bo(_) => (core::cmp::max(m.va, va), core::cmp::min(m.end(), end)),
-                    Backing::Userptr(_) => (m.va, m.end()),
-                };
-                guard.pt.clear(lo, hi - lo);
+                m.remove_locked(&mut guard);
+                guard.pt.clear(m.va, m.size);
+            }
+            // GEM pieces keep their pages: map them again (a 2 MiB entry that was cleared in
+            // part went whole). The tables stayed reserved, so this cannot fail.
+            for p in b.maps[first..first + npieces].iter() {
+                let _ = p.map_bo(&mut guard.pt);
             }
         }
         drop(b);
@@ -863,28 +939,42 @@ fn push_within_capacity<T>(vec: &mut KVec<T>, value: T) -> core::result::Result<
     Ok(())
 }
 
-/// Replaces `vec[first..last]` with `with`, returning what was there. Allocates the new vectors
-/// before moving anything, so that on error nothing is lost.
-fn splice<T>(vec: &mut KVec<T>, first: usize, last: usize, with: KVec<T>) -> Result<KVec<T>> {
-    let mut new = KVec::with_capacity(vec.len() - (last - first) + with.len(), GFP_KERNEL)?;
-    let mut old = KVec::with_capacity(last - first, GFP_KERNEL)?;
-    let mut with = Some(with);
-    for (i, item) in core::mem::take(vec).into_iter().enumerate() {
-        if i == first {
-            for w in with.take().into_iter().flatten() {
-                let _ = push_within_capacity(&mut new, w);
+/// The vectors a splice of a vector needs, allocated beforehand so that the splice itself
+/// cannot fail.
+struct SpliceSpace<T> {
+    new: KVec<T>,
+    old: KVec<T>,
+}
+
+impl<T> SpliceSpace<T> {
+    /// Room to replace `removed` items of a vector of `len` with `added` others.
+    fn alloc(len: usize, removed: usize, added: usize) -> Result<Self> {
+        Ok(Self {
+            new: KVec::with_capacity(len - removed + added, GFP_KERNEL)?,
+            old: KVec::with_capacity(removed, GFP_KERNEL)?,
+        })
+    }
+
+    /// Replaces `vec[first..last]` with `with`, returning what was there.
+    fn apply(mut self, vec: &mut KVec<T>, first: usize, last: usize, with: KVec<T>) -> KVec<T> {
+        let mut with = Some(with);
+        for (i, item) in core::mem::take(vec).into_iter().enumerate() {
+            if i == first {
+                for w in with.take().into_iter().flatten() {
+                    let _ = push_within_capacity(&mut self.new, w);
+                }
             }
+            let _ = match (first..last).contains(&i) {
+                true => push_within_capacity(&mut self.old, item),
+                false => push_within_capacity(&mut self.new, item),
+            };
         }
-        let _ = match (first..last).contains(&i) {
-            true => push_within_capacity(&mut old, item),
-            false => push_within_capacity(&mut new, item),
-        };
+        for w in with.into_iter().flatten() {
+            let _ = push_within_capacity(&mut self.new, w);
+        }
+        *vec = self.new;
+        self.old
     }
-    for w in with.into_iter().flatten() {
-        let _ = push_within_capacity(&mut new, w);
-    }
-    *vec = new;
-    Ok(old)
 }
 
 /// The mirror a range was made for.
@@ -895,6 +985,11 @@ fn range_mirror<'a>(range: &Range<'a, Mirror>) -> &'a Mirror {
 #[kernel::kunit::kunit_tests(hmmgpu_vm)]
 mod tests {
     use super::*;
+
+    fn splice(v: &mut KVec<u32>, first: usize, last: usize, with: KVec<u32>) -> Result<KVec<u32>> {
+        let space = SpliceSpace::alloc(v.len(), last - first, with.len())?;
+        Ok(space.apply(v, first, last, with))
+    }
 
     fn vec(items: &[u32]) -> Result<KVec<u32>> {
         let mut v = KVec::new();
