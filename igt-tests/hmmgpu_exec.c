@@ -625,6 +625,101 @@ static void test_in_fence_timeout(uint32_t mode)
 }
 
 /*
+ * queued-timeout: a job's time limit counts from its submission, so a short
+ * job queued behind a long one on the same VM runs out of time waiting for
+ * its turn, without running; the long one completes.
+ */
+static void test_queued_timeout(uint32_t mode)
+{
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t s_long, s_short;
+	unsigned int n;
+	struct ctx c;
+	int test_fd;
+
+	test_begin();
+	test_fd = open_fd();
+	ctx_init(&c, test_fd, mode, 0);
+	s_long = syncobj_create(test_fd);
+	s_short = syncobj_create(test_fd);
+	n = long_cmds(&c, RES_VA, MARK_LONG);
+
+	submit(test_fd, c.vm, long_buf, n, LONG_TIMEOUT_MS, NULL, 0, &s_long, 1);
+	hmmgpu_cmd_write64(&cmd, RES_VA + 8, MARK_SHORT);
+	submit(test_fd, c.vm, &cmd, 1, WAITER_TIMEOUT_MS, NULL, 0, &s_short, 1);
+
+	igt_assert_eq(job_error(test_fd, s_short), -ETIMEDOUT);
+	igt_assert_eq(job_error(test_fd, s_long), 0);
+	igt_assert_eq_u64(c.res[0], MARK_LONG);
+	igt_assert_f(c.res[1] != MARK_SHORT, "the job that ran out of time ran\n");
+
+	syncobj_destroy(test_fd, s_long);
+	syncobj_destroy(test_fd, s_short);
+	ctx_fini(&c);
+	close_fd(test_fd);
+}
+
+/*
+ * fault-fence: a job of a fault-mode VM may wait for memory before its fence
+ * signals, so a job of a VM that cannot fault (whose invalidations wait for
+ * its jobs) may not wait for it while it is pending: -EINVAL, and nothing
+ * runs. A fault-mode VM may wait for it, and once it has signalled anyone may.
+ */
+static void test_fault_fence(uint32_t mode)
+{
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t s_long, s_out;
+	struct ctx a, b, f;
+	unsigned int n;
+	int test_fd;
+
+	igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_FAULT), "no fault mode\n");
+	test_begin();
+	test_fd = open_fd();
+	ctx_init(&a, test_fd, DRM_HMMGPU_VM_MODE_FAULT, 0);
+	ctx_init(&b, test_fd, mode, a.res_bo);
+	ctx_init(&f, test_fd, DRM_HMMGPU_VM_MODE_FAULT, a.res_bo);
+	s_long = syncobj_create(test_fd);
+	s_out = syncobj_create(test_fd);
+	n = long_cmds(&a, RES_VA, MARK_LONG);
+
+	submit(test_fd, a.vm, long_buf, n, LONG_TIMEOUT_MS, NULL, 0, &s_long, 1);
+	igt_assert_f(!signalled(test_fd, s_long, NULL), "the long job ended at once\n");
+	hmmgpu_cmd_write64(&cmd, RES_VA + 8, MARK_SHORT);
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		submit(test_fd, b.vm, &cmd, 1, 0, &s_long, 1, &s_out, 1);
+		igt_assert_eq(job_error(test_fd, s_out), 0);
+		igt_assert_eq_u64(a.res[1], MARK_SHORT);
+	} else {
+		struct drm_hmmgpu_exec exec = {
+			.vm_id = b.vm,
+			.cmds = to_user_pointer(&cmd),
+			.cmd_count = 1,
+			.in_syncobjs = to_user_pointer(&s_long),
+			.in_count = 1,
+			.out_syncobjs = to_user_pointer(&s_out),
+			.out_count = 1,
+		};
+
+		igt_assert_eq(__hmmgpu_exec(test_fd, &exec), -EINVAL);
+		igt_assert_eq(job_error(test_fd, s_long), 0);
+		igt_assert_f(a.res[1] != MARK_SHORT, "the refused job ran\n");
+		/* Signalled, the fence holds nothing back. */
+		igt_assert_eq(__hmmgpu_exec(test_fd, &exec), 0);
+		igt_assert_eq(job_error(test_fd, s_out), 0);
+		igt_assert_eq_u64(a.res[1], MARK_SHORT);
+	}
+	igt_assert_eq(job_error(test_fd, s_long), 0);
+
+	syncobj_destroy(test_fd, s_long);
+	syncobj_destroy(test_fd, s_out);
+	ctx_fini(&f);
+	ctx_fini(&b);
+	ctx_fini(&a);
+	close_fd(test_fd);
+}
+
+/*
  * fault-then-continue: jobs that touch an address no mapping allows (a
  * write, a read, a fill that runs past the end of a mapping) end with
  * -EFAULT, their commands after the fault do not run, and the next job on
@@ -936,6 +1031,20 @@ igt_main
 	igt_subtest_with_dynamic("in-fence-timeout") {
 		for_each_mode_dynamic(m)
 			test_in_fence_timeout(m->flags);
+	}
+
+	igt_describe("A job's time limit counts from submission: a short job queued behind a "
+		     "long one runs out of time waiting, without running.");
+	igt_subtest_with_dynamic("queued-timeout") {
+		for_each_mode_dynamic(m)
+			test_queued_timeout(m->flags);
+	}
+
+	igt_describe("Only fault-mode VMs may wait for a pending fault-mode job's fence; "
+		     "other VMs get -EINVAL until it has signalled.");
+	igt_subtest_with_dynamic("fault-fence") {
+		for_each_mode_dynamic(m)
+			test_fault_fence(m->flags);
 	}
 
 	igt_describe("Jobs that write, read or fill where nothing is mapped end with -EFAULT "
