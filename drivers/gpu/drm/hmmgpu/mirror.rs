@@ -27,6 +27,7 @@ use core::sync::atomic::Ordering;
 use kernel::{
     bindings,
     mm::{
+        hmm::Valid,
         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq},
         notifier_lock::{NotifierGuard, NotifierLocked},
         pin::{LockedVm, PinnedPages},
@@ -226,6 +227,9 @@ impl Drop for Pins {
 pub(crate) struct Frame {
     pub(crate) pfn: u64,
     pub(crate) write: bool,
+    /// The source maps the page as part of a huge page, or cannot tell: a run of 512 such
+    /// frames may become a 2 MiB entry.
+    pub(crate) huge: bool,
 }
 
 /// The frame of a `struct page`.
@@ -236,10 +240,31 @@ pub(crate) struct Frame {
 pub(crate) unsafe fn page_frame(page: *mut bindings::page, write: bool) -> Frame {
     // SAFETY: The caller promises a live page; `page_to_pfn` only computes its frame.
     let pfn = unsafe { bindings::page_to_pfn(page) } as u64;
-    Frame { pfn, write }
+    Frame {
+        pfn,
+        write,
+        huge: true,
+    }
+}
+
+/// Writes the entries of a current snapshot from GPU address `va`: the pages the CPU maps,
+/// writable where both the CPU and the mapping allow, and a 2 MiB entry where the CPU maps a
+/// huge page (order 9) over a whole 2 MiB-aligned block of the range. Never allocates.
+pub(crate) fn map_snapshot(pt: &mut PageTable, va: u64, valid: &Valid<'_>, write: bool) -> Result {
+    let base = valid.start();
+    let frames = |i: usize| {
+        let pfn = valid.at(base + i * SZ_4K as usize)?;
+        Some(Frame {
+            pfn: pfn.pfn()? as u64,
+            write: write && pfn.is_writable(),
+            huge: pfn.map_order() >= HUGE_ORDER,
+        })
+    };
+    write_entries(pt, va, valid.len(), true, frames)
 }
 
 const HUGE_PAGES: usize = (SZ_2M / SZ_4K) as usize;
+const HUGE_ORDER: u32 = HUGE_PAGES.trailing_zeros();
 
 /// Writes the entries of `npages` pages from `va`, frame `i` from `frame(i)` (`None` leaves the
 /// page unmapped). Where 512 frames of a 2 MiB-aligned block of `va` are one physically
@@ -296,7 +321,7 @@ fn fill(
 /// The first frame of the block of 512 from `i`, if they make one huge page.
 fn huge_run(frame: &impl Fn(usize) -> Option<Frame>, i: usize) -> Option<Frame> {
     let first = frame(i)?;
-    if first.pfn % HUGE_PAGES as u64 != 0 {
+    if !first.huge || first.pfn % HUGE_PAGES as u64 != 0 {
         return None;
     }
     for k in 1..HUGE_PAGES {
@@ -323,7 +348,11 @@ mod tests {
     }
 
     fn frame(pfn: u64) -> Option<Frame> {
-        Some(Frame { pfn, write: true })
+        Some(Frame {
+            pfn,
+            write: true,
+            huge: true,
+        })
     }
 
     #[test]
@@ -346,6 +375,7 @@ mod tests {
                 Some(Frame {
                     pfn: PFN + i as u64,
                     write: i != 7,
+                    huge: true,
                 })
             },
             &|i| {

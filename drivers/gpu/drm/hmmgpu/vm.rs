@@ -20,7 +20,7 @@ use crate::{
     engine::Stop,
     gem::{Bo, Object},
     job::Job,
-    mirror::{self, Frame, Mirror, Pins},
+    mirror::{self, Mirror, Pins},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     queue::OrderedQueue,
     userptr::UserptrObject,
@@ -493,9 +493,9 @@ impl Vm {
             } else {
                 Fault::Read
             };
-            let (va, size) = (m.va, m.size);
+            let va = m.va;
             match range.fault(fault) {
-                Ok(s) => snapshots.push((va, size, s), GFP_KERNEL)?,
+                Ok(s) => snapshots.push((va, s), GFP_KERNEL)?,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
                 Err(e) if e == EFAULT || e == EPERM => continue,
                 Err(e) => return Err(e),
@@ -503,27 +503,13 @@ impl Vm {
         }
         let mut guard = self.state.lock();
         let mut raced = false;
-        for (va, size, snapshot) in snapshots {
+        for (va, snapshot) in snapshots {
             let Some(n) = b.mirror_at(va) else { continue };
             let write = n.data().write;
             match snapshot.commit_mut(&mut guard) {
                 None => raced = true,
                 Some((valid, state)) => {
-                    let base = valid.start();
-                    let frames = |i: usize| {
-                        let pfn = valid.at(base + i * SZ_4K as usize)?;
-                        Some(Frame {
-                            pfn: pfn.pfn()? as u64,
-                            write: write && pfn.is_writable(),
-                        })
-                    };
-                    mirror::write_entries(
-                        &mut state.pt,
-                        va,
-                        (size / SZ_4K) as usize,
-                        true,
-                        frames,
-                    )?;
+                    mirror::map_snapshot(&mut state.pt, va, &valid, write)?;
                     n.data().state.access(&mut guard).invalid = false;
                 }
             }
@@ -873,21 +859,7 @@ impl Vm {
             let snapshot = range.fault(fault)?;
             let mut guard = self.state.lock();
             if let Some((valid, state)) = snapshot.commit_mut(&mut guard) {
-                let base = valid.start();
-                let frames = |i: usize| {
-                    let pfn = valid.at(base + i * SZ_4K as usize)?;
-                    Some(Frame {
-                        pfn: pfn.pfn()? as u64,
-                        write: m.write && pfn.is_writable(),
-                    })
-                };
-                return mirror::write_entries(
-                    &mut state.pt,
-                    lo,
-                    ((hi - lo) / SZ_4K) as usize,
-                    true,
-                    frames,
-                );
+                return mirror::map_snapshot(&mut state.pt, lo, &valid, m.write);
             }
             drop(guard);
             Stats::inc(&self.stats.retries);
