@@ -16,6 +16,13 @@
  * unbinds split mappings; huge pages give 2 MiB GPU entries; the ioctls
  * refuse bad arguments; and pinned mode returns every page pin it takes.
  *
+ * Beyond anonymous memory: memfd and tmpfs files mapped shared (the GPU and
+ * read()/write() agree) and private (GPU writes stay in the process's
+ * copies), and hugetlb pages. More ways the CPU changes the memory: mremap
+ * (moved, and MREMAP_DONTUNMAP), MADV_DONTNEED of a part, munmap of one page
+ * (prefault and pinned modes mirror a mapping whole or not at all), mprotect
+ * and MADV_DONTFORK; and pinned mode's charge to RLIMIT_MEMLOCK.
+ *
  * A job that touches an address no GPU mapping allows ends with -EFAULT,
  * which DRM_IOCTL_HMMGPU_WAIT reports; the exec itself succeeds. Jobs run
  * asynchronously: every check from the CPU comes after waiting for the job.
@@ -29,7 +36,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/magic.h>
 
 #include <xf86drm.h>
 
@@ -41,7 +53,9 @@ IGT_TEST_DESCRIPTION("Userptr objects of hmmgpu: creation, argument checks and p
 		     "THP memory in every VM mode (fault, prefault, pinned), coherency "
 		     "with munmap, remap, fork and invalidation under a running job, "
 		     "read-only memory, split unbinds, 2 MiB entries, bad arguments and "
-		     "the balance of page pins.");
+		     "the balance of page pins; memfd, tmpfs file and hugetlb memory, "
+		     "mremap, MADV_DONTNEED, partial munmap, mprotect, MADV_DONTFORK and "
+		     "RLIMIT_MEMLOCK.");
 
 #define PAGES 8
 
@@ -1925,6 +1939,1010 @@ static void test_pinned_balance(void)
 	}
 }
 
+/* VM_STATS pinned_pages once it reads @expected, or what it reads after 5 s. */
+static uint64_t pinned_pages_settled(struct ctx *c, uint64_t expected)
+{
+	struct drm_hmmgpu_vm_stats s;
+	struct timespec start;
+
+	/* Pins an invalidation drops are released a little later, by a worker. */
+	igt_gettime(&start);
+	for (;;) {
+		vm_stats(c, &s);
+		if (s.pinned_pages == expected || igt_seconds_elapsed(&start) >= 5)
+			return s.pinned_pages;
+		usleep(20 * 1000);
+	}
+}
+
+/* Reads @size bytes at @off of file @file_fd into @buf, asserting they all came. */
+static void read_at(int file_fd, void *buf, uint64_t size, uint64_t off)
+{
+	igt_assert_eq(pread(file_fd, buf, size, off), (ssize_t)size);
+}
+
+static void write_at(int file_fd, const void *buf, uint64_t size, uint64_t off)
+{
+	igt_assert_eq(pwrite(file_fd, buf, size, off), (ssize_t)size);
+}
+
+static char *map_file(int file_fd, uint64_t size, int flags)
+{
+	char *ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, file_fd, 0);
+
+	igt_assert_f(ptr != MAP_FAILED, "mmap of %" PRIu64 " bytes of fd %d failed: %s\n",
+		     size, file_fd, strerror(errno));
+	return ptr;
+}
+
+/*
+ * A memfd mapped twice, MAP_SHARED, with a userptr of each mapping: what the
+ * CPU writes through either mapping or with pwrite reaches the GPU through
+ * both, and what the GPU writes through either is seen by the other mapping,
+ * the other GPU mapping and pread. A hole punched in the file reads as zeros
+ * (never the pages that were there); truncating the file takes its pages away
+ * (-EFAULT) until it grows again, with new zero pages.
+ */
+static void test_memfd_rw(uint32_t mode)
+{
+	const uint64_t size = 16 * page, half = size / 2;
+	const uint64_t va_a = USERPTR_VA, va_b = USERPTR_VA + VA_STRIDE;
+	uint32_t ua, ub;
+	char *a, *b, *buf;
+	uint64_t sum = 0;
+	struct ctx c;
+	int mfd;
+
+	mfd = memfd_create("hmmgpu_userptr", MFD_CLOEXEC);
+	igt_assert_f(mfd >= 0, "memfd_create: %s\n", strerror(errno));
+	igt_assert_eq(ftruncate(mfd, size), 0);
+	a = map_file(mfd, size, MAP_SHARED);
+	b = map_file(mfd, size, MAP_SHARED);
+	igt_assert(a != b);
+	buf = calloc(1, size);
+	igt_assert(buf);
+
+	ctx_init(&c, mode, size);
+	hmmgpu_fill_pattern(a, size, 1);
+	ua = hmmgpu_userptr_create(c.fd, a, size, 0);
+	ub = hmmgpu_userptr_create(c.fd, b, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, ua, 0, va_a, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, ub, 0, va_b, size, 0);
+
+	/* CPU writes through one mapping: the GPU reads them through both. */
+	check_gpu_view(&c, va_a, b, size, "memfd through the first mapping");
+	hmmgpu_check_pattern(c.bo_ptr, size, 1);
+	check_gpu_view(&c, va_b, a, size, "memfd through the second mapping");
+	hmmgpu_check_pattern(c.bo_ptr, size, 1);
+
+	/* pwrite() to pages the GPU has mirrored: the next job sees it. */
+	hmmgpu_fill_pattern(buf, size, 2);
+	write_at(mfd, buf, size, 0);
+	check_gpu_view(&c, va_a, buf, size, "memfd after pwrite");
+	igt_assert_eq(gpu_checksum(&c, va_b, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(buf, size));
+
+	/* GPU writes through one mapping: the other mappings and pread() see them. */
+	igt_assert_eq(gpu_fill(&c, va_a + 3 * page, page, 0x3e3e3e3e), 0);
+	check_value(b + 3 * page, page, 0x3e3e3e3e);
+	memset(buf, 0, size);
+	read_at(mfd, buf, page, 3 * page);
+	check_value(buf, page, 0x3e3e3e3e);
+	hmmgpu_fill_pattern(c.bo_ptr, size, 3);
+	igt_assert_eq(gpu_copy(&c, va_b, BO_VA, size), 0);
+	hmmgpu_check_pattern(a, size, 3);
+	memset(buf, 0, size);
+	read_at(mfd, buf, size, 0);
+	hmmgpu_check_pattern(buf, size, 3);
+	check_gpu_view(&c, va_a, buf, size, "memfd after a GPU write through the other mapping");
+
+	/* A hole punched in the middle: zeros there, through both GPU mappings. */
+	igt_assert_eq(fallocate(mfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * page,
+				4 * page), 0);
+	memset(buf + 4 * page, 0, 4 * page);
+	igt_assert_eq(gpu_checksum(&c, va_b + 4 * page, 4 * page, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	check_gpu_view(&c, va_a, buf, size, "memfd after punching a hole");
+	/* And GPU writes into the hole reach the file. */
+	igt_assert_eq(gpu_write64(&c, va_a + 5 * page + 8, 0x1badcafe2badcafeull), 0);
+	*(uint64_t *)(buf + 5 * page + 8) = 0x1badcafe2badcafeull;
+	check_same(b, buf, size, "memfd after a GPU write into the hole");
+	memset(buf, 0, size);
+	read_at(mfd, buf, size, 0);
+	check_same(buf, a, size, "pread after a GPU write into the hole");
+
+	/* Truncated to half: the half gone faults, in every mode. */
+	igt_assert_eq(ftruncate(mfd, half), 0);
+	igt_assert_eq(gpu_checksum(&c, va_a + half, half, &sum), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, va_b + size - 8, 1), -EFAULT);
+	igt_assert_eq(gpu_copy(&c, BO_VA, va_a + half, page), -EFAULT);
+	/*
+	 * The half still in the file: fault mode mirrors page by page; prefault
+	 * and pinned modes mirror a mapping whole or not at all.
+	 */
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		igt_assert_eq(gpu_checksum(&c, va_a, half, &sum), 0);
+		igt_assert_eq_u64(sum, cpu_checksum(buf, half));
+		igt_assert_eq(gpu_fill(&c, va_b + page, page, 0x44444444), 0);
+		memset(buf + page, 0x44, page);
+		check_same(a, buf, half, "the memfd's half left after a GPU write");
+	} else {
+		igt_assert_eq(gpu_checksum(&c, va_a, half, &sum), -EFAULT);
+		igt_assert_eq(gpu_fill(&c, va_b + page, page, 0x44444444), -EFAULT);
+		check_same(a, buf, half, "the memfd's half left after a refused GPU write");
+	}
+
+	/* Grown back: the end is new zero pages, the front kept its data. */
+	igt_assert_eq(ftruncate(mfd, size), 0);
+	igt_assert_eq(gpu_checksum(&c, va_a + half, half, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	memset(buf + half, 0, half);
+	check_gpu_view(&c, va_b, buf, size, "memfd grown back");
+	check_same(a, buf, size, "the memfd grown back");
+	igt_assert_eq(gpu_fill(&c, va_a + size - page, page, 0x66666666), 0);
+	check_value(b + size - page, page, 0x66666666);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va_a, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_b, size);
+	gem_close(c.fd, ua);
+	gem_close(c.fd, ub);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(a, size), 0);
+	igt_assert_eq(munmap(b, size), 0);
+	close(mfd);
+	free(buf);
+}
+
+/* Whether /tmp keeps its files in memory (tmpfs or ramfs). */
+static bool tmp_in_memory(void)
+{
+	struct statfs st;
+
+	if (statfs("/tmp", &st))
+		return false;
+	igt_debug("/tmp: f_type %#lx\n", (unsigned long)st.f_type);
+	return st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC;
+}
+
+/* A new, unlinked file of @size bytes in /tmp. */
+static int tmp_file(uint64_t size)
+{
+	char name[] = "/tmp/hmmgpu_userptr.XXXXXX";
+	int file_fd = mkstemp(name);
+
+	igt_assert_f(file_fd >= 0, "mkstemp: %s\n", strerror(errno));
+	igt_assert_eq(unlink(name), 0);
+	igt_assert_eq(ftruncate(file_fd, size), 0);
+	return file_fd;
+}
+
+/*
+ * A regular file of /tmp (tmpfs or ramfs) mapped MAP_SHARED: the GPU reads
+ * what write() put there, and read() sees what the GPU wrote. Mapped
+ * MAP_PRIVATE: the GPU reads the file's data, and its writes go to the
+ * process's private copies, which the CPU sees, while the file stays as it
+ * was.
+ */
+static void test_file_rw(uint32_t mode)
+{
+	const uint64_t size = 16 * page;
+	const uint64_t va_shared = USERPTR_VA, va_priv = USERPTR_VA + VA_STRIDE;
+	uint32_t ushared, upriv;
+	char *shared, *priv, *buf;
+	uint64_t sum = 0;
+	struct ctx c;
+	int file_fd;
+
+	igt_require_f(tmp_in_memory(), "/tmp is neither tmpfs nor ramfs\n");
+
+	file_fd = tmp_file(size);
+	buf = calloc(1, size);
+	igt_assert(buf);
+	hmmgpu_fill_pattern(buf, size, 1);
+	write_at(file_fd, buf, size, 0);
+
+	ctx_init(&c, mode, size);
+
+	igt_debug("MAP_SHARED\n");
+	shared = map_file(file_fd, size, MAP_SHARED);
+	ushared = hmmgpu_userptr_create(c.fd, shared, size, 0);
+	/*
+	 * Pinned mode pins the file's pages with FOLL_LONGTERM | FOLL_WRITE at
+	 * bind: the core MM allows that on shmem/tmpfs (and ramfs), whose pages
+	 * are never written back.
+	 */
+	hmmgpu_vm_map(c.fd, c.vm, ushared, 0, va_shared, size, 0);
+	check_gpu_view(&c, va_shared, buf, size, "a shared file mapping");
+	hmmgpu_check_pattern(c.bo_ptr, size, 1);
+
+	/* GPU writes reach the file: read() sees them. */
+	hmmgpu_fill_pattern(c.bo_ptr, size, 2);
+	igt_assert_eq(gpu_copy(&c, va_shared, BO_VA, size), 0);
+	memset(buf, 0, size);
+	read_at(file_fd, buf, size, 0);
+	hmmgpu_check_pattern(buf, size, 2);
+	igt_assert_eq(gpu_fill(&c, va_shared + 2 * page, page, 0x2f2f2f2f), 0);
+	read_at(file_fd, buf, size, 0);
+	check_value(buf + 2 * page, page, 0x2f2f2f2f);
+	hmmgpu_check_pattern_at(buf, 0, 2 * page, 2);
+	hmmgpu_check_pattern_at(buf, 3 * page, size - 3 * page, 2);
+	check_same(shared, buf, size, "the shared mapping after GPU writes");
+
+	/* write() to pages the GPU has mirrored: the next job sees it. */
+	hmmgpu_fill_pattern(buf, size, 3);
+	write_at(file_fd, buf + 4 * page, 4 * page, 4 * page);
+	igt_assert_eq(gpu_checksum(&c, va_shared + 4 * page, 4 * page, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(buf + 4 * page, 4 * page));
+	check_gpu_view(&c, va_shared, shared, size, "a shared file mapping after write()");
+	hmmgpu_check_pattern_at(c.bo_ptr, 4 * page, 4 * page, 3);
+
+	igt_debug("MAP_PRIVATE\n");
+	hmmgpu_fill_pattern(buf, size, 4);
+	write_at(file_fd, buf, size, 0);
+	priv = map_file(file_fd, size, MAP_PRIVATE);
+	upriv = hmmgpu_userptr_create(c.fd, priv, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, upriv, 0, va_priv, size, 0);
+	check_gpu_view(&c, va_priv, buf, size, "a private file mapping");
+	hmmgpu_check_pattern(c.bo_ptr, size, 4);
+
+	/* GPU writes land in the private copy: the CPU sees them, the file does not. */
+	igt_assert_eq(gpu_fill(&c, va_priv + page, page, 0x4c4c4c4c), 0);
+	check_value(priv + page, page, 0x4c4c4c4c);
+	hmmgpu_check_pattern_at(priv, 0, page, 4);
+	hmmgpu_check_pattern_at(priv, 2 * page, size - 2 * page, 4);
+	hmmgpu_fill_pattern(c.bo_ptr, size, 5);
+	igt_assert_eq(gpu_copy(&c, va_priv, BO_VA, size), 0);
+	hmmgpu_check_pattern(priv, size, 5);
+	memset(buf, 0, size);
+	read_at(file_fd, buf, size, 0);
+	hmmgpu_check_pattern(buf, size, 4);
+	hmmgpu_check_pattern(shared, size, 4);
+	check_gpu_view(&c, va_shared, shared, size, "the shared mapping beside a private one");
+
+	/*
+	 * The file written again: the private mapping's pages are copies by
+	 * now, and the GPU reads what the CPU reads there.
+	 */
+	hmmgpu_fill_pattern(buf, size, 6);
+	write_at(file_fd, buf, size, 0);
+	hmmgpu_check_pattern(priv, size, 5);
+	check_gpu_view(&c, va_priv, priv, size, "a private file mapping after write()");
+	check_gpu_view(&c, va_shared, buf, size, "a shared file mapping after write()");
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va_shared, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_priv, size);
+	gem_close(c.fd, ushared);
+	gem_close(c.fd, upriv);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(shared, size), 0);
+	igt_assert_eq(munmap(priv, size), 0);
+	close(file_fd);
+	free(buf);
+}
+
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+
+static long read_nr_hugepages(void)
+{
+	FILE *f = fopen(NR_HUGEPAGES, "r");
+	long nr = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &nr) != 1)
+			nr = -1;
+		fclose(f);
+	}
+	errno = 0;
+	return nr;
+}
+
+static bool write_nr_hugepages(long nr)
+{
+	FILE *f = fopen(NR_HUGEPAGES, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", nr) > 0;
+	ok &= fclose(f) == 0;
+	errno = 0;
+	return ok;
+}
+
+static char *mmap_hugetlb(uint64_t size)
+{
+	char *ptr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT), -1, 0);
+
+	errno = 0;
+	return ptr == MAP_FAILED ? NULL : ptr;
+}
+
+/*
+ * @size bytes of 2 MiB hugetlb pages, private and anonymous; skips without
+ * them. The guest reserves huge pages before the tests; where it did not,
+ * this asks for 4, and *@restore_nr is the count to put back (else -1).
+ */
+static char *hugetlb_alloc(uint64_t size, long *restore_nr)
+{
+	char *ptr = mmap_hugetlb(size);
+	long nr;
+
+	*restore_nr = -1;
+	if (!ptr) {
+		nr = read_nr_hugepages();
+		igt_info("no free huge page (nr_hugepages %ld): asking for 4\n", nr);
+		if (nr >= 0 && nr < 4 && write_nr_hugepages(4)) {
+			*restore_nr = nr;
+			ptr = mmap_hugetlb(size);
+			if (!ptr) {
+				write_nr_hugepages(nr);
+				*restore_nr = -1;
+			}
+		}
+	}
+	igt_require_f(ptr, "no 2 MiB hugetlb pages (nr_hugepages %ld)\n", read_nr_hugepages());
+	return ptr;
+}
+
+/*
+ * hugetlb memory (MAP_HUGETLB, 2 MiB pages) at a 2 MiB-aligned GPU address:
+ * GPU reads and writes are right, at every offset inside the huge page, and
+ * the VM maps it with 2 MiB entries (2 MiB faults in fault mode).
+ */
+static void test_hugetlb_rw(uint32_t mode)
+{
+	const uint64_t offs[] = { 8, 0x1238, SZ_1M + 0x4560, SZ_2M - 8 };
+	struct drm_hmmgpu_vm_stats s0, s1;
+	uint64_t *q, sum = 0;
+	long restore_nr;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	ptr = hugetlb_alloc(SZ_2M, &restore_nr);
+	igt_assert_eq((uintptr_t)ptr % SZ_2M, 0);
+	q = (uint64_t *)ptr;
+
+	ctx_init(&c, mode, SZ_2M);
+	vm_stats(&c, &s0);
+	check_rw(&c, ptr, SZ_2M);
+	vm_stats(&c, &s1);
+	igt_assert_lt_u64(s0.entries_2m, s1.entries_2m);
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		igt_assert_lt_u64(s0.faults_2m, s1.faults_2m);
+		igt_assert_lte_u64(s1.faults_2m, s1.faults);
+	}
+
+	/* Writes at offsets inside the huge page land exactly there. */
+	hmmgpu_fill_pattern(ptr, SZ_2M, 7);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_2M, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, SZ_2M, 0);
+	for (unsigned int i = 0; i < ARRAY_SIZE(offs); i++)
+		igt_assert_eq(gpu_write64(&c, USERPTR_VA + offs[i], ~offs[i]), 0);
+	for (unsigned int i = 0; i < ARRAY_SIZE(offs); i++) {
+		igt_assert_eq_u64(q[offs[i] / 8], ~offs[i]);
+		q[offs[i] / 8] = (uint64_t)hmmgpu_pattern(7, offs[i] / 4 + 1) << 32 |
+				 hmmgpu_pattern(7, offs[i] / 4);
+	}
+	hmmgpu_check_pattern(ptr, SZ_2M, 7);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, SZ_2M, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, SZ_2M));
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, SZ_2M);
+	gem_close(c.fd, uptr);
+
+	ctx_fini(&c);
+	igt_assert_eq(munmap(ptr, SZ_2M), 0);
+	if (restore_nr >= 0)
+		write_nr_hugepages(restore_nr);
+}
+
+/*
+ * mremap() moving a userptr's memory: the old range faults, a userptr of the
+ * new address sees the data, and memory mapped again at the old address is
+ * what the old userptr sees. With MREMAP_DONTUNMAP the old range stays
+ * mapped, empty: the GPU reads zeros there and never the moved pages, which
+ * the CPU then changes.
+ */
+static void test_mremap(uint32_t mode)
+{
+	const uint64_t size = 16 * page, va_new = USERPTR_VA + VA_STRIDE;
+	uint32_t uptr, unew;
+	char *ptr, *dst, *moved, *zeros;
+	uint64_t sum = 0;
+	struct ctx c;
+
+	zeros = calloc(1, size);
+	igt_assert(zeros);
+	ctx_init(&c, mode, size);
+
+	igt_debug("MREMAP_MAYMOVE | MREMAP_FIXED\n");
+	ptr = map_anon(size, MAP_PRIVATE);
+	hmmgpu_fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "before mremap");
+
+	dst = map_anon(size, MAP_PRIVATE);
+	moved = mremap(ptr, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	igt_assert_f(moved == dst, "mremap: %s\n", strerror(errno));
+	hmmgpu_check_pattern(dst, size, 1);
+
+	/* The old range is gone: reads and writes fault and change nothing. */
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, USERPTR_VA + 8, 1), -EFAULT);
+	igt_assert_eq(gpu_copy(&c, BO_VA, USERPTR_VA + size - page, page), -EFAULT);
+	igt_assert_eq(gpu_fill(&c, USERPTR_VA + page, page, 0), -EFAULT);
+	hmmgpu_check_pattern(dst, size, 1);
+
+	/* A userptr of the new address sees the data, and writes reach it. */
+	unew = hmmgpu_userptr_create(c.fd, dst, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, unew, 0, va_new, size, 0);
+	check_gpu_view(&c, va_new, dst, size, "at the new address");
+	hmmgpu_check_pattern(c.bo_ptr, size, 1);
+	igt_assert_eq(gpu_fill(&c, va_new + page, page, 0x6e6e6e6e), 0);
+	check_value(dst + page, page, 0x6e6e6e6e);
+
+	/* New memory at the old address: the old userptr sees it, not the moved pages. */
+	igt_assert(mmap(ptr, size, PROT_READ | PROT_WRITE,
+			MAP_FIXED_NOREPLACE | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == ptr);
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	hmmgpu_fill_pattern(ptr, size, 2);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "the old address mapped again");
+	hmmgpu_check_pattern(c.bo_ptr, size, 2);
+	hmmgpu_check_pattern_at(dst, 0, page, 1);
+	hmmgpu_check_pattern_at(dst, 2 * page, size - 2 * page, 1);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_new, size);
+	gem_close(c.fd, uptr);
+	gem_close(c.fd, unew);
+	igt_assert_eq(munmap(ptr, size), 0);
+	igt_assert_eq(munmap(dst, size), 0);
+
+	igt_debug("MREMAP_DONTUNMAP\n");
+	ptr = map_anon(size, MAP_PRIVATE);
+	hmmgpu_fill_pattern(ptr, size, 3);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	check_gpu_view(&c, USERPTR_VA, ptr, size, "before mremap");
+
+	moved = mremap(ptr, size, size, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+	if (moved == MAP_FAILED) {
+		int err = errno;
+
+		errno = 0;
+		hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+		gem_close(c.fd, uptr);
+		ctx_fini(&c);
+		igt_assert_eq(munmap(ptr, size), 0);
+		free(zeros);
+		igt_require_f(err != EINVAL, "no MREMAP_DONTUNMAP\n");
+		igt_assert_f(0, "mremap(MREMAP_DONTUNMAP): %s\n", strerror(err));
+	}
+	hmmgpu_check_pattern(moved, size, 3);
+	/* The CPU changes the moved pages: nothing of them may show at the old range. */
+	hmmgpu_fill_pattern(moved, size, 4);
+
+	/*
+	 * The old range is empty anonymous memory: zeros. In pinned mode the
+	 * pins of the moved pages were dropped, and the next job pins the new
+	 * (zero) pages.
+	 */
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	check_gpu_view(&c, USERPTR_VA, zeros, size, "the old range after MREMAP_DONTUNMAP");
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
+		igt_assert_eq_u64(pinned_pages_settled(&c, size / page), size / page);
+
+	/* GPU writes land in the old range's new pages, not in the moved ones. */
+	igt_assert_eq(gpu_fill(&c, USERPTR_VA + 2 * page, page, 0x7d7d7d7d), 0);
+	check_value(ptr + 2 * page, page, 0x7d7d7d7d);
+	check_value(ptr, 2 * page, 0);
+	check_value(ptr + 3 * page, size - 3 * page, 0);
+	hmmgpu_check_pattern(moved, size, 4);
+
+	/* A userptr of the new address sees what the CPU wrote there. */
+	unew = hmmgpu_userptr_create(c.fd, moved, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, unew, 0, va_new, size, 0);
+	check_gpu_view(&c, va_new, moved, size, "after MREMAP_DONTUNMAP, at the new address");
+	hmmgpu_check_pattern(c.bo_ptr, size, 4);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_new, size);
+	gem_close(c.fd, uptr);
+	gem_close(c.fd, unew);
+	igt_assert_eq(munmap(ptr, size), 0);
+	igt_assert_eq(munmap(moved, size), 0);
+	ctx_fini(&c);
+	free(zeros);
+}
+
+/*
+ * MADV_DONTNEED on @pages pages from page @first of the @size bytes at @ptr,
+ * mapped at @va and mirrored: the next job reads zeros there (the process's
+ * fresh zero page), the rest as it was; GPU writes land in new pages the CPU
+ * sees, and the CPU's writes to them reach the GPU.
+ */
+static void check_dontneed(struct ctx *c, uint64_t va, char *ptr, uint64_t size,
+			   uint64_t first, uint64_t pages)
+{
+	const uint64_t off = first * page, len = pages * page;
+	struct drm_hmmgpu_vm_stats before, after;
+	uint64_t sum = 0;
+	char *expected;
+
+	check_gpu_view(c, va, ptr, size, "before MADV_DONTNEED");
+	expected = snapshot(ptr, size);
+	memset(expected + off, 0, len);
+
+	vm_stats(c, &before);
+	igt_assert_eq(madvise(ptr + off, len, MADV_DONTNEED), 0);
+	/* The GPU first, before the CPU touches the range again. */
+	igt_assert_eq(gpu_checksum(c, va + off, len, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	check_gpu_view(c, va, expected, size, "after MADV_DONTNEED");
+	vm_stats(c, &after);
+	igt_assert_lt_u64(before.invalidations, after.invalidations);
+
+	/* GPU writes to the dropped pages land in pages the CPU sees. */
+	igt_assert_eq(gpu_fill(c, va + off + len - page, page, 0x0d0d0d0d), 0);
+	igt_assert_eq(gpu_write64(c, va + off + 16, 0xd0d0d0d0d0d0d0d0ull), 0);
+	memset(expected + off + len - page, 0x0d, page);
+	*(uint64_t *)(expected + off + 16) = 0xd0d0d0d0d0d0d0d0ull;
+	check_same(ptr, expected, size, "the CPU's view of GPU writes after MADV_DONTNEED");
+
+	/* CPU writes to them reach the GPU. */
+	hmmgpu_fill_pattern(ptr + off, len, 8);
+	check_gpu_view(c, va, ptr, size, "CPU writes after MADV_DONTNEED");
+
+	/* Dropped again: zeros again, not what the GPU and CPU wrote. */
+	igt_assert_eq(madvise(ptr + off, len, MADV_DONTNEED), 0);
+	igt_assert_eq(gpu_checksum(c, va + off, len, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	check_value(ptr + off, len, 0);
+	free(expected);
+}
+
+static void test_dontneed(uint32_t mode)
+{
+	const uint64_t size = 16 * page, va_thp = USERPTR_VA + 2 * VA_STRIDE;
+	uint64_t map_size, sum = 0, value = 0x0123456789abcdefull;
+	uint32_t uptr;
+	struct ctx c;
+	void *map;
+	char *ptr;
+
+	ctx_init(&c, mode, SZ_2M);
+
+	igt_debug("small pages\n");
+	ptr = map_anon(size, MAP_PRIVATE);
+	igt_assert_eq(madvise(ptr, size, MADV_NOHUGEPAGE), 0);
+	hmmgpu_fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	check_dontneed(&c, USERPTR_VA, ptr, size, 4, 4);
+	check_dontneed(&c, USERPTR_VA, ptr, size, 0, 1);
+	check_dontneed(&c, USERPTR_VA, ptr, size, 15, 1);
+
+	/* All of it: a GPU write first, then the CPU reads it and zeros around it. */
+	igt_assert_eq(madvise(ptr, size, MADV_DONTNEED), 0);
+	igt_assert_eq(gpu_write64(&c, USERPTR_VA + size - 8, value), 0);
+	igt_assert_eq_u64(*(uint64_t *)(ptr + size - 8), value);
+	igt_assert_eq_u64(cpu_checksum(ptr, size), (uint32_t)value + (value >> 32));
+	igt_assert_eq(gpu_checksum(&c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, (uint32_t)value + (value >> 32));
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+
+	/* A page inside a huge page the GPU maps with one 2 MiB entry. */
+	if (thp_enabled()) {
+		struct drm_hmmgpu_vm_stats s0, s1;
+		uint64_t kb;
+
+		ptr = thp_alloc(SZ_2M, &map, &map_size);
+		hmmgpu_fill_pattern(ptr, SZ_2M, 2);
+		kb = anon_huge_kb(ptr);
+		uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_2M, 0);
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va_thp, SZ_2M, 0);
+		vm_stats(&c, &s0);
+		igt_assert_eq(gpu_checksum(&c, va_thp, SZ_2M, &sum), 0);
+		igt_assert_eq_u64(sum, cpu_checksum(ptr, SZ_2M));
+		vm_stats(&c, &s1);
+		igt_info("a huge page: AnonHugePages %" PRIu64 " kB, %llu 2 MiB GPU entries\n",
+			 kb, (unsigned long long)(s1.entries_2m - s0.entries_2m));
+		if (kb >= 2048)
+			igt_assert_lt_u64(s0.entries_2m, s1.entries_2m);
+		check_dontneed(&c, va_thp, ptr, SZ_2M, 300, 1);
+		hmmgpu_vm_unmap(c.fd, c.vm, va_thp, SZ_2M);
+		gem_close(c.fd, uptr);
+		igt_assert_eq(munmap(map, map_size), 0);
+	}
+
+	ctx_fini(&c);
+}
+
+/*
+ * One page of a mirrored userptr's memory unmapped, page @hole of @pages:
+ * jobs that touch it fault in every mode. The pages still mapped work in
+ * fault mode (mirrored page by page); in prefault and pinned modes the
+ * mapping is mirrored whole or not at all, so jobs fault on all of it, until
+ * the page is mapped again.
+ */
+static void check_partial_munmap(struct ctx *c, int pages, int hole)
+{
+	const uint64_t size = pages * page, hole_off = hole * page;
+	const bool by_page = c->mode == DRM_HMMGPU_VM_MODE_FAULT;
+	const uint64_t tag = 0x7a6e000000000000ull | (uint64_t)hole << 16;
+	uint64_t sum = 0;
+	uint32_t uptr;
+	char *ptr;
+
+	ptr = map_anon(size, MAP_PRIVATE);
+	hmmgpu_fill_pattern(ptr, size, hole + 1);
+	uptr = hmmgpu_userptr_create(c->fd, ptr, size, 0);
+	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, USERPTR_VA, size, 0);
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED)
+		igt_assert_eq_u64(pinned_pages_settled(c, pages), pages);
+
+	igt_assert_eq(munmap(ptr + hole_off, page), 0);
+
+	/* The page gone: reads and writes fault, alone or in a larger range. */
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA + hole_off, page, &sum), -EFAULT);
+	igt_assert_eq(gpu_write64(c, USERPTR_VA + hole_off + 8, 1), -EFAULT);
+	igt_assert_eq(gpu_fill(c, USERPTR_VA + hole_off, page, 0), -EFAULT);
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA, size, &sum), -EFAULT);
+
+	/* The pages still mapped, each alone. */
+	for (int i = 0; i < pages; i++) {
+		if (i == hole)
+			continue;
+		igt_assert_eq(gpu_checksum(c, USERPTR_VA + i * page, page, &sum),
+			      by_page ? 0 : -EFAULT);
+		if (by_page)
+			igt_assert_eq_u64(sum, cpu_checksum(ptr + i * page, page));
+		igt_assert_eq(gpu_write64(c, USERPTR_VA + i * page + 16, tag + i),
+			      by_page ? 0 : -EFAULT);
+		if (by_page)
+			igt_assert_eq_u64(*(uint64_t *)(ptr + i * page + 16), tag + i);
+		else
+			hmmgpu_check_pattern_at(ptr, i * page, page, hole + 1);
+	}
+	/* The runs beside the hole. */
+	if (hole > 0) {
+		igt_assert_eq(gpu_checksum(c, USERPTR_VA, hole_off, &sum), by_page ? 0 : -EFAULT);
+		if (by_page)
+			igt_assert_eq_u64(sum, cpu_checksum(ptr, hole_off));
+	}
+	if (hole < pages - 1) {
+		const uint64_t after = hole_off + page;
+
+		igt_assert_eq(gpu_checksum(c, USERPTR_VA + after, size - after, &sum),
+			      by_page ? 0 : -EFAULT);
+		if (by_page)
+			igt_assert_eq_u64(sum, cpu_checksum(ptr + after, size - after));
+	}
+	/* A mapping not mirrored holds no pins. */
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED)
+		igt_assert_eq_u64(pinned_pages_settled(c, 0), 0);
+
+	/* The page mapped again, untouched: every page works in every mode. */
+	igt_assert(mmap(ptr + hole_off, page, PROT_READ | PROT_WRITE,
+			MAP_FIXED_NOREPLACE | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
+		   ptr + hole_off);
+	igt_assert_eq(gpu_checksum(c, USERPTR_VA + hole_off, page, &sum), 0);
+	igt_assert_eq_u64(sum, 0);
+	check_gpu_view(c, USERPTR_VA, ptr, size, "the hole mapped again");
+	igt_assert_eq(gpu_fill(c, USERPTR_VA + hole_off, page, 0x0f0f0f0f), 0);
+	check_value(ptr + hole_off, page, 0x0f0f0f0f);
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED)
+		igt_assert_eq_u64(pinned_pages_settled(c, pages), pages);
+
+	hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
+	gem_close(c->fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+}
+
+static void test_partial_munmap(uint32_t mode)
+{
+	const int pages = 8;
+	const struct {
+		const char *name;
+		int hole;
+	} holes[] = {
+		{ "front", 0 },
+		{ "middle", pages / 2 - 1 },
+		{ "end", pages - 1 },
+	};
+	struct ctx c;
+
+	ctx_init(&c, mode, pages * page);
+	for (unsigned int i = 0; i < ARRAY_SIZE(holes); i++) {
+		igt_debug("the %s page unmapped\n", holes[i].name);
+		check_partial_munmap(&c, pages, holes[i].hole);
+	}
+	ctx_fini(&c);
+}
+
+/*
+ * mprotect() on a userptr's memory. PROT_NONE: jobs fault, reading or
+ * writing; back to PROT_READ | PROT_WRITE: the next job sees the data and
+ * writes again. PROT_READ: a read-only binding reads it in every mode; through
+ * the writable binding GPU writes fault and change nothing, and reads work in
+ * fault and prefault modes, while pinned mode, which needs write pins for a
+ * writable binding, cannot mirror it at all.
+ */
+static void test_mprotect(uint32_t mode)
+{
+	const uint64_t size = 8 * page, va = USERPTR_VA, va_ro = USERPTR_VA + VA_STRIDE;
+	void *before;
+	uint64_t sum = 0;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	ctx_init(&c, mode, size);
+	ptr = map_anon(size, MAP_PRIVATE);
+	hmmgpu_fill_pattern(ptr, size, 1);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, size, 0);
+	check_gpu_view(&c, va, ptr, size, "before mprotect");
+
+	igt_debug("PROT_NONE\n");
+	igt_assert_eq(mprotect(ptr, size, PROT_NONE), 0);
+	igt_assert_eq(gpu_checksum(&c, va, size, &sum), -EFAULT);
+	igt_assert_eq(gpu_checksum(&c, va + page, page, &sum), -EFAULT);
+	igt_assert_eq(gpu_copy(&c, BO_VA, va + size - page, page), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, va + 8, 1), -EFAULT);
+	igt_assert_eq(gpu_fill(&c, va + 2 * page, page, 0), -EFAULT);
+
+	igt_debug("PROT_READ | PROT_WRITE again\n");
+	igt_assert_eq(mprotect(ptr, size, PROT_READ | PROT_WRITE), 0);
+	hmmgpu_check_pattern(ptr, size, 1);
+	check_gpu_view(&c, va, ptr, size, "PROT_NONE, then read-write again");
+	hmmgpu_check_pattern(c.bo_ptr, size, 1);
+	igt_assert_eq(gpu_fill(&c, va + 2 * page, page, 0x2a2a2a2a), 0);
+	check_value(ptr + 2 * page, page, 0x2a2a2a2a);
+	hmmgpu_fill_pattern(ptr, size, 2);
+	igt_assert_eq(gpu_checksum(&c, va, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+
+	igt_debug("PROT_READ\n");
+	igt_assert_eq(mprotect(ptr, size, PROT_READ), 0);
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED) {
+		/* Write pins of the whole mapping are refused: nothing is mirrored. */
+		before = snapshot(ptr, size);
+		igt_assert_eq(gpu_checksum(&c, va, size, &sum), -EFAULT);
+		igt_assert_eq(gpu_write64(&c, va + 8, 1), -EFAULT);
+		igt_assert_eq(gpu_fill(&c, va + page, page, 0), -EFAULT);
+		check_same(ptr, before, size, "memory after refused GPU writes");
+		free(before);
+	} else {
+		check_read_only(&c, va, ptr, size);
+	}
+	hmmgpu_vm_map(c.fd, c.vm, uptr, DRM_HMMGPU_VM_BIND_READ_ONLY, va_ro, size, 0);
+	check_read_only(&c, va_ro, ptr, size);
+
+	igt_debug("PROT_READ | PROT_WRITE again\n");
+	igt_assert_eq(mprotect(ptr, size, PROT_READ | PROT_WRITE), 0);
+	igt_assert_eq(gpu_fill(&c, va + 3 * page, page, 0x3b3b3b3b), 0);
+	check_value(ptr + 3 * page, page, 0x3b3b3b3b);
+	hmmgpu_check_pattern_at(ptr, 0, 3 * page, 2);
+	hmmgpu_check_pattern_at(ptr, 4 * page, size - 4 * page, 2);
+	check_gpu_view(&c, va_ro, ptr, size, "the read-only binding after a GPU write");
+	check_gpu_view(&c, va, ptr, size, "PROT_READ, then read-write again");
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va, size);
+	hmmgpu_vm_unmap(c.fd, c.vm, va_ro, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+	ctx_fini(&c);
+}
+
+/*
+ * MADV_DONTFORK: the child of fork() does not get the range at all (touching
+ * it would kill the child, so it never does). Its jobs on the parent's
+ * userptr fault; the parent's jobs work before, while and after.
+ */
+static void test_dontfork(uint32_t mode)
+{
+	const uint64_t size = 8 * page, va = USERPTR_VA;
+	const uint64_t child_mark = 0xd0f0d0f0d0f0d0f0ull;
+	struct drm_hmmgpu_vm_stats before, after;
+	uint64_t sum = 0;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	ctx_init(&c, mode, size);
+	ptr = map_anon(size, MAP_PRIVATE);
+	hmmgpu_fill_pattern(ptr, size, 1);
+	igt_assert_eq(madvise(ptr, size, MADV_DONTFORK), 0);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, size, 0);
+	check_gpu_view(&c, va, ptr, size, "before fork");
+	c.res[1] = 0;
+	vm_stats(&c, &before);
+
+	igt_fork(child, 1) {
+		uint32_t mine = 0;
+
+		/* Nothing is mapped there in the child. */
+		igt_assert_eq(msync(ptr, size, MS_ASYNC), -1);
+		igt_assert_eq(errno, ENOMEM);
+		errno = 0;
+		igt_assert_eq(__hmmgpu_userptr_create(c.fd, (uintptr_t)ptr, size,
+						      DRM_HMMGPU_USERPTR_PROBE, &mine), -EFAULT);
+
+		/* The child's jobs run; those on the parent's userptr fault. */
+		igt_assert_eq(gpu_write64(&c, c.res_va + 8, child_mark), 0);
+		igt_assert_eq(gpu_checksum(&c, va, size, &sum), -EFAULT);
+		igt_assert_eq(gpu_copy(&c, BO_VA, va + page, page), -EFAULT);
+		igt_assert_eq(gpu_fill(&c, va, page, 0xdddddddd), -EFAULT);
+		igt_assert_eq(gpu_write64(&c, va + size - 8, 1), -EFAULT);
+	}
+	igt_waitchildren();
+	igt_assert_eq_u64(c.res[1], child_mark);
+
+	/* The child's writes changed nothing; the parent's jobs still work. */
+	hmmgpu_check_pattern(ptr, size, 1);
+	check_gpu_view(&c, va, ptr, size, "after the child exited");
+	igt_assert_eq(gpu_fill(&c, va + 2 * page, page, 0x2c2c2c2c), 0);
+	check_value(ptr + 2 * page, page, 0x2c2c2c2c);
+	hmmgpu_fill_pattern(ptr, size, 2);
+	igt_assert_eq(gpu_checksum(&c, va, size, &sum), 0);
+	igt_assert_eq_u64(sum, cpu_checksum(ptr, size));
+	check_gpu_view(&c, va, ptr, size, "CPU writes after fork");
+
+	vm_stats(&c, &after);
+	igt_info("across fork: %llu invalidations, pinned pages %llu -> %llu\n",
+		 (unsigned long long)(after.invalidations - before.invalidations),
+		 (unsigned long long)before.pinned_pages,
+		 (unsigned long long)after.pinned_pages);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va, size);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+	ctx_fini(&c);
+}
+
+/* Drops CAP_IPC_LOCK from the effective set, which lets a task pass RLIMIT_MEMLOCK. */
+static void drop_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	const int i = CAP_TO_INDEX(CAP_IPC_LOCK);
+	const uint32_t bit = CAP_TO_MASK(CAP_IPC_LOCK);
+
+	memset(data, 0, sizeof(data));
+	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
+	igt_debug("effective capabilities: %#x %#x\n", data[0].effective, data[1].effective);
+	data[i].effective &= ~bit;
+	igt_assert_eq(syscall(SYS_capset, &hdr, data), 0);
+
+	memset(data, 0, sizeof(data));
+	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
+	igt_assert(!(data[i].effective & bit));
+}
+
+/*
+ * Pinned mode charges pinned pages to RLIMIT_MEMLOCK of the process. In a
+ * child without CAP_IPC_LOCK and a 64 KiB limit, on a file and VM of its own:
+ * a 1 MiB userptr fails to bind with -ENOMEM, pinning nothing; 16 KiB binds;
+ * the charge adds up to the limit exactly and not a page past it, and
+ * unbinding gives it back. Pins an invalidation dropped that no longer fit
+ * under the limit are not taken again: the GPU does not reach the memory
+ * until they fit.
+ */
+static void test_rlimit(void)
+{
+	const uint64_t limit = 64 << 10, small = 16 << 10, big = SZ_1M;
+	const uint64_t va_big = USERPTR_VA, va_small = USERPTR_VA + VA_STRIDE;
+	const uint64_t va_rest = USERPTR_VA + 2 * VA_STRIDE, va_one = USERPTR_VA + 3 * VA_STRIDE;
+
+	require_vm();
+	igt_require_f(vm_modes & DRM_HMMGPU_VM_MODE_PINNED, "no pinned mode\n");
+
+	igt_fork(child, 1) {
+		struct rlimit rl = { limit, limit };
+		struct drm_hmmgpu_vm_stats s;
+		struct drm_hmmgpu_cmd cmd;
+		uint32_t ubig, usmall, urest, uone;
+		int32_t error = 0;
+		char *ptr;
+		struct ctx c;
+		int err;
+
+		ptr = map_anon(big + limit, MAP_PRIVATE);
+		memset(ptr, 0x11, big + limit);
+
+		drop_cap_ipc_lock();
+		igt_assert_eq(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
+		ctx_init(&c, DRM_HMMGPU_VM_MODE_PINNED, page);
+
+		/* Past the limit: -ENOMEM, nothing pinned, nothing mapped. */
+		ubig = hmmgpu_userptr_create(c.fd, ptr, big, 0);
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, ubig, 0,
+					       va_big, big, 0), -ENOMEM);
+		vm_stats(&c, &s);
+		igt_assert_eq_u64(s.pinned_pages, 0);
+		igt_assert_eq(gpu_write64(&c, va_big, 1), -EFAULT);
+
+		/* Within it: bound, pinned, and jobs run. */
+		usmall = hmmgpu_userptr_create(c.fd, ptr + big, small, 0);
+		hmmgpu_vm_map(c.fd, c.vm, usmall, 0, va_small, small, 0);
+		vm_stats(&c, &s);
+		igt_assert_eq_u64(s.pinned_pages, small / page);
+		igt_assert_eq(gpu_fill(&c, va_small, small, 0x5e5e5e5e), 0);
+		check_value(ptr + big, small, 0x5e5e5e5e);
+
+		/* The rest of the limit binds; one page more does not. */
+		urest = hmmgpu_userptr_create(c.fd, ptr + big + small, limit - small, 0);
+		hmmgpu_vm_map(c.fd, c.vm, urest, 0, va_rest, limit - small, 0);
+		vm_stats(&c, &s);
+		igt_assert_eq_u64(s.pinned_pages, limit / page);
+		uone = hmmgpu_userptr_create(c.fd, ptr, page, 0);
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uone, 0,
+					       va_one, page, 0), -ENOMEM);
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uone,
+					       DRM_HMMGPU_VM_BIND_READ_ONLY, va_one, page, 0),
+			      -ENOMEM);
+		vm_stats(&c, &s);
+		igt_assert_eq_u64(s.pinned_pages, limit / page);
+		igt_assert_eq(gpu_write64(&c, va_rest + 8, 0x1111222233334444ull), 0);
+		igt_assert_eq_u64(*(uint64_t *)(ptr + big + small + 8), 0x1111222233334444ull);
+
+		/* Unbinding returns the charge: the page binds now. */
+		hmmgpu_vm_unmap(c.fd, c.vm, va_rest, limit - small);
+		igt_assert_eq_u64(pinned_pages_settled(&c, small / page), small / page);
+		hmmgpu_vm_map(c.fd, c.vm, uone, 0, va_one, page, 0);
+		vm_stats(&c, &s);
+		igt_assert_eq_u64(s.pinned_pages, small / page + 1);
+		igt_assert_eq(gpu_write64(&c, va_one + 16, 0x5555666677778888ull), 0);
+		igt_assert_eq_u64(*(uint64_t *)(ptr + 16), 0x5555666677778888ull);
+
+		/*
+		 * mlock() shares the charge (small + one page pinned, the rest of
+		 * the limit locked): with it at the limit, the pins an
+		 * invalidation dropped do not fit again. Whether the exec fails
+		 * or the job faults, the GPU writes nothing; once the charge is
+		 * back, the job runs.
+		 */
+		igt_assert_eq(mlock(ptr + 4 * page, limit - small - page), 0);
+		igt_assert_eq(madvise(ptr + big, small, MADV_DONTNEED), 0);
+		igt_assert_eq_u64(pinned_pages_settled(&c, 1), 1);
+		igt_assert_eq(mlock(ptr + 16 * page, small), 0);
+		hmmgpu_cmd_write64(&cmd, va_small + 8, 0x9999aaaabbbbccccull);
+		err = __hmmgpu_exec_wait(c.fd, c.vm, &cmd, 1, 0, &error);
+		igt_info("a job on memory that cannot be pinned again: exec %d, job %d\n",
+			 err, error);
+		igt_assert_f(err == -ENOMEM || (!err && error == -EFAULT),
+			     "exec %d, job %d\n", err, error);
+		check_value(ptr + big, small, 0);
+		igt_assert_eq(munlock(ptr + 16 * page, small), 0);
+		igt_assert_eq(gpu_write64(&c, va_small + 8, 0x9999aaaabbbbccccull), 0);
+		igt_assert_eq_u64(*(uint64_t *)(ptr + big + 8), 0x9999aaaabbbbccccull);
+		igt_assert_eq_u64(pinned_pages_settled(&c, small / page + 1), small / page + 1);
+		igt_assert_eq(munlock(ptr + 4 * page, limit - small - page), 0);
+
+		hmmgpu_vm_unmap(c.fd, c.vm, va_one, page);
+		hmmgpu_vm_unmap(c.fd, c.vm, va_small, small);
+		igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
+		gem_close(c.fd, ubig);
+		gem_close(c.fd, usmall);
+		gem_close(c.fd, urest);
+		gem_close(c.fd, uone);
+		ctx_fini(&c);
+		igt_assert_eq(munmap(ptr, big + limit), 0);
+	}
+	igt_waitchildren();
+}
+
 /* One dynamic subtest per VM mode the device offers, named after the mode. */
 #define for_each_mode_dynamic(mode) \
 	for_each_hmmgpu_vm_mode(fd, mode) \
@@ -2107,6 +3125,89 @@ igt_main
 		     "destruction or closing the file.");
 	igt_subtest("pinned-balance")
 		test_pinned_balance();
+
+	igt_describe("GPU jobs read and write a memfd through userptrs of two MAP_SHARED "
+		     "mappings of it: each sees the other's writes, pwrite() and pread() "
+		     "agree with the GPU; a punched hole reads as zeros; truncated pages "
+		     "fault until the file grows back with zeros.");
+	igt_subtest_with_dynamic("memfd-rw") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_memfd_rw(m->flags);
+	}
+
+	igt_describe("A file of /tmp (tmpfs or ramfs): mapped MAP_SHARED, the GPU reads what "
+		     "write() wrote and read() sees what the GPU wrote (pinned mode pins "
+		     "it long-term); mapped MAP_PRIVATE, GPU writes go to the private copies "
+		     "and the file stays unchanged.");
+	igt_subtest_with_dynamic("file-rw") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_file_rw(m->flags);
+	}
+
+	igt_describe("GPU jobs read and write 2 MiB hugetlb memory at a 2 MiB-aligned GPU "
+		     "address, at every offset, through 2 MiB GPU entries (2 MiB faults in "
+		     "fault mode).");
+	igt_subtest_with_dynamic("hugetlb-rw") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_hugetlb_rw(m->flags);
+	}
+
+	igt_describe("mremap() moving a userptr's memory: the old range faults, a userptr of "
+		     "the new address sees the data; with MREMAP_DONTUNMAP the old range "
+		     "reads as zeros, never the moved pages.");
+	igt_subtest_with_dynamic("mremap") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_mremap(m->flags);
+	}
+
+	igt_describe("MADV_DONTNEED on part of private anonymous memory (small pages, and a "
+		     "page inside a huge page): the next job reads zeros there, and GPU "
+		     "writes land in new pages the CPU sees.");
+	igt_subtest_with_dynamic("dontneed") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_dontneed(m->flags);
+	}
+
+	igt_describe("munmap of the front, a middle or the end page of a userptr's memory: "
+		     "jobs on that page fault; the other pages work in fault mode and fault "
+		     "in prefault and pinned modes (mirrored whole or not at all) until the "
+		     "page is mapped again.");
+	igt_subtest_with_dynamic("partial-munmap") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_partial_munmap(m->flags);
+	}
+
+	igt_describe("mprotect(): PROT_NONE memory faults, reading or writing, and works "
+		     "again with its data once read-write; PROT_READ memory is read through "
+		     "a read-only binding, and refuses GPU writes.");
+	igt_subtest_with_dynamic("mprotect") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_mprotect(m->flags);
+	}
+
+	igt_describe("MADV_DONTFORK memory is not mapped in a child of fork(): the child's "
+		     "jobs on the parent's userptr fault, and the parent's jobs still work "
+		     "after the child exits.");
+	igt_subtest_with_dynamic("dontfork") {
+		require_vm();
+		for_each_mode_dynamic(m)
+			test_dontfork(m->flags);
+	}
+
+	igt_describe("Pinned mode charges RLIMIT_MEMLOCK: without CAP_IPC_LOCK and with a "
+		     "64 KiB limit, binding a 1 MiB userptr fails with -ENOMEM and pins "
+		     "nothing, 16 KiB binds, the limit is exact, unbinding gives the "
+		     "charge back, and pins that no longer fit after an invalidation are "
+		     "not used.");
+	igt_subtest("rlimit")
+		test_rlimit();
 
 	igt_fixture {
 		close_leftovers();

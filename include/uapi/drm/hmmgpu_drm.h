@@ -360,7 +360,9 @@ struct drm_hmmgpu_vm_bind {
  *
  * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a
  * command buffer that does not decode, too many sync objects, too long a
- * timeout or a fault-mode input fence (see above); -EFAULT when the arrays cannot be read.
+ * timeout or a fault-mode input fence (see above); in pinned mode, -ENOMEM
+ * when pages an invalidation unpinned cannot be pinned again within
+ * RLIMIT_MEMLOCK (nothing is queued); -EFAULT when the arrays cannot be read.
  */
 struct drm_hmmgpu_exec {
 	/** @vm_id: In, the VM. */
