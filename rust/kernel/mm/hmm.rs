@@ -20,6 +20,7 @@ use crate::{
     mm::{
         interval_notifier::{IntervalNotifier, Invalidate, ReadSeq},
         notifier_lock::NotifierGuard,
+        MmWithUser, MmapWriteGuard,
     },
     page::PAGE_SIZE,
     prelude::*,
@@ -41,6 +42,9 @@ pub enum Fault {
     /// device mapping that is writable where the CPU's is.
     WriteOrRead,
 }
+
+/// How many times [`Range::fault`] faults pages in itself, when `hmm_range_fault()` could not.
+const MAX_FIXUPS: u32 = 4;
 
 /// A range of a watched interval, and the buffer its snapshots are read into.
 pub struct Range<'n, T: Invalidate> {
@@ -121,6 +125,35 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// others from `hmm_range_fault`.
     pub fn fault(&mut self, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
         let mm = self.notifier.mm().mmget_not_zero().ok_or(EFAULT)?;
+        self.fault_in(&mm, fault, false)
+    }
+
+    /// As [`Self::fault`], with the address space's mmap lock held for writing by `guard`:
+    /// nothing that takes the mmap lock (munmap, madvise, mprotect) invalidates the range until
+    /// the caller is done with it. Pages that only a fault that may drop the lock can bring in
+    /// (userfaultfd) fail with `EFAULT`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::fault`]; `EINVAL` when `guard` locks another address space.
+    pub fn fault_locked(
+        &mut self,
+        guard: &MmapWriteGuard<'_>,
+        fault: Fault,
+    ) -> Result<Snapshot<'_, 'n, T>> {
+        if guard.mm().as_raw() != self.notifier.mm().as_raw() {
+            return Err(EINVAL);
+        }
+        self.fault_in(guard.mm(), fault, true)
+    }
+
+    /// The loop of [`Self::fault`], taking the mmap lock for each walk unless `locked`.
+    fn fault_in(
+        &mut self,
+        mm: &MmWithUser,
+        fault: Fault,
+        locked: bool,
+    ) -> Result<Snapshot<'_, 'n, T>> {
         let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
         let mut flags = match fault {
             Fault::Snapshot => 0,
@@ -128,25 +161,9 @@ impl<'n, T: Invalidate> Range<'n, T> {
             Fault::Write | Fault::WriteOrRead => read | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE,
         };
         let deadline = jiffies().wrapping_add(msecs_to_jiffies(self.timeout_ms()));
+        let mut fixups = 0;
         loop {
-            // A fresh sequence number on every try: a stale one would make every check fail.
-            let seq = self.notifier.read_begin();
-            let mut range = bindings::hmm_range {
-                notifier: self.notifier.raw(),
-                notifier_seq: seq.0 as _,
-                start: self.start as _,
-                end: self.end as _,
-                hmm_pfns: self.pfns.as_mut_ptr(),
-                default_flags: flags as _,
-                pfn_flags_mask: 0,
-                dev_private_owner: core::ptr::null_mut(),
-            };
-            let ret = {
-                let _mmap = mm.mmap_read_lock();
-                // SAFETY: `range` is valid and its buffer holds a pfn per page of the range;
-                // the mmap read lock is held and the notifier is inserted on this `mm`.
-                unsafe { bindings::hmm_range_fault(&mut range) }
-            };
+            let (seq, ret) = self.walk(mm, flags, locked);
             match ret {
                 0 => return Ok(Snapshot { range: self, seq }),
                 e if e == EBUSY.to_errno() => {
@@ -158,9 +175,80 @@ impl<'n, T: Invalidate> Range<'n, T> {
                 e if e == EPERM.to_errno() && fault == Fault::WriteOrRead && flags != read => {
                     flags = read;
                 }
+                e if e == EFAULT.to_errno() && flags != 0 && !locked && fixups < MAX_FIXUPS => {
+                    fixups += 1;
+                    self.fixup(mm, flags != read)?;
+                }
                 e => return Err(Error::from_errno(e)),
             }
         }
+    }
+
+    /// One `hmm_range_fault()` over the range with `flags`, under a fresh sequence number,
+    /// taking the mmap lock for reading unless the caller holds it (`locked`).
+    fn walk(
+        &mut self,
+        mm: &MmWithUser,
+        flags: usize,
+        locked: bool,
+    ) -> (ReadSeq, crate::ffi::c_int) {
+        // A fresh sequence number on every try: a stale one would make every check fail.
+        let seq = self.notifier.read_begin();
+        let mut range = bindings::hmm_range {
+            notifier: self.notifier.raw(),
+            notifier_seq: seq.0 as _,
+            start: self.start as _,
+            end: self.end as _,
+            hmm_pfns: self.pfns.as_mut_ptr(),
+            default_flags: flags as _,
+            pfn_flags_mask: 0,
+            dev_private_owner: core::ptr::null_mut(),
+        };
+        let _mmap = (!locked).then(|| mm.mmap_read_lock());
+        // SAFETY: `range` is valid and its buffer holds a pfn per page of the range; the mmap
+        // lock is held (by `_mmap`, or by the caller) and the notifier is inserted on this `mm`.
+        (seq, unsafe { bindings::hmm_range_fault(&mut range) })
+    }
+
+    /// Faults in the pages of the range that are missing (or not writable, if `write`) through
+    /// `fixup_user_fault()`, which may drop the mmap lock and retry.
+    ///
+    /// `hmm_range_fault()` faults without `FAULT_FLAG_ALLOW_RETRY`, so a range registered with
+    /// userfaultfd fails there with `EFAULT` instead of waiting for its handler. A fault that
+    /// may retry waits for it; truly unmapped pages still fail, with `EFAULT`.
+    fn fixup(&mut self, mm: &MmWithUser, write: bool) -> Result {
+        // Which pages are missing: a walk that faults nothing (all of them if it fails).
+        let (_, ret) = self.walk(mm, 0, false);
+        let mut fault_flags = 0;
+        if write {
+            fault_flags |= bindings::fault_flag_FAULT_FLAG_WRITE;
+        }
+        let guard = mm.mmap_read_lock();
+        for (i, &raw) in self.pfns.iter().enumerate() {
+            let present = ret == 0
+                && raw & bindings::hmm_pfn_flags_HMM_PFN_VALID != 0
+                && (!write || raw & bindings::hmm_pfn_flags_HMM_PFN_WRITE != 0);
+            if present {
+                continue;
+            }
+            let addr = self.start + i * PAGE_SIZE;
+            let mut unlocked = false;
+            // SAFETY: The mmap read lock of `mm` is held, as the function requires; it may drop
+            // and retake it (reporting so in `unlocked`), and returns with it held, as `guard`
+            // says.
+            let ret = unsafe {
+                bindings::fixup_user_fault(
+                    guard.mm().as_raw(),
+                    addr as _,
+                    fault_flags as _,
+                    &mut unlocked,
+                )
+            };
+            if ret < 0 {
+                return Err(Error::from_errno(ret));
+            }
+        }
+        Ok(())
     }
 }
 
