@@ -19,7 +19,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVVec},
     bindings,
     error::{code::EFAULT, to_result},
-    mm::Mm,
+    mm::{Mm, MmapWriteGuard},
     page::PAGE_SIZE,
     prelude::*,
     types::ARef,
@@ -50,6 +50,46 @@ impl PinnedPages {
     /// or not writable as asked; the core MM's refusals of long-term pins (`EFAULT`,
     /// `EOPNOTSUPP`); `ENOMEM`. Nothing stays pinned on error.
     pub fn pin_longterm(start: usize, length: usize, write: bool) -> Result<Self> {
+        Self::pin_with(start, length, write, |addr, want, flags, out| {
+            // SAFETY: `out` has room for `want` entries; the fast path takes the mmap lock
+            // itself if it needs it.
+            i64::from(unsafe { bindings::pin_user_pages_fast(addr as _, want, flags as _, out) })
+        })
+    }
+
+    /// As [`Self::pin_longterm`], with the mmap lock of the current process held for writing
+    /// by `guard`: nothing unmaps, zaps or changes the protection of the range while it is
+    /// pinned, so that the pins are what the CPU maps when the lock is released (other than
+    /// through reclaim or migration). For forward progress where invalidations keep racing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::pin_longterm`]; `EINVAL` when `guard` is not the current process's lock.
+    pub fn pin_longterm_locked(
+        guard: &MmapWriteGuard<'_>,
+        start: usize,
+        length: usize,
+        write: bool,
+    ) -> Result<Self> {
+        // SAFETY: `current` is valid; its `mm` is stable while it runs.
+        if guard.mm().as_raw() != unsafe { (*bindings::get_current()).mm } {
+            return Err(EINVAL);
+        }
+        Self::pin_with(start, length, write, |addr, want, flags, out| {
+            // SAFETY: `out` has room for `want` entries; the mmap lock of the current process,
+            // which `pin_user_pages` works on, is held (for writing) by `guard`.
+            unsafe { bindings::pin_user_pages(addr as _, want as _, flags as _, out) as i64 }
+        })
+    }
+
+    /// Pins with `pin(address, pages, gup flags, out)`, which returns how many pages it pinned
+    /// or an error, until the whole range is pinned; unpins everything on error.
+    fn pin_with(
+        start: usize,
+        length: usize,
+        write: bool,
+        mut pin: impl FnMut(usize, i32, u32, *mut *mut bindings::page) -> i64,
+    ) -> Result<Self> {
         if length == 0
             || start % PAGE_SIZE != 0
             || length % PAGE_SIZE != 0
@@ -70,23 +110,17 @@ impl PinnedPages {
         while this.pages.len() < npages {
             let done = this.pages.len();
             let want = i32::try_from(npages - done).unwrap_or(i32::MAX);
-            // SAFETY: The buffer has room for `npages - done` more entries past `done`.
-            let ret = unsafe {
-                bindings::pin_user_pages_fast(
-                    (start + done * PAGE_SIZE) as _,
-                    want,
-                    flags as _,
-                    this.pages.as_mut_ptr().add(done),
-                )
-            };
+            // SAFETY: `done` is within the buffer's capacity of `npages`.
+            let out = unsafe { this.pages.as_mut_ptr().add(done) };
+            let ret = pin(start + done * PAGE_SIZE, want, flags as u32, out);
             // Dropping `this` on error unpins what was pinned so far.
             if ret < 0 {
-                return Err(Error::from_errno(ret));
+                return Err(Error::from_errno(ret as i32));
             }
             if ret == 0 {
                 return Err(EFAULT);
             }
-            // SAFETY: `pin_user_pages_fast` filled in `ret` more entries, each pinned.
+            // SAFETY: The pin filled in `ret` more entries, each pinned.
             unsafe { this.pages.set_len(done + ret as usize) };
         }
         Ok(this)
