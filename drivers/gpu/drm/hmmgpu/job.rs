@@ -34,6 +34,14 @@ use kernel::{
 /// Page accesses the engine makes between two looks at the time and the lock.
 const BUDGET: u32 = 256;
 
+/// GPU page faults a job may have handled in a row without getting further, before it
+/// mirrors with the address space locked.
+const STALLS_BEFORE_EXCLUSIVE: u32 = 4;
+
+/// Slices a job runs at most with the address space locked: long enough to use what it
+/// mirrored, short enough not to hold up the process's own page faults for long.
+const EXCLUSIVE_SLICES: u32 = 32;
+
 /// How long a job waits for an input fence before it looks whether its VM is going away.
 const WAIT_SLICE_MS: u32 = 10;
 
@@ -113,6 +121,8 @@ impl Job {
             }
         }
         let mut progress = Progress::default();
+        // GPU page faults handled in a row without the job getting any further.
+        let mut stalls = 0;
         loop {
             if vm.cancelled() {
                 return Err(canceled());
@@ -120,30 +130,49 @@ impl Job {
             if Ktime::ktime_get().to_ns() > deadline {
                 return Err(timed_out());
             }
-            let stop = {
-                let _section = SignallingSection::begin();
-                let guard = vm.state.lock();
-                let mut access = Access {
-                    owner: self.owner,
-                    budget: BUDGET,
-                };
-                engine::run(&guard.pt, &self.cmds, &mut progress, &mut access)
-            };
-            match stop {
-                Ok(()) => return Ok(()),
-                Err(Stop::Yield) => {
-                    // SAFETY: FFI call without requirements; no lock is held.
-                    unsafe { bindings::__cond_resched() };
+            let before = progress;
+            let mut stop = self.slice(&mut progress);
+            while let Err(fault @ Stop::Fault { kind, .. }) = stop {
+                let mirrored = matches!(kind, GpuFault::NotMapped | GpuFault::ReadOnly);
+                if vm.mode != Mode::Fault || !self.owner || !mirrored {
+                    return Err(EFAULT);
                 }
-                Err(
-                    fault @ Stop::Fault {
-                        kind: GpuFault::NotMapped | GpuFault::ReadOnly,
-                        ..
-                    },
-                ) if vm.mode == Mode::Fault && self.owner => vm.handle_fault(fault)?,
-                Err(Stop::Fault { .. }) => return Err(EFAULT),
+                stalls = if progress == before { stalls + 1 } else { 0 };
+                if stalls < STALLS_BEFORE_EXCLUSIVE {
+                    vm.handle_fault(fault, None::<fn()>)?;
+                    break;
+                }
+                // Invalidations keep undoing what faults mirror before the job uses it: mirror
+                // and run some slices with the address space locked.
+                stalls = 0;
+                let slices = || {
+                    for _ in 1..EXCLUSIVE_SLICES {
+                        match self.slice(&mut progress) {
+                            Err(Stop::Yield) => continue,
+                            other => return other,
+                        }
+                    }
+                    self.slice(&mut progress)
+                };
+                stop = vm.handle_fault(fault, Some(slices))?.ok_or(EFAULT)?;
             }
+            if stop.is_ok() {
+                return Ok(());
+            }
+            // SAFETY: FFI call without requirements; no lock is held.
+            unsafe { bindings::__cond_resched() };
         }
+    }
+
+    /// Runs the engine for one budget of page accesses, under the notifier lock.
+    fn slice(&self, progress: &mut Progress) -> Result<(), Stop> {
+        let _section = SignallingSection::begin();
+        let guard = self.vm.state.lock();
+        let mut access = Access {
+            owner: self.owner,
+            budget: BUDGET,
+        };
+        engine::run(&guard.pt, &self.cmds, progress, &mut access)
     }
 }
 

@@ -28,10 +28,12 @@ use kernel::{
     bindings,
     mm::{
         hmm::Valid,
-        interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq},
+        interval_notifier::{
+            IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq, ReadSeq,
+        },
         notifier_lock::{NotifierGuard, NotifierLocked},
         pin::{LockedVm, PinnedPages},
-        Mm,
+        Mm, MmWithUser,
     },
     prelude::*,
     sync::Arc,
@@ -209,9 +211,52 @@ impl Pins {
         })
     }
 
+    /// As [`Self::new`], with the process's mmap lock held for writing while pinning, and the
+    /// sequence number read under it: nothing that takes the mmap lock can invalidate the range
+    /// before the lock is released, so the pins are current unless reclaim or migration raced.
+    /// The fallback that guarantees progress when invalidations keep overtaking [`Self::new`].
+    pub(crate) fn new_exclusive(
+        n: &IntervalNotifier<Mirror>,
+        mm: &MmWithUser,
+        stats: &Arc<Stats>,
+    ) -> Result<(Self, ReadSeq)> {
+        let m = n.data();
+        let npages = (m.size / SZ_4K) as usize;
+        // Charging takes the mmap lock: before it.
+        let charge = LockedVm::charge(mm, npages)?;
+        let (pages, seq) = {
+            let guard = mm.mmap_write_lock();
+            let seq = n.read_begin();
+            let pages = PinnedPages::pin_longterm_locked(&guard, m.cpu, m.size as usize, m.write)?;
+            (pages, seq)
+        };
+        stats
+            .pinned_pages
+            .fetch_add(npages as u64, Ordering::Relaxed);
+        let pins = Self {
+            pages,
+            _charge: charge,
+            stats: stats.clone(),
+        };
+        Ok((pins, seq))
+    }
+
     /// The pinned pages.
     pub(crate) fn pages(&self) -> &[*mut bindings::page] {
         self.pages.pages()
+    }
+
+    /// Whether the pinned pages are those a current snapshot of the same range shows the CPU
+    /// mapping: if an invalidation overtook the pinning, they are not.
+    pub(crate) fn matches(&self, valid: &Valid<'_>) -> bool {
+        let base = valid.start();
+        valid.len() == self.pages().len()
+            && self.pages().iter().enumerate().all(|(i, &page)| {
+                // SAFETY: The page is live: it is pinned.
+                let pfn = unsafe { page_frame(page, false) }.pfn;
+                let cpu = valid.at(base + i * SZ_4K as usize).and_then(|h| h.pfn());
+                cpu == Some(pfn as usize)
+            })
     }
 }
 

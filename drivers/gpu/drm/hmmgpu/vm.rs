@@ -34,10 +34,10 @@ use kernel::{
     drm::gem::{shmem, BaseObject},
     impl_has_work,
     mm::{
-        hmm::{Fault, Range},
-        interval_notifier::IntervalNotifier,
+        hmm::{Fault, Range, Snapshot},
+        interval_notifier::{IntervalNotifier, ReadSeq},
         notifier_lock::{NotifierGuard, NotifierLock},
-        Mm,
+        Mm, MmapWriteGuard,
     },
     new_fence_context, new_mutex, new_notifier_lock, new_work,
     prelude::*,
@@ -85,6 +85,18 @@ const MAX_MAPPINGS: usize = 4096;
 /// How many times a submission mirrors again the userptrs an invalidation raced with, before it
 /// gives up with `EAGAIN`.
 const MAX_ROUNDS: u32 = 64;
+
+/// After how many rounds pinned mode pins with the mmap lock held for writing, so that
+/// invalidations from munmap, madvise or mprotect cannot overtake it.
+const EXCLUSIVE_ROUND: u32 = 4;
+
+/// How a pin is checked against the CPU page table under the notifier lock.
+enum PinCheck<'r, 'n> {
+    /// A snapshot taken after pinning must show the pinned pages.
+    Snapshot(Snapshot<'r, 'n, Mirror>),
+    /// No invalidation may have happened since this sequence number, read before pinning.
+    Seq(ReadSeq),
+}
 
 /// A VM's counters (`struct drm_hmmgpu_vm_stats`), kept lock-free so that any path updates them.
 #[derive(Default)]
@@ -381,11 +393,14 @@ impl Vm {
     /// submitter's process) are left cleared: jobs that touch them fault.
     fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
             let todo = self.take_invalid(b)?;
             let done = match self.mode {
                 Mode::Prefault => self.mirror_snapshots(b, &todo, &mut publish)?,
-                _ => self.mirror_pins(b, &todo, owner, &mut publish)?,
+                _ => {
+                    let exclusive = round >= EXCLUSIVE_ROUND;
+                    self.mirror_pins(b, &todo, owner, exclusive, &mut publish)?
+                }
             };
             if done {
                 return Ok(());
@@ -521,54 +536,105 @@ impl Vm {
         Ok(!raced)
     }
 
-    /// Pinned mode: pins the mirrors at `todo` again (only the VM's own process can), then
-    /// writes their entries under the lock and, if no invalidation raced, publishes. Returns
-    /// whether it did.
+    /// Pinned mode: pins the mirrors at `todo` again (only the VM's own process can), checks
+    /// the pins against snapshots of the CPU page table taken after them, writes their entries
+    /// under the lock and, if no invalidation raced, publishes. Returns whether it did.
+    ///
+    /// Pinning faults pages in, which is slow; a sequence number read before it would be
+    /// overtaken by any invalidation meanwhile. Checking a snapshot taken after the pins keeps
+    /// the window short, as in prefault mode, so that submissions get through invalidation
+    /// storms.
     fn mirror_pins(
         &self,
         b: &Bindings,
         todo: &[u64],
         owner: bool,
+        exclusive: bool,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
+        // Only the VM's process pins, so its address space is alive when it does.
+        let mm = self.mm.mmget_not_zero().filter(|_| owner);
+        let mut vas = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
         // Pins not installed, or replaced, stay here and are released after the lock.
-        let mut pinned = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        if owner {
-            for &va in todo {
-                let Some(n) = b.mirror_at(va) else { continue };
-                let m = n.data();
-                let seq = n.read_begin();
-                match Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats) {
-                    Ok(p) => pinned.push((va, seq, Some(p)), GFP_KERNEL)?,
-                    // Not mapped (any more): left cleared, jobs that touch it fault.
-                    Err(e) if e == EFAULT => continue,
-                    Err(e) => return Err(e),
-                }
+        let mut pins = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut seqs = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
+            let Some(mm) = mm.as_deref() else { break };
+            let m = n.data();
+            let pinned = if exclusive {
+                Pins::new_exclusive(n, mm, &self.stats).map(|(p, seq)| (p, Some(seq)))
+            } else {
+                Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats).map(|p| (p, None))
+            };
+            let (p, seq) = match pinned {
+                Ok(pinned) => pinned,
+                // Not mapped (any more): left cleared, jobs that touch it fault.
+                Err(e) if e == EFAULT => continue,
+                Err(e) => return Err(e),
+            };
+            if seq.is_none() {
+                ranges.push(Range::new(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
             }
+            vas.push(m.va, GFP_KERNEL)?;
+            pins.push(Some(p), GFP_KERNEL)?;
+            seqs.push(seq, GFP_KERNEL)?;
         }
+        let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        for range in ranges.iter_mut() {
+            snapshots.push(range.fault(Fault::Snapshot)?, GFP_KERNEL)?;
+        }
+        let mut snapshots = snapshots.into_iter();
         let mut guard = self.state.lock();
         let mut raced = false;
-        for (va, seq, pins) in pinned.iter_mut() {
+        for ((va, seq), p) in vas.iter().zip(seqs.iter()).zip(pins.iter_mut()) {
+            let check = match seq {
+                Some(seq) => PinCheck::Seq(*seq),
+                None => PinCheck::Snapshot(snapshots.next().ok_or(EINVAL)?),
+            };
             let Some(n) = b.mirror_at(*va) else { continue };
-            if n.read_retry(&guard, *seq) {
-                raced = true;
-                continue;
-            }
-            let Some(p) = pins.take() else { continue };
-            if let Err(e) = self.map_pins(&mut guard, n.data(), &p) {
-                *pins = Some(p);
-                return Err(e);
-            }
-            let state = n.data().state.access(&mut guard);
-            state.invalid = false;
-            *pins = state.pins.replace(p);
+            raced |= !self.install_pins(&mut guard, n, check, p)?;
         }
         if !raced {
             self.finish(b, &mut guard, publish);
         }
         drop(guard);
-        drop(pinned);
+        drop(pins);
         Ok(!raced)
+    }
+
+    /// Under the lock: if `check` says the pins are what the CPU maps, writes the entries from
+    /// them and installs them, leaving the pins they replace in `pins`, to release after the
+    /// lock. Returns whether it did.
+    fn install_pins(
+        &self,
+        guard: &mut NotifierGuard<'_, State>,
+        n: &IntervalNotifier<Mirror>,
+        check: PinCheck<'_, '_>,
+        pins: &mut Option<Pins>,
+    ) -> Result<bool> {
+        let current = match check {
+            PinCheck::Seq(seq) => !n.read_retry(guard, seq),
+            PinCheck::Snapshot(snapshot) => match snapshot.commit(guard) {
+                Some(valid) => pins.as_ref().is_some_and(|p| p.matches(&valid)),
+                None => false,
+            },
+        };
+        if !current {
+            return Ok(false);
+        }
+        let Some(p) = pins.take() else {
+            return Ok(false);
+        };
+        let m = n.data();
+        if let Err(e) = self.map_pins(guard, m, &p) {
+            *pins = Some(p);
+            return Err(e);
+        }
+        let state = m.state.access(guard);
+        state.invalid = false;
+        *pins = state.pins.replace(p);
+        Ok(true)
     }
 
     /// Writes the entries of a mirror from its pins.
@@ -717,20 +783,25 @@ impl Vm {
     /// cannot be pinned.
     fn pin_at_bind(&self, n: &IntervalNotifier<Mirror>) -> Result {
         let m = n.data();
-        for _ in 0..MAX_ROUNDS {
-            let seq = n.read_begin();
-            let pins = Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats)?;
+        let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
+        for round in 0..MAX_ROUNDS {
+            let mut range = Range::new(n, m.cpu, m.size as usize)?;
+            let (mut pins, check) = if round < EXCLUSIVE_ROUND {
+                let pins = Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats)?;
+                (
+                    Some(pins),
+                    PinCheck::Snapshot(range.fault(Fault::Snapshot)?),
+                )
+            } else {
+                let (pins, seq) = Pins::new_exclusive(n, &mm, &self.stats)?;
+                (Some(pins), PinCheck::Seq(seq))
+            };
             let mut guard = self.state.lock();
-            if n.read_retry(&guard, seq) {
-                drop(guard);
-                Stats::inc(&self.stats.retries);
-                continue;
+            if self.install_pins(&mut guard, n, check, &mut pins)? {
+                return Ok(());
             }
-            self.map_pins(&mut guard, m, &pins)?;
-            let state = m.state.access(&mut guard);
-            state.invalid = false;
-            state.pins = Some(pins);
-            return Ok(());
+            drop(guard);
+            Stats::inc(&self.stats.retries);
         }
         Err(EAGAIN)
     }
@@ -806,9 +877,18 @@ impl Vm {
 
     /// Handles a GPU page fault of a job at `va` (fault mode): mirrors a window around it and
     /// maps it, or fails with `EFAULT` if nothing lets the job access `va`.
-    pub(crate) fn handle_fault(&self, stop: Stop) -> Result {
+    ///
+    /// With `exclusive`, the window is mirrored with the process's mmap lock held for writing,
+    /// and `exclusive` runs before it is released: nothing that takes the mmap lock can undo the
+    /// mirroring before the job uses it. The fallback that guarantees a job progress when
+    /// invalidations keep clearing what its faults mirror. Returns what `exclusive` returned.
+    pub(crate) fn handle_fault<R>(
+        &self,
+        stop: Stop,
+        exclusive: Option<impl FnOnce() -> R>,
+    ) -> Result<Option<R>> {
         let Stop::Fault { va, write, .. } = stop else {
-            return Ok(());
+            return Ok(None);
         };
         let b = self.bindings.lock();
         let m = b.find(va).ok_or(EFAULT)?;
@@ -817,46 +897,60 @@ impl Vm {
         if write && !mirror.write {
             return Err(EFAULT);
         }
-        // A 2 MiB-aligned window, within the mapping, so that huge pages map whole.
-        let lo = core::cmp::max(va & !(SZ_2M - 1), m.va);
-        let hi = core::cmp::min((va | (SZ_2M - 1)) + 1, m.end());
-        let fault = if write {
-            Fault::Write
-        } else if mirror.write {
-            Fault::WriteOrRead
-        } else {
-            Fault::Read
+        let mm = match exclusive {
+            Some(_) => Some(self.mm.mmget_not_zero().ok_or(EFAULT)?),
+            None => None,
         };
-        // Part of the window may be unmapped, or read-only: a smaller one, then the page alone.
-        let mut result = self.fault_window(n, lo, hi, fault);
-        for size in [SZ_64K, SZ_4K] {
-            match result {
-                Err(e) if e == EFAULT || e == EPERM => {
-                    let lo = core::cmp::max(va & !(size - 1), m.va);
-                    let hi = core::cmp::min((va | (size - 1)) + 1, m.end());
-                    result = self.fault_window(n, lo, hi, fault);
-                }
-                _ => break,
+        let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
+        // Write faults break copy-on-write; reads do too where the mapping may be written, as
+        // the GPU will likely write what it reads (a read-only VMA is faulted for reading).
+        let fault = match (write, mirror.write) {
+            (true, _) => Fault::Write,
+            (false, true) => Fault::WriteOrRead,
+            (false, false) => Fault::Read,
+        };
+        // A 2 MiB-aligned window within the mapping, so that huge pages map whole; where part
+        // of it is unmapped or read-only, a smaller one, then the page alone.
+        let mut result = Err(EFAULT);
+        for size in [SZ_2M, SZ_64K, SZ_4K] {
+            let lo = core::cmp::max(va & !(size - 1), m.va);
+            let hi = core::cmp::min((va | (size - 1)) + 1, m.end());
+            result = self.fault_window(n, lo, hi, fault, mmap.as_ref());
+            if !matches!(result, Err(e) if e == EFAULT || e == EPERM) {
+                break;
             }
         }
         result.map_err(|e| if e == EPERM { EFAULT } else { e })?;
-        let guard = self.state.lock();
-        Stats::inc(&self.stats.faults);
-        match guard.pt.translate_for(va, write, true) {
-            Ok(t) if t.size == PageSize::Huge => Stats::inc(&self.stats.faults_2m),
-            Ok(_) => Stats::inc(&self.stats.faults_4k),
-            // Invalidated again already: the job faults again and retries.
-            Err(_) => Stats::inc(&self.stats.retries),
+        {
+            let guard = self.state.lock();
+            Stats::inc(&self.stats.faults);
+            match guard.pt.translate_for(va, write, true) {
+                Ok(t) if t.size == PageSize::Huge => Stats::inc(&self.stats.faults_2m),
+                Ok(_) => Stats::inc(&self.stats.faults_4k),
+                // Invalidated again already: the job faults again and retries.
+                Err(_) => Stats::inc(&self.stats.retries),
+            }
         }
-        Ok(())
+        Ok(exclusive.map(|f| f()))
     }
 
-    /// Mirrors GPU range `[lo, hi)` of mirror `n` and writes its entries.
-    fn fault_window(&self, n: &IntervalNotifier<Mirror>, lo: u64, hi: u64, fault: Fault) -> Result {
+    /// Mirrors GPU range `[lo, hi)` of mirror `n` and writes its entries; under the mmap lock
+    /// the caller holds, if `mmap`.
+    fn fault_window(
+        &self,
+        n: &IntervalNotifier<Mirror>,
+        lo: u64,
+        hi: u64,
+        fault: Fault,
+        mmap: Option<&MmapWriteGuard<'_>>,
+    ) -> Result {
         let m = n.data();
         let mut range = Range::new(n, m.cpu_of(lo), (hi - lo) as usize)?;
         loop {
-            let snapshot = range.fault(fault)?;
+            let snapshot = match mmap {
+                Some(guard) => range.fault_locked(guard, fault)?,
+                None => range.fault(fault)?,
+            };
             let mut guard = self.state.lock();
             if let Some((valid, state)) = snapshot.commit_mut(&mut guard) {
                 return mirror::map_snapshot(&mut state.pt, lo, &valid, m.write);
