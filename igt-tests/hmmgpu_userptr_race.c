@@ -1,0 +1,1612 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Copyright (C) 2026 The hmmgpu developers
+ *
+ * Races between hmmgpu's userptr mirroring and whatever the CPU side does at
+ * the same time, in each VM mode the device offers (one dynamic subtest per
+ * mode: "fault", "prefault", "pinned"):
+ *
+ * - invalidation-storm-*: a thread invalidates a 2 MiB userptr range in a
+ *   loop (MADV_DONTNEED, mprotect read-only and back, munmap and a fresh
+ *   mmap of the same range) while jobs read and write it. Every job ends,
+ *   with exactly the data the CPU semantics allow, and enough of them
+ *   succeed; once the storm is over a job sees exactly the CPU's data.
+ * - threads, threads-shared-vm, processes: several threads (one VM each, or
+ *   one VM for all) or processes (one file each) create, bind, run jobs on,
+ *   unbind and close userptrs in a loop, with unrelated mmap/munmap around;
+ *   every job succeeds with the right data.
+ * - exit-with-job, exit-idle: a child hands its DRM file to its parent over
+ *   a unix socket (SCM_RIGHTS) and exits, with jobs in flight or idle. The
+ *   jobs end (done or -EFAULT); afterwards jobs on the dead child's memory
+ *   fault and jobs on GEM objects run.
+ * - userfaultfd: memory whose pages a userfaultfd handler thread supplies;
+ *   the GPU's page fault (fault mode), the submission (prefault) or the
+ *   bind (pinned) has the handler serve them, and the job sees its data.
+ * - close-during-fault: the file is closed while a job's GPU page fault
+ *   waits for a userfaultfd handler that takes its time.
+ *
+ * Every subtest runs in child processes that SIGALRM kills past
+ * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
+ * for jobs are bounded by JOB_WAIT_NS, the userfaultfd handler polls with a
+ * timeout. Threads other than the main one never use igt_assert (it would
+ * jump across threads): they report what went wrong in a string that the
+ * main thread asserts empty.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/sync_file.h>
+#include <linux/userfaultfd.h>
+#include <xf86drm.h>
+
+#include "igt.h"
+#include "igt_hmmgpu.h"
+
+IGT_TEST_DESCRIPTION("Races of hmmgpu's userptr mirroring with the CPU, in every VM mode: "
+		     "invalidation storms (MADV_DONTNEED, mprotect, munmap and remap) under "
+		     "running jobs, threads and processes binding and running jobs side by "
+		     "side, a process that exits with jobs in flight or leaves its VM to "
+		     "another, userfaultfd memory served while the GPU faults it in, and "
+		     "closing the file while a GPU fault waits for userfaultfd.");
+
+#define SZ_64K		(64ull << 10)
+#define SZ_1M		(1ull << 20)
+#define SZ_2M		(2ull << 20)
+
+#define USERPTR_VA	0x100000000ull
+#define BO_VA		0x200000000ull
+#define VA_STRIDE	0x10000000ull
+
+/* The longest any wait for a job may take: past it, the job counts as hung. */
+#define JOB_WAIT_NS	(20ll * NSEC_PER_SEC)
+/* The longest a subtest's process may live: SIGALRM kills it past that. */
+#define TEST_LIMIT_S	40
+
+/* A long job takes about this long. */
+#define LONG_TARGET_S	0.4
+
+static int fd = -1;
+static long page;
+/* 1 MiB copies that make a long job, measured once by the first fixture. */
+static unsigned int long_copies;
+static struct drm_hmmgpu_cmd long_buf[HMMGPU_CMD_MAX_COUNT];
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What HMMGPU_CMD_CHECKSUM computes. */
+static uint64_t cpu_checksum(const void *ptr, uint64_t size)
+{
+	const uint32_t *p = ptr;
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		sum += p[i];
+	return sum;
+}
+
+static uint64_t pattern_checksum(uint32_t seed, uint64_t first_dword, uint64_t size)
+{
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < size / 4; i++)
+		sum += hmmgpu_pattern(seed, first_dword + i);
+	return sum;
+}
+
+static char *map_anon(uint64_t size)
+{
+	char *ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	igt_assert_f(ptr != MAP_FAILED, "mmap of %" PRIu64 " bytes failed\n", size);
+	return ptr;
+}
+
+static void check_value(const void *ptr, uint64_t size, uint32_t value)
+{
+	const uint32_t *p = ptr;
+
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		igt_assert_f(p[i] == value, "dword %" PRIu64 " reads %#x, expected %#x\n",
+			     i, p[i], value);
+}
+
+static void vm_stats_info(int test_fd, uint32_t vm, const char *what)
+{
+	struct drm_hmmgpu_vm_stats s;
+
+	hmmgpu_vm_stats(test_fd, vm, &s);
+	igt_info("%s: faults %llu (4k %llu, 2m %llu), invalidations %llu, retries %llu, "
+		 "pinned %llu, jobs done %llu, failed %llu\n", what,
+		 (unsigned long long)s.faults, (unsigned long long)s.faults_4k,
+		 (unsigned long long)s.faults_2m, (unsigned long long)s.invalidations,
+		 (unsigned long long)s.retries, (unsigned long long)s.pinned_pages,
+		 (unsigned long long)s.jobs_done, (unsigned long long)s.jobs_failed);
+}
+
+/*
+ * Helpers that any thread may call: they return errors instead of asserting.
+ */
+
+static int t_gem_close(int test_fd, uint32_t handle)
+{
+	struct drm_gem_close arg = { .handle = handle };
+
+	return drmIoctl(test_fd, DRM_IOCTL_GEM_CLOSE, &arg) ? -errno : 0;
+}
+
+/*
+ * Queues @n commands on @vm as one job and waits for it. An exec refused
+ * with -EAGAIN (its mirroring kept racing with invalidations) is tried
+ * again until @deadline (of now_s()), and counted in *@eagain. Returns 0
+ * with the job's error in *@error, or the -errno of the step that failed.
+ */
+static int t_exec_wait(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds,
+		       unsigned int n, int32_t *error, unsigned int *eagain, double deadline)
+{
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = vm,
+		.cmds = to_user_pointer(cmds),
+		.cmd_count = n,
+		.out_count = 1,
+	};
+	uint32_t sync = 0;
+	int err;
+
+	if (drmSyncobjCreate(test_fd, 0, &sync))
+		return -errno;
+	exec.out_syncobjs = to_user_pointer(&sync);
+
+	/* Not drmIoctl(): it would retry -EAGAIN without telling. */
+	for (;;) {
+		err = ioctl(test_fd, DRM_IOCTL_HMMGPU_EXEC, &exec) ? -errno : 0;
+		if (err == -EINTR)
+			continue;
+		if (err != -EAGAIN || now_s() > deadline)
+			break;
+		if (eagain)
+			(*eagain)++;
+	}
+	if (!err)
+		err = __hmmgpu_wait(test_fd, sync, JOB_WAIT_NS, error);
+
+	drmSyncobjDestroy(test_fd, sync);
+	return err;
+}
+
+/* Whether the fence of @sync has signalled, right now; its error in *@error if so. */
+static bool signalled(int test_fd, uint32_t sync, int32_t *error)
+{
+	int32_t e = 0;
+	int err = __hmmgpu_wait(test_fd, sync, 0, &e);
+
+	igt_assert_f(err == 0 || err == -ETIME, "poll of sync object %u: %d\n", sync, err);
+	if (!err && error)
+		*error = e;
+	return err == 0;
+}
+
+/* Waits for the fence of @sync, bounded; returns its error. */
+static int job_error(int test_fd, uint32_t sync)
+{
+	int32_t error = 0;
+	int err = __hmmgpu_wait(test_fd, sync, JOB_WAIT_NS, &error);
+
+	igt_assert_f(err == 0, "wait for sync object %u: %d%s\n", sync, err,
+		     err == -ETIME ? " (the job did not end in time)" : "");
+	return error;
+}
+
+static void submit(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds, unsigned int n,
+		   uint32_t timeout_ms, uint32_t out)
+{
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = vm,
+		.cmds = to_user_pointer(cmds),
+		.cmd_count = n,
+		.timeout_ms = timeout_ms,
+		.out_syncobjs = to_user_pointer(&out),
+		.out_count = 1,
+	};
+
+	hmmgpu_exec(test_fd, &exec);
+}
+
+static uint32_t syncobj_create(int test_fd)
+{
+	uint32_t handle = 0;
+
+	igt_assert_eq(drmSyncobjCreate(test_fd, 0, &handle), 0);
+	return handle;
+}
+
+/*
+ * Long jobs: copies of 1 MiB back and forth between the halves of the 2 MiB
+ * at @va.
+ */
+static void bounce_cmds(struct drm_hmmgpu_cmd *cmds, unsigned int n, uint64_t va)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (i % 2)
+			hmmgpu_cmd_copy(&cmds[i], va, va + SZ_1M, SZ_1M);
+		else
+			hmmgpu_cmd_copy(&cmds[i], va + SZ_1M, va, SZ_1M);
+	}
+}
+
+/* A long job on the 2 MiB at @va whose last command writes @mark at @mark_va. */
+static unsigned int long_cmds(uint64_t va, uint64_t mark_va, uint64_t mark)
+{
+	bounce_cmds(long_buf, long_copies, va);
+	hmmgpu_cmd_write64(&long_buf[long_copies], mark_va, mark);
+	return long_copies + 1;
+}
+
+/* How many 1 MiB copies take about LONG_TARGET_S, from a short job's time. */
+static void calibrate(void)
+{
+	const unsigned int n = 32;
+	uint32_t vm, bo, mode = 0;
+	double start, per_copy;
+	unsigned int count;
+
+	for (const struct hmmgpu_vm_mode *m = hmmgpu_vm_modes; m->name && !mode; m++)
+		if (hmmgpu_has_vm_mode(fd, m->flags))
+			mode = m->flags;
+
+	vm = hmmgpu_vm_create(fd, mode);
+	bo = hmmgpu_gem_create(fd, SZ_2M);
+	hmmgpu_vm_map(fd, vm, bo, 0, BO_VA, SZ_2M, 0);
+	bounce_cmds(long_buf, n, BO_VA);
+	igt_assert_eq(hmmgpu_exec_job(fd, vm, long_buf, 8, 0), 0);
+	start = now_s();
+	igt_assert_eq(hmmgpu_exec_job(fd, vm, long_buf, n, 0), 0);
+	per_copy = (now_s() - start) / n;
+	hmmgpu_vm_destroy(fd, vm);
+	gem_close(fd, bo);
+
+	count = per_copy > 0 ? LONG_TARGET_S / per_copy : HMMGPU_CMD_MAX_COUNT;
+	if (count < 64)
+		count = 64;
+	if (count > HMMGPU_CMD_MAX_COUNT - 1)
+		count = HMMGPU_CMD_MAX_COUNT - 1;
+	igt_info("a copy of 1 MiB takes %.3f ms: long jobs make %u copies (%.2f s)\n",
+		 per_copy * 1e3, count, count * per_copy);
+	long_copies = count;
+}
+
+/*
+ * Runs @fn(@mode) in a child process that SIGALRM (whose default action
+ * ends it even in a killable sleep in the kernel) kills after @seconds.
+ */
+static void run_bounded(void (*fn)(uint32_t), uint32_t mode, unsigned int seconds)
+{
+	int err;
+
+	igt_fork(child, 1) {
+		alarm(seconds);
+		fn(mode);
+	}
+	err = __igt_waitchildren();
+	igt_assert_f(err != 128 + SIGALRM, "the test did not end within %u s: a hang\n", seconds);
+	if (err)
+		igt_fail(err);
+}
+
+/*
+ * invalidation-storm-*: a 2 MiB userptr at USERPTR_VA, invalidated in a loop
+ * by a thread while the main thread runs jobs on it. The scratch object at
+ * BO_VA holds two source patterns (A and B), a destination (C) and a page of
+ * results.
+ */
+#define STORM_SIZE	SZ_2M
+/*
+ * A storm lasts STORM_S, or longer until STORM_MIN_JOBS jobs have succeeded
+ * during it, but never past STORM_MAX_S, when the thread stops by itself: so
+ * a slow guest does not make too few jobs fit, and a storm that starves jobs
+ * still ends.
+ */
+#define STORM_S		1.0
+#define STORM_MAX_S	4.0
+#define STORM_MIN_JOBS	10
+/* Invalidations the thread must have made. */
+#define STORM_MIN_OPS	10
+
+#define A_VA		(BO_VA)
+#define B_VA		(BO_VA + SZ_2M)
+#define C_VA		(BO_VA + 2 * SZ_2M)
+#define RES_VA		(BO_VA + 3 * SZ_2M)
+
+enum storm_kind { STORM_DONTNEED, STORM_MPROTECT, STORM_REMAP };
+
+static const char *const storm_names[] = {
+	[STORM_DONTNEED] = "MADV_DONTNEED",
+	[STORM_MPROTECT] = "mprotect",
+	[STORM_REMAP] = "munmap+mmap",
+};
+
+/*
+ * Remapped memory: dword i of the mapping of generation g reads g << 19 | i
+ * (2 MiB is 2^19 dwords), so that what the GPU read tells which mapping it
+ * came from.
+ */
+#define GEN_SHIFT	19
+#define GEN_INDEX	((1u << GEN_SHIFT) - 1)
+#define GEN_MAX		((1u << (32 - GEN_SHIFT)) - 1)
+
+struct storm {
+	enum storm_kind kind;
+	char *ptr;
+	/* The thread stops when told, or at @deadline (of now_s()); then it sets @ended. */
+	double deadline;
+	atomic_bool stop, ended;
+	/* Remap: the generation mapped last, and the last one completely written. */
+	atomic_uint mapped_gen, filled_gen;
+	unsigned long ops;
+	char err[256];
+};
+
+static void fill_gen(char *ptr, unsigned int gen)
+{
+	uint32_t *p = (uint32_t *)ptr;
+
+	for (uint32_t i = 0; i < STORM_SIZE / 4; i++)
+		p[i] = gen << GEN_SHIFT | i;
+}
+
+static void storm_loop(struct storm *s)
+{
+	const int rw = PROT_READ | PROT_WRITE;
+
+	while (!atomic_load(&s->stop) && now_s() < s->deadline) {
+		switch (s->kind) {
+		case STORM_DONTNEED:
+			if (madvise(s->ptr, STORM_SIZE, MADV_DONTNEED)) {
+				snprintf(s->err, sizeof(s->err), "madvise: %s", strerror(errno));
+				return;
+			}
+			break;
+		case STORM_MPROTECT:
+			/* Always back to read-write before stopping. */
+			if (mprotect(s->ptr, STORM_SIZE, PROT_READ) ||
+			    mprotect(s->ptr, STORM_SIZE, rw)) {
+				snprintf(s->err, sizeof(s->err), "mprotect: %s", strerror(errno));
+				return;
+			}
+			break;
+		case STORM_REMAP: {
+			unsigned int gen = atomic_load(&s->mapped_gen) + 1;
+			void *p;
+
+			if (gen > GEN_MAX)
+				return;
+			if (munmap(s->ptr, STORM_SIZE)) {
+				snprintf(s->err, sizeof(s->err), "munmap: %s", strerror(errno));
+				return;
+			}
+			atomic_store(&s->mapped_gen, gen);
+			/* No MAP_FIXED: were the range taken meanwhile, it would be clobbered. */
+			p = mmap(s->ptr, STORM_SIZE, rw,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (p != s->ptr) {
+				snprintf(s->err, sizeof(s->err), "mmap of the range again: %s",
+					 p == MAP_FAILED ? strerror(errno) : "another address");
+				if (p != MAP_FAILED)
+					munmap(p, STORM_SIZE);
+				return;
+			}
+			fill_gen(s->ptr, gen);
+			atomic_store(&s->filled_gen, gen);
+			break;
+		}
+		}
+		s->ops++;
+	}
+}
+
+static void *storm_thread(void *arg)
+{
+	struct storm *s = arg;
+
+	storm_loop(s);
+	atomic_store(&s->ended, true);
+	return NULL;
+}
+
+/*
+ * A copy that MADV_DONTNEED raced with: each dword is the source's, or 0
+ * (the page was discarded after the GPU wrote it, and read back fresh).
+ * Returns how many dwords read 0 where the source is not 0.
+ */
+static unsigned int check_src_or_zero(const uint32_t *got, const uint32_t *src, unsigned int job)
+{
+	unsigned int zero = 0;
+
+	if (!memcmp(got, src, STORM_SIZE))
+		return 0;
+	for (uint32_t i = 0; i < STORM_SIZE / 4; i++) {
+		if (got[i] == src[i])
+			continue;
+		igt_assert_f(got[i] == 0, "job %u: dword %u (byte %#x) reads %#x, neither the "
+			     "source's %#x nor 0\n", job, i, i * 4, got[i], src[i]);
+		zero++;
+	}
+	return zero;
+}
+
+/*
+ * A copy of remapped memory: each dword is 0 (a fresh page) or dword i of a
+ * mapping of generation @lo (mapped when the job was submitted) to @hi
+ * (mapped last when it ended); never of one unmapped before the job.
+ */
+static void check_gen(const uint32_t *got, unsigned int lo, unsigned int hi, unsigned int job)
+{
+	for (uint32_t i = 0; i < STORM_SIZE / 4; i++) {
+		uint32_t v = got[i], gen = v >> GEN_SHIFT;
+
+		if (!v)
+			continue;
+		igt_assert_f((v & GEN_INDEX) == i && gen >= lo && gen <= hi,
+			     "job %u: dword %u (byte %#x) reads %#x: dword %u of mapping %u, "
+			     "expected dword %u of mapping %u to %u, or 0\n", job, i, i * 4, v,
+			     v & GEN_INDEX, gen, i, lo, hi);
+	}
+}
+
+static void test_storm(uint32_t mode, enum storm_kind kind)
+{
+	const uint64_t bo_size = 3 * SZ_2M + page;
+	const char *name = storm_names[kind];
+	unsigned int jobs = 0, done = 0, late = 0, faulted = 0, eagain = 0, torn = 0, zeros = 0;
+	struct drm_hmmgpu_vm_stats before, after;
+	struct storm s = { .kind = kind };
+	struct drm_hmmgpu_cmd cmds[3];
+	uint64_t sum_ro = 0;
+	volatile uint64_t *res;
+	uint32_t vm, bo, uptr;
+	uint32_t *expect_ro = NULL;
+	pthread_t thread;
+	double start, elapsed;
+	int test_fd, err;
+	int32_t error;
+	char *bo_ptr;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, bo_size);
+	bo_ptr = hmmgpu_gem_mmap(test_fd, bo, bo_size, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, bo_size, 0);
+	hmmgpu_fill_pattern(bo_ptr, SZ_2M, 1);
+	hmmgpu_fill_pattern(bo_ptr + SZ_2M, SZ_2M, 2);
+	res = (volatile uint64_t *)(bo_ptr + 3 * SZ_2M);
+
+	s.ptr = map_anon(STORM_SIZE);
+	switch (kind) {
+	case STORM_DONTNEED:
+		memset(s.ptr, 0, STORM_SIZE);
+		uptr = hmmgpu_userptr_create(test_fd, s.ptr, STORM_SIZE, 0);
+		break;
+	case STORM_MPROTECT:
+		/* The GPU only reads: a read-only userptr, which pinned mode can pin under PROT_READ. */
+		hmmgpu_fill_pattern(s.ptr, STORM_SIZE, 7);
+		expect_ro = malloc(STORM_SIZE);
+		igt_assert(expect_ro);
+		memcpy(expect_ro, s.ptr, STORM_SIZE);
+		sum_ro = cpu_checksum(expect_ro, STORM_SIZE);
+		uptr = hmmgpu_userptr_create(test_fd, s.ptr, STORM_SIZE,
+					     DRM_HMMGPU_USERPTR_READ_ONLY);
+		break;
+	case STORM_REMAP:
+	default:
+		fill_gen(s.ptr, 1);
+		atomic_store(&s.mapped_gen, 1);
+		atomic_store(&s.filled_gen, 1);
+		uptr = hmmgpu_userptr_create(test_fd, s.ptr, STORM_SIZE, 0);
+		break;
+	}
+	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, STORM_SIZE, 0);
+
+	hmmgpu_vm_stats(test_fd, vm, &before);
+	start = now_s();
+	s.deadline = start + STORM_MAX_S;
+	igt_assert_eq(pthread_create(&thread, NULL, storm_thread, &s), 0);
+	while (!atomic_load(&s.ended) &&
+	       (now_s() - start < STORM_S || done < STORM_MIN_JOBS)) {
+		unsigned int lo = atomic_load(&s.filled_gen), hi, n = 0;
+		const uint32_t *c = (const uint32_t *)(bo_ptr + 2 * SZ_2M);
+		bool use_b = jobs % 2, during;
+
+		res[0] = 0xdeadbeefdeadbeefull;
+		switch (kind) {
+		case STORM_DONTNEED:
+			/* Write A or B into it, and copy it back to C. */
+			hmmgpu_cmd_copy(&cmds[n++], USERPTR_VA, use_b ? B_VA : A_VA, STORM_SIZE);
+			hmmgpu_cmd_copy(&cmds[n++], C_VA, USERPTR_VA, STORM_SIZE);
+			break;
+		case STORM_MPROTECT:
+			hmmgpu_cmd_copy(&cmds[n++], C_VA, USERPTR_VA, STORM_SIZE);
+			hmmgpu_cmd_checksum(&cmds[n++], RES_VA, USERPTR_VA, STORM_SIZE);
+			break;
+		case STORM_REMAP:
+			hmmgpu_cmd_copy(&cmds[n++], C_VA, USERPTR_VA, STORM_SIZE);
+			break;
+		}
+
+		/* Once the storm is over, -EAGAIN has no reason to last. */
+		error = 0;
+		err = t_exec_wait(test_fd, vm, cmds, n, &error, &eagain, s.deadline + 5);
+		hi = atomic_load(&s.mapped_gen);
+		during = !atomic_load(&s.ended);
+		jobs++;
+		igt_assert_f(err == 0, "job %u during the %s storm: exec or wait failed with %d\n",
+			     jobs, name, err);
+		if (error == -EFAULT && kind == STORM_REMAP) {
+			/* It ran into the moment the range was unmapped. */
+			faulted++;
+			continue;
+		}
+		igt_assert_f(error == 0, "job %u during the %s storm ended with %d\n", jobs, name,
+			     error);
+		/* Only jobs done while the storm still ran count as its progress. */
+		if (during)
+			done++;
+		else
+			late++;
+
+		switch (kind) {
+		case STORM_DONTNEED: {
+			const uint32_t *src = (const uint32_t *)(bo_ptr + (use_b ? SZ_2M : 0));
+			unsigned int z;
+
+			if (mode != DRM_HMMGPU_VM_MODE_FAULT) {
+				/* Invalidations wait for the job: it saw none of them. */
+				igt_assert_f(!memcmp(c, src, STORM_SIZE),
+					     "job %u: the copy back differs from the source, in "
+					     "%s mode where invalidations wait for jobs\n", jobs,
+					     hmmgpu_vm_mode_name(mode));
+				break;
+			}
+			z = check_src_or_zero(c, src, jobs);
+			torn += z != 0;
+			zeros += z;
+			break;
+		}
+		case STORM_MPROTECT:
+			igt_assert_f(!memcmp(c, expect_ro, STORM_SIZE),
+				     "job %u: the copy of memory mprotect only changes the "
+				     "protection of differs from it\n", jobs);
+			igt_assert_eq_u64(res[0], sum_ro);
+			break;
+		case STORM_REMAP:
+			check_gen(c, lo, hi, jobs);
+			break;
+		}
+	}
+	elapsed = now_s() - start;
+	atomic_store(&s.stop, true);
+	igt_assert_eq(pthread_join(thread, NULL), 0);
+	hmmgpu_vm_stats(test_fd, vm, &after);
+
+	igt_info("%s storm of %.2f s: %lu %s; %u jobs: %u done during the storm, %u after it, "
+		 "%u -EFAULT; %u execs retried after -EAGAIN; VM: %llu invalidations, %llu "
+		 "retries, %llu faults\n", name, elapsed, s.ops,
+		 kind == STORM_MPROTECT ? "RO/RW round trips" :
+		 kind == STORM_REMAP ? "remaps" : "calls", jobs, done, late, faulted, eagain,
+		 (unsigned long long)(after.invalidations - before.invalidations),
+		 (unsigned long long)(after.retries - before.retries),
+		 (unsigned long long)(after.faults - before.faults));
+	if (kind == STORM_DONTNEED && mode == DRM_HMMGPU_VM_MODE_FAULT)
+		igt_info("%u jobs read back pages discarded under them (%u dwords of 0)\n",
+			 torn, zeros);
+
+	igt_assert_f(!s.err[0], "the %s thread failed: %s\n", name, s.err);
+	igt_assert_f(s.ops >= STORM_MIN_OPS, "the %s thread made only %lu invalidations\n",
+		     name, s.ops);
+
+	/*
+	 * The storm is over: a job sees exactly what the CPU wrote, and the CPU
+	 * what the GPU wrote.
+	 */
+	hmmgpu_fill_pattern(s.ptr, STORM_SIZE, 9);
+	memset(bo_ptr + 2 * SZ_2M, 0, STORM_SIZE);
+	res[0] = 0;
+	hmmgpu_cmd_copy(&cmds[0], C_VA, USERPTR_VA, STORM_SIZE);
+	hmmgpu_cmd_checksum(&cmds[1], RES_VA, USERPTR_VA, STORM_SIZE);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+	hmmgpu_check_pattern(bo_ptr + 2 * SZ_2M, STORM_SIZE, 9);
+	igt_assert_eq_u64(res[0], cpu_checksum(s.ptr, STORM_SIZE));
+	if (kind != STORM_MPROTECT) {
+		hmmgpu_cmd_fill(&cmds[0], USERPTR_VA + 3 * page, page, 0x600df00d);
+		igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 1, 0), 0);
+		check_value(s.ptr + 3 * page, page, 0x600df00d);
+		hmmgpu_check_pattern_at(s.ptr, 0, 3 * page, 9);
+		hmmgpu_check_pattern_at(s.ptr, 4 * page, STORM_SIZE - 4 * page, 9);
+	}
+
+	/* Forward progress: the storm did not starve the jobs. */
+	igt_assert_f(done >= STORM_MIN_JOBS, "only %u jobs completed during %.2f s of %s "
+		     "storm (at least %u must); %u execs were refused with -EAGAIN\n", done,
+		     elapsed, name, STORM_MIN_JOBS, eagain);
+	igt_assert_eq_u64(after.jobs_done - before.jobs_done, done + late);
+	igt_assert_eq_u64(after.jobs_failed - before.jobs_failed, faulted);
+
+	hmmgpu_vm_unmap(test_fd, vm, USERPTR_VA, STORM_SIZE);
+	gem_close(test_fd, uptr);
+	hmmgpu_vm_destroy(test_fd, vm);
+	igt_assert_eq(munmap(bo_ptr, bo_size), 0);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(s.ptr, STORM_SIZE), 0);
+	free(expect_ro);
+}
+
+static void test_storm_dontneed(uint32_t mode)
+{
+	test_storm(mode, STORM_DONTNEED);
+}
+
+static void test_storm_mprotect(uint32_t mode)
+{
+	test_storm(mode, STORM_MPROTECT);
+}
+
+static void test_storm_remap(uint32_t mode)
+{
+	test_storm(mode, STORM_REMAP);
+}
+
+/*
+ * threads, threads-shared-vm, processes: workers that each loop over
+ * create userptr / bind / exec / wait / unbind / close on memory of their
+ * own, for WORK_S. A worker's GEM object is at its bva: WORK_SIZE bytes the
+ * job copies the userptr into, then a page whose first word takes its
+ * checksum.
+ */
+#define WORK_SIZE	SZ_64K
+#define WORK_S		1.0
+#define NUM_WORKERS	4
+#define NUM_PROCS	3
+#define WORK_MIN_ITER	3
+
+struct worker {
+	pthread_t thread;
+	unsigned int id;
+	int fd;
+	uint32_t vm;
+	uint64_t uva, bva;
+	uint32_t bo;
+	char *bo_ptr;
+	char *mem;
+	unsigned int iterations, eagain;
+	char err[256];
+};
+
+__attribute__((format(printf, 2, 3)))
+static bool worker_fail(struct worker *w, const char *f, ...)
+{
+	va_list args;
+
+	va_start(args, f);
+	vsnprintf(w->err, sizeof(w->err), f, args);
+	va_end(args);
+	return false;
+}
+
+/* One round; false, with w->err set, when something went wrong. */
+static bool work_once(struct worker *w, unsigned int iter)
+{
+	const uint32_t seed = w->id << 16 | (iter & 0xffff);
+	const uint64_t fill_off = WORK_SIZE / 2;
+	const uint32_t value = 0xf1000000u | w->id << 16 | (iter & 0xffff);
+	volatile uint64_t *res = (volatile uint64_t *)(w->bo_ptr + WORK_SIZE);
+	const uint32_t *copy = (const uint32_t *)w->bo_ptr;
+	const uint32_t *mem = (const uint32_t *)w->mem;
+	struct drm_hmmgpu_cmd cmds[3];
+	uint32_t handle = 0;
+	int32_t error = 0;
+	uint64_t sum;
+	int err;
+
+	hmmgpu_fill_pattern(w->mem, WORK_SIZE, seed);
+	sum = cpu_checksum(w->mem, WORK_SIZE);
+	res[0] = ~0ull;
+
+	err = __hmmgpu_userptr_create(w->fd, to_user_pointer(w->mem), WORK_SIZE, 0, &handle);
+	if (err)
+		return worker_fail(w, "userptr create: %d", err);
+	err = __hmmgpu_vm_bind(w->fd, w->vm, DRM_HMMGPU_VM_BIND_MAP, handle, 0, w->uva,
+			       WORK_SIZE, 0);
+	if (err) {
+		t_gem_close(w->fd, handle);
+		return worker_fail(w, "bind: %d", err);
+	}
+
+	hmmgpu_cmd_copy(&cmds[0], w->bva, w->uva, WORK_SIZE);
+	hmmgpu_cmd_checksum(&cmds[1], w->bva + WORK_SIZE, w->uva, WORK_SIZE);
+	hmmgpu_cmd_fill(&cmds[2], w->uva + fill_off, page, value);
+	err = t_exec_wait(w->fd, w->vm, cmds, 3, &error, &w->eagain, now_s() + 5);
+	if (err || error)
+		return worker_fail(w, "job: exec or wait %d, job error %d", err, error);
+
+	err = __hmmgpu_vm_bind(w->fd, w->vm, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, w->uva, WORK_SIZE, 0);
+	if (err)
+		return worker_fail(w, "unbind: %d", err);
+	err = t_gem_close(w->fd, handle);
+	if (err)
+		return worker_fail(w, "close of the userptr: %d", err);
+
+	if (res[0] != sum)
+		return worker_fail(w, "the GPU's checksum is %#" PRIx64 ", expected %#" PRIx64,
+				   (uint64_t)res[0], sum);
+	for (uint32_t i = 0; i < WORK_SIZE / 4; i++) {
+		uint32_t p = hmmgpu_pattern(seed, i);
+		bool filled = i >= fill_off / 4 && i < (fill_off + page) / 4;
+
+		if (copy[i] != p)
+			return worker_fail(w, "the GPU's copy: dword %u reads %#x, expected %#x",
+					   i, copy[i], p);
+		if (mem[i] != (filled ? value : p))
+			return worker_fail(w, "the memory after the GPU's fill: dword %u reads "
+					   "%#x, expected %#x", i, mem[i], filled ? value : p);
+	}
+	return true;
+}
+
+static void *worker_thread(void *arg)
+{
+	struct worker *w = arg;
+	double start = now_s();
+
+	while (now_s() - start < WORK_S && work_once(w, w->iterations))
+		w->iterations++;
+	return NULL;
+}
+
+/* @vm: 0 for a VM of its own. */
+static void worker_init(struct worker *w, unsigned int id, int test_fd, uint32_t mode,
+			uint32_t vm)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->fd = test_fd;
+	w->vm = vm ?: hmmgpu_vm_create(test_fd, mode);
+	w->uva = USERPTR_VA + id * VA_STRIDE;
+	w->bva = BO_VA + id * VA_STRIDE;
+	w->bo = hmmgpu_gem_create(test_fd, WORK_SIZE + page);
+	w->bo_ptr = hmmgpu_gem_mmap(test_fd, w->bo, WORK_SIZE + page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, w->vm, w->bo, 0, w->bva, WORK_SIZE + page, 0);
+	w->mem = map_anon(WORK_SIZE);
+}
+
+/* @own_vm: destroy the worker's VM too. */
+static void worker_fini(struct worker *w, bool own_vm)
+{
+	hmmgpu_vm_unmap(w->fd, w->vm, w->bva, WORK_SIZE + page);
+	if (own_vm)
+		hmmgpu_vm_destroy(w->fd, w->vm);
+	igt_assert_eq(munmap(w->bo_ptr, WORK_SIZE + page), 0);
+	gem_close(w->fd, w->bo);
+	igt_assert_eq(munmap(w->mem, WORK_SIZE), 0);
+}
+
+/* Unrelated mmap/munmap, for invalidations of ranges no VM mirrors. */
+struct churn {
+	atomic_bool stop;
+	unsigned long ops;
+	char err[128];
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+
+	while (!atomic_load(&c->stop)) {
+		char *p = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+
+		if (p == MAP_FAILED) {
+			snprintf(c->err, sizeof(c->err), "mmap: %s", strerror(errno));
+			break;
+		}
+		memset(p, (int)c->ops, SZ_64K);
+		munmap(p, SZ_64K);
+		c->ops++;
+	}
+	return NULL;
+}
+
+static void check_worker(struct worker *w, const char *who)
+{
+	igt_assert_f(!w->err[0], "%s %u, iteration %u: %s\n", who, w->id, w->iterations, w->err);
+	igt_assert_f(w->iterations >= WORK_MIN_ITER, "%s %u made only %u iterations in %.1f s\n",
+		     who, w->id, w->iterations, WORK_S);
+}
+
+static void test_threads(uint32_t mode, bool shared)
+{
+	struct worker w[NUM_WORKERS];
+	struct churn churn = {};
+	struct drm_hmmgpu_vm_stats stats;
+	uint64_t done = 0, failed = 0, iterations = 0;
+	uint32_t shared_vm = 0;
+	pthread_t churn_tid;
+	int test_fd;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	if (shared)
+		shared_vm = hmmgpu_vm_create(test_fd, mode);
+	for (unsigned int i = 0; i < NUM_WORKERS; i++)
+		worker_init(&w[i], i, test_fd, mode, shared_vm);
+
+	igt_assert_eq(pthread_create(&churn_tid, NULL, churn_thread, &churn), 0);
+	for (unsigned int i = 0; i < NUM_WORKERS; i++)
+		igt_assert_eq(pthread_create(&w[i].thread, NULL, worker_thread, &w[i]), 0);
+	for (unsigned int i = 0; i < NUM_WORKERS; i++)
+		igt_assert_eq(pthread_join(w[i].thread, NULL), 0);
+	atomic_store(&churn.stop, true);
+	igt_assert_eq(pthread_join(churn_tid, NULL), 0);
+
+	igt_info("%u threads on %s: %u, %u, %u and %u iterations (%u, %u, %u, %u execs "
+		 "retried after -EAGAIN); %lu unrelated mmap/munmap\n", NUM_WORKERS,
+		 shared ? "one VM" : "a VM each", w[0].iterations, w[1].iterations,
+		 w[2].iterations, w[3].iterations, w[0].eagain, w[1].eagain, w[2].eagain,
+		 w[3].eagain, churn.ops);
+	igt_assert_f(!churn.err[0], "the mmap/munmap thread failed: %s\n", churn.err);
+	for (unsigned int i = 0; i < NUM_WORKERS; i++)
+		check_worker(&w[i], "thread");
+
+	/* Every job counted once, as done. */
+	for (unsigned int i = 0; i < NUM_WORKERS; i++) {
+		iterations += w[i].iterations;
+		if (shared && i)
+			continue;
+		hmmgpu_vm_stats(test_fd, w[i].vm, &stats);
+		done += stats.jobs_done;
+		failed += stats.jobs_failed;
+	}
+	if (shared)
+		vm_stats_info(test_fd, shared_vm, "the shared VM");
+	igt_assert_eq_u64(failed, 0);
+	igt_assert_eq_u64(done, iterations);
+
+	for (unsigned int i = 0; i < NUM_WORKERS; i++)
+		worker_fini(&w[i], !shared);
+	if (shared)
+		hmmgpu_vm_destroy(test_fd, shared_vm);
+	drm_close_driver(test_fd);
+}
+
+static void test_threads_own_vm(uint32_t mode)
+{
+	test_threads(mode, false);
+}
+
+static void test_threads_shared_vm(uint32_t mode)
+{
+	test_threads(mode, true);
+}
+
+static void test_processes(uint32_t mode)
+{
+	int err;
+
+	igt_fork(child, NUM_PROCS) {
+		struct drm_hmmgpu_vm_stats stats;
+		struct worker w;
+		int test_fd;
+
+		alarm(TEST_LIMIT_S);
+		test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+		worker_init(&w, child, test_fd, mode, 0);
+		worker_thread(&w);
+		igt_info("process %d: %u iterations (%u execs retried after -EAGAIN)\n", child,
+			 w.iterations, w.eagain);
+		check_worker(&w, "process");
+		hmmgpu_vm_stats(test_fd, w.vm, &stats);
+		igt_assert_eq_u64(stats.jobs_failed, 0);
+		igt_assert_eq_u64(stats.jobs_done, w.iterations);
+		worker_fini(&w, true);
+		drm_close_driver(test_fd);
+	}
+	err = __igt_waitchildren();
+	igt_assert_f(err != 128 + SIGALRM, "a process did not end within %u s: a hang\n",
+		     TEST_LIMIT_S);
+	if (err)
+		igt_fail(err);
+}
+
+/*
+ * exit-with-job, exit-idle: a child makes a VM of its own memory in a file
+ * of its own, passes the file to the test over a unix socket and exits. Its
+ * 2 MiB userptr is at USERPTR_VA, its GEM object at BO_VA: 2 MiB of data and
+ * a page of results (RES_OFF).
+ */
+#define RES_OFF		SZ_2M
+#define EXIT_BO_SIZE	(SZ_2M + page)
+#define MARK_UPTR	0x0e417a5c0000d001ull
+#define MARK_BO		0x0e417a5c0000d002ull
+#define MARK_CHILD	0x0e417a5c0000d003ull
+
+struct handoff {
+	uint32_t vm, bo, uptr, sync_uptr, sync_bo, pad;
+};
+
+static void send_fd(int sock, int fd_to_send, const void *data, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cmsg;
+
+	memset(&u, 0, sizeof(u));
+	cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &fd_to_send, sizeof(int));
+	igt_assert_eq(sendmsg(sock, &msg, 0), (ssize_t)len);
+}
+
+/* Receives a file descriptor and @len bytes, within 10 s; -1 when none came. */
+static int recv_fd(int sock, void *data, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = data, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	struct cmsghdr *cmsg;
+	int received = -1;
+
+	if (poll(&pfd, 1, 10000) != 1)
+		return -1;
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != (ssize_t)len)
+		return -1;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS &&
+	    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&received, CMSG_DATA(cmsg), sizeof(int));
+	return received;
+}
+
+/* The child: sets up, runs a job so that its memory is mirrored, hands over, exits. */
+static void __noreturn exit_child(int sock, uint32_t mode, bool with_job)
+{
+	struct handoff h = {};
+	struct drm_hmmgpu_cmd cmds[3];
+	unsigned int n;
+	int cfd;
+	char *mem;
+
+	cfd = drm_open_driver_render(DRIVER_HMMGPU);
+	mem = map_anon(SZ_2M);
+	hmmgpu_fill_pattern(mem, SZ_2M, 1);
+	h.vm = hmmgpu_vm_create(cfd, mode);
+	h.uptr = hmmgpu_userptr_create(cfd, mem, SZ_2M, 0);
+	hmmgpu_vm_map(cfd, h.vm, h.uptr, 0, USERPTR_VA, SZ_2M, 0);
+	h.bo = hmmgpu_gem_create(cfd, EXIT_BO_SIZE);
+	hmmgpu_vm_map(cfd, h.vm, h.bo, 0, BO_VA, EXIT_BO_SIZE, 0);
+	h.sync_uptr = syncobj_create(cfd);
+	h.sync_bo = syncobj_create(cfd);
+
+	/* The GPU reads and writes the memory: mirrored, or pinned, when the child goes. */
+	hmmgpu_cmd_checksum(&cmds[0], BO_VA + RES_OFF, USERPTR_VA, SZ_2M);
+	hmmgpu_cmd_fill(&cmds[1], USERPTR_VA + page, page, 0x600d600d);
+	hmmgpu_cmd_write64(&cmds[2], BO_VA + RES_OFF + 24, MARK_CHILD);
+	igt_assert_eq(hmmgpu_exec_job(cfd, h.vm, cmds, 3, 0), 0);
+	check_value(mem + page, page, 0x600d600d);
+
+	send_fd(sock, cfd, &h, sizeof(h));
+
+	if (with_job) {
+		/* A long job on the memory, then one on the object alone, in flight at exit. */
+		n = long_cmds(USERPTR_VA, BO_VA + RES_OFF + 8, MARK_UPTR);
+		submit(cfd, h.vm, long_buf, n, HMMGPU_EXEC_MAX_TIMEOUT_MS, h.sync_uptr);
+		n = long_cmds(BO_VA, BO_VA + RES_OFF + 16, MARK_BO);
+		submit(cfd, h.vm, long_buf, n, HMMGPU_EXEC_MAX_TIMEOUT_MS, h.sync_bo);
+	}
+	_exit(0);
+}
+
+/* The results page of the child's object, mapped whole: unmap_results() it. */
+static volatile uint64_t *map_results(int test_fd, uint32_t bo)
+{
+	char *ptr = hmmgpu_gem_mmap(test_fd, bo, EXIT_BO_SIZE, PROT_READ | PROT_WRITE);
+
+	return (volatile uint64_t *)(ptr + RES_OFF);
+}
+
+static void unmap_results(volatile uint64_t *res)
+{
+	igt_assert_eq(munmap((char *)res - RES_OFF, EXIT_BO_SIZE), 0);
+}
+
+/*
+ * The VM of a process that is gone: jobs that touch its memory fault, in
+ * every mode; jobs on its GEM object run; nothing binds its memory, or ours.
+ */
+static void check_orphan_vm(int pfd, const struct handoff *h, uint32_t mode)
+{
+	struct drm_hmmgpu_vm_stats stats;
+	struct drm_hmmgpu_cmd cmds[2];
+	volatile uint64_t *res;
+	double start;
+	uint32_t mine;
+	char *ptr;
+
+	res = map_results(pfd, h->bo);
+	igt_assert_eq_u64(res[3], MARK_CHILD);
+
+	res[0] = 0;
+	hmmgpu_cmd_fill(&cmds[0], BO_VA, SZ_64K, 0xb0b0b0b0);
+	hmmgpu_cmd_checksum(&cmds[1], BO_VA + RES_OFF, BO_VA, SZ_64K);
+	igt_assert_eq(hmmgpu_exec_job(pfd, h->vm, cmds, 2, 0), 0);
+	igt_assert_eq_u64(res[0], (uint64_t)0xb0b0b0b0 * (SZ_64K / 4));
+
+	hmmgpu_cmd_checksum(&cmds[0], BO_VA + RES_OFF, USERPTR_VA, SZ_2M);
+	igt_assert_eq(hmmgpu_exec_job(pfd, h->vm, cmds, 1, 0), -EFAULT);
+	hmmgpu_cmd_write64(&cmds[0], USERPTR_VA + 8, 1);
+	igt_assert_eq(hmmgpu_exec_job(pfd, h->vm, cmds, 1, 0), -EFAULT);
+	hmmgpu_cmd_copy(&cmds[0], BO_VA, USERPTR_VA + SZ_1M, SZ_64K);
+	igt_assert_eq(hmmgpu_exec_job(pfd, h->vm, cmds, 1, 0), -EFAULT);
+	igt_assert_eq_u64(res[0], (uint64_t)0xb0b0b0b0 * (SZ_64K / 4));
+
+	/* The dead child's userptr at another address, and one of ours. */
+	igt_assert_eq(__hmmgpu_vm_bind(pfd, h->vm, DRM_HMMGPU_VM_BIND_MAP, h->uptr, 0,
+				       USERPTR_VA + VA_STRIDE, SZ_2M, 0), -EFAULT);
+	ptr = map_anon(SZ_64K);
+	mine = hmmgpu_userptr_create(pfd, ptr, SZ_64K, 0);
+	igt_assert_eq(__hmmgpu_vm_bind(pfd, h->vm, DRM_HMMGPU_VM_BIND_MAP, mine, 0,
+				       USERPTR_VA + 2 * VA_STRIDE, SZ_64K, 0), -EFAULT);
+	gem_close(pfd, mine);
+	igt_assert_eq(munmap(ptr, SZ_64K), 0);
+
+	/* The pins of a process that is gone are released (by a worker, soon). */
+	start = now_s();
+	do {
+		hmmgpu_vm_stats(pfd, h->vm, &stats);
+		if (!stats.pinned_pages)
+			break;
+		usleep(20 * 1000);
+	} while (now_s() - start < 3);
+	igt_assert_f(stats.pinned_pages == 0, "%llu pages of the dead child still pinned\n",
+		     (unsigned long long)stats.pinned_pages);
+	vm_stats_info(pfd, h->vm, hmmgpu_vm_mode_name(mode));
+
+	/* Unbinding the dead child's memory, and destroying its VM, work. */
+	hmmgpu_vm_unmap(pfd, h->vm, USERPTR_VA, SZ_2M);
+	unmap_results(res);
+	hmmgpu_vm_destroy(pfd, h->vm);
+}
+
+static void test_exit(uint32_t mode, bool with_job)
+{
+	struct handoff h = {};
+	int sv[2], pfd, status = 0;
+	volatile uint64_t *res;
+	pid_t pid;
+
+	igt_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	fflush(NULL);
+	pid = fork();
+	igt_assert(pid >= 0);
+	if (pid == 0) {
+		close(sv[0]);
+		exit_child(sv[1], mode, with_job);
+	}
+	close(sv[1]);
+
+	pfd = recv_fd(sv[0], &h, sizeof(h));
+	igt_assert_eq(waitpid(pid, &status, 0), pid);
+	igt_assert_f(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "the child ended with status %#x\n", status);
+	igt_assert_f(pfd >= 0, "the child passed no file\n");
+	close(sv[0]);
+
+	if (with_job) {
+		bool busy_uptr, busy_bo;
+		int32_t err_uptr, err_bo;
+
+		/* The child has exited: both jobs were queued. */
+		busy_uptr = !signalled(pfd, h.sync_uptr, NULL);
+		busy_bo = !signalled(pfd, h.sync_bo, NULL);
+		err_uptr = job_error(pfd, h.sync_uptr);
+		err_bo = job_error(pfd, h.sync_bo);
+		igt_info("when the child had exited, its job on its memory was %s, its job on "
+			 "the object %s; they ended with %d and %d\n",
+			 busy_uptr ? "in flight" : "done", busy_bo ? "in flight" : "done",
+			 err_uptr, err_bo);
+		igt_assert_f(err_uptr == 0 || err_uptr == -EFAULT,
+			     "the job on the dead child's memory ended with %d\n", err_uptr);
+		igt_assert_f(err_bo == 0, "the job on the dead child's object ended with %d\n",
+			     err_bo);
+
+		res = map_results(pfd, h.bo);
+		igt_assert_eq(res[1] == MARK_UPTR, err_uptr == 0);
+		igt_assert_eq_u64(res[2], MARK_BO);
+		unmap_results(res);
+	}
+
+	check_orphan_vm(pfd, &h, mode);
+	igt_assert_eq(close(pfd), 0);
+}
+
+static void test_exit_with_job(uint32_t mode)
+{
+	test_exit(mode, true);
+}
+
+static void test_exit_idle(uint32_t mode)
+{
+	test_exit(mode, false);
+}
+
+/*
+ * userfaultfd, close-during-fault: UFFD_PAGES pages registered for missing
+ * faults, which a handler thread serves with UFFDIO_COPY of a pattern (dword
+ * i of the range reads hmmgpu_pattern(seed, i)).
+ */
+#define UFFD_PAGES	64
+
+struct uffd_server {
+	int uffd;
+	char *base;
+	uint64_t size;
+	uint32_t seed;
+	/* How long the handler holds the first fault before serving it. */
+	unsigned int delay_first_ms;
+	atomic_bool stop;
+	/* Fault messages read, and pages copied in. */
+	atomic_uint seen, served;
+	pthread_t thread;
+	char err[256];
+};
+
+/*
+ * Not UFFD_USER_MODE_ONLY: faults the kernel takes on the process's behalf
+ * (hmm_range_fault(), pin_user_pages()) must reach the handler too. That
+ * takes privilege (root, or vm.unprivileged_userfaultfd).
+ */
+static int uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (uffd < 0)
+		return -errno;
+	if (ioctl(uffd, UFFDIO_API, &api)) {
+		int err = -errno;
+
+		close(uffd);
+		return err;
+	}
+	return uffd;
+}
+
+static void require_uffd(void)
+{
+	int uffd = uffd_open();
+
+	igt_require_f(uffd >= 0, "no userfaultfd for kernel faults: %s\n", strerror(-uffd));
+	close(uffd);
+}
+
+static void *uffd_thread(void *arg)
+{
+	struct uffd_server *u = arg;
+	uint32_t *src;
+
+	src = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src == MAP_FAILED) {
+		snprintf(u->err, sizeof(u->err), "mmap: %s", strerror(errno));
+		return NULL;
+	}
+
+	while (!atomic_load(&u->stop)) {
+		struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
+		struct uffdio_copy copy = {};
+		struct uffd_msg msg;
+		uint64_t addr;
+		ssize_t got;
+		int ret;
+
+		ret = poll(&pfd, 1, 50);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0) {
+			snprintf(u->err, sizeof(u->err), "poll: %s", strerror(errno));
+			break;
+		}
+		if (ret == 0)
+			continue;
+		if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			snprintf(u->err, sizeof(u->err), "poll: revents %#x", pfd.revents);
+			break;
+		}
+		got = read(u->uffd, &msg, sizeof(msg));
+		if (got < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (got != sizeof(msg)) {
+			snprintf(u->err, sizeof(u->err), "read: %zd, %s", got, strerror(errno));
+			break;
+		}
+		if (msg.event != UFFD_EVENT_PAGEFAULT) {
+			snprintf(u->err, sizeof(u->err), "unexpected event %#x", msg.event);
+			break;
+		}
+		addr = msg.arg.pagefault.address & ~(uint64_t)(page - 1);
+		if (addr < to_user_pointer(u->base) || addr >= to_user_pointer(u->base) + u->size) {
+			snprintf(u->err, sizeof(u->err), "fault at %#" PRIx64 ", outside the range",
+				 addr);
+			break;
+		}
+		if (atomic_fetch_add(&u->seen, 1) == 0 && u->delay_first_ms)
+			usleep(u->delay_first_ms * 1000);
+
+		for (uint64_t i = 0; i < (uint64_t)page / 4; i++)
+			src[i] = hmmgpu_pattern(u->seed, (addr - to_user_pointer(u->base)) / 4 + i);
+		copy.dst = addr;
+		copy.src = to_user_pointer(src);
+		copy.len = page;
+		for (int tries = 0; ioctl(u->uffd, UFFDIO_COPY, &copy); tries++) {
+			if (errno == EEXIST) {
+				/* Copied in for an earlier message: wake whoever waits. */
+				struct uffdio_range wake = { .start = addr, .len = page };
+
+				ioctl(u->uffd, UFFDIO_WAKE, &wake);
+				break;
+			}
+			if (errno != EAGAIN || tries > 100) {
+				snprintf(u->err, sizeof(u->err), "UFFDIO_COPY at %#" PRIx64 ": %s",
+					 addr, strerror(errno));
+				goto out;
+			}
+			copy.copy = 0;
+			usleep(1000);
+		}
+		if (copy.copy == (int64_t)page)
+			atomic_fetch_add(&u->served, 1);
+	}
+out:
+	munmap(src, page);
+	return NULL;
+}
+
+/* Maps @pages pages, registered with a new userfaultfd whose handler thread starts. */
+static char *uffd_start(struct uffd_server *u, unsigned int pages, uint32_t seed,
+			unsigned int delay_first_ms)
+{
+	struct uffdio_register reg = {};
+
+	memset(u, 0, sizeof(*u));
+	u->size = pages * page;
+	u->seed = seed;
+	u->delay_first_ms = delay_first_ms;
+	u->base = map_anon(u->size);
+	/* One fault, one page: no huge page to fill in at once. */
+	igt_assert_eq(madvise(u->base, u->size, MADV_NOHUGEPAGE), 0);
+	u->uffd = uffd_open();
+	igt_assert_f(u->uffd >= 0, "userfaultfd: %s\n", strerror(-u->uffd));
+	reg.range.start = to_user_pointer(u->base);
+	reg.range.len = u->size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	igt_assert_eq(ioctl(u->uffd, UFFDIO_REGISTER, &reg), 0);
+	igt_assert_eq(pthread_create(&u->thread, NULL, uffd_thread, u), 0);
+	return u->base;
+}
+
+/*
+ * The pages copied in, once they reach @n or @timeout_s passed: the handler
+ * counts a page after UFFDIO_COPY returns, which is after it woke the fault.
+ */
+static unsigned int uffd_served(struct uffd_server *u, unsigned int n, double timeout_s)
+{
+	double start = now_s();
+
+	while (atomic_load(&u->served) < n && now_s() - start < timeout_s)
+		usleep(1000);
+	return atomic_load(&u->served);
+}
+
+/* Stops the handler; closing the userfaultfd lets any fault still waiting go on without it. */
+static void uffd_stop(struct uffd_server *u)
+{
+	atomic_store(&u->stop, true);
+	igt_assert_eq(pthread_join(u->thread, NULL), 0);
+	close(u->uffd);
+	igt_assert_f(!u->err[0], "the userfaultfd handler failed: %s\n", u->err);
+}
+
+static void test_userfaultfd(uint32_t mode)
+{
+	const uint64_t size = UFFD_PAGES * page, half = size / 2;
+	const uint32_t value = 0x0ff1ce00;
+	unsigned int at_bind, after_job;
+	struct drm_hmmgpu_cmd cmds[3];
+	struct uffd_server u;
+	volatile uint64_t *res;
+	uint32_t vm, bo, uptr;
+	double t_bind, t_job;
+	int test_fd, err;
+	int32_t error = 0;
+	char *bo_ptr, *mem;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, size + page);
+	bo_ptr = hmmgpu_gem_mmap(test_fd, bo, size + page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, size + page, 0);
+	res = (volatile uint64_t *)(bo_ptr + size);
+	res[0] = 0;
+
+	mem = uffd_start(&u, UFFD_PAGES, 5, 0);
+	uptr = hmmgpu_userptr_create(test_fd, mem, size, 0);
+
+	/* Pinned mode pins here: the handler serves the pins' faults. */
+	t_bind = now_s();
+	err = __hmmgpu_vm_bind(test_fd, vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, USERPTR_VA, size, 0);
+	t_bind = now_s() - t_bind;
+	at_bind = atomic_load(&u.seen);
+	igt_assert_f(err == 0, "bind of userfaultfd memory: %d (%u faults reached the handler)\n",
+		     err, atomic_load(&u.seen));
+
+	/* A read of the first half, and a write of the second: both missing pages. */
+	hmmgpu_cmd_copy(&cmds[0], BO_VA, USERPTR_VA, half);
+	hmmgpu_cmd_checksum(&cmds[1], BO_VA + size, USERPTR_VA, half);
+	hmmgpu_cmd_fill(&cmds[2], USERPTR_VA + half, half, value);
+	t_job = now_s();
+	err = __hmmgpu_exec_wait(test_fd, vm, cmds, 3, 0, &error);
+	t_job = now_s() - t_job;
+	after_job = uffd_served(&u, UFFD_PAGES, error ? 0 : 1);
+	igt_info("bind took %.3f s, exec and wait %.3f s: %u faults reached the handler (%u "
+		 "during the bind), which copied in %u pages; the job ended with %d\n", t_bind,
+		 t_job, atomic_load(&u.seen), at_bind, after_job, error);
+	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
+
+	igt_assert_f(err == 0, "exec or wait: %d\n", err);
+	igt_assert_f(error == 0, "the job on userfaultfd memory ended with %d: its faults were "
+		     "not served (%u reached the handler)\n", error, atomic_load(&u.seen));
+	/* Every page came from the handler, before the CPU touched any. */
+	igt_assert_eq(after_job, UFFD_PAGES);
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
+		igt_assert_lte(UFFD_PAGES, at_bind);
+	hmmgpu_check_pattern(bo_ptr, half, u.seed);
+	igt_assert_eq_u64(res[0], pattern_checksum(u.seed, 0, half));
+	hmmgpu_check_pattern_at(mem, 0, half, u.seed);
+	check_value(mem + half, half, value);
+	igt_assert_eq(atomic_load(&u.served), UFFD_PAGES);
+
+	uffd_stop(&u);
+	hmmgpu_vm_unmap(test_fd, vm, USERPTR_VA, size);
+	gem_close(test_fd, uptr);
+	hmmgpu_vm_destroy(test_fd, vm);
+	igt_assert_eq(munmap(bo_ptr, size + page), 0);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(mem, size), 0);
+}
+
+#define HOLD_MS		200
+
+static void test_close_during_fault(uint32_t mode)
+{
+	const uint64_t size = UFFD_PAGES * page;
+	struct sync_file_info info = {};
+	struct uffd_server u;
+	struct pollfd pfd;
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t vm, bo, uptr, sync;
+	double start, t_close;
+	int test_fd, sync_file = -1;
+	bool held;
+	char *mem;
+
+	mem = uffd_start(&u, UFFD_PAGES, 6, HOLD_MS);
+
+	/* No CPU mapping of any object: it would keep the file open past close(). */
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, size);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, size, 0);
+	uptr = hmmgpu_userptr_create(test_fd, mem, size, 0);
+	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, size, 0);
+	sync = syncobj_create(test_fd);
+
+	hmmgpu_cmd_copy(&cmd, BO_VA, USERPTR_VA, size);
+	submit(test_fd, vm, &cmd, 1, 0, sync);
+	igt_assert_eq(drmSyncobjExportSyncFile(test_fd, sync, &sync_file), 0);
+	pfd = (struct pollfd) { .fd = sync_file, .events = POLLIN };
+
+	/* Until the handler holds the GPU's fault, or the job ended without one. */
+	start = now_s();
+	while (!atomic_load(&u.seen) && poll(&pfd, 1, 0) == 0 && now_s() - start < 3)
+		usleep(1000);
+	held = atomic_load(&u.seen) && !atomic_load(&u.served);
+
+	start = now_s();
+	igt_assert_eq(close(test_fd), 0);
+	t_close = now_s() - start;
+
+	igt_assert_f(poll(&pfd, 1, 5000) == 1 && (pfd.revents & POLLIN),
+		     "the job's fence has not signalled 5 s after close\n");
+	igt_assert_eq(ioctl(sync_file, SYNC_IOC_FILE_INFO, &info), 0);
+	close(sync_file);
+
+	/* The handler served the fault after the file went. */
+	if (held)
+		uffd_served(&u, 1, 3);
+	igt_info("close() took %.3f s %s; the job's fence: status %d; %u faults reached the "
+		 "handler, %u pages copied in\n", t_close,
+		 held ? "with the handler holding the GPU's fault" : "with no fault held",
+		 info.status, atomic_load(&u.seen), atomic_load(&u.served));
+	uffd_stop(&u);
+	igt_assert_eq(munmap(mem, size), 0);
+
+	igt_assert_f(t_close < 5, "close() took %.3f s\n", t_close);
+	igt_assert_f(info.status == 1 || info.status == -ECANCELED || info.status == -EFAULT,
+		     "the job's fence ended with %d\n", info.status);
+	igt_assert_f(held, "the job's GPU fault never reached the userfaultfd handler (the "
+		     "job's fence: %d): the file was not closed during a fault\n", info.status);
+	igt_assert_f(atomic_load(&u.served), "the handler could not serve the fault it held\n");
+}
+
+/* Pinned mode charges RLIMIT_MEMLOCK: make room, where allowed. */
+static void raise_memlock(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		igt_debug("RLIMIT_MEMLOCK stays as it is: %s\n", strerror(errno));
+	errno = 0;
+}
+
+/* One dynamic subtest per VM mode the device offers, named after the mode. */
+#define for_each_mode_dynamic(mode) \
+	for_each_hmmgpu_vm_mode(fd, mode) \
+		igt_dynamic_f("%s", (mode)->name)
+
+igt_main
+{
+	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
+	static const struct hmmgpu_vm_mode *m;
+
+	igt_fixture {
+		page = sysconf(_SC_PAGESIZE);
+		fd = drm_open_driver_render(DRIVER_HMMGPU);
+		igt_require(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_FEATURES) &
+			    DRM_HMMGPU_FEATURE_USERPTR);
+		igt_require_f(hmmgpu_vm_modes_offered(fd), "the device has no GPU VMs\n");
+		igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
+		igt_require(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE) >=
+			    3 * SZ_2M + page);
+		raise_memlock();
+		calibrate();
+	}
+
+	igt_describe("A thread discards a 2 MiB userptr's pages with MADV_DONTNEED in a loop "
+		     "for 1 s while jobs write a pattern into it and copy it back: every job "
+		     "succeeds, reading back the pattern or (fault mode only) zeros of pages "
+		     "discarded under it, never stale data; at least 10 complete; afterwards "
+		     "a job sees exactly the CPU's data.");
+	igt_subtest_with_dynamic("invalidation-storm-dontneed") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_storm_dontneed, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("A thread flips a 2 MiB read-only userptr's memory between PROT_READ and "
+		     "PROT_READ | PROT_WRITE in a loop for 1 s while jobs copy and checksum "
+		     "it: every job succeeds with exactly the memory's data.");
+	igt_subtest_with_dynamic("invalidation-storm-mprotect") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_storm_mprotect, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("A thread unmaps a 2 MiB userptr's memory and maps fresh memory with new "
+		     "contents at the same address, in a loop for 1 s, while jobs copy it: "
+		     "every job succeeds, or faults in the moment it was unmapped, and reads "
+		     "only data of mappings live while it ran; at least 10 complete; "
+		     "afterwards a job sees exactly the CPU's data.");
+	igt_subtest_with_dynamic("invalidation-storm-remap") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_storm_remap, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Four threads, each with a VM of its own on one file, create, bind, run "
+		     "a job on, unbind and close userptrs of their own memory in a loop for "
+		     "1 s, beside a thread that maps and unmaps other memory: every job "
+		     "succeeds with the right data.");
+	igt_subtest_with_dynamic("threads") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_threads_own_vm, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("The same with one VM for the four threads, at different GPU addresses.");
+	igt_subtest_with_dynamic("threads-shared-vm") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_threads_shared_vm, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Three processes, each with a file of its own, run the same loop for 1 s: "
+		     "every job succeeds with the right data and every process exits 0.");
+	igt_subtest_with_dynamic("processes") {
+		for_each_mode_dynamic(m)
+			test_processes(m->flags);
+	}
+
+	igt_describe("A child passes its DRM file over a unix socket, queues a long job on "
+		     "its memory and one on a GEM object, and exits: the jobs end, the first "
+		     "done or -EFAULT, the second done; then the VM faults on the dead "
+		     "child's memory and runs jobs on the object.");
+	igt_subtest_with_dynamic("exit-with-job") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_exit_with_job, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("A child passes its DRM file, with its memory mirrored, and exits idle: "
+		     "jobs on its memory end with -EFAULT, jobs on its GEM object succeed, "
+		     "binding its memory or ours fails, and no page stays pinned.");
+	igt_subtest_with_dynamic("exit-idle") {
+		for_each_mode_dynamic(m)
+			run_bounded(test_exit_idle, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Memory registered with userfaultfd, whose pages a handler thread copies "
+		     "in: the GPU page fault (fault mode), the submission (prefault) or the "
+		     "bind (pinned) has the handler serve every page, and the job reads the "
+		     "handler's data and writes its own.");
+	igt_subtest_with_dynamic("userfaultfd") {
+		require_uffd();
+		for_each_mode_dynamic(m)
+			run_bounded(test_userfaultfd, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Fault mode: the file is closed while a job's GPU page fault waits for a "
+		     "userfaultfd handler that holds it 200 ms: close() returns once the "
+		     "handler has served it, and the job's fence signals.");
+	igt_subtest("close-during-fault") {
+		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_FAULT), "no fault mode\n");
+		require_uffd();
+		run_bounded(test_close_during_fault, DRM_HMMGPU_VM_MODE_FAULT, TEST_LIMIT_S);
+	}
+
+	igt_fixture {
+		drm_close_driver(fd);
+	}
+}
