@@ -112,7 +112,7 @@ impl PinnedPages {
             let want = i32::try_from(npages - done).unwrap_or(i32::MAX);
             // SAFETY: `done` is within the buffer's capacity of `npages`.
             let out = unsafe { this.pages.as_mut_ptr().add(done) };
-            let ret = pin(start + done * PAGE_SIZE, want, flags as u32, out);
+            let ret = pin(start + done * PAGE_SIZE, want, flags, out);
             // Dropping `this` on error unpins what was pinned so far.
             if ret < 0 {
                 return Err(Error::from_errno(ret as i32));

@@ -177,8 +177,8 @@ impl Mapping {
         };
         let slice = pages.pages().get(self.first_page..).ok_or(EINVAL)?;
         let write = self.write;
-        // SAFETY: The pages are live: `pages` keeps them resident.
         let frames = |i: usize| {
+            // SAFETY: The pages are live: `pages` keeps them resident.
             slice
                 .get(i)
                 .map(|&p| unsafe { mirror::page_frame(p, write) })
@@ -640,8 +640,8 @@ impl Vm {
     /// Writes the entries of a mirror from its pins.
     fn map_pins(&self, state: &mut State, m: &Mirror, pins: &Pins) -> Result {
         let pages = pins.pages();
-        // SAFETY: The pages are live: `pins` holds them.
         let frames = |i: usize| {
+            // SAFETY: The pages are live: `pins` holds them.
             pages
                 .get(i)
                 .map(|&p| unsafe { mirror::page_frame(p, m.write) })
