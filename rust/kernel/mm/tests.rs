@@ -450,6 +450,69 @@ mod tests {
     }
 
     #[test]
+    fn pins_under_the_write_lock_are_current() -> Result {
+        let len = 8 * PAGE_SIZE;
+        let Watched {
+            addr,
+            mm,
+            mirror,
+            notifier,
+        } = watched(len, rw())?;
+        let before = pins_held();
+        let (pinned, seq) = {
+            let guard = mm.mmap_write_lock();
+            let seq = notifier.read_begin();
+            (
+                PinnedPages::pin_longterm_locked(&guard, addr, len, true)?,
+                seq,
+            )
+        };
+        assert_eq!(pins_held(), before + 8);
+        // Pinning for writing faulted the pages in under the lock: the pins are what the CPU
+        // maps, and a snapshot under the same lock agrees.
+        let mut range = Range::new(&notifier, addr, len)?;
+        let snapshot = {
+            let guard = mm.mmap_write_lock();
+            range.fault_locked(&guard, Fault::Snapshot)?
+        };
+        let guard = mirror.lock.lock();
+        // Nothing invalidated the range since before the pins: untouched memory is faulted
+        // in fresh for writing, without a copy-on-write break.
+        assert!(!notifier.read_retry(&guard, seq));
+        let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+        for (pfn, &page) in valid.iter().zip(pinned.pages()) {
+            // SAFETY: The page is pinned, so live.
+            let expected = unsafe { bindings::page_to_pfn(page) } as usize;
+            assert!(pfn.pfn() == Some(expected));
+        }
+        drop(guard);
+        drop(pinned);
+        assert_eq!(pins_held(), before);
+        Ok(())
+    }
+
+    #[test]
+    fn locked_pins_refuse_another_address_space() -> Result {
+        let len = PAGE_SIZE;
+        let addr = mmap(len, rw())?;
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        // A second address space stands in for another process.
+        // SAFETY: FFI call without requirements.
+        let other = unsafe { bindings::mm_alloc() };
+        let other = core::ptr::NonNull::new(other).ok_or(ENOMEM)?;
+        // SAFETY: `mm_alloc` returned an address space with one `mm_users` reference, which
+        // the `ARef` owns from here.
+        let other: crate::types::ARef<MmWithUser> =
+            unsafe { crate::types::ARef::from_raw(other.cast()) };
+        let guard = other.mmap_write_lock();
+        assert!(PinnedPages::pin_longterm_locked(&guard, addr, len, false).err() == Some(EINVAL));
+        drop(guard);
+        let guard = mm.mmap_write_lock();
+        assert!(PinnedPages::pin_longterm_locked(&guard, addr, len, false).is_ok());
+        Ok(())
+    }
+
+    #[test]
     fn partial_pin_leaves_no_pin() -> Result {
         let len = 8 * PAGE_SIZE;
         let addr = mmap(len, rw())?;
