@@ -77,4 +77,14 @@ struct dma_fence *rust_helper_drm_syncobj_fence_get(struct drm_syncobj *syncobj)
 	return drm_syncobj_fence_get(syncobj);
 }
 
+struct page *rust_helper_sg_page(struct scatterlist *sg)
+{
+	return sg_page(sg);
+}
+
+struct page *rust_helper_nth_page(struct page *page, unsigned long n)
+{
+	return nth_page(page, n);
+}
+
 #endif /* CONFIG_RUST_DRM */

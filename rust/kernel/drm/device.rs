@@ -47,6 +47,8 @@ impl<T: Driver> Device<T> {
         vtable.open = Some(drm::file::open_callback::<T::File>);
         vtable.postclose = Some(drm::file::postclose_callback::<T::File>);
         vtable.gem_create_object = Some(drm::gem::shmem::create_object_callback::<T::Object>);
+        // dma-bufs of other drivers become shmem objects of ours, without pages of their own.
+        vtable.gem_prime_import_sg_table = Some(bindings::drm_gem_shmem_prime_import_sg_table);
         vtable.major = T::INFO.major;
         vtable.minor = T::INFO.minor;
         vtable.patchlevel = T::INFO.patchlevel;

@@ -8,7 +8,7 @@
 //! C header: [`include/drm/drm_gem_shmem_helper.h`](srctree/include/drm/drm_gem_shmem_helper.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVVec},
     bindings, drm,
     drm::gem::{IntoGEMObject, ObjectFuncs},
     error::{from_err_ptr, to_result},
@@ -62,15 +62,33 @@ impl<T: DriverObject> Object<T> {
 
     /// Makes the object's pages resident and keeps them so until the returned value is dropped.
     ///
+    /// An object imported from another driver's dma-buf has no pages of its own: its pages are
+    /// those of the attachment's scatter list, which the exporter keeps while the object lives.
+    ///
     /// # Errors
     ///
-    /// `ENOMEM` and the errors of reading the pages in from shmem.
+    /// `ENOMEM` and the errors of reading the pages in from shmem; `EINVAL` for an import whose
+    /// scatter list does not consist of whole pages.
     pub fn pin_pages(this: &ARef<Self>) -> Result<PinnedPages<T>> {
         let shmem = this.obj.get();
+        // SAFETY: The object is live; `import_attach` is set at import and constant.
+        if unsafe { !(*shmem).base.import_attach.is_null() } {
+            // SAFETY: An imported object's `sgt` is the mapped attachment, set at import and
+            // kept until the object is freed.
+            let pages = unsafe { import_pages((*shmem).sgt, (*shmem).base.size) }?;
+            // INVARIANT: An import, with its pages listed.
+            return Ok(PinnedPages {
+                obj: this.clone(),
+                imported: Some(pages),
+            });
+        }
         // SAFETY: The object is live and initialised.
         to_result(unsafe { bindings::drm_gem_shmem_pin(shmem) })?;
         // INVARIANT: The pin was just taken.
-        Ok(PinnedPages { obj: this.clone() })
+        Ok(PinnedPages {
+            obj: this.clone(),
+            imported: None,
+        })
     }
 
     /// `drm_gem_object_funcs.free`: the last reference is gone.
@@ -176,15 +194,58 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
 
 crate::drm::gem::impl_object_refcount!(Object<T: DriverObject>);
 
+/// The pages of the scatter list `sgt` of an import of `size` bytes, page by page.
+///
+/// # Safety
+///
+/// `sgt` must be a valid scatter list, live for the call.
+unsafe fn import_pages(
+    sgt: *mut bindings::sg_table,
+    size: usize,
+) -> Result<KVVec<*mut bindings::page>> {
+    let page_size = 1usize << bindings::PAGE_SHIFT;
+    let mut pages = KVVec::with_capacity(size / page_size, GFP_KERNEL)?;
+    if sgt.is_null() {
+        return Err(EINVAL);
+    }
+    // SAFETY: `sgt` is valid (the caller's promise); its first `orig_nents` entries, reached by
+    // `sg_next`, describe the CPU pages of the buffer.
+    unsafe {
+        let mut sg = (*sgt).sgl;
+        for _ in 0..(*sgt).orig_nents {
+            let (offset, length) = ((*sg).offset as usize, (*sg).length as usize);
+            if offset != 0 || length % page_size != 0 {
+                return Err(EINVAL);
+            }
+            let first = bindings::sg_page(sg);
+            for k in 0..length / page_size {
+                pages.push(bindings::nth_page(first, k as _), GFP_KERNEL)?;
+            }
+            sg = bindings::sg_next(sg);
+        }
+    }
+    if pages.len() * page_size != size {
+        return Err(EINVAL);
+    }
+    Ok(pages)
+}
+
 /// The resident pages of a shmem-backed object, kept resident while this lives.
 ///
 /// # Invariants
 ///
-/// `obj` holds a pin (`drm_gem_shmem_pin`) this value owns, so its `pages` array is allocated
-/// and its pages resident.
+/// Either `imported` lists the pages of an imported `obj` (which keeps its attachment, and so
+/// its pages, while it lives), or `obj` holds a pin (`drm_gem_shmem_pin`) this value owns, so
+/// its `pages` array is allocated and its pages resident.
 pub struct PinnedPages<T: DriverObject> {
     obj: ARef<Object<T>>,
+    imported: Option<KVVec<*mut bindings::page>>,
 }
+
+// SAFETY: The page list is only read; pins and references may be dropped from any thread.
+unsafe impl<T: DriverObject> Send for PinnedPages<T> {}
+// SAFETY: See above.
+unsafe impl<T: DriverObject> Sync for PinnedPages<T> {}
 
 impl<T: DriverObject> PinnedPages<T> {
     /// Another pin of the same object's pages.
@@ -194,6 +255,9 @@ impl<T: DriverObject> PinnedPages<T> {
 
     /// The object's pages, in order.
     pub fn pages(&self) -> &[*mut bindings::page] {
+        if let Some(pages) = &self.imported {
+            return pages;
+        }
         let shmem = self.obj.obj.get();
         // SAFETY: By the type invariant `pages` holds one entry per page of the object, and stays
         // until the pin is dropped.
@@ -206,7 +270,9 @@ impl<T: DriverObject> PinnedPages<T> {
 
 impl<T: DriverObject> Drop for PinnedPages<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant we own a pin of the object.
-        unsafe { bindings::drm_gem_shmem_unpin(self.obj.obj.get()) };
+        if self.imported.is_none() {
+            // SAFETY: By the type invariant we own a pin of the object.
+            unsafe { bindings::drm_gem_shmem_unpin(self.obj.obj.get()) };
+        }
     }
 }
