@@ -184,8 +184,8 @@ impl Invalidate for Mirror {
 
 /// Pages of a userptr pinned long-term, charged to `RLIMIT_MEMLOCK` of the VM's process.
 pub(crate) struct Pins {
-    pages: PinnedPages,
-    _charge: LockedVm,
+    /// The pins and their charge; `None` only while being dropped.
+    held: Option<(PinnedPages, LockedVm)>,
     stats: Arc<Stats>,
 }
 
@@ -205,8 +205,7 @@ impl Pins {
             .pinned_pages
             .fetch_add(npages as u64, Ordering::Relaxed);
         Ok(Self {
-            pages,
-            _charge: charge,
+            held: Some((pages, charge)),
             stats: stats.clone(),
         })
     }
@@ -234,8 +233,7 @@ impl Pins {
             .pinned_pages
             .fetch_add(npages as u64, Ordering::Relaxed);
         let pins = Self {
-            pages,
-            _charge: charge,
+            held: Some((pages, charge)),
             stats: stats.clone(),
         };
         Ok((pins, seq))
@@ -243,7 +241,7 @@ impl Pins {
 
     /// The pinned pages.
     pub(crate) fn pages(&self) -> &[*mut bindings::page] {
-        self.pages.pages()
+        self.held.as_ref().map_or(&[], |(pages, _)| pages.pages())
     }
 
     /// Whether the pinned pages are those a current snapshot of the same range shows the CPU
@@ -262,7 +260,9 @@ impl Pins {
 
 impl Drop for Pins {
     fn drop(&mut self) {
-        let n = self.pages.len() as u64;
+        // Unpinned and uncharged first, so that whoever sees the count drop may use the charge.
+        let n = self.pages().len() as u64;
+        drop(self.held.take());
         self.stats.pinned_pages.fetch_sub(n, Ordering::Relaxed);
     }
 }

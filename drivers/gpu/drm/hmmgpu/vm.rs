@@ -270,7 +270,7 @@ impl Vm {
             invalid: KVec::new(),
             walk_all: false,
         };
-        Arc::pin_init(
+        let vm = Arc::pin_init(
             try_pin_init!(Vm {
                 mode,
                 mm,
@@ -283,7 +283,20 @@ impl Vm {
                 release_work <- new_work!("hmmgpu::vm::release"),
             }? Error),
             GFP_KERNEL,
-        )
+        )?;
+        vm.prime_lockdep();
+        Ok(vm)
+    }
+
+    /// Takes the VM's locks once in their order (`bindings`, the mmap lock, `state`), so that
+    /// lockdep knows it from the start and reports an inversion the first time one happens,
+    /// not only when both paths happen to run.
+    fn prime_lockdep(&self) {
+        let _bindings = self.bindings.lock();
+        if let Some(mm) = self.mm.mmget_not_zero() {
+            let _mmap = mm.mmap_read_lock();
+            drop(self.state.lock());
+        }
     }
 
     /// Whether the current process owns the VM.
