@@ -972,11 +972,6 @@ static void test_many_jobs(uint32_t mode)
 	close_fd(test_fd);
 }
 
-/* One dynamic subtest per VM mode the device offers, named after the mode. */
-#define for_each_mode_dynamic(mode) \
-	for_each_hmmgpu_vm_mode(fd, mode) \
-		igt_dynamic_f("%s", (mode)->name)
-
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -993,14 +988,14 @@ igt_main
 	igt_describe("A job's fence replaces the fence of each of its 2 to 16 out-syncobjs, "
 		     "and of no other; all signal without error and the data is written.");
 	igt_subtest_with_dynamic("out-fence") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_out_fence(m->flags);
 	}
 
 	igt_describe("A short job queued behind a long one on the same VM ends after it, and "
 		     "reads what it wrote last.");
 	igt_subtest_with_dynamic("in-order") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_in_order(m->flags);
 	}
 
@@ -1008,49 +1003,49 @@ igt_main
 		     "same file runs after it and reads what it wrote; an in-syncobj without "
 		     "a fence holds nothing back.");
 	igt_subtest_with_dynamic("in-fence") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_in_fence(m->flags);
 	}
 
 	igt_describe("The same across files: the in-syncobj is the long job's out-syncobj, "
 		     "exported as an fd from one file and imported into the other.");
 	igt_subtest_with_dynamic("in-fence-cross-fd") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_in_fence_cross_fd(m->flags);
 	}
 
 	igt_describe("A long job limited to 1 ms ends with -ETIMEDOUT before its last command; "
 		     "the VM runs the next job, and VM_STATS counts one failed, one done.");
 	igt_subtest_with_dynamic("timeout") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_timeout(m->flags);
 	}
 
 	igt_describe("A job limited to 50 ms whose in-fence is that of a long job on another "
 		     "VM ends with -ETIMEDOUT without running; the long job completes.");
 	igt_subtest_with_dynamic("in-fence-timeout") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_in_fence_timeout(m->flags);
 	}
 
 	igt_describe("A job's time limit counts from submission: a short job queued behind a "
 		     "long one runs out of time waiting, without running.");
 	igt_subtest_with_dynamic("queued-timeout") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_queued_timeout(m->flags);
 	}
 
 	igt_describe("Only fault-mode VMs may wait for a pending fault-mode job's fence; "
 		     "other VMs get -EINVAL until it has signalled.");
 	igt_subtest_with_dynamic("fault-fence") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_fault_fence(m->flags);
 	}
 
 	igt_describe("Jobs that write, read or fill where nothing is mapped end with -EFAULT "
 		     "at the fault; the next job on the VM, queued before or after, runs.");
 	igt_subtest_with_dynamic("fault-then-continue") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_fault_then_continue(m->flags);
 	}
 
@@ -1058,21 +1053,21 @@ igt_main
 		     "job has ended when the ioctl returns, in order, done or -ECANCELED (the "
 		     "last one cancelled), and cancelled jobs wrote nothing.");
 	igt_subtest_with_dynamic("destroy-busy") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_destroy_busy(m->flags);
 	}
 
 	igt_describe("The same by closing the file: the jobs' fences, exported as sync files, "
 		     "signal, with status 1 or -ECANCELED (the last one cancelled).");
 	igt_subtest_with_dynamic("close-busy") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_close_busy(m->flags);
 	}
 
 	igt_describe("200 small jobs queued back to back all complete without error, in "
 		     "order, and VM_STATS counts 200 more jobs done.");
 	igt_subtest_with_dynamic("many-jobs") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_many_jobs(m->flags);
 	}
 

@@ -2951,11 +2951,6 @@ static void test_rlimit(void)
 	igt_waitchildren();
 }
 
-/* One dynamic subtest per VM mode the device offers, named after the mode. */
-#define for_each_mode_dynamic(mode) \
-	for_each_hmmgpu_vm_mode(fd, mode) \
-		igt_dynamic_f("%s", (mode)->name)
-
 /* Pinned mode charges RLIMIT_MEMLOCK: make room, where allowed. */
 static void raise_memlock(void)
 {
@@ -3037,7 +3032,7 @@ igt_main
 		     "and checksums, checked from the CPU.");
 	igt_subtest_with_dynamic("malloc-rw") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_malloc_rw(m->flags);
 	}
 
@@ -3046,7 +3041,7 @@ igt_main
 		     "pages), then written by the CPU.");
 	igt_subtest_with_dynamic("mmap-rw") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_mmap_rw(m->flags);
 	}
 
@@ -3054,7 +3049,7 @@ igt_main
 		     "at every offset inside a huge page.");
 	igt_subtest_with_dynamic("thp-rw") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_thp_rw(m->flags);
 	}
 
@@ -3062,7 +3057,7 @@ igt_main
 		     "succeeds), in whole or in part; the VM keeps running other jobs.");
 	igt_subtest_with_dynamic("munmap") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_munmap(m->flags);
 	}
 
@@ -3070,7 +3065,7 @@ igt_main
 		     "next job sees the new pages, never the old.");
 	igt_subtest_with_dynamic("remap") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_remap(m->flags);
 	}
 
@@ -3079,7 +3074,7 @@ igt_main
 		     "nothing.");
 	igt_subtest_with_dynamic("read-only") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_read_only(m->flags);
 	}
 
@@ -3089,7 +3084,7 @@ igt_main
 		     "shared.");
 	igt_subtest_with_dynamic("fork") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_fork(m->flags);
 	}
 
@@ -3098,7 +3093,7 @@ igt_main
 		     "memory works.");
 	igt_subtest_with_dynamic("invalidate-busy") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_invalidate_busy(m->flags);
 	}
 
@@ -3107,7 +3102,7 @@ igt_main
 		     "none.");
 	igt_subtest_with_dynamic("thp-2m") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_thp_2m(m->flags);
 	}
 
@@ -3115,7 +3110,7 @@ igt_main
 		     "middle fault, both sides still work, and the hole can be bound again.");
 	igt_subtest_with_dynamic("unmap-split") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_unmap_split(m->flags);
 	}
 
@@ -3124,7 +3119,7 @@ igt_main
 		     "not there.");
 	igt_subtest_with_dynamic("bad-args") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_bad_args(m->flags);
 	}
 
@@ -3140,7 +3135,7 @@ igt_main
 		     "fault until the file grows back with zeros.");
 	igt_subtest_with_dynamic("memfd-rw") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_memfd_rw(m->flags);
 	}
 
@@ -3150,7 +3145,7 @@ igt_main
 		     "and the file stays unchanged.");
 	igt_subtest_with_dynamic("file-rw") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_file_rw(m->flags);
 	}
 
@@ -3159,7 +3154,7 @@ igt_main
 		     "fault mode).");
 	igt_subtest_with_dynamic("hugetlb-rw") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_hugetlb_rw(m->flags);
 	}
 
@@ -3168,7 +3163,7 @@ igt_main
 		     "reads as zeros, never the moved pages.");
 	igt_subtest_with_dynamic("mremap") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_mremap(m->flags);
 	}
 
@@ -3177,7 +3172,7 @@ igt_main
 		     "writes land in new pages the CPU sees.");
 	igt_subtest_with_dynamic("dontneed") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_dontneed(m->flags);
 	}
 
@@ -3187,7 +3182,7 @@ igt_main
 		     "page is mapped again.");
 	igt_subtest_with_dynamic("partial-munmap") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_partial_munmap(m->flags);
 	}
 
@@ -3196,7 +3191,7 @@ igt_main
 		     "a read-only binding, and refuses GPU writes.");
 	igt_subtest_with_dynamic("mprotect") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_mprotect(m->flags);
 	}
 
@@ -3205,7 +3200,7 @@ igt_main
 		     "after the child exits.");
 	igt_subtest_with_dynamic("dontfork") {
 		require_vm();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_dontfork(m->flags);
 	}
 

@@ -1497,11 +1497,6 @@ static void raise_memlock(void)
 	errno = 0;
 }
 
-/* One dynamic subtest per VM mode the device offers, named after the mode. */
-#define for_each_mode_dynamic(mode) \
-	for_each_hmmgpu_vm_mode(fd, mode) \
-		igt_dynamic_f("%s", (mode)->name)
-
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -1526,7 +1521,7 @@ igt_main
 		     "discarded under it, never stale data; at least 10 complete; afterwards "
 		     "a job sees exactly the CPU's data.");
 	igt_subtest_with_dynamic("invalidation-storm-dontneed") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_storm_dontneed, m->flags, TEST_LIMIT_S);
 	}
 
@@ -1534,7 +1529,7 @@ igt_main
 		     "PROT_READ | PROT_WRITE in a loop for 1 s while jobs copy and checksum "
 		     "it: every job succeeds with exactly the memory's data.");
 	igt_subtest_with_dynamic("invalidation-storm-mprotect") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_storm_mprotect, m->flags, TEST_LIMIT_S);
 	}
 
@@ -1544,7 +1539,7 @@ igt_main
 		     "only data of mappings live while it ran; at least 10 complete; "
 		     "afterwards a job sees exactly the CPU's data.");
 	igt_subtest_with_dynamic("invalidation-storm-remap") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_storm_remap, m->flags, TEST_LIMIT_S);
 	}
 
@@ -1553,20 +1548,20 @@ igt_main
 		     "1 s, beside a thread that maps and unmaps other memory: every job "
 		     "succeeds with the right data.");
 	igt_subtest_with_dynamic("threads") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_threads_own_vm, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("The same with one VM for the four threads, at different GPU addresses.");
 	igt_subtest_with_dynamic("threads-shared-vm") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_threads_shared_vm, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("Three processes, each with a file of its own, run the same loop for 1 s: "
 		     "every job succeeds with the right data and every process exits 0.");
 	igt_subtest_with_dynamic("processes") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_processes(m->flags);
 	}
 
@@ -1575,7 +1570,7 @@ igt_main
 		     "done or -EFAULT, the second done; then the VM faults on the dead "
 		     "child's memory and runs jobs on the object.");
 	igt_subtest_with_dynamic("exit-with-job") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_exit_with_job, m->flags, TEST_LIMIT_S);
 	}
 
@@ -1583,7 +1578,7 @@ igt_main
 		     "jobs on its memory end with -EFAULT, jobs on its GEM object succeed, "
 		     "binding its memory or ours fails, and no page stays pinned.");
 	igt_subtest_with_dynamic("exit-idle") {
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_exit_idle, m->flags, TEST_LIMIT_S);
 	}
 
@@ -1593,7 +1588,7 @@ igt_main
 		     "handler's data and writes its own.");
 	igt_subtest_with_dynamic("userfaultfd") {
 		require_uffd();
-		for_each_mode_dynamic(m)
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_userfaultfd, m->flags, TEST_LIMIT_S);
 	}
 

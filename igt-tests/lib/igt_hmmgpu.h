@@ -61,6 +61,14 @@ const char *hmmgpu_vm_mode_name(uint32_t mode);
 	for ((mode) = hmmgpu_vm_modes; (mode)->name; (mode)++) \
 		for_each_if(hmmgpu_has_vm_mode((fd), (mode)->flags))
 
+/**
+ * for_each_hmmgpu_vm_mode_dynamic - One igt_dynamic per mode the device behind
+ * @fd offers, named after the mode, with @mode the mode it runs for.
+ */
+#define for_each_hmmgpu_vm_mode_dynamic(fd, mode) \
+	for_each_hmmgpu_vm_mode(fd, mode) \
+		igt_dynamic_f("%s", (mode)->name)
+
 int __hmmgpu_vm_create(int fd, uint32_t flags, uint32_t *vm_id);
 uint32_t hmmgpu_vm_create(int fd, uint32_t flags);
 
