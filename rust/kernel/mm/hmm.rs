@@ -175,7 +175,12 @@ impl<'n, T: Invalidate> Range<'n, T> {
                 e if e == EPERM.to_errno() && fault == Fault::WriteOrRead && flags != read => {
                     flags = read;
                 }
-                e if e == EFAULT.to_errno() && flags != 0 && !locked && fixups < MAX_FIXUPS => {
+                e if e == EFAULT.to_errno()
+                    && flags != 0
+                    && !locked
+                    && fixups < MAX_FIXUPS
+                    && is_current(mm) =>
+                {
                     fixups += 1;
                     self.fixup(mm, flags != read)?;
                 }
@@ -216,6 +221,10 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// `hmm_range_fault()` faults without `FAULT_FLAG_ALLOW_RETRY`, so a range registered with
     /// userfaultfd fails there with `EFAULT` instead of waiting for its handler. A fault that
     /// may retry waits for it; truly unmapped pages still fail, with `EFAULT`.
+    ///
+    /// Only done in the address space's own process: the wait for a userfaultfd handler can
+    /// only be ended by a fatal signal, which a kernel thread never gets, so a worker faulting
+    /// for a process could wait forever for a process that waits for it.
     fn fixup(&mut self, mm: &MmWithUser, write: bool) -> Result {
         // Which pages are missing: a walk that faults nothing (all of them if it fails).
         let (_, ret) = self.walk(mm, 0, false);
@@ -407,6 +416,12 @@ impl HmmPfn {
         }
         order
     }
+}
+
+/// Whether `mm` is the current task's address space.
+fn is_current(mm: &MmWithUser) -> bool {
+    // SAFETY: `current` is valid; its `mm` is stable while it runs.
+    core::ptr::eq(mm.as_raw(), unsafe { (*bindings::get_current()).mm })
 }
 
 fn jiffies() -> usize {
