@@ -87,4 +87,10 @@ struct page *rust_helper_nth_page(struct page *page, unsigned long n)
 	return nth_page(page, n);
 }
 
+/* Whether @page is a page of system RAM that the CPU may map. */
+bool rust_helper_drm_page_is_ram(struct page *page)
+{
+	return page && pfn_valid(page_to_pfn(page)) && !is_zone_device_page(page);
+}
+
 #endif /* CONFIG_RUST_DRM */

@@ -311,6 +311,9 @@ struct drm_hmmgpu_vm_destroy {
  * splitting mappings that lie partly outside; @handle, @flags and @offset
  * must be zero. Jobs that touch an unmapped address fault.
  *
+ * A GEM object imported from another driver's dma-buf maps only if its
+ * memory is system RAM (-EOPNOTSUPP for device memory).
+ *
  * A VM holds at most 4096 mappings (-ENOSPC).
  */
 struct drm_hmmgpu_vm_bind {

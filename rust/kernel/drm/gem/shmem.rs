@@ -67,8 +67,9 @@ impl<T: DriverObject> Object<T> {
     ///
     /// # Errors
     ///
-    /// `ENOMEM` and the errors of reading the pages in from shmem; `EINVAL` for an import whose
-    /// scatter list does not consist of whole pages.
+    /// `ENOMEM` and the errors of reading the pages in from shmem; `EOPNOTSUPP` for an import
+    /// whose scatter list does not consist of whole pages of system RAM (device memory, or
+    /// `CONFIG_DMABUF_DEBUG`, which hides the pages from importers).
     pub fn pin_pages(this: &ARef<Self>) -> Result<PinnedPages<T>> {
         let shmem = this.obj.get();
         // SAFETY: The object is live; `import_attach` is set at import and constant.
@@ -194,6 +195,11 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
 
 crate::drm::gem::impl_object_refcount!(Object<T: DriverObject>);
 
+/// `EOPNOTSUPP`, which the kernel crate of 6.12 does not name.
+fn not_supported() -> Error {
+    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+}
+
 /// The pages of the scatter list `sgt` of an import of `size` bytes, page by page.
 ///
 /// # Safety
@@ -204,10 +210,13 @@ unsafe fn import_pages(
     size: usize,
 ) -> Result<KVVec<*mut bindings::page>> {
     let page_size = 1usize << bindings::PAGE_SHIFT;
-    let mut pages = KVVec::with_capacity(size / page_size, GFP_KERNEL)?;
-    if sgt.is_null() {
-        return Err(EINVAL);
+    // The dma-buf rules do not let importers use the pages of a scatter list; this reaches them
+    // anyway, for exporters of system RAM (shmem helpers and the like), and checks each page.
+    // With `CONFIG_DMABUF_DEBUG` the pages are scrambled on purpose.
+    if cfg!(CONFIG_DMABUF_DEBUG) || sgt.is_null() {
+        return Err(not_supported());
     }
+    let mut pages = KVVec::with_capacity(size / page_size, GFP_KERNEL)?;
     // SAFETY: `sgt` is valid (the caller's promise); its first `orig_nents` entries, reached by
     // `sg_next`, describe the CPU pages of the buffer.
     unsafe {
@@ -215,17 +224,24 @@ unsafe fn import_pages(
         for _ in 0..(*sgt).orig_nents {
             let (offset, length) = ((*sg).offset as usize, (*sg).length as usize);
             if offset != 0 || length % page_size != 0 {
-                return Err(EINVAL);
+                return Err(not_supported());
             }
             let first = bindings::sg_page(sg);
+            if first.is_null() {
+                return Err(not_supported());
+            }
             for k in 0..length / page_size {
-                pages.push(bindings::nth_page(first, k as _), GFP_KERNEL)?;
+                let page = bindings::nth_page(first, k as _);
+                if !bindings::drm_page_is_ram(page) {
+                    return Err(not_supported());
+                }
+                pages.push(page, GFP_KERNEL)?;
             }
             sg = bindings::sg_next(sg);
         }
     }
     if pages.len() * page_size != size {
-        return Err(EINVAL);
+        return Err(not_supported());
     }
     Ok(pages)
 }
