@@ -245,15 +245,17 @@ impl Pins {
     }
 
     /// Whether the pinned pages are those a current snapshot of the same range shows the CPU
-    /// mapping: if an invalidation overtook the pinning, they are not.
-    pub(crate) fn matches(&self, valid: &Valid<'_>) -> bool {
+    /// mapping, writable where `write`: if an invalidation overtook the pinning (an unmap, or a
+    /// write-protection), they are not.
+    pub(crate) fn matches(&self, valid: &Valid<'_>, write: bool) -> bool {
         let base = valid.start();
         valid.len() == self.pages().len()
             && self.pages().iter().enumerate().all(|(i, &page)| {
                 // SAFETY: The page is live: it is pinned.
                 let pfn = unsafe { page_frame(page, false) }.pfn;
-                let cpu = valid.at(base + i * SZ_4K as usize).and_then(|h| h.pfn());
-                cpu == Some(pfn as usize)
+                valid
+                    .at(base + i * SZ_4K as usize)
+                    .is_some_and(|h| h.pfn() == Some(pfn as usize) && (!write || h.is_writable()))
             })
     }
 }

@@ -429,8 +429,15 @@ impl Vm {
         let mut stale = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
         let mut guard = self.state.lock();
         let mut walk_all = guard.walk_all;
-        for &va in guard.invalid.iter() {
-            walk_all |= push_within_capacity(&mut todo, va).is_err();
+        for i in 0..guard.invalid.len() {
+            let va = guard.invalid[i];
+            // Entries of mirrors valid again (pinned at bind, say) wait for `finish` to go.
+            let invalid = b
+                .mirror_at(va)
+                .is_some_and(|m| m.data().state.access(&mut guard).invalid);
+            if invalid {
+                walk_all |= push_within_capacity(&mut todo, va).is_err();
+            }
         }
         if walk_all {
             // SAFETY: `u64` needs no drop; the length only shrinks.
@@ -575,11 +582,18 @@ impl Vm {
         for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
             let Some(mm) = mm.as_deref() else { break };
             let m = n.data();
-            let pinned = if exclusive {
-                Pins::new_exclusive(n, mm, &self.stats).map(|(p, seq)| (p, Some(seq)))
-            } else {
-                Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats).map(|p| (p, None))
+            // Under the write lock, faults cannot wait for a userfaultfd handler: such memory
+            // fails with `EFAULT` there, and is pinned the usual way instead.
+            let locked = match exclusive {
+                true => match Pins::new_exclusive(n, mm, &self.stats) {
+                    Err(e) if e == EFAULT => None,
+                    r => Some(r.map(|(p, seq)| (p, Some(seq)))),
+                },
+                false => None,
             };
+            let pinned = locked.unwrap_or_else(|| {
+                Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats).map(|p| (p, None))
+            });
             let (p, seq) = match pinned {
                 Ok(pinned) => pinned,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
@@ -629,7 +643,9 @@ impl Vm {
         let current = match check {
             PinCheck::Seq(seq) => !n.read_retry(guard, seq),
             PinCheck::Snapshot(snapshot) => match snapshot.commit(guard) {
-                Some(valid) => pins.as_ref().is_some_and(|p| p.matches(&valid)),
+                Some(valid) => pins
+                    .as_ref()
+                    .is_some_and(|p| p.matches(&valid, n.data().write)),
                 None => false,
             },
         };
@@ -799,15 +815,21 @@ impl Vm {
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
         for round in 0..MAX_ROUNDS {
             let mut range = Range::new(n, m.cpu, m.size as usize)?;
-            let (mut pins, check) = if round < EXCLUSIVE_ROUND {
-                let pins = Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats)?;
-                (
-                    Some(pins),
-                    PinCheck::Snapshot(range.fault(Fault::Snapshot)?),
-                )
-            } else {
-                let (pins, seq) = Pins::new_exclusive(n, &mm, &self.stats)?;
-                (Some(pins), PinCheck::Seq(seq))
+            // As in `mirror_pins`: userfaultfd memory is pinned the usual way.
+            let locked = match round >= EXCLUSIVE_ROUND {
+                true => match Pins::new_exclusive(n, &mm, &self.stats) {
+                    Err(e) if e == EFAULT => None,
+                    r => Some(r?),
+                },
+                false => None,
+            };
+            let (mut pins, check) = match locked {
+                Some((pins, seq)) => (Some(pins), PinCheck::Seq(seq)),
+                None => {
+                    let pins = Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats)?;
+                    let snapshot = range.fault(Fault::Snapshot)?;
+                    (Some(pins), PinCheck::Snapshot(snapshot))
+                }
             };
             let mut guard = self.state.lock();
             if self.install_pins(&mut guard, n, check, &mut pins)? {
@@ -959,7 +981,9 @@ impl Vm {
     ) -> Result {
         let m = n.data();
         let mut range = Range::new(n, m.cpu_of(lo), (hi - lo) as usize)?;
-        loop {
+        // If invalidations keep winning, the job faults again, and falls back to mirroring
+        // under the mmap lock (see `Job`).
+        for _ in 0..MAX_ROUNDS {
             let snapshot = match mmap {
                 Some(guard) => range.fault_locked(guard, fault)?,
                 None => range.fault(fault)?,
@@ -971,6 +995,7 @@ impl Vm {
             drop(guard);
             Stats::inc(&self.stats.retries);
         }
+        Ok(())
     }
 
     /// `DRM_IOCTL_HMMGPU_VM_STATS`.
