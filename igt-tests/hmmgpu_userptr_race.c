@@ -329,7 +329,7 @@ static void run_bounded(void (*fn)(uint32_t), uint32_t mode, unsigned int second
  * still ends.
  */
 #define STORM_S		1.0
-#define STORM_MAX_S	4.0
+#define STORM_MAX_S	8.0
 #define STORM_MIN_JOBS	10
 /* Invalidations the thread must have made. */
 #define STORM_MIN_OPS	10
