@@ -2952,16 +2952,6 @@ static void test_rlimit(void)
 	igt_waitchildren();
 }
 
-/* Pinned mode charges RLIMIT_MEMLOCK: make room, where allowed. */
-static void raise_memlock(void)
-{
-	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
-
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
-		igt_debug("RLIMIT_MEMLOCK stays as it is: %s\n", strerror(errno));
-	errno = 0;
-}
-
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -2975,7 +2965,7 @@ igt_main
 		vm_modes = hmmgpu_vm_modes_offered(fd);
 		if (vm_modes)
 			igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
-		raise_memlock();
+		hmmgpu_raise_memlock();
 	}
 
 	igt_describe("Userptr objects name malloc'd memory, read-write or read-only, probed or not.");

@@ -1522,16 +1522,6 @@ static void test_close_during_fault(uint32_t mode)
 	igt_assert_eq(e.err, 0);
 }
 
-/* Pinned mode charges RLIMIT_MEMLOCK: make room, where allowed. */
-static void raise_memlock(void)
-{
-	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
-
-	if (setrlimit(RLIMIT_MEMLOCK, &rl))
-		igt_debug("RLIMIT_MEMLOCK stays as it is: %s\n", strerror(errno));
-	errno = 0;
-}
-
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -1546,7 +1536,7 @@ igt_main
 		igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
 		igt_require(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE) >=
 			    3 * SZ_2M + page);
-		raise_memlock();
+		hmmgpu_raise_memlock();
 		calibrate();
 	}
 

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <xf86drm.h>
 
@@ -477,4 +478,13 @@ void hmmgpu_check_pattern_at(const void *base, uint64_t off, uint64_t size, uint
 void hmmgpu_check_pattern(const void *ptr, uint64_t size, uint32_t seed)
 {
 	hmmgpu_check_pattern_at(ptr, 0, size, seed);
+}
+
+void hmmgpu_raise_memlock(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl))
+		igt_debug("RLIMIT_MEMLOCK stays as it is: %s\n", strerror(errno));
+	errno = 0;
 }

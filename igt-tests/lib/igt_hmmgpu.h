@@ -122,4 +122,7 @@ void hmmgpu_fill_pattern(void *ptr, uint64_t size, uint32_t seed);
 void hmmgpu_check_pattern_at(const void *base, uint64_t off, uint64_t size, uint32_t seed);
 void hmmgpu_check_pattern(const void *ptr, uint64_t size, uint32_t seed);
 
+/* Pinned mode charges RLIMIT_MEMLOCK: raises it to unlimited, where allowed. */
+void hmmgpu_raise_memlock(void);
+
 #endif /* IGT_HMMGPU_H */
