@@ -636,6 +636,53 @@ static void test_module_reload(void)
 	gem_roundtrip(drm_fd, SZ_2M, 22);
 }
 
+/*
+ * The vm_modes module parameter restricts the VM modes the device offers: with
+ * 6 (prefault and pinned), the device emulates a GPU that cannot fault.
+ */
+static void test_vm_modes_param(void)
+{
+	const uint32_t no_fault = DRM_HMMGPU_VM_MODE_PREFAULT | DRM_HMMGPU_VM_MODE_PINNED;
+	uint32_t id = 0;
+	int err, load_err, create_err;
+	uint64_t modes = 0;
+	int fd;
+
+	igt_require_f(igt_kmod_is_loaded("hmmgpu"),
+		      "hmmgpu is not a loaded module (built in?)\n");
+	drm_close_driver(drm_fd);
+	drm_fd = -1;
+	release_drm_leftovers();
+
+	err = igt_kmod_unload("hmmgpu");
+	if (err == -EPERM)
+		igt_skip("Not allowed to unload modules\n");
+	igt_assert_eq(err, 0);
+	load_err = igt_kmod_load("hmmgpu", "vm_modes=6");
+	if (!load_err && wait_for_hmmgpu_node()) {
+		fd = drm_open_driver(DRIVER_HMMGPU);
+		err = __hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_VM_MODES, &modes);
+		create_err = __hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_FAULT, &id);
+		if (!err && modes)
+			hmmgpu_vm_destroy(fd, hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_PINNED));
+		drm_close_driver(fd);
+	} else {
+		err = create_err = -ENODEV;
+	}
+	/* Back as it was, before asserting, so that a failure leaves the device. */
+	igt_kmod_unload("hmmgpu");
+	igt_assert_eq(igt_kmod_load("hmmgpu", NULL), 0);
+	igt_assert(wait_for_hmmgpu_node());
+	drm_fd = drm_open_driver(DRIVER_HMMGPU);
+
+	igt_assert_eq(load_err, 0);
+	igt_assert_eq(err, 0);
+	igt_assert_eq_u64(modes, no_fault);
+	igt_assert_eq(create_err, -EINVAL);
+	igt_assert_eq_u64(hmmgpu_get_param(drm_fd, DRM_HMMGPU_PARAM_VM_MODES),
+			  no_fault | DRM_HMMGPU_VM_MODE_FAULT);
+}
+
 static void test_fork(void)
 {
 	const int num_children = 4;
@@ -780,6 +827,11 @@ igt_main
 		     "goes, and once reloaded the device works again.");
 	igt_subtest("module-reload")
 		test_module_reload();
+
+	igt_describe("The vm_modes module parameter restricts the VM modes offered: "
+		     "loaded with 6, the device offers no fault mode and refuses it.");
+	igt_subtest("vm-modes-param")
+		test_vm_modes_param();
 
 	/* module-reload may have failed before it could reopen the device. */
 	igt_fixture {

@@ -82,8 +82,9 @@ enum drm_hmmgpu_param {
 
 	/**
 	 * @DRM_HMMGPU_PARAM_VM_MODES: Bit mask of the DRM_HMMGPU_VM_MODE_*
-	 * the device offers. A test emulates hardware that cannot take GPU
-	 * page faults by leaving DRM_HMMGPU_VM_MODE_FAULT out.
+	 * the device offers: all three, unless the module was loaded with
+	 * vm_modes=<mask>. Loaded with vm_modes=6, the device emulates
+	 * hardware that cannot take GPU page faults.
 	 */
 	DRM_HMMGPU_PARAM_VM_MODES = 4,
 };

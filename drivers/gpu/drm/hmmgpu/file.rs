@@ -89,7 +89,7 @@ impl File {
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_FEATURES => FEATURES,
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_GEM_MAX_SIZE => GEM_MAX_SIZE,
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_PAGE_SIZE => PAGE_SIZE as u64,
-            uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_VM_MODES => vm::MODES.into(),
+            uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_VM_MODES => vm::offered_modes().into(),
             _ => return Err(EINVAL),
         };
         Ok(0)

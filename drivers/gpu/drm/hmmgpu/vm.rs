@@ -58,14 +58,36 @@ pub(crate) enum Mode {
     Pinned,
 }
 
-/// The modes the device offers (`DRM_HMMGPU_PARAM_VM_MODES`).
-pub(crate) const MODES: u32 = uapi::DRM_HMMGPU_VM_MODE_FAULT
+/// The modes the driver knows.
+const MODES: u32 = uapi::DRM_HMMGPU_VM_MODE_FAULT
     | uapi::DRM_HMMGPU_VM_MODE_PREFAULT
     | uapi::DRM_HMMGPU_VM_MODE_PINNED;
 
+kernel::module_param_u32!(
+    VM_MODES,
+    "hmmgpu",
+    "vm_modes",
+    MODES,
+    "GPU VM modes offered (DRM_HMMGPU_VM_MODE_*: 1 fault, 2 prefault, 4 pinned; 6 emulates a GPU that cannot fault)"
+);
+
+/// The modes the device offers (`DRM_HMMGPU_PARAM_VM_MODES`): those of the `vm_modes` module
+/// parameter that the driver knows.
+pub(crate) fn offered_modes() -> u32 {
+    VM_MODES.get() & MODES
+}
+
 impl Mode {
-    /// The mode `flags` of `DRM_IOCTL_HMMGPU_VM_CREATE` ask for.
+    /// The mode `flags` of `DRM_IOCTL_HMMGPU_VM_CREATE` ask for, if the device offers it.
     pub(crate) fn from_flags(flags: u32) -> Result<Mode> {
+        if flags & !offered_modes() != 0 {
+            return Err(EINVAL);
+        }
+        Self::known(flags)
+    }
+
+    /// The mode `flags` name, offered or not.
+    fn known(flags: u32) -> Result<Mode> {
         match flags & MODES {
             f if f != flags => Err(EINVAL),
             uapi::DRM_HMMGPU_VM_MODE_FAULT => Ok(Mode::Fault),
@@ -1132,11 +1154,17 @@ mod tests {
 
     #[test]
     fn modes_are_one_flag_the_device_offers() {
-        assert!(Mode::from_flags(uapi::DRM_HMMGPU_VM_MODE_FAULT) == Ok(Mode::Fault));
-        assert!(Mode::from_flags(uapi::DRM_HMMGPU_VM_MODE_PREFAULT) == Ok(Mode::Prefault));
-        assert!(Mode::from_flags(uapi::DRM_HMMGPU_VM_MODE_PINNED) == Ok(Mode::Pinned));
+        assert!(Mode::known(uapi::DRM_HMMGPU_VM_MODE_FAULT) == Ok(Mode::Fault));
+        assert!(Mode::known(uapi::DRM_HMMGPU_VM_MODE_PREFAULT) == Ok(Mode::Prefault));
+        assert!(Mode::known(uapi::DRM_HMMGPU_VM_MODE_PINNED) == Ok(Mode::Pinned));
         for bad in [0, MODES, uapi::DRM_HMMGPU_VM_MODE_FAULT | 1 << 8, 1 << 31] {
+            assert!(Mode::known(bad) == Err(EINVAL));
             assert!(Mode::from_flags(bad) == Err(EINVAL));
+        }
+        // Only what the module parameter offers.
+        for mode in [1, 2, 4] {
+            let offered = offered_modes() & mode != 0;
+            assert_eq!(Mode::from_flags(mode).is_ok(), offered);
         }
     }
 }
