@@ -41,8 +41,8 @@ use core::{marker::PhantomPinned, pin::Pin};
 pub trait Invalidate: Send + Sync + Sized {
     /// Called before the CPU page table of `range` changes.
     ///
-    /// The callback must take the notifier lock (with [`NotifierLock::try_lock`] when
-    /// [`InvalidateRange::may_block`] is false, returning `false` if it is contended), call
+    /// The callback must take the notifier lock with [`InvalidateRange::lock`] (returning
+    /// `false` if it may not block and the lock is contended), call
     /// [`IntervalNotifier::set_seq`] with `seq`, stop the device from using the range's pages
     /// (clear its entries and wait, uninterruptibly, for work that may still use them), and
     /// return `true`. It must not allocate memory or take locks that allocations take.
@@ -119,6 +119,15 @@ impl InvalidateRange<'_> {
     pub fn may_block(&self) -> bool {
         // SAFETY: The range is valid for the callback's duration.
         unsafe { bindings::mmu_notifier_range_blockable(self.0) }
+    }
+
+    /// Takes `lock` as the callback may: sleeping for it if the callback may block, else only
+    /// if it is free. `None` means the callback must return `false`.
+    pub fn lock<'a, T: ?Sized>(&self, lock: &'a NotifierLock<T>) -> Option<NotifierGuard<'a, T>> {
+        match self.may_block() {
+            true => Some(lock.lock()),
+            false => lock.try_lock(),
+        }
     }
 }
 

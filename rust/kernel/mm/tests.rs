@@ -65,13 +65,8 @@ mod tests {
             seq: InvalidateSeq,
         ) -> bool {
             let mirror = notifier.data();
-            let guard = if range.may_block() {
-                mirror.lock.lock()
-            } else {
-                match mirror.lock.try_lock() {
-                    Some(guard) => guard,
-                    None => return false,
-                }
+            let Some(guard) = range.lock(&mirror.lock) else {
+                return false;
             };
             notifier.set_seq(&guard, seq);
             mirror.invalidations.fetch_add(1, Ordering::Relaxed);

@@ -140,13 +140,8 @@ impl Invalidate for Mirror {
     ) -> bool {
         let m = notifier.data();
         let vm = &m.vm;
-        let mut guard = if range.may_block() {
-            vm.state.lock()
-        } else {
-            match vm.state.try_lock() {
-                Some(guard) => guard,
-                None => return false,
-            }
+        let Some(mut guard) = range.lock(&vm.state) else {
+            return false;
         };
         notifier.set_seq(&guard, seq);
         if m.state.access(&mut guard).removed {

@@ -111,14 +111,8 @@ impl Invalidate for Probe {
         range: &InvalidateRange<'_>,
         seq: InvalidateSeq,
     ) -> bool {
-        let lock = &notifier.data().0;
-        let guard = if range.may_block() {
-            lock.lock()
-        } else {
-            match lock.try_lock() {
-                Some(guard) => guard,
-                None => return false,
-            }
+        let Some(guard) = range.lock(&notifier.data().0) else {
+            return false;
         };
         notifier.set_seq(&guard, seq);
         true
