@@ -27,7 +27,7 @@ use core::sync::atomic::Ordering;
 use kernel::{
     bindings,
     mm::{
-        hmm::Valid,
+        hmm::{Fault, Valid},
         interval_notifier::{
             IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq, ReadSeq,
         },
@@ -89,6 +89,17 @@ impl Mirror {
                     stale: None,
                 },
             ),
+        }
+    }
+
+    /// How to fault the range in for an access, for a write if `write`: writes break
+    /// copy-on-write, and so do reads where the mapping may be written, as the GPU will likely
+    /// write what it reads (a read-only VMA is faulted for reading).
+    pub(crate) fn fault_for(&self, write: bool) -> Fault {
+        match (write, self.write) {
+            (true, _) => Fault::Write,
+            (false, true) => Fault::WriteOrRead,
+            (false, false) => Fault::Read,
         }
     }
 

@@ -448,7 +448,9 @@ impl Vm {
     /// The addresses of the mirrors to mirror again; in pinned mode, releases their stale pins.
     fn take_invalid(&self, b: &Bindings) -> Result<KVec<u64>> {
         let mut todo = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
-        let mut stale = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
+        // Only pinned mode has pins to release.
+        let pinned = self.mode == Mode::Pinned;
+        let mut stale = KVec::with_capacity(if pinned { b.userptrs } else { 0 }, GFP_KERNEL)?;
         let mut guard = self.state.lock();
         let mut walk_all = guard.walk_all;
         for i in 0..guard.invalid.len() {
@@ -472,7 +474,11 @@ impl Vm {
                 }
             }
         }
-        for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
+        for n in todo
+            .iter()
+            .filter_map(|&va| b.mirror_at(va))
+            .filter(|_| pinned)
+        {
             take_stale(n, &mut guard, &mut stale);
         }
         // Unpinning locks pages: outside the notifier lock.
@@ -544,14 +550,9 @@ impl Vm {
         }
         let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
         for range in ranges.iter_mut() {
-            let m = range_mirror(range);
-            let fault = if m.write {
-                Fault::WriteOrRead
-            } else {
-                Fault::Read
-            };
+            let m = range.notifier().data();
             let va = m.va;
-            match range.fault(fault) {
+            match range.fault(m.fault_for(false)) {
                 Ok(s) => snapshots.push((va, s), GFP_KERNEL)?,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
                 Err(e) if e == EFAULT || e == EPERM => continue,
@@ -959,13 +960,7 @@ impl Vm {
             None => None,
         };
         let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
-        // Write faults break copy-on-write; reads do too where the mapping may be written, as
-        // the GPU will likely write what it reads (a read-only VMA is faulted for reading).
-        let fault = match (write, mirror.write) {
-            (true, _) => Fault::Write,
-            (false, true) => Fault::WriteOrRead,
-            (false, false) => Fault::Read,
-        };
+        let fault = mirror.fault_for(write);
         // A 2 MiB-aligned window within the mapping, so that huge pages map whole; where part
         // of it is unmapped or read-only, a smaller one, then the page alone.
         let mut result = Err(EFAULT);
@@ -1101,11 +1096,6 @@ impl<T> SpliceSpace<T> {
         *vec = self.new;
         self.old
     }
-}
-
-/// The mirror a range was made for.
-fn range_mirror<'a>(range: &Range<'a, Mirror>) -> &'a Mirror {
-    range.notifier().data()
 }
 
 #[kernel::kunit::kunit_tests(hmmgpu_vm)]
