@@ -218,18 +218,6 @@ static int job_error(int test_fd, uint32_t syncobj)
 	return hmmgpu_wait(test_fd, syncobj, (LONG_TIMEOUT_MS + 10000ll) * NSEC_PER_MSEC);
 }
 
-/* Whether the fence of @syncobj has signalled, right now; if so, its error in @error. */
-static bool signalled(int test_fd, uint32_t syncobj, int32_t *error)
-{
-	int32_t e = 0;
-	int err = __hmmgpu_wait(test_fd, syncobj, 0, &e);
-
-	igt_assert_f(err == 0 || err == -ETIME, "poll of sync object %u: %d\n", syncobj, err);
-	if (!err && error)
-		*error = e;
-	return err == 0;
-}
-
 static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
 {
 	hmmgpu_vm_stats(c->fd, c->vm, s);
@@ -350,7 +338,7 @@ static void test_out_fence(uint32_t mode)
 
 		/* The others still hold the faulting job's fence. */
 		for (unsigned int i = n; i < ARRAY_SIZE(syncobjs); i++) {
-			igt_assert(signalled(test_fd, syncobjs[i], &error));
+			igt_assert(hmmgpu_syncobj_signalled(test_fd, syncobjs[i], &error));
 			igt_assert_f(error == -EFAULT, "job with %u out-syncobjs: sync object "
 				     "%u, not one of them, reads %d\n", n, i, error);
 		}
@@ -394,13 +382,13 @@ static void test_in_order(uint32_t mode)
 	submit(test_fd, c.vm, short_cmds, 2, 0, NULL, 0, &s_short, 1);
 
 	/* Polled short first: if it is not done, the long one could be. */
-	short_done = signalled(test_fd, s_short, NULL);
-	long_busy = !signalled(test_fd, s_long, NULL);
+	short_done = hmmgpu_syncobj_signalled(test_fd, s_short, NULL);
+	long_busy = !hmmgpu_syncobj_signalled(test_fd, s_long, NULL);
 	igt_assert_f(!(short_done && long_busy), "the short job ended before the long one\n");
 	igt_assert_f(long_busy, "the long job ended before it could be seen running\n");
 
 	igt_assert_eq(job_error(test_fd, s_short), 0);
-	igt_assert_f(signalled(test_fd, s_long, &error),
+	igt_assert_f(hmmgpu_syncobj_signalled(test_fd, s_long, &error),
 		     "the short job ended, the long one queued before it has not\n");
 	igt_assert_eq(error, 0);
 	igt_info("both jobs took %.3f s\n", igt_nsec_elapsed(&start) / 1e9);
@@ -438,11 +426,11 @@ static void check_in_fence(struct ctx *a, uint32_t out_a, struct ctx *b, uint32_
 	submit(a->fd, a->vm, long_buf, n, LONG_TIMEOUT_MS, NULL, 0, &out_a, 1);
 	hmmgpu_cmd_copy(&cmd, RES_VA + 8, RES_VA, 8);
 	submit(b->fd, b->vm, &cmd, 1, LONG_TIMEOUT_MS, &in_b, 1, &out_b, 1);
-	igt_assert_f(!signalled(a->fd, out_a, NULL),
+	igt_assert_f(!hmmgpu_syncobj_signalled(a->fd, out_a, NULL),
 		     "the long job ended before it could be seen running\n");
 
 	igt_assert_eq(job_error(b->fd, out_b), 0);
-	igt_assert_f(signalled(a->fd, out_a, &error),
+	igt_assert_f(hmmgpu_syncobj_signalled(a->fd, out_a, &error),
 		     "the waiting job ended before the job it waits for\n");
 	igt_assert_eq(error, 0);
 	igt_assert_eq_u64(res[0], MARK_LONG);
@@ -517,7 +505,7 @@ static void test_in_fence_cross_fd(uint32_t mode)
 
 	check_in_fence(&a, s_a, &b, s_b, a.res);
 	/* One sync object, two handles. */
-	igt_assert(signalled(fd2, s_b, &error));
+	igt_assert(hmmgpu_syncobj_signalled(fd2, s_b, &error));
 	igt_assert_eq(error, 0);
 
 	syncobj_destroy(fd2, s_b);
@@ -601,7 +589,7 @@ static void test_in_fence_timeout(uint32_t mode)
 
 	igt_assert_eq(job_error(test_fd, s_b), -ETIMEDOUT);
 	waited_ns = igt_nsec_elapsed(&start);
-	igt_assert_f(!signalled(test_fd, s_a, NULL),
+	igt_assert_f(!hmmgpu_syncobj_signalled(test_fd, s_a, NULL),
 		     "the long job ended before the waiting job's time ran out\n");
 	igt_info("a job limited to %d ms ended after %.3f ms of waiting\n", WAITER_TIMEOUT_MS,
 		 waited_ns / 1e6);
@@ -684,7 +672,7 @@ static void test_fault_fence(uint32_t mode)
 	n = long_cmds(&a, RES_VA, MARK_LONG);
 
 	submit(test_fd, a.vm, long_buf, n, LONG_TIMEOUT_MS, NULL, 0, &s_long, 1);
-	igt_assert_f(!signalled(test_fd, s_long, NULL), "the long job ended at once\n");
+	igt_assert_f(!hmmgpu_syncobj_signalled(test_fd, s_long, NULL), "the long job ended at once\n");
 	hmmgpu_cmd_write64(&cmd, RES_VA + 8, MARK_SHORT);
 	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
 		submit(test_fd, b.vm, &cmd, 1, 0, &s_long, 1, &s_out, 1);
@@ -848,7 +836,7 @@ static void test_destroy_busy(uint32_t mode)
 
 	/* Every job ended before the ioctl returned. */
 	for (unsigned int i = 0; i <= BUSY_SHORT; i++)
-		igt_assert_f(signalled(test_fd, syncobjs[i], &errors[i]),
+		igt_assert_f(hmmgpu_syncobj_signalled(test_fd, syncobjs[i], &errors[i]),
 			     "job %u has not ended when VM_DESTROY returned\n", i);
 	check_busy_errors(errors, c.res);
 
@@ -949,7 +937,7 @@ static void test_many_jobs(uint32_t mode)
 	}
 
 	for (int i = MANY_JOBS - 1; i >= 0; i--) {
-		bool done = signalled(test_fd, syncobjs[i], NULL);
+		bool done = hmmgpu_syncobj_signalled(test_fd, syncobjs[i], NULL);
 
 		igt_assert_f(done || !seen, "job %d has not ended, a later one has\n", i);
 		seen |= done;
@@ -957,7 +945,7 @@ static void test_many_jobs(uint32_t mode)
 
 	igt_assert_eq(job_error(test_fd, syncobjs[MANY_JOBS - 1]), 0);
 	for (unsigned int i = 0; i < MANY_JOBS; i++) {
-		igt_assert_f(signalled(test_fd, syncobjs[i], &error),
+		igt_assert_f(hmmgpu_syncobj_signalled(test_fd, syncobjs[i], &error),
 			     "job %u has not ended, the last one has\n", i);
 		igt_assert_f(error == 0, "job %u: error %d\n", i, error);
 		igt_assert_f(c.res[1 + i] == i, "job %u ran %" PRIu64 "th\n", i,

@@ -196,18 +196,6 @@ static int t_exec_wait(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cm
 	return err;
 }
 
-/* Whether the fence of @sync has signalled, right now; its error in *@error if so. */
-static bool signalled(int test_fd, uint32_t sync, int32_t *error)
-{
-	int32_t e = 0;
-	int err = __hmmgpu_wait(test_fd, sync, 0, &e);
-
-	igt_assert_f(err == 0 || err == -ETIME, "poll of sync object %u: %d\n", sync, err);
-	if (!err && error)
-		*error = e;
-	return err == 0;
-}
-
 /* Waits for the fence of @sync, bounded; returns its error. */
 static int job_error(int test_fd, uint32_t sync)
 {
@@ -1145,8 +1133,8 @@ static void test_exit(uint32_t mode, bool with_job)
 		int32_t err_uptr, err_bo;
 
 		/* The child has exited: both jobs were queued. */
-		busy_uptr = !signalled(pfd, h.sync_uptr, NULL);
-		busy_bo = !signalled(pfd, h.sync_bo, NULL);
+		busy_uptr = !hmmgpu_syncobj_signalled(pfd, h.sync_uptr, NULL);
+		busy_bo = !hmmgpu_syncobj_signalled(pfd, h.sync_bo, NULL);
 		err_uptr = job_error(pfd, h.sync_uptr);
 		err_bo = job_error(pfd, h.sync_bo);
 		igt_info("when the child had exited, its job on its memory was %s, its job on "

@@ -488,3 +488,14 @@ void hmmgpu_raise_memlock(void)
 		igt_debug("RLIMIT_MEMLOCK stays as it is: %s\n", strerror(errno));
 	errno = 0;
 }
+
+bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error)
+{
+	int32_t e = 0;
+	int err = __hmmgpu_wait(fd, syncobj, 0, &e);
+
+	igt_assert_f(err == 0 || err == -ETIME, "poll of sync object %u: %d\n", syncobj, err);
+	if (!err && error)
+		*error = e;
+	return err == 0;
+}

@@ -125,4 +125,7 @@ void hmmgpu_check_pattern(const void *ptr, uint64_t size, uint32_t seed);
 /* Pinned mode charges RLIMIT_MEMLOCK: raises it to unlimited, where allowed. */
 void hmmgpu_raise_memlock(void);
 
+/* Whether the fence of @syncobj has signalled, right now; if so, its error in *@error. */
+bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error);
+
 #endif /* IGT_HMMGPU_H */
