@@ -122,3 +122,28 @@ void rust_helper_mutex_prime_reclaim(struct mutex *lock)
 	might_lock(lock);
 	fs_reclaim_release(GFP_KERNEL);
 }
+
+struct page *rust_helper_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+struct folio *rust_helper_page_folio(struct page *page)
+{
+	return page_folio(page);
+}
+
+unsigned long rust_helper_folio_pfn(struct folio *folio)
+{
+	return folio_pfn(folio);
+}
+
+long rust_helper_folio_nr_pages(struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+bool rust_helper_folio_test_dirty(struct folio *folio)
+{
+	return folio_test_dirty(folio);
+}

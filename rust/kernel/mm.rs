@@ -10,8 +10,9 @@
 //! The submodules let a driver keep a device's page table coherent with a process's:
 //! [`notifier_lock`] is the driver lock that orders page-table updates against invalidations,
 //! [`interval_notifier`] tells the driver when a range of the address space changes, [`hmm`]
-//! takes a snapshot of the CPU page table for a range, and [`pin`] pins pages long-term for
-//! devices that cannot fault. `Documentation/mm/rust-mirroring.rst` describes the protocol.
+//! takes a snapshot of the CPU page table for a range, [`dirty`] tells the core MM which pages
+//! the device may have written, and [`pin`] pins pages long-term for devices that cannot fault.
+//! `Documentation/mm/rust-mirroring.rst` describes the protocol.
 //!
 //! C headers: [`include/linux/mm_types.h`](srctree/include/linux/mm_types.h),
 //! [`include/linux/sched/mm.h`](srctree/include/linux/sched/mm.h),
@@ -23,6 +24,7 @@ use crate::{
 };
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
 
+pub mod dirty;
 #[cfg(CONFIG_HMM_MIRROR)]
 pub mod hmm;
 #[cfg(CONFIG_MMU_NOTIFIER)]

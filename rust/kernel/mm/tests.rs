@@ -11,6 +11,7 @@ mod tests {
         alloc::{flags::GFP_KERNEL, KBox},
         bindings,
         mm::{
+            dirty,
             hmm::{Fault, Range},
             interval_notifier::{
                 Event, IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq,
@@ -519,6 +520,22 @@ mod tests {
         assert_eq!(pins_held(), before);
         assert!(PinnedPages::pin_longterm(addr, 0, false).err() == Some(EINVAL));
         assert!(PinnedPages::pin_longterm(addr + 1, PAGE_SIZE, false).err() == Some(EINVAL));
+        Ok(())
+    }
+
+    #[test]
+    fn marking_dirty_reaches_the_folio() -> Result {
+        let page = crate::page::Page::alloc_page(GFP_KERNEL)?;
+        // SAFETY: The page is live.
+        let pfn = unsafe { bindings::page_to_pfn(page.as_ptr()) } as usize;
+        // SAFETY: The page is ours, allocated until `page` is dropped, and in no address space.
+        let (before, after) = unsafe {
+            let before = dirty::pfn_is_dirty(pfn);
+            dirty::set_pfns_dirty(pfn, 1);
+            (before, dirty::pfn_is_dirty(pfn))
+        };
+        assert!(!before);
+        assert!(after);
         Ok(())
     }
 
