@@ -152,7 +152,9 @@ struct drm_hmmgpu_gem_mmap_offset {
  * DRM_HMMGPU_USERPTR_PROBE - Check at creation that every page of the range is
  * mapped in a mapping the GPU may read (not PROT_NONE, VM_PFNMAP or VM_IO), and
  * fail with -EFAULT otherwise. Without it, creation is lazy: an unmapped range
- * is only found out when the GPU uses it.
+ * is only found out when the GPU uses it. Probing is interrupted by a signal
+ * (-EINTR, or restarted under SA_RESTART) and gives up with -EAGAIN when the
+ * range keeps changing under it.
  */
 #define DRM_HMMGPU_USERPTR_PROBE	(1 << 1)
 
@@ -253,9 +255,22 @@ struct drm_hmmgpu_cmd {
  * -EFAULT. In prefault and pinned modes a userptr mapping is mirrored whole
  * or not at all: once any of its pages is no longer mapped, jobs fault on
  * all of it until it is mapped again (fault mode mirrors page by page). Pins
- * an invalidation drops are released shortly after, by a worker. A VM belongs to the process that created it: userptr mappings must
+ * an invalidation drops are released shortly after, by a worker, without
+ * waiting for another submission.
+ *
+ * Pages the GPU may have written through a writable userptr mapping are
+ * marked dirty when their entries are cleared (by an invalidation, or when
+ * the mapping goes), so the core MM never discards or skips writing back what
+ * the GPU wrote: data survives reclaim (also of MADV_FREE memory), swap,
+ * writeback and migration in every mode.
+ *
+ * A VM belongs to the process that created it: userptr mappings must
  * name that process's memory, and jobs submitted by another process (a child
- * that inherited the file) fault on them.
+ * that inherited the file) fault on them. When that process exits (its
+ * address space goes) while the VM has userptr mappings, the jobs it had
+ * submitted that are not done yet end with -ECANCELED, so that exit never
+ * waits for their time limits; jobs submitted later (through a file the
+ * process passed on) run as usual.
  */
 #define DRM_HMMGPU_VM_MODE_FAULT	(1 << 0)
 #define DRM_HMMGPU_VM_MODE_PREFAULT	(1 << 1)
@@ -367,6 +382,11 @@ struct drm_hmmgpu_vm_bind {
  * timeout or a fault-mode input fence (see above); in pinned mode, -ENOMEM
  * when pages an invalidation unpinned cannot be pinned again within
  * RLIMIT_MEMLOCK (nothing is queued); -EFAULT when the arrays cannot be read.
+ * In prefault and pinned modes a submission mirrors again the userptr
+ * mappings invalidated since the last one, and publishes its job only once
+ * none is being invalidated: it may wait for an invalidation that waits for
+ * the VM's last job (-EINTR or -ERESTARTSYS if a signal interrupts that),
+ * and fails with -EAGAIN when invalidations keep overtaking it.
  */
 struct drm_hmmgpu_exec {
 	/** @vm_id: In, the VM. */
@@ -404,7 +424,7 @@ struct drm_hmmgpu_exec {
  * nanoseconds pass (-ETIME), then returns the error the fence signalled with
  * in @error: 0 when the job succeeded, else -EFAULT (a GPU page fault no
  * mapping allows), -ETIMEDOUT (the job ran out of time) or -ECANCELED (its
- * VM was destroyed). -ENOENT for an unknown sync object, -EINVAL for one with
+ * VM was destroyed, or the VM's process exited before it was done). -ENOENT for an unknown sync object, -EINVAL for one with
  * no fence or non-zero @flags or @pad; -EINTR or -ERESTARTSYS when a signal
  * interrupts the wait.
  */

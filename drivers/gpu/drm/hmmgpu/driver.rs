@@ -2,11 +2,13 @@
 
 //! The DRM driver: its description, ioctl table and per-device data.
 
-use crate::{file::File, gem};
+use crate::{file::File, gem, queue::OwnedQueue};
 use kernel::{
+    alloc::flags::GFP_KERNEL,
     c_str,
     drm::{self, driver::feature, ioctl},
     prelude::*,
+    sync::Arc,
 };
 
 /// The hmmgpu DRM driver.
@@ -14,11 +16,17 @@ pub(crate) struct HmmGpuDriver;
 
 /// Data kept per device.
 #[pin_data]
-pub(crate) struct DeviceData {}
+pub(crate) struct DeviceData {
+    /// Where the VMs release the pins invalidations took away: a reclaim queue of its own, so
+    /// that pins go promptly even under memory pressure and while jobs wait.
+    pub(crate) release_queue: Arc<OwnedQueue>,
+}
 
 impl DeviceData {
     pub(crate) fn new() -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {}? Error)
+        try_pin_init!(Self {
+            release_queue: Arc::new(OwnedQueue::unordered(c_str!("hmmgpu-release"))?, GFP_KERNEL)?,
+        }? Error)
     }
 }
 

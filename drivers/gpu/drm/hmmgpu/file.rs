@@ -154,7 +154,7 @@ impl File {
 
     /// `DRM_IOCTL_HMMGPU_VM_CREATE`.
     pub(crate) fn vm_create(
-        _dev: &Device,
+        dev: &Device,
         args: &mut uapi::drm_hmmgpu_vm_create,
         file: &DrmFile,
     ) -> Result<u32> {
@@ -167,7 +167,7 @@ impl File {
         // Ids are not reused while the file is open; past 2^32 - 2 VMs, creation fails.
         let id = vms.next_id;
         let next_id = id.checked_add(1).ok_or(ENOSPC)?;
-        let vm = Vm::new(mode)?;
+        let vm = Vm::new(mode, dev.release_queue.clone())?;
         vms.vms.push((id, vm), GFP_KERNEL)?;
         vms.next_id = next_id;
         args.vm_id = id;

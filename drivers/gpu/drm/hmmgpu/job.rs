@@ -6,7 +6,8 @@
 //! (the engine yields after a budget of page accesses, so that invalidations get in and the time
 //! limit is checked), and signals its fence, with an error if it failed. On a GPU page fault a
 //! job of a fault-mode VM has the fault handled and resumes; in the other modes the fault ends it
-//! with `EFAULT`.
+//! with `EFAULT`. A job of a VM being destroyed ends with `ECANCELED` at its next slice (or its
+//! next look at its input fences); so does a job submitted before the VM's process exited.
 //!
 //! Only the engine's slices are a fence-signalling section: in fault mode, handling a fault
 //! faults CPU pages in, which allocates. Fault-mode invalidations therefore never wait for jobs,
@@ -61,6 +62,8 @@ pub(crate) struct Job {
     signaller: Cell<Option<FenceSignaller>>,
     /// Set when the submission failed after the fence was made: the job signals it, in turn.
     failed: Cell<Option<Error>>,
+    /// The job's submission index in its VM.
+    index: Cell<u64>,
     /// When the job ends with `ETIMEDOUT`, in `ktime` nanoseconds: its time limit counts from
     /// submission, so that however many jobs are queued, each ends within the limit.
     deadline: i64,
@@ -86,6 +89,7 @@ impl Job {
             waits,
             signaller: Cell::new(None),
             failed: Cell::new(None),
+            index: Cell::new(0),
             deadline: Ktime::ktime_get().to_ns() + i64::from(timeout_ms) * 1_000_000,
         })
     }
@@ -93,6 +97,11 @@ impl Job {
     /// Gives the job the fence it signals.
     pub(crate) fn set_signaller(&self, signaller: FenceSignaller) {
         self.signaller.set(Some(signaller));
+    }
+
+    /// Gives the job its submission index.
+    pub(crate) fn set_index(&self, index: u64) {
+        self.index.set(index);
     }
 
     /// Marks the job's submission as failed with `err`: it signals its fence with it, unrun.
@@ -112,7 +121,7 @@ impl Job {
             // In slices, so that destroying the VM does not wait for a fence that may never
             // signal.
             while fence.wait(left_ms().min(WAIT_SLICE_MS)).is_err() {
-                if vm.cancelled() {
+                if vm.job_cancelled(self.index.get()) {
                     return Err(canceled());
                 }
                 if left_ms() == 0 {
@@ -124,7 +133,7 @@ impl Job {
         // GPU page faults handled in a row without the job getting any further.
         let mut stalls = 0;
         loop {
-            if vm.cancelled() {
+            if vm.job_cancelled(self.index.get()) {
                 return Err(canceled());
             }
             if Ktime::ktime_get().to_ns() > deadline {

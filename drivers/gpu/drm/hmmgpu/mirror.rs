@@ -9,13 +9,22 @@
 //! - in fault mode it clears the entries of the range; the engine translates every access under
 //!   the notifier lock, so no job touches the old pages once the lock is released, and the next
 //!   access faults and mirrors the new ones;
-//! - in prefault and pinned modes the GPU cannot fault, so the callback first waits for the VM's
-//!   last job (whose fence was published under the notifier lock after the mirror was checked),
-//!   then clears the entries, drops the pins (pinned mode; released later, outside the callback),
-//!   and puts the mirror on the VM's list of invalidated mirrors, which the next submission
-//!   mirrors again.
+//! - in prefault and pinned modes the GPU cannot fault, so the callback first puts the mirror on
+//!   the VM's list of invalidated mirrors (from then on no submission publishes a job until the
+//!   mirror is mirrored again, which waits for the invalidation to end), waits for the VM's last
+//!   job (whose fence was published under the notifier lock), then clears the entries and drops
+//!   the pins (pinned mode: released soon after, by a worker, outside the callback).
 //!
-//! The callback never allocates: the invalidated list has room for every mirror of the VM.
+//! Entries that let the GPU write are cleared with their pages marked dirty (see
+//! [`kernel::mm::dirty`]), so that the core MM never treats a page the GPU wrote as clean: not in
+//! an invalidation (reclaim, writeback, migration, unmap), and not when the mapping goes.
+//!
+//! When the address space goes away (`MMU_NOTIFY_RELEASE`, the process exits), the VM's jobs are
+//! cancelled: they could not finish what they were given, and exit must not wait for their time
+//! limits.
+//!
+//! The callback never allocates: the invalidated list has room for every mirror of the VM, and
+//! pins are chained, not collected.
 //!
 //! C header: [`include/linux/mmu_notifier.h`](srctree/include/linux/mmu_notifier.h)
 
@@ -25,11 +34,13 @@ use crate::{
 };
 use core::sync::atomic::Ordering;
 use kernel::{
+    alloc::{flags::GFP_KERNEL, KBox},
     bindings,
     mm::{
+        dirty,
         hmm::{Fault, Valid},
         interval_notifier::{
-            IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq, ReadSeq,
+            Event, IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq, ReadSeq,
         },
         notifier_lock::{NotifierGuard, NotifierLocked},
         pin::{LockedVm, PinnedPages},
@@ -51,9 +62,7 @@ pub(crate) struct MirrorState {
     /// now).
     pub(crate) removed: bool,
     /// The pins the entries point to (pinned mode).
-    pub(crate) pins: Option<Pins>,
-    /// Pins an invalidation took away, to release outside the callback.
-    pub(crate) stale: Option<Pins>,
+    pub(crate) pins: Option<KBox<Pins>>,
 }
 
 /// A userptr mapping's watch on the CPU page table.
@@ -86,7 +95,6 @@ impl Mirror {
                     listed: false,
                     removed: false,
                     pins: None,
-                    stale: None,
                 },
             ),
         }
@@ -121,9 +129,10 @@ impl Mirror {
         Some((va, len.next_multiple_of(SZ_4K)))
     }
 
-    /// Marks the mirror to be mirrored again, and lists it on the VM's invalidated list. Never
-    /// allocates.
+    /// Marks the mirror to be mirrored again, and lists it on the VM's invalidated list; no job
+    /// is published until the submission that mirrors it again. Never allocates.
     pub(crate) fn mark_invalid(&self, guard: &mut NotifierGuard<'_, State>) {
+        guard.invalidated();
         let state = self.state.access(guard);
         state.invalid = true;
         if !state.listed {
@@ -132,14 +141,31 @@ impl Mirror {
         }
     }
 
-    /// Clears the whole mapping's entries and takes its pins away, to release outside the lock.
-    /// Never allocates.
+    /// Clears the whole mapping's entries and moves its pins to the VM's stale pins, to release
+    /// outside the lock. Never allocates.
     pub(crate) fn clear_locked(&self, guard: &mut NotifierGuard<'_, State>) {
-        guard.pt.clear(self.va, self.size);
-        let state = self.state.access(guard);
-        if state.stale.is_none() {
-            state.stale = state.pins.take();
+        self.clear_entries(&mut guard.pt, self.va, self.size);
+        if let Some(pins) = self.state.access(guard).pins.take() {
+            guard.push_stale(pins);
         }
+    }
+
+    /// Clears the entries of GPU range `[va, va + len)` of the mapping, marking dirty every page
+    /// a writable entry mapped: the GPU may have written it. Never allocates.
+    ///
+    /// Must be called with the notifier lock held (it guards `pt`), from the invalidation
+    /// callback or with the mapping still watched, so that the pages are still mapped by the CPU.
+    pub(crate) fn clear_entries(&self, pt: &mut PageTable, va: u64, len: u64) {
+        pt.clear_each(va, len, |t| {
+            if t.writable {
+                let pages = (t.size.bytes() / SZ_4K) as usize;
+                // SAFETY: The entry was written from a current snapshot or current pins of the
+                // range, and every change of the CPU page table of the range clears it first,
+                // under the notifier lock, which is held: the CPU still maps its pages, and keeps
+                // them mapped until the lock is released (or the callback returns).
+                unsafe { dirty::set_pfns_dirty((t.phys / SZ_4K) as usize, pages) };
+            }
+        });
     }
 }
 
@@ -155,6 +181,11 @@ impl Invalidate for Mirror {
             return false;
         };
         notifier.set_seq(&guard, seq);
+        if range.event() == Event::Release {
+            // The process is exiting: its jobs end now rather than hold up exit, which waits for
+            // them below.
+            vm.cancel_jobs(&guard);
+        }
         if m.state.access(&mut guard).removed {
             return true;
         }
@@ -163,21 +194,27 @@ impl Invalidate for Mirror {
             return true;
         };
         if vm.mode == Mode::Fault {
-            guard.pt.clear(va, len);
+            m.clear_entries(&mut guard.pt, va, len);
             return true;
         }
         // The GPU cannot fault: let jobs that may use the pages finish first. Their fences were
-        // published under the lock; the mirror is listed first, so that submissions from now on
-        // mirror it again, which waits for this invalidation to end.
+        // published under the lock. The mirror is listed first: from then on no submission
+        // publishes a job until one mirrors it again, which waits for this invalidation to end.
+        let wait = guard.last_fence.clone().filter(|f| !f.is_signaled());
+        if wait.is_some() && !range.may_block() {
+            return false;
+        }
         m.mark_invalid(&mut guard);
-        if let Some(fence) = guard.last_fence.clone() {
-            if !fence.is_signaled() {
-                if !range.may_block() {
-                    return false;
-                }
-                drop(guard);
-                fence.wait_uninterruptible();
-                guard = vm.state.lock();
+        if let Some(fence) = wait {
+            guard.clearing += 1;
+            drop(guard);
+            fence.wait_uninterruptible();
+            guard = vm.state.lock();
+            guard.clearing -= 1;
+            // The mapping may have gone meanwhile: its entries went with it, and what is mapped
+            // at its address now is another mapping's.
+            if m.state.access(&mut guard).removed {
+                return true;
             }
         }
         m.clear_locked(&mut guard);
@@ -193,6 +230,9 @@ pub(crate) struct Pins {
     /// The pins and their charge; `None` only while being dropped.
     held: Option<(PinnedPages, LockedVm)>,
     stats: Arc<Stats>,
+    /// The next pins of the VM's chain of stale pins, so that an invalidation can hand pins over
+    /// without allocating.
+    next: Option<KBox<Pins>>,
 }
 
 impl Pins {
@@ -203,17 +243,30 @@ impl Pins {
         size: u64,
         write: bool,
         stats: &Arc<Stats>,
-    ) -> Result<Self> {
+    ) -> Result<KBox<Self>> {
         let npages = (size / SZ_4K) as usize;
         let charge = LockedVm::charge(mm, npages)?;
         let pages = PinnedPages::pin_longterm(cpu, size as usize, write)?;
-        stats
-            .pinned_pages
-            .fetch_add(npages as u64, Ordering::Relaxed);
-        Ok(Self {
-            held: Some((pages, charge)),
-            stats: stats.clone(),
-        })
+        Self::held(pages, charge, stats)
+    }
+
+    fn held(pages: PinnedPages, charge: LockedVm, stats: &Arc<Stats>) -> Result<KBox<Self>> {
+        let npages = pages.len() as u64;
+        let pins = KBox::new(
+            Self {
+                held: Some((pages, charge)),
+                stats: stats.clone(),
+                next: None,
+            },
+            GFP_KERNEL,
+        )?;
+        stats.pinned_pages.fetch_add(npages, Ordering::Relaxed);
+        Ok(pins)
+    }
+
+    /// Chains `next` after these pins.
+    pub(crate) fn set_next(&mut self, next: Option<KBox<Pins>>) {
+        self.next = next;
     }
 
     /// As [`Self::new`], with the process's mmap lock held for writing while pinning, and the
@@ -224,7 +277,7 @@ impl Pins {
         n: &IntervalNotifier<Mirror>,
         mm: &MmWithUser,
         stats: &Arc<Stats>,
-    ) -> Result<(Self, ReadSeq)> {
+    ) -> Result<(KBox<Self>, ReadSeq)> {
         let m = n.data();
         let npages = (m.size / SZ_4K) as usize;
         // Charging takes the mmap lock: before it.
@@ -235,14 +288,7 @@ impl Pins {
             let pages = PinnedPages::pin_longterm_locked(&guard, m.cpu, m.size as usize, m.write)?;
             (pages, seq)
         };
-        stats
-            .pinned_pages
-            .fetch_add(npages as u64, Ordering::Relaxed);
-        let pins = Self {
-            held: Some((pages, charge)),
-            stats: stats.clone(),
-        };
-        Ok((pins, seq))
+        Ok((Self::held(pages, charge, stats)?, seq))
     }
 
     /// The pinned pages.
@@ -272,6 +318,12 @@ impl Drop for Pins {
         let n = self.pages().len() as u64;
         drop(self.held.take());
         self.stats.pinned_pages.fetch_sub(n, Ordering::Relaxed);
+        // The rest of a chain, one link at a time rather than recursively.
+        let mut next = self.next.take();
+        while let Some(mut pins) = next {
+            next = pins.next.take();
+            drop(pins);
+        }
     }
 }
 

@@ -333,25 +333,43 @@ impl PageTable {
     /// Clears the entries of `[va, va + size)`; a 2 MiB entry that overlaps the range is cleared
     /// whole. Never allocates. Returns the number of entries cleared.
     pub(crate) fn clear(&mut self, va: u64, size: u64) -> usize {
+        self.clear_each(va, size, |_| {})
+    }
+
+    /// As [`Self::clear`], calling `cleared` with each entry it clears, so that the pages the
+    /// engine may have written through writable entries can be marked dirty.
+    pub(crate) fn clear_each(
+        &mut self,
+        va: u64,
+        size: u64,
+        mut cleared: impl FnMut(Translation),
+    ) -> usize {
         let Ok(end) = Self::check_range(va, size) else {
             return 0;
         };
-        let mut cleared = 0;
+        let mut count = 0;
+        let mut take = |e: &mut u64, size: PageSize| {
+            let entry = core::mem::take(e);
+            count += 1;
+            cleared(Translation {
+                phys: entry & ADDR_MASK,
+                writable: entry & WRITE != 0,
+                size,
+            });
+        };
         let mut addr = va;
         while addr < end {
             let next_2m = (addr | (SZ_2M - 1)) + 1;
             if let Some(table) = self.table_mut(addr, HUGE_LEVEL) {
                 let slot = index(addr, HUGE_LEVEL);
                 if table.entries[slot] & HUGE != 0 {
-                    table.entries[slot] = 0;
-                    cleared += 1;
+                    take(&mut table.entries[slot], PageSize::Huge);
                 } else if let Some(small) = table.next[slot].as_deref_mut() {
                     let mut a = addr;
                     while a < core::cmp::min(end, next_2m) {
                         let e = &mut small.entries[index(a, 0)];
                         if *e & VALID != 0 {
-                            *e = 0;
-                            cleared += 1;
+                            take(e, PageSize::Small);
                         }
                         a += SZ_4K;
                     }
@@ -359,7 +377,7 @@ impl PageTable {
             }
             addr = next_2m;
         }
-        cleared
+        count
     }
 
     /// Translates `va` for an access by a job of the VM's own process.
@@ -514,6 +532,31 @@ mod tests {
         // The small tables stayed reserved: the range can be mapped again page by page.
         pt.map(VA + SZ_4K, 0x9000, PageSize::Small, Perm::RW)?;
         assert!(pt.translate(VA + SZ_4K, true).map(|t| t.phys) == Ok(0x9000));
+        Ok(())
+    }
+
+    #[test]
+    fn clearing_reports_each_entry_it_clears() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, 2 * SZ_2M)?;
+        pt.map(VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        pt.map(VA + SZ_2M, 0x7000, PageSize::Small, Perm::RO)?;
+        pt.map(VA + SZ_2M + SZ_4K, 0x8000, PageSize::Small, Perm::RW)?;
+        let mut seen = KVec::new();
+        let n = pt.clear_each(VA + SZ_2M - SZ_4K, 3 * SZ_4K, |t| {
+            let _ = seen.push(t, GFP_KERNEL);
+        });
+        assert_eq!(n, 3);
+        assert_eq!(seen.len(), 3);
+        // The huge entry whole, then the small ones in order, with their permissions.
+        let expected = [
+            (0x4000_0000, true, PageSize::Huge),
+            (0x7000, false, PageSize::Small),
+            (0x8000, true, PageSize::Small),
+        ];
+        for (t, (phys, writable, size)) in seen.iter().zip(expected) {
+            assert!(t.phys == phys && t.writable == writable && t.size == size);
+        }
         Ok(())
     }
 

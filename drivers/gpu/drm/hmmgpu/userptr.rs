@@ -119,8 +119,16 @@ impl Invalidate for Probe {
     }
 }
 
+/// How many snapshots a probe takes at most before it gives up with `EAGAIN`.
+const PROBE_ROUNDS: u32 = 64;
+
 /// Checks that every page of `[start, start + size)` of the current process is in a mapping the
 /// GPU may read, without faulting anything in.
+///
+/// # Errors
+///
+/// `EFAULT` for a page the GPU may not read; `EAGAIN` when invalidations kept overtaking the
+/// snapshot; `ERESTARTSYS` when a signal is pending; errors of [`Range::fault`].
 fn probe(start: usize, size: usize) -> Result {
     let mm = MmWithUser::current().ok_or(EFAULT)?;
     let lock = Arc::pin_init(new_notifier_lock!((), "hmmgpu::probe"), GFP_KERNEL)?;
@@ -129,7 +137,10 @@ fn probe(start: usize, size: usize) -> Result {
         GFP_KERNEL,
     )?;
     let mut range = Range::new(&notifier, start, size)?;
-    loop {
+    for _ in 0..PROBE_ROUNDS {
+        if kernel::current!().signal_pending() {
+            return Err(ERESTARTSYS);
+        }
         let snapshot = range.fault(Fault::Snapshot)?;
         let guard = lock.lock();
         if let Some(valid) = snapshot.commit(&guard) {
@@ -141,4 +152,6 @@ fn probe(start: usize, size: usize) -> Result {
             };
         }
     }
+    // Invalidations kept overtaking the snapshot.
+    Err(EAGAIN)
 }

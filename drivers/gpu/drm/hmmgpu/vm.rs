@@ -22,7 +22,7 @@ use crate::{
     job::Job,
     mirror::{self, Mirror, Pins},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
-    queue::OrderedQueue,
+    queue::OwnedQueue,
     userptr::UserptrObject,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,7 +44,7 @@ use kernel::{
     sync::{Arc, Mutex},
     types::ARef,
     uapi,
-    workqueue::{self, Work, WorkItem},
+    workqueue::{Work, WorkItem},
 };
 
 /// How a VM keeps userptr mappings coherent with the CPU.
@@ -149,9 +149,28 @@ pub(crate) struct State {
     invalid: KVec<u64>,
     /// The list ran out of room: every mirror must be looked at.
     walk_all: bool,
+    /// How many times a mirror was marked invalid: a submission publishes its job only if no
+    /// mirror was since it took the invalidated list.
+    generation: u64,
+    /// Invalidation callbacks between marking their mirror invalid and clearing its entries
+    /// (waiting for the last job): no job may be published meanwhile.
+    pub(crate) clearing: u32,
+    /// Pins invalidations took away, chained, for the release worker.
+    stale: Option<KBox<Pins>>,
 }
 
 impl State {
+    /// Notes that a mirror was marked invalid.
+    pub(crate) fn invalidated(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Hands pins an invalidation took away to the release worker. Never allocates.
+    pub(crate) fn push_stale(&mut self, mut pins: KBox<Pins>) {
+        pins.set_next(self.stale.take());
+        self.stale = Some(pins);
+    }
+
     /// Puts the mirror at `va` on the invalidated list, and returns whether there was room (if
     /// not, every mirror is looked at). Never allocates.
     pub(crate) fn list_invalid(&mut self, va: u64) -> bool {
@@ -184,11 +203,18 @@ impl Mapping {
         self.va + self.size
     }
 
-    /// Tells the mapping's mirror, if any, that the mapping is going: its invalidations must
+    /// Clears the mapping's entries (marking the pages a userptr mapping may have written
+    /// dirty), and tells its mirror, if any, that the mapping is going: its invalidations must
     /// not touch the page table any more.
     fn remove_locked(&self, guard: &mut NotifierGuard<'_, State>) {
-        if let Some(n) = self.mirror() {
-            n.data().state.access(guard).removed = true;
+        match self.mirror() {
+            Some(n) => {
+                n.data().clear_entries(&mut guard.pt, self.va, self.size);
+                n.data().state.access(guard).removed = true;
+            }
+            None => {
+                guard.pt.clear(self.va, self.size);
+            }
         }
     }
 
@@ -251,9 +277,16 @@ pub(crate) struct Vm {
     pub(crate) state: NotifierLock<State>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) fences: Arc<FenceContext>,
-    queue: OrderedQueue,
+    queue: OwnedQueue,
+    /// The device's queue that releases stale pins.
+    release_queue: Arc<OwnedQueue>,
     /// Set under the notifier lock, so that invalidations see it before queueing work.
     cancelled: AtomicBool,
+    /// How many jobs were submitted.
+    submitted: AtomicU64,
+    /// Jobs submitted before the VM's process exited (its address space was released), whose
+    /// index is below this, end with `ECANCELED`.
+    cancel_below: AtomicU64,
     /// Releases the pins invalidations took away, soon after they did.
     #[pin]
     release_work: Work<Vm>,
@@ -272,8 +305,8 @@ impl WorkItem for Vm {
 }
 
 impl Vm {
-    /// Creates a VM of the current process.
-    pub(crate) fn new(mode: Mode) -> Result<Arc<Vm>> {
+    /// Creates a VM of the current process; its stale pins are released on `release_queue`.
+    pub(crate) fn new(mode: Mode, release_queue: Arc<OwnedQueue>) -> Result<Arc<Vm>> {
         let mm = Mm::current().ok_or(EINVAL)?;
         // Fault-mode jobs fault CPU pages in, which allocates, before their fences signal.
         let fences = match mode {
@@ -291,6 +324,9 @@ impl Vm {
             last_fence: None,
             invalid: KVec::new(),
             walk_all: false,
+            generation: 0,
+            clearing: 0,
+            stale: None,
         };
         let vm = Arc::pin_init(
             try_pin_init!(Vm {
@@ -300,8 +336,11 @@ impl Vm {
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
                 stats: Arc::new(Stats::default(), GFP_KERNEL)?,
                 fences,
-                queue: OrderedQueue::new()?,
+                queue: OwnedQueue::ordered(c_str!("hmmgpu-vm"))?,
+                release_queue,
                 cancelled: AtomicBool::new(false),
+                submitted: AtomicU64::new(0),
+                cancel_below: AtomicU64::new(0),
                 release_work <- new_work!("hmmgpu::vm::release"),
             }? Error),
             GFP_KERNEL,
@@ -326,9 +365,25 @@ impl Vm {
         Mm::current().is_some_and(|mm| mm.as_raw() == self.mm.as_raw())
     }
 
-    /// Whether the VM is being destroyed: its jobs end with `ECANCELED`.
+    /// Whether the VM is being destroyed.
     pub(crate) fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Whether the job of submission index `index` ends with `ECANCELED`: the VM is being
+    /// destroyed, or the job was submitted before its process exited.
+    pub(crate) fn job_cancelled(&self, index: u64) -> bool {
+        self.cancelled() || index < self.cancel_below.load(Ordering::Acquire)
+    }
+
+    /// Cancels the jobs submitted so far, from the invalidation that releases the address space
+    /// (the process exits), which waits for them: running jobs stop at their next slice,
+    /// waiting ones at their next look at their input fences. Jobs submitted later (through a
+    /// file the process passed on) run.
+    pub(crate) fn cancel_jobs(&self, _guard: &NotifierGuard<'_, State>) {
+        // Submissions count themselves before they publish under the notifier lock, held here.
+        let submitted = self.submitted.load(Ordering::Acquire);
+        self.cancel_below.fetch_max(submitted, Ordering::AcqRel);
     }
 
     /// Destroys the VM: cancels its jobs, waits for them, and removes every mapping, which
@@ -347,33 +402,26 @@ impl Vm {
             core::mem::take(&mut b.maps)
         };
         self.release(maps);
-        // Invalidations queue no more release work (`cancelled`): wait for the last one.
+        // Invalidations queue no more release work (`cancelled`): wait for the last one, and
+        // release what the last invalidations left.
         // SAFETY: The work item is initialised and lives as long as `self`.
         unsafe { bindings::flush_work(Work::raw_get(&self.release_work)) };
+        self.release_stale_pins();
     }
 
     /// Queues the release of stale pins, from an invalidation callback. Never allocates.
     pub(crate) fn queue_release(self: &Arc<Self>, _guard: &NotifierGuard<'_, State>) {
         if !self.cancelled() {
             // Already queued is fine: one run releases them all.
-            let _ = workqueue::system_unbound().enqueue(self.clone());
+            let _ = self.release_queue.queue().enqueue(self.clone());
         }
     }
 
-    /// Releases the pins invalidations took away.
+    /// Releases the pins invalidations took away. Takes no lock but the notifier lock, briefly,
+    /// and never allocates: it may run under memory pressure, on a reclaim queue.
     fn release_stale_pins(&self) {
-        let b = self.bindings.lock();
-        let Ok(mut stale) = KVec::with_capacity(b.userptrs, GFP_KERNEL) else {
-            // The next submission releases them.
-            return;
-        };
-        {
-            let mut guard = self.state.lock();
-            for n in b.maps.iter().filter_map(Mapping::mirror) {
-                take_stale(n, &mut guard, &mut stale);
-            }
-        }
-        drop(b);
+        let stale = self.state.lock().stale.take();
+        // Unpinning locks pages: outside the notifier lock.
         drop(stale);
     }
 
@@ -384,7 +432,6 @@ impl Vm {
             let mut guard = self.state.lock();
             for m in maps.iter() {
                 m.remove_locked(&mut guard);
-                guard.pt.clear(m.va, m.size);
             }
         }
         drop(maps);
@@ -405,6 +452,8 @@ impl Vm {
         let signaller = self.fences.new_fence()?;
         let fence: ARef<Fence> = signaller.fence().into();
         job.set_signaller(signaller);
+        // Under `bindings`: indices follow submission order.
+        job.set_index(self.submitted.fetch_add(1, Ordering::AcqRel));
         let published = match self.mode {
             Mode::Fault => {
                 self.state.lock().last_fence = Some(fence.clone());
@@ -429,29 +478,37 @@ impl Vm {
     fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
         for round in 0..MAX_ROUNDS {
-            let todo = self.take_invalid(b)?;
+            let (todo, generation) = self.take_invalid(b)?;
             let done = match self.mode {
-                Mode::Prefault => self.mirror_snapshots(b, &todo, &mut publish)?,
+                Mode::Prefault => self.mirror_snapshots(b, &todo, generation, &mut publish)?,
                 _ => {
                     let exclusive = round >= EXCLUSIVE_ROUND;
-                    self.mirror_pins(b, &todo, owner, exclusive, &mut publish)?
+                    self.mirror_pins(b, &todo, generation, owner, exclusive, &mut publish)?
                 }
             };
             if done {
                 return Ok(());
             }
             Stats::inc(&self.stats.retries);
+            // An invalidation waits for the last job before it clears its mirror's entries: so
+            // do we, rather than spin until it is done.
+            let busy = {
+                let guard = self.state.lock();
+                guard.last_fence.clone().filter(|_| guard.clearing > 0)
+            };
+            if let Some(fence) = busy {
+                fence.wait_interruptible(u64::MAX)?;
+            }
         }
         Err(EAGAIN)
     }
 
-    /// The addresses of the mirrors to mirror again; in pinned mode, releases their stale pins.
-    fn take_invalid(&self, b: &Bindings) -> Result<KVec<u64>> {
+    /// The addresses of the mirrors to mirror again, and the invalidation generation they are
+    /// as of.
+    fn take_invalid(&self, b: &Bindings) -> Result<(KVec<u64>, u64)> {
         let mut todo = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
-        // Only pinned mode has pins to release.
-        let pinned = self.mode == Mode::Pinned;
-        let mut stale = KVec::with_capacity(if pinned { b.userptrs } else { 0 }, GFP_KERNEL)?;
         let mut guard = self.state.lock();
+        let generation = guard.generation;
         let mut walk_all = guard.walk_all;
         for i in 0..guard.invalid.len() {
             let va = guard.invalid[i];
@@ -474,26 +531,20 @@ impl Vm {
                 }
             }
         }
-        for n in todo
-            .iter()
-            .filter_map(|&va| b.mirror_at(va))
-            .filter(|_| pinned)
-        {
-            take_stale(n, &mut guard, &mut stale);
-        }
-        // Unpinning locks pages: outside the notifier lock.
         drop(guard);
-        drop(stale);
-        Ok(todo)
+        Ok((todo, generation))
     }
 
-    /// Makes the invalidated list hold each mirror still invalid once, and publishes.
+    /// Makes the invalidated list hold each mirror still invalid once, and publishes, unless a
+    /// mirror was invalidated since `generation` (it must be mirrored again first) or an
+    /// invalidation is still to clear its mirror's entries. Returns whether it published.
     fn finish(
         &self,
         b: &Bindings,
         guard: &mut NotifierGuard<'_, State>,
+        generation: u64,
         publish: &mut Option<impl FnOnce(&mut State)>,
-    ) {
+    ) -> bool {
         // Entries of mirrors valid again, of removed mirrors, and repeated ones go.
         for i in 0..guard.invalid.len() {
             if let Some(m) = b.mirror_at(guard.invalid[i]) {
@@ -528,9 +579,13 @@ impl Vm {
                 }
             }
         }
+        if guard.generation != generation || guard.clearing > 0 {
+            return false;
+        }
         if let Some(publish) = publish.take() {
             publish(guard);
         }
+        true
     }
 
     /// Prefault mode: snapshots the CPU page table of the mirrors at `todo`, then writes their
@@ -539,6 +594,7 @@ impl Vm {
         &self,
         b: &Bindings,
         todo: &[u64],
+        generation: u64,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
         let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
@@ -572,11 +628,9 @@ impl Vm {
                 }
             }
         }
-        if !raced {
-            self.finish(b, &mut guard, publish);
-        }
+        let published = !raced && self.finish(b, &mut guard, generation, publish);
         drop(guard);
-        Ok(!raced)
+        Ok(published)
     }
 
     /// Pinned mode: pins the mirrors at `todo` again (only the VM's own process can), checks
@@ -591,6 +645,7 @@ impl Vm {
         &self,
         b: &Bindings,
         todo: &[u64],
+        generation: u64,
         owner: bool,
         exclusive: bool,
         publish: &mut Option<impl FnOnce(&mut State)>,
@@ -645,12 +700,10 @@ impl Vm {
             let Some(n) = b.mirror_at(*va) else { continue };
             raced |= !self.install_pins(&mut guard, n, check, p)?;
         }
-        if !raced {
-            self.finish(b, &mut guard, publish);
-        }
+        let published = !raced && self.finish(b, &mut guard, generation, publish);
         drop(guard);
         drop(pins);
-        Ok(!raced)
+        Ok(published)
     }
 
     /// Under the lock: if `check` says the pins are what the CPU maps, writes the entries from
@@ -661,7 +714,7 @@ impl Vm {
         guard: &mut NotifierGuard<'_, State>,
         n: &IntervalNotifier<Mirror>,
         check: PinCheck<'_, '_>,
-        pins: &mut Option<Pins>,
+        pins: &mut Option<KBox<Pins>>,
     ) -> Result<bool> {
         let current = match check {
             PinCheck::Seq(seq) => !n.read_retry(guard, seq),
@@ -900,7 +953,6 @@ impl Vm {
             // mappings' entries go.
             for m in old.iter() {
                 m.remove_locked(&mut guard);
-                guard.pt.clear(m.va, m.size);
             }
             // GEM pieces keep their pages: map them again (a 2 MiB entry that was cleared in
             // part went whole). The tables stayed reserved, so this cannot fail.
@@ -1032,20 +1084,6 @@ impl Vm {
         out.pinned_pages = get(&s.pinned_pages);
         out.jobs_done = get(&s.jobs_done);
         out.jobs_failed = get(&s.jobs_failed);
-    }
-}
-
-/// Moves a mirror's stale pins into `stale`, if it has room, to release after the lock.
-fn take_stale(
-    n: &IntervalNotifier<Mirror>,
-    guard: &mut NotifierGuard<'_, State>,
-    stale: &mut KVec<Pins>,
-) {
-    let state = n.data().state.access(guard);
-    if let Some(p) = state.stale.take() {
-        if let Err(p) = push_within_capacity(stale, p) {
-            state.stale = Some(p);
-        }
     }
 }
 
