@@ -153,8 +153,8 @@ struct drm_hmmgpu_gem_mmap_offset {
  * mapped in a mapping the GPU may read (not PROT_NONE, VM_PFNMAP or VM_IO), and
  * fail with -EFAULT otherwise. Without it, creation is lazy: an unmapped range
  * is only found out when the GPU uses it. Probing is interrupted by a signal
- * (-EINTR, or restarted under SA_RESTART) and gives up with -EAGAIN when the
- * range keeps changing under it.
+ * (-EINTR, or restarted under SA_RESTART) and gives up with -EAGAIN (or
+ * -ETIMEDOUT) when the range keeps changing under it.
  */
 #define DRM_HMMGPU_USERPTR_PROBE	(1 << 1)
 
@@ -266,10 +266,11 @@ struct drm_hmmgpu_cmd {
  *
  * A VM belongs to the process that created it: userptr mappings must
  * name that process's memory, and jobs submitted by another process (a child
- * that inherited the file) fault on them. When that process exits (its
- * address space goes) while the VM has userptr mappings, the jobs it had
- * submitted that are not done yet end with -ECANCELED, so that exit never
- * waits for their time limits; jobs submitted later (through a file the
+ * that inherited the file) fault on them. In prefault and pinned modes, whose
+ * invalidations wait for the VM's jobs, when that process exits (its address
+ * space goes) while the VM has userptr mappings, the jobs submitted to the VM
+ * until then that are not done yet end with -ECANCELED, so that exit does not
+ * wait for their time limits; jobs submitted later (through a file the
  * process passed on) run as usual.
  */
 #define DRM_HMMGPU_VM_MODE_FAULT	(1 << 0)

@@ -10,18 +10,20 @@
 //!   the notifier lock, so no job touches the old pages once the lock is released, and the next
 //!   access faults and mirrors the new ones;
 //! - in prefault and pinned modes the GPU cannot fault, so the callback first puts the mirror on
-//!   the VM's list of invalidated mirrors (from then on no submission publishes a job until the
-//!   mirror is mirrored again, which waits for the invalidation to end), waits for the VM's last
-//!   job (whose fence was published under the notifier lock), then clears the entries and drops
-//!   the pins (pinned mode: released soon after, by a worker, outside the callback).
+//!   the VM's list of invalidated mirrors (from then on a submission publishes a job only once
+//!   it has mirrored the mirror again, which waits for the invalidation to end, or found it
+//!   cannot be), waits for the VM's last job (whose fence was published under the notifier
+//!   lock), then clears the entries and drops the pins (pinned mode: released soon after, by a
+//!   worker, outside the callback). A mirror with nothing in the page table has nothing to wait
+//!   for.
 //!
 //! Entries that let the GPU write are cleared with their pages marked dirty (see
 //! [`kernel::mm::dirty`]), so that the core MM never treats a page the GPU wrote as clean: not in
 //! an invalidation (reclaim, writeback, migration, unmap), and not when the mapping goes.
 //!
-//! When the address space goes away (`MMU_NOTIFY_RELEASE`, the process exits), the VM's jobs are
-//! cancelled: they could not finish what they were given, and exit must not wait for their time
-//! limits.
+//! When the address space goes away (`MMU_NOTIFY_RELEASE`, the process exits), the jobs of a
+//! prefault or pinned VM submitted so far are cancelled: exit would otherwise wait for them, up
+//! to their time limits.
 //!
 //! The callback never allocates: the invalidated list has room for every mirror of the VM, and
 //! pins are chained, not collected.
@@ -61,6 +63,10 @@ pub(crate) struct MirrorState {
     /// any more, so invalidations have nothing to do (and must not clear what is mapped there
     /// now).
     pub(crate) removed: bool,
+    /// The mirror may have entries in the page table (prefault and pinned modes): set when it is
+    /// mirrored, cleared with its entries. An invalidation of a mirror without entries has
+    /// nothing to wait for.
+    pub(crate) mapped: bool,
     /// The pins the entries point to (pinned mode).
     pub(crate) pins: Option<KBox<Pins>>,
 }
@@ -94,6 +100,7 @@ impl Mirror {
                     invalid,
                     listed: false,
                     removed: false,
+                    mapped: false,
                     pins: None,
                 },
             ),
@@ -129,10 +136,9 @@ impl Mirror {
         Some((va, len.next_multiple_of(SZ_4K)))
     }
 
-    /// Marks the mirror to be mirrored again, and lists it on the VM's invalidated list; no job
-    /// is published until the submission that mirrors it again. Never allocates.
+    /// Marks the mirror to be mirrored again, and lists it on the VM's invalidated list. Never
+    /// allocates.
     pub(crate) fn mark_invalid(&self, guard: &mut NotifierGuard<'_, State>) {
-        guard.invalidated();
         let state = self.state.access(guard);
         state.invalid = true;
         if !state.listed {
@@ -145,7 +151,9 @@ impl Mirror {
     /// outside the lock. Never allocates.
     pub(crate) fn clear_locked(&self, guard: &mut NotifierGuard<'_, State>) {
         self.clear_entries(&mut guard.pt, self.va, self.size);
-        if let Some(pins) = self.state.access(guard).pins.take() {
+        let state = self.state.access(guard);
+        state.mapped = false;
+        if let Some(pins) = state.pins.take() {
             guard.push_stale(pins);
         }
     }
@@ -181,9 +189,9 @@ impl Invalidate for Mirror {
             return false;
         };
         notifier.set_seq(&guard, seq);
-        if range.event() == Event::Release {
-            // The process is exiting: its jobs end now rather than hold up exit, which waits for
-            // them below.
+        if range.event() == Event::Release && vm.mode != Mode::Fault {
+            // The process is exiting: the jobs submitted so far end now rather than hold up
+            // exit, which waits for them below.
             vm.cancel_jobs(&guard);
         }
         if m.state.access(&mut guard).removed {
@@ -197,14 +205,21 @@ impl Invalidate for Mirror {
             m.clear_entries(&mut guard.pt, va, len);
             return true;
         }
+        if !m.state.access(&mut guard).mapped {
+            // Nothing of the mirror is in the page table: no job reaches its pages.
+            m.mark_invalid(&mut guard);
+            return true;
+        }
         // The GPU cannot fault: let jobs that may use the pages finish first. Their fences were
-        // published under the lock. The mirror is listed first: from then on no submission
-        // publishes a job until one mirrors it again, which waits for this invalidation to end.
+        // published under the lock. The mirror is listed first, and the VM told: from then on a
+        // submission publishes a job only once it has mirrored it again, which waits for this
+        // invalidation to end.
         let wait = guard.last_fence.clone().filter(|f| !f.is_signaled());
         if wait.is_some() && !range.may_block() {
             return false;
         }
         m.mark_invalid(&mut guard);
+        guard.invalidated();
         if let Some(fence) = wait {
             guard.clearing += 1;
             drop(guard);

@@ -112,6 +112,13 @@ const MAX_ROUNDS: u32 = 64;
 /// invalidations from munmap, madvise or mprotect cannot overtake it.
 const EXCLUSIVE_ROUND: u32 = 4;
 
+/// For how many rounds a submission publishes its job only if no mirror was invalidated since
+/// it took the invalidated list. Later rounds publish anyway (once no invalidation is still to
+/// clear its entries), so that invalidations of other mirrors cannot hold a submission off for
+/// ever: a job then faults on a mirror invalidated meanwhile, as it would had it been published
+/// a moment earlier.
+const STRICT_ROUNDS: u32 = 16;
+
 /// How a pin is checked against the CPU page table under the notifier lock.
 enum PinCheck<'r, 'n> {
     /// A snapshot taken after pinning must show the pinned pages.
@@ -149,8 +156,8 @@ pub(crate) struct State {
     invalid: KVec<u64>,
     /// The list ran out of room: every mirror must be looked at.
     walk_all: bool,
-    /// How many times a mirror was marked invalid: a submission publishes its job only if no
-    /// mirror was since it took the invalidated list.
+    /// How many times a mirror with entries was invalidated: a submission publishes its job only
+    /// if no mirror was since it took the invalidated list.
     generation: u64,
     /// Invalidation callbacks between marking their mirror invalid and clearing its entries
     /// (waiting for the last job): no job may be published meanwhile.
@@ -160,7 +167,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Notes that a mirror was marked invalid.
+    /// Notes that a mirror with entries was invalidated.
     pub(crate) fn invalidated(&mut self) {
         self.generation = self.generation.wrapping_add(1);
     }
@@ -210,7 +217,9 @@ impl Mapping {
         match self.mirror() {
             Some(n) => {
                 n.data().clear_entries(&mut guard.pt, self.va, self.size);
-                n.data().state.access(guard).removed = true;
+                let state = n.data().state.access(guard);
+                state.removed = true;
+                state.mapped = false;
             }
             None => {
                 guard.pt.clear(self.va, self.size);
@@ -417,8 +426,9 @@ impl Vm {
         }
     }
 
-    /// Releases the pins invalidations took away. Takes no lock but the notifier lock, briefly,
-    /// and never allocates: it may run under memory pressure, on a reclaim queue.
+    /// Releases the pins invalidations took away. Never allocates, and takes the notifier lock
+    /// only to take the pins: it may run under memory pressure, on a reclaim queue. Releasing
+    /// them locks their pages and takes the mmap lock (to return the `RLIMIT_MEMLOCK` charge).
     fn release_stale_pins(&self) {
         let stale = self.state.lock().stale.take();
         // Unpinning locks pages: outside the notifier lock.
@@ -478,7 +488,11 @@ impl Vm {
     fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
         for round in 0..MAX_ROUNDS {
+            if self.cancelled() {
+                return Err(ENOENT);
+            }
             let (todo, generation) = self.take_invalid(b)?;
+            let generation = (round < STRICT_ROUNDS).then_some(generation);
             let done = match self.mode {
                 Mode::Prefault => self.mirror_snapshots(b, &todo, generation, &mut publish)?,
                 _ => {
@@ -536,13 +550,14 @@ impl Vm {
     }
 
     /// Makes the invalidated list hold each mirror still invalid once, and publishes, unless a
-    /// mirror was invalidated since `generation` (it must be mirrored again first) or an
-    /// invalidation is still to clear its mirror's entries. Returns whether it published.
+    /// mirror with entries was invalidated since `generation`, if given (it must be mirrored
+    /// again first), or an invalidation is still to clear its mirror's entries. Returns whether
+    /// it published.
     fn finish(
         &self,
         b: &Bindings,
         guard: &mut NotifierGuard<'_, State>,
-        generation: u64,
+        generation: Option<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> bool {
         // Entries of mirrors valid again, of removed mirrors, and repeated ones go.
@@ -579,7 +594,7 @@ impl Vm {
                 }
             }
         }
-        if guard.generation != generation || guard.clearing > 0 {
+        if generation.is_some_and(|g| g != guard.generation) || guard.clearing > 0 {
             return false;
         }
         if let Some(publish) = publish.take() {
@@ -594,7 +609,7 @@ impl Vm {
         &self,
         b: &Bindings,
         todo: &[u64],
-        generation: u64,
+        generation: Option<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
         let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
@@ -624,7 +639,9 @@ impl Vm {
                 None => raced = true,
                 Some((valid, state)) => {
                     mirror::map_snapshot(&mut state.pt, va, &valid, write)?;
-                    n.data().state.access(&mut guard).invalid = false;
+                    let state = n.data().state.access(&mut guard);
+                    state.invalid = false;
+                    state.mapped = true;
                 }
             }
         }
@@ -645,13 +662,16 @@ impl Vm {
         &self,
         b: &Bindings,
         todo: &[u64],
-        generation: u64,
+        generation: Option<u64>,
         owner: bool,
         exclusive: bool,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
         // Only the VM's process pins, so its address space is alive when it does.
         let mm = self.mm.mmget_not_zero().filter(|_| owner);
+        // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
+        // before pinning again, rather than wait for the worker.
+        self.release_stale_pins();
         let mut vas = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
         // Pins not installed, or replaced, stay here and are released after the lock.
         let mut pins = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
@@ -676,6 +696,9 @@ impl Vm {
                 Ok(pinned) => pinned,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
                 Err(e) if e == EFAULT => continue,
+                // Over the limit while an invalidation still holds the pins it is taking away:
+                // once it is done (the caller waits for it) they are released.
+                Err(e) if e == ENOMEM && self.state.lock().clearing > 0 => return Ok(false),
                 Err(e) => return Err(e),
             };
             if seq.is_none() {
@@ -738,6 +761,7 @@ impl Vm {
         }
         let state = m.state.access(guard);
         state.invalid = false;
+        state.mapped = true;
         *pins = state.pins.replace(p);
         Ok(true)
     }
@@ -890,6 +914,8 @@ impl Vm {
         let m = n.data();
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
         for round in 0..MAX_ROUNDS {
+            // As in `mirror_pins`: what invalidations unpinned is uncharged first.
+            self.release_stale_pins();
             let mut range = Range::new(n, m.cpu, m.size as usize)?;
             // As in `mirror_pins`: userfaultfd memory is pinned the usual way.
             let locked = match round >= EXCLUSIVE_ROUND {

@@ -55,6 +55,10 @@ impl<T: DriverObject> Object<T> {
         // SAFETY: `dev` is live. Its driver's `gem_create_object` is `create_object_callback`
         // for `T` (see `drm::Device::VTABLE`), which allocates the object as a `Self`.
         let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(dev.as_raw(), size) })?;
+        // The device writes the pages through its own mappings, which no CPU page table shows:
+        // mark them dirty when they are put, or reclaim may drop what only the device wrote.
+        // SAFETY: The object was just created; nothing else sees it yet.
+        unsafe { (*shmem).set_pages_mark_dirty_on_put(true) };
         // SAFETY: `shmem` is the start of a `Self` (see above), with one reference that the
         // `ARef` now owns.
         Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(shmem.cast::<Self>())) })
