@@ -24,6 +24,10 @@
  *   bind (pinned) has the handler serve them, and the job sees its data.
  * - close-during-fault: the file is closed while a submission waits for a
  *   userfaultfd handler that takes its time.
+ * - publish-during-invalidation (prefault and pinned modes only): a job
+ *   held back by a sw_sync gate keeps an invalidation waiting in its
+ *   callback while a submission goes on: the job submitted meanwhile does
+ *   not fault on entries the invalidation clears when it goes on.
  *
  * Every subtest runs in child processes that SIGALRM kills past
  * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
@@ -37,6 +41,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1510,6 +1515,510 @@ static void test_close_during_fault(uint32_t mode)
 	igt_assert_eq(e.err, 0);
 }
 
+/*
+ * Protocol races of prefault and pinned modes, made to happen in a chosen
+ * order rather than hoped for: a job held back by a sync object whose fence
+ * the test signals (sw_sync) keeps an invalidation waiting in its callback,
+ * and a userfaultfd page the test serves by hand holds a submission in the
+ * middle of its mirroring. Each step waits for the state it needs (a thread
+ * asleep in the kernel, a fault message) with a bound on the wait only; a
+ * driver that orders things differently (a submission that waits for the
+ * invalidation, an invalidation that waits for the new job too) only makes a
+ * bounded wait run out, never the test fail.
+ *
+ * While an invalidation by MADV_DONTNEED waits in its callback, it holds the
+ * mmap lock for reading: nothing that takes it for writing (mmap, munmap,
+ * brk, so thread creation and large mallocs) may run in the test meanwhile,
+ * or it would wait for the job the test holds back. Threads are created
+ * before, and told to go through a pipe. Should the test fail while a gate
+ * is shut, an exit handler opens every gate so that the process can exit.
+ */
+
+/* One igt_dynamic per mode the device offers that cannot fault (prefault, pinned). */
+#define for_each_nofault_mode_dynamic(fd, m) \
+	for_each_hmmgpu_vm_mode(fd, m) \
+		for_each_if((m)->flags != DRM_HMMGPU_VM_MODE_FAULT) \
+			igt_dynamic_f("%s", (m)->name)
+
+/* sw_sync (CONFIG_SW_SYNC, in debugfs): fences the test signals itself. */
+struct sw_sync_create_fence_data {
+	__u32 value;
+	char name[32];
+	__s32 fence;
+};
+
+#define SW_SYNC_IOC_MAGIC		'W'
+#define SW_SYNC_IOC_CREATE_FENCE \
+	_IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
+
+/* The longest the test waits for a step another thread or the kernel takes. */
+#define STEP_WAIT_S	10.0
+/*
+ * How long the test lets a thread that may legitimately stay blocked (see
+ * above) get through before it goes on without it.
+ */
+#define LINGER_S	2.0
+
+#define X_VA		(USERPTR_VA + VA_STRIDE)
+#define MARK_GATED	0x9a7ed0000000001ull
+
+static int sw_sync_timeline(void)
+{
+	int tl = open("/sys/kernel/debug/sync/sw_sync", O_RDWR | O_CLOEXEC);
+
+	return tl < 0 ? -errno : tl;
+}
+
+/* The timeline of the gates of the running test, opened all at once at exit. */
+static int gate_tl = -1;
+
+static void gates_open_all(void)
+{
+	__u32 many = 1000;
+
+	if (gate_tl >= 0)
+		igt_ignore_warn(ioctl(gate_tl, SW_SYNC_IOC_INC, &many) == 0);
+}
+
+static int gate_timeline(void)
+{
+	static bool registered;
+
+	if (!registered) {
+		igt_assert_eq(atexit(gates_open_all), 0);
+		registered = true;
+	}
+	gate_tl = sw_sync_timeline();
+	igt_assert_f(gate_tl >= 0, "sw_sync timeline: %s\n", strerror(-gate_tl));
+	return gate_tl;
+}
+
+static void gate_timeline_close(int tl)
+{
+	igt_assert_eq(tl, gate_tl);
+	gate_tl = -1;
+	close(tl);
+}
+
+static void require_sw_sync(void)
+{
+	int tl = sw_sync_timeline();
+
+	igt_require_f(tl >= 0, "no sw_sync timeline (CONFIG_SW_SYNC, debugfs mounted): %s\n",
+		      strerror(-tl));
+	close(tl);
+}
+
+/* Sets *@handle to a new sync object whose fence signals once timeline @tl reaches @value. */
+static int __gate_syncobj(int test_fd, int tl, uint32_t value, uint32_t *handle)
+{
+	struct sw_sync_create_fence_data data = { .value = value };
+	int err;
+
+	snprintf(data.name, sizeof(data.name), "hmmgpu-gate-%u", value);
+	if (ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &data))
+		return -errno;
+	err = drmSyncobjCreate(test_fd, 0, handle) ? -errno : 0;
+	if (!err && drmSyncobjImportSyncFile(test_fd, *handle, data.fence)) {
+		err = -errno;
+		drmSyncobjDestroy(test_fd, *handle);
+	}
+	close(data.fence);
+	return err;
+}
+
+static uint32_t gate_syncobj(int test_fd, int tl, uint32_t value)
+{
+	uint32_t handle = 0;
+
+	igt_assert_eq(__gate_syncobj(test_fd, tl, value, &handle), 0);
+	return handle;
+}
+
+/* Advances @tl by one: the gate of the next value opens. */
+static void gate_open(int tl)
+{
+	__u32 one = 1;
+
+	igt_assert_eq(ioctl(tl, SW_SYNC_IOC_INC, &one), 0);
+}
+
+/* An exec of @n commands after @in (0: none) signalling @out, as any thread may: -errno. */
+static int exec_gated(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds,
+		      unsigned int n, uint32_t in, uint32_t out)
+{
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = vm,
+		.cmds = to_user_pointer(cmds),
+		.cmd_count = n,
+		.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS,
+		.in_syncobjs = to_user_pointer(&in),
+		.in_count = in ? 1 : 0,
+		.out_syncobjs = to_user_pointer(&out),
+		.out_count = 1,
+	};
+	double deadline = now_s() + STEP_WAIT_S;
+	int err;
+
+	/* Not drmIoctl(): -EAGAIN is retried within a bound, and counted by no one. */
+	do
+		err = ioctl(test_fd, DRM_IOCTL_HMMGPU_EXEC, &exec) ? -errno : 0;
+	while (err == -EINTR || (err == -EAGAIN && now_s() < deadline));
+	return err;
+}
+
+/* The state letter of thread @tid of this process (R, S, D, ...), or 0. */
+static char task_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	len = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * A blocking call made in a thread of its own, so that the test can watch it
+ * block and go on meanwhile.
+ */
+enum op_kind { OP_MADVISE, OP_EXEC, OP_UNMAP };
+
+struct op_thread {
+	pthread_t thread;
+	enum op_kind kind;
+	/* OP_MADVISE */
+	void *ptr;
+	size_t len;
+	int advice;
+	/* OP_EXEC, OP_UNMAP */
+	int fd;
+	uint32_t vm;
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t in, out;
+	uint64_t va, size;
+	int go[2];
+	atomic_int tid;
+	atomic_bool done;
+	int err;
+};
+
+static void *op_run(void *arg)
+{
+	struct op_thread *o = arg;
+	char c;
+
+	atomic_store(&o->tid, (int)syscall(SYS_gettid));
+	while (read(o->go[0], &c, 1) != 1) {
+		if (errno != EINTR) {
+			o->err = -errno;
+			atomic_store(&o->done, true);
+			return NULL;
+		}
+	}
+	switch (o->kind) {
+	case OP_MADVISE:
+		o->err = madvise(o->ptr, o->len, o->advice) ? -errno : 0;
+		break;
+	case OP_EXEC:
+		o->err = exec_gated(o->fd, o->vm, &o->cmd, 1, o->in, o->out);
+		break;
+	case OP_UNMAP:
+		o->err = __hmmgpu_vm_bind(o->fd, o->vm, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, o->va,
+					  o->size, 0);
+		break;
+	}
+	atomic_store(&o->done, true);
+	return NULL;
+}
+
+/* Creates the thread of @o, which waits for op_go() to make its call. */
+static void op_prepare(struct op_thread *o)
+{
+	atomic_store(&o->tid, 0);
+	atomic_store(&o->done, false);
+	igt_assert_eq(pipe2(o->go, O_CLOEXEC), 0);
+	igt_assert_eq(pthread_create(&o->thread, NULL, op_run, o), 0);
+}
+
+static void op_go(struct op_thread *o)
+{
+	igt_assert_eq(write(o->go[1], "g", 1), 1);
+}
+
+/* Whether the call returned within @timeout_s. */
+static bool op_wait_done(struct op_thread *o, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	while (!atomic_load(&o->done) && now_s() < end)
+		usleep(1000);
+	return atomic_load(&o->done);
+}
+
+/*
+ * Whether the call went to sleep in the kernel (and stayed asleep for a
+ * few looks) within @timeout_s, rather than return.
+ */
+static bool op_wait_asleep(struct op_thread *o, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	unsigned int asleep = 0;
+
+	while (!atomic_load(&o->done) && now_s() < end) {
+		int tid = atomic_load(&o->tid);
+		char s = tid ? task_state(tid) : 0;
+
+		asleep = (s == 'D' || s == 'S') ? asleep + 1 : 0;
+		if (asleep >= 5)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static void op_join(struct op_thread *o)
+{
+	igt_assert_eq(pthread_join(o->thread, NULL), 0);
+	close(o->go[0]);
+	close(o->go[1]);
+}
+
+/* A userfaultfd on @len bytes at @ptr for missing pages, which the test serves itself. */
+static int uffd_register_missing(void *ptr, uint64_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = to_user_pointer(ptr), .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int uffd = uffd_open();
+
+	igt_assert_f(uffd >= 0, "userfaultfd: %s\n", strerror(-uffd));
+	igt_assert_eq(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+	return uffd;
+}
+
+/* Waits, bounded, for a fault message of @uffd; returns the page it is for, or 0. */
+static uint64_t uffd_next_fault(int uffd)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	double end = now_s() + STEP_WAIT_S;
+	struct uffd_msg msg;
+
+	while (now_s() < end) {
+		int ret = poll(&pfd, 1, 100);
+
+		if (ret <= 0)
+			continue;
+		if (read(uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event == UFFD_EVENT_PAGEFAULT)
+			return msg.arg.pagefault.address & ~(uint64_t)(page - 1);
+	}
+	return 0;
+}
+
+/* Copies the page at @src in at @addr, which wakes whoever waits for it. */
+static void uffd_serve(int uffd, uint64_t addr, const void *src)
+{
+	struct uffdio_copy copy = {
+		.dst = addr,
+		.src = to_user_pointer(src),
+		.len = page,
+	};
+
+	igt_assert_f(ioctl(uffd, UFFDIO_COPY, &copy) == 0, "UFFDIO_COPY: %s\n", strerror(errno));
+	igt_assert_eq_u64(copy.copy, page);
+}
+
+static uint64_t vm_invalidations(int test_fd, uint32_t vm)
+{
+	struct drm_hmmgpu_vm_stats s;
+
+	hmmgpu_vm_stats(test_fd, vm, &s);
+	return s.invalidations;
+}
+
+/* Prepares @o to discard @len bytes at @ptr with MADV_DONTNEED. */
+static void dontneed_prepare(struct op_thread *o, void *ptr, size_t len)
+{
+	memset(o, 0, sizeof(*o));
+	o->kind = OP_MADVISE;
+	o->ptr = ptr;
+	o->len = len;
+	o->advice = MADV_DONTNEED;
+	op_prepare(o);
+}
+
+/*
+ * Lets @o go, and waits until its invalidation of @vm is asleep in the
+ * callback, waiting for the job the test holds back.
+ */
+static void dontneed_until_waiting(struct op_thread *o, int test_fd, uint32_t vm)
+{
+	uint64_t before = vm_invalidations(test_fd, vm);
+	bool asleep;
+
+	op_go(o);
+	asleep = op_wait_asleep(o, STEP_WAIT_S);
+	igt_assert_f(asleep, "MADV_DONTNEED of a mirrored range %s instead of waiting for the "
+		     "VM's unsignalled job\n", atomic_load(&o->done) ? "returned" : "kept running");
+	igt_assert_f(vm_invalidations(test_fd, vm) > before,
+		     "MADV_DONTNEED went to sleep before the VM saw its invalidation\n");
+}
+
+/*
+ * publish-during-invalidation (prefault, pinned): mapping Y is mirrored;
+ * mapping X is invalid (its memory was unmapped, then mapped again from a
+ * userfaultfd). A job J1 on a GEM object waits for gate 1. Then:
+ *
+ * 1. a submission of J2, which writes Y only, mirrors X and waits in X's
+ *    fault for the test's userfaultfd handling;
+ * 2. MADV_DONTNEED of Y: its invalidation marks Y and, J1 being the VM's last
+ *    job and unsignalled, sleeps in the callback until J1 is done;
+ * 3. the test serves X's fault: the submission can go on (or wait for the
+ *    invalidation, if the driver makes it);
+ * 4. gate 1 opens: J1 runs, the invalidation clears Y and returns;
+ * 5. gate 2 opens: J2 runs.
+ *
+ * J2 was submitted while Y was being invalidated: it may not be published on
+ * Y's entries, which the invalidation clears under it, unless the
+ * invalidation waits for J2 as well. Today's driver publishes J2 in step 3,
+ * the invalidation clears Y in step 4, and J2 ends with -EFAULT in step 5.
+ */
+static void test_publish_during_invalidation(uint32_t mode)
+{
+	const uint64_t ysize = SZ_64K;
+	struct drm_hmmgpu_cmd cmds[2];
+	struct op_thread sub = {}, inval;
+	uint32_t vm, bo, uy, ux, gate1, gate2, s1, s2;
+	volatile uint64_t *res;
+	uint64_t fault_at;
+	uint32_t *src;
+	int test_fd, tl, uffd;
+	int32_t err1, err2;
+	bool sub_done;
+	char *y, *x;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	src = (uint32_t *)map_anon(page);
+	for (long i = 0; i < page / 4; i++)
+		src[i] = 0x33333333;
+
+	y = map_anon(ysize);
+	memset(y, 0x11, ysize);
+	x = map_anon(page);
+	memset(x, 0x22, page);
+	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
+	ux = hmmgpu_userptr_create(test_fd, x, page, 0);
+	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	hmmgpu_vm_map(test_fd, vm, ux, 0, X_VA, page, 0);
+
+	/* Both mirrored and used once. */
+	hmmgpu_cmd_write64(&cmds[0], USERPTR_VA, 1);
+	hmmgpu_cmd_copy(&cmds[1], BO_VA, X_VA, 64);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+	igt_assert_eq_u64(*(volatile uint64_t *)y, 1);
+
+	/* X goes: submissions cannot mirror it and leave it to mirror again. */
+	igt_assert_eq(munmap(x, page), 0);
+
+	/* J1, the VM's last job, held back. */
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	gate2 = gate_syncobj(test_fd, tl, 2);
+	s1 = syncobj_create(test_fd);
+	s2 = syncobj_create(test_fd);
+	hmmgpu_cmd_write64(&cmds[0], BO_VA + 8, MARK_GATED);
+	igt_assert_eq(exec_gated(test_fd, vm, cmds, 1, gate1, s1), 0);
+
+	/* X back, its page left to the test's userfaultfd. */
+	igt_assert(mmap(x, page, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == x);
+	uffd = uffd_register_missing(x, page);
+
+	/* 1. */
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, USERPTR_VA + 8, MARK_GATED);
+	sub.in = gate2;
+	sub.out = s2;
+	op_prepare(&sub);
+	dontneed_prepare(&inval, y, ysize);
+	op_go(&sub);
+	fault_at = uffd_next_fault(uffd);
+	igt_assert_f(fault_at == to_user_pointer(x), "the submission did not fault X in "
+		     "(fault message for %#" PRIx64 ", X at %p; it returned: %s, %d)\n", fault_at,
+		     x, atomic_load(&sub.done) ? "yes" : "no", sub.err);
+
+	/* 2. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+
+	/* 3. */
+	uffd_serve(uffd, fault_at, src);
+	sub_done = op_wait_done(&sub, LINGER_S);
+
+	/* 4. */
+	gate_open(tl);
+	err1 = job_error(test_fd, s1);
+	igt_assert_eq(err1, 0);
+	igt_assert_eq_u64(res[1], MARK_GATED);
+	op_wait_done(&inval, LINGER_S);
+
+	/* 5. */
+	gate_open(tl);
+	op_join(&sub);
+	op_join(&inval);
+	igt_assert_eq(inval.err, 0);
+	igt_assert_f(sub.err == 0, "the submission of the job on Y failed: %d\n", sub.err);
+	err2 = job_error(test_fd, s2);
+	igt_info("%s: the submission %s while Y's invalidation waited; the job on Y ended "
+		 "with %d\n", hmmgpu_vm_mode_name(mode),
+		 sub_done ? "returned" : "waited", err2);
+	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
+	igt_assert_f(err2 == 0, "the job that writes Y only, submitted while an invalidation "
+		     "of Y waited for the job before it, ended with %d: it was published on "
+		     "entries the invalidation then cleared\n", err2);
+
+	/* Everything works afterwards. */
+	hmmgpu_cmd_write64(&cmds[0], USERPTR_VA + 16, 2);
+	hmmgpu_cmd_copy(&cmds[1], BO_VA, X_VA, 64);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+	igt_assert_eq_u64(((volatile uint64_t *)y)[2], 2);
+	igt_assert_eq_u64(res[0], 0x3333333333333333ull);
+
+	close(uffd);
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, gate2);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s2);
+	gate_timeline_close(tl);
+	igt_assert_eq(munmap(src, page), 0);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, ux);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(y, ysize), 0);
+	igt_assert_eq(munmap(x, page), 0);
+}
+
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -1615,6 +2124,17 @@ igt_main
 			      "no prefault mode\n");
 		require_uffd();
 		run_bounded(test_close_during_fault, DRM_HMMGPU_VM_MODE_PREFAULT, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: a submission that mirrors another mapping "
+		     "while an invalidation of mapping Y waits for the VM's last job (both held "
+		     "in place, by a userfaultfd and a sw_sync gate) does not publish a job "
+		     "that writes Y on entries the invalidation then clears: the job succeeds.");
+	igt_subtest_with_dynamic("publish-during-invalidation") {
+		require_uffd();
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_publish_during_invalidation, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_fixture {
