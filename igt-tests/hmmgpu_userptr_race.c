@@ -28,6 +28,9 @@
  *   held back by a sw_sync gate keeps an invalidation waiting in its
  *   callback while a submission goes on: the job submitted meanwhile does
  *   not fault on entries the invalidation clears when it goes on.
+ * - rebind-during-invalidation (prefault and pinned modes only): the same
+ *   wait, while the mapping is unbound and a GEM object bound in its place:
+ *   the invalidation leaves the object's entries alone.
  *
  * Every subtest runs in child processes that SIGALRM kills past
  * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
@@ -2019,6 +2022,136 @@ static void test_publish_during_invalidation(uint32_t mode)
 	igt_assert_eq(munmap(x, page), 0);
 }
 
+/*
+ * rebind-during-invalidation (prefault, pinned): userptr mapping Y at
+ * USERPTR_VA is mirrored; a job J1 on a GEM object waits for gate 1.
+ *
+ * 1. MADV_DONTNEED of Y: its invalidation sleeps in the callback until J1 is
+ *    done;
+ * 2. another thread unbinds Y (removing its notifier waits for the
+ *    invalidation to end);
+ * 3. the test binds a GEM object at USERPTR_VA, as soon as the address is
+ *    free, and submits J3, which writes it, after gate 2;
+ * 4. gate 1 opens: J1 runs and the invalidation ends;
+ * 5. gate 2 opens: J3 runs.
+ *
+ * The invalidation belongs to the removed mapping Y: when it goes on, it may
+ * not clear what is mapped at the address now. Today's driver does not look
+ * again whether Y was removed, clears the object's entries, and J3 (and
+ * every later job on the object) ends with -EFAULT.
+ */
+static void test_rebind_during_invalidation(uint32_t mode)
+{
+	const uint64_t ysize = SZ_64K;
+	struct op_thread inval, unbind = {}, sub = {};
+	uint32_t vm, bo, bo2, uy, gate1, gate2, s1, s3;
+	volatile uint64_t *res, *obj;
+	struct drm_hmmgpu_cmd cmd;
+	int test_fd, tl, err;
+	int32_t err3;
+	double end;
+	char *y;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	bo2 = hmmgpu_gem_create(test_fd, ysize);
+	obj = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo2, ysize, PROT_READ | PROT_WRITE);
+
+	y = map_anon(ysize);
+	memset(y, 0x11, ysize);
+	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
+	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA, 1);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	gate2 = gate_syncobj(test_fd, tl, 2);
+	s1 = syncobj_create(test_fd);
+	s3 = syncobj_create(test_fd);
+	hmmgpu_cmd_write64(&cmd, BO_VA + 8, MARK_GATED);
+	igt_assert_eq(exec_gated(test_fd, vm, &cmd, 1, gate1, s1), 0);
+
+	dontneed_prepare(&inval, y, ysize);
+	unbind.kind = OP_UNMAP;
+	unbind.fd = test_fd;
+	unbind.vm = vm;
+	unbind.va = USERPTR_VA;
+	unbind.size = ysize;
+	op_prepare(&unbind);
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, USERPTR_VA + 8, MARK_GATED);
+	sub.in = gate2;
+	sub.out = s3;
+	op_prepare(&sub);
+
+	/* 1. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+
+	/* 2. */
+	op_go(&unbind);
+
+	/* 3. */
+	end = now_s() + STEP_WAIT_S;
+	do {
+		err = __hmmgpu_vm_bind(test_fd, vm, DRM_HMMGPU_VM_BIND_MAP, bo2, 0, USERPTR_VA,
+				       ysize, 0);
+		if (err == -EBUSY)
+			usleep(1000);
+	} while (err == -EBUSY && now_s() < end);
+	igt_assert_f(err == 0, "bind of an object where Y was: %d\n", err);
+	op_go(&sub);
+	op_wait_done(&sub, LINGER_S);
+
+	/* 4. */
+	gate_open(tl);
+	igt_assert_eq(job_error(test_fd, s1), 0);
+	op_wait_done(&inval, LINGER_S);
+	op_wait_done(&unbind, LINGER_S);
+
+	/* 5. */
+	gate_open(tl);
+	op_join(&sub);
+	op_join(&inval);
+	op_join(&unbind);
+	igt_assert_eq(inval.err, 0);
+	igt_assert_eq(unbind.err, 0);
+	igt_assert_f(sub.err == 0, "the submission of the job on the object failed: %d\n",
+		     sub.err);
+	err3 = job_error(test_fd, s3);
+	igt_info("%s: the job on the object bound where Y was, while Y's invalidation waited, "
+		 "ended with %d\n", hmmgpu_vm_mode_name(mode), err3);
+	igt_assert_f(err3 == 0, "the job on an object bound where userptr Y was ended with %d: "
+		     "Y's invalidation, which waited while Y was unbound, cleared the object's "
+		     "entries\n", err3);
+	igt_assert_eq_u64(obj[1], MARK_GATED);
+
+	/* The object stays mapped. */
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA + 16, 2);
+	err = hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0);
+	igt_assert_f(err == 0, "a later job on the object ended with %d\n", err);
+	igt_assert_eq_u64(obj[2], 2);
+
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, gate2);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s3);
+	gate_timeline_close(tl);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uy);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	igt_assert_eq(munmap((void *)obj, ysize), 0);
+	gem_close(test_fd, bo);
+	gem_close(test_fd, bo2);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(y, ysize), 0);
+}
+
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -2135,6 +2268,16 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_publish_during_invalidation, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: while an invalidation of userptr mapping Y "
+		     "waits for the VM's last job, Y is unbound and a GEM object bound at its "
+		     "address: the invalidation, when it goes on, leaves the object's entries "
+		     "alone, and jobs on the object succeed.");
+	igt_subtest_with_dynamic("rebind-during-invalidation") {
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_rebind_during_invalidation, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_fixture {
