@@ -35,6 +35,8 @@
  *   modes only): the race of publish-during-invalidation left to happen by
  *   itself (MADV_DONTNEED at a random moment, fork in a loop), over a
  *   bounded number of jobs.
+ * - exit-with-blocked-job: a process that exits with a job held back by a
+ *   gate does not wait for it: the job is cancelled.
  *
  * Every subtest runs in child processes that SIGALRM kills past
  * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
@@ -2157,6 +2159,114 @@ static void test_rebind_during_invalidation(uint32_t mode)
 }
 
 /*
+ * exit-with-blocked-job (prefault, pinned): a child of the test, sharing its
+ * file, makes a VM of its own memory and submits a job that waits for a gate
+ * that never opens, with the longest time limit, then exits. Tearing its
+ * address space down invalidates the job's memory, which must not wait for
+ * the job's time limit: the VM's jobs are cancelled when the address space
+ * goes (-ECANCELED). Today's driver makes the child's exit wait for the job
+ * to time out (60 s).
+ *
+ * A child that has not exited after EXIT_WAIT_S counts as stuck in exit:
+ * the test then opens the gate, which lets the job and the exit end, and
+ * fails.
+ */
+#define EXIT_WAIT_S	10.0
+
+static void __noreturn blocked_job_child(int test_fd, uint32_t mode, uint32_t gate, int pipe_w)
+{
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t vm = 0, uptr = 0, out = 0;
+	char *mem;
+	int err;
+
+	mem = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		_exit(10);
+	memset(mem, 1, SZ_64K);
+	if (__hmmgpu_vm_create(test_fd, mode, &vm))
+		_exit(11);
+	if (__hmmgpu_userptr_create(test_fd, to_user_pointer(mem), SZ_64K, 0, &uptr))
+		_exit(12);
+	if (__hmmgpu_vm_bind(test_fd, vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, USERPTR_VA, SZ_64K, 0))
+		_exit(13);
+	if (drmSyncobjCreate(test_fd, 0, &out))
+		_exit(14);
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA, MARK_GATED);
+	err = exec_gated(test_fd, vm, &cmd, 1, gate, out);
+	if (err)
+		_exit(15);
+	if (write(pipe_w, &out, sizeof(out)) != sizeof(out))
+		_exit(16);
+	_exit(0);
+}
+
+static void test_exit_with_blocked_job(uint32_t mode)
+{
+	int test_fd, tl, p[2], status = 0;
+	struct pollfd pfd;
+	uint32_t gate, out = 0;
+	bool exited = false;
+	double start, end;
+	int32_t error;
+	pid_t pid;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	gate = gate_syncobj(test_fd, tl, 1);
+	igt_assert_eq(pipe2(p, O_CLOEXEC), 0);
+
+	fflush(NULL);
+	pid = fork();
+	igt_assert(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		blocked_job_child(test_fd, mode, gate, p[1]);
+	}
+	close(p[1]);
+
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	igt_assert_f(poll(&pfd, 1, STEP_WAIT_S * 1000) == 1, "the child sent nothing\n");
+	igt_assert_eq(read(p[0], &out, sizeof(out)), (ssize_t)sizeof(out));
+	close(p[0]);
+
+	/* The job cannot have run: the gate is shut. */
+	start = now_s();
+	end = start + EXIT_WAIT_S;
+	while (!exited && now_s() < end) {
+		pid_t ret = waitpid(pid, &status, WNOHANG);
+
+		igt_assert(ret >= 0);
+		exited = ret == pid;
+		if (!exited)
+			usleep(10 * 1000);
+	}
+	if (!exited) {
+		/* Let the job run, so that the exit ends. */
+		gate_open(tl);
+		igt_assert_eq(waitpid(pid, &status, 0), pid);
+	}
+	igt_assert_f(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "the child ended with status %#x\n", status);
+
+	error = job_error(test_fd, out);
+	igt_info("%s: the child's exit %s its job (%.3f s); the job ended with %d\n",
+		 hmmgpu_vm_mode_name(mode), exited ? "did not wait for" : "still waited for",
+		 now_s() - start, error);
+	igt_assert_f(exited, "the child's exit waited for its job, held back by a gate that "
+		     "never opens, instead of cancelling it\n");
+	igt_assert_f(error == -ECANCELED, "the job of a VM whose process exited ended with %d, "
+		     "not -ECANCELED\n", error);
+
+	if (exited)
+		gate_open(tl);
+	drmSyncobjDestroy(test_fd, gate);
+	drmSyncobjDestroy(test_fd, out);
+	gate_timeline_close(tl);
+	drm_close_driver(test_fd);
+}
+
+/*
  * invalidation-race-dontneed, invalidation-race-fork (prefault, pinned): the
  * race of publish-during-invalidation as it happens by itself, counted over a
  * bounded number of rounds, with no order forced. Jobs that only touch
@@ -2489,6 +2599,15 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_rebind_during_invalidation, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: a child sharing the file submits a job on "
+		     "its memory that waits for a gate that never opens, and exits: its exit "
+		     "does not wait for the job, which ends with -ECANCELED.");
+	igt_subtest_with_dynamic("exit-with-blocked-job") {
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_exit_with_blocked_job, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("Prefault and pinned modes: 60 rounds of a job that writes mapping Y only, "
