@@ -37,6 +37,8 @@
  *   bounded number of jobs.
  * - exit-with-blocked-job: a process that exits with a job held back by a
  *   gate does not wait for it: the job is cancelled.
+ * - pins-released-without-submit: pins an invalidation drops are released
+ *   with nothing submitted after it.
  *
  * Every subtest runs in child processes that SIGALRM kills past
  * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
@@ -2267,6 +2269,130 @@ static void test_exit_with_blocked_job(uint32_t mode)
 }
 
 /*
+ * pins-released-without-submit (pinned): the pins an invalidation drops are
+ * released by a worker soon after, whether or not anything is submitted
+ * later. The userptr is invalidated a few times (MADV_DONTNEED, mprotect
+ * read-only and back) with a job in between, which pins it again, and once
+ * more with nothing after: while the mapping stays bound, the pins the test
+ * made come back to balance (nr_foll_pin_acquired and nr_foll_pin_released of
+ * /proc/vmstat) and the VM reports no page pinned. PIN_WAIT_S bounds the
+ * wait for the worker.
+ */
+#define PIN_WAIT_S	10.0
+#define PIN_ROUNDS	4
+
+/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
+static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
+{
+	unsigned long long value;
+	int found = 0, refresh;
+	char name[64];
+	FILE *f;
+
+	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	if (refresh < 0)
+		return false;
+	/* It may fail on counters gone negative in between; they were still folded. */
+	igt_ignore_warn(write(refresh, "1", 1) == 1);
+	close(refresh);
+
+	f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return false;
+	while (fscanf(f, "%63s %llu", name, &value) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired")) {
+			*acquired = value;
+			found++;
+		} else if (!strcmp(name, "nr_foll_pin_released")) {
+			*released = value;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 2;
+}
+
+static void invalidate_pinned(char *ptr, uint64_t size, unsigned int round)
+{
+	if (round % 2) {
+		igt_assert_eq(mprotect(ptr, size, PROT_READ), 0);
+		igt_assert_eq(mprotect(ptr, size, PROT_READ | PROT_WRITE), 0);
+	} else {
+		igt_assert_eq(madvise(ptr, size, MADV_DONTNEED), 0);
+	}
+}
+
+static void test_pins_released_without_submit(uint32_t mode)
+{
+	const uint64_t size = SZ_1M, pages = size / page;
+	uint64_t acquired0 = 0, released0 = 0, acquired = 0, released = 0;
+	struct drm_hmmgpu_vm_stats stats;
+	struct drm_hmmgpu_cmd cmds[2];
+	volatile uint64_t *res;
+	uint32_t vm, bo, uptr;
+	bool balanced = false;
+	int test_fd;
+	double start;
+	char *mem;
+
+	igt_assert(read_pin_counters(&acquired0, &released0));
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	mem = map_anon(size);
+	igt_assert_eq(madvise(mem, size, MADV_NOHUGEPAGE), 0);
+	hmmgpu_fill_pattern(mem, size, 3);
+	uptr = hmmgpu_userptr_create(test_fd, mem, size, 0);
+	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, size, 0);
+
+	for (unsigned int round = 0; round <= PIN_ROUNDS; round++) {
+		if (round)
+			invalidate_pinned(mem, size, round);
+		hmmgpu_cmd_fill(&cmds[0], USERPTR_VA + round * page, page, 0x600d0000 + round);
+		hmmgpu_cmd_checksum(&cmds[1], BO_VA, USERPTR_VA, size);
+		igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+		igt_assert_eq_u64(res[0], cpu_checksum(mem, size));
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		igt_assert_eq_u64(stats.pinned_pages, pages);
+	}
+	/* The last invalidation, with nothing submitted after it. */
+	invalidate_pinned(mem, size, 0);
+
+	start = now_s();
+	do {
+		igt_assert(read_pin_counters(&acquired, &released));
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		balanced = acquired - acquired0 == released - released0 && !stats.pinned_pages;
+		if (!balanced)
+			usleep(20 * 1000);
+	} while (!balanced && now_s() - start < PIN_WAIT_S);
+	igt_info("after the last invalidation: %" PRIu64 " pins acquired, %" PRIu64 " released, "
+		 "%llu pages pinned by the VM (%.3f s)\n", acquired - acquired0,
+		 released - released0, (unsigned long long)stats.pinned_pages, now_s() - start);
+	igt_assert_lte_u64((PIN_ROUNDS + 1) * pages, acquired - acquired0);
+	igt_assert_f(stats.pinned_pages == 0, "%llu pages still pinned %.0f s after the "
+		     "invalidation that dropped them, with the mapping idle\n",
+		     (unsigned long long)stats.pinned_pages, PIN_WAIT_S);
+	igt_assert_f(acquired - acquired0 == released - released0, "%" PRIu64 " pins acquired, "
+		     "%" PRIu64 " released, %.0f s after the last invalidation, with the mapping "
+		     "idle\n", acquired - acquired0, released - released0, PIN_WAIT_S);
+
+	/* Still bound: a job pins and runs again. */
+	hmmgpu_cmd_checksum(&cmds[0], BO_VA, USERPTR_VA, size);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 1, 0), 0);
+	igt_assert_eq_u64(res[0], cpu_checksum(mem, size));
+
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uptr);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(mem, size), 0);
+}
+
+/*
  * invalidation-race-dontneed, invalidation-race-fork (prefault, pinned): the
  * race of publish-during-invalidation as it happens by itself, counted over a
  * bounded number of rounds, with no order forced. Jobs that only touch
@@ -2608,6 +2734,20 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_exit_with_blocked_job, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Pinned mode: after invalidations with jobs in between and a last one "
+		     "with nothing submitted after it, the pins are released (nr_foll_pin_* "
+		     "balance, the VM reports no page pinned) while the mapping stays bound.");
+	igt_subtest("pins-released-without-submit") {
+		uint64_t a, r;
+
+		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PINNED),
+			      "no pinned mode\n");
+		igt_require_f(read_pin_counters(&a, &r),
+			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
+		run_bounded(test_pins_released_without_submit, DRM_HMMGPU_VM_MODE_PINNED,
+			    TEST_LIMIT_S);
 	}
 
 	igt_describe("Prefault and pinned modes: 60 rounds of a job that writes mapping Y only, "
