@@ -39,6 +39,8 @@
  *   gate does not wait for it: the job is cancelled.
  * - pins-released-without-submit: pins an invalidation drops are released
  *   with nothing submitted after it.
+ * - probe-storm, probe-storm-signal: USERPTR_CREATE with PROBE returns under
+ *   an endless invalidation storm, and when a signal comes.
  *
  * Every subtest runs in child processes that SIGALRM kills past
  * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
@@ -79,8 +81,11 @@ IGT_TEST_DESCRIPTION("Races of hmmgpu's userptr mirroring with the CPU, in every
 		     "invalidation storms (MADV_DONTNEED, mprotect, munmap and remap) under "
 		     "running jobs, threads and processes binding and running jobs side by "
 		     "side, a process that exits with jobs in flight or leaves its VM to "
-		     "another, userfaultfd memory served while the GPU faults it in, and "
-		     "closing the file while a submission waits for userfaultfd.");
+		     "another, userfaultfd memory served while the GPU faults it in, "
+		     "closing the file while a submission waits for userfaultfd, and the "
+		     "protocol of modes that cannot fault: submissions and rebinds while an "
+		     "invalidation waits for a job, exit with a job held back, release of "
+		     "pins, and probing under an endless storm.");
 
 #define SZ_64K		(64ull << 10)
 #define SZ_1M		(1ull << 20)
@@ -2393,6 +2398,151 @@ static void test_pins_released_without_submit(uint32_t mode)
 }
 
 /*
+ * probe-storm, probe-storm-signal: USERPTR_CREATE with PROBE of a range that
+ * a thread invalidates without end (MADV_DONTNEED, then touching every page
+ * again) returns: 0, or -EAGAIN when the storm keeps overtaking it, or
+ * -EINTR when a signal came; it never loops for as long as the storm lasts.
+ * The storm is endless as far as the probes can tell: it only stops after
+ * PROBE_STORM_MAX_S, as a bound: probes start in its first half only, and
+ * one that returns only once the storm has stopped fails the test. The
+ * -signal variant has a timer send the probing thread SIGUSR1 every
+ * millisecond, with a handler installed without SA_RESTART.
+ */
+#define PROBE_STORM_MAX_S	10.0
+#define PROBE_CALLS		200
+#define PROBE_SIZE		SZ_2M
+
+struct probe_storm {
+	char *ptr;
+	double deadline;
+	atomic_bool stop, ended;
+	unsigned long ops;
+	char err[128];
+};
+
+static void *probe_storm_thread(void *arg)
+{
+	struct probe_storm *s = arg;
+	sigset_t set;
+
+	/* The timer's signals are for the probing thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	while (!atomic_load(&s->stop) && now_s() < s->deadline) {
+		if (madvise(s->ptr, PROBE_SIZE, MADV_DONTNEED)) {
+			snprintf(s->err, sizeof(s->err), "madvise: %s", strerror(errno));
+			break;
+		}
+		for (uint64_t off = 0; off < PROBE_SIZE; off += page)
+			s->ptr[off] = 1;
+		s->ops++;
+	}
+	atomic_store(&s->ended, true);
+	return NULL;
+}
+
+static atomic_uint usr1_count;
+
+static void usr1_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr1_count, 1);
+}
+
+static void test_probe_storm(bool with_signals)
+{
+	unsigned int calls = 0, ok = 0, eagain = 0, eintr = 0;
+	struct probe_storm s = {};
+	struct sigaction sa = { .sa_handler = usr1_handler };
+	struct sigevent sev = {
+		.sigev_notify = SIGEV_SIGNAL,
+		.sigev_signo = SIGUSR1,
+	};
+	struct itimerspec its = {
+		.it_value = { .tv_nsec = 1000 * 1000 },
+		.it_interval = { .tv_nsec = 1000 * 1000 },
+	};
+	timer_t timer = 0;
+	pthread_t thread;
+	double start;
+	int test_fd;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	s.ptr = map_anon(PROBE_SIZE);
+	memset(s.ptr, 1, PROBE_SIZE);
+	atomic_store(&usr1_count, 0);
+	start = now_s();
+	s.deadline = start + PROBE_STORM_MAX_S;
+	igt_assert_eq(pthread_create(&thread, NULL, probe_storm_thread, &s), 0);
+
+	if (with_signals) {
+		/* No SA_RESTART: an interrupted probe returns -EINTR. */
+		igt_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+		igt_assert_eq(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+		igt_assert_eq(timer_settime(timer, 0, &its, NULL), 0);
+	}
+
+	/* Probes start in the first half of the storm only: one that outlasts it loops. */
+	while (calls < PROBE_CALLS && now_s() - start < PROBE_STORM_MAX_S / 2) {
+		struct drm_hmmgpu_userptr_create arg = {
+			.addr = to_user_pointer(s.ptr),
+			.size = PROBE_SIZE,
+			.flags = DRM_HMMGPU_USERPTR_PROBE,
+		};
+		int err;
+
+		/* Not drmIoctl(): it would retry -EINTR and -EAGAIN. */
+		err = ioctl(test_fd, DRM_IOCTL_HMMGPU_USERPTR_CREATE, &arg) ? -errno : 0;
+		calls++;
+		igt_assert_f(!atomic_load(&s.ended), "probe %u returned (%d) only when the storm "
+			     "stopped, after %.0f s: it kept looping\n", calls, err,
+			     PROBE_STORM_MAX_S);
+		switch (err) {
+		case 0:
+			ok++;
+			igt_assert_eq(t_gem_close(test_fd, arg.handle), 0);
+			break;
+		case -EAGAIN:
+			eagain++;
+			break;
+		case -EINTR:
+			eintr++;
+			break;
+		default:
+			igt_assert_f(false, "probe %u under an invalidation storm: %d\n", calls,
+				     err);
+		}
+	}
+
+	if (with_signals)
+		igt_assert_eq(timer_delete(timer), 0);
+	atomic_store(&s.stop, true);
+	igt_assert_eq(pthread_join(thread, NULL), 0);
+	igt_info("%u probes in %.2f s of storm (%lu rounds of MADV_DONTNEED): %u returned 0, "
+		 "%u -EAGAIN, %u -EINTR; %u signals\n", calls, now_s() - start, s.ops, ok,
+		 eagain, eintr, atomic_load(&usr1_count));
+	igt_assert_f(!s.err[0], "the storm failed: %s\n", s.err);
+	igt_assert_lte(1, calls);
+
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(s.ptr, PROBE_SIZE), 0);
+}
+
+static void test_probe_storm_plain(uint32_t mode)
+{
+	(void)mode;
+	test_probe_storm(false);
+}
+
+static void test_probe_storm_signal(uint32_t mode)
+{
+	(void)mode;
+	test_probe_storm(true);
+}
+
+/*
  * invalidation-race-dontneed, invalidation-race-fork (prefault, pinned): the
  * race of publish-during-invalidation as it happens by itself, counted over a
  * bounded number of rounds, with no order forced. Jobs that only touch
@@ -2749,6 +2899,16 @@ igt_main
 		run_bounded(test_pins_released_without_submit, DRM_HMMGPU_VM_MODE_PINNED,
 			    TEST_LIMIT_S);
 	}
+
+	igt_describe("USERPTR_CREATE with PROBE of a range a thread invalidates without end "
+		     "returns 0, -EAGAIN or -EINTR, while the storm lasts.");
+	igt_subtest("probe-storm")
+		run_bounded(test_probe_storm_plain, 0, TEST_LIMIT_S);
+
+	igt_describe("The same with a timer signal every millisecond, whose handler is "
+		     "installed without SA_RESTART.");
+	igt_subtest("probe-storm-signal")
+		run_bounded(test_probe_storm_signal, 0, TEST_LIMIT_S);
 
 	igt_describe("Prefault and pinned modes: 60 rounds of a job that writes mapping Y only, "
 		     "submitted while mapping X is mirrored again and a thread discards Y with "
