@@ -2547,21 +2547,29 @@ static void test_probe_storm_signal(uint32_t mode)
  * race of publish-during-invalidation as it happens by itself, counted over a
  * bounded number of rounds, with no order forced. Jobs that only touch
  * memory that stays mapped the whole time must all succeed: a -EFAULT means
- * a job was published on entries an invalidation was about to clear.
+ * a job was published while an invalidation of its memory was under way.
  *
- * -dontneed: each round, mapping X is discarded (so that the next submission
- * mirrors it again), a job on a GEM object is queued (so that invalidations
- * wait for it), and a thread discards mapping Y with MADV_DONTNEED after a
- * random number of sched_yield() while the test submits a job that writes Y
- * only.
+ * Both use two userptr mappings of one range of memory: X, its first part,
+ * and Y, the rest. An invalidation of the whole range calls X's callback
+ * first, which waits for the VM's last job while Y is still untouched; a
+ * submission that comes then finds X to mirror again and Y valid, and waits
+ * for X's invalidation to end, meanwhile Y's runs. Only the jobs' writes to
+ * Y are checked.
+ *
+ * -dontneed: each round, a job on a GEM object is queued (invalidations wait
+ * for it), and a thread discards X and Y with one MADV_DONTNEED after a
+ * random number of sched_yield(), while the test, after a random number of
+ * its own, submits a job that writes Y only.
  *
  * -fork: a thread forks children that exit at once, in a loop: every fork
  * write-protects the test's private memory, an invalidation of it. Meanwhile
- * the test keeps two jobs in flight on that memory.
+ * the test keeps two jobs that write Y (and copy 1 MiB of a GEM object, to
+ * last) in flight, submitting each after a random number of sched_yield().
  */
 #define RACE_ROUNDS	60
-#define RACE_JOBS	200
-#define RACE_X_SIZE	(256ull << 10)
+#define RACE_JOBS	100
+#define RACE_X_SIZE	SZ_64K
+#define RACE_Y_SIZE	SZ_64K
 
 struct yield_dontneed {
 	char *ptr;
@@ -2580,51 +2588,56 @@ static void *yield_dontneed_thread(void *arg)
 	return NULL;
 }
 
+/* X and Y, one range of memory, bound at X_VA and USERPTR_VA; returns the range. */
+static char *race_map(int test_fd, uint32_t vm, uint32_t *ux, uint32_t *uy)
+{
+	char *mem = map_anon(RACE_X_SIZE + RACE_Y_SIZE);
+
+	igt_assert_eq(madvise(mem, RACE_X_SIZE + RACE_Y_SIZE, MADV_NOHUGEPAGE), 0);
+	memset(mem, 1, RACE_X_SIZE + RACE_Y_SIZE);
+	*ux = hmmgpu_userptr_create(test_fd, mem, RACE_X_SIZE, 0);
+	*uy = hmmgpu_userptr_create(test_fd, mem + RACE_X_SIZE, RACE_Y_SIZE, 0);
+	hmmgpu_vm_map(test_fd, vm, *ux, 0, X_VA, RACE_X_SIZE, 0);
+	hmmgpu_vm_map(test_fd, vm, *uy, 0, USERPTR_VA, RACE_Y_SIZE, 0);
+	return mem;
+}
+
 static void test_race_dontneed(uint32_t mode)
 {
-	const uint64_t ysize = SZ_64K;
 	unsigned int efault = 0, done = 0;
 	struct drm_hmmgpu_cmd cmds[4], ycmd;
 	uint32_t vm, bo, ux, uy, s_bo, s_y;
 	int test_fd, err;
-	char *x, *y;
+	char *mem;
 
 	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
 	vm = hmmgpu_vm_create(test_fd, mode);
 	bo = hmmgpu_gem_create(test_fd, SZ_2M);
 	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, SZ_2M, 0);
-	x = map_anon(RACE_X_SIZE);
-	y = map_anon(ysize);
-	igt_assert_eq(madvise(x, RACE_X_SIZE, MADV_NOHUGEPAGE), 0);
-	memset(x, 1, RACE_X_SIZE);
-	memset(y, 1, ysize);
-	ux = hmmgpu_userptr_create(test_fd, x, RACE_X_SIZE, 0);
-	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
-	hmmgpu_vm_map(test_fd, vm, ux, 0, X_VA, RACE_X_SIZE, 0);
-	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	mem = race_map(test_fd, vm, &ux, &uy);
 	s_bo = syncobj_create(test_fd);
 	s_y = syncobj_create(test_fd);
+	for (unsigned int i = 0; i < ARRAY_SIZE(cmds); i++)
+		hmmgpu_cmd_copy(&cmds[i], BO_VA + (i % 2 ? 0 : SZ_1M), BO_VA + (i % 2 ? SZ_1M : 0),
+				SZ_1M);
 	srand(1234);
 
 	for (unsigned int round = 0; round < RACE_ROUNDS; round++) {
 		struct yield_dontneed d = {
-			.ptr = y,
-			.len = ysize,
-			.yields = rand() % 16,
+			.ptr = mem,
+			.len = RACE_X_SIZE + RACE_Y_SIZE,
+			.yields = rand() % 4,
 		};
+		unsigned int yields = rand() % 4;
 		pthread_t thread;
 		int32_t error;
 
-		/* X to mirror again; nothing is in flight, so this does not wait. */
-		igt_assert_eq(madvise(x, RACE_X_SIZE, MADV_DONTNEED), 0);
-
-		/* A job on the object: Y's invalidation will wait for it. */
-		for (unsigned int i = 0; i < ARRAY_SIZE(cmds); i++)
-			hmmgpu_cmd_copy(&cmds[i], BO_VA + (i % 2 ? 0 : SZ_1M),
-					BO_VA + (i % 2 ? SZ_1M : 0), SZ_1M);
+		/* A job on the object: the invalidations will wait for it. */
 		igt_assert_eq(exec_gated(test_fd, vm, cmds, ARRAY_SIZE(cmds), 0, s_bo), 0);
 
 		igt_assert_eq(pthread_create(&thread, NULL, yield_dontneed_thread, &d), 0);
+		for (unsigned int i = 0; i < yields; i++)
+			sched_yield();
 		hmmgpu_cmd_write64(&ycmd, USERPTR_VA + 8 * (round % 64), round);
 		err = exec_gated(test_fd, vm, &ycmd, 1, 0, s_y);
 		igt_assert_f(err == 0, "round %u: exec: %d\n", round, err);
@@ -2643,8 +2656,8 @@ static void test_race_dontneed(uint32_t mode)
 		 RACE_ROUNDS, done, efault);
 	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
 	igt_assert_f(efault == 0, "%u of %u jobs that write only Y, which stays mapped, ended "
-		     "with -EFAULT: they were published while an invalidation of Y cleared its "
-		     "entries\n", efault, RACE_ROUNDS);
+		     "with -EFAULT: they were published while an invalidation of Y was under "
+		     "way\n", efault, RACE_ROUNDS);
 
 	drmSyncobjDestroy(test_fd, s_bo);
 	drmSyncobjDestroy(test_fd, s_y);
@@ -2653,8 +2666,7 @@ static void test_race_dontneed(uint32_t mode)
 	gem_close(test_fd, uy);
 	gem_close(test_fd, bo);
 	drm_close_driver(test_fd);
-	igt_assert_eq(munmap(x, RACE_X_SIZE), 0);
-	igt_assert_eq(munmap(y, ysize), 0);
+	igt_assert_eq(munmap(mem, RACE_X_SIZE + RACE_Y_SIZE), 0);
 }
 
 struct forker {
@@ -2663,25 +2675,22 @@ struct forker {
 	char err[128];
 };
 
+/* SIGCHLD is ignored meanwhile: children are reaped as they exit. */
 static void *forker_thread(void *arg)
 {
 	struct forker *f = arg;
 
 	while (!atomic_load(&f->stop)) {
-		int status;
 		pid_t pid = fork();
 
 		if (pid == 0)
 			_exit(0);
-		if (pid < 0) {
+		if (pid < 0 && errno != EAGAIN) {
 			snprintf(f->err, sizeof(f->err), "fork: %s", strerror(errno));
 			break;
 		}
-		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-			snprintf(f->err, sizeof(f->err), "child %d: status %#x", pid, status);
-			break;
-		}
-		f->forks++;
+		if (pid > 0)
+			f->forks++;
 		sched_yield();
 	}
 	return NULL;
@@ -2689,34 +2698,40 @@ static void *forker_thread(void *arg)
 
 static void test_race_fork(uint32_t mode)
 {
-	const uint64_t size = SZ_64K;
 	unsigned int efault = 0, done = 0, submitted = 0;
-	struct drm_hmmgpu_cmd cmds[RACE_JOBS][2];
+	struct drm_hmmgpu_cmd cmds[3];
 	struct forker f = {};
-	uint32_t vm, uptr, sync[2];
+	uint32_t vm, bo, ux, uy, sync[2];
 	pthread_t thread;
 	int test_fd;
 	char *mem;
 
 	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
 	vm = hmmgpu_vm_create(test_fd, mode);
-	mem = map_anon(size);
-	memset(mem, 0, size);
-	uptr = hmmgpu_userptr_create(test_fd, mem, size, 0);
-	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, size, 0);
+	bo = hmmgpu_gem_create(test_fd, SZ_2M);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, SZ_2M, 0);
+	mem = race_map(test_fd, vm, &ux, &uy);
 	sync[0] = syncobj_create(test_fd);
 	sync[1] = syncobj_create(test_fd);
 
+	srand(5678);
+	igt_assert(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
 	igt_assert_eq(pthread_create(&thread, NULL, forker_thread, &f), 0);
 	/* Two jobs in flight: each submission finds the one before it unsignalled. */
 	for (unsigned int k = 0; k <= RACE_JOBS; k++) {
 		if (k < RACE_JOBS) {
+			unsigned int yields = rand() % 4;
 			int err;
 
-			hmmgpu_cmd_write64(&cmds[k][0], USERPTR_VA + 8 * (k % 512), k);
-			hmmgpu_cmd_copy(&cmds[k][1], USERPTR_VA + SZ_64K / 2,
-					USERPTR_VA + SZ_64K / 4, page);
-			err = exec_gated(test_fd, vm, cmds[k], 2, 0, sync[k % 2]);
+			/* A moment for the thread to fork, or not. */
+			for (unsigned int i = 0; i < yields; i++)
+				sched_yield();
+			hmmgpu_cmd_write64(&cmds[0], USERPTR_VA + 8 * (k % 512), k);
+			hmmgpu_cmd_copy(&cmds[1], USERPTR_VA + RACE_Y_SIZE / 2,
+					USERPTR_VA + RACE_Y_SIZE / 4, page);
+			/* Long enough to be in flight when the thread forks. */
+			hmmgpu_cmd_copy(&cmds[2], BO_VA, BO_VA + SZ_1M, SZ_1M);
+			err = exec_gated(test_fd, vm, cmds, 3, 0, sync[k % 2]);
 			igt_assert_f(err == 0, "job %u: exec: %d\n", k, err);
 			submitted++;
 		}
@@ -2733,20 +2748,23 @@ static void test_race_fork(uint32_t mode)
 	}
 	atomic_store(&f.stop, true);
 	igt_assert_eq(pthread_join(thread, NULL), 0);
+	igt_assert(signal(SIGCHLD, SIG_DFL) != SIG_ERR);
 	igt_info("%s: %u jobs beside %lu forks: %u done, %u -EFAULT\n",
 		 hmmgpu_vm_mode_name(mode), submitted, f.forks, done, efault);
 	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
 	igt_assert_f(!f.err[0], "the fork thread failed: %s\n", f.err);
 	igt_assert_f(efault == 0, "%u of %u jobs on memory that stays mapped ended with -EFAULT "
 		     "while a thread forked: they were published while a fork's invalidation "
-		     "cleared their entries\n", efault, submitted);
+		     "was under way\n", efault, submitted);
 
 	drmSyncobjDestroy(test_fd, sync[0]);
 	drmSyncobjDestroy(test_fd, sync[1]);
 	hmmgpu_vm_destroy(test_fd, vm);
-	gem_close(test_fd, uptr);
+	gem_close(test_fd, ux);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, bo);
 	drm_close_driver(test_fd);
-	igt_assert_eq(munmap(mem, size), 0);
+	igt_assert_eq(munmap(mem, RACE_X_SIZE + RACE_Y_SIZE), 0);
 }
 
 igt_main
@@ -2911,14 +2929,14 @@ igt_main
 		run_bounded(test_probe_storm_signal, 0, TEST_LIMIT_S);
 
 	igt_describe("Prefault and pinned modes: 60 rounds of a job that writes mapping Y only, "
-		     "submitted while mapping X is mirrored again and a thread discards Y with "
+		     "submitted while a thread discards Y and mapping X just below it with "
 		     "MADV_DONTNEED: no job ends with -EFAULT.");
 	igt_subtest_with_dynamic("invalidation-race-dontneed") {
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_race_dontneed, m->flags, TEST_LIMIT_S);
 	}
 
-	igt_describe("Prefault and pinned modes: 200 jobs on memory that stays mapped, two in "
+	igt_describe("Prefault and pinned modes: 100 jobs on memory that stays mapped, two in "
 		     "flight at a time, while a thread forks children in a loop: no job ends "
 		     "with -EFAULT.");
 	igt_subtest_with_dynamic("invalidation-race-fork") {
