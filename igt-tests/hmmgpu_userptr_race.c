@@ -1574,7 +1574,7 @@ struct sw_sync_create_fence_data {
  * How long the test lets a thread that may legitimately stay blocked (see
  * above) get through before it goes on without it.
  */
-#define LINGER_S	2.0
+#define LINGER_S	1.0
 
 #define X_VA		(USERPTR_VA + VA_STRIDE)
 #define MARK_GATED	0x9a7ed0000000001ull
