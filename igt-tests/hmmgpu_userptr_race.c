@@ -39,6 +39,8 @@
  *   gate does not wait for it: the job is cancelled.
  * - pins-released-without-submit: pins an invalidation drops are released
  *   with nothing submitted after it.
+ * - pins-released-second-invalidation: so are those of a second
+ *   invalidation that comes while the first one's wait for the worker.
  * - probe-storm, probe-storm-signal: USERPTR_CREATE with PROBE returns under
  *   an endless invalidation storm, and when a signal comes.
  *
@@ -1708,7 +1710,7 @@ static char task_state(pid_t tid)
  * A blocking call made in a thread of its own, so that the test can watch it
  * block and go on meanwhile.
  */
-enum op_kind { OP_MADVISE, OP_EXEC, OP_UNMAP };
+enum op_kind { OP_MADVISE, OP_EXEC, OP_MAP, OP_UNMAP };
 
 struct op_thread {
 	pthread_t thread;
@@ -1717,9 +1719,9 @@ struct op_thread {
 	void *ptr;
 	size_t len;
 	int advice;
-	/* OP_EXEC, OP_UNMAP */
+	/* OP_EXEC, OP_MAP, OP_UNMAP */
 	int fd;
-	uint32_t vm;
+	uint32_t vm, handle;
 	struct drm_hmmgpu_cmd cmd;
 	uint32_t in, out;
 	uint64_t va, size;
@@ -1748,6 +1750,10 @@ static void *op_run(void *arg)
 		break;
 	case OP_EXEC:
 		o->err = exec_gated(o->fd, o->vm, &o->cmd, 1, o->in, o->out);
+		break;
+	case OP_MAP:
+		o->err = __hmmgpu_vm_bind(o->fd, o->vm, DRM_HMMGPU_VM_BIND_MAP, o->handle, 0,
+					  o->va, o->size, 0);
 		break;
 	case OP_UNMAP:
 		o->err = __hmmgpu_vm_bind(o->fd, o->vm, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, o->va,
@@ -1865,15 +1871,21 @@ static uint64_t vm_invalidations(int test_fd, uint32_t vm)
 	return s.invalidations;
 }
 
-/* Prepares @o to discard @len bytes at @ptr with MADV_DONTNEED. */
-static void dontneed_prepare(struct op_thread *o, void *ptr, size_t len)
+/* Prepares @o to call madvise(@ptr, @len, @advice). */
+static void advise_prepare(struct op_thread *o, void *ptr, size_t len, int advice)
 {
 	memset(o, 0, sizeof(*o));
 	o->kind = OP_MADVISE;
 	o->ptr = ptr;
 	o->len = len;
-	o->advice = MADV_DONTNEED;
+	o->advice = advice;
 	op_prepare(o);
+}
+
+/* Prepares @o to discard @len bytes at @ptr with MADV_DONTNEED. */
+static void dontneed_prepare(struct op_thread *o, void *ptr, size_t len)
+{
+	advise_prepare(o, ptr, len, MADV_DONTNEED);
 }
 
 /*
@@ -1887,10 +1899,10 @@ static void dontneed_until_waiting(struct op_thread *o, int test_fd, uint32_t vm
 
 	op_go(o);
 	asleep = op_wait_asleep(o, STEP_WAIT_S);
-	igt_assert_f(asleep, "MADV_DONTNEED of a mirrored range %s instead of waiting for the "
-		     "VM's unsignalled job\n", atomic_load(&o->done) ? "returned" : "kept running");
+	igt_assert_f(asleep, "madvise of a mirrored range %s instead of waiting for the VM's "
+		     "unsignalled job\n", atomic_load(&o->done) ? "returned" : "kept running");
 	igt_assert_f(vm_invalidations(test_fd, vm) > before,
-		     "MADV_DONTNEED went to sleep before the VM saw its invalidation\n");
+		     "madvise went to sleep before the VM saw its invalidation\n");
 }
 
 /*
@@ -2395,6 +2407,155 @@ static void test_pins_released_without_submit(uint32_t mode)
 	gem_close(test_fd, bo);
 	drm_close_driver(test_fd);
 	igt_assert_eq(munmap(mem, size), 0);
+}
+
+/*
+ * pins-released-second-invalidation (pinned): the pins of a second
+ * invalidation that comes while the first one's are still waiting for the
+ * worker are released too. The order is forced, with a gate and a
+ * userfaultfd page:
+ *
+ * 1. MADV_FREE of Y (its pages stay) waits in the callback for job J1,
+ *    held back by a gate, with Y marked and its pins P1 still in place;
+ * 2. a submission finds Y to mirror again, pins it (P2, the same pages) and
+ *    waits for the invalidation to end, holding the VM's bindings;
+ * 3. a bind of userptr Z, whose page a userfaultfd holds, waits behind it;
+ * 4. the gate opens: the invalidation takes P1 away for the worker and ends,
+ *    the submission installs P2 and returns, the bind takes the bindings and
+ *    waits in Z's fault, so the worker, which wants them too, waits;
+ * 5. MADV_DONTNEED of Y, with nothing in flight: its pins P2 go too;
+ * 6. the test serves Z's fault: the bind ends, the worker runs; then Z is
+ *    unbound.
+ *
+ * With Y still bound and idle, every pin must come back (PIN_WAIT_S bounds
+ * the wait). Today's driver keeps a single slot of pins to release per
+ * mirror, and leaves P2 pinned when the slot is taken, until a later
+ * submission.
+ */
+static void test_pins_released_second_invalidation(uint32_t mode)
+{
+	const uint64_t ysize = SZ_64K, pages = ysize / page;
+	uint64_t acquired0 = 0, released0 = 0, acquired = 0, released = 0;
+	struct op_thread inval, sub = {}, bind = {};
+	struct drm_hmmgpu_vm_stats stats;
+	uint32_t vm, bo, uy, uz, gate1, s1, s2;
+	uint64_t fault_at, pinned_before_second;
+	struct drm_hmmgpu_cmd cmd;
+	int test_fd, tl, uffd;
+	bool balanced = false;
+	uint32_t *src;
+	double start;
+	char *y, *z;
+
+	igt_assert(read_pin_counters(&acquired0, &released0));
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	src = (uint32_t *)map_anon(page);
+	memset(src, 0x44, page);
+
+	y = map_anon(ysize);
+	igt_assert_eq(madvise(y, ysize, MADV_NOHUGEPAGE), 0);
+	memset(y, 0x11, ysize);
+	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
+	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	z = map_anon(page);
+	uffd = uffd_register_missing(z, page);
+	uz = hmmgpu_userptr_create(test_fd, z, page, 0);
+
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	s1 = syncobj_create(test_fd);
+	s2 = syncobj_create(test_fd);
+	hmmgpu_cmd_write64(&cmd, BO_VA, MARK_GATED);
+	igt_assert_eq(exec_gated(test_fd, vm, &cmd, 1, gate1, s1), 0);
+
+	advise_prepare(&inval, y, ysize, MADV_FREE);
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, BO_VA + 8, MARK_GATED);
+	sub.out = s2;
+	op_prepare(&sub);
+	bind.kind = OP_MAP;
+	bind.fd = test_fd;
+	bind.vm = vm;
+	bind.handle = uz;
+	bind.va = X_VA;
+	bind.size = page;
+	op_prepare(&bind);
+
+	/* 1. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+	/* 2. */
+	op_go(&sub);
+	op_wait_asleep(&sub, LINGER_S);
+	/* 3. */
+	op_go(&bind);
+	op_wait_asleep(&bind, LINGER_S);
+	/* 4. */
+	gate_open(tl);
+	igt_assert_eq(job_error(test_fd, s1), 0);
+	fault_at = uffd_next_fault(uffd);
+	igt_assert_f(fault_at == to_user_pointer(z), "the bind did not fault Z in (fault message "
+		     "for %#" PRIx64 ", Z at %p)\n", fault_at, z);
+	igt_assert_f(op_wait_done(&inval, STEP_WAIT_S), "MADV_FREE did not end\n");
+	igt_assert_f(op_wait_done(&sub, STEP_WAIT_S), "the submission did not end\n");
+	igt_assert_eq(inval.err, 0);
+	igt_assert_eq(sub.err, 0);
+	igt_assert_eq(job_error(test_fd, s2), 0);
+	hmmgpu_vm_stats(test_fd, vm, &stats);
+	pinned_before_second = stats.pinned_pages;
+	/* 5. */
+	igt_assert_eq(madvise(y, ysize, MADV_DONTNEED), 0);
+	/* 6. */
+	uffd_serve(uffd, fault_at, src);
+	op_join(&bind);
+	igt_assert_f(bind.err == 0, "bind of Z: %d\n", bind.err);
+	op_join(&inval);
+	op_join(&sub);
+	hmmgpu_vm_unmap(test_fd, vm, X_VA, page);
+
+	start = now_s();
+	do {
+		igt_assert(read_pin_counters(&acquired, &released));
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		balanced = acquired - acquired0 == released - released0 && !stats.pinned_pages;
+		if (!balanced)
+			usleep(20 * 1000);
+	} while (!balanced && now_s() - start < PIN_WAIT_S);
+	igt_info("%llu pages pinned before the second invalidation (%" PRIu64 " would be the "
+		 "first one's and the submission's); at the end %" PRIu64 " pins acquired, "
+		 "%" PRIu64 " released, %llu pages pinned by the VM\n",
+		 (unsigned long long)pinned_before_second, 2 * pages, acquired - acquired0,
+		 released - released0, (unsigned long long)stats.pinned_pages);
+	igt_assert_f(stats.pinned_pages == 0, "%llu pages still pinned %.0f s after a second "
+		     "invalidation that came while the first one's pins waited to be released, "
+		     "with the mapping idle\n", (unsigned long long)stats.pinned_pages,
+		     PIN_WAIT_S);
+	igt_assert_f(acquired - acquired0 == released - released0, "%" PRIu64 " pins acquired, "
+		     "%" PRIu64 " released, with the mapping idle\n", acquired - acquired0,
+		     released - released0);
+
+	/* Still bound: a job pins and runs again. */
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA, 5);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+	igt_assert_eq_u64(*(volatile uint64_t *)y, 5);
+
+	close(uffd);
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s2);
+	gate_timeline_close(tl);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, uz);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(y, ysize), 0);
+	igt_assert_eq(munmap(z, page), 0);
+	igt_assert_eq(munmap(src, page), 0);
 }
 
 /*
@@ -2915,6 +3076,22 @@ igt_main
 		igt_require_f(read_pin_counters(&a, &r),
 			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
 		run_bounded(test_pins_released_without_submit, DRM_HMMGPU_VM_MODE_PINNED,
+			    TEST_LIMIT_S);
+	}
+
+	igt_describe("Pinned mode: a second invalidation that comes while the first one's pins "
+		     "wait for the worker (held there by a bind that waits for userfaultfd) "
+		     "has its pins released too, with the mapping idle.");
+	igt_subtest("pins-released-second-invalidation") {
+		uint64_t a, r;
+
+		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PINNED),
+			      "no pinned mode\n");
+		igt_require_f(read_pin_counters(&a, &r),
+			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
+		require_uffd();
+		require_sw_sync();
+		run_bounded(test_pins_released_second_invalidation, DRM_HMMGPU_VM_MODE_PINNED,
 			    TEST_LIMIT_S);
 	}
 
