@@ -2766,7 +2766,7 @@ static char *race_map(int test_fd, uint32_t vm, uint32_t *ux, uint32_t *uy)
 static void test_race_dontneed(uint32_t mode)
 {
 	unsigned int efault = 0, done = 0;
-	struct drm_hmmgpu_cmd cmds[4], ycmd;
+	struct drm_hmmgpu_cmd cmds[2], ycmd;
 	uint32_t vm, bo, ux, uy, s_bo, s_y;
 	int test_fd, err;
 	char *mem;
