@@ -2190,7 +2190,7 @@ static void test_rebind_during_invalidation(uint32_t mode)
  * the test then opens the gate, which lets the job and the exit end, and
  * fails.
  */
-#define EXIT_WAIT_S	10.0
+#define EXIT_WAIT_S	5.0
 
 static void __noreturn blocked_job_child(int test_fd, uint32_t mode, uint32_t gate, int pipe_w)
 {
