@@ -2561,8 +2561,9 @@ static void test_pins_released_second_invalidation(uint32_t mode)
 /*
  * probe-storm, probe-storm-signal: USERPTR_CREATE with PROBE of a range that
  * a thread invalidates without end (MADV_DONTNEED, then touching every page
- * again) returns: 0, or -EAGAIN when the storm keeps overtaking it, or
- * -EINTR when a signal came; it never loops for as long as the storm lasts.
+ * again) returns: 0, or -EAGAIN (or -ETIMEDOUT) when the storm keeps
+ * overtaking it, or -EINTR when a signal came; it never loops for as long as
+ * the storm lasts.
  * The storm is endless as far as the probes can tell: it only stops after
  * PROBE_STORM_MAX_S, as a bound: probes start in its first half only, and
  * one that returns only once the storm has stopped fails the test. The
@@ -2614,7 +2615,7 @@ static void usr1_handler(int sig)
 
 static void test_probe_storm(bool with_signals)
 {
-	unsigned int calls = 0, ok = 0, eagain = 0, eintr = 0;
+	unsigned int calls = 0, ok = 0, eagain = 0, etimedout = 0, eintr = 0;
 	struct probe_storm s = {};
 	struct sigaction sa = { .sa_handler = usr1_handler };
 	struct sigevent sev = {
@@ -2668,6 +2669,9 @@ static void test_probe_storm(bool with_signals)
 		case -EAGAIN:
 			eagain++;
 			break;
+		case -ETIMEDOUT:
+			etimedout++;
+			break;
 		case -EINTR:
 			eintr++;
 			break;
@@ -2682,8 +2686,8 @@ static void test_probe_storm(bool with_signals)
 	atomic_store(&s.stop, true);
 	igt_assert_eq(pthread_join(thread, NULL), 0);
 	igt_info("%u probes in %.2f s of storm (%lu rounds of MADV_DONTNEED): %u returned 0, "
-		 "%u -EAGAIN, %u -EINTR; %u signals\n", calls, now_s() - start, s.ops, ok,
-		 eagain, eintr, atomic_load(&usr1_count));
+		 "%u -EAGAIN, %u -ETIMEDOUT, %u -EINTR; %u signals\n", calls, now_s() - start,
+		 s.ops, ok, eagain, etimedout, eintr, atomic_load(&usr1_count));
 	igt_assert_f(!s.err[0], "the storm failed: %s\n", s.err);
 	igt_assert_lte(1, calls);
 
@@ -3096,7 +3100,7 @@ igt_main
 	}
 
 	igt_describe("USERPTR_CREATE with PROBE of a range a thread invalidates without end "
-		     "returns 0, -EAGAIN or -EINTR, while the storm lasts.");
+		     "returns 0, -EAGAIN, -ETIMEDOUT or -EINTR, while the storm lasts.");
 	igt_subtest("probe-storm")
 		run_bounded(test_probe_storm_plain, 0, TEST_LIMIT_S);
 
