@@ -25,6 +25,25 @@
  *   bind (pinned) has the handler serve them, and the job sees its data.
  * - close-during-fault: the file is closed while a submission waits for a
  *   userfaultfd handler that takes its time.
+ * - publish-during-invalidation (prefault and pinned modes only): a job
+ *   held back by a sw_sync gate keeps an invalidation waiting in its
+ *   callback while a submission goes on: the job submitted meanwhile does
+ *   not fault on entries the invalidation clears when it goes on.
+ * - rebind-during-invalidation (prefault and pinned modes only): the same
+ *   wait, while the mapping is unbound and a GEM object bound in its place:
+ *   the invalidation leaves the object's entries alone.
+ * - invalidation-race-dontneed, invalidation-race-fork (prefault and pinned
+ *   modes only): the race of publish-during-invalidation left to happen by
+ *   itself (MADV_DONTNEED at a random moment, fork in a loop), over a
+ *   bounded number of jobs.
+ * - exit-with-blocked-job: a process that exits with a job held back by a
+ *   gate does not wait for it: the job is cancelled.
+ * - pins-released-without-submit: pins an invalidation drops are released
+ *   with nothing submitted after it.
+ * - pins-released-second-invalidation: so are those of a second
+ *   invalidation that comes while the first one's wait for the worker.
+ * - probe-storm, probe-storm-signal: USERPTR_CREATE with PROBE returns under
+ *   an endless invalidation storm, and when a signal comes.
  *
  * Every subtest runs in child processes that SIGALRM kills past
  * TEST_LIMIT_S: a hang fails the subtest instead of stalling the run. Waits
@@ -38,6 +57,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -64,8 +84,11 @@ IGT_TEST_DESCRIPTION("Races of hmmgpu's userptr mirroring with the CPU, in every
 		     "invalidation storms (MADV_DONTNEED, mprotect, munmap and remap) under "
 		     "running jobs, threads and processes binding and running jobs side by "
 		     "side, a process that exits with jobs in flight or leaves its VM to "
-		     "another, userfaultfd memory served while the GPU faults it in, and "
-		     "closing the file while a submission waits for userfaultfd.");
+		     "another, userfaultfd memory served while the GPU faults it in, "
+		     "closing the file while a submission waits for userfaultfd, and the "
+		     "protocol of modes that cannot fault: submissions and rebinds while an "
+		     "invalidation waits for a job, exit with a job held back, release of "
+		     "pins, and probing under an endless storm.");
 
 #define SZ_64K		(64ull << 10)
 #define SZ_1M		(1ull << 20)
@@ -1515,6 +1538,1405 @@ static void test_close_during_fault(uint32_t mode)
 	igt_assert_eq(e.err, 0);
 }
 
+/*
+ * Protocol races of prefault and pinned modes, made to happen in a chosen
+ * order rather than hoped for: a job held back by a sync object whose fence
+ * the test signals (sw_sync) keeps an invalidation waiting in its callback,
+ * and a userfaultfd page the test serves by hand holds a submission in the
+ * middle of its mirroring. Each step waits for the state it needs (a thread
+ * asleep in the kernel, a fault message) with a bound on the wait only; a
+ * driver that orders things differently (a submission that waits for the
+ * invalidation, an invalidation that waits for the new job too) only makes a
+ * bounded wait run out, never the test fail.
+ *
+ * While an invalidation by MADV_DONTNEED waits in its callback, it holds the
+ * mmap lock for reading: nothing that takes it for writing (mmap, munmap,
+ * brk, so thread creation and large mallocs) may run in the test meanwhile,
+ * or it would wait for the job the test holds back. Threads are created
+ * before, and told to go through a pipe. Should the test fail while a gate
+ * is shut, an exit handler opens every gate so that the process can exit.
+ */
+
+/* One igt_dynamic per mode the device offers that cannot fault (prefault, pinned). */
+#define for_each_nofault_mode_dynamic(fd, m) \
+	for_each_hmmgpu_vm_mode(fd, m) \
+		for_each_if((m)->flags != DRM_HMMGPU_VM_MODE_FAULT) \
+			igt_dynamic_f("%s", (m)->name)
+
+/* sw_sync (CONFIG_SW_SYNC, in debugfs): fences the test signals itself. */
+struct sw_sync_create_fence_data {
+	__u32 value;
+	char name[32];
+	__s32 fence;
+};
+
+#define SW_SYNC_IOC_MAGIC		'W'
+#define SW_SYNC_IOC_CREATE_FENCE \
+	_IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
+
+/* The longest the test waits for a step another thread or the kernel takes. */
+#define STEP_WAIT_S	10.0
+/*
+ * How long the test lets a thread that may legitimately stay blocked (see
+ * above) get through before it goes on without it.
+ */
+#define LINGER_S	1.0
+
+#define X_VA		(USERPTR_VA + VA_STRIDE)
+#define MARK_GATED	0x9a7ed0000000001ull
+
+static int sw_sync_timeline(void)
+{
+	int tl = open("/sys/kernel/debug/sync/sw_sync", O_RDWR | O_CLOEXEC);
+
+	return tl < 0 ? -errno : tl;
+}
+
+/* The timeline of the gates of the running test, opened all at once at exit. */
+static int gate_tl = -1;
+
+static void gates_open_all(void)
+{
+	__u32 many = 1000;
+
+	if (gate_tl >= 0)
+		igt_ignore_warn(ioctl(gate_tl, SW_SYNC_IOC_INC, &many) == 0);
+}
+
+static int gate_timeline(void)
+{
+	static bool registered;
+
+	if (!registered) {
+		igt_assert_eq(atexit(gates_open_all), 0);
+		registered = true;
+	}
+	gate_tl = sw_sync_timeline();
+	igt_assert_f(gate_tl >= 0, "sw_sync timeline: %s\n", strerror(-gate_tl));
+	return gate_tl;
+}
+
+static void gate_timeline_close(int tl)
+{
+	igt_assert_eq(tl, gate_tl);
+	gate_tl = -1;
+	close(tl);
+}
+
+static void require_sw_sync(void)
+{
+	int tl = sw_sync_timeline();
+
+	igt_require_f(tl >= 0, "no sw_sync timeline (CONFIG_SW_SYNC, debugfs mounted): %s\n",
+		      strerror(-tl));
+	close(tl);
+}
+
+/* Sets *@handle to a new sync object whose fence signals once timeline @tl reaches @value. */
+static int __gate_syncobj(int test_fd, int tl, uint32_t value, uint32_t *handle)
+{
+	struct sw_sync_create_fence_data data = { .value = value };
+	int err;
+
+	snprintf(data.name, sizeof(data.name), "hmmgpu-gate-%u", value);
+	if (ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &data))
+		return -errno;
+	err = drmSyncobjCreate(test_fd, 0, handle) ? -errno : 0;
+	if (!err && drmSyncobjImportSyncFile(test_fd, *handle, data.fence)) {
+		err = -errno;
+		drmSyncobjDestroy(test_fd, *handle);
+	}
+	close(data.fence);
+	return err;
+}
+
+static uint32_t gate_syncobj(int test_fd, int tl, uint32_t value)
+{
+	uint32_t handle = 0;
+
+	igt_assert_eq(__gate_syncobj(test_fd, tl, value, &handle), 0);
+	return handle;
+}
+
+/* Advances @tl by one: the gate of the next value opens. */
+static void gate_open(int tl)
+{
+	__u32 one = 1;
+
+	igt_assert_eq(ioctl(tl, SW_SYNC_IOC_INC, &one), 0);
+}
+
+/* An exec of @n commands after @in (0: none) signalling @out, as any thread may: -errno. */
+static int exec_gated(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds,
+		      unsigned int n, uint32_t in, uint32_t out)
+{
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = vm,
+		.cmds = to_user_pointer(cmds),
+		.cmd_count = n,
+		.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS,
+		.in_syncobjs = to_user_pointer(&in),
+		.in_count = in ? 1 : 0,
+		.out_syncobjs = to_user_pointer(&out),
+		.out_count = 1,
+	};
+	double deadline = now_s() + STEP_WAIT_S;
+	int err;
+
+	/* Not drmIoctl(): -EAGAIN is retried within a bound, and counted by no one. */
+	do
+		err = ioctl(test_fd, DRM_IOCTL_HMMGPU_EXEC, &exec) ? -errno : 0;
+	while (err == -EINTR || (err == -EAGAIN && now_s() < deadline));
+	return err;
+}
+
+/* The state letter of thread @tid of this process (R, S, D, ...), or 0. */
+static char task_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	len = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * A blocking call made in a thread of its own, so that the test can watch it
+ * block and go on meanwhile.
+ */
+enum op_kind { OP_MADVISE, OP_EXEC, OP_MAP, OP_UNMAP };
+
+struct op_thread {
+	pthread_t thread;
+	enum op_kind kind;
+	/* OP_MADVISE */
+	void *ptr;
+	size_t len;
+	int advice;
+	/* OP_EXEC, OP_MAP, OP_UNMAP */
+	int fd;
+	uint32_t vm, handle;
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t in, out;
+	uint64_t va, size;
+	int go[2];
+	atomic_int tid;
+	atomic_bool done;
+	int err;
+};
+
+static void *op_run(void *arg)
+{
+	struct op_thread *o = arg;
+	char c;
+
+	atomic_store(&o->tid, (int)syscall(SYS_gettid));
+	while (read(o->go[0], &c, 1) != 1) {
+		if (errno != EINTR) {
+			o->err = -errno;
+			atomic_store(&o->done, true);
+			return NULL;
+		}
+	}
+	switch (o->kind) {
+	case OP_MADVISE:
+		o->err = madvise(o->ptr, o->len, o->advice) ? -errno : 0;
+		break;
+	case OP_EXEC:
+		o->err = exec_gated(o->fd, o->vm, &o->cmd, 1, o->in, o->out);
+		break;
+	case OP_MAP:
+		o->err = __hmmgpu_vm_bind(o->fd, o->vm, DRM_HMMGPU_VM_BIND_MAP, o->handle, 0,
+					  o->va, o->size, 0);
+		break;
+	case OP_UNMAP:
+		o->err = __hmmgpu_vm_bind(o->fd, o->vm, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, o->va,
+					  o->size, 0);
+		break;
+	}
+	atomic_store(&o->done, true);
+	return NULL;
+}
+
+/* Creates the thread of @o, which waits for op_go() to make its call. */
+static void op_prepare(struct op_thread *o)
+{
+	atomic_store(&o->tid, 0);
+	atomic_store(&o->done, false);
+	igt_assert_eq(pipe2(o->go, O_CLOEXEC), 0);
+	igt_assert_eq(pthread_create(&o->thread, NULL, op_run, o), 0);
+}
+
+static void op_go(struct op_thread *o)
+{
+	igt_assert_eq(write(o->go[1], "g", 1), 1);
+}
+
+/* Whether the call returned within @timeout_s. */
+static bool op_wait_done(struct op_thread *o, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	while (!atomic_load(&o->done) && now_s() < end)
+		usleep(1000);
+	return atomic_load(&o->done);
+}
+
+/*
+ * Whether the call went to sleep in the kernel (and stayed asleep for a
+ * few looks) within @timeout_s, rather than return.
+ */
+static bool op_wait_asleep(struct op_thread *o, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	unsigned int asleep = 0;
+
+	while (!atomic_load(&o->done) && now_s() < end) {
+		int tid = atomic_load(&o->tid);
+		char s = tid ? task_state(tid) : 0;
+
+		asleep = (s == 'D' || s == 'S') ? asleep + 1 : 0;
+		if (asleep >= 5)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static void op_join(struct op_thread *o)
+{
+	igt_assert_eq(pthread_join(o->thread, NULL), 0);
+	close(o->go[0]);
+	close(o->go[1]);
+}
+
+/* A userfaultfd on @len bytes at @ptr for missing pages, which the test serves itself. */
+static int uffd_register_missing(void *ptr, uint64_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = to_user_pointer(ptr), .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int uffd = uffd_open();
+
+	igt_assert_f(uffd >= 0, "userfaultfd: %s\n", strerror(-uffd));
+	igt_assert_eq(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+	return uffd;
+}
+
+/* Waits, bounded, for a fault message of @uffd; returns the page it is for, or 0. */
+static uint64_t uffd_next_fault(int uffd)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	double end = now_s() + STEP_WAIT_S;
+	struct uffd_msg msg;
+
+	while (now_s() < end) {
+		int ret = poll(&pfd, 1, 100);
+
+		if (ret <= 0)
+			continue;
+		if (read(uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event == UFFD_EVENT_PAGEFAULT)
+			return msg.arg.pagefault.address & ~(uint64_t)(page - 1);
+	}
+	return 0;
+}
+
+/* Copies the page at @src in at @addr, which wakes whoever waits for it. */
+static void uffd_serve(int uffd, uint64_t addr, const void *src)
+{
+	struct uffdio_copy copy = {
+		.dst = addr,
+		.src = to_user_pointer(src),
+		.len = page,
+	};
+
+	igt_assert_f(ioctl(uffd, UFFDIO_COPY, &copy) == 0, "UFFDIO_COPY: %s\n", strerror(errno));
+	igt_assert_eq_u64(copy.copy, page);
+}
+
+static uint64_t vm_invalidations(int test_fd, uint32_t vm)
+{
+	struct drm_hmmgpu_vm_stats s;
+
+	hmmgpu_vm_stats(test_fd, vm, &s);
+	return s.invalidations;
+}
+
+/* Prepares @o to call madvise(@ptr, @len, @advice). */
+static void advise_prepare(struct op_thread *o, void *ptr, size_t len, int advice)
+{
+	memset(o, 0, sizeof(*o));
+	o->kind = OP_MADVISE;
+	o->ptr = ptr;
+	o->len = len;
+	o->advice = advice;
+	op_prepare(o);
+}
+
+/* Prepares @o to discard @len bytes at @ptr with MADV_DONTNEED. */
+static void dontneed_prepare(struct op_thread *o, void *ptr, size_t len)
+{
+	advise_prepare(o, ptr, len, MADV_DONTNEED);
+}
+
+/*
+ * Lets @o go, and waits until its invalidation of @vm is asleep in the
+ * callback, waiting for the job the test holds back.
+ */
+static void dontneed_until_waiting(struct op_thread *o, int test_fd, uint32_t vm)
+{
+	uint64_t before = vm_invalidations(test_fd, vm);
+	bool asleep;
+
+	op_go(o);
+	asleep = op_wait_asleep(o, STEP_WAIT_S);
+	igt_assert_f(asleep, "madvise of a mirrored range %s instead of waiting for the VM's "
+		     "unsignalled job\n", atomic_load(&o->done) ? "returned" : "kept running");
+	igt_assert_f(vm_invalidations(test_fd, vm) > before,
+		     "madvise went to sleep before the VM saw its invalidation\n");
+}
+
+/*
+ * publish-during-invalidation (prefault, pinned): mapping Y is mirrored;
+ * mapping X is invalid (its memory was unmapped, then mapped again from a
+ * userfaultfd). A job J1 on a GEM object waits for gate 1. Then:
+ *
+ * 1. a submission of J2, which writes Y only, mirrors X and waits in X's
+ *    fault for the test's userfaultfd handling;
+ * 2. MADV_DONTNEED of Y: its invalidation marks Y and, J1 being the VM's last
+ *    job and unsignalled, sleeps in the callback until J1 is done;
+ * 3. the test serves X's fault: the submission can go on (or wait for the
+ *    invalidation, if the driver makes it);
+ * 4. gate 1 opens: J1 runs, the invalidation clears Y and returns;
+ * 5. gate 2 opens: J2 runs.
+ *
+ * J2 was submitted while Y was being invalidated: it may not be published on
+ * Y's entries, which the invalidation clears under it, unless the
+ * invalidation waits for J2 as well. Today's driver publishes J2 in step 3,
+ * the invalidation clears Y in step 4, and J2 ends with -EFAULT in step 5.
+ */
+static void test_publish_during_invalidation(uint32_t mode)
+{
+	const uint64_t ysize = SZ_64K;
+	struct drm_hmmgpu_cmd cmds[2];
+	struct op_thread sub = {}, inval;
+	uint32_t vm, bo, uy, ux, gate1, gate2, s1, s2;
+	volatile uint64_t *res;
+	uint64_t fault_at;
+	uint32_t *src;
+	int test_fd, tl, uffd;
+	int32_t err1, err2;
+	bool sub_done;
+	char *y, *x;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	src = (uint32_t *)map_anon(page);
+	for (long i = 0; i < page / 4; i++)
+		src[i] = 0x33333333;
+
+	y = map_anon(ysize);
+	memset(y, 0x11, ysize);
+	x = map_anon(page);
+	memset(x, 0x22, page);
+	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
+	ux = hmmgpu_userptr_create(test_fd, x, page, 0);
+	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	hmmgpu_vm_map(test_fd, vm, ux, 0, X_VA, page, 0);
+
+	/* Both mirrored and used once. */
+	hmmgpu_cmd_write64(&cmds[0], USERPTR_VA, 1);
+	hmmgpu_cmd_copy(&cmds[1], BO_VA, X_VA, 64);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+	igt_assert_eq_u64(*(volatile uint64_t *)y, 1);
+
+	/* X goes: submissions cannot mirror it and leave it to mirror again. */
+	igt_assert_eq(munmap(x, page), 0);
+
+	/* J1, the VM's last job, held back. */
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	gate2 = gate_syncobj(test_fd, tl, 2);
+	s1 = syncobj_create(test_fd);
+	s2 = syncobj_create(test_fd);
+	hmmgpu_cmd_write64(&cmds[0], BO_VA + 8, MARK_GATED);
+	igt_assert_eq(exec_gated(test_fd, vm, cmds, 1, gate1, s1), 0);
+
+	/* X back, its page left to the test's userfaultfd. */
+	igt_assert(mmap(x, page, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == x);
+	uffd = uffd_register_missing(x, page);
+
+	/* 1. */
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, USERPTR_VA + 8, MARK_GATED);
+	sub.in = gate2;
+	sub.out = s2;
+	op_prepare(&sub);
+	dontneed_prepare(&inval, y, ysize);
+	op_go(&sub);
+	fault_at = uffd_next_fault(uffd);
+	igt_assert_f(fault_at == to_user_pointer(x), "the submission did not fault X in "
+		     "(fault message for %#" PRIx64 ", X at %p; it returned: %s, %d)\n", fault_at,
+		     x, atomic_load(&sub.done) ? "yes" : "no", sub.err);
+
+	/* 2. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+
+	/* 3. */
+	uffd_serve(uffd, fault_at, src);
+	sub_done = op_wait_done(&sub, LINGER_S);
+
+	/* 4. */
+	gate_open(tl);
+	err1 = job_error(test_fd, s1);
+	igt_assert_eq(err1, 0);
+	igt_assert_eq_u64(res[1], MARK_GATED);
+	op_wait_done(&inval, LINGER_S);
+
+	/* 5. */
+	gate_open(tl);
+	op_join(&sub);
+	op_join(&inval);
+	igt_assert_eq(inval.err, 0);
+	igt_assert_f(sub.err == 0, "the submission of the job on Y failed: %d\n", sub.err);
+	err2 = job_error(test_fd, s2);
+	igt_info("%s: the submission %s while Y's invalidation waited; the job on Y ended "
+		 "with %d\n", hmmgpu_vm_mode_name(mode),
+		 sub_done ? "returned" : "waited", err2);
+	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
+	igt_assert_f(err2 == 0, "the job that writes Y only, submitted while an invalidation "
+		     "of Y waited for the job before it, ended with %d: it was published on "
+		     "entries the invalidation then cleared\n", err2);
+
+	/* Everything works afterwards. */
+	hmmgpu_cmd_write64(&cmds[0], USERPTR_VA + 16, 2);
+	hmmgpu_cmd_copy(&cmds[1], BO_VA, X_VA, 64);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+	igt_assert_eq_u64(((volatile uint64_t *)y)[2], 2);
+	igt_assert_eq_u64(res[0], 0x3333333333333333ull);
+
+	close(uffd);
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, gate2);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s2);
+	gate_timeline_close(tl);
+	igt_assert_eq(munmap(src, page), 0);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, ux);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(y, ysize), 0);
+	igt_assert_eq(munmap(x, page), 0);
+}
+
+/*
+ * rebind-during-invalidation (prefault, pinned): userptr mapping Y at
+ * USERPTR_VA is mirrored; a job J1 on a GEM object waits for gate 1.
+ *
+ * 1. MADV_DONTNEED of Y: its invalidation sleeps in the callback until J1 is
+ *    done;
+ * 2. another thread unbinds Y (removing its notifier waits for the
+ *    invalidation to end);
+ * 3. the test binds a GEM object at USERPTR_VA, as soon as the address is
+ *    free, and submits J3, which writes it, after gate 2;
+ * 4. gate 1 opens: J1 runs and the invalidation ends;
+ * 5. gate 2 opens: J3 runs.
+ *
+ * The invalidation belongs to the removed mapping Y: when it goes on, it may
+ * not clear what is mapped at the address now. Today's driver does not look
+ * again whether Y was removed, clears the object's entries, and J3 (and
+ * every later job on the object) ends with -EFAULT.
+ */
+static void test_rebind_during_invalidation(uint32_t mode)
+{
+	const uint64_t ysize = SZ_64K;
+	struct op_thread inval, unbind = {}, sub = {};
+	uint32_t vm, bo, bo2, uy, gate1, gate2, s1, s3;
+	volatile uint64_t *res, *obj;
+	struct drm_hmmgpu_cmd cmd;
+	int test_fd, tl, err;
+	int32_t err3;
+	double end;
+	char *y;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	bo2 = hmmgpu_gem_create(test_fd, ysize);
+	obj = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo2, ysize, PROT_READ | PROT_WRITE);
+
+	y = map_anon(ysize);
+	memset(y, 0x11, ysize);
+	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
+	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA, 1);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	gate2 = gate_syncobj(test_fd, tl, 2);
+	s1 = syncobj_create(test_fd);
+	s3 = syncobj_create(test_fd);
+	hmmgpu_cmd_write64(&cmd, BO_VA + 8, MARK_GATED);
+	igt_assert_eq(exec_gated(test_fd, vm, &cmd, 1, gate1, s1), 0);
+
+	dontneed_prepare(&inval, y, ysize);
+	unbind.kind = OP_UNMAP;
+	unbind.fd = test_fd;
+	unbind.vm = vm;
+	unbind.va = USERPTR_VA;
+	unbind.size = ysize;
+	op_prepare(&unbind);
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, USERPTR_VA + 8, MARK_GATED);
+	sub.in = gate2;
+	sub.out = s3;
+	op_prepare(&sub);
+
+	/* 1. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+
+	/* 2. */
+	op_go(&unbind);
+
+	/* 3. */
+	end = now_s() + STEP_WAIT_S;
+	do {
+		err = __hmmgpu_vm_bind(test_fd, vm, DRM_HMMGPU_VM_BIND_MAP, bo2, 0, USERPTR_VA,
+				       ysize, 0);
+		if (err == -EBUSY)
+			usleep(1000);
+	} while (err == -EBUSY && now_s() < end);
+	igt_assert_f(err == 0, "bind of an object where Y was: %d\n", err);
+	op_go(&sub);
+	op_wait_done(&sub, LINGER_S);
+
+	/* 4. */
+	gate_open(tl);
+	igt_assert_eq(job_error(test_fd, s1), 0);
+	op_wait_done(&inval, LINGER_S);
+	op_wait_done(&unbind, LINGER_S);
+
+	/* 5. */
+	gate_open(tl);
+	op_join(&sub);
+	op_join(&inval);
+	op_join(&unbind);
+	igt_assert_eq(inval.err, 0);
+	igt_assert_eq(unbind.err, 0);
+	igt_assert_f(sub.err == 0, "the submission of the job on the object failed: %d\n",
+		     sub.err);
+	err3 = job_error(test_fd, s3);
+	igt_info("%s: the job on the object bound where Y was, while Y's invalidation waited, "
+		 "ended with %d\n", hmmgpu_vm_mode_name(mode), err3);
+	igt_assert_f(err3 == 0, "the job on an object bound where userptr Y was ended with %d: "
+		     "Y's invalidation, which waited while Y was unbound, cleared the object's "
+		     "entries\n", err3);
+	igt_assert_eq_u64(obj[1], MARK_GATED);
+
+	/* The object stays mapped. */
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA + 16, 2);
+	err = hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0);
+	igt_assert_f(err == 0, "a later job on the object ended with %d\n", err);
+	igt_assert_eq_u64(obj[2], 2);
+
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, gate2);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s3);
+	gate_timeline_close(tl);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uy);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	igt_assert_eq(munmap((void *)obj, ysize), 0);
+	gem_close(test_fd, bo);
+	gem_close(test_fd, bo2);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(y, ysize), 0);
+}
+
+/*
+ * exit-with-blocked-job (prefault, pinned): a child of the test, sharing its
+ * file, makes a VM of its own memory and submits a job that waits for a gate
+ * that never opens, with the longest time limit, then exits. Tearing its
+ * address space down invalidates the job's memory, which must not wait for
+ * the job's time limit: the VM's jobs are cancelled when the address space
+ * goes (-ECANCELED). Today's driver makes the child's exit wait for the job
+ * to time out (60 s).
+ *
+ * A child that has not exited after EXIT_WAIT_S counts as stuck in exit:
+ * the test then opens the gate, which lets the job and the exit end, and
+ * fails.
+ */
+#define EXIT_WAIT_S	5.0
+
+static void __noreturn blocked_job_child(int test_fd, uint32_t mode, uint32_t gate, int pipe_w)
+{
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t vm = 0, uptr = 0, out = 0;
+	char *mem;
+	int err;
+
+	mem = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		_exit(10);
+	memset(mem, 1, SZ_64K);
+	if (__hmmgpu_vm_create(test_fd, mode, &vm))
+		_exit(11);
+	if (__hmmgpu_userptr_create(test_fd, to_user_pointer(mem), SZ_64K, 0, &uptr))
+		_exit(12);
+	if (__hmmgpu_vm_bind(test_fd, vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, USERPTR_VA, SZ_64K, 0))
+		_exit(13);
+	if (drmSyncobjCreate(test_fd, 0, &out))
+		_exit(14);
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA, MARK_GATED);
+	err = exec_gated(test_fd, vm, &cmd, 1, gate, out);
+	if (err)
+		_exit(15);
+	if (write(pipe_w, &out, sizeof(out)) != sizeof(out))
+		_exit(16);
+	_exit(0);
+}
+
+static void test_exit_with_blocked_job(uint32_t mode)
+{
+	int test_fd, tl, p[2], status = 0;
+	struct pollfd pfd;
+	uint32_t gate, out = 0;
+	bool exited = false;
+	double start, end;
+	int32_t error;
+	pid_t pid;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	gate = gate_syncobj(test_fd, tl, 1);
+	igt_assert_eq(pipe2(p, O_CLOEXEC), 0);
+
+	fflush(NULL);
+	pid = fork();
+	igt_assert(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		blocked_job_child(test_fd, mode, gate, p[1]);
+	}
+	close(p[1]);
+
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	igt_assert_f(poll(&pfd, 1, STEP_WAIT_S * 1000) == 1, "the child sent nothing\n");
+	igt_assert_eq(read(p[0], &out, sizeof(out)), (ssize_t)sizeof(out));
+	close(p[0]);
+
+	/* The job cannot have run: the gate is shut. */
+	start = now_s();
+	end = start + EXIT_WAIT_S;
+	while (!exited && now_s() < end) {
+		pid_t ret = waitpid(pid, &status, WNOHANG);
+
+		igt_assert(ret >= 0);
+		exited = ret == pid;
+		if (!exited)
+			usleep(10 * 1000);
+	}
+	if (!exited) {
+		/* Let the job run, so that the exit ends. */
+		gate_open(tl);
+		igt_assert_eq(waitpid(pid, &status, 0), pid);
+	}
+	igt_assert_f(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "the child ended with status %#x\n", status);
+
+	error = job_error(test_fd, out);
+	igt_info("%s: the child's exit %s its job (%.3f s); the job ended with %d\n",
+		 hmmgpu_vm_mode_name(mode), exited ? "did not wait for" : "still waited for",
+		 now_s() - start, error);
+	igt_assert_f(exited, "the child's exit waited for its job, held back by a gate that "
+		     "never opens, instead of cancelling it\n");
+	igt_assert_f(error == -ECANCELED, "the job of a VM whose process exited ended with %d, "
+		     "not -ECANCELED\n", error);
+
+	if (exited)
+		gate_open(tl);
+	drmSyncobjDestroy(test_fd, gate);
+	drmSyncobjDestroy(test_fd, out);
+	gate_timeline_close(tl);
+	drm_close_driver(test_fd);
+}
+
+/*
+ * pins-released-without-submit (pinned): the pins an invalidation drops are
+ * released by a worker soon after, whether or not anything is submitted
+ * later. The userptr is invalidated a few times (MADV_DONTNEED, mprotect
+ * read-only and back) with a job in between, which pins it again, and once
+ * more with nothing after: while the mapping stays bound, the pins the test
+ * made come back to balance (nr_foll_pin_acquired and nr_foll_pin_released of
+ * /proc/vmstat) and the VM reports no page pinned. PIN_WAIT_S bounds the
+ * wait for the worker.
+ */
+#define PIN_WAIT_S	10.0
+#define PIN_ROUNDS	4
+
+/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
+static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
+{
+	unsigned long long value;
+	int found = 0, refresh;
+	char name[64];
+	FILE *f;
+
+	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	if (refresh < 0)
+		return false;
+	/* It may fail on counters gone negative in between; they were still folded. */
+	igt_ignore_warn(write(refresh, "1", 1) == 1);
+	close(refresh);
+
+	f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return false;
+	while (fscanf(f, "%63s %llu", name, &value) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired")) {
+			*acquired = value;
+			found++;
+		} else if (!strcmp(name, "nr_foll_pin_released")) {
+			*released = value;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 2;
+}
+
+static void invalidate_pinned(char *ptr, uint64_t size, unsigned int round)
+{
+	if (round % 2) {
+		igt_assert_eq(mprotect(ptr, size, PROT_READ), 0);
+		igt_assert_eq(mprotect(ptr, size, PROT_READ | PROT_WRITE), 0);
+	} else {
+		igt_assert_eq(madvise(ptr, size, MADV_DONTNEED), 0);
+	}
+}
+
+static void test_pins_released_without_submit(uint32_t mode)
+{
+	const uint64_t size = SZ_1M, pages = size / page;
+	uint64_t acquired0 = 0, released0 = 0, acquired = 0, released = 0;
+	struct drm_hmmgpu_vm_stats stats;
+	struct drm_hmmgpu_cmd cmds[2];
+	volatile uint64_t *res;
+	uint32_t vm, bo, uptr;
+	bool balanced = false;
+	int test_fd;
+	double start;
+	char *mem;
+
+	igt_assert(read_pin_counters(&acquired0, &released0));
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ | PROT_WRITE);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	mem = map_anon(size);
+	igt_assert_eq(madvise(mem, size, MADV_NOHUGEPAGE), 0);
+	hmmgpu_fill_pattern(mem, size, 3);
+	uptr = hmmgpu_userptr_create(test_fd, mem, size, 0);
+	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, size, 0);
+
+	for (unsigned int round = 0; round <= PIN_ROUNDS; round++) {
+		if (round)
+			invalidate_pinned(mem, size, round);
+		hmmgpu_cmd_fill(&cmds[0], USERPTR_VA + round * page, page, 0x600d0000 + round);
+		hmmgpu_cmd_checksum(&cmds[1], BO_VA, USERPTR_VA, size);
+		igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 2, 0), 0);
+		igt_assert_eq_u64(res[0], cpu_checksum(mem, size));
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		igt_assert_eq_u64(stats.pinned_pages, pages);
+	}
+	/* The last invalidation, with nothing submitted after it. */
+	invalidate_pinned(mem, size, 0);
+
+	start = now_s();
+	do {
+		igt_assert(read_pin_counters(&acquired, &released));
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		balanced = acquired - acquired0 == released - released0 && !stats.pinned_pages;
+		if (!balanced)
+			usleep(20 * 1000);
+	} while (!balanced && now_s() - start < PIN_WAIT_S);
+	igt_info("after the last invalidation: %" PRIu64 " pins acquired, %" PRIu64 " released, "
+		 "%llu pages pinned by the VM (%.3f s)\n", acquired - acquired0,
+		 released - released0, (unsigned long long)stats.pinned_pages, now_s() - start);
+	igt_assert_lte_u64((PIN_ROUNDS + 1) * pages, acquired - acquired0);
+	igt_assert_f(stats.pinned_pages == 0, "%llu pages still pinned %.0f s after the "
+		     "invalidation that dropped them, with the mapping idle\n",
+		     (unsigned long long)stats.pinned_pages, PIN_WAIT_S);
+	igt_assert_f(acquired - acquired0 == released - released0, "%" PRIu64 " pins acquired, "
+		     "%" PRIu64 " released, %.0f s after the last invalidation, with the mapping "
+		     "idle\n", acquired - acquired0, released - released0, PIN_WAIT_S);
+
+	/* Still bound: a job pins and runs again. */
+	hmmgpu_cmd_checksum(&cmds[0], BO_VA, USERPTR_VA, size);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, cmds, 1, 0), 0);
+	igt_assert_eq_u64(res[0], cpu_checksum(mem, size));
+
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uptr);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(mem, size), 0);
+}
+
+/*
+ * pins-released-second-invalidation (pinned): the pins of a second
+ * invalidation that comes while the first one's are still waiting for the
+ * worker are released too. The order is forced, with a gate and a
+ * userfaultfd page:
+ *
+ * 1. MADV_FREE of Y (its pages stay) waits in the callback for job J1,
+ *    held back by a gate, with Y marked and its pins P1 still in place;
+ * 2. a submission finds Y to mirror again, pins it (P2, the same pages) and
+ *    waits for the invalidation to end, holding the VM's bindings;
+ * 3. a bind of userptr Z, whose page a userfaultfd holds, waits behind it;
+ * 4. the gate opens: the invalidation takes P1 away for the worker and ends,
+ *    the submission installs P2 and returns, the bind takes the bindings and
+ *    waits in Z's fault, so the worker, which wants them too, waits;
+ * 5. MADV_DONTNEED of Y, with nothing in flight: its pins P2 go too;
+ * 6. the test serves Z's fault: the bind ends, the worker runs; then Z is
+ *    unbound.
+ *
+ * With Y still bound and idle, every pin must come back (PIN_WAIT_S bounds
+ * the wait). Today's driver keeps a single slot of pins to release per
+ * mirror, and leaves P2 pinned when the slot is taken, until a later
+ * submission.
+ */
+static void test_pins_released_second_invalidation(uint32_t mode)
+{
+	const uint64_t ysize = SZ_64K, pages = ysize / page;
+	uint64_t acquired0 = 0, released0 = 0, acquired = 0, released = 0;
+	struct op_thread inval, sub = {}, bind = {};
+	struct drm_hmmgpu_vm_stats stats;
+	uint32_t vm, bo, uy, uz, gate1, s1, s2;
+	uint64_t fault_at, pinned_before_second;
+	struct drm_hmmgpu_cmd cmd;
+	int test_fd, tl, uffd;
+	bool balanced = false;
+	uint32_t *src;
+	double start;
+	char *y, *z;
+
+	igt_assert(read_pin_counters(&acquired0, &released0));
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	src = (uint32_t *)map_anon(page);
+	memset(src, 0x44, page);
+
+	y = map_anon(ysize);
+	igt_assert_eq(madvise(y, ysize, MADV_NOHUGEPAGE), 0);
+	memset(y, 0x11, ysize);
+	uy = hmmgpu_userptr_create(test_fd, y, ysize, 0);
+	hmmgpu_vm_map(test_fd, vm, uy, 0, USERPTR_VA, ysize, 0);
+	z = map_anon(page);
+	uffd = uffd_register_missing(z, page);
+	uz = hmmgpu_userptr_create(test_fd, z, page, 0);
+
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	s1 = syncobj_create(test_fd);
+	s2 = syncobj_create(test_fd);
+	hmmgpu_cmd_write64(&cmd, BO_VA, MARK_GATED);
+	igt_assert_eq(exec_gated(test_fd, vm, &cmd, 1, gate1, s1), 0);
+
+	advise_prepare(&inval, y, ysize, MADV_FREE);
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, BO_VA + 8, MARK_GATED);
+	sub.out = s2;
+	op_prepare(&sub);
+	bind.kind = OP_MAP;
+	bind.fd = test_fd;
+	bind.vm = vm;
+	bind.handle = uz;
+	bind.va = X_VA;
+	bind.size = page;
+	op_prepare(&bind);
+
+	/* 1. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+	/* 2. */
+	op_go(&sub);
+	op_wait_asleep(&sub, LINGER_S);
+	/* 3. */
+	op_go(&bind);
+	op_wait_asleep(&bind, LINGER_S);
+	/* 4. */
+	gate_open(tl);
+	igt_assert_eq(job_error(test_fd, s1), 0);
+	fault_at = uffd_next_fault(uffd);
+	igt_assert_f(fault_at == to_user_pointer(z), "the bind did not fault Z in (fault message "
+		     "for %#" PRIx64 ", Z at %p)\n", fault_at, z);
+	igt_assert_f(op_wait_done(&inval, STEP_WAIT_S), "MADV_FREE did not end\n");
+	igt_assert_f(op_wait_done(&sub, STEP_WAIT_S), "the submission did not end\n");
+	igt_assert_eq(inval.err, 0);
+	igt_assert_eq(sub.err, 0);
+	igt_assert_eq(job_error(test_fd, s2), 0);
+	hmmgpu_vm_stats(test_fd, vm, &stats);
+	pinned_before_second = stats.pinned_pages;
+	/* 5. */
+	igt_assert_eq(madvise(y, ysize, MADV_DONTNEED), 0);
+	/* 6. */
+	uffd_serve(uffd, fault_at, src);
+	op_join(&bind);
+	igt_assert_f(bind.err == 0, "bind of Z: %d\n", bind.err);
+	op_join(&inval);
+	op_join(&sub);
+	hmmgpu_vm_unmap(test_fd, vm, X_VA, page);
+
+	start = now_s();
+	do {
+		igt_assert(read_pin_counters(&acquired, &released));
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		balanced = acquired - acquired0 == released - released0 && !stats.pinned_pages;
+		if (!balanced)
+			usleep(20 * 1000);
+	} while (!balanced && now_s() - start < PIN_WAIT_S);
+	igt_info("%llu pages pinned before the second invalidation (%" PRIu64 " would be the "
+		 "first one's and the submission's); at the end %" PRIu64 " pins acquired, "
+		 "%" PRIu64 " released, %llu pages pinned by the VM\n",
+		 (unsigned long long)pinned_before_second, 2 * pages, acquired - acquired0,
+		 released - released0, (unsigned long long)stats.pinned_pages);
+	igt_assert_f(stats.pinned_pages == 0, "%llu pages still pinned %.0f s after a second "
+		     "invalidation that came while the first one's pins waited to be released, "
+		     "with the mapping idle\n", (unsigned long long)stats.pinned_pages,
+		     PIN_WAIT_S);
+	igt_assert_f(acquired - acquired0 == released - released0, "%" PRIu64 " pins acquired, "
+		     "%" PRIu64 " released, with the mapping idle\n", acquired - acquired0,
+		     released - released0);
+
+	/* Still bound: a job pins and runs again. */
+	hmmgpu_cmd_write64(&cmd, USERPTR_VA, 5);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+	igt_assert_eq_u64(*(volatile uint64_t *)y, 5);
+
+	close(uffd);
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s2);
+	gate_timeline_close(tl);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, uz);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(y, ysize), 0);
+	igt_assert_eq(munmap(z, page), 0);
+	igt_assert_eq(munmap(src, page), 0);
+}
+
+/*
+ * probe-storm, probe-storm-signal: USERPTR_CREATE with PROBE of a range that
+ * a thread invalidates without end (MADV_DONTNEED, then touching every page
+ * again) returns: 0, or -EAGAIN (or -ETIMEDOUT) when the storm keeps
+ * overtaking it, or -EINTR when a signal came; it never loops for as long as
+ * the storm lasts.
+ * The storm is endless as far as the probes can tell: it only stops after
+ * PROBE_STORM_MAX_S, as a bound: probes start in its first half only, and
+ * one that returns only once the storm has stopped fails the test. The
+ * -signal variant has a timer send the probing thread SIGUSR1 every
+ * millisecond, with a handler installed without SA_RESTART.
+ */
+#define PROBE_STORM_MAX_S	10.0
+#define PROBE_CALLS		200
+#define PROBE_SIZE		SZ_2M
+
+struct probe_storm {
+	char *ptr;
+	double deadline;
+	atomic_bool stop, ended;
+	unsigned long ops;
+	char err[128];
+};
+
+static void *probe_storm_thread(void *arg)
+{
+	struct probe_storm *s = arg;
+	sigset_t set;
+
+	/* The timer's signals are for the probing thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	while (!atomic_load(&s->stop) && now_s() < s->deadline) {
+		if (madvise(s->ptr, PROBE_SIZE, MADV_DONTNEED)) {
+			snprintf(s->err, sizeof(s->err), "madvise: %s", strerror(errno));
+			break;
+		}
+		for (uint64_t off = 0; off < PROBE_SIZE; off += page)
+			s->ptr[off] = 1;
+		s->ops++;
+	}
+	atomic_store(&s->ended, true);
+	return NULL;
+}
+
+static atomic_uint usr1_count;
+
+static void usr1_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr1_count, 1);
+}
+
+static void test_probe_storm(bool with_signals)
+{
+	unsigned int calls = 0, ok = 0, eagain = 0, etimedout = 0, eintr = 0;
+	struct probe_storm s = {};
+	struct sigaction sa = { .sa_handler = usr1_handler };
+	struct sigevent sev = {
+		.sigev_notify = SIGEV_SIGNAL,
+		.sigev_signo = SIGUSR1,
+	};
+	struct itimerspec its = {
+		.it_value = { .tv_nsec = 1000 * 1000 },
+		.it_interval = { .tv_nsec = 1000 * 1000 },
+	};
+	timer_t timer = 0;
+	pthread_t thread;
+	double start;
+	int test_fd;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	s.ptr = map_anon(PROBE_SIZE);
+	memset(s.ptr, 1, PROBE_SIZE);
+	atomic_store(&usr1_count, 0);
+	start = now_s();
+	s.deadline = start + PROBE_STORM_MAX_S;
+	igt_assert_eq(pthread_create(&thread, NULL, probe_storm_thread, &s), 0);
+
+	if (with_signals) {
+		/* No SA_RESTART: an interrupted probe returns -EINTR. */
+		igt_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+		igt_assert_eq(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+		igt_assert_eq(timer_settime(timer, 0, &its, NULL), 0);
+	}
+
+	/* Probes start in the first half of the storm only: one that outlasts it loops. */
+	while (calls < PROBE_CALLS && now_s() - start < PROBE_STORM_MAX_S / 2) {
+		struct drm_hmmgpu_userptr_create arg = {
+			.addr = to_user_pointer(s.ptr),
+			.size = PROBE_SIZE,
+			.flags = DRM_HMMGPU_USERPTR_PROBE,
+		};
+		int err;
+
+		/* Not drmIoctl(): it would retry -EINTR and -EAGAIN. */
+		err = ioctl(test_fd, DRM_IOCTL_HMMGPU_USERPTR_CREATE, &arg) ? -errno : 0;
+		calls++;
+		igt_assert_f(!atomic_load(&s.ended), "probe %u returned (%d) only when the storm "
+			     "stopped, after %.0f s: it kept looping\n", calls, err,
+			     PROBE_STORM_MAX_S);
+		switch (err) {
+		case 0:
+			ok++;
+			igt_assert_eq(t_gem_close(test_fd, arg.handle), 0);
+			break;
+		case -EAGAIN:
+			eagain++;
+			break;
+		case -ETIMEDOUT:
+			etimedout++;
+			break;
+		case -EINTR:
+			eintr++;
+			break;
+		default:
+			igt_assert_f(false, "probe %u under an invalidation storm: %d\n", calls,
+				     err);
+		}
+	}
+
+	if (with_signals)
+		igt_assert_eq(timer_delete(timer), 0);
+	atomic_store(&s.stop, true);
+	igt_assert_eq(pthread_join(thread, NULL), 0);
+	igt_info("%u probes in %.2f s of storm (%lu rounds of MADV_DONTNEED): %u returned 0, "
+		 "%u -EAGAIN, %u -ETIMEDOUT, %u -EINTR; %u signals\n", calls, now_s() - start,
+		 s.ops, ok, eagain, etimedout, eintr, atomic_load(&usr1_count));
+	igt_assert_f(!s.err[0], "the storm failed: %s\n", s.err);
+	igt_assert_lte(1, calls);
+
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(s.ptr, PROBE_SIZE), 0);
+}
+
+static void test_probe_storm_plain(uint32_t mode)
+{
+	(void)mode;
+	test_probe_storm(false);
+}
+
+static void test_probe_storm_signal(uint32_t mode)
+{
+	(void)mode;
+	test_probe_storm(true);
+}
+
+/*
+ * invalidation-race-dontneed, invalidation-race-fork (prefault, pinned): the
+ * race of publish-during-invalidation as it happens by itself, counted over a
+ * bounded number of rounds, with no order forced. Jobs that only touch
+ * memory that stays mapped the whole time must all succeed: a -EFAULT means
+ * a job was published while an invalidation of its memory was under way.
+ *
+ * Both use two userptr mappings of one range of memory: X, its first part,
+ * and Y, the rest. An invalidation of the whole range calls X's callback
+ * first, which waits for the VM's last job while Y is still untouched; a
+ * submission that comes then finds X to mirror again and Y valid, and waits
+ * for X's invalidation to end, meanwhile Y's runs. Only the jobs' writes to
+ * Y are checked.
+ *
+ * -dontneed: each round, a job on a GEM object is queued (invalidations wait
+ * for it), and a thread discards X and Y with one MADV_DONTNEED after a
+ * random number of sched_yield(), while the test, after a random number of
+ * its own, submits a job that writes Y only.
+ *
+ * -fork: a thread forks children that exit at once, in a loop: every fork
+ * write-protects the test's private memory, an invalidation of it. Meanwhile
+ * the test keeps two jobs that write Y (and copy 1 MiB of a GEM object, to
+ * last) in flight, submitting each after a random number of sched_yield().
+ */
+#define RACE_ROUNDS	60
+#define RACE_JOBS	100
+#define RACE_X_SIZE	SZ_64K
+#define RACE_Y_SIZE	SZ_64K
+
+struct yield_dontneed {
+	char *ptr;
+	size_t len;
+	unsigned int yields;
+	int err;
+};
+
+static void *yield_dontneed_thread(void *arg)
+{
+	struct yield_dontneed *d = arg;
+
+	for (unsigned int i = 0; i < d->yields; i++)
+		sched_yield();
+	d->err = madvise(d->ptr, d->len, MADV_DONTNEED) ? -errno : 0;
+	return NULL;
+}
+
+/* X and Y, one range of memory, bound at X_VA and USERPTR_VA; returns the range. */
+static char *race_map(int test_fd, uint32_t vm, uint32_t *ux, uint32_t *uy)
+{
+	char *mem = map_anon(RACE_X_SIZE + RACE_Y_SIZE);
+
+	igt_assert_eq(madvise(mem, RACE_X_SIZE + RACE_Y_SIZE, MADV_NOHUGEPAGE), 0);
+	memset(mem, 1, RACE_X_SIZE + RACE_Y_SIZE);
+	*ux = hmmgpu_userptr_create(test_fd, mem, RACE_X_SIZE, 0);
+	*uy = hmmgpu_userptr_create(test_fd, mem + RACE_X_SIZE, RACE_Y_SIZE, 0);
+	hmmgpu_vm_map(test_fd, vm, *ux, 0, X_VA, RACE_X_SIZE, 0);
+	hmmgpu_vm_map(test_fd, vm, *uy, 0, USERPTR_VA, RACE_Y_SIZE, 0);
+	return mem;
+}
+
+static void test_race_dontneed(uint32_t mode)
+{
+	unsigned int efault = 0, done = 0;
+	struct drm_hmmgpu_cmd cmds[2], ycmd;
+	uint32_t vm, bo, ux, uy, s_bo, s_y;
+	int test_fd, err;
+	char *mem;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, SZ_2M);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, SZ_2M, 0);
+	mem = race_map(test_fd, vm, &ux, &uy);
+	s_bo = syncobj_create(test_fd);
+	s_y = syncobj_create(test_fd);
+	for (unsigned int i = 0; i < ARRAY_SIZE(cmds); i++)
+		hmmgpu_cmd_copy(&cmds[i], BO_VA + (i % 2 ? 0 : SZ_1M), BO_VA + (i % 2 ? SZ_1M : 0),
+				SZ_1M);
+	srand(1234);
+
+	for (unsigned int round = 0; round < RACE_ROUNDS; round++) {
+		struct yield_dontneed d = {
+			.ptr = mem,
+			.len = RACE_X_SIZE + RACE_Y_SIZE,
+			.yields = rand() % 4,
+		};
+		unsigned int yields = rand() % 4;
+		pthread_t thread;
+		int32_t error;
+
+		/* A job on the object: the invalidations will wait for it. */
+		igt_assert_eq(exec_gated(test_fd, vm, cmds, ARRAY_SIZE(cmds), 0, s_bo), 0);
+
+		igt_assert_eq(pthread_create(&thread, NULL, yield_dontneed_thread, &d), 0);
+		for (unsigned int i = 0; i < yields; i++)
+			sched_yield();
+		hmmgpu_cmd_write64(&ycmd, USERPTR_VA + 8 * (round % 64), round);
+		err = exec_gated(test_fd, vm, &ycmd, 1, 0, s_y);
+		igt_assert_f(err == 0, "round %u: exec: %d\n", round, err);
+		error = job_error(test_fd, s_y);
+		igt_assert_eq(pthread_join(thread, NULL), 0);
+		igt_assert_eq(d.err, 0);
+		igt_assert_eq(job_error(test_fd, s_bo), 0);
+		igt_assert_f(error == 0 || error == -EFAULT, "round %u: the job on Y ended with "
+			     "%d\n", round, error);
+		if (error)
+			efault++;
+		else
+			done++;
+	}
+	igt_info("%s: %u rounds: %u jobs on Y done, %u -EFAULT\n", hmmgpu_vm_mode_name(mode),
+		 RACE_ROUNDS, done, efault);
+	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
+	igt_assert_f(efault == 0, "%u of %u jobs that write only Y, which stays mapped, ended "
+		     "with -EFAULT: they were published while an invalidation of Y was under "
+		     "way\n", efault, RACE_ROUNDS);
+
+	drmSyncobjDestroy(test_fd, s_bo);
+	drmSyncobjDestroy(test_fd, s_y);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, ux);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(mem, RACE_X_SIZE + RACE_Y_SIZE), 0);
+}
+
+struct forker {
+	atomic_bool stop;
+	unsigned long forks;
+	char err[128];
+};
+
+/* SIGCHLD is ignored meanwhile: children are reaped as they exit. */
+static void *forker_thread(void *arg)
+{
+	struct forker *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 && errno != EAGAIN) {
+			snprintf(f->err, sizeof(f->err), "fork: %s", strerror(errno));
+			break;
+		}
+		if (pid > 0)
+			f->forks++;
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void test_race_fork(uint32_t mode)
+{
+	unsigned int efault = 0, done = 0, submitted = 0;
+	struct drm_hmmgpu_cmd cmds[3];
+	struct forker f = {};
+	uint32_t vm, bo, ux, uy, sync[2];
+	pthread_t thread;
+	int test_fd;
+	char *mem;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, SZ_2M);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, SZ_2M, 0);
+	mem = race_map(test_fd, vm, &ux, &uy);
+	sync[0] = syncobj_create(test_fd);
+	sync[1] = syncobj_create(test_fd);
+
+	srand(5678);
+	igt_assert(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
+	igt_assert_eq(pthread_create(&thread, NULL, forker_thread, &f), 0);
+	/* Two jobs in flight: each submission finds the one before it unsignalled. */
+	for (unsigned int k = 0; k <= RACE_JOBS; k++) {
+		if (k < RACE_JOBS) {
+			unsigned int yields = rand() % 4;
+			int err;
+
+			/* A moment for the thread to fork, or not. */
+			for (unsigned int i = 0; i < yields; i++)
+				sched_yield();
+			hmmgpu_cmd_write64(&cmds[0], USERPTR_VA + 8 * (k % 512), k);
+			hmmgpu_cmd_copy(&cmds[1], USERPTR_VA + RACE_Y_SIZE / 2,
+					USERPTR_VA + RACE_Y_SIZE / 4, page);
+			/* Long enough to be in flight when the thread forks. */
+			hmmgpu_cmd_copy(&cmds[2], BO_VA, BO_VA + SZ_1M, SZ_1M);
+			err = exec_gated(test_fd, vm, cmds, 3, 0, sync[k % 2]);
+			igt_assert_f(err == 0, "job %u: exec: %d\n", k, err);
+			submitted++;
+		}
+		if (k) {
+			int32_t error = job_error(test_fd, sync[(k - 1) % 2]);
+
+			igt_assert_f(error == 0 || error == -EFAULT, "job %u ended with %d\n",
+				     k - 1, error);
+			if (error)
+				efault++;
+			else
+				done++;
+		}
+	}
+	atomic_store(&f.stop, true);
+	igt_assert_eq(pthread_join(thread, NULL), 0);
+	igt_assert(signal(SIGCHLD, SIG_DFL) != SIG_ERR);
+	igt_info("%s: %u jobs beside %lu forks: %u done, %u -EFAULT\n",
+		 hmmgpu_vm_mode_name(mode), submitted, f.forks, done, efault);
+	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
+	igt_assert_f(!f.err[0], "the fork thread failed: %s\n", f.err);
+	igt_assert_f(efault == 0, "%u of %u jobs on memory that stays mapped ended with -EFAULT "
+		     "while a thread forked: they were published while a fork's invalidation "
+		     "was under way\n", efault, submitted);
+
+	drmSyncobjDestroy(test_fd, sync[0]);
+	drmSyncobjDestroy(test_fd, sync[1]);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, ux);
+	gem_close(test_fd, uy);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(mem, RACE_X_SIZE + RACE_Y_SIZE), 0);
+}
+
 igt_main
 {
 	/* Static: changed inside subtests, between sigsetjmp() and siglongjmp(). */
@@ -1620,6 +3042,92 @@ igt_main
 			      "no prefault mode\n");
 		require_uffd();
 		run_bounded(test_close_during_fault, DRM_HMMGPU_VM_MODE_PREFAULT, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: a submission that mirrors another mapping "
+		     "while an invalidation of mapping Y waits for the VM's last job (both held "
+		     "in place, by a userfaultfd and a sw_sync gate) does not publish a job "
+		     "that writes Y on entries the invalidation then clears: the job succeeds.");
+	igt_subtest_with_dynamic("publish-during-invalidation") {
+		require_uffd();
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_publish_during_invalidation, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: while an invalidation of userptr mapping Y "
+		     "waits for the VM's last job, Y is unbound and a GEM object bound at its "
+		     "address: the invalidation, when it goes on, leaves the object's entries "
+		     "alone, and jobs on the object succeed.");
+	igt_subtest_with_dynamic("rebind-during-invalidation") {
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_rebind_during_invalidation, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: a child sharing the file submits a job on "
+		     "its memory that waits for a gate that never opens, and exits: its exit "
+		     "does not wait for the job, which ends with -ECANCELED.");
+	igt_subtest_with_dynamic("exit-with-blocked-job") {
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_exit_with_blocked_job, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Pinned mode: after invalidations with jobs in between and a last one "
+		     "with nothing submitted after it, the pins are released (nr_foll_pin_* "
+		     "balance, the VM reports no page pinned) while the mapping stays bound.");
+	igt_subtest("pins-released-without-submit") {
+		uint64_t a, r;
+
+		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PINNED),
+			      "no pinned mode\n");
+		igt_require_f(read_pin_counters(&a, &r),
+			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
+		run_bounded(test_pins_released_without_submit, DRM_HMMGPU_VM_MODE_PINNED,
+			    TEST_LIMIT_S);
+	}
+
+	igt_describe("Pinned mode: a second invalidation that comes while the first one's pins "
+		     "wait for the worker (held there by a bind that waits for userfaultfd) "
+		     "has its pins released too, with the mapping idle.");
+	igt_subtest("pins-released-second-invalidation") {
+		uint64_t a, r;
+
+		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PINNED),
+			      "no pinned mode\n");
+		igt_require_f(read_pin_counters(&a, &r),
+			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
+		require_uffd();
+		require_sw_sync();
+		run_bounded(test_pins_released_second_invalidation, DRM_HMMGPU_VM_MODE_PINNED,
+			    TEST_LIMIT_S);
+	}
+
+	igt_describe("USERPTR_CREATE with PROBE of a range a thread invalidates without end "
+		     "returns 0, -EAGAIN, -ETIMEDOUT or -EINTR, while the storm lasts.");
+	igt_subtest("probe-storm")
+		run_bounded(test_probe_storm_plain, 0, TEST_LIMIT_S);
+
+	igt_describe("The same with a timer signal every millisecond, whose handler is "
+		     "installed without SA_RESTART.");
+	igt_subtest("probe-storm-signal")
+		run_bounded(test_probe_storm_signal, 0, TEST_LIMIT_S);
+
+	igt_describe("Prefault and pinned modes: 60 rounds of a job that writes mapping Y only, "
+		     "submitted while a thread discards Y and mapping X just below it with "
+		     "MADV_DONTNEED: no job ends with -EFAULT.");
+	igt_subtest_with_dynamic("invalidation-race-dontneed") {
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_race_dontneed, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: 100 jobs on memory that stays mapped, two in "
+		     "flight at a time, while a thread forks children in a loop: no job ends "
+		     "with -EFAULT.");
+	igt_subtest_with_dynamic("invalidation-race-fork") {
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_race_fork, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_fixture {
