@@ -594,9 +594,9 @@ static void reclaim_lazyfree(struct ctx *c, char *ptr, uint64_t size, int round)
 
 	gone = count_not_resident(ctl, ctl_size);
 	lost = count_not_resident(ptr, size);
-	igt_info("%s: reclaim discarded %" PRIu64 " of %d control pages and %" PRIu64
-		 " of %" PRIu64 " GPU-written pages\n", mode_name(c), gone, CONTROL_PAGES,
-		 lost, size / page);
+	igt_info("%s: after reclaim, %" PRIu64 " of %d control pages and %" PRIu64
+		 " of %" PRIu64 " GPU-written pages are not resident\n", mode_name(c), gone,
+		 CONTROL_PAGES, lost, size / page);
 	if (freed0 >= 0)
 		igt_info("pglazyfreed +%" PRId64 "\n", vmstat("pglazyfreed") - freed0);
 	igt_assert_f(gone > 0, "MADV_PAGEOUT discarded none of the clean lazy-free control "
@@ -1490,6 +1490,93 @@ static void test_thp_collapse(uint32_t mode)
 	igt_assert_eq(munmap(map, map_size), 0);
 }
 
+#define KHUGEPAGED "/sys/kernel/mm/transparent_hugepage/khugepaged/"
+
+static long khugepaged_saved[3] = { -1, -1, -1 };
+static const char *const khugepaged_knobs[3] = {
+	KHUGEPAGED "scan_sleep_millisecs", KHUGEPAGED "alloc_sleep_millisecs",
+	KHUGEPAGED "pages_to_scan",
+};
+
+static void khugepaged_restore(void)
+{
+	for (int i = 0; i < 3; i++) {
+		if (khugepaged_saved[i] >= 0)
+			write_long(khugepaged_knobs[i], khugepaged_saved[i]);
+		khugepaged_saved[i] = -1;
+	}
+}
+
+/*
+ * As thp-collapse, but khugepaged collapses the small pages, in its own
+ * time: the test waits for it (at most 30 s, else it skips). Pinned pages
+ * do not collapse: in pinned mode the userptr is unbound meanwhile.
+ */
+static void test_thp_khugepaged(uint32_t mode)
+{
+	const uint64_t size = SZ_4M;
+	struct drm_hmmgpu_vm_stats s0, s1;
+	struct timespec start;
+	uint64_t map_size, kb;
+	uint32_t uptr;
+	struct ctx c;
+	void *map;
+	char *ptr;
+
+	map_size = size + SZ_2M;
+	map = map_anon(map_size, MAP_PRIVATE);
+	ptr = (char *)ALIGN((uintptr_t)map, (uintptr_t)SZ_2M);
+	igt_assert_eq(madvise(map, map_size, MADV_NOHUGEPAGE), 0);
+	hmmgpu_fill_pattern(ptr, size, 1);
+
+	ctx_init(&c, mode, size);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	gpu_write_pattern(&c, USERPTR_VA, size, 10);
+	vm_stats(&c, &s0);
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED) {
+		hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+		igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
+	}
+
+	for (int i = 0; i < 3; i++)
+		khugepaged_saved[i] = read_long(khugepaged_knobs[i], -1);
+	write_long(khugepaged_knobs[0], 10);
+	write_long(khugepaged_knobs[1], 10);
+	write_long(khugepaged_knobs[2], 4096);
+	igt_assert_eq(madvise(ptr, size, MADV_HUGEPAGE), 0);
+	igt_gettime(&start);
+	do {
+		usleep(100 * 1000);
+		kb = anon_huge_kb(ptr);
+	} while (kb < size / 1024 && igt_seconds_elapsed(&start) < 30);
+	khugepaged_restore();
+	igt_info("%s: khugepaged collapsed %" PRIu64 " kB\n", mode_name(&c), kb);
+	if (!kb) {
+		if (mode != DRM_HMMGPU_VM_MODE_PINNED)
+			hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+		gem_close(c.fd, uptr);
+		ctx_fini(&c);
+		munmap(map, map_size);
+	}
+	igt_require_f(kb, "khugepaged collapsed nothing in 30 s\n");
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+
+	check_data(ptr, size, 10, "CPU read of the GPU's writes after khugepaged");
+	hmmgpu_fill_pattern(ptr, size, 11);
+	gpu_check_pattern(&c, USERPTR_VA, size, 11, "GPU read of CPU writes after khugepaged");
+	gpu_write_pattern(&c, USERPTR_VA, size, 12);
+	check_data(ptr, size, 12, "CPU read of GPU writes after khugepaged");
+	vm_stats(&c, &s1);
+	igt_assert_lt_u64(s0.entries_2m, s1.entries_2m);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(map, map_size), 0);
+}
+
 /* Long-term pins of ZONE_MOVABLE pages. */
 
 struct pfn_range {
@@ -1618,7 +1705,7 @@ static bool memcg_usable(void)
 /* In the child, already in the cgroup: bind, write and check every piece. */
 static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 {
-	const bool keep_bound = mode != DRM_HMMGPU_VM_MODE_PINNED;
+	const bool keep_bound = mode == DRM_HMMGPU_VM_MODE_FAULT;
 	char *piece[MEMCG_PIECES];
 	uint32_t uptr[MEMCG_PIECES];
 	struct ctx c = {
@@ -1628,8 +1715,10 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	char what[128];
 
 	/*
-	 * Pinned pages cannot be reclaimed: in pinned mode, only one piece is
-	 * bound at a time; the others are bound again to be read.
+	 * Only fault mode mirrors page by page. A prefault job needs every
+	 * piece bound to the VM resident at once, and pinned pages cannot be
+	 * reclaimed at all: in those modes only one piece is bound at a time,
+	 * and the others are bound again to be read.
 	 */
 	for (int i = 0; i < MEMCG_PIECES; i++) {
 		const uint64_t va = USERPTR_VA + i * VA_STRIDE;
@@ -1825,6 +1914,16 @@ igt_main
 			test_thp_collapse(m->flags);
 	}
 
+	igt_describe("Small pages the GPU wrote are collapsed by khugepaged (waited for, "
+		     "skipped if it does not): data stays both ways, 2 MiB entries after.");
+	igt_subtest_with_dynamic("thp-khugepaged") {
+		igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
+		igt_require_f(access(KHUGEPAGED "pages_to_scan", W_OK) == 0, "no khugepaged\n");
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_thp_khugepaged(m->flags);
+		khugepaged_restore();
+	}
+
 	igt_describe("Pinned mode: long-term pins of ZONE_MOVABLE pages migrate them out "
 		     "first, data intact both ways.");
 	igt_subtest("pin-movable")
@@ -1842,6 +1941,7 @@ igt_main
 
 	igt_fixture {
 		ksm_restore();
+		khugepaged_restore();
 		if (leftover_fd >= 0)
 			drm_close_driver(leftover_fd);
 		drm_close_driver(fd);
