@@ -68,8 +68,8 @@ IGT_TEST_DESCRIPTION("GPU data and userptr mirrors of hmmgpu through the core MM
 #define SZ_2M		(2ull << 20)
 #define SZ_4M		(4ull << 20)
 
-/* The size of most buffers: 1024 small pages. */
-#define BUF_SIZE	SZ_4M
+/* The size of most buffers: 512 small pages. */
+#define BUF_SIZE	SZ_2M
 
 #define PM_PFN_MASK	((1ull << 55) - 1)
 #define PM_SWAP		(1ull << 62)
@@ -91,6 +91,8 @@ struct ctx {
 	uint64_t bo_size;
 	char *bo_ptr;
 	uint64_t pins_acquired, pins_released;
+	/* The userptr of run_anon_event(), bound at USERPTR_VA. */
+	uint32_t uptr;
 };
 
 /* The file of a test that failed, closed by the next ctx_init(). */
@@ -517,13 +519,16 @@ static void run_anon_event(uint32_t mode, const struct anon_event *ev)
 	ptr = alloc_small_pages(size, 1);
 	ctx_init(&c, mode, size);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
-	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	c.uptr = uptr;
 
 	for (int round = 0; round < ev->rounds; round++) {
 		const uint32_t gpu_seed = 10 + 2 * round, cpu_seed = 11 + 2 * round;
 
+		/* Bound after the first MADV_FREE; later ones find it bound. */
 		if (ev->before_gpu_write)
 			ev->before_gpu_write(&c, ptr, size);
+		if (!round)
+			hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
 		gpu_write_pattern(&c, USERPTR_VA, size, gpu_seed);
 
 		ev->event(&c, ptr, size, round);
@@ -586,11 +591,6 @@ static void reclaim_lazyfree(struct ctx *c, char *ptr, uint64_t size, int round)
 
 	igt_assert_eq(madvise(ptr, size, MADV_PAGEOUT), 0);
 	igt_assert_eq(madvise(ctl, ctl_size, MADV_PAGEOUT), 0);
-	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED) {
-		/* Pinned pages are not reclaimed; once unpinned, try again. */
-		pinned_pages_settled(c, 0);
-		igt_assert_eq(madvise(ptr, size, MADV_PAGEOUT), 0);
-	}
 
 	gone = count_not_resident(ctl, ctl_size);
 	lost = count_not_resident(ptr, size);
@@ -614,9 +614,10 @@ static const struct anon_event ev_madv_free = {
 /* Swap-out and swap-in. */
 
 /*
- * MADV_PAGEOUT with swap: every page must go out. Pinned mode's pins keep
- * pages in (the core MM does not unmap a pinned anonymous page); the
- * invalidation drops them, so once they are released, page out again.
+ * MADV_PAGEOUT with swap: pages must go out. The core MM does not reclaim
+ * pinned anonymous pages (nor does it invalidate their mirror): in pinned
+ * mode none goes out while bound; unbound, they do, and binding again pins
+ * them again (swapping them in).
  */
 static void swap_out(struct ctx *c, char *ptr, uint64_t size, int round)
 {
@@ -625,13 +626,20 @@ static void swap_out(struct ctx *c, char *ptr, uint64_t size, int round)
 	(void)round;
 	igt_assert_eq(madvise(ptr, size, MADV_PAGEOUT), 0);
 	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED) {
-		pinned_pages_settled(c, 0);
+		swapped = count_swapped(ptr, size);
+		igt_info("%s: %" PRIu64 " of %" PRIu64 " pinned pages swapped out\n",
+			 mode_name(c), swapped, size / page);
+		igt_assert_eq_u64(swapped, 0);
+		hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
+		igt_assert_eq_u64(pinned_pages_settled(c, 0), 0);
 		igt_assert_eq(madvise(ptr, size, MADV_PAGEOUT), 0);
 	}
 	swapped = count_swapped(ptr, size);
 	igt_info("%s: %" PRIu64 " of %" PRIu64 " pages swapped out\n", mode_name(c), swapped,
 		 size / page);
 	igt_assert_f(swapped > 0, "MADV_PAGEOUT swapped nothing out\n");
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED)
+		hmmgpu_vm_map(c->fd, c->vm, c->uptr, 0, USERPTR_VA, size, 0);
 }
 
 /*
@@ -1692,7 +1700,7 @@ static void test_pin_movable(void)
 #define CGROUP "/sys/fs/cgroup"
 #define MEMCG_PIECES 6
 #define MEMCG_PIECE (SZ_2M)
-#define MEMCG_MAX (3 * SZ_2M)
+#define MEMCG_MAX (4 * SZ_2M)
 
 static bool memcg_usable(void)
 {
@@ -1721,14 +1729,16 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	 * and the others are bound again to be read.
 	 */
 	for (int i = 0; i < MEMCG_PIECES; i++) {
-		const uint64_t va = USERPTR_VA + i * VA_STRIDE;
+		const uint64_t va = USERPTR_VA + i * SZ_2M;
 
 		piece[i] = alloc_small_pages(MEMCG_PIECE, 1);
 		uptr[i] = hmmgpu_userptr_create(test_fd, piece[i], MEMCG_PIECE, 0);
 		hmmgpu_vm_map(test_fd, vm, uptr[i], 0, va, MEMCG_PIECE, 0);
 		gpu_write_pattern(&c, va, MEMCG_PIECE, 100 + i);
-		if (!keep_bound)
+		if (!keep_bound) {
 			hmmgpu_vm_unmap(test_fd, vm, va, MEMCG_PIECE);
+			igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
+		}
 	}
 	for (int i = 0; i < MEMCG_PIECES; i++)
 		swapped += count_swapped(piece[i], MEMCG_PIECE);
@@ -1737,7 +1747,7 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	igt_assert_f(swapped > 0, "nothing was reclaimed under memory.max\n");
 
 	for (int i = 0; i < MEMCG_PIECES; i++) {
-		const uint64_t va = USERPTR_VA + i * VA_STRIDE;
+		const uint64_t va = USERPTR_VA + i * SZ_2M;
 
 		if (!keep_bound)
 			hmmgpu_vm_map(test_fd, vm, uptr[i], 0, va, MEMCG_PIECE, 0);
@@ -1747,12 +1757,13 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 		snprintf(what, sizeof(what), "piece %d: GPU read of the CPU's writes", i);
 		gpu_check_pattern(&c, va, MEMCG_PIECE, 200 + i, what);
 		hmmgpu_vm_unmap(test_fd, vm, va, MEMCG_PIECE);
+		igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
 		gem_close(test_fd, uptr[i]);
 	}
 }
 
 /*
- * A child in a memory cgroup whose memory.max is half of what it binds and
+ * A child in a memory cgroup whose memory.max is two thirds of what it binds and
  * has the GPU write, piece by piece: reclaim swaps the pieces out under the
  * GPU's mirrors; every word the GPU wrote is read back, and the GPU reads
  * the CPU's new writes.
@@ -1929,7 +1940,7 @@ igt_main
 	igt_subtest("pin-movable")
 		test_pin_movable();
 
-	igt_describe("A child in a memory cgroup limited to half of what the GPU writes, "
+	igt_describe("A child in a memory cgroup limited to two thirds of what the GPU writes, "
 		     "piece by piece: reclaim swaps pieces out under the mirrors, and no "
 		     "word is lost or stale.");
 	igt_subtest_with_dynamic("memcg-pressure") {
