@@ -1723,6 +1723,12 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	char what[128];
 
 	/*
+	 * The CPU reads each piece back before it is bound again: a pinned
+	 * bind that must swap the piece in first (pin_user_pages() with
+	 * FOLL_LONGTERM, which then migrates the pages out of ZONE_MOVABLE)
+	 * gets the child OOM-killed under this memory.max more often than
+	 * not, though every other piece is unpinned and can be swapped out.
+	 *
 	 * Only fault mode mirrors page by page. A prefault job needs every
 	 * piece bound to the VM resident at once, and pinned pages cannot be
 	 * reclaimed at all: in those modes only one piece is bound at a time,
@@ -1749,11 +1755,11 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	for (int i = 0; i < MEMCG_PIECES; i++) {
 		const uint64_t va = USERPTR_VA + i * SZ_2M;
 
-		if (!keep_bound)
-			hmmgpu_vm_map(test_fd, vm, uptr[i], 0, va, MEMCG_PIECE, 0);
 		snprintf(what, sizeof(what), "piece %d: CPU read of the GPU's writes", i);
 		check_data(piece[i], MEMCG_PIECE, 100 + i, what);
 		hmmgpu_fill_pattern(piece[i], MEMCG_PIECE, 200 + i);
+		if (!keep_bound)
+			hmmgpu_vm_map(test_fd, vm, uptr[i], 0, va, MEMCG_PIECE, 0);
 		snprintf(what, sizeof(what), "piece %d: GPU read of the CPU's writes", i);
 		gpu_check_pattern(&c, va, MEMCG_PIECE, 200 + i, what);
 		hmmgpu_vm_unmap(test_fd, vm, va, MEMCG_PIECE);
