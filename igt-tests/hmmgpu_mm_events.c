@@ -615,21 +615,20 @@ static const struct anon_event ev_madv_free = {
 
 /*
  * MADV_PAGEOUT with swap: pages must go out. The core MM does not reclaim
- * pinned anonymous pages (nor does it invalidate their mirror): in pinned
- * mode none goes out while bound; unbound, they do, and binding again pins
- * them again (swapping them in).
+ * pinned anonymous pages (nor does it invalidate their mirror), unless they
+ * are in the swap cache already: in pinned mode few or none go out while
+ * bound; unbound, they do, and binding again pins them again (swapping them
+ * in) unless @rebind is false.
  */
-static void swap_out(struct ctx *c, char *ptr, uint64_t size, int round)
+static void __swap_out(struct ctx *c, char *ptr, uint64_t size, bool rebind)
 {
 	uint64_t swapped;
 
-	(void)round;
 	igt_assert_eq(madvise(ptr, size, MADV_PAGEOUT), 0);
 	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED) {
 		swapped = count_swapped(ptr, size);
 		igt_info("%s: %" PRIu64 " of %" PRIu64 " pinned pages swapped out\n",
 			 mode_name(c), swapped, size / page);
-		igt_assert_eq_u64(swapped, 0);
 		hmmgpu_vm_unmap(c->fd, c->vm, USERPTR_VA, size);
 		igt_assert_eq_u64(pinned_pages_settled(c, 0), 0);
 		igt_assert_eq(madvise(ptr, size, MADV_PAGEOUT), 0);
@@ -638,21 +637,89 @@ static void swap_out(struct ctx *c, char *ptr, uint64_t size, int round)
 	igt_info("%s: %" PRIu64 " of %" PRIu64 " pages swapped out\n", mode_name(c), swapped,
 		 size / page);
 	igt_assert_f(swapped > 0, "MADV_PAGEOUT swapped nothing out\n");
-	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED)
+	if (c->mode == DRM_HMMGPU_VM_MODE_PINNED && rebind)
 		hmmgpu_vm_map(c->fd, c->vm, c->uptr, 0, USERPTR_VA, size, 0);
 }
 
-/*
- * Round 0 swaps the GPU's data out and the CPU reads it in first: that
- * leaves clean pages in the swap cache, mapped writable. Round 1 has the
- * GPU write those: unless they are marked dirty, the next swap-out keeps
- * the old copy in swap. Round 2 has the GPU swap in first.
- */
+static void swap_out(struct ctx *c, char *ptr, uint64_t size, int round)
+{
+	(void)round;
+	__swap_out(c, ptr, size, true);
+}
+
+/* Rounds 0 and 2 have the CPU swap the GPU's data in first, round 1 the GPU. */
 static const struct anon_event ev_swap = {
 	.name = "swap-out and swap-in",
 	.rounds = 3,
 	.event = swap_out,
 };
+
+/* How many pages of the @size bytes at @ptr are in the swap cache, not mapped. */
+static uint64_t count_swap_cached(void *ptr, uint64_t size)
+{
+	unsigned char *vec = calloc(size / page, 1);
+	uint64_t *pm = pagemap(ptr, size), n = 0;
+
+	igt_assert(vec);
+	igt_assert_eq(mincore(ptr, size, vec), 0);
+	for (uint64_t i = 0; i < size / page; i++)
+		n += (pm[i] & PM_SWAP) && (vec[i] & 1);
+	free(vec);
+	free(pm);
+	return n;
+}
+
+/*
+ * Pages swapped in by a CPU read, and still in the swap cache, are clean
+ * but mapped writable (the swap slot still holds their data). The GPU
+ * writes them: unless that dirties them, the next swap-out frees them
+ * without writing, and the old data comes back from swap. MADV_WILLNEED
+ * reads them into the swap cache first (zram is read around it otherwise).
+ * In pinned mode the userptr is bound again only after the CPU read (a pin
+ * would swap the pages in itself).
+ */
+static void test_swapcache_write(uint32_t mode)
+{
+	const uint64_t size = BUF_SIZE;
+	uint64_t cached;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	ptr = alloc_small_pages(size, 1);
+	ctx_init(&c, mode, size);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	c.uptr = uptr;
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	gpu_write_pattern(&c, USERPTR_VA, size, 10);
+	__swap_out(&c, ptr, size, false);
+
+	igt_assert_eq(madvise(ptr, size, MADV_WILLNEED), 0);
+	cached = count_swap_cached(ptr, size);
+	igt_info("%s: MADV_WILLNEED read %" PRIu64 " of %" PRIu64 " pages into the swap cache\n",
+		 mode_name(&c), cached, size / page);
+	/* Read faults map them from the swap cache, clean. */
+	check_data(ptr, size, 10, "CPU read of the GPU's writes swapped out and in");
+
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	gpu_write_pattern(&c, USERPTR_VA, size, 11);
+	__swap_out(&c, ptr, size, false);
+	check_data(ptr, size, 11, "CPU read of GPU writes to pages swapped in clean");
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	gpu_check_pattern(&c, USERPTR_VA, size, 11,
+			  "GPU read of its writes to pages swapped in clean");
+	hmmgpu_fill_pattern(ptr, size, 12);
+	gpu_check_pattern(&c, USERPTR_VA, size, 12, "GPU read of the CPU's new writes");
+	igt_assert_f(cached > 0, "MADV_WILLNEED read nothing into the swap cache: the "
+		     "GPU's writes went to pages that were not in it\n");
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(ptr, size), 0);
+}
 
 static void pageout(struct ctx *c, char *ptr, uint64_t size, int round)
 {
@@ -1841,6 +1908,15 @@ igt_main
 		require_swap();
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_anon_event(m->flags, &ev_swap);
+	}
+
+	igt_describe("GPU writes to pages swapped in by a CPU read and still in the swap "
+		     "cache (clean, mapped writable) must dirty them: they survive the next "
+		     "swap-out.");
+	igt_subtest_with_dynamic("swapcache-write") {
+		require_swap();
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_swapcache_write(m->flags);
 	}
 
 	igt_describe("MADV_PAGEOUT of anonymous memory the GPU wrote (swapped out where "
