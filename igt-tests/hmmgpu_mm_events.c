@@ -1804,7 +1804,10 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	for (int i = 0; i < MEMCG_PIECES; i++) {
 		const uint64_t va = USERPTR_VA + i * SZ_2M;
 
-		piece[i] = alloc_small_pages(MEMCG_PIECE, 1);
+		/* Not alloc_small_pages(): its second mapping would double the pressure. */
+		piece[i] = map_anon(MEMCG_PIECE, MAP_PRIVATE);
+		igt_assert_eq(madvise(piece[i], MEMCG_PIECE, MADV_NOHUGEPAGE), 0);
+		hmmgpu_fill_pattern(piece[i], MEMCG_PIECE, 1);
 		uptr[i] = hmmgpu_userptr_create(test_fd, piece[i], MEMCG_PIECE, 0);
 		hmmgpu_vm_map(test_fd, vm, uptr[i], 0, va, MEMCG_PIECE, 0);
 		gpu_write_pattern(&c, va, MEMCG_PIECE, 100 + i);
