@@ -1314,6 +1314,48 @@ static void require_huge(void *map, uint64_t map_size, const char *ptr, uint64_t
 		      "pages, not %" PRIu64 "\n", have, kb);
 }
 
+/*
+ * MADV_FREE of whole huge pages (lazy-free THPs), then GPU writes through
+ * 2 MiB entries and reclaim: the huge pages the GPU wrote must not be
+ * discarded.
+ */
+static void test_madv_free_thp(uint32_t mode)
+{
+	const uint64_t size = SZ_4M;
+	struct drm_hmmgpu_vm_stats s0, s1;
+	uint64_t map_size;
+	uint32_t uptr;
+	struct ctx c;
+	void *map;
+	char *ptr;
+
+	ptr = thp_alloc(size, 1, &map, &map_size);
+	require_huge(map, map_size, ptr, size / 1024);
+
+	ctx_init(&c, mode, size);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	igt_assert_eq(madvise(ptr, size, MADV_FREE), 0);
+	vm_stats(&c, &s0);
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
+	gpu_write_pattern(&c, USERPTR_VA, size, 10);
+	vm_stats(&c, &s1);
+	igt_info("%s: AnonHugePages %" PRIu64 " kB, %llu 2 MiB entries written\n",
+		 mode_name(&c), anon_huge_kb(ptr),
+		 (unsigned long long)(s1.entries_2m - s0.entries_2m));
+
+	reclaim_lazyfree(&c, ptr, size, 0);
+	check_data(ptr, size, 10, "CPU read of GPU writes to lazy-free huge pages after reclaim");
+	gpu_check_pattern(&c, USERPTR_VA, size, 10,
+			  "GPU read of its writes to lazy-free huge pages after reclaim");
+	hmmgpu_fill_pattern(ptr, size, 11);
+	gpu_check_pattern(&c, USERPTR_VA, size, 11, "GPU read of the CPU's new writes");
+
+	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
+	gem_close(c.fd, uptr);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(map, map_size), 0);
+}
+
 /* Splits the huge pages of [@ptr, @ptr + @size) with debugfs, if it can. */
 static bool split_huge_pages(const char *ptr, uint64_t size)
 {
@@ -1902,6 +1944,14 @@ igt_main
 	igt_subtest_with_dynamic("madv-free-reclaim") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_anon_event(m->flags, &ev_madv_free);
+	}
+
+	igt_describe("Huge pages made lazy-free (MADV_FREE), written by the GPU through "
+		     "2 MiB entries, then reclaimed: none of the GPU's writes is discarded.");
+	igt_subtest_with_dynamic("madv-free-reclaim-thp") {
+		igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_madv_free_thp(m->flags);
 	}
 
 	igt_describe("Anonymous memory the GPU wrote is swapped out (MADV_PAGEOUT, checked "
