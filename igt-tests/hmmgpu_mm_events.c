@@ -5,11 +5,13 @@
  * hmmgpu under the events of the core memory manager. In every VM mode the
  * device offers (one dynamic subtest per mode: "fault", "prefault",
  * "pinned"), memory bound as a userptr is written by the GPU, then the core
- * MM does something to it: reclaims lazy-free pages (MADV_FREE), swaps it
- * out and in, deactivates or pages it out (MADV_COLD, MADV_PAGEOUT), writes
+ * MM does something to it: reclaims lazy-free pages (MADV_FREE, small and
+ * huge), swaps it out and in (also pages swapped in clean and still in the
+ * swap cache), deactivates or pages it out (MADV_COLD, MADV_PAGEOUT), writes
  * a file back and drops the page cache, migrates it between NUMA nodes,
- * compacts it, merges it with KSM, splits or collapses its huge pages, or
- * reclaims it under a memory cgroup's limit. After each event:
+ * compacts it, merges it with KSM, splits or collapses its huge pages
+ * (MADV_COLLAPSE, khugepaged), migrates it out of ZONE_MOVABLE to pin it
+ * long-term, or reclaims it under a memory cgroup's limit. After each event:
  *
  * 1. the CPU reads every word the GPU wrote (no write may be lost; the first
  *    wrong word and the counts are printed),
@@ -24,7 +26,6 @@
  * NUMA nodes, KSM, ZONE_MOVABLE, compaction, cgroup2's memory controller)
  * are checked for: a subtest whose feature is missing skips and says which.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,7 +37,6 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
