@@ -1955,8 +1955,8 @@ igt_main
 	}
 
 	igt_describe("Anonymous memory the GPU wrote is swapped out (MADV_PAGEOUT, checked "
-		     "in pagemap) and in, by the CPU then by the GPU: no GPU write is lost, "
-		     "also to clean pages swapped in and still in the swap cache.");
+		     "in pagemap) and in, by the CPU or by the GPU first: no GPU write is "
+		     "lost; pinned pages go out once unbound.");
 	igt_subtest_with_dynamic("swap-out-in") {
 		require_swap();
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
