@@ -8,6 +8,7 @@
 #   make kernel   build the kernel and modules only (cached outside the clone)
 #   make igt      build the IGT tests and the demonstration only
 #   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
+#   make soak     build, boot, run the data-integrity soak SOAK_SECONDS per VM mode
 #   make rustfmt  format the project's Rust files
 #   make clippy   build the Rust code with CLIPPY=1
 #   make clean    remove out/ (the kernel cache stays: see HMMGPU_CACHE in README.md)
@@ -15,8 +16,11 @@
 OUT := $(CURDIR)/out
 BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
+# make soak: seconds per VM mode, and the seed (empty: the test picks one and prints it).
+SOAK_SECONDS ?= 600
+SOAK_SEED ?=
 
-.PHONY: all run check deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
+.PHONY: all run check soak deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
 all: check
 
@@ -42,6 +46,12 @@ run: kernel igt
 
 check: kernel igt selftests
 	@scripts/check.sh $(OUT) $(BIN) $(CHECK_TIMEOUT)
+
+# Three modes of SOAK_SECONDS each, plus the boot and the final checks.
+soak: kernel igt
+	@scripts/vm.sh -t $$((3 * $(SOAK_SECONDS) + 600)) -o $(OUT)/soak -b $(BIN) -- \
+		sh /opt/hmmgpu/soak.sh $(SOAK_SECONDS) $(SOAK_SEED) && echo "soak: passed" || \
+		{ echo "soak: FAILED; output and kernel log in $(OUT)/soak"; exit 1; }
 
 rustfmt rustfmtcheck: deps
 	@scripts/rustfmt.sh $(if $(filter rustfmtcheck,$@),--check)
