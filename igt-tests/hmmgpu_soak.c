@@ -144,6 +144,7 @@ enum op {
 	OP_MPROTECT,
 	OP_FORK,
 	OP_THP_SPLIT,
+	OP_THP_REFRESH,
 	OP_COLLAPSE,
 	OP_COMPACT,
 	OP_KSM,
@@ -1414,6 +1415,27 @@ static void op_thp_split(struct soak *s)
 	}
 }
 
+/*
+ * A fresh huge page: 2 MiB of the huge-page part mapped again, private, and
+ * written whole by the CPU (the events split huge pages and leave shared
+ * memory and holes behind; this brings them back).
+ */
+static void op_thp_refresh(struct soak *s)
+{
+	uint64_t off = rnd_below(s, THP_SIZE / SZ_2M) * SZ_2M;
+	bool holes = false;
+
+	for (uint64_t p = page_of(off); p < page_of(off + SZ_2M); p++)
+		holes |= s->backing[p] == BK_NONE;
+	oplog(s, "thp-refresh [%#" PRIx64 ", +2M)%s", off, holes ? ", filling holes" : "");
+	map_part(s, off, SZ_2M, BK_ANON, MAP_FIXED);
+	gen_data(s, s->tmp, SZ_2M);
+	memcpy(s->base + off, s->tmp, SZ_2M);
+	model_write(s, off, s->tmp, SZ_2M);
+	if (holes)
+		rebind(s);
+}
+
 static void op_collapse(struct soak *s)
 {
 	uint64_t off = rnd_below(s, THP_SIZE / SZ_2M) * SZ_2M;
@@ -1545,6 +1567,7 @@ static const struct {
 	[OP_MPROTECT] = { "mprotect", op_mprotect, 2 },
 	[OP_FORK] = { "fork", op_fork, 1 },
 	[OP_THP_SPLIT] = { "thp-split", op_thp_split, 2 },
+	[OP_THP_REFRESH] = { "thp-refresh", op_thp_refresh, 1 },
 	[OP_COLLAPSE] = { "collapse", op_collapse, 1 },
 	[OP_COMPACT] = { "compact", op_compact, 1 },
 	[OP_KSM] = { "ksm", op_ksm, 1 },
@@ -1580,6 +1603,7 @@ static bool op_available(enum op op)
 	case OP_FREE_WRITE_RECLAIM:
 		return feat.free && feat.pageout;
 	case OP_THP_SPLIT:
+	case OP_THP_REFRESH:
 		return feat.thp;
 	case OP_COLLAPSE:
 		return feat.collapse;
