@@ -214,6 +214,8 @@ static uint64_t opt_ops;
 static uint64_t opt_seed;
 static bool opt_seed_given;
 static const char *opt_without;
+/* After every operation, check the whole region: 1 from the CPU, 2 from the GPU too. */
+static int opt_verify;
 
 /* The guest's features, found once. */
 static struct {
@@ -1341,45 +1343,81 @@ static void op_mprotect(struct soak *s)
 	mprotect_part(s, off, len, none);
 }
 
+static void write_byte(int pipe_fd)
+{
+	igt_assert_eq(write(pipe_fd, "x", 1), 1);
+}
+
+static bool read_byte(int pipe_fd)
+{
+	char b;
+
+	return read(pipe_fd, &b, 1) == 1;
+}
+
 /*
  * fork(): the child's GPU jobs fault on the parent's memory; the child sees
- * the parent's data, writes some of it and exits. Its writes to shared
- * memory are the parent's too, those to private memory are not.
+ * the parent's data and writes some of it; then the parent's GPU writes
+ * some, which must not reach the child's copies of private pages. The
+ * child's writes to shared memory are the parent's too, those to private
+ * memory are not.
  */
 static void op_fork(struct soak *s)
 {
-	uint64_t woff[4], wlen[4], coff, clen, goff;
-	uint32_t wval[4];
+	uint64_t woff[4], wlen[4], coff, clen, goff, glen, foff, flen;
+	uint32_t wval[4], fval;
+	int to_child[2], to_parent[2];
+	struct drm_hmmgpu_cmd cmd;
 	unsigned int n;
+	int err;
 
 	n = 1 + rnd_below(s, 4);
 	for (unsigned int i = 0; i < n; i++) {
 		igt_assert(pick_words(s, 4 * page, &woff[i], &wlen[i]));
 		wval[i] = rnd32(s);
 	}
-	igt_assert(pick_pages(s, MAPPED, 1, &goff, &clen));
+	igt_assert(pick_pages(s, MAPPED, 1, &goff, &glen));
 	goff += rnd_below(s, page / 8) * 8;
 	igt_assert(pick_pages(s, MAPPED, s->npages, &coff, &clen));
+	igt_assert(pick_words(s, 16 * page, &foff, &flen));
+	fval = rnd32(s);
 	oplog(s, "fork: the child checks [%#" PRIx64 ", +%#" PRIx64 "), makes %u writes, "
-	      "first [%#" PRIx64 ", +%#" PRIx64 ") %#x", coff, clen, n, woff[0], wlen[0], wval[0]);
+	      "first [%#" PRIx64 ", +%#" PRIx64 ") %#x; the parent GPU-fills [%#" PRIx64
+	      ", +%#" PRIx64 ")", coff, clen, n, woff[0], wlen[0], wval[0], foff, flen);
 
+	igt_assert_eq(pipe(to_child), 0);
+	igt_assert_eq(pipe(to_parent), 0);
 	igt_fork(child, 1) {
-		struct drm_hmmgpu_cmd cmd;
-		int err;
+		uint64_t pfirst = page_of(foff), plast = page_of(foff + flen - 1);
 
 		s->in_child = true;
+		close(to_child[1]);
+		close(to_parent[0]);
 		hmmgpu_cmd_write64(&cmd, REGION_VA + goff, 0xc41dc41dc41dc41dull);
 		err = gpu_job(s, &cmd, 1);
 		if (err != -EFAULT)
 			soak_fail(s, "the child's GPU write to the parent's memory at %#" PRIx64
 				  " returned %d, not -EFAULT\n", goff, err);
 		check_pages(s, coff, clen, s->base + coff, "CPU read in the child");
-		for (unsigned int i = 0; i < n; i++)
+		for (unsigned int i = 0; i < n; i++) {
 			for (uint64_t j = 0; j < wlen[i] / 4; j++)
 				((uint32_t *)(s->base + woff[i]))[j] = wval[i];
-	}
-	igt_waitchildren();
+			model_fill32(s, woff[i], wlen[i], wval[i]);
+		}
 
+		write_byte(to_parent[1]);
+		igt_assert(read_byte(to_child[0]));
+		/* The parent's GPU wrote its own private pages, not the child's. */
+		for (uint64_t p = pfirst; p <= plast; p++)
+			if (s->backing[p] == BK_ANON)
+				check_pages(s, p * page, page, s->base + p * page,
+					    "CPU read in the child after the parent's GPU write");
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+
+	if (!read_byte(to_parent[0]))
+		igt_waitchildren(); /* The child failed: report how. */
 	for (unsigned int i = 0; i < n; i++) {
 		for (uint64_t p = page_of(woff[i]); p <= page_of(woff[i] + wlen[i] - 1); p++) {
 			uint64_t from = woff[i] > p * page ? woff[i] : p * page;
@@ -1389,6 +1427,19 @@ static void op_fork(struct soak *s)
 				model_fill32(s, from, to - from, wval[i]);
 		}
 	}
+	hmmgpu_cmd_fill(&cmd, REGION_VA + foff, flen, fval);
+	err = gpu_job(s, &cmd, 1);
+	if (!err)
+		model_fill32(s, foff, flen, fval);
+
+	/* Let the child check even when the fill failed, so that it ends. */
+	write_byte(to_child[1]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	igt_waitchildren();
+	if (err)
+		soak_fail(s, "GPU fill while a child of fork lives: the GPU job failed: %d (%s)\n",
+			  err, strerror(-err));
 }
 
 /* Splits a huge page: one page of it goes, changes protection, or is mapped afresh. */
@@ -1741,19 +1792,18 @@ static void soak_reap(struct soak *s)
 	errno = 0;
 }
 
-/* Every mapped page, by the CPU and by the GPU. */
-static void check_all(struct soak *s)
+/* Every mapped page, by the CPU, and by the GPU when @gpu. */
+static void check_all(struct soak *s, bool gpu, const char *cpu_how, const char *gpu_how)
 {
 	unsigned int n = find_runs(s, MAPPED);
 	struct run runs[MAX_HOLES + 1];
 
 	igt_assert(n <= ARRAY_SIZE(runs));
 	memcpy(runs, s->runs, n * sizeof(*runs));
-	s->nops++;
-	oplog(s, "final check of %u runs, CPU and GPU", n);
 	for (unsigned int i = 0; i < n; i++) {
-		check_pages(s, runs[i].off, runs[i].len, s->base + runs[i].off, "final CPU read");
-		gpu_check(s, runs[i].off, runs[i].len);
+		check_pages(s, runs[i].off, runs[i].len, s->base + runs[i].off, cpu_how);
+		if (gpu)
+			gpu_read_at(s, REGION_VA + runs[i].off, runs[i].off, runs[i].len, gpu_how);
 	}
 }
 
@@ -1818,12 +1868,18 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 			 ops[op].name);
 		sp->skipped = false;
 		ops[op].fn(sp);
-		if (sp->skipped)
+		if (sp->skipped) {
 			sp->nops--;
-		else
-			sp->counts[op]++;
+			continue;
+		}
+		sp->counts[op]++;
+		if (opt_verify)
+			check_all(sp, opt_verify > 1, "CPU read verifying the last operation",
+				  "GPU read verifying the last operation");
 	}
-	check_all(sp);
+	sp->nops++;
+	oplog(sp, "final check, CPU and GPU");
+	check_all(sp, true, "final CPU read", "final GPU read");
 
 	hmmgpu_vm_stats(sp->fd, sp->vm, &st);
 	for (int i = 0; i < NUM_OPS; i++)
@@ -1862,6 +1918,9 @@ static int opt_handler(int opt, int opt_index, void *data)
 	case 'w':
 		opt_without = optarg;
 		break;
+	case 'v':
+		opt_verify = atoi(optarg);
+		break;
 	default:
 		return IGT_OPT_HANDLER_ERROR;
 	}
@@ -1873,6 +1932,7 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, 'S' },
 	{ "ops", required_argument, NULL, 'n' },
 	{ "without", required_argument, NULL, 'w' },
+	{ "verify", required_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1881,7 +1941,10 @@ static const char help_str[] =
 	"               0 for no limit with --ops)\n"
 	"  --ops N      stop each mode after N operations (HMMGPU_SOAK_OPS)\n"
 	"  --seed N     seed of the operations (HMMGPU_SOAK_SEED; default: from the clock)\n"
-	"  --without A,B  leave out these operations (HMMGPU_SOAK_WITHOUT), e.g. madv-free\n";
+	"  --without A,B  leave out these operations (HMMGPU_SOAK_WITHOUT), e.g. madv-free\n"
+	"  --verify N   after every operation check the whole region from the CPU (1),\n"
+	"               and from the GPU too (2): finds the operation that went wrong\n"
+	"               (HMMGPU_SOAK_VERIFY)\n";
 
 static void read_env(void)
 {
@@ -1893,6 +1956,8 @@ static void read_env(void)
 		opt_ops = strtoull(v, NULL, 0);
 	if (!opt_without)
 		opt_without = getenv("HMMGPU_SOAK_WITHOUT");
+	if (!opt_verify && (v = getenv("HMMGPU_SOAK_VERIFY")) && *v)
+		opt_verify = atoi(v);
 	if (!opt_seed_given && (v = getenv("HMMGPU_SOAK_SEED")) && *v) {
 		opt_seed = strtoull(v, NULL, 0);
 		opt_seed_given = true;
