@@ -195,7 +195,7 @@ struct soak {
 	struct binding binds[MAX_BINDS];
 	unsigned int nbinds;
 
-	uint64_t nops, counts[NUM_OPS];
+	uint64_t nops, counts[NUM_OPS], ns[NUM_OPS];
 	char log[LOG_LINES][LOG_LEN];
 	int numa_node;
 	bool in_child;
@@ -284,6 +284,7 @@ static void print_log_tail(struct soak *s)
 __attribute__((format(printf, 2, 3))) __noreturn
 static void soak_fail(struct soak *s, const char *fmt, ...)
 {
+	struct drm_hmmgpu_vm_stats st;
 	va_list args;
 
 	igt_critical("soak: %s mode, seed %" PRIu64 ", op %" PRIu64 "%s:\n", s->mode_name,
@@ -292,6 +293,12 @@ static void soak_fail(struct soak *s, const char *fmt, ...)
 	igt_vlog(IGT_LOG_DOMAIN, IGT_LOG_CRITICAL, fmt, args);
 	va_end(args);
 	print_log_tail(s);
+	if (!s->in_child && !__hmmgpu_vm_stats(s->fd, s->vm, &st))
+		igt_critical("VM statistics: GPU faults %llu, invalidations %llu, retries %llu, "
+			     "pinned pages %llu, jobs done %llu, failed %llu\n",
+			     (unsigned long long)st.faults, (unsigned long long)st.invalidations,
+			     (unsigned long long)st.retries, (unsigned long long)st.pinned_pages,
+			     (unsigned long long)st.jobs_done, (unsigned long long)st.jobs_failed);
 	igt_critical("replay: HMMGPU_SOAK_SEED=%" PRIu64 " hmmgpu_soak --run-subtest soak "
 		     "--dynamic-subtest %s\n", s->seed, s->mode_name);
 	igt_fail(IGT_EXIT_FAILURE);
@@ -868,8 +875,13 @@ static enum backing pick_backing(struct soak *s)
 
 	if (r < 2)
 		return BK_SHARED;
+	/*
+	 * Long-term write pins of file mappings that track dirty pages (ext4)
+	 * are refused (mm/gup.c, writable_file_mapping_allowed()): pinned mode
+	 * gets shared memory instead.
+	 */
 	if (r < 4 && feat.ext4)
-		return BK_FILE;
+		return s->mode == DRM_HMMGPU_VM_MODE_PINNED ? BK_SHARED : BK_FILE;
 	return BK_ANON;
 }
 
@@ -1507,33 +1519,36 @@ static void op_compact(struct soak *s)
 		soak_fail(s, "writing /proc/sys/vm/compact_memory failed\n");
 }
 
-/* Identical pages, and ksmd scans twice (or for at most 3 s): merged pages the GPU then writes. */
+#define KSM_RUN		"/sys/kernel/mm/ksm/run"
+
+/*
+ * KSM: identical pages with ksmd started, which then merges them while the
+ * operations that follow run (and the GPU writes merged pages); or ksmd
+ * stopped, merged pages staying merged; or every merged page unmerged.
+ */
 static void op_ksm(struct soak *s)
 {
-	const char *scans = "/sys/kernel/mm/ksm/full_scans";
-	struct timespec start;
-	uint64_t off, len, full;
+	uint64_t off, len, how = rnd_below(s, 4);
 	uint32_t value;
 
+	if (how >= 2) {
+		oplog(s, "ksm: %s", how == 2 ? "stop ksmd" : "unmerge all");
+		if (!write_file(KSM_RUN, how == 2 ? "0" : "2"))
+			soak_fail(s, "writing %s to %s failed\n", how == 2 ? "0" : "2", KSM_RUN);
+		return;
+	}
 	if (!pick_pages(s, MASK(BK_ANON), 32, &off, &len))
 		return skip_op(s);
 	value = rnd32(s) & 0xff;
-	oplog(s, "ksm: [%#" PRIx64 ", +%#" PRIx64 ") all %#x, two scans", off, len, value);
+	oplog(s, "ksm: [%#" PRIx64 ", +%#" PRIx64 ") all %#x, ksmd runs (%" PRIu64 " pages "
+	      "sharing)", off, len, value, read_u64_file("/sys/kernel/mm/ksm/pages_sharing"));
 	for (uint64_t i = 0; i < len / 4; i++)
 		((uint32_t *)(s->base + off))[i] = value;
 	model_fill32(s, off, len, value);
-
-	full = read_u64_file(scans);
-	igt_ignore_warn(write_file("/sys/kernel/mm/ksm/pages_to_scan", "2000"));
-	igt_ignore_warn(write_file("/sys/kernel/mm/ksm/sleep_millisecs", "10"));
-	if (!write_file("/sys/kernel/mm/ksm/run", "1"))
+	igt_ignore_warn(write_file("/sys/kernel/mm/ksm/pages_to_scan", "256"));
+	igt_ignore_warn(write_file("/sys/kernel/mm/ksm/sleep_millisecs", "20"));
+	if (!write_file(KSM_RUN, "1"))
 		soak_fail(s, "starting ksmd failed\n");
-	igt_gettime(&start);
-	while (read_u64_file(scans) < full + 2 && elapsed_s(&start) < 3)
-		usleep(10000);
-	igt_ignore_warn(write_file("/sys/kernel/mm/ksm/run", "0"));
-	igt_debug("ksm: %" PRIu64 " pages sharing\n",
-		  read_u64_file("/sys/kernel/mm/ksm/pages_sharing"));
 }
 
 static void op_numa(struct soak *s)
@@ -1844,6 +1859,9 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 
 	if (sp->live)
 		soak_reap(sp);
+	/* ksmd runs from a KSM event to the end of the mode (or a failure). */
+	if (feat.ksm)
+		igt_ignore_warn(write_file(KSM_RUN, "0"));
 	if (seconds < 0)
 		seconds = opt_ops ? 0 : 5;
 	igt_info("seed: %" PRIu64 " (%s mode)\n", seed, m->name);
@@ -1860,6 +1878,7 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 	soak_init(sp, m, seed);
 	igt_gettime(&start);
 	while ((!opt_ops || sp->nops < opt_ops) && (!seconds || elapsed_s(&start) < seconds)) {
+		struct timespec op_start;
 		enum op op;
 
 		sp->nops++;
@@ -1867,7 +1886,9 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 		snprintf(sp->log[sp->nops % LOG_LINES], LOG_LEN, "op %" PRIu64 ": %s", sp->nops,
 			 ops[op].name);
 		sp->skipped = false;
+		igt_gettime(&op_start);
 		ops[op].fn(sp);
+		sp->ns[op] += igt_nsec_elapsed(&op_start);
 		if (sp->skipped) {
 			sp->nops--;
 			continue;
@@ -1880,6 +1901,8 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 	sp->nops++;
 	oplog(sp, "final check, CPU and GPU");
 	check_all(sp, true, "final CPU read", "final GPU read");
+	if (feat.ksm)
+		igt_ignore_warn(write_file(KSM_RUN, "0"));
 
 	hmmgpu_vm_stats(sp->fd, sp->vm, &st);
 	for (int i = 0; i < NUM_OPS; i++)
@@ -1888,6 +1911,12 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 				      n ? ", " : "", ops[i].name, sp->counts[i]);
 	igt_info("%s: %" PRIu64 " operations in %.1f s, seed %" PRIu64 ": %s\n", m->name,
 		 sp->nops, elapsed_s(&start), seed, counts);
+	n = 0;
+	for (int i = 0; i < NUM_OPS; i++)
+		if (sp->counts[i])
+			n += snprintf(counts + n, sizeof(counts) - n, "%s%s %.2f", n ? ", " : "",
+				      ops[i].name, sp->ns[i] / 1e9);
+	igt_info("%s: seconds per kind of operation: %s\n", m->name, counts);
 	igt_info("%s: GPU faults %llu (2 MiB %llu), invalidations %llu, retries %llu, jobs done "
 		 "%llu, failed %llu\n", m->name, (unsigned long long)st.faults,
 		 (unsigned long long)st.faults_2m, (unsigned long long)st.invalidations,
