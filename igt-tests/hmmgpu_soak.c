@@ -16,12 +16,16 @@
  * (each where the guest has it). In prefault and pinned modes the userptrs
  * are bound again whenever holes come and go.
  *
- * The operations come from a pseudo-random generator: the same seed (and
- * the same events available) gives the same sequence of operations. Each
- * mode prints its seed; a mismatch prints the region offset, expected and
- * found values, the mode, the seed and the last operations. The length of
- * a run: --seconds N (or HMMGPU_SOAK_SECONDS) per mode, default 5; --ops N
- * (HMMGPU_SOAK_OPS) stops after N operations; --seed N (HMMGPU_SOAK_SEED).
+ * The operations come from a pseudo-random generator: the same seed (with
+ * the same binary and the same events available) gives the same sequence
+ * of operations, in every mode. Each mode prints its seed; a mismatch
+ * prints the region offset, expected and found values, the mode, the seed
+ * and the last operations. The length of a run: --seconds N (or
+ * HMMGPU_SOAK_SECONDS) per mode, default 5; --ops N (HMMGPU_SOAK_OPS)
+ * stops after N operations; --seed N (HMMGPU_SOAK_SEED). --without A,B
+ * (HMMGPU_SOAK_WITHOUT) leaves operations out; --verify 1 or 2
+ * (HMMGPU_SOAK_VERIFY) checks the whole region after every operation, from
+ * the CPU or from both, which finds the operation that went wrong.
  *
  * What a page may hold (the shadow is exact, up to what the kernel may
  * choose): MADV_DONTNEED of private anonymous memory and fresh mappings give
