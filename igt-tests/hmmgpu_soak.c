@@ -462,7 +462,8 @@ static bool madvise_works(int advice, uint64_t size)
 		return false;
 	ptr = (char *)ALIGN((uintptr_t)map, (uintptr_t)size);
 	memset(ptr, 1, size);
-	ok = !madvise(ptr, size, advice) || (errno != EINVAL && errno != ENOSYS);
+	/* Unknown advice is -EINVAL; anything else means the kernel knows it. */
+	ok = !madvise(ptr, size, advice) || errno != EINVAL;
 	munmap(map, size * 2);
 	errno = 0;
 	return ok;
@@ -1979,20 +1980,27 @@ static const char help_str[] =
 	"               and from the GPU too (2): finds the operation that went wrong\n"
 	"               (HMMGPU_SOAK_VERIFY)\n";
 
+/* An environment variable, NULL when unset or empty. */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* What the options did not set, from the environment; a seed from the clock. */
 static void read_env(void)
 {
-	const char *v;
-
-	if (opt_seconds < 0 && (v = getenv("HMMGPU_SOAK_SECONDS")) && *v)
-		opt_seconds = strtod(v, NULL);
-	if (!opt_ops && (v = getenv("HMMGPU_SOAK_OPS")) && *v)
-		opt_ops = strtoull(v, NULL, 0);
+	if (opt_seconds < 0 && env("HMMGPU_SOAK_SECONDS"))
+		opt_seconds = strtod(env("HMMGPU_SOAK_SECONDS"), NULL);
+	if (!opt_ops && env("HMMGPU_SOAK_OPS"))
+		opt_ops = strtoull(env("HMMGPU_SOAK_OPS"), NULL, 0);
 	if (!opt_without)
-		opt_without = getenv("HMMGPU_SOAK_WITHOUT");
-	if (!opt_verify && (v = getenv("HMMGPU_SOAK_VERIFY")) && *v)
-		opt_verify = atoi(v);
-	if (!opt_seed_given && (v = getenv("HMMGPU_SOAK_SEED")) && *v) {
-		opt_seed = strtoull(v, NULL, 0);
+		opt_without = env("HMMGPU_SOAK_WITHOUT");
+	if (!opt_verify && env("HMMGPU_SOAK_VERIFY"))
+		opt_verify = atoi(env("HMMGPU_SOAK_VERIFY"));
+	if (!opt_seed_given && env("HMMGPU_SOAK_SEED")) {
+		opt_seed = strtoull(env("HMMGPU_SOAK_SEED"), NULL, 0);
 		opt_seed_given = true;
 	}
 	if (!opt_seed_given) {
