@@ -2037,6 +2037,9 @@ igt_main_args("", long_opts, help_str, opt_handler, NULL)
 	}
 
 	igt_fixture {
+		/* A failure leaves ksmd running: the tests after this one want it stopped. */
+		if (feat.ksm)
+			igt_ignore_warn(write_file(KSM_RUN, "0"));
 		if (feat.memcg)
 			leave_memcg();
 		drm_close_driver(fd);
