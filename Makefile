@@ -16,9 +16,6 @@
 OUT := $(CURDIR)/out
 BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
-# make soak: seconds per VM mode, and the seed (empty: the test picks one and prints it).
-SOAK_SECONDS ?= 600
-SOAK_SEED ?=
 
 .PHONY: all run check soak deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
@@ -47,10 +44,12 @@ run: kernel igt
 check: kernel igt selftests
 	@scripts/check.sh $(OUT) $(BIN) $(CHECK_TIMEOUT)
 
-# Three modes of SOAK_SECONDS each, plus the boot and the final checks.
+# SOAK_SECONDS per VM mode (default 600), SOAK_SEED (default: the test picks one
+# and prints it). The guest's limit: three modes, plus the boot and the final checks.
 soak: kernel igt
-	@scripts/vm.sh -t $$((3 * $(SOAK_SECONDS) + 600)) -o $(OUT)/soak -b $(BIN) -- \
-		sh /opt/hmmgpu/soak.sh $(SOAK_SECONDS) $(SOAK_SEED) && echo "soak: passed" || \
+	@s=$(or $(SOAK_SECONDS),600); \
+	scripts/vm.sh -t $$((3 * s + 600)) -o $(OUT)/soak -b $(BIN) -- \
+		sh /opt/hmmgpu/soak.sh $$s $(SOAK_SEED) && echo "soak: passed" || \
 		{ echo "soak: FAILED; output and kernel log in $(OUT)/soak"; exit 1; }
 
 rustfmt rustfmtcheck: deps
