@@ -21,7 +21,7 @@
  * of operations, in every mode. Each mode prints its seed; a mismatch
  * prints the region offset, expected and found values, the mode, the seed
  * and the last operations. The length of a run: --seconds N (or
- * HMMGPU_SOAK_SECONDS) per mode, default 5; --ops N (HMMGPU_SOAK_OPS)
+ * HMMGPU_SOAK_SECONDS) per mode, default 4; --ops N (HMMGPU_SOAK_OPS)
  * stops after N operations; --seed N (HMMGPU_SOAK_SEED). --without A,B
  * (HMMGPU_SOAK_WITHOUT) leaves operations out; --verify 1 or 2
  * (HMMGPU_SOAK_VERIFY) checks the whole region after every operation, from
@@ -96,6 +96,9 @@ IGT_TEST_DESCRIPTION("A data-integrity soak in every VM mode: random GPU and CPU
 #define UPLOAD_OFF	REGION_SIZE
 #define UPLOAD_SIZE	SZ_1M
 #define RESULT_OFF	(UPLOAD_OFF + UPLOAD_SIZE)
+
+/* Seconds per mode by default: the three modes stay under 20 s of make check. */
+#define DEFAULT_SECONDS	4
 
 #define MAX_HOLES	3
 #define MAX_BINDS	(MAX_HOLES + 2)
@@ -1868,7 +1871,7 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 	if (feat.ksm)
 		igt_ignore_warn(write_file(KSM_RUN, "0"));
 	if (seconds < 0)
-		seconds = opt_ops ? 0 : 5;
+		seconds = opt_ops ? 0 : DEFAULT_SECONDS;
 	igt_info("seed: %" PRIu64 " (%s mode)\n", seed, m->name);
 	if (seconds && opt_ops)
 		igt_info("%s: %" PRIu64 " operations, or %.1f s\n", m->name, opt_ops, seconds);
@@ -1971,7 +1974,7 @@ static const struct option long_opts[] = {
 };
 
 static const char help_str[] =
-	"  --seconds N  run each mode for N seconds (HMMGPU_SOAK_SECONDS; default 5,\n"
+	"  --seconds N  run each mode for N seconds (HMMGPU_SOAK_SECONDS; default 4,\n"
 	"               0 for no limit with --ops)\n"
 	"  --ops N      stop each mode after N operations (HMMGPU_SOAK_OPS)\n"
 	"  --seed N     seed of the operations (HMMGPU_SOAK_SEED; default: from the clock)\n"
