@@ -1600,7 +1600,7 @@ static void op_writeback(struct soak *s)
 /* Reclaim of the test's memory cgroup: what it frees must be what may go. */
 static void op_memcg_reclaim(struct soak *s)
 {
-	uint64_t kb = 64 << rnd_below(s, 8);
+	uint64_t kb = 64 << rnd_below(s, 7);
 	char amount[32];
 	bool ok;
 
@@ -1647,7 +1647,7 @@ static const struct {
 	[OP_KSM] = { "ksm", op_ksm, 1 },
 	[OP_NUMA] = { "numa", op_numa, 2 },
 	[OP_WRITEBACK] = { "writeback", op_writeback, 2 },
-	[OP_MEMCG_RECLAIM] = { "memcg-reclaim", op_memcg_reclaim, 2 },
+	[OP_MEMCG_RECLAIM] = { "memcg-reclaim", op_memcg_reclaim, 1 },
 	[OP_REBIND] = { "rebind", op_rebind, 1 },
 };
 
