@@ -54,6 +54,8 @@
 #include <linux/falloc.h>
 #include <linux/magic.h>
 
+#include <xf86drm.h>
+
 #include "igt.h"
 #include "igt_hmmgpu.h"
 
@@ -158,6 +160,7 @@ enum op {
 	OP_NUMA,
 	OP_WRITEBACK,
 	OP_MEMCG_RECLAIM,
+	OP_GPU_RACE,
 	OP_REBIND,
 	NUM_OPS,
 };
@@ -1559,16 +1562,18 @@ static void op_ksm(struct soak *s)
 		soak_fail(s, "starting ksmd failed\n");
 }
 
-static void op_numa(struct soak *s)
+/*
+ * Moves the pages of [@off, @off + @len), at most 64, to the next NUMA node;
+ * returns what move_pages() returned, and the status of the first page.
+ */
+static long numa_move(struct soak *s, uint64_t off, uint64_t len, int *first)
 {
 	void *pages[64];
 	int nodes[64], status[64];
-	uint64_t off, len, n;
+	uint64_t n = min_u64(len / page, 64);
 	long ret;
 
-	igt_assert(pick_pages(s, MAPPED, 64, &off, &len));
 	s->numa_node = (s->numa_node + 1) % feat.numa_nodes;
-	n = len / page;
 	for (uint64_t i = 0; i < n; i++) {
 		pages[i] = s->base + off + i * page;
 		nodes[i] = s->numa_node;
@@ -1576,10 +1581,22 @@ static void op_numa(struct soak *s)
 	}
 	ret = syscall(SYS_move_pages, 0, (unsigned long)n, pages, nodes, status,
 		      SOAK_MPOL_MF_MOVE);
+	*first = status[0];
+	errno = 0;
+	return ret;
+}
+
+static void op_numa(struct soak *s)
+{
+	uint64_t off, len;
+	int first;
+	long ret;
+
+	igt_assert(pick_pages(s, MAPPED, 64, &off, &len));
+	ret = numa_move(s, off, len, &first);
 	/* Pages that cannot move (pinned, shared) stay: the data must be the same either way. */
 	oplog(s, "numa: move [%#" PRIx64 ", +%#" PRIx64 ") to node %d: %ld, first %d", off, len,
-	      s->numa_node, ret, status[0]);
-	errno = 0;
+	      s->numa_node, ret, first);
 }
 
 static void op_writeback(struct soak *s)
@@ -1608,6 +1625,133 @@ static void op_memcg_reclaim(struct soak *s)
 	ok = write_file(CGROUP "/memory.reclaim", amount);
 	/* -EAGAIN when less than asked could go, which is fine. */
 	oplog(s, "memcg-reclaim %s: %s", amount, ok ? "done" : "less");
+}
+
+/* Submits @n commands as one job; returns the sync object its fence lands in. */
+static uint32_t gpu_submit(struct soak *s, const struct drm_hmmgpu_cmd *cmds, unsigned int n)
+{
+	uint32_t syncobj = 0;
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = s->vm,
+		.cmds = (uintptr_t)cmds,
+		.cmd_count = n,
+		.out_count = 1,
+	};
+	int err;
+
+	igt_assert_eq(drmSyncobjCreate(s->fd, 0, &syncobj), 0);
+	exec.out_syncobjs = (uintptr_t)&syncobj;
+	err = __hmmgpu_exec(s->fd, &exec);
+	if (err)
+		soak_fail(s, "submitting a GPU job failed: %d\n", err);
+	return syncobj;
+}
+
+/* Waits for the job of @syncobj (longer than any job may run); returns its error. */
+static int gpu_wait_job(struct soak *s, uint32_t syncobj)
+{
+	int64_t timeout = (HMMGPU_EXEC_DEFAULT_TIMEOUT_MS + 10000ll) * 1000000;
+	int32_t error = 0;
+	int err;
+
+	err = __hmmgpu_wait(s->fd, syncobj, timeout, &error);
+	igt_assert_eq(drmSyncobjDestroy(s->fd, syncobj), 0);
+	errno = 0;
+	return err ?: error;
+}
+
+enum race {
+	RACE_CPU_WRITE,
+	RACE_PAGEOUT,
+	RACE_COLD,
+	RACE_NUMA,
+	RACE_MEMCG,
+	RACE_COMPACT,
+	NUM_RACES,
+};
+
+static const char *const race_names[] = {
+	"CPU writes to the same pages", "pageout", "cold", "NUMA migration", "memcg reclaim",
+	"compaction",
+};
+
+/*
+ * An event while a GPU job writes: the job fills part of the region and,
+ * before it is waited for, the CPU writes the other bytes of the pages it
+ * fills, or reclaim, migration or compaction takes those pages. The job
+ * must succeed, and every write, the GPU's and the CPU's, must land.
+ */
+static void op_gpu_race(struct soak *s)
+{
+	uint32_t data[1024], value, syncobj;
+	uint64_t off, len, poff, plen, woff, wlen;
+	struct drm_hmmgpu_cmd cmd;
+	enum race race;
+	bool cpu_check;
+	int err, first, event_err = 0;
+
+	igt_assert(pick_words(s, SZ_1M, &off, &len));
+	page_span(off, len, &poff, &plen);
+	value = rnd32(s);
+	race = rnd_below(s, NUM_RACES);
+	cpu_check = rnd(s) & 1;
+	/* What the guest cannot do becomes CPU writes. */
+	if (((race == RACE_PAGEOUT || race == RACE_COLD) && !feat.pageout) ||
+	    (race == RACE_NUMA && !feat.numa) || (race == RACE_MEMCG && !feat.memcg) ||
+	    (race == RACE_COMPACT && !feat.compact))
+		race = RACE_CPU_WRITE;
+	/* The CPU writes the bytes of the first or the last page that the GPU does not. */
+	if (off > poff) {
+		woff = poff;
+		wlen = off - poff;
+	} else {
+		woff = off + len;
+		wlen = poff + plen - woff;
+	}
+	wlen = min_u64(wlen, sizeof(data));
+	for (uint64_t i = 0; i < wlen / 4; i++)
+		data[i] = hmmgpu_pattern(value, i);
+	oplog(s, "gpu-race: GPU fill [%#" PRIx64 ", +%#" PRIx64 ") %#x during %s", off, len,
+	      value, race_names[race]);
+
+	hmmgpu_cmd_fill(&cmd, REGION_VA + off, len, value);
+	syncobj = gpu_submit(s, &cmd, 1);
+	switch (race) {
+	case RACE_CPU_WRITE:
+		if (wlen)
+			memcpy(s->base + woff, data, wlen);
+		break;
+	case RACE_PAGEOUT:
+	case RACE_COLD:
+		if (madvise(s->base + poff, plen, race == RACE_PAGEOUT ? MADV_PAGEOUT : MADV_COLD))
+			event_err = errno;
+		break;
+	case RACE_NUMA:
+		numa_move(s, poff, plen, &first);
+		break;
+	case RACE_MEMCG:
+		igt_ignore_warn(write_file(CGROUP "/memory.reclaim", "1M"));
+		break;
+	case RACE_COMPACT:
+		igt_ignore_warn(write_file("/proc/sys/vm/compact_memory", "1"));
+		break;
+	case NUM_RACES:
+		break;
+	}
+	err = gpu_wait_job(s, syncobj);
+	if (err)
+		soak_fail(s, "a GPU fill during %s failed: %d (%s)\n", race_names[race], err,
+			  strerror(-err));
+	if (event_err)
+		soak_fail(s, "madvise() during a GPU fill failed: %s\n", strerror(event_err));
+	model_fill32(s, off, len, value);
+	if (race == RACE_CPU_WRITE && wlen)
+		model_write(s, woff, data, wlen);
+
+	if (cpu_check)
+		check_pages(s, poff, plen, s->base + poff, "CPU read after a GPU fill during an event");
+	else
+		gpu_read_at(s, REGION_VA + poff, poff, plen, "GPU read after a GPU fill during an event");
 }
 
 static void op_rebind(struct soak *s)
@@ -1648,6 +1792,7 @@ static const struct {
 	[OP_NUMA] = { "numa", op_numa, 2 },
 	[OP_WRITEBACK] = { "writeback", op_writeback, 2 },
 	[OP_MEMCG_RECLAIM] = { "memcg-reclaim", op_memcg_reclaim, 1 },
+	[OP_GPU_RACE] = { "gpu-race", op_gpu_race, 4 },
 	[OP_REBIND] = { "rebind", op_rebind, 1 },
 };
 
