@@ -1881,7 +1881,6 @@ static void soak_init(struct soak *s, const struct hmmgpu_vm_mode *m, uint64_t s
 	s->rng = seed;
 	s->file_fd = -1;
 	s->npages = REGION_SIZE / page;
-	s->live = true;
 
 	s->shadow = malloc(REGION_SIZE);
 	s->alt = malloc(REGION_SIZE);
@@ -1906,6 +1905,8 @@ static void soak_init(struct soak *s, const struct hmmgpu_vm_mode *m, uint64_t s
 	s->sres_size = REGION_SIZE + 2 * SZ_2M;
 	s->sres = reserve(s->sres_size);
 	s->scratch = (uint8_t *)ALIGN((uintptr_t)s->sres, (uintptr_t)SZ_2M);
+	/* From here on, a failure leaves what soak_reap() cleans up. */
+	s->live = true;
 
 	if (feat.ext4) {
 		snprintf(path, sizeof(path), "/mnt/ext4/hmmgpu-soak.%d", getpid());
