@@ -8,6 +8,7 @@
 #   make kernel   build the kernel and modules only (cached outside the clone)
 #   make igt      build the IGT tests and the demonstration only
 #   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
+#   make soak     build, boot, run the data-integrity soak SOAK_SECONDS per VM mode
 #   make rustfmt  format the project's Rust files
 #   make clippy   build the Rust code with CLIPPY=1
 #   make clean    remove out/ (the kernel cache stays: see HMMGPU_CACHE in README.md)
@@ -16,7 +17,7 @@ OUT := $(CURDIR)/out
 BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
 
-.PHONY: all run check deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
+.PHONY: all run check soak deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
 all: check
 
@@ -42,6 +43,14 @@ run: kernel igt
 
 check: kernel igt selftests
 	@scripts/check.sh $(OUT) $(BIN) $(CHECK_TIMEOUT)
+
+# SOAK_SECONDS per VM mode (default 600), SOAK_SEED (default: the test picks one
+# and prints it). The guest's limit: three modes, plus the boot and the final checks.
+soak: kernel igt
+	@s=$(or $(SOAK_SECONDS),600); \
+	scripts/vm.sh -t $$((3 * s + 600)) -o $(OUT)/soak -b $(BIN) -- \
+		sh /opt/hmmgpu/soak.sh $$s $(SOAK_SEED) && echo "soak: passed" || \
+		{ echo "soak: FAILED; output and kernel log in $(OUT)/soak"; exit 1; }
 
 rustfmt rustfmtcheck: deps
 	@scripts/rustfmt.sh $(if $(filter rustfmtcheck,$@),--check)
