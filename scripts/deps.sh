@@ -21,6 +21,7 @@ declare -A PKGS=(
 	[libelf-dev]=/usr/include/libelf.h
 	[libssl-dev]=/usr/include/openssl/ssl.h
 	[cpio]=/usr/bin/cpio
+	[e2fsprogs]=/usr/sbin/mkfs.ext4
 	[dwarves]=/usr/bin/pahole
 	[kmod]=/usr/sbin/depmod
 	[qemu-system-x86]=/usr/bin/qemu-system-x86_64
