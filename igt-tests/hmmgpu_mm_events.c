@@ -1837,8 +1837,9 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	 * more often than not, although every other piece is unpinned and
 	 * MADV_PAGEOUT frees them: at the OOM, all the cgroup's memory is
 	 * active anon that reclaim does not take (pages the pins touched look
-	 * recently used). So each piece is marked cold once written, and the
-	 * CPU reads each piece back before it is bound again.
+	 * recently used). So each piece is marked cold once written and once
+	 * read back, and the CPU reads each piece back before it is bound
+	 * again.
 	 *
 	 * Only fault mode mirrors page by page. A prefault job needs every
 	 * piece bound to the VM resident at once, and pinned pages cannot be
@@ -1881,6 +1882,7 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 		hmmgpu_vm_unmap(test_fd, vm, va, MEMCG_PIECE);
 		igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
 		gem_close(test_fd, uptr[i]);
+		igt_assert_eq(madvise(piece[i], MEMCG_PIECE, MADV_COLD), 0);
 	}
 }
 
