@@ -1832,11 +1832,14 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 	char what[128];
 
 	/*
-	 * The CPU reads each piece back before it is bound again: a pinned
-	 * bind that must swap the piece in first (pin_user_pages() with
-	 * FOLL_LONGTERM, which then migrates the pages out of ZONE_MOVABLE)
-	 * gets the child OOM-killed under this memory.max more often than
-	 * not, though every other piece is unpinned and can be swapped out.
+	 * A pinned bind that must swap pages of its piece in (pin_user_pages()
+	 * with FOLL_LONGTERM) gets the child OOM-killed under this memory.max
+	 * more often than not, although every other piece is unpinned and
+	 * MADV_PAGEOUT frees them: at the OOM, all the cgroup's memory is
+	 * active anon that reclaim does not take (pages the pins touched look
+	 * recently used). So each piece is marked cold once written and once
+	 * read back, and the CPU reads each piece back before it is bound
+	 * again.
 	 *
 	 * Only fault mode mirrors page by page. A prefault job needs every
 	 * piece bound to the VM resident at once, and pinned pages cannot be
@@ -1857,6 +1860,8 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 			hmmgpu_vm_unmap(test_fd, vm, va, MEMCG_PIECE);
 			igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
 		}
+		/* Done with for now: reclaim may take it first (see above). */
+		igt_assert_eq(madvise(piece[i], MEMCG_PIECE, MADV_COLD), 0);
 	}
 	for (int i = 0; i < MEMCG_PIECES; i++)
 		swapped += count_swapped(piece[i], MEMCG_PIECE);
@@ -1877,6 +1882,7 @@ static void memcg_child(uint32_t mode, int test_fd, uint32_t vm, char *bo_ptr)
 		hmmgpu_vm_unmap(test_fd, vm, va, MEMCG_PIECE);
 		igt_assert_eq_u64(pinned_pages_settled(&c, 0), 0);
 		gem_close(test_fd, uptr[i]);
+		igt_assert_eq(madvise(piece[i], MEMCG_PIECE, MADV_COLD), 0);
 	}
 }
 

@@ -13,8 +13,9 @@
  * MAP_SHARED files of /mnt/ext4 with writeback and drop_caches), mremap
  * round trips, mprotect, fork with a child that checks and writes, THP
  * splits and MADV_COLLAPSE, compaction, KSM merges and NUMA migration
- * (each where the guest has it). In prefault and pinned modes the userptrs
- * are bound again whenever holes come and go.
+ * (each where the guest has it), and memcg reclaim; some of them, and CPU
+ * writes to the same pages, while a GPU job is in flight. In prefault and
+ * pinned modes the userptrs are bound again whenever holes come and go.
  *
  * The operations come from a pseudo-random generator: the same seed (with
  * the same binary and the same events available) gives the same sequence

@@ -29,6 +29,9 @@
  *   held back by a sw_sync gate keeps an invalidation waiting in its
  *   callback while a submission goes on: the job submitted meanwhile does
  *   not fault on entries the invalidation clears when it goes on.
+ * - publish-after-many-rounds (prefault mode): a submission overtaken for
+ *   16 rounds in a row does not then publish its job on entries cleared
+ *   after it took its list.
  * - rebind-during-invalidation (prefault and pinned modes only): the same
  *   wait, while the mapping is unbound and a GEM object bound in its place:
  *   the invalidation leaves the object's entries alone.
@@ -1835,14 +1838,17 @@ static int uffd_register_missing(void *ptr, uint64_t len)
 	return uffd;
 }
 
-/* Waits, bounded, for a fault message of @uffd; returns the page it is for, or 0. */
-static uint64_t uffd_next_fault(int uffd)
+/*
+ * Waits, bounded, for a fault message of @uffd, or for @o (if any) to be
+ * done; returns the page the message is for, or 0.
+ */
+static uint64_t __uffd_next_fault(int uffd, struct op_thread *o)
 {
 	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
 	double end = now_s() + STEP_WAIT_S;
 	struct uffd_msg msg;
 
-	while (now_s() < end) {
+	while (now_s() < end && !(o && atomic_load(&o->done))) {
 		int ret = poll(&pfd, 1, 100);
 
 		if (ret <= 0)
@@ -1853,6 +1859,11 @@ static uint64_t uffd_next_fault(int uffd)
 			return msg.arg.pagefault.address & ~(uint64_t)(page - 1);
 	}
 	return 0;
+}
+
+static uint64_t uffd_next_fault(int uffd)
+{
+	return __uffd_next_fault(uffd, NULL);
 }
 
 /* Copies the page at @src in at @addr, which wakes whoever waits for it. */
@@ -2050,6 +2061,117 @@ static void test_publish_during_invalidation(uint32_t mode)
 	drm_close_driver(test_fd);
 	igt_assert_eq(munmap(y, ysize), 0);
 	igt_assert_eq(munmap(x, page), 0);
+}
+
+/*
+ * publish-after-many-rounds (prefault): a submission that invalidations
+ * overtake round after round still does not publish a job on entries an
+ * invalidation cleared after it took its list. The order is forced with a
+ * userfaultfd:
+ *
+ * - the test's VM mirrors W_0 (invalid, to be mirrored again), W_1 to W_16
+ *   and Y2 (mirrored); the W are userfaultfd pages the test serves;
+ * - a submission S of a job that writes Y2 mirrors W_0 and waits in its
+ *   fault; meanwhile the test discards W_1, which has entries (MADV_DONTNEED:
+ *   its page is missing again), then serves W_0's fault: S's snapshot goes
+ *   through, but a mirror was invalidated since S took its list, so S tries
+ *   again, mirrors W_1, and waits in its fault; and so on up to W_16;
+ * - while S waits in W_16's fault, the test discards Y2 instead.
+ *
+ * However many rounds it took, S must not publish its job on Y2's cleared
+ * entries: it must mirror Y2 again first, and the job succeed. A driver
+ * that stops looking at other mirrors after a number of rounds, and
+ * publishes, ends the job with -EFAULT, on memory that never stopped being
+ * mapped.
+ */
+#define MR_ROUNDS	17
+#define MR_VA(r)	(USERPTR_VA + SZ_2M * ((r) + 2))
+
+static void test_publish_after_many_rounds(uint32_t mode)
+{
+	uint32_t uw[MR_ROUNDS], vm, uy2, s_sub;
+	struct op_thread sub = {};
+	struct drm_hmmgpu_cmd cmd;
+	unsigned int served = 0;
+	int test_fd, uffd;
+	uint32_t *src;
+	int32_t error;
+	char *w, *y2;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	src = (uint32_t *)map_anon(page);
+	memset(src, 0x55, page);
+	w = map_anon(MR_ROUNDS * page);
+	igt_assert_eq(madvise(w, MR_ROUNDS * page, MADV_NOHUGEPAGE), 0);
+	memset(w, 0x11, MR_ROUNDS * page);
+	y2 = map_anon(page);
+	memset(y2, 0x22, page);
+
+	vm = hmmgpu_vm_create(test_fd, mode);
+	for (unsigned int r = 0; r < MR_ROUNDS; r++) {
+		uw[r] = hmmgpu_userptr_create(test_fd, w + r * page, page, 0);
+		hmmgpu_vm_map(test_fd, vm, uw[r], 0, MR_VA(r), page, 0);
+	}
+	uy2 = hmmgpu_userptr_create(test_fd, y2, page, 0);
+	hmmgpu_vm_map(test_fd, vm, uy2, 0, X_VA, page, 0);
+	/* Everything mirrored; then W_0 to mirror again, its page left to the test. */
+	hmmgpu_cmd_write64(&cmd, X_VA, 1);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+	igt_assert_eq(madvise(w, MR_ROUNDS * page, MADV_DONTNEED), 0);
+	/* Only W_0 was discarded while mirrored... */
+	for (unsigned int r = 1; r < MR_ROUNDS; r++)
+		w[r * page] = 0x11;
+	hmmgpu_cmd_write64(&cmd, X_VA, 2);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+	igt_assert_eq(madvise(w, page, MADV_DONTNEED), 0);
+	/* ...and now none of the W has a page but the test's userfaultfd serves it. */
+	uffd = uffd_register_missing(w, MR_ROUNDS * page);
+	s_sub = syncobj_create(test_fd);
+
+	sub.kind = OP_EXEC;
+	sub.fd = test_fd;
+	sub.vm = vm;
+	hmmgpu_cmd_write64(&sub.cmd, X_VA + 8, 0x5eed);
+	sub.out = s_sub;
+	op_prepare(&sub);
+	op_go(&sub);
+
+	for (unsigned int r = 0; r < MR_ROUNDS; r++) {
+		/* Once S published, no fault comes. */
+		uint64_t fault_at = __uffd_next_fault(uffd, &sub);
+
+		if (fault_at != to_user_pointer(w + r * page))
+			break;
+		/* Another mirror with entries invalidated while S mirrors W_r. */
+		if (r + 1 < MR_ROUNDS)
+			igt_assert_eq(madvise(w + (r + 1) * page, page, MADV_DONTNEED), 0);
+		else
+			igt_assert_eq(madvise(y2, page, MADV_DONTNEED), 0);
+		uffd_serve(uffd, fault_at, src);
+		served++;
+	}
+	igt_assert_f(op_wait_done(&sub, STEP_WAIT_S), "the submission did not end\n");
+	op_join(&sub);
+	igt_assert_f(sub.err == 0, "the submission failed: %d\n", sub.err);
+	error = job_error(test_fd, s_sub);
+	igt_info("the submission was overtaken in %u rounds in a row; its job on Y2 ended with "
+		 "%d\n", served, error);
+	vm_stats_info(test_fd, vm, hmmgpu_vm_mode_name(mode));
+	igt_assert_f(error == 0, "the job on Y2, which stayed mapped, ended with %d: it was "
+		     "published on entries an invalidation cleared after the submission took "
+		     "its list, in its round %u\n", error, served);
+	igt_assert_eq_u64(((volatile uint64_t *)y2)[1], 0x5eed);
+
+	close(uffd);
+	drmSyncobjDestroy(test_fd, s_sub);
+	hmmgpu_vm_destroy(test_fd, vm);
+	for (unsigned int r = 0; r < MR_ROUNDS; r++)
+		gem_close(test_fd, uw[r]);
+	gem_close(test_fd, uy2);
+	drm_close_driver(test_fd);
+	igt_assert_eq(munmap(w, MR_ROUNDS * page), 0);
+	igt_assert_eq(munmap(y2, page), 0);
+	igt_assert_eq(munmap(src, page), 0);
 }
 
 /*
@@ -3053,6 +3175,18 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_publish_during_invalidation, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault mode: a submission that invalidations of other mirrors overtake "
+		     "for 16 rounds in a row (forced with a userfaultfd) does not then publish "
+		     "its job on the entries of a mirror an invalidation cleared meanwhile: "
+		     "the job succeeds.");
+	igt_subtest("publish-after-many-rounds") {
+		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PREFAULT),
+			      "no prefault mode\n");
+		require_uffd();
+		run_bounded(test_publish_after_many_rounds, DRM_HMMGPU_VM_MODE_PREFAULT,
+			    TEST_LIMIT_S);
 	}
 
 	igt_describe("Prefault and pinned modes: while an invalidation of userptr mapping Y "
