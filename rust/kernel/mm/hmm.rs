@@ -53,6 +53,8 @@ pub struct Range<'n, T: Invalidate> {
     end: usize,
     pfns: KVVec<usize>,
     retries: u64,
+    /// The base of the fault loop's deadline, in milliseconds.
+    base_timeout_ms: u32,
 }
 
 impl<'n, T: Invalidate> Range<'n, T> {
@@ -82,7 +84,17 @@ impl<'n, T: Invalidate> Range<'n, T> {
             end,
             pfns,
             retries: 0,
+            base_timeout_ms: 1000,
         })
+    }
+
+    /// Sets how long [`Self::fault`] keeps retrying against invalidations before it gives up
+    /// with `ETIMEDOUT`: `ms` milliseconds, plus a millisecond per 64 pages of the range. The
+    /// default is a second, as `HMM_RANGE_DEFAULT_TIMEOUT`; a caller with a fallback that
+    /// cannot be overtaken (snapshotting with the mmap lock held for writing) may give up
+    /// sooner.
+    pub fn set_timeout_ms(&mut self, ms: u32) {
+        self.base_timeout_ms = ms;
     }
 
     /// The first address of the range.
@@ -106,11 +118,13 @@ impl<'n, T: Invalidate> Range<'n, T> {
         self.retries
     }
 
-    /// How long the fault loop keeps retrying: a second, as `HMM_RANGE_DEFAULT_TIMEOUT`, plus a
-    /// millisecond per 64 pages, so that large ranges under steady invalidations still complete.
+    /// How long the fault loop keeps retrying: by default a second, as
+    /// `HMM_RANGE_DEFAULT_TIMEOUT` (see [`Self::set_timeout_ms`]), plus a millisecond per 64
+    /// pages, so that large ranges under steady invalidations still complete.
     fn timeout_ms(&self) -> u32 {
         let pages = (self.end - self.start) / PAGE_SIZE;
-        1000u32.saturating_add(u32::try_from(pages / 64).unwrap_or(u32::MAX))
+        self.base_timeout_ms
+            .saturating_add(u32::try_from(pages / 64).unwrap_or(u32::MAX))
     }
 
     /// Reads the CPU page table of the range, faulting pages in as `fault` says.

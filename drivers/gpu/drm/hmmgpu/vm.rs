@@ -112,13 +112,6 @@ const MAX_ROUNDS: u32 = 64;
 /// invalidations from munmap, madvise or mprotect cannot overtake it.
 const EXCLUSIVE_ROUND: u32 = 4;
 
-/// For how many rounds a submission publishes its job only if no mirror was invalidated since
-/// it took the invalidated list. Later rounds publish anyway (once no invalidation is still to
-/// clear its entries), so that invalidations of other mirrors cannot hold a submission off for
-/// ever: a job then faults on a mirror invalidated meanwhile, as it would had it been published
-/// a moment earlier.
-const STRICT_ROUNDS: u32 = 16;
-
 /// How a pin is checked against the CPU page table under the notifier lock.
 enum PinCheck<'r, 'n> {
     /// A snapshot taken after pinning must show the pinned pages.
@@ -487,18 +480,27 @@ impl Vm {
     /// submitter's process) are left cleared: jobs that touch them fault.
     fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
+        // Set when snapshots kept being overtaken until their deadline.
+        let mut overtaken = false;
         for round in 0..MAX_ROUNDS {
             if self.cancelled() {
                 return Err(ENOENT);
             }
             let (todo, generation) = self.take_invalid(b)?;
-            let generation = (round < STRICT_ROUNDS).then_some(generation);
+            let exclusive = round >= EXCLUSIVE_ROUND || overtaken;
             let done = match self.mode {
-                Mode::Prefault => self.mirror_snapshots(b, &todo, generation, &mut publish)?,
-                _ => {
-                    let exclusive = round >= EXCLUSIVE_ROUND;
-                    self.mirror_pins(b, &todo, generation, owner, exclusive, &mut publish)?
+                Mode::Prefault => {
+                    self.mirror_snapshots(b, &todo, generation, exclusive, &mut publish)
                 }
+                _ => self.mirror_pins(b, &todo, generation, owner, exclusive, &mut publish),
+            };
+            let done = match done {
+                // Another CPU kept invalidating the range: go on with the address space locked.
+                Err(e) if is_timed_out(&e) && !exclusive => {
+                    overtaken = true;
+                    false
+                }
+                r => r?,
             };
             if done {
                 return Ok(());
@@ -550,14 +552,13 @@ impl Vm {
     }
 
     /// Makes the invalidated list hold each mirror still invalid once, and publishes, unless a
-    /// mirror with entries was invalidated since `generation`, if given (it must be mirrored
-    /// again first), or an invalidation is still to clear its mirror's entries. Returns whether
-    /// it published.
+    /// mirror with entries was invalidated since `generation` (it must be mirrored again first)
+    /// or an invalidation is still to clear its mirror's entries. Returns whether it published.
     fn finish(
         &self,
         b: &Bindings,
         guard: &mut NotifierGuard<'_, State>,
-        generation: Option<u64>,
+        generation: u64,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> bool {
         // Entries of mirrors valid again, of removed mirrors, and repeated ones go.
@@ -594,7 +595,7 @@ impl Vm {
                 }
             }
         }
-        if generation.is_some_and(|g| g != guard.generation) || guard.clearing > 0 {
+        if generation != guard.generation || guard.clearing > 0 {
             return false;
         }
         if let Some(publish) = publish.take() {
@@ -605,25 +606,36 @@ impl Vm {
 
     /// Prefault mode: snapshots the CPU page table of the mirrors at `todo`, then writes their
     /// entries under the lock and, if no invalidation raced, publishes. Returns whether it did.
+    ///
+    /// With `exclusive`, the address space's mmap lock is held for writing from the snapshots
+    /// to the publication: munmap, madvise, mprotect and fork cannot overtake them. Memory only
+    /// a userfaultfd handler can bring in then stays cleared.
     fn mirror_snapshots(
         &self,
         b: &Bindings,
         todo: &[u64],
-        generation: Option<u64>,
+        generation: u64,
+        exclusive: bool,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
+        let mm = self.mm.mmget_not_zero().filter(|_| exclusive);
+        let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
         let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
         for &va in todo {
             if let Some(n) = b.mirror_at(va) {
                 let m = n.data();
-                ranges.push(Range::new(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
+                ranges.push(snapshot_range(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
             }
         }
         let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
         for range in ranges.iter_mut() {
             let m = range.notifier().data();
             let va = m.va;
-            match range.fault(m.fault_for(false)) {
+            let snapshot = match mmap.as_ref() {
+                Some(guard) => range.fault_locked(guard, m.fault_for(false)),
+                None => range.fault(m.fault_for(false)),
+            };
+            match snapshot {
                 Ok(s) => snapshots.push((va, s), GFP_KERNEL)?,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
                 Err(e) if e == EFAULT || e == EPERM => continue,
@@ -647,6 +659,7 @@ impl Vm {
         }
         let published = !raced && self.finish(b, &mut guard, generation, publish);
         drop(guard);
+        drop(mmap);
         Ok(published)
     }
 
@@ -662,7 +675,7 @@ impl Vm {
         &self,
         b: &Bindings,
         todo: &[u64],
-        generation: Option<u64>,
+        generation: u64,
         owner: bool,
         exclusive: bool,
         publish: &mut Option<impl FnOnce(&mut State)>,
@@ -680,6 +693,9 @@ impl Vm {
         for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
             let Some(mm) = mm.as_deref() else { break };
             let m = n.data();
+            // To tell a pin that failed because the range changed under it (a migration that
+            // `FOLL_LONGTERM` needs losing to an unmap) from one that fails for good.
+            let before = n.read_begin();
             // Under the write lock, faults cannot wait for a userfaultfd handler: such memory
             // fails with `EFAULT` there, and is pinned the usual way instead.
             let locked = match exclusive {
@@ -696,13 +712,18 @@ impl Vm {
                 Ok(pinned) => pinned,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
                 Err(e) if e == EFAULT => continue,
-                // Over the limit while an invalidation still holds the pins it is taking away:
-                // once it is done (the caller waits for it) they are released.
-                Err(e) if e == ENOMEM && self.state.lock().clearing > 0 => return Ok(false),
+                // Over the limit while an invalidation still holds the pins it is taking away
+                // (once it is done, and the caller waits for it, they are released), or the
+                // range changed while the pages were migrated for pinning: try again.
+                Err(e)
+                    if e == ENOMEM && (self.state.lock().clearing > 0 || n.check_retry(before)) =>
+                {
+                    return Ok(false)
+                }
                 Err(e) => return Err(e),
             };
             if seq.is_none() {
-                ranges.push(Range::new(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
+                ranges.push(snapshot_range(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
             }
             vas.push(m.va, GFP_KERNEL)?;
             pins.push(Some(p), GFP_KERNEL)?;
@@ -913,12 +934,14 @@ impl Vm {
     fn pin_at_bind(&self, n: &IntervalNotifier<Mirror>) -> Result {
         let m = n.data();
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
+        let mut overtaken = false;
         for round in 0..MAX_ROUNDS {
             // As in `mirror_pins`: what invalidations unpinned is uncharged first.
             self.release_stale_pins();
-            let mut range = Range::new(n, m.cpu, m.size as usize)?;
+            let mut range = snapshot_range(n, m.cpu, m.size as usize)?;
+            let before = n.read_begin();
             // As in `mirror_pins`: userfaultfd memory is pinned the usual way.
-            let locked = match round >= EXCLUSIVE_ROUND {
+            let locked = match round >= EXCLUSIVE_ROUND || overtaken {
                 true => match Pins::new_exclusive(n, &mm, &self.stats) {
                     Err(e) if e == EFAULT => None,
                     r => Some(r?),
@@ -928,8 +951,23 @@ impl Vm {
             let (mut pins, check) = match locked {
                 Some((pins, seq)) => (Some(pins), PinCheck::Seq(seq)),
                 None => {
-                    let pins = Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats)?;
-                    let snapshot = range.fault(Fault::Snapshot)?;
+                    let pins = match Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats) {
+                        // As in `mirror_pins`: the range changed while pages were migrated.
+                        Err(e) if e == ENOMEM && n.check_retry(before) => {
+                            Stats::inc(&self.stats.retries);
+                            continue;
+                        }
+                        r => r?,
+                    };
+                    let snapshot = match range.fault(Fault::Snapshot) {
+                        // Overtaken until the deadline: pin with the address space locked.
+                        Err(e) if is_timed_out(&e) => {
+                            overtaken = true;
+                            Stats::inc(&self.stats.retries);
+                            continue;
+                        }
+                        r => r?,
+                    };
                     (Some(pins), PinCheck::Snapshot(snapshot))
                 }
             };
@@ -1039,16 +1077,14 @@ impl Vm {
         };
         let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
         let fault = mirror.fault_for(write);
-        // A 2 MiB-aligned window within the mapping, so that huge pages map whole; where part
-        // of it is unmapped or read-only, a smaller one, then the page alone.
-        let mut result = Err(EFAULT);
-        for size in [SZ_2M, SZ_64K, SZ_4K] {
-            let lo = core::cmp::max(va & !(size - 1), m.va);
-            let hi = core::cmp::min((va | (size - 1)) + 1, m.end());
-            result = self.fault_window(n, lo, hi, fault, mmap.as_ref());
-            if !matches!(result, Err(e) if e == EFAULT || e == EPERM) {
-                break;
-            }
+        let mut result = self.fault_windows(m, n, va, fault, mmap.as_ref());
+        if matches!(&result, Err(e) if is_timed_out(e)) && mmap.is_none() {
+            // Invalidations overtook every snapshot until the deadline (another CPU zapping
+            // the range over and over): mirror with the address space locked, as the fallback
+            // below does.
+            let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
+            let guard = mm.mmap_write_lock();
+            result = self.fault_windows(m, n, va, fault, Some(&guard));
         }
         result.map_err(|e| if e == EPERM { EFAULT } else { e })?;
         {
@@ -1064,6 +1100,29 @@ impl Vm {
         Ok(exclusive.map(|f| f()))
     }
 
+    /// Mirrors a window around `va` of mapping `m` (of mirror `n`): 2 MiB-aligned within the
+    /// mapping, so that huge pages map whole; where part of it is unmapped or read-only, a
+    /// smaller one, then the page alone. Under the mmap lock the caller holds, if `mmap`.
+    fn fault_windows(
+        &self,
+        m: &Mapping,
+        n: &IntervalNotifier<Mirror>,
+        va: u64,
+        fault: Fault,
+        mmap: Option<&MmapWriteGuard<'_>>,
+    ) -> Result {
+        let mut result = Err(EFAULT);
+        for size in [SZ_2M, SZ_64K, SZ_4K] {
+            let lo = core::cmp::max(va & !(size - 1), m.va);
+            let hi = core::cmp::min((va | (size - 1)) + 1, m.end());
+            result = self.fault_window(n, lo, hi, fault, mmap);
+            if !matches!(result, Err(e) if e == EFAULT || e == EPERM) {
+                break;
+            }
+        }
+        result
+    }
+
     /// Mirrors GPU range `[lo, hi)` of mirror `n` and writes its entries; under the mmap lock
     /// the caller holds, if `mmap`.
     fn fault_window(
@@ -1075,7 +1134,7 @@ impl Vm {
         mmap: Option<&MmapWriteGuard<'_>>,
     ) -> Result {
         let m = n.data();
-        let mut range = Range::new(n, m.cpu_of(lo), (hi - lo) as usize)?;
+        let mut range = snapshot_range(n, m.cpu_of(lo), (hi - lo) as usize)?;
         // If invalidations keep winning, the job faults again, and falls back to mirroring
         // under the mmap lock (see `Job`).
         for _ in 0..MAX_ROUNDS {
@@ -1111,6 +1170,27 @@ impl Vm {
         out.jobs_done = get(&s.jobs_done);
         out.jobs_failed = get(&s.jobs_failed);
     }
+}
+
+/// How long a snapshot may be overtaken by invalidations before the caller falls back to
+/// taking it with the address space locked, in milliseconds (plus one per 64 pages).
+const OVERTAKEN_MS: u32 = 50;
+
+/// A range of `n` to snapshot, which gives up with `ETIMEDOUT` after [`OVERTAKEN_MS`] of
+/// invalidations overtaking it: every caller then snapshots with the mmap lock held.
+fn snapshot_range(
+    n: &IntervalNotifier<Mirror>,
+    start: usize,
+    len: usize,
+) -> Result<Range<'_, Mirror>> {
+    let mut range = Range::new(n, start, len)?;
+    range.set_timeout_ms(OVERTAKEN_MS);
+    Ok(range)
+}
+
+/// Whether `e` is `ETIMEDOUT`: a snapshot that invalidations kept overtaking until its deadline.
+fn is_timed_out(e: &Error) -> bool {
+    e.to_errno() == -(bindings::ETIMEDOUT as i32)
 }
 
 /// Pushes `value` onto `vec` if it has room, without allocating.
