@@ -2229,10 +2229,11 @@ static void test_file_rw(uint32_t mode)
 }
 
 #define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+#define NR_OVERCOMMIT_HUGEPAGES "/proc/sys/vm/nr_overcommit_hugepages"
 
-static long read_nr_hugepages(void)
+static long read_long(const char *path)
 {
-	FILE *f = fopen(NR_HUGEPAGES, "r");
+	FILE *f = fopen(path, "r");
 	long nr = -1;
 
 	if (f) {
@@ -2244,9 +2245,9 @@ static long read_nr_hugepages(void)
 	return nr;
 }
 
-static bool write_nr_hugepages(long nr)
+static bool write_long(const char *path, long nr)
 {
-	FILE *f = fopen(NR_HUGEPAGES, "w");
+	FILE *f = fopen(path, "w");
 	bool ok;
 
 	if (!f)
@@ -2255,6 +2256,16 @@ static bool write_nr_hugepages(long nr)
 	ok &= fclose(f) == 0;
 	errno = 0;
 	return ok;
+}
+
+static long read_nr_hugepages(void)
+{
+	return read_long(NR_HUGEPAGES);
+}
+
+static bool write_nr_hugepages(long nr)
+{
+	return write_long(NR_HUGEPAGES, nr);
 }
 
 static char *mmap_hugetlb(uint64_t size)
@@ -2302,13 +2313,21 @@ static void test_hugetlb_rw(uint32_t mode)
 {
 	const uint64_t offs[] = { 8, 0x1238, SZ_1M + 0x4560, SZ_2M - 8 };
 	struct drm_hmmgpu_vm_stats s0, s1;
+	long restore_nr, overcommit;
 	uint64_t *q, sum = 0;
-	long restore_nr;
 	uint32_t uptr;
 	struct ctx c;
 	char *ptr;
 
+	/*
+	 * A long-term pin migrates a huge page out of the movable zone or a
+	 * CMA area first, to a huge page the pool may not have free: let it
+	 * allocate one beyond the pool.
+	 */
 	ptr = hugetlb_alloc(SZ_2M, &restore_nr);
+	overcommit = read_long(NR_OVERCOMMIT_HUGEPAGES);
+	if (mode == DRM_HMMGPU_VM_MODE_PINNED && overcommit >= 0 && overcommit < 2)
+		write_long(NR_OVERCOMMIT_HUGEPAGES, 2);
 	igt_assert_eq((uintptr_t)ptr % SZ_2M, 0);
 	q = (uint64_t *)ptr;
 
@@ -2343,6 +2362,8 @@ static void test_hugetlb_rw(uint32_t mode)
 	igt_assert_eq(munmap(ptr, SZ_2M), 0);
 	if (restore_nr >= 0)
 		write_nr_hugepages(restore_nr);
+	if (overcommit >= 0)
+		write_long(NR_OVERCOMMIT_HUGEPAGES, overcommit);
 }
 
 /*

@@ -324,9 +324,13 @@ mod tests {
                     )
                 };
                 this.rounds.fetch_add(1, Ordering::Relaxed);
-                // Let the test thread run on this CPU too: the kernel may not be preemptible.
-                // SAFETY: FFI call; we hold no locks.
-                unsafe { bindings::__cond_resched() };
+                // A zap every tick or so, not back to back: on a CPU of its own, a racer that
+                // never pauses would overtake every snapshot, and a sequence-number retry loop
+                // guarantees no progress against that (only serializing snapshots with
+                // invalidations per range would). The pause also lets the test thread run on
+                // this CPU, should the two share one.
+                // SAFETY: FFI call without requirements; we hold no locks.
+                unsafe { bindings::msleep(1) };
             }
             this.done.store(true, Ordering::Release);
         }
