@@ -18,7 +18,7 @@ use crate::{
     command::Command,
     engine::{self, Access, Progress, Stop},
     page_table::GpuFault,
-    vm::{Mode, Stats, Vm},
+    vm::{self, Mode, Stats, Vm},
 };
 use core::cell::Cell;
 use kernel::{
@@ -148,11 +148,18 @@ impl Job {
                 }
                 stalls = if progress == before { stalls + 1 } else { 0 };
                 if stalls < STALLS_BEFORE_EXCLUSIVE {
-                    vm.handle_fault(fault, None::<fn()>)?;
-                    break;
+                    match vm.handle_fault(fault, None::<fn()>) {
+                        // Invalidations overtook the fault's snapshots until their deadline.
+                        Err(e) if vm::is_timed_out(&e) => {}
+                        r => {
+                            r?;
+                            break;
+                        }
+                    }
                 }
-                // Invalidations keep undoing what faults mirror before the job uses it: mirror
-                // and run some slices with the address space locked.
+                // Invalidations keep undoing what faults mirror before the job uses it, or
+                // overtake its snapshots: mirror and run some slices with the address space
+                // locked.
                 stalls = 0;
                 let slices = || {
                     for _ in 1..EXCLUSIVE_SLICES {

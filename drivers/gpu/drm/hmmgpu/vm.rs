@@ -632,7 +632,11 @@ impl Vm {
             let m = range.notifier().data();
             let va = m.va;
             let snapshot = match mmap.as_ref() {
-                Some(guard) => range.fault_locked(guard, m.fault_for(false)),
+                Some(guard) => {
+                    // Nothing that takes the mmap lock overtakes it: no reason to give up soon.
+                    range.set_timeout_ms(LOCKED_TIMEOUT_MS);
+                    range.fault_locked(guard, m.fault_for(false))
+                }
                 None => range.fault(m.fault_for(false)),
             };
             match snapshot {
@@ -1056,6 +1060,9 @@ impl Vm {
     /// and `exclusive` runs before it is released: nothing that takes the mmap lock can undo the
     /// mirroring before the job uses it. The fallback that guarantees a job progress when
     /// invalidations keep clearing what its faults mirror. Returns what `exclusive` returned.
+    ///
+    /// Without `exclusive`, fails with `ETIMEDOUT` when invalidations overtook the snapshots
+    /// until their deadline: the caller then falls back to `exclusive`.
     pub(crate) fn handle_fault<R>(
         &self,
         stop: Stop,
@@ -1077,15 +1084,10 @@ impl Vm {
         };
         let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
         let fault = mirror.fault_for(write);
-        let mut result = self.fault_windows(m, n, va, fault, mmap.as_ref());
-        if matches!(&result, Err(e) if is_timed_out(e)) && mmap.is_none() {
-            // Invalidations overtook every snapshot until the deadline (another CPU zapping
-            // the range over and over): mirror with the address space locked, as the fallback
-            // below does.
-            let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
-            let guard = mm.mmap_write_lock();
-            result = self.fault_windows(m, n, va, fault, Some(&guard));
-        }
+        // Without `exclusive`, `ETIMEDOUT` when invalidations overtook every snapshot until the
+        // deadline (another CPU zapping the range over and over): the job then mirrors with the
+        // address space locked.
+        let result = self.fault_windows(m, n, va, fault, mmap.as_ref());
         result.map_err(|e| if e == EPERM { EFAULT } else { e })?;
         {
             let guard = self.state.lock();
@@ -1135,6 +1137,9 @@ impl Vm {
     ) -> Result {
         let m = n.data();
         let mut range = snapshot_range(n, m.cpu_of(lo), (hi - lo) as usize)?;
+        if mmap.is_some() {
+            range.set_timeout_ms(LOCKED_TIMEOUT_MS);
+        }
         // If invalidations keep winning, the job faults again, and falls back to mirroring
         // under the mmap lock (see `Job`).
         for _ in 0..MAX_ROUNDS {
@@ -1176,6 +1181,10 @@ impl Vm {
 /// taking it with the address space locked, in milliseconds (plus one per 64 pages).
 const OVERTAKEN_MS: u32 = 50;
 
+/// How long a snapshot taken with the mmap lock held may be overtaken (by reclaim, migration or
+/// KSM, which do not take the mmap lock), in milliseconds (plus one per 64 pages).
+const LOCKED_TIMEOUT_MS: u32 = 1000;
+
 /// A range of `n` to snapshot, which gives up with `ETIMEDOUT` after [`OVERTAKEN_MS`] of
 /// invalidations overtaking it: every caller then snapshots with the mmap lock held.
 fn snapshot_range(
@@ -1189,7 +1198,7 @@ fn snapshot_range(
 }
 
 /// Whether `e` is `ETIMEDOUT`: a snapshot that invalidations kept overtaking until its deadline.
-fn is_timed_out(e: &Error) -> bool {
+pub(crate) fn is_timed_out(e: &Error) -> bool {
     e.to_errno() == -(bindings::ETIMEDOUT as i32)
 }
 
