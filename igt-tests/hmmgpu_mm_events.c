@@ -464,36 +464,6 @@ static bool thp_enabled(void)
 	       !strstr(buf, "[never]");
 }
 
-/* AnonHugePages of the VMA holding @ptr, in KiB, from /proc/self/smaps. */
-static uint64_t anon_huge_kb(const void *ptr)
-{
-	uintptr_t addr = (uintptr_t)ptr;
-	bool inside = false;
-	uint64_t kb = 0;
-	char line[512];
-	FILE *f;
-
-	f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		return 0;
-
-	while (fgets(line, sizeof(line), f)) {
-		size_t hex = strspn(line, "0123456789abcdef");
-		unsigned long long value;
-		unsigned long start, end;
-
-		if (hex && line[hex] == '-' && sscanf(line, "%lx-%lx", &start, &end) == 2) {
-			inside = start <= addr && addr < end;
-		} else if (inside && sscanf(line, "AnonHugePages: %llu kB", &value) == 1) {
-			kb = value;
-			break;
-		}
-	}
-	fclose(f);
-
-	return kb;
-}
-
 /*
  * Runs the generic flow of an event on anonymous memory: in each of @rounds
  * rounds, the GPU writes a pattern over a userptr of the buffer, @event runs,
@@ -1305,7 +1275,7 @@ static char *thp_alloc(uint64_t size, uint32_t seed, void **map, uint64_t *map_s
 
 static void require_huge(void *map, uint64_t map_size, const char *ptr, uint64_t kb)
 {
-	uint64_t have = anon_huge_kb(ptr);
+	uint64_t have = hmmgpu_anon_huge_kb(ptr);
 
 	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", have);
 	if (have < kb)
@@ -1340,7 +1310,7 @@ static void test_madv_free_thp(uint32_t mode)
 	gpu_write_pattern(&c, USERPTR_VA, size, 10);
 	vm_stats(&c, &s1);
 	igt_info("%s: AnonHugePages %" PRIu64 " kB, %llu 2 MiB entries written\n",
-		 mode_name(&c), anon_huge_kb(ptr),
+		 mode_name(&c), hmmgpu_anon_huge_kb(ptr),
 		 (unsigned long long)(s1.entries_2m - s0.entries_2m));
 
 	reclaim_lazyfree(&c, ptr, size, 0);
@@ -1401,7 +1371,7 @@ static void test_thp_split(uint32_t mode)
 	igt_assert_eq(mprotect(ptr + hole1, page, PROT_READ), 0);
 	igt_assert_eq(mprotect(ptr + hole1, page, PROT_READ | PROT_WRITE), 0);
 	igt_info("%s: after the PMD split, AnonHugePages %" PRIu64 " kB\n", mode_name(&c),
-		 anon_huge_kb(ptr));
+		 hmmgpu_anon_huge_kb(ptr));
 	gpu_check_pattern(&c, USERPTR_VA, size, 10, "GPU read after a PMD split");
 	hmmgpu_fill_pattern(ptr, size, 11);
 	gpu_check_pattern(&c, USERPTR_VA, size, 11, "GPU read of CPU writes after a PMD split");
@@ -1415,7 +1385,7 @@ static void test_thp_split(uint32_t mode)
 	/* The huge pages themselves split. */
 	if (split_huge_pages(ptr, size)) {
 		igt_info("%s: after splitting the huge pages, AnonHugePages %" PRIu64 " kB\n",
-			 mode_name(&c), anon_huge_kb(ptr));
+			 mode_name(&c), hmmgpu_anon_huge_kb(ptr));
 		gpu_check_pattern(&c, USERPTR_VA, size, 12, "GPU read after a THP split");
 		hmmgpu_fill_pattern(ptr, size, 13);
 		gpu_check_pattern(&c, USERPTR_VA, size, 13,
@@ -1545,7 +1515,7 @@ static void test_thp_collapse(uint32_t mode)
 	ptr = (char *)ALIGN((uintptr_t)map, (uintptr_t)SZ_2M);
 	igt_assert_eq(madvise(map, map_size, MADV_NOHUGEPAGE), 0);
 	hmmgpu_fill_pattern(ptr, size, 1);
-	igt_assert_eq_u64(anon_huge_kb(ptr), 0);
+	igt_assert_eq_u64(hmmgpu_anon_huge_kb(ptr), 0);
 
 	ctx_init(&c, mode, size);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
@@ -1590,8 +1560,8 @@ static void test_thp_collapse(uint32_t mode)
 	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
 		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
 	igt_info("%s: after MADV_COLLAPSE, AnonHugePages %" PRIu64 " kB\n", mode_name(&c),
-		 anon_huge_kb(ptr));
-	igt_assert_lte_u64(size / 1024, anon_huge_kb(ptr));
+		 hmmgpu_anon_huge_kb(ptr));
+	igt_assert_lte_u64(size / 1024, hmmgpu_anon_huge_kb(ptr));
 
 	check_data(ptr, size, 10, "CPU read of the GPU's writes after the collapse");
 	hmmgpu_fill_pattern(ptr, size, 11);
@@ -1665,7 +1635,7 @@ static void test_thp_khugepaged(uint32_t mode)
 	igt_gettime(&start);
 	do {
 		usleep(100 * 1000);
-		kb = anon_huge_kb(ptr);
+		kb = hmmgpu_anon_huge_kb(ptr);
 	} while (kb < size / 1024 && igt_seconds_elapsed(&start) < 30);
 	khugepaged_restore();
 	igt_info("%s: khugepaged collapsed %" PRIu64 " kB\n", mode_name(&c), kb);

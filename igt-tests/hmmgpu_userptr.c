@@ -625,36 +625,6 @@ static bool thp_enabled(void)
 	return buf[0] && !strstr(buf, "[never]");
 }
 
-/* AnonHugePages of the VMA holding @ptr, in KiB, from /proc/self/smaps. */
-static uint64_t anon_huge_kb(const void *ptr)
-{
-	uintptr_t addr = (uintptr_t)ptr;
-	bool inside = false;
-	uint64_t kb = 0;
-	char line[512];
-	FILE *f;
-
-	f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		return 0;
-
-	while (fgets(line, sizeof(line), f)) {
-		size_t hex = strspn(line, "0123456789abcdef");
-		unsigned long long value;
-		unsigned long start, end;
-
-		if (hex && line[hex] == '-' && sscanf(line, "%lx-%lx", &start, &end) == 2) {
-			inside = start <= addr && addr < end;
-		} else if (inside && sscanf(line, "AnonHugePages: %llu kB", &value) == 1) {
-			kb = value;
-			break;
-		}
-	}
-	fclose(f);
-
-	return kb;
-}
-
 /*
  * A 2 MiB-aligned buffer of @size bytes, with MADV_HUGEPAGE, touched whole so
  * that the CPU backs it with huge pages where it can. *@map is the mapping to
@@ -683,7 +653,7 @@ static void test_thp_rw(uint32_t mode)
 	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
 
 	ptr = thp_alloc(SZ_4M, &map, &map_size);
-	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", anon_huge_kb(ptr));
+	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", hmmgpu_anon_huge_kb(ptr));
 
 	ctx_init(&c, mode, SZ_4M);
 	check_rw(&c, ptr, SZ_4M);
@@ -1260,7 +1230,7 @@ static void test_thp_2m(uint32_t mode)
 	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
 	ptr = thp_alloc(SZ_4M, &map, &map_size);
 	hmmgpu_fill_pattern(ptr, SZ_4M, 1);
-	kb = anon_huge_kb(ptr);
+	kb = hmmgpu_anon_huge_kb(ptr);
 	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", kb);
 	if (kb < 2048)
 		munmap(map, map_size);
@@ -2574,7 +2544,7 @@ static void test_dontneed(uint32_t mode)
 
 		ptr = thp_alloc(SZ_2M, &map, &map_size);
 		hmmgpu_fill_pattern(ptr, SZ_2M, 2);
-		kb = anon_huge_kb(ptr);
+		kb = hmmgpu_anon_huge_kb(ptr);
 		uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_2M, 0);
 		/* Before the bind: pinned mode maps at bind. */
 		vm_stats(&c, &s0);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -498,4 +499,33 @@ bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error)
 	if (!err && error)
 		*error = e;
 	return err == 0;
+}
+
+uint64_t hmmgpu_anon_huge_kb(const void *ptr)
+{
+	uintptr_t addr = (uintptr_t)ptr;
+	bool inside = false;
+	uint64_t kb = 0;
+	char line[512];
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		size_t hex = strspn(line, "0123456789abcdef");
+		unsigned long long value;
+		unsigned long start, end;
+
+		if (hex && line[hex] == '-' && sscanf(line, "%lx-%lx", &start, &end) == 2) {
+			inside = start <= addr && addr < end;
+		} else if (inside && sscanf(line, "AnonHugePages: %llu kB", &value) == 1) {
+			kb = value;
+			break;
+		}
+	}
+	fclose(f);
+
+	return kb;
 }

@@ -128,4 +128,7 @@ void hmmgpu_raise_memlock(void);
 /* Whether the fence of @syncobj has signalled, right now; if so, its error in *@error. */
 bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error);
 
+/* AnonHugePages of the VMA holding @ptr, in KiB, from /proc/self/smaps; 0 if unreadable. */
+uint64_t hmmgpu_anon_huge_kb(const void *ptr);
+
 #endif /* IGT_HMMGPU_H */
