@@ -386,28 +386,13 @@ static bool swap_active(void)
 /* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
 static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
 {
-	unsigned long long value;
-	int found = 0;
-	char name[64];
-	FILE *f;
+	bool found;
 
 	/* It may fail on counters gone negative in between; they were still folded. */
 	igt_ignore_warn(write_file("/proc/sys/vm/stat_refresh", "1"));
-	f = fopen("/proc/vmstat", "r");
-	if (!f)
-		return false;
-	while (fscanf(f, "%63s %llu", name, &value) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired")) {
-			*acquired = value;
-			found++;
-		} else if (!strcmp(name, "nr_foll_pin_released")) {
-			*released = value;
-			found++;
-		}
-	}
-	fclose(f);
+	found = hmmgpu_read_vmstat_pins(acquired, released);
 	errno = 0;
-	return found == 2;
+	return found;
 }
 
 static bool file_has_word(const char *path, const char *word)

@@ -1789,10 +1789,7 @@ static void test_bad_args(uint32_t mode)
 /* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
 static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
 {
-	unsigned long long value;
-	int found = 0, refresh;
-	char name[64];
-	FILE *f;
+	int refresh;
 
 	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY);
 	if (refresh < 0)
@@ -1802,21 +1799,7 @@ static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
 	close(refresh);
 	errno = 0;
 
-	f = fopen("/proc/vmstat", "r");
-	if (!f)
-		return false;
-	while (fscanf(f, "%63s %llu", name, &value) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired")) {
-			*acquired = value;
-			found++;
-		} else if (!strcmp(name, "nr_foll_pin_released")) {
-			*released = value;
-			found++;
-		}
-	}
-	fclose(f);
-
-	return found == 2;
+	return hmmgpu_read_vmstat_pins(acquired, released);
 }
 
 /*

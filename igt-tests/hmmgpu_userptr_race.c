@@ -2467,10 +2467,7 @@ static void test_exit_with_blocked_job(uint32_t mode)
 /* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
 static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
 {
-	unsigned long long value;
-	int found = 0, refresh;
-	char name[64];
-	FILE *f;
+	int refresh;
 
 	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
 	if (refresh < 0)
@@ -2479,20 +2476,7 @@ static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
 	igt_ignore_warn(write(refresh, "1", 1) == 1);
 	close(refresh);
 
-	f = fopen("/proc/vmstat", "re");
-	if (!f)
-		return false;
-	while (fscanf(f, "%63s %llu", name, &value) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired")) {
-			*acquired = value;
-			found++;
-		} else if (!strcmp(name, "nr_foll_pin_released")) {
-			*released = value;
-			found++;
-		}
-	}
-	fclose(f);
-	return found == 2;
+	return hmmgpu_read_vmstat_pins(acquired, released);
 }
 
 static void invalidate_pinned(char *ptr, uint64_t size, unsigned int round)

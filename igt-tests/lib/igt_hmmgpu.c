@@ -529,3 +529,27 @@ uint64_t hmmgpu_anon_huge_kb(const void *ptr)
 
 	return kb;
 }
+
+bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released)
+{
+	unsigned long long value;
+	char name[64];
+	int found = 0;
+	FILE *f;
+
+	f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return false;
+	while (fscanf(f, "%63s %llu", name, &value) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired")) {
+			*acquired = value;
+			found++;
+		} else if (!strcmp(name, "nr_foll_pin_released")) {
+			*released = value;
+			found++;
+		}
+	}
+	fclose(f);
+
+	return found == 2;
+}

@@ -131,4 +131,11 @@ bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error);
 /* AnonHugePages of the VMA holding @ptr, in KiB, from /proc/self/smaps; 0 if unreadable. */
 uint64_t hmmgpu_anon_huge_kb(const void *ptr);
 
+/*
+ * nr_foll_pin_acquired and nr_foll_pin_released from /proc/vmstat, as they
+ * stand: the caller folds the per-CPU deltas first (vm/stat_refresh) if it
+ * wants them exact. False if the file or either counter is missing.
+ */
+bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released);
+
 #endif /* IGT_HMMGPU_H */
