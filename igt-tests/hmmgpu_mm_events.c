@@ -260,13 +260,7 @@ static void ctx_fini(struct ctx *c)
 static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
 {
 	hmmgpu_vm_stats(c->fd, c->vm, s);
-	igt_debug("stats: faults %llu (4k %llu, 2m %llu), entries 4k %llu 2m %llu, "
-		  "invalidations %llu, retries %llu, pinned %llu, jobs done %llu failed %llu\n",
-		  (unsigned long long)s->faults, (unsigned long long)s->faults_4k,
-		  (unsigned long long)s->faults_2m, (unsigned long long)s->entries_4k,
-		  (unsigned long long)s->entries_2m, (unsigned long long)s->invalidations,
-		  (unsigned long long)s->retries, (unsigned long long)s->pinned_pages,
-		  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
+	hmmgpu_vm_stats_debug(s);
 }
 
 /* VM_STATS pinned_pages once it reads @expected, or what it reads after 5 s. */

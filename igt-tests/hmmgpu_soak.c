@@ -356,19 +356,6 @@ static uint64_t read_u64_file(const char *path)
 	return v;
 }
 
-static bool thp_enabled(void)
-{
-	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return buf[0] && !strstr(buf, "[never]");
-}
-
 static bool swap_active(void)
 {
 	char line[256];
@@ -467,7 +454,7 @@ static void detect_features(void)
 	uint64_t a, r;
 	char path[64];
 
-	feat.thp = thp_enabled();
+	feat.thp = hmmgpu_thp_enabled();
 	feat.free = madvise_works(MADV_FREE, page);
 	feat.pageout = madvise_works(MADV_PAGEOUT, page);
 	feat.collapse = feat.thp && madvise_works(MADV_COLLAPSE, SZ_2M);

@@ -383,13 +383,7 @@ static int gpu_checksum(struct ctx *c, uint64_t src, uint64_t size, uint64_t *su
 static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
 {
 	hmmgpu_vm_stats(c->fd, c->vm, s);
-	igt_debug("stats: faults %llu (4k %llu, 2m %llu), entries 4k %llu 2m %llu, "
-		  "invalidations %llu, retries %llu, pinned %llu, jobs done %llu failed %llu\n",
-		  (unsigned long long)s->faults, (unsigned long long)s->faults_4k,
-		  (unsigned long long)s->faults_2m, (unsigned long long)s->entries_4k,
-		  (unsigned long long)s->entries_2m, (unsigned long long)s->invalidations,
-		  (unsigned long long)s->retries, (unsigned long long)s->pinned_pages,
-		  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
+	hmmgpu_vm_stats_debug(s);
 }
 
 /* What HMMGPU_CMD_CHECKSUM computes. */
@@ -611,20 +605,6 @@ static void test_mmap_rw(uint32_t mode)
 	ctx_fini(&c);
 }
 
-static bool thp_enabled(void)
-{
-	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-
-	return buf[0] && !strstr(buf, "[never]");
-}
-
 /*
  * A 2 MiB-aligned buffer of @size bytes, with MADV_HUGEPAGE, touched whole so
  * that the CPU backs it with huge pages where it can. *@map is the mapping to
@@ -650,7 +630,7 @@ static void test_thp_rw(uint32_t mode)
 	void *map;
 	char *ptr;
 
-	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
+	igt_require_f(hmmgpu_thp_enabled(), "transparent huge pages are disabled\n");
 
 	ptr = thp_alloc(SZ_4M, &map, &map_size);
 	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", hmmgpu_anon_huge_kb(ptr));
@@ -1227,7 +1207,7 @@ static void test_thp_2m(uint32_t mode)
 	void *map;
 	char *ptr;
 
-	igt_require_f(thp_enabled(), "transparent huge pages are disabled\n");
+	igt_require_f(hmmgpu_thp_enabled(), "transparent huge pages are disabled\n");
 	ptr = thp_alloc(SZ_4M, &map, &map_size);
 	hmmgpu_fill_pattern(ptr, SZ_4M, 1);
 	kb = hmmgpu_anon_huge_kb(ptr);
@@ -2521,7 +2501,7 @@ static void test_dontneed(uint32_t mode)
 	igt_assert_eq(munmap(ptr, size), 0);
 
 	/* A page inside a huge page the GPU maps with one 2 MiB entry. */
-	if (thp_enabled()) {
+	if (hmmgpu_thp_enabled()) {
 		struct drm_hmmgpu_vm_stats s0, s1;
 		uint64_t kb;
 

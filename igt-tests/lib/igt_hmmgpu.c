@@ -553,3 +553,28 @@ bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released)
 
 	return found == 2;
 }
+
+bool hmmgpu_thp_enabled(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+
+	return buf[0] && !strstr(buf, "[never]");
+}
+
+void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *s)
+{
+	igt_debug("stats: faults %llu (4k %llu, 2m %llu), entries 4k %llu 2m %llu, "
+		  "invalidations %llu, retries %llu, pinned %llu, jobs done %llu failed %llu\n",
+		  (unsigned long long)s->faults, (unsigned long long)s->faults_4k,
+		  (unsigned long long)s->faults_2m, (unsigned long long)s->entries_4k,
+		  (unsigned long long)s->entries_2m, (unsigned long long)s->invalidations,
+		  (unsigned long long)s->retries, (unsigned long long)s->pinned_pages,
+		  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
+}

@@ -138,4 +138,10 @@ uint64_t hmmgpu_anon_huge_kb(const void *ptr);
  */
 bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released);
 
+/* Whether transparent huge pages are enabled ("always" or "madvise"). */
+bool hmmgpu_thp_enabled(void);
+
+/* Logs the counters of *@stats, from hmmgpu_vm_stats(), with igt_debug(). */
+void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *stats);
+
 #endif /* IGT_HMMGPU_H */
