@@ -266,16 +266,7 @@ static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
 /* VM_STATS pinned_pages once it reads @expected, or what it reads after 5 s. */
 static uint64_t pinned_pages_settled(struct ctx *c, uint64_t expected)
 {
-	struct drm_hmmgpu_vm_stats s;
-	struct timespec start;
-
-	igt_gettime(&start);
-	for (;;) {
-		vm_stats(c, &s);
-		if (s.pinned_pages == expected || igt_seconds_elapsed(&start) >= 5)
-			return s.pinned_pages;
-		usleep(20 * 1000);
-	}
+	return hmmgpu_vm_pinned_pages_settled(c->fd, c->vm, expected);
 }
 
 static int gpu_copy(struct ctx *c, uint64_t dst, uint64_t src, uint64_t size)

@@ -1883,17 +1883,8 @@ static void test_pinned_balance(void)
 /* VM_STATS pinned_pages once it reads @expected, or what it reads after 5 s. */
 static uint64_t pinned_pages_settled(struct ctx *c, uint64_t expected)
 {
-	struct drm_hmmgpu_vm_stats s;
-	struct timespec start;
-
 	/* Pins an invalidation drops are released a little later, by a worker. */
-	igt_gettime(&start);
-	for (;;) {
-		vm_stats(c, &s);
-		if (s.pinned_pages == expected || igt_seconds_elapsed(&start) >= 5)
-			return s.pinned_pages;
-		usleep(20 * 1000);
-	}
+	return hmmgpu_vm_pinned_pages_settled(c->fd, c->vm, expected);
 }
 
 /* Reads @size bytes at @off of file @file_fd into @buf, asserting they all came. */

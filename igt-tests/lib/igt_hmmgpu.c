@@ -578,3 +578,18 @@ void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *s)
 		  (unsigned long long)s->retries, (unsigned long long)s->pinned_pages,
 		  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
 }
+
+uint64_t hmmgpu_vm_pinned_pages_settled(int fd, uint32_t vm_id, uint64_t expected)
+{
+	struct drm_hmmgpu_vm_stats s;
+	struct timespec start;
+
+	igt_gettime(&start);
+	for (;;) {
+		hmmgpu_vm_stats(fd, vm_id, &s);
+		hmmgpu_vm_stats_debug(&s);
+		if (s.pinned_pages == expected || igt_seconds_elapsed(&start) >= 5)
+			return s.pinned_pages;
+		usleep(20 * 1000);
+	}
+}

@@ -144,4 +144,10 @@ bool hmmgpu_thp_enabled(void);
 /* Logs the counters of *@stats, from hmmgpu_vm_stats(), with igt_debug(). */
 void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *stats);
 
+/*
+ * VM_STATS pinned_pages of @vm_id once it reads @expected, or what it reads
+ * after 5 s; polls every 20 ms, logging each read with hmmgpu_vm_stats_debug().
+ */
+uint64_t hmmgpu_vm_pinned_pages_settled(int fd, uint32_t vm_id, uint64_t expected);
+
 #endif /* IGT_HMMGPU_H */
