@@ -624,7 +624,8 @@ impl Vm {
         for &va in todo {
             if let Some(n) = b.mirror_at(va) {
                 let m = n.data();
-                ranges.push(snapshot_range(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
+                let range = snapshot_range(n, m.cpu, m.size as usize, mmap.is_some())?;
+                ranges.push(range, GFP_KERNEL)?;
             }
         }
         let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
@@ -632,11 +633,7 @@ impl Vm {
             let m = range.notifier().data();
             let va = m.va;
             let snapshot = match mmap.as_ref() {
-                Some(guard) => {
-                    // Nothing that takes the mmap lock overtakes it: no reason to give up soon.
-                    range.set_timeout_ms(LOCKED_TIMEOUT_MS);
-                    range.fault_locked(guard, m.fault_for(false))
-                }
+                Some(guard) => range.fault_locked(guard, m.fault_for(false)),
                 None => range.fault(m.fault_for(false)),
             };
             match snapshot {
@@ -727,7 +724,10 @@ impl Vm {
                 Err(e) => return Err(e),
             };
             if seq.is_none() {
-                ranges.push(snapshot_range(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
+                ranges.push(
+                    snapshot_range(n, m.cpu, m.size as usize, false)?,
+                    GFP_KERNEL,
+                )?;
             }
             vas.push(m.va, GFP_KERNEL)?;
             pins.push(Some(p), GFP_KERNEL)?;
@@ -942,7 +942,7 @@ impl Vm {
         for round in 0..MAX_ROUNDS {
             // As in `mirror_pins`: what invalidations unpinned is uncharged first.
             self.release_stale_pins();
-            let mut range = snapshot_range(n, m.cpu, m.size as usize)?;
+            let mut range = snapshot_range(n, m.cpu, m.size as usize, false)?;
             let before = n.read_begin();
             // As in `mirror_pins`: userfaultfd memory is pinned the usual way.
             let locked = match round >= EXCLUSIVE_ROUND || overtaken {
@@ -1136,10 +1136,7 @@ impl Vm {
         mmap: Option<&MmapWriteGuard<'_>>,
     ) -> Result {
         let m = n.data();
-        let mut range = snapshot_range(n, m.cpu_of(lo), (hi - lo) as usize)?;
-        if mmap.is_some() {
-            range.set_timeout_ms(LOCKED_TIMEOUT_MS);
-        }
+        let mut range = snapshot_range(n, m.cpu_of(lo), (hi - lo) as usize, mmap.is_some())?;
         // If invalidations keep winning, the job faults again, and falls back to mirroring
         // under the mmap lock (see `Job`).
         for _ in 0..MAX_ROUNDS {
@@ -1181,19 +1178,20 @@ impl Vm {
 /// taking it with the address space locked, in milliseconds (plus one per 64 pages).
 const OVERTAKEN_MS: u32 = 50;
 
-/// How long a snapshot taken with the mmap lock held may be overtaken (by reclaim, migration or
-/// KSM, which do not take the mmap lock), in milliseconds (plus one per 64 pages).
-const LOCKED_TIMEOUT_MS: u32 = 1000;
-
-/// A range of `n` to snapshot, which gives up with `ETIMEDOUT` after [`OVERTAKEN_MS`] of
+/// A range of `n` to snapshot. Unless the caller holds the mmap lock (`locked`: then only
+/// reclaim, migration and KSM, which do not take it, overtake the snapshot, and the range keeps
+/// the framework's default deadline), it gives up with `ETIMEDOUT` after [`OVERTAKEN_MS`] of
 /// invalidations overtaking it: every caller then snapshots with the mmap lock held.
 fn snapshot_range(
     n: &IntervalNotifier<Mirror>,
     start: usize,
     len: usize,
+    locked: bool,
 ) -> Result<Range<'_, Mirror>> {
     let mut range = Range::new(n, start, len)?;
-    range.set_timeout_ms(OVERTAKEN_MS);
+    if !locked {
+        range.set_timeout_ms(OVERTAKEN_MS);
+    }
     Ok(range)
 }
 
