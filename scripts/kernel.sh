@@ -8,7 +8,12 @@
 # content differs (so a fresh clone of unchanged files rebuilds nothing), and
 # the patches in kernel/patches/ are kept applied: when they change, the old
 # set is reversed and the new one applied. The build goes to a directory keyed
-# by kernel version and config fragment.
+# by kernel version and config fragments.
+#
+# HMMGPU_FLAVOUR picks the kernel: "test" (the default; kernel/hmmgpu.config,
+# with the debugging options make check relies on) or "bench" (the same, with
+# kernel/bench.config on top: no debugging options, for make bench). Both share
+# the source tree; each has its own build directory.
 #
 # Usage: kernel.sh vars | prepare | build
 set -euo pipefail
@@ -20,7 +25,13 @@ tarball=/usr/src/linux-source-6.12.tar.xz
 kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 kver=${kver%%-*}
 src=$cache/src/linux-$kver
-fraghash=$(cat "$top/kernel/hmmgpu.config" | sha1sum | cut -c1-12)
+case "${HMMGPU_FLAVOUR:-test}" in
+test) fragments=("$top/kernel/hmmgpu.config") ;;
+bench) fragments=("$top/kernel/hmmgpu.config" "$top/kernel/bench.config") ;;
+*) echo "kernel: unknown HMMGPU_FLAVOUR ${HMMGPU_FLAVOUR}: test or bench" >&2; exit 2 ;;
+esac
+# The test kernel keeps the key it always had, so that its cache stays valid.
+fraghash=$(cat "${fragments[@]}" | sha1sum | cut -c1-12)
 build=${HMMGPU_BUILD:-$cache/build/$kver-$fraghash}
 state=$src/.hmmgpu
 
@@ -100,19 +111,24 @@ configure() {
 	mkdir -p "$build"
 	kmake tinyconfig >/dev/null
 	KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
-		"$build/.config" "$top/kernel/hmmgpu.config" >/dev/null
+		"$build/.config" "${fragments[@]}" >/dev/null
 	kmake olddefconfig >/dev/null
-	# Every line of the fragment must have taken effect.
+	# Every setting of the fragments must have taken effect (a later fragment's
+	# setting of a symbol overrides an earlier one's).
 	local bad=0 line sym val
+	declare -A want=()
 	while read -r line; do
 		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
-		sym=${line%%=*} val=${line#*=}
+		want[${line%%=*}]=${line#*=}
+	done < <(cat "${fragments[@]}")
+	for sym in "${!want[@]}"; do
+		val=${want[$sym]}
 		if [ "$val" = n ]; then
 			grep -q "^$sym=" "$build/.config" && { echo "kernel: $sym is set, wanted n" >&2; bad=1; }
 		else
-			grep -qx "$line" "$build/.config" || { echo "kernel: $line did not take effect" >&2; bad=1; }
+			grep -qx "$sym=$val" "$build/.config" || { echo "kernel: $sym=$val did not take effect" >&2; bad=1; }
 		fi
-	done < "$top/kernel/hmmgpu.config"
+	done
 	[ $bad -eq 0 ] || { echo "kernel: see make -C $src O=$build rustavailable / menuconfig" >&2; exit 1; }
 	touch "$build/.hmmgpu-configured"
 }
