@@ -24,6 +24,7 @@ use crate::{
     prelude::*,
     types::ARef,
 };
+use core::{cell::Cell, mem::size_of};
 
 /// Pages of the current process pinned long-term (`FOLL_PIN | FOLL_LONGTERM`).
 ///
@@ -136,7 +137,7 @@ impl PinnedPages {
         self.pages.len()
     }
 
-    /// Whether no page is pinned (never, once `pin_longterm` succeeded).
+    /// Whether no page is pinned: only after [`Self::unpin_dirtied`].
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
     }
@@ -144,6 +145,86 @@ impl PinnedPages {
     /// Whether the pages were pinned for writing.
     pub fn writable(&self) -> bool {
         self.write
+    }
+
+    /// Unpins the pages now, without marking them dirty: for pages marked dirty since the
+    /// device last wrote them (with [`set_pfns_dirty`], say), or that it did not write.
+    ///
+    /// Dropping pages pinned for writing marks their folios dirty, which locks those that are
+    /// not: an invalidation callback must not, as its caller may hold a folio lock (reclaim,
+    /// migration) or `i_mmap_rwsem` (truncation), which writeback waits for with a folio
+    /// locked. This takes no sleeping lock, and allocates and frees no memory but the folios
+    /// whose last reference the pins were: it may run in an invalidation callback, under the
+    /// notifier lock. Afterwards no page is pinned, and dropping `self` only frees the array.
+    ///
+    /// [`set_pfns_dirty`]: super::dirty::set_pfns_dirty
+    pub fn unpin_dirtied(&mut self) {
+        let (pages, n) = (self.pages.as_mut_ptr(), self.pages.len());
+        if n == 0 {
+            return;
+        }
+        // SAFETY: By the type invariant each entry holds one pin, released here once: the
+        // entries are forgotten next. Forgetting them, the array keeps its memory: its
+        // elements are plain pointers, with nothing to drop, and none is left to initialise.
+        unsafe {
+            bindings::unpin_user_pages(pages, n as _);
+            self.pages.set_len(0);
+        }
+    }
+
+    /// The page frames of the pinned pages, looked up a folio at a time.
+    pub fn frames(&self) -> PinnedFrames<'_> {
+        PinnedFrames {
+            pages: &self.pages,
+            folio: Cell::new(FolioSpan::default()),
+        }
+    }
+}
+
+/// The page frames of [`PinnedPages`], by index.
+///
+/// A folio's pages are consecutive `struct page`s and consecutive frames, and pinned ranges
+/// mostly run through each folio in order: the frame of a page in the folio of the page asked
+/// for before it is an offset from that folio's first frame. Only the first page of each folio
+/// costs a lookup, so a 2 MiB THP costs one rather than 512.
+pub struct PinnedFrames<'a> {
+    pages: &'a [*mut bindings::page],
+    folio: Cell<FolioSpan>,
+}
+
+/// The `struct page`s of a folio, and its first frame.
+#[derive(Clone, Copy, Default)]
+struct FolioSpan {
+    /// The address of the folio's first `struct page`.
+    first: usize,
+    /// The number of pages in the folio (zero: none looked up yet).
+    pages: usize,
+    /// The frame of the first page.
+    pfn: usize,
+}
+
+impl PinnedFrames<'_> {
+    /// The frame of pinned page `i`, or `None` past the last one.
+    pub fn pfn(&self, i: usize) -> Option<usize> {
+        let page = *self.pages.get(i)?;
+        let span = self.folio.get();
+        let offset = (page as usize).wrapping_sub(span.first) / size_of::<bindings::page>();
+        if (page as usize) >= span.first && offset < span.pages {
+            return Some(span.pfn + offset);
+        }
+        // SAFETY: The page is pinned, so it stays allocated in its folio while `self` borrows
+        // the pins. A folio starts with the `struct page` of its first page.
+        let span = unsafe {
+            let folio = bindings::page_folio(page);
+            FolioSpan {
+                first: folio as usize,
+                pages: bindings::folio_nr_pages(folio) as usize,
+                pfn: bindings::folio_pfn(folio) as usize,
+            }
+        };
+        self.folio.set(span);
+        let offset = (page as usize - span.first) / size_of::<bindings::page>();
+        Some(span.pfn + offset)
     }
 }
 

@@ -450,6 +450,35 @@ mod tests {
     }
 
     #[test]
+    fn pinned_frames_match_each_page() -> Result {
+        // Huge pages where the mapping allows (the range starts inside one), small elsewhere.
+        let len = 3 * SZ_2M;
+        let addr = mmap(len, rw())? + 5 * PAGE_SIZE;
+        let pinned = PinnedPages::pin_longterm(addr, len - 8 * PAGE_SIZE, true)?;
+        let frames = pinned.frames();
+        let pfn = |i: usize| {
+            // SAFETY: The page is pinned.
+            unsafe { bindings::page_to_pfn(pinned.pages()[i]) as usize }
+        };
+        // In order, backwards, and out of order: each lookup stands alone.
+        for i in 0..pinned.len() {
+            assert_eq!(frames.pfn(i), Some(pfn(i)));
+        }
+        for i in (0..pinned.len()).rev() {
+            assert_eq!(frames.pfn(i), Some(pfn(i)));
+        }
+        for i in (0..pinned.len()).step_by(97) {
+            assert_eq!(
+                frames.pfn(pinned.len() - 1 - i),
+                Some(pfn(pinned.len() - 1 - i))
+            );
+            assert_eq!(frames.pfn(i), Some(pfn(i)));
+        }
+        assert_eq!(frames.pfn(pinned.len()), None);
+        Ok(())
+    }
+
+    #[test]
     fn pins_under_the_write_lock_are_current() -> Result {
         let len = 8 * PAGE_SIZE;
         let Watched {
