@@ -45,7 +45,7 @@ use kernel::{
             Event, IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq, ReadSeq,
         },
         notifier_lock::{NotifierGuard, NotifierLocked},
-        pin::{LockedVm, PinnedPages},
+        pin::{LockedVm, PinnedFrames, PinnedPages},
         Mm, MmWithUser,
     },
     prelude::*,
@@ -147,13 +147,19 @@ impl Mirror {
         }
     }
 
-    /// Clears the whole mapping's entries and moves its pins to the VM's stale pins, to release
-    /// outside the lock. Never allocates.
+    /// Clears the whole mapping's entries, unpins its pages and moves what is left of its pins
+    /// (their `RLIMIT_MEMLOCK` charge, their memory) to the VM's stale pins, to release outside
+    /// the lock. Never allocates.
+    ///
+    /// The pages are unpinned at once, so that an munmap frees them, rather than a worker that
+    /// competes with it for the CPU. Clearing the entries marked dirty every page the GPU
+    /// may have written: unpinning them needs no folio lock.
     pub(crate) fn clear_locked(&self, guard: &mut NotifierGuard<'_, State>) {
         self.clear_entries(&mut guard.pt, self.va, self.size);
         let state = self.state.access(guard);
         state.mapped = false;
-        if let Some(pins) = state.pins.take() {
+        if let Some(mut pins) = state.pins.take() {
+            pins.unpin_dirtied();
             guard.push_stale(pins);
         }
     }
@@ -311,18 +317,35 @@ impl Pins {
         self.held.as_ref().map_or(&[], |(pages, _)| pages.pages())
     }
 
+    /// Unpins the pages, with no lock: every page the GPU wrote must have been marked dirty
+    /// since (clearing the entries does), as [`PinnedPages::unpin_dirtied`] says. The charge
+    /// stays until the pins are dropped.
+    pub(crate) fn unpin_dirtied(&mut self) {
+        if let Some((pages, _)) = self.held.as_mut() {
+            let n = pages.len() as u64;
+            pages.unpin_dirtied();
+            self.stats.pinned_pages.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The frames of the pinned pages (none while being dropped).
+    pub(crate) fn frames(&self) -> Option<PinnedFrames<'_>> {
+        self.held.as_ref().map(|(pages, _)| pages.frames())
+    }
+
     /// Whether the pinned pages are those a current snapshot of the same range shows the CPU
     /// mapping, writable where `write`: if an invalidation overtook the pinning (an unmap, or a
     /// write-protection), they are not.
     pub(crate) fn matches(&self, valid: &Valid<'_>, write: bool) -> bool {
         let base = valid.start();
+        let Some(frames) = self.frames() else {
+            return false;
+        };
         valid.len() == self.pages().len()
-            && self.pages().iter().enumerate().all(|(i, &page)| {
-                // SAFETY: The page is live: it is pinned.
-                let pfn = unsafe { page_frame(page, false) }.pfn;
+            && (0..valid.len()).all(|i| {
                 valid
                     .at(base + i * SZ_4K as usize)
-                    .is_some_and(|h| h.pfn() == Some(pfn as usize) && (!write || h.is_writable()))
+                    .is_some_and(|h| h.pfn() == frames.pfn(i) && (!write || h.is_writable()))
             })
     }
 }

@@ -20,7 +20,7 @@ use crate::{
     engine::Stop,
     gem::{Bo, Object},
     job::Job,
-    mirror::{self, Mirror, Pins},
+    mirror::{self, Frame, Mirror, Pins},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     queue::OwnedQueue,
     userptr::UserptrObject,
@@ -665,13 +665,14 @@ impl Vm {
     }
 
     /// Pinned mode: pins the mirrors at `todo` again (only the VM's own process can), checks
-    /// the pins against snapshots of the CPU page table taken after them, writes their entries
-    /// under the lock and, if no invalidation raced, publishes. Returns whether it did.
+    /// that the pins are what the CPU maps, writes their entries under the lock and, if no
+    /// invalidation raced, publishes. Returns whether it did.
     ///
-    /// Pinning faults pages in, which is slow; a sequence number read before it would be
-    /// overtaken by any invalidation meanwhile. Checking a snapshot taken after the pins keeps
-    /// the window short, as in prefault mode, so that submissions get through invalidation
-    /// storms.
+    /// Mostly no invalidation of a range came between reading its sequence number and pinning
+    /// it, and the number shows the pins current at no cost. Pinning faults pages in, which is
+    /// slow, so under an invalidation storm the number is overtaken: then a snapshot of the CPU
+    /// page table taken after the pins must show the pinned pages, which keeps the window short,
+    /// as in prefault mode, so that submissions get through the storm.
     fn mirror_pins(
         &self,
         b: &Bindings,
@@ -686,11 +687,10 @@ impl Vm {
         // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
         // before pinning again, rather than wait for the worker.
         self.release_stale_pins();
-        let mut vas = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        // Pins not installed, or replaced, stay here and are released after the lock.
-        let mut pins = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        let mut seqs = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        // Pins not installed, or replaced, stay here and are released after the lock. With
+        // each: the mirror's address, the sequence number it is current as of, and whether it
+        // was pinned under the mmap lock (the number is then the only check).
+        let mut pinned = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
         for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
             let Some(mm) = mm.as_deref() else { break };
             let m = n.data();
@@ -702,15 +702,15 @@ impl Vm {
             let locked = match exclusive {
                 true => match Pins::new_exclusive(n, mm, &self.stats) {
                     Err(e) if e == EFAULT => None,
-                    r => Some(r.map(|(p, seq)| (p, Some(seq)))),
+                    r => Some(r.map(|(p, seq)| (p, seq, true))),
                 },
                 false => None,
             };
-            let pinned = locked.unwrap_or_else(|| {
-                Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats).map(|p| (p, None))
+            let result = locked.unwrap_or_else(|| {
+                Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats).map(|p| (p, before, false))
             });
-            let (p, seq) = match pinned {
-                Ok(pinned) => pinned,
+            let (p, seq, locked) = match result {
+                Ok(r) => r,
                 // Not mapped (any more): left cleared, jobs that touch it fault.
                 Err(e) if e == EFAULT => continue,
                 // Over the limit while an invalidation still holds the pins it is taking away
@@ -723,34 +723,49 @@ impl Vm {
                 }
                 Err(e) => return Err(e),
             };
-            if seq.is_none() {
+            pinned.push((m.va, Some(p), seq, locked), GFP_KERNEL)?;
+        }
+        // The cheap check first; the pins it does not show current are checked again below.
+        let mut recheck = KVec::with_capacity(pinned.len(), GFP_KERNEL)?;
+        let mut guard = self.state.lock();
+        let mut raced = false;
+        for (i, (va, p, seq, locked)) in pinned.iter_mut().enumerate() {
+            let Some(n) = b.mirror_at(*va) else { continue };
+            if !self.install_pins(&mut guard, n, PinCheck::Seq(*seq), p)? {
+                raced |= *locked;
+                // `recheck` has room for every pin.
+                let _ = push_within_capacity(&mut recheck, i);
+            }
+        }
+        if !recheck.is_empty() && !raced {
+            drop(guard);
+            let mut ranges = KVec::with_capacity(recheck.len(), GFP_KERNEL)?;
+            for &i in recheck.iter() {
+                let Some(n) = b.mirror_at(pinned[i].0) else {
+                    continue;
+                };
+                let m = n.data();
                 ranges.push(
-                    snapshot_range(n, m.cpu, m.size as usize, false)?,
+                    (i, snapshot_range(n, m.cpu, m.size as usize, false)?),
                     GFP_KERNEL,
                 )?;
             }
-            vas.push(m.va, GFP_KERNEL)?;
-            pins.push(Some(p), GFP_KERNEL)?;
-            seqs.push(seq, GFP_KERNEL)?;
-        }
-        let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-        for range in ranges.iter_mut() {
-            snapshots.push(range.fault(Fault::Snapshot)?, GFP_KERNEL)?;
-        }
-        let mut snapshots = snapshots.into_iter();
-        let mut guard = self.state.lock();
-        let mut raced = false;
-        for ((va, seq), p) in vas.iter().zip(seqs.iter()).zip(pins.iter_mut()) {
-            let check = match seq {
-                Some(seq) => PinCheck::Seq(*seq),
-                None => PinCheck::Snapshot(snapshots.next().ok_or(EINVAL)?),
-            };
-            let Some(n) = b.mirror_at(*va) else { continue };
-            raced |= !self.install_pins(&mut guard, n, check, p)?;
+            let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+            for (i, range) in ranges.iter_mut() {
+                snapshots.push((*i, range.fault(Fault::Snapshot)?), GFP_KERNEL)?;
+            }
+            guard = self.state.lock();
+            for (i, snapshot) in snapshots {
+                let (va, p, _, _) = &mut pinned[i];
+                let Some(n) = b.mirror_at(*va) else { continue };
+                raced |= !self.install_pins(&mut guard, n, PinCheck::Snapshot(snapshot), p)?;
+            }
+        } else {
+            raced |= !recheck.is_empty();
         }
         let published = !raced && self.finish(b, &mut guard, generation, publish);
         drop(guard);
-        drop(pins);
+        drop(pinned);
         Ok(published)
     }
 
@@ -793,14 +808,17 @@ impl Vm {
 
     /// Writes the entries of a mirror from its pins.
     fn map_pins(&self, state: &mut State, m: &Mirror, pins: &Pins) -> Result {
-        let pages = pins.pages();
-        let frames = |i: usize| {
-            // SAFETY: The pages are live: `pins` holds them.
-            pages
-                .get(i)
-                .map(|&p| unsafe { mirror::page_frame(p, m.write) })
+        let Some(frames) = pins.frames() else {
+            return Ok(());
         };
-        mirror::write_entries(&mut state.pt, m.va, pages.len(), true, frames)
+        let frame = |i: usize| {
+            frames.pfn(i).map(|pfn| Frame {
+                pfn: pfn as u64,
+                write: m.write,
+                huge: true,
+            })
+        };
+        mirror::write_entries(&mut state.pt, m.va, pins.pages().len(), true, frame)
     }
 
     /// Allocates the page-table tables `[va, va + size)` needs and links them in.
@@ -942,7 +960,8 @@ impl Vm {
         for round in 0..MAX_ROUNDS {
             // As in `mirror_pins`: what invalidations unpinned is uncharged first.
             self.release_stale_pins();
-            let mut range = snapshot_range(n, m.cpu, m.size as usize, false)?;
+            // Made only if a snapshot is needed; it outlives the snapshot.
+            let mut range;
             let before = n.read_begin();
             // As in `mirror_pins`: userfaultfd memory is pinned the usual way.
             let locked = match round >= EXCLUSIVE_ROUND || overtaken {
@@ -955,14 +974,22 @@ impl Vm {
             let (mut pins, check) = match locked {
                 Some((pins, seq)) => (Some(pins), PinCheck::Seq(seq)),
                 None => {
-                    let pins = match Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats) {
+                    let mut pins = match Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats) {
                         // As in `mirror_pins`: the range changed while pages were migrated.
                         Err(e) if e == ENOMEM && n.check_retry(before) => {
                             Stats::inc(&self.stats.retries);
                             continue;
                         }
-                        r => r?,
+                        r => Some(r?),
                     };
+                    // Mostly nothing changed the range while it was pinned: then the pins are
+                    // current, with no snapshot to take and compare page by page.
+                    let mut guard = self.state.lock();
+                    if self.install_pins(&mut guard, n, PinCheck::Seq(before), &mut pins)? {
+                        return Ok(());
+                    }
+                    drop(guard);
+                    range = snapshot_range(n, m.cpu, m.size as usize, false)?;
                     let snapshot = match range.fault(Fault::Snapshot) {
                         // Overtaken until the deadline: pin with the address space locked.
                         Err(e) if is_timed_out(&e) => {
@@ -972,7 +999,7 @@ impl Vm {
                         }
                         r => r?,
                     };
-                    (Some(pins), PinCheck::Snapshot(snapshot))
+                    (pins, PinCheck::Snapshot(snapshot))
                 }
             };
             let mut guard = self.state.lock();
