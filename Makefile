@@ -9,6 +9,8 @@
 #   make igt      build the IGT tests and the demonstration only
 #   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
 #   make soak     build, boot, run the data-integrity soak SOAK_SECONDS per VM mode
+#   make bench    build a kernel without debugging options, boot, measure the
+#                 mirroring against the kernel's references (BENCH_REPS, BENCH_SIZES)
 #   make rustfmt  format the project's Rust files
 #   make clippy   build the Rust code with CLIPPY=1
 #   make clean    remove out/ (the kernel cache stays: see HMMGPU_CACHE in README.md)
@@ -17,7 +19,7 @@ OUT := $(CURDIR)/out
 BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
 
-.PHONY: all run check soak deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
+.PHONY: all run check soak bench deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
 all: check
 
@@ -51,6 +53,14 @@ soak: kernel igt
 	scripts/vm.sh -t $$((3 * s + 600)) -o $(OUT)/soak -b $(BIN) -- \
 		sh /opt/hmmgpu/soak.sh $$s $(SOAK_SEED) && echo "soak: passed" || \
 		{ echo "soak: FAILED; output and kernel log in $(OUT)/soak"; exit 1; }
+
+# The bench kernel (HMMGPU_FLAVOUR=bench) has its own build directory; the
+# table is printed last, the figures are in out/bench/results.json.
+BENCH_REPS ?= 5
+BENCH_SIZES ?= 16 256
+bench: deps igt
+	@HMMGPU_FLAVOUR=bench scripts/kernel.sh build
+	@BENCH_REPS='$(BENCH_REPS)' BENCH_SIZES='$(BENCH_SIZES)' scripts/bench.sh $(OUT) $(BIN)
 
 rustfmt rustfmtcheck: deps
 	@scripts/rustfmt.sh $(if $(filter rustfmtcheck,$@),--check)

@@ -77,7 +77,8 @@ mkfs.ext4 -q -F -L hmmgpu -E lazy_itable_init=0,lazy_journal_init=0 "$disk"
 
 : > "$out/console.log"
 : > "$out/output.log"
-tail -n +1 -f "$out/output.log" | grep --line-buffered -v '^HMMGPU-\(BEGIN\|EXIT\)' &
+# Lines for the host (markers, the bench's JSON) are not shown.
+tail -n +1 -f "$out/output.log" | grep --line-buffered -v '^HMMGPU-\(BEGIN\|EXIT\|BENCH\)' &
 tailer=$!
 trap 'kill $tailer 2>/dev/null || true; rm -f "$disk"' EXIT
 

@@ -9,7 +9,6 @@
  * status is non-zero when a step did not behave as expected.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,9 +20,7 @@
 
 #include <xf86drm.h>
 
-#include "drm/hmmgpu_drm.h"
-
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#include "hmmgpu_util.h"
 
 /* The buffer, and the GEM object the GPU copies it to, both 4 MiB. */
 #define BUF_SIZE	(4ul << 20)
@@ -49,7 +46,6 @@
 /* The words the CPU changes in step 2: at both ends of both halves. */
 static const size_t cpu_writes[] = { 0x000040, 0x1ffffc, 0x200000, 0x3ffffc };
 
-#define WAIT_NS		(30ll * 1000 * 1000 * 1000)
 #define DETAIL		160
 
 struct mode {
@@ -83,85 +79,19 @@ struct demo {
 
 static int failures;
 
-static const struct {
-	int err;
-	const char *name;
-} errnames[] = {
-	{ EFAULT, "-EFAULT" }, { EINVAL, "-EINVAL" }, { ENOENT, "-ENOENT" },
-	{ ENOMEM, "-ENOMEM" }, { ENOSPC, "-ENOSPC" }, { EBUSY, "-EBUSY" },
-	{ ENODEV, "-ENODEV" }, { ETIME, "-ETIME" }, { ETIMEDOUT, "-ETIMEDOUT" },
-	{ ECANCELED, "-ECANCELED" }, { EINTR, "-EINTR" }, { ENOTTY, "-ENOTTY" },
-};
-
-static const char *errname(int err)
-{
-	static char other[16];
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(errnames); i++)
-		if (err == -errnames[i].err)
-			return errnames[i].name;
-	snprintf(other, sizeof(other), "%d", err);
-	return other;
-}
-
-/* Runs an ioctl: 0 or -errno. */
-static int xioctl(int fd, unsigned long request, void *arg)
-{
-	return drmIoctl(fd, request, arg) ? -errno : 0;
-}
-
-static int open_by_name(const char *name)
-{
-	char path[64];
-	int i;
-
-	for (i = 128; i < 192; i++) {
-		drmVersionPtr v;
-		int fd;
-
-		snprintf(path, sizeof(path), "/dev/dri/renderD%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		v = drmGetVersion(fd);
-		if (v && !strcmp(v->name, name)) {
-			printf("device    %s: %s %d.%d.%d, \"%s\"\n", path, v->name,
-			       v->version_major, v->version_minor, v->version_patchlevel, v->desc);
-			drmFreeVersion(v);
-			return fd;
-		}
-		drmFreeVersion(v);
-		close(fd);
-	}
-	return -1;
-}
-
-static uint64_t param(int fd, uint32_t p)
-{
-	struct drm_hmmgpu_get_param gp = { .param = p };
-	int err = xioctl(fd, DRM_IOCTL_HMMGPU_GET_PARAM, &gp);
-
-	if (err) {
-		printf("GET_PARAM %u: %s\n", p, errname(err));
-		exit(1);
-	}
-	return gp.value;
-}
-
 /* Prints the device's parameters; returns its modes, or 0 if it cannot run the demo. */
 static uint32_t describe(int fd)
 {
-	uint64_t features = param(fd, DRM_HMMGPU_PARAM_FEATURES);
-	uint64_t max = param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE);
-	uint32_t vm_modes = param(fd, DRM_HMMGPU_PARAM_VM_MODES);
+	uint64_t features = hmmgpu_param(fd, DRM_HMMGPU_PARAM_FEATURES);
+	uint64_t max = hmmgpu_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE);
+	uint32_t vm_modes = hmmgpu_param(fd, DRM_HMMGPU_PARAM_VM_MODES);
 	size_t i;
 
 	printf("features  %s%s%s; GEM objects up to %llu MiB; GPU pages of %llu bytes\n",
 	       features & DRM_HMMGPU_FEATURE_GEM_SHMEM ? "gem-shmem " : "",
 	       features & DRM_HMMGPU_FEATURE_USERPTR ? "userptr " : "",
 	       features & DRM_HMMGPU_FEATURE_VM ? "vm" : "", (unsigned long long)max >> 20,
-	       (unsigned long long)param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE));
+	       (unsigned long long)hmmgpu_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE));
 	printf("modes    ");
 	for (i = 0; i < ARRAY_SIZE(modes); i++)
 		if (vm_modes & modes[i].flag)
@@ -192,42 +122,27 @@ static void report(int step, const char *what, bool ok, const char *detail)
 
 static bool fail(char *detail, const char *what, int err)
 {
-	snprintf(detail, DETAIL, "%s: %s", what, errname(err));
+	snprintf(detail, DETAIL, "%s: %s", what, hmmgpu_errname(err));
 	return false;
 }
 
 /* Runs @count commands on the VM and waits: 0, or the error of d->from. */
 static int run(struct demo *d, const struct drm_hmmgpu_cmd *cmds, uint32_t count)
 {
-	struct drm_hmmgpu_exec exec = {
-		.vm_id = d->vm, .cmds = (uintptr_t)cmds, .cmd_count = count, .out_count = 1,
-	};
-	struct drm_hmmgpu_wait wait = { .timeout_ns = WAIT_NS };
 	uint32_t syncobj;
 	int err;
 
 	d->from = "syncobj";
 	if (drmSyncobjCreate(d->fd, 0, &syncobj))
 		return -errno;
-	exec.out_syncobjs = (uintptr_t)&syncobj;
-	wait.syncobj = syncobj;
-	d->from = "exec";
-	err = xioctl(d->fd, DRM_IOCTL_HMMGPU_EXEC, &exec);
-	if (!err) {
-		d->from = "wait";
-		err = xioctl(d->fd, DRM_IOCTL_HMMGPU_WAIT, &wait);
-	}
-	if (!err) {
-		d->from = "job";
-		err = wait.error;
-	}
+	err = hmmgpu_exec_wait(d->fd, d->vm, cmds, count, 0, syncobj, &d->from);
 	drmSyncobjDestroy(d->fd, syncobj);
 	return err;
 }
 
 static bool job_failed(struct demo *d, int err, char *detail)
 {
-	snprintf(detail, DETAIL, "%s error %s, expected success", d->from, errname(err));
+	snprintf(detail, DETAIL, "%s error %s, expected success", d->from, hmmgpu_errname(err));
 	return false;
 }
 
@@ -340,9 +255,10 @@ static bool step_unmap(struct demo *d, char *detail)
 	err = run(d, &cmd, 1);
 	if (strcmp(d->from, "job"))
 		snprintf(detail, DETAIL, "%s error %s, expected job error -EFAULT", d->from,
-			 errname(err));
+			 hmmgpu_errname(err));
 	else
-		snprintf(detail, DETAIL, "job error %s, expected -EFAULT", err ? errname(err) : "none");
+		snprintf(detail, DETAIL, "job error %s, expected -EFAULT",
+			 err ? hmmgpu_errname(err) : "none");
 	return !strcmp(d->from, "job") && err == -EFAULT;
 }
 
@@ -384,8 +300,7 @@ static bool step_stats(struct demo *d, char *detail)
 	bool pinned = d->mode->flag == DRM_HMMGPU_VM_MODE_PINNED;
 	int err;
 
-	s->vm_id = d->vm;
-	err = xioctl(d->fd, DRM_IOCTL_HMMGPU_VM_STATS, s);
+	err = hmmgpu_vm_stats(d->fd, d->vm, s);
 	if (err) {
 		s->vm_id = 0;
 		return fail(detail, "VM_STATS", err);
@@ -432,35 +347,18 @@ static bool make_buffer(struct demo *d, char *detail)
 	return true;
 }
 
-static int bind(struct demo *d, uint32_t handle, uint64_t va, uint64_t offset, uint64_t size)
-{
-	struct drm_hmmgpu_vm_bind bind = {
-		.vm_id = d->vm, .op = DRM_HMMGPU_VM_BIND_MAP, .handle = handle, .va = va,
-		.size = size, .offset = offset,
-	};
-
-	return xioctl(d->fd, DRM_IOCTL_HMMGPU_VM_BIND, &bind);
-}
-
 /* The object, mapped by the CPU. */
 static bool make_bo(struct demo *d, char *detail)
 {
-	struct drm_hmmgpu_gem_create create = { .size = BUF_SIZE };
-	struct drm_hmmgpu_gem_mmap_offset mo = { 0 };
 	void *ptr;
 	int err;
 
-	err = xioctl(d->fd, DRM_IOCTL_HMMGPU_GEM_CREATE, &create);
+	err = hmmgpu_gem_create(d->fd, BUF_SIZE, &d->bo_handle);
 	if (err)
 		return fail(detail, "GEM_CREATE", err);
-	d->bo_handle = create.handle;
-	mo.handle = create.handle;
-	err = xioctl(d->fd, DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET, &mo);
+	err = hmmgpu_gem_mmap(d->fd, d->bo_handle, BUF_SIZE, &ptr);
 	if (err)
-		return fail(detail, "GEM_MMAP_OFFSET", err);
-	ptr = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd, mo.offset);
-	if (ptr == MAP_FAILED)
-		return fail(detail, "mmap of the bo", -errno);
+		return fail(detail, "mmap of the bo", err);
 	d->bo = ptr;
 	return true;
 }
@@ -471,48 +369,34 @@ static bool make_bo(struct demo *d, char *detail)
  */
 static bool setup(struct demo *d, uint32_t mode, char *detail)
 {
-	struct drm_hmmgpu_vm_create vm = { .flags = mode };
-	struct drm_hmmgpu_userptr_create up = { .size = BUF_SIZE };
 	int err;
 
-	err = xioctl(d->fd, DRM_IOCTL_HMMGPU_VM_CREATE, &vm);
+	err = hmmgpu_vm_create(d->fd, mode, &d->vm);
 	if (err)
 		return fail(detail, "VM_CREATE", err);
-	d->vm = vm.vm_id;
 	if (!make_buffer(d, detail) || !make_bo(d, detail))
 		return false;
-	up.addr = (uintptr_t)d->buf;
-	err = xioctl(d->fd, DRM_IOCTL_HMMGPU_USERPTR_CREATE, &up);
+	err = hmmgpu_userptr_create(d->fd, d->buf, BUF_SIZE, 0, &d->userptr);
 	if (err)
 		return fail(detail, "USERPTR_CREATE", err);
-	d->userptr = up.handle;
-	err = bind(d, d->userptr, BUF_VA, 0, HUGE_SIZE);
+	err = hmmgpu_vm_map(d->fd, d->vm, d->userptr, 0, BUF_VA, HUGE_SIZE, 0);
 	if (!err)
-		err = bind(d, d->userptr, BUF_VA + HUGE_SIZE, HUGE_SIZE, HUGE_SIZE);
+		err = hmmgpu_vm_map(d->fd, d->vm, d->userptr, 0, BUF_VA + HUGE_SIZE, HUGE_SIZE,
+				    HUGE_SIZE);
 	if (err)
 		return fail(detail, "VM_BIND of the buffer", err);
-	err = bind(d, d->bo_handle, BO_VA, 0, BUF_SIZE);
+	err = hmmgpu_vm_map(d->fd, d->vm, d->bo_handle, 0, BO_VA, BUF_SIZE, 0);
 	if (err)
 		return fail(detail, "VM_BIND of the bo", err);
 	return true;
 }
 
-static void gem_close(int fd, uint32_t handle)
-{
-	struct drm_gem_close close = { .handle = handle };
-
-	if (handle)
-		drmIoctl(fd, DRM_IOCTL_GEM_CLOSE, &close);
-}
-
 static void teardown(struct demo *d)
 {
-	struct drm_hmmgpu_vm_destroy destroy = { .vm_id = d->vm };
-
 	if (d->vm)
-		drmIoctl(d->fd, DRM_IOCTL_HMMGPU_VM_DESTROY, &destroy);
-	gem_close(d->fd, d->userptr);
-	gem_close(d->fd, d->bo_handle);
+		hmmgpu_vm_destroy(d->fd, d->vm);
+	hmmgpu_gem_close(d->fd, d->userptr);
+	hmmgpu_gem_close(d->fd, d->bo_handle);
 	if (d->bo)
 		munmap(d->bo, BUF_SIZE);
 	/* Give free() back a whole buffer. */
@@ -579,7 +463,7 @@ int main(void)
 	int fd;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	fd = open_by_name("hmmgpu");
+	fd = hmmgpu_open("hmmgpu");
 	if (fd < 0) {
 		printf("demo: no hmmgpu render node\n");
 		return 1;
