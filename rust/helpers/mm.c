@@ -49,6 +49,11 @@ void rust_helper_mmap_write_unlock(struct mm_struct *mm)
 	mmap_write_unlock(mm);
 }
 
+int rust_helper_rwsem_is_locked(struct rw_semaphore *sem)
+{
+	return rwsem_is_locked(sem);
+}
+
 unsigned long rust_helper_TASK_SIZE_MAX(void)
 {
 	return TASK_SIZE_MAX;

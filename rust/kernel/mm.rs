@@ -88,6 +88,15 @@ impl Mm {
         self.mm.get()
     }
 
+    /// Whether anyone holds the mmap lock, for reading or writing, at this moment: a hint, which
+    /// may change as soon as it is read.
+    pub fn mmap_lock_is_held(&self) -> bool {
+        // SAFETY: `self` is live, and so is its lock; reading its state takes nothing.
+        unsafe {
+            bindings::rwsem_is_locked(&raw mut (*self.as_raw()).__bindgen_anon_1.mmap_lock) != 0
+        }
+    }
+
     /// Takes `mm_users` if the address space still exists (`mmget_not_zero`).
     pub fn mmget_not_zero(&self) -> Option<ARef<MmWithUser>> {
         // SAFETY: `self` is live.

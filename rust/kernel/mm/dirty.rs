@@ -35,18 +35,24 @@ pub unsafe fn set_pfns_dirty(pfn: usize, npages: usize) {
     let end = pfn.saturating_add(npages);
     let mut pfn = pfn;
     while pfn < end {
-        // SAFETY: The caller promises an allocated page at `pfn`, which keeps its folio.
-        let (folio, first, len) = unsafe {
+        // SAFETY: The caller promises an allocated page at `pfn`, which keeps its folio; the
+        // folio is allocated and cannot be truncated during the call (see above).
+        let folio = unsafe {
             let folio = bindings::page_folio(bindings::pfn_to_page(pfn as _));
+            bindings::folio_mark_dirty(folio);
+            folio
+        };
+        if end - pfn == 1 {
+            break;
+        }
+        // The next page past this folio.
+        // SAFETY: As above.
+        let (first, len) = unsafe {
             (
-                folio,
                 bindings::folio_pfn(folio) as usize,
                 bindings::folio_nr_pages(folio) as usize,
             )
         };
-        // SAFETY: The folio is allocated and cannot be truncated during the call (see above).
-        unsafe { bindings::folio_mark_dirty(folio) };
-        // The next page past this folio.
         pfn = first.saturating_add(len).max(pfn + 1);
     }
 }

@@ -137,7 +137,7 @@ impl PinnedPages {
         self.pages.len()
     }
 
-    /// Whether no page is pinned: only after [`Self::unpin_dirtied`].
+    /// Whether no page is pinned (never, once `pin_longterm` succeeded).
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
     }
@@ -145,31 +145,6 @@ impl PinnedPages {
     /// Whether the pages were pinned for writing.
     pub fn writable(&self) -> bool {
         self.write
-    }
-
-    /// Unpins the pages now, without marking them dirty: for pages marked dirty since the
-    /// device last wrote them (with [`set_pfns_dirty`], say), or that it did not write.
-    ///
-    /// Dropping pages pinned for writing marks their folios dirty, which locks those that are
-    /// not: an invalidation callback must not, as its caller may hold a folio lock (reclaim,
-    /// migration) or `i_mmap_rwsem` (truncation), which writeback waits for with a folio
-    /// locked. This takes no sleeping lock, and allocates and frees no memory but the folios
-    /// whose last reference the pins were: it may run in an invalidation callback, under the
-    /// notifier lock. Afterwards no page is pinned, and dropping `self` only frees the array.
-    ///
-    /// [`set_pfns_dirty`]: super::dirty::set_pfns_dirty
-    pub fn unpin_dirtied(&mut self) {
-        let (pages, n) = (self.pages.as_mut_ptr(), self.pages.len());
-        if n == 0 {
-            return;
-        }
-        // SAFETY: By the type invariant each entry holds one pin, released here once: the
-        // entries are forgotten next. Forgetting them, the array keeps its memory: its
-        // elements are plain pointers, with nothing to drop, and none is left to initialise.
-        unsafe {
-            bindings::unpin_user_pages(pages, n as _);
-            self.pages.set_len(0);
-        }
     }
 
     /// The page frames of the pinned pages, looked up a folio at a time.
@@ -225,6 +200,28 @@ impl PinnedFrames<'_> {
         self.folio.set(span);
         let offset = (page as usize - span.first) / size_of::<bindings::page>();
         Some(span.pfn + offset)
+    }
+
+    /// The frame of pinned page `i`, if it and the `n - 1` pinned pages after it are
+    /// consecutive pages of one folio (so their frames are consecutive too).
+    ///
+    /// Compares `struct page` pointers only, and looks up one folio: a tight loop over the
+    /// pins, for a driver that maps a huge page with one entry.
+    pub fn contiguous(&self, i: usize, n: usize) -> Option<usize> {
+        let pages = self.pages.get(i..i.checked_add(n)?)?;
+        let first = *pages.first()?;
+        let mut next = first;
+        for &page in pages {
+            if page != next {
+                return None;
+            }
+            next = next.wrapping_add(1);
+        }
+        let pfn = self.pfn(i)?;
+        // `pfn` looked the folio up, or found it looked up.
+        let span = self.folio.get();
+        let offset = (first as usize - span.first) / size_of::<bindings::page>();
+        (offset + n <= span.pages).then_some(pfn)
     }
 }
 

@@ -475,6 +475,19 @@ mod tests {
             assert_eq!(frames.pfn(i), Some(pfn(i)));
         }
         assert_eq!(frames.pfn(pinned.len()), None);
+        // Runs of one folio: a block of a huge page is, a block across two folios is not, and
+        // the run reaches no further than the pins.
+        let first_huge = (SZ_2M - addr % SZ_2M) / PAGE_SIZE;
+        let block = 512;
+        assert_eq!(frames.contiguous(first_huge, block), Some(pfn(first_huge)));
+        assert_eq!(pfn(first_huge) % block, 0);
+        assert_eq!(frames.contiguous(first_huge + 1, block), None);
+        assert_eq!(frames.contiguous(first_huge - 1, 2), None);
+        assert_eq!(frames.contiguous(0, pinned.len() + 1), None);
+        assert_eq!(
+            frames.contiguous(first_huge + 7, 9),
+            Some(pfn(first_huge + 7))
+        );
         Ok(())
     }
 

@@ -147,19 +147,13 @@ impl Mirror {
         }
     }
 
-    /// Clears the whole mapping's entries, unpins its pages and moves what is left of its pins
-    /// (their `RLIMIT_MEMLOCK` charge, their memory) to the VM's stale pins, to release outside
-    /// the lock. Never allocates.
-    ///
-    /// The pages are unpinned at once, so that an munmap frees them, rather than a worker that
-    /// competes with it for the CPU. Clearing the entries marked dirty every page the GPU
-    /// may have written: unpinning them needs no folio lock.
+    /// Clears the whole mapping's entries and moves its pins to the VM's stale pins, to release
+    /// outside the lock. Never allocates.
     pub(crate) fn clear_locked(&self, guard: &mut NotifierGuard<'_, State>) {
         self.clear_entries(&mut guard.pt, self.va, self.size);
         let state = self.state.access(guard);
         state.mapped = false;
-        if let Some(mut pins) = state.pins.take() {
-            pins.unpin_dirtied();
+        if let Some(pins) = state.pins.take() {
             guard.push_stale(pins);
         }
     }
@@ -167,16 +161,25 @@ impl Mirror {
     /// Clears the entries of GPU range `[va, va + len)` of the mapping, marking dirty every page
     /// a writable entry mapped: the GPU may have written it. Never allocates.
     ///
+    /// In pinned mode the pages are marked dirty when they are unpinned, after the entries are
+    /// cleared, not here: until then the pins keep each page allocated (a `MADV_FREE` page is not
+    /// discarded, nor any page freed, while it holds references beyond its mappings'), and an
+    /// munmap does not pay for a folio lookup per page.
+    ///
     /// Must be called with the notifier lock held (it guards `pt`), from the invalidation
     /// callback or with the mapping still watched, so that the pages are still mapped by the CPU.
     pub(crate) fn clear_entries(&self, pt: &mut PageTable, va: u64, len: u64) {
+        if self.vm.mode == Mode::Pinned {
+            pt.clear(va, len);
+            return;
+        }
         pt.clear_each(va, len, |t| {
             if t.writable {
                 let pages = (t.size.bytes() / SZ_4K) as usize;
-                // SAFETY: The entry was written from a current snapshot or current pins of the
-                // range, and every change of the CPU page table of the range clears it first,
-                // under the notifier lock, which is held: the CPU still maps its pages, and keeps
-                // them mapped until the lock is released (or the callback returns).
+                // SAFETY: The entry was written from a current snapshot of the range, and every
+                // change of the CPU page table of the range clears it first, under the notifier
+                // lock, which is held: the CPU still maps its pages, and keeps them mapped until
+                // the lock is released (or the callback returns).
                 unsafe { dirty::set_pfns_dirty((t.phys / SZ_4K) as usize, pages) };
             }
         });
@@ -317,17 +320,6 @@ impl Pins {
         self.held.as_ref().map_or(&[], |(pages, _)| pages.pages())
     }
 
-    /// Unpins the pages, with no lock: every page the GPU wrote must have been marked dirty
-    /// since (clearing the entries does), as [`PinnedPages::unpin_dirtied`] says. The charge
-    /// stays until the pins are dropped.
-    pub(crate) fn unpin_dirtied(&mut self) {
-        if let Some((pages, _)) = self.held.as_mut() {
-            let n = pages.len() as u64;
-            pages.unpin_dirtied();
-            self.stats.pinned_pages.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-
     /// The frames of the pinned pages (none while being dropped).
     pub(crate) fn frames(&self) -> Option<PinnedFrames<'_>> {
         self.held.as_ref().map(|(pages, _)| pages.frames())
@@ -394,20 +386,106 @@ pub(crate) unsafe fn page_frame(page: *mut bindings::page, write: bool) -> Frame
 /// writable where both the CPU and the mapping allow, and a 2 MiB entry where the CPU maps a
 /// huge page (order 9) over a whole 2 MiB-aligned block of the range. Never allocates.
 pub(crate) fn map_snapshot(pt: &mut PageTable, va: u64, valid: &Valid<'_>, write: bool) -> Result {
-    let base = valid.start();
-    let frames = |i: usize| {
-        let pfn = valid.at(base + i * SZ_4K as usize)?;
-        Some(Frame {
-            pfn: pfn.pfn()? as u64,
-            write: write && pfn.is_writable(),
-            huge: pfn.map_order() >= HUGE_ORDER,
-        })
+    write_frames(pt, va, valid.len(), true, &SnapshotFrames { valid, write })
+}
+
+/// Writes the entries of pinned pages from GPU address `va`, writable if `write`, and a 2 MiB
+/// entry where 512 of them are one aligned run of a folio. Never allocates.
+pub(crate) fn map_pins(pt: &mut PageTable, va: u64, pins: &Pins, write: bool) -> Result {
+    let Some(frames) = pins.frames() else {
+        return Ok(());
     };
-    write_entries(pt, va, valid.len(), true, frames)
+    let npages = pins.pages().len();
+    write_frames(pt, va, npages, true, &PinFrames { frames, write })
 }
 
 const HUGE_PAGES: usize = (SZ_2M / SZ_4K) as usize;
 const HUGE_ORDER: u32 = HUGE_PAGES.trailing_zeros();
+
+/// The frames [`write_frames`] maps: page by page, and a 2 MiB block at a time where the source
+/// can tell at once that it is one huge page.
+pub(crate) trait FrameSource {
+    /// The frame of page `i`, or `None` to leave the page unmapped.
+    fn frame(&self, i: usize) -> Option<Frame>;
+
+    /// The first frame of the block of 512 pages from `i` (in a 2 MiB-aligned block of GPU
+    /// addresses), if the block is one aligned, physically contiguous run of frames with one
+    /// permission. By default, every frame of the block is checked.
+    fn huge_block(&self, i: usize) -> Option<Frame> {
+        let first = self.frame(i)?;
+        if !first.huge || first.pfn % HUGE_PAGES as u64 != 0 {
+            return None;
+        }
+        for k in 1..HUGE_PAGES {
+            let f = self.frame(i + k)?;
+            if f.pfn != first.pfn + k as u64 || f.write != first.write {
+                return None;
+            }
+        }
+        Some(first)
+    }
+}
+
+/// Frames from a function of the page index.
+struct ByPage<F>(F);
+
+impl<F: Fn(usize) -> Option<Frame>> FrameSource for ByPage<F> {
+    fn frame(&self, i: usize) -> Option<Frame> {
+        (self.0)(i)
+    }
+}
+
+/// The frames of a current snapshot, writable where both the CPU and the mapping allow.
+struct SnapshotFrames<'a, 'v> {
+    valid: &'a Valid<'v>,
+    write: bool,
+}
+
+impl FrameSource for SnapshotFrames<'_, '_> {
+    fn frame(&self, i: usize) -> Option<Frame> {
+        let pfn = self.valid.at(self.valid.start() + i * SZ_4K as usize)?;
+        Some(Frame {
+            pfn: pfn.pfn()? as u64,
+            write: self.write && pfn.is_writable(),
+            huge: pfn.map_order() >= HUGE_ORDER,
+        })
+    }
+
+    /// A snapshot says where the CPU maps a huge page: an aligned frame in a mapping of order 9
+    /// or more starts an aligned block of 512 contiguous frames, which the CPU maps with one
+    /// entry (one permission) over the next 512 pages, all inside the range (the order is
+    /// clipped to it). No need to look at the other 511.
+    fn huge_block(&self, i: usize) -> Option<Frame> {
+        let first = self.frame(i)?;
+        (first.huge && first.pfn % HUGE_PAGES as u64 == 0).then_some(first)
+    }
+}
+
+/// The frames of pinned pages, writable if `write`.
+struct PinFrames<'a> {
+    frames: PinnedFrames<'a>,
+    write: bool,
+}
+
+impl FrameSource for PinFrames<'_> {
+    fn frame(&self, i: usize) -> Option<Frame> {
+        Some(Frame {
+            pfn: self.frames.pfn(i)? as u64,
+            write: self.write,
+            huge: true,
+        })
+    }
+
+    /// Pins say which pages are consecutive pages of one folio by their `struct page`s alone.
+    fn huge_block(&self, i: usize) -> Option<Frame> {
+        let pfn = self.frames.contiguous(i, HUGE_PAGES)? as u64;
+        (pfn % HUGE_PAGES as u64 == 0).then_some(Frame {
+            pfn,
+            write: self.write,
+            huge: true,
+        })
+    }
+}
 
 /// Writes the entries of `npages` pages from `va`, frame `i` from `frame(i)` (`None` leaves the
 /// page unmapped). Where 512 frames of a 2 MiB-aligned block of `va` are one physically
@@ -420,7 +498,18 @@ pub(crate) fn write_entries(
     private: bool,
     frame: impl Fn(usize) -> Option<Frame>,
 ) -> Result {
-    let result = fill(pt, va, npages, private, frame);
+    write_frames(pt, va, npages, private, &ByPage(frame))
+}
+
+/// As [`write_entries`], with the frames from `frames`.
+fn write_frames(
+    pt: &mut PageTable,
+    va: u64,
+    npages: usize,
+    private: bool,
+    frames: &impl FrameSource,
+) -> Result {
+    let result = fill(pt, va, npages, private, frames);
     if result.is_err() {
         // Nothing half-mapped stays: the caller drops what the entries point to.
         pt.clear(va, npages as u64 * SZ_4K);
@@ -433,13 +522,13 @@ fn fill(
     va: u64,
     npages: usize,
     private: bool,
-    frame: impl Fn(usize) -> Option<Frame>,
+    frames: &impl FrameSource,
 ) -> Result {
     let mut i = 0;
     while i < npages {
         let addr = va + (i as u64) * SZ_4K;
         if addr % SZ_2M == 0 && i + HUGE_PAGES <= npages {
-            if let Some(first) = huge_run(&frame, i) {
+            if let Some(first) = frames.huge_block(i) {
                 let perm = Perm {
                     write: first.write,
                     private,
@@ -449,7 +538,7 @@ fn fill(
                 continue;
             }
         }
-        if let Some(f) = frame(i) {
+        if let Some(f) = frames.frame(i) {
             let perm = Perm {
                 write: f.write,
                 private,
@@ -459,21 +548,6 @@ fn fill(
         i += 1;
     }
     Ok(())
-}
-
-/// The first frame of the block of 512 from `i`, if they make one huge page.
-fn huge_run(frame: &impl Fn(usize) -> Option<Frame>, i: usize) -> Option<Frame> {
-    let first = frame(i)?;
-    if !first.huge || first.pfn % HUGE_PAGES as u64 != 0 {
-        return None;
-    }
-    for k in 1..HUGE_PAGES {
-        let f = frame(i + k)?;
-        if f.pfn != first.pfn + k as u64 || f.write != first.write {
-            return None;
-        }
-    }
-    Some(first)
 }
 
 #[kernel::kunit::kunit_tests(hmmgpu_mirror)]

@@ -20,7 +20,7 @@ use crate::{
     engine::Stop,
     gem::{Bo, Object},
     job::Job,
-    mirror::{self, Frame, Mirror, Pins},
+    mirror::{self, Mirror, Pins},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     queue::OwnedQueue,
     userptr::UserptrObject,
@@ -42,6 +42,7 @@ use kernel::{
     new_fence_context, new_mutex, new_notifier_lock, new_work,
     prelude::*,
     sync::{Arc, Mutex},
+    time::Ktime,
     types::ARef,
     uapi,
     workqueue::{Work, WorkItem},
@@ -111,6 +112,10 @@ const MAX_ROUNDS: u32 = 64;
 /// After how many rounds pinned mode pins with the mmap lock held for writing, so that
 /// invalidations from munmap, madvise or mprotect cannot overtake it.
 const EXCLUSIVE_ROUND: u32 = 4;
+
+/// How long, at most, the release of stale pins waits for the address space's mmap lock to be
+/// free (for the munmap that invalidated them to finish).
+const RELEASE_WAIT_MS: i64 = 1000;
 
 /// How a pin is checked against the CPU page table under the notifier lock.
 enum PinCheck<'r, 'n> {
@@ -302,6 +307,16 @@ impl WorkItem for Vm {
     type Pointer = Arc<Vm>;
 
     fn run(vm: Arc<Vm>) {
+        // Mostly an munmap queued us, and is still unmapping with the mmap lock held: let it
+        // finish first rather than compete with it for the CPU (the release costs about what
+        // freeing the pages costs the munmap). Waiting on the lock itself would not do: the
+        // munmap's unlock would wake us, and on its CPU we would run before it returns. So
+        // look at the lock, a millisecond at a time, for a while at most.
+        let deadline = Ktime::ktime_get().to_ns() + RELEASE_WAIT_MS * 1_000_000;
+        while vm.mm.mmap_lock_is_held() && Ktime::ktime_get().to_ns() < deadline {
+            // SAFETY: FFI call without requirements; a worker may sleep.
+            unsafe { bindings::msleep(1) };
+        }
         vm.release_stale_pins();
     }
 }
@@ -522,6 +537,13 @@ impl Vm {
     /// The addresses of the mirrors to mirror again, and the invalidation generation they are
     /// as of.
     fn take_invalid(&self, b: &Bindings) -> Result<(KVec<u64>, u64)> {
+        {
+            // Mostly nothing was invalidated since the last submission: no room to make.
+            let guard = self.state.lock();
+            if guard.invalid.is_empty() && !guard.walk_all {
+                return Ok((KVec::new(), guard.generation));
+            }
+        }
         let mut todo = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
         let mut guard = self.state.lock();
         let generation = guard.generation;
@@ -795,7 +817,7 @@ impl Vm {
             return Ok(false);
         };
         let m = n.data();
-        if let Err(e) = self.map_pins(guard, m, &p) {
+        if let Err(e) = mirror::map_pins(&mut guard.pt, m.va, &p, m.write) {
             *pins = Some(p);
             return Err(e);
         }
@@ -804,21 +826,6 @@ impl Vm {
         state.mapped = true;
         *pins = state.pins.replace(p);
         Ok(true)
-    }
-
-    /// Writes the entries of a mirror from its pins.
-    fn map_pins(&self, state: &mut State, m: &Mirror, pins: &Pins) -> Result {
-        let Some(frames) = pins.frames() else {
-            return Ok(());
-        };
-        let frame = |i: usize| {
-            frames.pfn(i).map(|pfn| Frame {
-                pfn: pfn as u64,
-                write: m.write,
-                huge: true,
-            })
-        };
-        mirror::write_entries(&mut state.pt, m.va, pins.pages().len(), true, frame)
     }
 
     /// Allocates the page-table tables `[va, va + size)` needs and links them in.
