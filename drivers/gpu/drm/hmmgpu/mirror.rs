@@ -509,45 +509,38 @@ fn write_frames(
     private: bool,
     frames: &impl FrameSource,
 ) -> Result {
-    let result = fill(pt, va, npages, private, frames);
+    let mut fill = || -> Result {
+        let mut i = 0;
+        while i < npages {
+            let addr = va + (i as u64) * SZ_4K;
+            if addr % SZ_2M == 0 && i + HUGE_PAGES <= npages {
+                if let Some(first) = frames.huge_block(i) {
+                    let perm = Perm {
+                        write: first.write,
+                        private,
+                    };
+                    pt.map(addr, first.pfn * SZ_4K, PageSize::Huge, perm)?;
+                    i += HUGE_PAGES;
+                    continue;
+                }
+            }
+            if let Some(f) = frames.frame(i) {
+                let perm = Perm {
+                    write: f.write,
+                    private,
+                };
+                pt.map(addr, f.pfn * SZ_4K, PageSize::Small, perm)?;
+            }
+            i += 1;
+        }
+        Ok(())
+    };
+    let result = fill();
     if result.is_err() {
         // Nothing half-mapped stays: the caller drops what the entries point to.
         pt.clear(va, npages as u64 * SZ_4K);
     }
     result
-}
-
-fn fill(
-    pt: &mut PageTable,
-    va: u64,
-    npages: usize,
-    private: bool,
-    frames: &impl FrameSource,
-) -> Result {
-    let mut i = 0;
-    while i < npages {
-        let addr = va + (i as u64) * SZ_4K;
-        if addr % SZ_2M == 0 && i + HUGE_PAGES <= npages {
-            if let Some(first) = frames.huge_block(i) {
-                let perm = Perm {
-                    write: first.write,
-                    private,
-                };
-                pt.map(addr, first.pfn * SZ_4K, PageSize::Huge, perm)?;
-                i += HUGE_PAGES;
-                continue;
-            }
-        }
-        if let Some(f) = frames.frame(i) {
-            let perm = Perm {
-                write: f.write,
-                private,
-            };
-            pt.map(addr, f.pfn * SZ_4K, PageSize::Small, perm)?;
-        }
-        i += 1;
-    }
-    Ok(())
 }
 
 #[kernel::kunit::kunit_tests(hmmgpu_mirror)]
