@@ -13,7 +13,9 @@
  *               HMM_DMIRROR_READ on a fresh /dev/hmm_dmirror0 and again, and
  *               against the CPU summing the same 32-bit words;
  *  b. pin       a pinned-mode bind and unbind of populated pages against
- *               gup_test's PIN_LONGTERM_BENCHMARK (512 pages a call, FOLL_WRITE);
+ *               gup_test's PIN_LONGTERM_BENCHMARK (512 pages a call, FOLL_WRITE),
+ *               which times itself in the kernel: the round trip of a
+ *               VM_STATS ioctl says what a bind pays for the syscall besides;
  *  c. copy/fill the engine's Copy and Fill in steady state against the
  *               kernel's copy (process_vm_readv() of our own pages, or a read
  *               of /proc/self/mem where the kernel has no process_vm_readv()),
@@ -773,7 +775,7 @@ static void gup_pin(int fd, const struct buf *buf, double *pin_us, double *unpin
 static void bench_pin(struct bench *b, size_t size, bool thp)
 {
 	const char *pages = thp ? "thp" : "4k";
-	struct figure *gup_get, *gup_put, *bind, *unbind;
+	struct figure *gup_get, *gup_put, *bind, *unbind, *ioctl;
 	uint32_t vm, handle;
 	struct buf buf;
 	int gup_fd;
@@ -792,7 +794,12 @@ static void bench_pin(struct bench *b, size_t size, bool thp)
 	compare(bind, gup_get, NULL);
 	unbind = figure('b', pages, size, "pinned unbind");
 	compare(unbind, gup_put, NULL);
-	for (struct figure *f = gup_get; f <= unbind; f++)
+	/*
+	 * What entering the kernel for an ioctl costs: the bind's time includes
+	 * it, gup_test's in-kernel timing does not.
+	 */
+	ioctl = figure('b', pages, size, "VM_STATS ioctl");
+	for (struct figure *f = gup_get; f <= ioctl; f++)
 		note_thp(f, buf_thp_kb(&buf));
 
 	for (int rep = -1; rep < b->reps; rep++) {
@@ -804,7 +811,9 @@ static void bench_pin(struct bench *b, size_t size, bool thp)
 		sample(gup_get, rep, get_us);
 		sample(gup_put, rep, put_us);
 
+		start = ticks();
 		stats(b, vm, &s0);
+		sample(ioctl, rep, us_since(start));
 		start = ticks();
 		map(b, vm, handle, BUF_VA, size, 0);
 		sample(bind, rep, us_since(start));
