@@ -174,47 +174,6 @@ static int64_t vmstat(const char *field)
 	return ret;
 }
 
-/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
-static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
-{
-	int64_t a, r;
-
-	/* It may fail on counters gone negative in between; they were still folded. */
-	write_file("/proc/sys/vm/stat_refresh", "1");
-	a = vmstat("nr_foll_pin_acquired");
-	r = vmstat("nr_foll_pin_released");
-	if (a < 0 || r < 0)
-		return false;
-	*acquired = a;
-	*released = r;
-	return true;
-}
-
-/*
- * Asserts that as many pins were released as acquired since *@acquired0 and
- * *@released0 were read. Unpinning may trail the unbind a little (a worker
- * releases the pins an invalidation drops): poll, for at most 5 s.
- */
-static void check_pin_balance(uint64_t acquired0, uint64_t released0, const char *what)
-{
-	uint64_t acquired = 0, released = 0;
-	struct timespec start;
-
-	igt_gettime(&start);
-	do {
-		igt_assert(read_pin_counters(&acquired, &released));
-		if (acquired - acquired0 == released - released0)
-			break;
-		usleep(20 * 1000);
-	} while (igt_seconds_elapsed(&start) < 5);
-
-	igt_info("%s: %" PRIu64 " page pins acquired, %" PRIu64 " released\n", what,
-		 acquired - acquired0, released - released0);
-	igt_assert_f(acquired - acquired0 == released - released0,
-		     "%s: %" PRIu64 " page pins acquired but %" PRIu64 " released\n", what,
-		     acquired - acquired0, released - released0);
-}
-
 static void ctx_init(struct ctx *c, uint32_t mode, uint64_t bo_size)
 {
 	if (leftover_fd >= 0) {
@@ -225,12 +184,12 @@ static void ctx_init(struct ctx *c, uint32_t mode, uint64_t bo_size)
 		drm_close_driver(leftover_fd);
 		leftover_fd = -1;
 		igt_gettime(&start);
-		while (read_pin_counters(&a, &r) && a != r && igt_seconds_elapsed(&start) < 5)
+		while (hmmgpu_read_pin_counters(&a, &r) && a != r && igt_seconds_elapsed(&start) < 5)
 			usleep(20 * 1000);
 	}
 
 	memset(c, 0, sizeof(*c));
-	igt_require_f(read_pin_counters(&c->pins_acquired, &c->pins_released),
+	igt_require_f(hmmgpu_read_pin_counters(&c->pins_acquired, &c->pins_released),
 		      "no nr_foll_pin_* counters in /proc/vmstat\n");
 	c->fd = drm_open_driver_render(DRIVER_HMMGPU);
 	leftover_fd = c->fd;
@@ -254,7 +213,7 @@ static void ctx_fini(struct ctx *c)
 	leftover_fd = -1;
 	c->fd = -1;
 
-	check_pin_balance(c->pins_acquired, c->pins_released, "after closing the VM");
+	hmmgpu_assert_pins_balanced(c->pins_acquired, c->pins_released, "after closing the VM");
 }
 
 static void vm_stats(struct ctx *c, struct drm_hmmgpu_vm_stats *s)
@@ -1478,6 +1437,30 @@ static void test_thp_partial(uint32_t mode)
 }
 
 /*
+ * After small pages the GPU wrote (seed 10) were collapsed into huge pages by
+ * @event: the CPU reads the GPU's data, the GPU reads the CPU's new writes
+ * and the CPU the GPU's, and the VM mapped the huge pages with more 2 MiB
+ * entries than it had in @s0.
+ */
+static void check_collapsed(struct ctx *c, char *ptr, uint64_t size,
+			    const struct drm_hmmgpu_vm_stats *s0, const char *event)
+{
+	struct drm_hmmgpu_vm_stats s1;
+	char what[96];
+
+	snprintf(what, sizeof(what), "CPU read of the GPU's writes after %s", event);
+	check_data(ptr, size, 10, what);
+	hmmgpu_fill_pattern(ptr, size, 11);
+	snprintf(what, sizeof(what), "GPU read of CPU writes after %s", event);
+	gpu_check_pattern(c, USERPTR_VA, size, 11, what);
+	gpu_write_pattern(c, USERPTR_VA, size, 12);
+	snprintf(what, sizeof(what), "CPU read of GPU writes after %s", event);
+	check_data(ptr, size, 12, what);
+	vm_stats(c, &s1);
+	igt_assert_lt_u64(s0->entries_2m, s1.entries_2m);
+}
+
+/*
  * Small pages the GPU wrote through 4 KiB entries, collapsed into huge pages
  * by MADV_COLLAPSE: the CPU reads the GPU's data in the huge pages, the GPU
  * reads the CPU's new writes there (not the old small pages) and maps them
@@ -1486,7 +1469,7 @@ static void test_thp_partial(uint32_t mode)
 static void test_thp_collapse(uint32_t mode)
 {
 	const uint64_t size = SZ_4M;
-	struct drm_hmmgpu_vm_stats s0, s1;
+	struct drm_hmmgpu_vm_stats s0;
 	uint64_t map_size;
 	uint32_t uptr;
 	struct ctx c;
@@ -1548,14 +1531,7 @@ static void test_thp_collapse(uint32_t mode)
 		 hmmgpu_anon_huge_kb(ptr));
 	igt_assert_lte_u64(size / 1024, hmmgpu_anon_huge_kb(ptr));
 
-	check_data(ptr, size, 10, "CPU read of the GPU's writes after the collapse");
-	hmmgpu_fill_pattern(ptr, size, 11);
-	gpu_check_pattern(&c, USERPTR_VA, size, 11, "GPU read of CPU writes after the collapse");
-	gpu_write_pattern(&c, USERPTR_VA, size, 12);
-	check_data(ptr, size, 12, "CPU read of GPU writes after the collapse");
-	vm_stats(&c, &s1);
-	igt_assert_lt_u64(s0.entries_2m, s1.entries_2m);
-
+	check_collapsed(&c, ptr, size, &s0, "the collapse");
 	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
 	gem_close(c.fd, uptr);
 	ctx_fini(&c);
@@ -1587,7 +1563,7 @@ static void khugepaged_restore(void)
 static void test_thp_khugepaged(uint32_t mode)
 {
 	const uint64_t size = SZ_4M;
-	struct drm_hmmgpu_vm_stats s0, s1;
+	struct drm_hmmgpu_vm_stats s0;
 	struct timespec start;
 	uint64_t map_size, kb;
 	uint32_t uptr;
@@ -1635,14 +1611,7 @@ static void test_thp_khugepaged(uint32_t mode)
 	if (mode == DRM_HMMGPU_VM_MODE_PINNED)
 		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, USERPTR_VA, size, 0);
 
-	check_data(ptr, size, 10, "CPU read of the GPU's writes after khugepaged");
-	hmmgpu_fill_pattern(ptr, size, 11);
-	gpu_check_pattern(&c, USERPTR_VA, size, 11, "GPU read of CPU writes after khugepaged");
-	gpu_write_pattern(&c, USERPTR_VA, size, 12);
-	check_data(ptr, size, 12, "CPU read of GPU writes after khugepaged");
-	vm_stats(&c, &s1);
-	igt_assert_lt_u64(s0.entries_2m, s1.entries_2m);
-
+	check_collapsed(&c, ptr, size, &s0, "khugepaged");
 	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
 	gem_close(c.fd, uptr);
 	ctx_fini(&c);
@@ -1853,7 +1822,7 @@ static void test_memcg(uint32_t mode)
 	char dir[128], path[192];
 	struct ctx c;
 
-	igt_assert(read_pin_counters(&acquired0, &released0));
+	igt_assert(hmmgpu_read_pin_counters(&acquired0, &released0));
 	snprintf(dir, sizeof(dir), CGROUP "/hmmgpu_mm_events.%d.%s", getpid(),
 		 hmmgpu_vm_mode_name(mode));
 	rmdir(dir);
@@ -1881,7 +1850,7 @@ static void test_memcg(uint32_t mode)
 			igt_debug("memory.events:\n%s", buf);
 	}
 	igt_assert_eq(rmdir(dir), 0);
-	check_pin_balance(acquired0, released0, "after the child exited");
+	hmmgpu_assert_pins_balanced(acquired0, released0, "after the child exited");
 }
 
 igt_main

@@ -370,18 +370,6 @@ static bool swap_active(void)
 	return lines > 1;
 }
 
-/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
-static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
-{
-	bool found;
-
-	/* It may fail on counters gone negative in between; they were still folded. */
-	igt_ignore_warn(write_file("/proc/sys/vm/stat_refresh", "1"));
-	found = hmmgpu_read_vmstat_pins(acquired, released);
-	errno = 0;
-	return found;
-}
-
 static bool file_has_word(const char *path, const char *word)
 {
 	char buf[512] = "";
@@ -464,7 +452,7 @@ static void detect_features(void)
 	feat.ext4 = !statfs("/mnt/ext4", &st) && st.f_type == EXT4_SUPER_MAGIC &&
 		    !access("/mnt/ext4", W_OK);
 	feat.drop_caches = !access("/proc/sys/vm/drop_caches", W_OK);
-	feat.pins = read_pin_counters(&a, &r);
+	feat.pins = hmmgpu_read_pin_counters(&a, &r);
 	for (feat.numa_nodes = 0; feat.numa_nodes < 64; feat.numa_nodes++) {
 		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", feat.numa_nodes);
 		if (access(path, F_OK))
@@ -1951,25 +1939,13 @@ static void check_all(struct soak *s, bool gpu, const char *cpu_how, const char 
 
 static void check_pins(uint64_t acquired0, uint64_t released0, const struct soak *s)
 {
-	uint64_t acquired = 0, released = 0;
-	struct timespec start;
+	char what[64];
+	uint64_t acquired;
 
-	/* Pins an invalidation drops are released by a worker, shortly after. */
-	igt_gettime(&start);
-	do {
-		igt_assert(read_pin_counters(&acquired, &released));
-		if (acquired - acquired0 == released - released0)
-			break;
-		usleep(50 * 1000);
-	} while (elapsed_s(&start) < 5);
-	igt_info("%s: %" PRIu64 " page pins acquired, %" PRIu64 " released\n", s->mode_name,
-		 acquired - acquired0, released - released0);
-	igt_assert_f(acquired - acquired0 == released - released0,
-		     "%s mode, seed %" PRIu64 ": %" PRIu64 " pins acquired, %" PRIu64
-		     " released\n", s->mode_name, s->seed, acquired - acquired0,
-		     released - released0);
+	snprintf(what, sizeof(what), "%s mode, seed %" PRIu64, s->mode_name, s->seed);
+	acquired = hmmgpu_assert_pins_balanced(acquired0, released0, what);
 	if (s->mode == DRM_HMMGPU_VM_MODE_PINNED)
-		igt_assert_lt_u64(0, acquired - acquired0);
+		igt_assert_lt_u64(0, acquired);
 }
 
 static struct soak soak_state;
@@ -2000,7 +1976,7 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 		igt_info("%s: %.1f s\n", m->name, seconds);
 
 	if (feat.pins)
-		igt_assert(read_pin_counters(&acquired0, &released0));
+		igt_assert(hmmgpu_read_pin_counters(&acquired0, &released0));
 
 	soak_init(sp, m, seed);
 	igt_gettime(&start);

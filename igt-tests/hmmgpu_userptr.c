@@ -1766,22 +1766,6 @@ static void test_bad_args(uint32_t mode)
 	ctx_fini(&c);
 }
 
-/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
-static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
-{
-	int refresh;
-
-	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY);
-	if (refresh < 0)
-		return false;
-	/* It may fail on counters gone negative in between; they were still folded. */
-	igt_ignore_warn(write(refresh, "1", 1) == 1);
-	close(refresh);
-	errno = 0;
-
-	return hmmgpu_read_vmstat_pins(acquired, released);
-}
-
 /*
  * Pinned mode: while bound, the VM pins the userptr's pages; whatever it
  * pins, it unpins, whether the memory goes away, the VM is destroyed or the
@@ -1793,7 +1777,7 @@ static void test_pinned_balance(void)
 	uint64_t acquired0 = 0, released0 = 0, acquired = 0, released = 0;
 	struct drm_hmmgpu_vm_stats stats;
 	struct drm_hmmgpu_cmd cmd;
-	struct timespec start;
+	char what[32];
 	uint32_t uptr;
 	struct ctx c;
 	char *ptr;
@@ -1801,11 +1785,11 @@ static void test_pinned_balance(void)
 
 	require_vm();
 	igt_require_f(vm_modes & DRM_HMMGPU_VM_MODE_PINNED, "no pinned mode\n");
-	igt_require_f(read_pin_counters(&acquired0, &released0),
+	igt_require_f(hmmgpu_read_pin_counters(&acquired0, &released0),
 		      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
 
 	for (int round = 0; round < 2; round++) {
-		igt_assert(read_pin_counters(&acquired0, &released0));
+		igt_assert(hmmgpu_read_pin_counters(&acquired0, &released0));
 
 		ctx_init(&c, DRM_HMMGPU_VM_MODE_PINNED, 0);
 		ptr = map_anon(size, MAP_PRIVATE);
@@ -1826,7 +1810,7 @@ static void test_pinned_balance(void)
 		vm_stats(&c, &stats);
 		igt_assert_eq_u64(stats.pinned_pages, pages);
 
-		igt_assert(read_pin_counters(&acquired, &released));
+		igt_assert(hmmgpu_read_pin_counters(&acquired, &released));
 		igt_assert_lte_u64(acquired0 + pages, acquired);
 
 		/*
@@ -1866,17 +1850,9 @@ static void test_pinned_balance(void)
 		igt_assert_eq(munmap(ptr, size - gone), 0);
 
 		/* Unpinning may trail the close a little. */
-		igt_gettime(&start);
-		do {
-			igt_assert(read_pin_counters(&acquired, &released));
-			if (acquired - acquired0 == released - released0)
-				break;
-			usleep(50 * 1000);
-		} while (igt_seconds_elapsed(&start) < 5);
-		igt_info("round %d: %" PRIu64 " pins acquired, %" PRIu64 " released\n", round,
-			 acquired - acquired0, released - released0);
-		igt_assert_eq_u64(acquired - acquired0, released - released0);
-		igt_assert_lte_u64(pages, acquired - acquired0);
+		snprintf(what, sizeof(what), "round %d", round);
+		acquired = hmmgpu_assert_pins_balanced(acquired0, released0, what);
+		igt_assert_lte_u64(pages, acquired);
 	}
 }
 

@@ -2464,21 +2464,6 @@ static void test_exit_with_blocked_job(uint32_t mode)
 #define PIN_WAIT_S	10.0
 #define PIN_ROUNDS	4
 
-/* nr_foll_pin_acquired and nr_foll_pin_released, made exact first. */
-static bool read_pin_counters(uint64_t *acquired, uint64_t *released)
-{
-	int refresh;
-
-	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
-	if (refresh < 0)
-		return false;
-	/* It may fail on counters gone negative in between; they were still folded. */
-	igt_ignore_warn(write(refresh, "1", 1) == 1);
-	close(refresh);
-
-	return hmmgpu_read_vmstat_pins(acquired, released);
-}
-
 static void invalidate_pinned(char *ptr, uint64_t size, unsigned int round)
 {
 	if (round % 2) {
@@ -2502,7 +2487,7 @@ static void test_pins_released_without_submit(uint32_t mode)
 	double start;
 	char *mem;
 
-	igt_assert(read_pin_counters(&acquired0, &released0));
+	igt_assert(hmmgpu_read_pin_counters(&acquired0, &released0));
 	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
 	vm = hmmgpu_vm_create(test_fd, mode);
 	bo = hmmgpu_gem_create(test_fd, page);
@@ -2529,7 +2514,7 @@ static void test_pins_released_without_submit(uint32_t mode)
 
 	start = now_s();
 	do {
-		igt_assert(read_pin_counters(&acquired, &released));
+		igt_assert(hmmgpu_read_pin_counters(&acquired, &released));
 		hmmgpu_vm_stats(test_fd, vm, &stats);
 		balanced = acquired - acquired0 == released - released0 && !stats.pinned_pages;
 		if (!balanced)
@@ -2597,7 +2582,7 @@ static void test_pins_released_second_invalidation(uint32_t mode)
 	double start;
 	char *y, *z;
 
-	igt_assert(read_pin_counters(&acquired0, &released0));
+	igt_assert(hmmgpu_read_pin_counters(&acquired0, &released0));
 	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
 	tl = gate_timeline();
 	vm = hmmgpu_vm_create(test_fd, mode);
@@ -2669,7 +2654,7 @@ static void test_pins_released_second_invalidation(uint32_t mode)
 
 	start = now_s();
 	do {
-		igt_assert(read_pin_counters(&acquired, &released));
+		igt_assert(hmmgpu_read_pin_counters(&acquired, &released));
 		hmmgpu_vm_stats(test_fd, vm, &stats);
 		balanced = acquired - acquired0 == released - released0 && !stats.pinned_pages;
 		if (!balanced)
@@ -3239,7 +3224,7 @@ igt_main
 
 		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PINNED),
 			      "no pinned mode\n");
-		igt_require_f(read_pin_counters(&a, &r),
+		igt_require_f(hmmgpu_read_pin_counters(&a, &r),
 			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
 		run_bounded(test_pins_released_without_submit, DRM_HMMGPU_VM_MODE_PINNED,
 			    TEST_LIMIT_S);
@@ -3253,7 +3238,7 @@ igt_main
 
 		igt_require_f(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_PINNED),
 			      "no pinned mode\n");
-		igt_require_f(read_pin_counters(&a, &r),
+		igt_require_f(hmmgpu_read_pin_counters(&a, &r),
 			      "no exact nr_foll_pin_* counters in /proc/vmstat\n");
 		require_uffd();
 		require_sw_sync();

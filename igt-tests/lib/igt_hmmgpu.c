@@ -3,11 +3,13 @@
  * Copyright (C) 2026 The hmmgpu developers
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <xf86drm.h>
 
@@ -530,12 +532,20 @@ uint64_t hmmgpu_anon_huge_kb(const void *ptr)
 	return kb;
 }
 
-bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released)
+bool hmmgpu_read_pin_counters(uint64_t *acquired, uint64_t *released)
 {
 	unsigned long long value;
 	char name[64];
-	int found = 0;
+	int found = 0, refresh;
 	FILE *f;
+
+	refresh = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	if (refresh < 0)
+		return false;
+	/* It may fail on counters gone negative in between; they were still folded. */
+	igt_ignore_warn(write(refresh, "1", 1) == 1);
+	close(refresh);
+	errno = 0;
 
 	f = fopen("/proc/vmstat", "re");
 	if (!f)
@@ -552,6 +562,27 @@ bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released)
 	fclose(f);
 
 	return found == 2;
+}
+
+uint64_t hmmgpu_assert_pins_balanced(uint64_t acquired0, uint64_t released0, const char *what)
+{
+	uint64_t acquired = 0, released = 0;
+	struct timespec start;
+
+	igt_gettime(&start);
+	do {
+		igt_assert(hmmgpu_read_pin_counters(&acquired, &released));
+		if (acquired - acquired0 == released - released0)
+			break;
+		usleep(20 * 1000);
+	} while (igt_seconds_elapsed(&start) < 5);
+
+	igt_info("%s: %" PRIu64 " page pins acquired, %" PRIu64 " released\n", what,
+		 acquired - acquired0, released - released0);
+	igt_assert_f(acquired - acquired0 == released - released0,
+		     "%s: %" PRIu64 " page pins acquired but %" PRIu64 " released\n", what,
+		     acquired - acquired0, released - released0);
+	return acquired - acquired0;
 }
 
 bool hmmgpu_thp_enabled(void)

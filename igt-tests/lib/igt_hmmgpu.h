@@ -132,11 +132,19 @@ bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error);
 uint64_t hmmgpu_anon_huge_kb(const void *ptr);
 
 /*
- * nr_foll_pin_acquired and nr_foll_pin_released from /proc/vmstat, as they
- * stand: the caller folds the per-CPU deltas first (vm/stat_refresh) if it
- * wants them exact. False if the file or either counter is missing.
+ * nr_foll_pin_acquired and nr_foll_pin_released from /proc/vmstat, made
+ * exact first (vm/stat_refresh folds the per-CPU deltas). False if either
+ * file or either counter is missing.
  */
-bool hmmgpu_read_vmstat_pins(uint64_t *acquired, uint64_t *released);
+bool hmmgpu_read_pin_counters(uint64_t *acquired, uint64_t *released);
+
+/*
+ * Asserts that as many page pins were released as acquired since @acquired0
+ * and @released0 were read, and says how many, as @what. Unpinning may trail
+ * an unbind or an invalidation (a worker releases the pins an invalidation
+ * drops): polls for at most 5 s. Returns the pins acquired since.
+ */
+uint64_t hmmgpu_assert_pins_balanced(uint64_t acquired0, uint64_t released0, const char *what);
 
 /* Whether transparent huge pages are enabled ("always" or "madvise"). */
 bool hmmgpu_thp_enabled(void);
