@@ -115,7 +115,7 @@ const EXCLUSIVE_ROUND: u32 = 4;
 
 /// How long, at most, the release of stale pins waits for the address space's mmap lock to be
 /// free (for the munmap that invalidated them to finish).
-const RELEASE_WAIT_MS: i64 = 1000;
+const RELEASE_WAIT_MS: i64 = 500;
 
 /// How a pin is checked against the CPU page table under the notifier lock.
 enum PinCheck<'r, 'n> {
