@@ -6,7 +6,9 @@
 //! The `module!` macro of this kernel has no parameters; [`module_param_u32!`] declares one the
 //! way `module_param_named()` does in C: an entry in the `__param` section, which the module
 //! loader parses before the module's `init` runs, and its description in `.modinfo`. Parameters
-//! are read-only once loaded (mode 0444 in sysfs), so reading them needs no lock.
+//! are read-only once loaded (mode 0444 in sysfs) unless declared `writable` (mode 0644: root
+//! may write them in `/sys/module/*/parameters/`); a read sees the value of the last write, as
+//! `READ_ONCE()` does in C, so reading needs no lock.
 //!
 //! C header: [`include/linux/moduleparam.h`](srctree/include/linux/moduleparam.h)
 
@@ -18,11 +20,13 @@ use core::cell::UnsafeCell;
 /// # Invariants
 ///
 /// The value is only written by the module loader, while it parses the module's arguments,
-/// before anything of the module runs: afterwards it is read-only.
+/// and, for a writable parameter, by `param_set_uint()` (an aligned `u32` store) when root
+/// writes it in sysfs.
 #[repr(transparent)]
 pub struct U32Param(UnsafeCell<u32>);
 
-// SAFETY: By the type invariant, the value never changes while the module's code may read it.
+// SAFETY: By the type invariant, the value is only written by whole aligned `u32` stores, which
+// `get` reads with a volatile load, as `READ_ONCE()` does.
 unsafe impl Sync for U32Param {}
 
 impl U32Param {
@@ -33,8 +37,8 @@ impl U32Param {
 
     /// The parameter's value.
     pub fn get(&self) -> u32 {
-        // SAFETY: By the type invariant nothing writes the value any more.
-        unsafe { *self.0.get() }
+        // SAFETY: The value is valid and aligned; writes are whole stores (type invariant).
+        unsafe { core::ptr::read_volatile(self.0.get()) }
     }
 }
 
@@ -51,7 +55,8 @@ pub struct KernelParam(bindings::kernel_param);
 unsafe impl Sync for KernelParam {}
 
 impl KernelParam {
-    /// The description of `u32` parameter `name` of `module`, whose value is `value`.
+    /// The description of `u32` parameter `name` of `module`, whose value is `value`; root may
+    /// write it in sysfs if `writable`.
     ///
     /// # Safety
     ///
@@ -61,14 +66,15 @@ impl KernelParam {
         name: &'static CStr,
         module: *mut bindings::module,
         value: &'static U32Param,
+        writable: bool,
     ) -> Self {
         // INVARIANT: All pointers are to statics.
         Self(bindings::kernel_param {
             name: name.as_char_ptr(),
             mod_: module,
             ops: &raw const bindings::param_ops_uint,
-            // Readable in sysfs, never writable: see `U32Param`.
-            perm: 0o444,
+            // Readable in sysfs; writable by root only if asked: see `U32Param`.
+            perm: if writable { 0o644 } else { 0o444 },
             level: -1,
             flags: 0,
             __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
@@ -91,14 +97,23 @@ pub const fn modinfo<const N: usize>(s: &[u8]) -> [u8; N] {
 }
 
 /// Declares a `u32` module parameter: a [`U32Param`] static `$var`, loaded as `$name` of module
-/// `$module` (with `$default` unless given), with a description for `modinfo`.
+/// `$module` (with `$default` unless given), with a description for `modinfo`. With
+/// `writable` at the end, root may also change it in sysfs while the module is loaded.
 ///
 /// ```ignore
 /// kernel::module_param_u32!(VM_MODES, "hmmgpu", "vm_modes", 7, "The VM modes offered");
+/// kernel::module_param_u32!(LOCKS, "hmmgpu", "locks", 1, "Whether to lock", writable);
 /// ```
 #[macro_export]
 macro_rules! module_param_u32 {
     ($var:ident, $module:literal, $name:literal, $default:expr, $desc:literal $(,)?) => {
+        $crate::module_param_u32!(@param $var, $module, $name, $default, $desc, false);
+    };
+    ($var:ident, $module:literal, $name:literal, $default:expr, $desc:literal, writable $(,)?) => {
+        $crate::module_param_u32!(@param $var, $module, $name, $default, $desc, true);
+    };
+    (@param $var:ident, $module:literal, $name:literal, $default:expr, $desc:literal,
+     $writable:literal) => {
         static $var: $crate::module_param::U32Param = $crate::module_param::U32Param::new($default);
 
         const _: () = {
@@ -119,7 +134,9 @@ macro_rules! module_param_u32 {
                 );
                 // SAFETY: `module` is this module's, or null when it is built in and the name
                 // is prefixed.
-                unsafe { $crate::module_param::KernelParam::new_u32(name, module, &$var) }
+                unsafe {
+                    $crate::module_param::KernelParam::new_u32(name, module, &$var, $writable)
+                }
             };
 
             const DESC: &[u8] = concat!("parm=", $name, ":", $desc, "\0").as_bytes();

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Range locks: serializing the snapshot of a range with the invalidations of that range.
+//!
+//! Checking a sequence number and retrying, the protocol of `mmu_interval_notifier`, is correct
+//! but gives no forward progress: an invalidation that lands between the snapshot and its
+//! commit sends the snapshot back to the start, and a thread that keeps zapping a range can
+//! keep a device from ever mirroring it. A [`RangeLock`] adds the other half: a snapshot takes
+//! its range ([`RangeWaiter::lock`]) before it faults the range in and holds it until the
+//! device entries written from it are committed, and an invalidation of an overlapping range
+//! that arrives meanwhile waits for it. Each side waits for the overlapping ones that arrived
+//! before it and makes those that arrive later wait, so neither starves; disjoint ranges never
+//! wait for each other. The sequence numbers stay: they are what makes a commit correct, the
+//! range lock is what makes it succeed.
+//!
+//! An invalidation waits for a snapshot for a bounded time only (the snapshot's patience, see
+//! [`RangeWaiter::lock`]), and not at all when
+//!
+//! - it comes from the task that holds the range (the copy-on-write break, the migration or the
+//!   direct reclaim that the snapshot's own fault causes);
+//! - it runs in memory reclaim (`PF_MEMALLOC`: direct reclaim and kswapd);
+//! - it may not block (`mmu_notifier_range_blockable()` is false, as for the OOM reaper): then,
+//!   if the range is held, it fails and the core MM tries again later.
+//!
+//! A snapshot's fault may wait for what an invalidation holds (a folio lock held by reclaim or
+//! migration, a page being written back), so an unbounded wait could deadlock; bounded, the
+//! invalidation goes ahead when the patience runs out, and the snapshot's commit then fails its
+//! sequence check and is retried. `Documentation/mm/rust-mirroring.rst` has the whole deadlock
+//! analysis.
+//!
+//! The rules of who waits for whom are in [`protocol`], which depends on nothing but `core` so
+//! that `tools/hmmgpu/model` checks them on the host against every interleaving.
+//!
+//! Lock order: the mmap lock, then a range (a snapshot takes its range with the mmap lock held
+//! for reading, so that an munmap, which takes the range with the mmap lock held for writing,
+//! cannot wait for it while it waits for the mmap lock), then the driver's notifier lock.
+//! Nothing in here allocates: a snapshot's queue entry is allocated with its
+//! [`RangeWaiter`], an invalidation's lives on its stack.
+
+pub mod protocol;
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    new_condvar, new_spinlock,
+    prelude::*,
+    sync::{CondVar, CondVarTimeoutResult, SpinLock},
+    time::msecs_to_jiffies,
+};
+use core::ptr::NonNull;
+use protocol::{Node, Platform, Queue, Side};
+
+/// A lock over ranges of addresses, taken by snapshots with a [`RangeWaiter`] and by
+/// invalidations with [`RangeLock::invalidate`].
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{mm::range_lock::RangeLock, prelude::*, sync::Arc};
+///
+/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+/// let mut waiter = lock.waiter()?;
+/// {
+///     let _held = waiter.lock(0x1000, 0x3000, 10);
+///     // An invalidation of a disjoint range never waits; nor does one the holder's own task
+///     // makes (its fault breaking copy-on-write, say). Another task's invalidation of an
+///     // overlapping range would wait here, or fail if it may not block.
+///     assert_eq!(lock.invalidate(0x3000, 0x4000, false, || 1), Some(1));
+///     assert_eq!(lock.invalidate(0x2000, 0x3000, false, || 2), Some(2));
+/// }
+/// assert!(!waiter.is_held());
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// Every node linked into `queue` is valid until it is unlinked; `waiters` is notified after
+/// every unlinking.
+#[pin_data]
+pub struct RangeLock {
+    #[pin]
+    queue: SpinLock<Queue>,
+    #[pin]
+    waiters: CondVar,
+    enabled: bool,
+}
+
+/// The identity of the current task.
+fn current_owner() -> usize {
+    // SAFETY: FFI call without requirements.
+    unsafe { bindings::get_current() as usize }
+}
+
+/// Whether the current task is reclaiming memory.
+fn in_reclaim() -> bool {
+    // SAFETY: `current` is valid while it runs; only it changes its own flags.
+    unsafe { (*bindings::get_current()).flags & bindings::PF_MEMALLOC != 0 }
+}
+
+fn jiffies() -> u64 {
+    // SAFETY: `jiffies` is always valid; it changes under us, hence the volatile read.
+    unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) as u64 }
+}
+
+impl RangeLock {
+    /// A lock with no range taken. With `enabled` false, it orders nothing: snapshots and
+    /// invalidations go ahead at once, as with sequence numbers alone (to measure the
+    /// difference).
+    pub fn new(enabled: bool) -> impl PinInit<Self> {
+        pin_init!(Self {
+            queue <- new_spinlock!(Queue::new(), "RangeLock::queue"),
+            waiters <- new_condvar!("RangeLock::waiters"),
+            enabled,
+        })
+    }
+
+    /// Whether the lock orders anything.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// A waiter, with which a snapshot takes ranges of this lock. Allocates its queue entry.
+    pub fn waiter(&self) -> Result<RangeWaiter<'_>> {
+        let node = KBox::new(Node::new(0, 0, Side::Mirror, 0, 0), GFP_KERNEL)?;
+        Ok(RangeWaiter {
+            lock: self,
+            node: NonNull::from(KBox::leak(node)),
+        })
+    }
+
+    /// Runs `f`, the invalidation of `[start, end)`, once the snapshots of overlapping ranges
+    /// that arrived before it are committed, or have held their range longer than their
+    /// patience; snapshots that arrive meanwhile wait for `f` to return.
+    ///
+    /// Does not wait when called in memory reclaim, nor for a snapshot of the current task.
+    /// Unless `may_block`, does not wait at all: returns `None` without running `f` when an
+    /// overlapping snapshot of another task holds its range. Never allocates.
+    pub fn invalidate<R>(
+        &self,
+        start: usize,
+        end: usize,
+        may_block: bool,
+        f: impl FnOnce() -> R,
+    ) -> Option<R> {
+        if !self.enabled {
+            return Some(f());
+        }
+        let mut node = Node::new(start, end, Side::Invalidate, current_owner(), u64::MAX);
+        let ptr: *mut Node = &mut node;
+        let patient = may_block && !in_reclaim();
+        // SAFETY: `node` is not linked, and stays in place until it is released below, before
+        // this function returns (the kernel does not unwind).
+        if !unsafe { protocol::begin_invalidate(self, ptr, may_block, patient) } {
+            return None;
+        }
+        let result = f();
+        // SAFETY: `node` is valid, and linked into this lock's queue.
+        unsafe { protocol::release(self, ptr) };
+        Some(result)
+    }
+}
+
+impl Platform for RangeLock {
+    type Guard<'a> = crate::sync::lock::Guard<'a, Queue, crate::sync::lock::spinlock::SpinLockBackend>;
+
+    fn lock(&self) -> Self::Guard<'_> {
+        self.queue.lock()
+    }
+
+    fn wait(&self, guard: &mut Self::Guard<'_>) {
+        self.waiters.wait(guard);
+    }
+
+    fn wait_until(&self, guard: &mut Self::Guard<'_>, until: u64) -> bool {
+        let left = usize::try_from(until.saturating_sub(jiffies())).unwrap_or(usize::MAX);
+        matches!(
+            self.waiters.wait_interruptible_timeout(guard, left),
+            CondVarTimeoutResult::Woken { .. }
+        )
+    }
+
+    fn notify_all(&self) {
+        self.waiters.notify_all();
+    }
+
+    fn now(&self) -> u64 {
+        jiffies()
+    }
+}
+
+/// What a snapshot takes ranges of a [`RangeLock`] with: one range at a time.
+///
+/// # Invariants
+///
+/// `node` was allocated by a [`KBox`] and is owned by `self`; while it is linked into `lock`'s
+/// queue it is only accessed with the queue locked.
+pub struct RangeWaiter<'a> {
+    lock: &'a RangeLock,
+    node: NonNull<Node>,
+}
+
+// SAFETY: The node is only touched under the queue's lock or by its owner.
+unsafe impl Send for RangeWaiter<'_> {}
+
+impl<'a> RangeWaiter<'a> {
+    /// The lock the waiter takes ranges of.
+    pub fn range_lock(&self) -> &'a RangeLock {
+        self.lock
+    }
+
+    /// Takes `[start, end)` for a snapshot: waits, uninterruptibly, for the overlapping ranges
+    /// taken before (snapshots and invalidations) to be released. Invalidations that arrive
+    /// while the range is held wait for its release, for `patience_ms` at most.
+    ///
+    /// Take the range with the address space's mmap lock held for reading, and release it
+    /// before sleeping on anything other than a fault of the range.
+    pub fn lock(&mut self, start: usize, end: usize, patience_ms: u32) -> RangeGuard<'_> {
+        self.acquire(start, end, patience_ms);
+        RangeGuard { waiter: self }
+    }
+
+    /// Whether the waiter holds a range.
+    pub fn is_held(&self) -> bool {
+        let _queue = self.lock.queue.lock();
+        // SAFETY: The node is valid (type invariant) and the queue is locked.
+        unsafe { self.node.as_ref().is_linked() }
+    }
+
+    /// Takes `[start, end)`, to be released with [`Self::release`].
+    ///
+    /// # Panics
+    ///
+    /// When the waiter holds a range already.
+    pub(crate) fn acquire(&self, start: usize, end: usize, patience_ms: u32) {
+        if !self.lock.enabled {
+            return;
+        }
+        let node = self.node.as_ptr();
+        let patience = u64::from(msecs_to_jiffies(patience_ms));
+        let until = jiffies().saturating_add(patience).saturating_add(1);
+        {
+            let _queue = self.lock.queue.lock();
+            // SAFETY: The node is valid and the queue locked; `set` panics if it is linked.
+            unsafe { (*node).set(start, end, current_owner(), until) };
+        }
+        // SAFETY: The node is valid, unlinked, and not freed before it is released (see
+        // `Drop`); it is boxed, so it does not move.
+        unsafe { protocol::acquire(self.lock, node) };
+    }
+
+    /// Releases the range taken with [`Self::acquire`], if any.
+    pub(crate) fn release(&self) {
+        if self.lock.enabled {
+            // SAFETY: The node is valid; it is only ever linked into `lock`'s queue.
+            unsafe { protocol::release(self.lock, self.node.as_ptr()) };
+        }
+    }
+}
+
+impl Drop for RangeWaiter<'_> {
+    fn drop(&mut self) {
+        // A guard that was forgotten left the range taken.
+        self.release();
+        // SAFETY: The node came from `KBox::leak` and is no longer linked.
+        drop(unsafe { KBox::from_raw(self.node.as_ptr()) });
+    }
+}
+
+/// A range taken with [`RangeWaiter::lock`]; dropping it releases the range.
+#[must_use = "the range is released when the guard is dropped"]
+pub struct RangeGuard<'w> {
+    waiter: &'w RangeWaiter<'w>,
+}
+
+impl Drop for RangeGuard<'_> {
+    fn drop(&mut self) {
+        self.waiter.release();
+    }
+}
