@@ -9,6 +9,7 @@
 //!
 //! The submodules let a driver keep a device's page table coherent with a process's:
 //! [`notifier_lock`] is the driver lock that orders page-table updates against invalidations,
+//! [`range_lock`] makes invalidations of a range wait for the snapshot of it being committed,
 //! [`interval_notifier`] tells the driver when a range of the address space changes, [`hmm`]
 //! takes a snapshot of the CPU page table for a range, [`dirty`] tells the core MM which pages
 //! the device may have written, and [`pin`] pins pages long-term for devices that cannot fault.
@@ -31,6 +32,7 @@ pub mod hmm;
 pub mod interval_notifier;
 pub mod notifier_lock;
 pub mod pin;
+pub mod range_lock;
 #[cfg(CONFIG_RUST_MM_MIRROR_KUNIT_TEST)]
 mod tests;
 

@@ -41,9 +41,10 @@ pub mod protocol;
 
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
-    bindings,
-    new_condvar, new_spinlock,
+    bindings, c_str,
     prelude::*,
+    static_lock_class,
+    str::CStr,
     sync::{CondVar, CondVarTimeoutResult, SpinLock},
     time::msecs_to_jiffies,
 };
@@ -85,6 +86,14 @@ pub struct RangeLock {
     enabled: bool,
 }
 
+/// How long, in milliseconds, to wait for a range of `length` bytes: `base_ms`, plus a
+/// millisecond per 64 pages, so that large ranges still get faulted in whole. A snapshot's
+/// patience, and the deadline of [`Range::fault`](super::hmm::Range::fault).
+pub fn patience_ms(base_ms: u32, length: usize) -> u32 {
+    let pages = length / crate::page::PAGE_SIZE;
+    base_ms.saturating_add(u32::try_from(pages / 64).unwrap_or(u32::MAX))
+}
+
 /// The identity of the current task.
 fn current_owner() -> usize {
     // SAFETY: FFI call without requirements.
@@ -107,9 +116,14 @@ impl RangeLock {
     /// invalidations go ahead at once, as with sequence numbers alone (to measure the
     /// difference).
     pub fn new(enabled: bool) -> impl PinInit<Self> {
+        // One lockdep class for every range lock, whichever crate creates it: the names and keys
+        // are statics of this crate (literals would be copied into each caller's crate, and
+        // lockdep insists that a key always comes with the same name).
+        static QUEUE_NAME: &CStr = c_str!("RangeLock::queue");
+        static WAITERS_NAME: &CStr = c_str!("RangeLock::waiters");
         pin_init!(Self {
-            queue <- new_spinlock!(Queue::new(), "RangeLock::queue"),
-            waiters <- new_condvar!("RangeLock::waiters"),
+            queue <- SpinLock::new(Queue::new(), QUEUE_NAME, static_lock_class!()),
+            waiters <- CondVar::new(WAITERS_NAME, static_lock_class!()),
             enabled,
         })
     }
@@ -117,6 +131,11 @@ impl RangeLock {
     /// Whether the lock orders anything.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// How many snapshots and invalidations hold or wait for ranges.
+    pub fn queued(&self) -> usize {
+        self.queue.lock().len()
     }
 
     /// A waiter, with which a snapshot takes ranges of this lock. Allocates its queue entry.
@@ -161,7 +180,8 @@ impl RangeLock {
 }
 
 impl Platform for RangeLock {
-    type Guard<'a> = crate::sync::lock::Guard<'a, Queue, crate::sync::lock::spinlock::SpinLockBackend>;
+    type Guard<'a> =
+        crate::sync::lock::Guard<'a, Queue, crate::sync::lock::spinlock::SpinLockBackend>;
 
     fn lock(&self) -> Self::Guard<'_> {
         self.queue.lock()
@@ -236,7 +256,7 @@ impl<'a> RangeWaiter<'a> {
             return;
         }
         let node = self.node.as_ptr();
-        let patience = u64::from(msecs_to_jiffies(patience_ms));
+        let patience = msecs_to_jiffies(patience_ms) as u64;
         let until = jiffies().saturating_add(patience).saturating_add(1);
         {
             let _queue = self.lock.queue.lock();

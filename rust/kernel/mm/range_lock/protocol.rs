@@ -150,6 +150,17 @@ impl Queue {
         self.head.is_null()
     }
 
+    /// How many entries are linked.
+    pub fn len(&self) -> usize {
+        let (mut n, mut cur) = (0, self.head);
+        while !cur.is_null() {
+            n += 1;
+            // SAFETY: By the type invariant, linked nodes are valid.
+            cur = unsafe { (*cur).next };
+        }
+        n
+    }
+
     /// What `node` must do at time `now`, given the entries linked before it (all of them, if
     /// it is not linked: a taker that may not wait asks before it links itself).
     pub fn verdict(&self, node: &Node, now: u64) -> Verdict {
@@ -275,11 +286,11 @@ pub unsafe fn begin_invalidate<P: Platform>(
     }
     // SAFETY: As the caller guarantees.
     unsafe { queue.link(node) };
-    while patient {
-        // SAFETY: As above; the queue is locked.
-        let Verdict::Wait { until } = queue.verdict(unsafe { &*node }, platform.now()) else {
-            break;
-        };
+    if !patient {
+        return true;
+    }
+    // SAFETY: As above; the queue is locked.
+    while let Verdict::Wait { until } = queue.verdict(unsafe { &*node }, platform.now()) {
         if !platform.wait_until(&mut queue, until) && platform.now() < until {
             // A signal: go ahead, as when the patience runs out.
             break;
