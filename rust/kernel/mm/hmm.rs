@@ -3,24 +3,35 @@
 //! HMM range snapshots: reading the CPU page table of a watched range.
 //!
 //! A [`Range`] covers part of an [`IntervalNotifier`]'s interval. [`Range::fault`] runs the loop
-//! of `Documentation/mm/hmm.rst`: take a sequence number, take the mmap lock, run
-//! `hmm_range_fault`, and when it reports `-EBUSY` (an invalidation raced with it) start again
-//! with a fresh sequence number, until a deadline that grows with the range's size. The result is
-//! a [`Snapshot`], which cannot be read yet: [`Snapshot::commit`] checks, under the notifier lock,
-//! that no invalidation happened since, and only then gives out the page frames, as a [`Valid`]
-//! that lives no longer than the lock's guard. A device page table written from a `Valid` is
-//! therefore never written from a stale snapshot, nor after the lock is dropped.
+//! of `Documentation/mm/hmm.rst`: take a sequence number, take the mmap lock, take the range in
+//! the notifier's [`RangeLock`], run `hmm_range_fault`, and when it reports `-EBUSY` (an
+//! invalidation raced with it) start again with a fresh sequence number, until a deadline that
+//! grows with the range's size. The result is a [`Snapshot`], which cannot be read yet:
+//! [`Snapshot::commit`] checks, under the notifier lock, that no invalidation happened since, and
+//! only then gives out the page frames, as a [`Valid`] that lives no longer than the lock's
+//! guard. A device page table written from a `Valid` is therefore never written from a stale
+//! snapshot, nor after the lock is dropped.
+//!
+//! The range stays taken from the walk until the `Valid` is dropped (or the snapshot, if it is
+//! dropped uncommitted): invalidations of the range that arrive meanwhile wait for the commit,
+//! so that it succeeds (see [`range_lock`](super::range_lock)). [`Valid::hold_range`] keeps it
+//! taken until the [`Range`] is dropped or faulted again, for a device to use what was
+//! committed first. Invalidations wait for as long as the fault loop's deadline at most, and not
+//! at all when they come from the faulting task itself.
+//!
+//! [`RangeLock`]: super::range_lock::RangeLock
 //!
 //! C header: [`include/linux/hmm.h`](srctree/include/linux/hmm.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVVec},
+    alloc::{flags::GFP_KERNEL, KVVec, KVec},
     bindings,
-    error::code::{EBUSY, EFAULT, EINVAL, EPERM},
+    error::code::{EAGAIN, EBUSY, EFAULT, EINVAL, EPERM},
     mm::{
         interval_notifier::{IntervalNotifier, Invalidate, ReadSeq},
         notifier_lock::NotifierGuard,
-        MmWithUser, MmapWriteGuard,
+        range_lock::{self, RangeWaiter},
+        MmWithUser, MmapReadGuard,
     },
     page::PAGE_SIZE,
     prelude::*,
@@ -55,11 +66,13 @@ pub struct Range<'n, T: Invalidate> {
     retries: u64,
     /// The base of the fault loop's deadline, in milliseconds.
     base_timeout_ms: u32,
+    /// Takes the range in the notifier's range lock.
+    waiter: RangeWaiter<'n>,
 }
 
 impl<'n, T: Invalidate> Range<'n, T> {
     /// A range of `length` bytes from `start`, inside `notifier`'s interval. Allocates the
-    /// snapshot buffer, so call it before taking locks.
+    /// snapshot buffer and the range lock's entry, so call it before taking locks.
     ///
     /// # Errors
     ///
@@ -85,14 +98,14 @@ impl<'n, T: Invalidate> Range<'n, T> {
             pfns,
             retries: 0,
             base_timeout_ms: 1000,
+            waiter: notifier.range_lock().waiter()?,
         })
     }
 
     /// Sets how long [`Self::fault`] keeps retrying against invalidations before it gives up
     /// with `ETIMEDOUT`: `ms` milliseconds, plus a millisecond per 64 pages of the range. The
-    /// default is a second, as `HMM_RANGE_DEFAULT_TIMEOUT`; a caller with a fallback that
-    /// cannot be overtaken (snapshotting with the mmap lock held for writing) may give up
-    /// sooner.
+    /// default is a second, as `HMM_RANGE_DEFAULT_TIMEOUT`. It is also how long, at most, an
+    /// invalidation of the range waits for a snapshot that holds it.
     pub fn set_timeout_ms(&mut self, ms: u32) {
         self.base_timeout_ms = ms;
     }
@@ -122,9 +135,7 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// `HMM_RANGE_DEFAULT_TIMEOUT` (see [`Self::set_timeout_ms`]), plus a millisecond per 64
     /// pages, so that large ranges under steady invalidations still complete.
     fn timeout_ms(&self) -> u32 {
-        let pages = (self.end - self.start) / PAGE_SIZE;
-        self.base_timeout_ms
-            .saturating_add(u32::try_from(pages / 64).unwrap_or(u32::MAX))
+        range_lock::patience_ms(self.base_timeout_ms, self.end - self.start)
     }
 
     /// Reads the CPU page table of the range, faulting pages in as `fault` says.
@@ -139,45 +150,17 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// others from `hmm_range_fault`.
     pub fn fault(&mut self, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
         let mm = self.notifier.mm().mmget_not_zero().ok_or(EFAULT)?;
-        self.fault_in(&mm, fault, false)
+        self.fault_in(&mm, fault)
     }
 
-    /// As [`Self::fault`], with the address space's mmap lock held for writing by `guard`:
-    /// nothing that takes the mmap lock (munmap, madvise, mprotect) invalidates the range until
-    /// the caller is done with it. Pages that only a fault that may drop the lock can bring in
-    /// (userfaultfd) fail with `EFAULT`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Self::fault`]; `EINVAL` when `guard` locks another address space.
-    pub fn fault_locked(
-        &mut self,
-        guard: &MmapWriteGuard<'_>,
-        fault: Fault,
-    ) -> Result<Snapshot<'_, 'n, T>> {
-        if guard.mm().as_raw() != self.notifier.mm().as_raw() {
-            return Err(EINVAL);
-        }
-        self.fault_in(guard.mm(), fault, true)
-    }
-
-    /// The loop of [`Self::fault`], taking the mmap lock for each walk unless `locked`.
-    fn fault_in(
-        &mut self,
-        mm: &MmWithUser,
-        fault: Fault,
-        locked: bool,
-    ) -> Result<Snapshot<'_, 'n, T>> {
+    /// The loop of [`Self::fault`].
+    fn fault_in(&mut self, mm: &MmWithUser, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
         let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
-        let mut flags = match fault {
-            Fault::Snapshot => 0,
-            Fault::Read => read,
-            Fault::Write | Fault::WriteOrRead => read | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE,
-        };
+        let mut flags = fault.flags();
         let deadline = jiffies().wrapping_add(msecs_to_jiffies(self.timeout_ms()));
         let mut fixups = 0;
         loop {
-            let (seq, ret) = self.walk(mm, flags, locked);
+            let (seq, ret) = self.walk(mm, flags);
             match ret {
                 0 => return Ok(Snapshot { range: self, seq }),
                 e if e == EBUSY.to_errno() => {
@@ -191,7 +174,6 @@ impl<'n, T: Invalidate> Range<'n, T> {
                 }
                 e if e == EFAULT.to_errno()
                     && flags != 0
-                    && !locked
                     && fixups < MAX_FIXUPS
                     && is_current(mm) =>
                 {
@@ -203,16 +185,26 @@ impl<'n, T: Invalidate> Range<'n, T> {
         }
     }
 
-    /// One `hmm_range_fault()` over the range with `flags`, under a fresh sequence number,
-    /// taking the mmap lock for reading unless the caller holds it (`locked`).
-    fn walk(
-        &mut self,
-        mm: &MmWithUser,
-        flags: usize,
-        locked: bool,
-    ) -> (ReadSeq, crate::ffi::c_int) {
+    /// One `hmm_range_fault()` over the range with `flags`, under a fresh sequence number and
+    /// the mmap lock. On success the range stays taken in the range lock, for the snapshot.
+    fn walk(&mut self, mm: &MmWithUser, flags: usize) -> (ReadSeq, crate::ffi::c_int) {
+        // Released before `read_begin`, which may wait for an invalidation waiting for it.
+        self.waiter.release();
         // A fresh sequence number on every try: a stale one would make every check fail.
         let seq = self.notifier.read_begin();
+        let mmap = mm.mmap_read_lock();
+        (seq, self.walk_locked(&mmap, seq, flags))
+    }
+
+    /// One `hmm_range_fault()` over the range with `flags` under `seq`, with the mmap lock held
+    /// by `_mmap`. Takes the range first (under the mmap lock: an munmap takes the range with
+    /// the lock held for writing), and keeps it taken on success, for the snapshot.
+    fn walk_locked(
+        &mut self,
+        _mmap: &MmapReadGuard<'_>,
+        seq: ReadSeq,
+        flags: usize,
+    ) -> crate::ffi::c_int {
         let mut range = bindings::hmm_range {
             notifier: self.notifier.raw(),
             notifier_seq: seq.0 as _,
@@ -223,10 +215,15 @@ impl<'n, T: Invalidate> Range<'n, T> {
             pfn_flags_mask: 0,
             dev_private_owner: core::ptr::null_mut(),
         };
-        let _mmap = (!locked).then(|| mm.mmap_read_lock());
+        self.waiter.release();
+        self.waiter.acquire(self.start, self.end, self.timeout_ms());
         // SAFETY: `range` is valid and its buffer holds a pfn per page of the range; the mmap
-        // lock is held (by `_mmap`, or by the caller) and the notifier is inserted on this `mm`.
-        (seq, unsafe { bindings::hmm_range_fault(&mut range) })
+        // lock is held and the notifier is inserted on this `mm`.
+        let ret = unsafe { bindings::hmm_range_fault(&mut range) };
+        if ret != 0 {
+            self.waiter.release();
+        }
+        ret
     }
 
     /// Faults in the pages of the range that are missing (or not writable, if `write`) through
@@ -241,7 +238,9 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// for a process could wait forever for a process that waits for it.
     fn fixup(&mut self, mm: &MmWithUser, write: bool) -> Result {
         // Which pages are missing: a walk that faults nothing (all of them if it fails).
-        let (_, ret) = self.walk(mm, 0, false);
+        let (_, ret) = self.walk(mm, 0);
+        // Faulting may wait for a userfaultfd handler: not with the range taken.
+        self.waiter.release();
         let mut fault_flags = 0;
         if write {
             fault_flags |= bindings::fault_flag_FAULT_FLAG_WRITE;
@@ -275,6 +274,71 @@ impl<'n, T: Invalidate> Range<'n, T> {
     }
 }
 
+impl Fault {
+    /// The `hmm_range.default_flags` of a walk that faults as `self` says.
+    fn flags(self) -> usize {
+        let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
+        match self {
+            Fault::Snapshot => 0,
+            Fault::Read => read,
+            Fault::Write | Fault::WriteOrRead => read | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE,
+        }
+    }
+}
+
+/// Snapshots several ranges of the address space `mm` to commit them together, each faulted in
+/// as `fault` says, with every range taken from its walk until it is committed (or its
+/// snapshot dropped): invalidations of any of them that arrive meanwhile wait for the commit.
+///
+/// [`Range::fault`] on each in turn would take the mmap lock and a sequence number with the
+/// ranges before it taken, and either may wait for an invalidation that waits for one of them
+/// (an munmap holds the mmap lock for writing while it invalidates). So every sequence number is
+/// read first, with no range taken, and every range is walked under one hold of the mmap lock.
+///
+/// Returns, in the order of `ranges`, a snapshot or an error for each range: the errors of
+/// [`Range::fault`], and `EFAULT` also for pages only a fault that may drop the mmap lock can
+/// bring in (userfaultfd), which [`Range::fault`] can. Fails with `EAGAIN` when an invalidation
+/// came between the reading of the sequence numbers and a walk: call again; with `EINVAL` when a
+/// range is not of `mm`.
+pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
+    mm: &MmWithUser,
+    ranges: impl IntoIterator<Item = &'r mut Range<'n, T>>,
+    fault: impl Fn(&Range<'n, T>) -> Fault,
+) -> Result<KVec<Result<Snapshot<'r, 'n, T>>>> {
+    let mut all = KVec::new();
+    for range in ranges {
+        if range.notifier.mm().as_raw() != mm.as_raw() {
+            return Err(EINVAL);
+        }
+        // None stays taken while the sequence numbers are read.
+        range.waiter.release();
+        let seq = range.notifier.read_begin();
+        all.push((range, seq), GFP_KERNEL)?;
+    }
+    let mut out = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
+    let mmap = mm.mmap_read_lock();
+    for (range, seq) in all {
+        let wanted = fault(range);
+        let mut ret = range.walk_locked(&mmap, seq, wanted.flags());
+        if ret == EPERM.to_errno() && wanted == Fault::WriteOrRead {
+            ret = range.walk_locked(&mmap, seq, read);
+        }
+        let result = match ret {
+            0 => Ok(Snapshot {
+                range: &*range,
+                seq,
+            }),
+            // Dropping the snapshots releases their ranges.
+            e if e == EBUSY.to_errno() => return Err(EAGAIN),
+            e => Err(Error::from_errno(e)),
+        };
+        // There is room for every range.
+        out.push(result, GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
 /// A snapshot of a range's CPU page table, not yet known to be current.
 pub struct Snapshot<'r, 'n, T: Invalidate> {
     range: &'r Range<'n, T>,
@@ -287,6 +351,11 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
         self.seq
     }
 
+    /// The notifier of the snapshot's range.
+    pub fn notifier(&self) -> &'n IntervalNotifier<T> {
+        self.range.notifier
+    }
+
     /// Checks, under the notifier lock `guard`, that no invalidation touched the range since the
     /// snapshot. Returns its page frames, usable while `guard` is held, or `None` when the
     /// snapshot is stale and must be taken again.
@@ -297,31 +366,45 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
         if self.range.notifier.read_retry(guard, self.seq) {
             return None;
         }
-        Some(Valid {
-            start: self.range.start,
-            end: self.range.end,
-            pfns: &self.range.pfns,
-        })
+        Some(self.into_valid())
     }
 
-    /// As [`Self::commit`], and also gives the data the notifier lock protects, to write the
-    /// device's page table from the page frames while the lock is held.
-    pub fn commit_mut<'g, L: ?Sized>(
-        self,
-        guard: &'g mut NotifierGuard<'_, L>,
-    ) -> Option<(Valid<'g>, &'g mut L)>
+    /// The snapshot's frames, which keep the range taken until they are dropped.
+    fn into_valid<'g>(self) -> Valid<'g>
     where
         'r: 'g,
     {
+        let range = self.range;
+        // The `Valid` releases the range.
+        core::mem::forget(self);
+        Valid {
+            start: range.start,
+            end: range.end,
+            pfns: &range.pfns,
+            waiter: Some(&range.waiter),
+        }
+    }
+
+    /// As [`Self::commit`], and calls `f` with the frames and the data the notifier lock
+    /// protects, to write the device's page table from the frames while the lock is held.
+    /// Returns what `f` returned, or `None` when the snapshot is stale. The range is released
+    /// when `f` drops the frames, unless it calls [`Valid::hold_range`].
+    pub fn commit_with<L: ?Sized, R>(
+        self,
+        guard: &mut NotifierGuard<'_, L>,
+        f: impl FnOnce(Valid<'_>, &mut L) -> R,
+    ) -> Option<R> {
         if self.range.notifier.read_retry(guard, self.seq) {
             return None;
         }
-        let valid = Valid {
-            start: self.range.start,
-            end: self.range.end,
-            pfns: &self.range.pfns,
-        };
-        Some((valid, &mut **guard))
+        Some(f(self.into_valid(), &mut **guard))
+    }
+}
+
+impl<T: Invalidate> Drop for Snapshot<'_, '_, T> {
+    fn drop(&mut self) {
+        // Not committed: the range goes back.
+        self.range.waiter.release();
     }
 }
 
@@ -330,9 +413,28 @@ pub struct Valid<'g> {
     start: usize,
     end: usize,
     pfns: &'g [usize],
+    /// Released when the frames are dropped, unless [`Valid::hold_range`] kept it.
+    waiter: Option<&'g RangeWaiter<'g>>,
+}
+
+impl Drop for Valid<'_> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter {
+            waiter.release();
+        }
+    }
 }
 
 impl Valid<'_> {
+    /// Keeps the range taken once the frames are dropped, until the [`Range`] is dropped or
+    /// faulted again: invalidations of the range keep waiting (for the range's patience at
+    /// most) while the device uses the entries written from the frames, after the notifier lock
+    /// is released. For forward progress when invalidations keep undoing a device's faults
+    /// before it uses what they mapped.
+    pub fn hold_range(mut self) {
+        self.waiter = None;
+    }
+
     /// The first address of the range.
     pub fn start(&self) -> usize {
         self.start

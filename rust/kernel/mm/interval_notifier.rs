@@ -21,6 +21,11 @@
 //! with; a guard of another lock is a bug, caught at run time, as with
 //! [`LockedBy`](crate::sync::LockedBy).
 //!
+//! Each notifier has a [`RangeLock`]: the callback runs with the invalidated part of the
+//! interval taken in it, so that it waits for the snapshots of overlapping ranges that are
+//! being faulted in and committed ([`hmm::Range`](super::hmm::Range) takes their ranges). A
+//! callback that may not block fails instead (the core MM then tries again).
+//!
 //! C header: [`include/linux/mmu_notifier.h`](srctree/include/linux/mmu_notifier.h)
 
 use crate::{
@@ -29,6 +34,7 @@ use crate::{
     init::PinInit,
     mm::{
         notifier_lock::{NotifierGuard, NotifierLock},
+        range_lock::RangeLock,
         Mm, MmWithUser,
     },
     prelude::*,
@@ -39,7 +45,8 @@ use core::{marker::PhantomPinned, pin::Pin};
 
 /// What a driver does when part of a watched range changes.
 pub trait Invalidate: Send + Sync + Sized {
-    /// Called before the CPU page table of `range` changes.
+    /// Called before the CPU page table of `range` changes, with the part of `range` inside the
+    /// notifier's interval taken in its [`RangeLock`].
     ///
     /// The callback must take the notifier lock with [`InvalidateRange::lock`] (returning
     /// `false` if it may not block and the lock is contended), call
@@ -144,6 +151,8 @@ impl InvalidateRange<'_> {
 pub struct IntervalNotifier<T: Invalidate> {
     #[pin]
     data: T,
+    #[pin]
+    range_lock: RangeLock,
     lock: *const (),
     start: usize,
     length: usize,
@@ -165,7 +174,8 @@ impl<T: Invalidate> IntervalNotifier<T> {
     };
 
     /// Watches `[start, start + length)` of `mm`, with `data`, ordering page-table updates with
-    /// `lock`.
+    /// `lock`. With `range_locks` false, the notifier's [`RangeLock`] orders nothing: snapshots
+    /// rely on sequence numbers alone.
     ///
     /// # Errors
     ///
@@ -176,6 +186,7 @@ impl<T: Invalidate> IntervalNotifier<T> {
         start: usize,
         length: usize,
         lock: &NotifierLock<L>,
+        range_locks: bool,
         data: impl PinInit<T, Error>,
     ) -> impl PinInit<Self, Error> {
         let lock_addr: *const () = (lock as *const NotifierLock<L>).cast();
@@ -202,6 +213,7 @@ impl<T: Invalidate> IntervalNotifier<T> {
             // `data` comes first: callbacks may run as soon as the notifier is inserted, and
             // a failed insertion drops it again.
             data <- data,
+            range_lock <- RangeLock::new(range_locks),
             lock: lock_addr,
             start,
             length,
@@ -215,6 +227,11 @@ impl<T: Invalidate> IntervalNotifier<T> {
     /// The driver's data.
     pub fn data(&self) -> &T {
         &self.data
+    }
+
+    /// The lock over ranges of the interval that orders snapshots with invalidations.
+    pub fn range_lock(&self) -> &RangeLock {
+        &self.range_lock
     }
 
     /// The first address watched.
@@ -294,7 +311,13 @@ impl<T: Invalidate> IntervalNotifier<T> {
         };
         // SAFETY: The core MM passes a valid range.
         let range = InvalidateRange(unsafe { &*range });
-        T::invalidate(this, &range, InvalidateSeq(cur_seq))
+        let start = range.start().max(this.start);
+        let end = range.end().min(this.start + this.length);
+        this.range_lock
+            .invalidate(start, end, range.may_block(), || {
+                T::invalidate(this, &range, InvalidateSeq(cur_seq))
+            })
+            .unwrap_or(false)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVVec},
     bindings,
     error::{code::EFAULT, to_result},
-    mm::{Mm, MmapWriteGuard},
+    mm::{Mm, MmapReadGuard},
     page::PAGE_SIZE,
     prelude::*,
     types::ARef,
@@ -58,16 +58,18 @@ impl PinnedPages {
         })
     }
 
-    /// As [`Self::pin_longterm`], with the mmap lock of the current process held for writing
-    /// by `guard`: nothing unmaps, zaps or changes the protection of the range while it is
-    /// pinned, so that the pins are what the CPU maps when the lock is released (other than
-    /// through reclaim or migration). For forward progress where invalidations keep racing.
+    /// As [`Self::pin_longterm`], with the mmap lock of the current process held for reading by
+    /// `guard`, as a caller that takes a range in a [`RangeLock`] must (the lock order is the
+    /// mmap lock, then the range): invalidations of the range that arrive while it is pinned
+    /// then wait for the caller to install the pins and release the range.
+    ///
+    /// [`RangeLock`]: super::range_lock::RangeLock
     ///
     /// # Errors
     ///
     /// As [`Self::pin_longterm`]; `EINVAL` when `guard` is not the current process's lock.
     pub fn pin_longterm_locked(
-        guard: &MmapWriteGuard<'_>,
+        guard: &MmapReadGuard<'_>,
         start: usize,
         length: usize,
         write: bool,
@@ -78,7 +80,7 @@ impl PinnedPages {
         }
         Self::pin_with(start, length, write, |addr, want, flags, out| {
             // SAFETY: `out` has room for `want` entries; the mmap lock of the current process,
-            // which `pin_user_pages` works on, is held (for writing) by `guard`.
+            // which `pin_user_pages` works on, is held (for reading) by `guard`.
             unsafe { bindings::pin_user_pages(addr as _, want as _, flags as _, out) as i64 }
         })
     }

@@ -18,6 +18,7 @@ mod tests {
             },
             notifier_lock::NotifierLock,
             pin::{LockedVm, PinnedPages},
+            range_lock::RangeLock,
             MmWithUser,
         },
         new_notifier_lock, new_work,
@@ -107,8 +108,18 @@ mod tests {
         start: usize,
         len: usize,
     ) -> Result<Pin<KBox<Notifier>>> {
+        watch_with(mm, mirror, start, len, true)
+    }
+
+    fn watch_with(
+        mm: &MmWithUser,
+        mirror: &Arc<Mirror>,
+        start: usize,
+        len: usize,
+        range_locks: bool,
+    ) -> Result<Pin<KBox<Notifier>>> {
         KBox::pin_init(
-            IntervalNotifier::new(mm, start, len, &mirror.lock, mirror.clone()),
+            IntervalNotifier::new(mm, start, len, &mirror.lock, range_locks, mirror.clone()),
             GFP_KERNEL,
         )
     }
@@ -122,11 +133,15 @@ mod tests {
     }
 
     fn watched(len: usize, prot: u32) -> Result<Watched> {
+        watched_with(len, prot, true)
+    }
+
+    fn watched_with(len: usize, prot: u32, range_locks: bool) -> Result<Watched> {
         let addr = mmap(len, prot)?;
         // `kunit_vm_mmap` gave the test thread its address space.
         let mm = MmWithUser::current().ok_or(EINVAL)?;
         let mirror = mirror()?;
-        let notifier = watch(&mm, &mirror, addr, len)?;
+        let notifier = watch_with(&mm, &mirror, addr, len, range_locks)?;
         Ok(Watched {
             addr,
             mm,
@@ -206,8 +221,11 @@ mod tests {
         let valid = loop {
             let snapshot = whole.fault(Fault::Write)?;
             let guard = mirror.lock.lock();
-            if let Some(valid) = snapshot.commit(&guard) {
-                break valid.iter().map(|p| p.map_order()).max().unwrap_or(0);
+            let order = snapshot
+                .commit(&guard)
+                .map(|valid| valid.iter().map(|p| p.map_order()).max().unwrap_or(0));
+            if let Some(order) = order {
+                break order;
             }
         };
         assert_eq!(valid, 9);
@@ -336,15 +354,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fault_loop_makes_progress_under_invalidations() -> Result {
+    /// What [`race_fault_loop`] saw.
+    struct Race {
+        zaps_during: usize,
+        stale: u32,
+        result: Result<bool>,
+    }
+
+    /// Runs 20 rounds of snapshot and commit of a 16-page range, each until a snapshot is
+    /// current, while a worker zaps the range over and over.
+    fn race_fault_loop(range_locks: bool) -> Result<Race> {
         let len = 16 * PAGE_SIZE;
         let Watched {
             addr,
             mm,
             mirror,
             notifier,
-        } = watched(len, rw())?;
+        } = watched_with(len, rw(), range_locks)?;
         let racer = Arc::pin_init(
             pin_init!(Racer {
                 mm: mm.clone(),
@@ -366,6 +392,8 @@ mod tests {
         let zaps_before = racer.rounds.load(Ordering::Relaxed);
 
         let mut range = Range::new(&notifier, addr, len)?;
+        // Zaps wait for the commit however long the test thread takes to get to it.
+        range.set_timeout_ms(u32::MAX / 4);
         let mut stale = 0u32;
         // Rounds, each until a snapshot is current, while the racer zaps the range. The first
         // try of each round sleeps between the snapshot and its check, so that zaps land there
@@ -383,8 +411,11 @@ mod tests {
                     unsafe { bindings::msleep(1) };
                 }
                 let guard = mirror.lock.lock();
-                match snapshot.commit(&guard) {
-                    Some(valid) => break Ok(valid.iter().all(|p| p.is_writable())),
+                let writable = snapshot
+                    .commit(&guard)
+                    .map(|valid| valid.iter().all(|p| p.is_writable()));
+                match writable {
+                    Some(writable) => break Ok(writable),
                     None => stale += 1,
                 }
             };
@@ -400,15 +431,153 @@ mod tests {
             unsafe { bindings::msleep(1) };
         }
         crate::pr_info!(
-            "rust_mm_mirror: {} zaps during the fault loop, {} fault retries, {} stale snapshots\n",
+            "rust_mm_mirror: range locks {}: {} zaps during the fault loop, {} fault retries, {} stale snapshots\n",
+            range_locks,
             zaps_during,
             range.retries(),
             stale
         );
         assert!(zaps_before >= 10);
-        assert!(zaps_during > 0);
-        assert!(stale > 0);
-        assert!(result == Ok(true));
+        Ok(Race {
+            zaps_during,
+            stale,
+            result,
+        })
+    }
+
+    #[test]
+    fn fault_loop_retries_stale_snapshots_by_sequence_numbers() -> Result {
+        // Without range locks, zaps land between snapshot and commit: the commits fail their
+        // sequence checks, and the retries, which do not sleep there, get through.
+        let race = race_fault_loop(false)?;
+        assert!(race.zaps_during > 0);
+        assert!(race.stale > 0);
+        assert!(race.result == Ok(true));
+        Ok(())
+    }
+
+    #[test]
+    fn range_lock_makes_zaps_wait_for_the_commit() -> Result {
+        // The same race with the range taken from the walk to the commit: the zaps that arrive
+        // while it is taken wait for the commit, so no commit fails.
+        let race = race_fault_loop(true)?;
+        assert!(race.zaps_during > 0);
+        assert_eq!(race.stale, 0);
+        assert!(race.result == Ok(true));
+        Ok(())
+    }
+
+    /// An invalidation run by a worker, as another task's would be.
+    #[pin_data]
+    struct Invalidator {
+        lock: Arc<RangeLock>,
+        start: usize,
+        end: usize,
+        may_block: bool,
+        /// Set by the test before it releases its range.
+        committed: AtomicBool,
+        /// 0 until the invalidation ran; then 1 if it saw `committed` false, 2 if true; 3 if
+        /// it was refused.
+        ran: AtomicU32,
+        #[pin]
+        work: Work<Invalidator>,
+    }
+
+    impl_has_work! {
+        impl HasWork<Self> for Invalidator { self.work }
+    }
+
+    impl WorkItem for Invalidator {
+        type Pointer = Arc<Invalidator>;
+
+        fn run(this: Arc<Invalidator>) {
+            let saw = this
+                .lock
+                .invalidate(this.start, this.end, this.may_block, || {
+                    this.committed.load(Ordering::Acquire)
+                });
+            let code = match saw {
+                None => 3,
+                Some(false) => 1,
+                Some(true) => 2,
+            };
+            this.ran.store(code, Ordering::Release);
+        }
+    }
+
+    fn invalidator(
+        lock: &Arc<RangeLock>,
+        start: usize,
+        end: usize,
+        may_block: bool,
+    ) -> Result<Arc<Invalidator>> {
+        let inv = Arc::pin_init(
+            pin_init!(Invalidator {
+                lock: lock.clone(),
+                start,
+                end,
+                may_block,
+                committed: AtomicBool::new(false),
+                ran: AtomicU32::new(0),
+                work <- new_work!("Invalidator::work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let _ = workqueue::system_unbound().enqueue(inv.clone());
+        Ok(inv)
+    }
+
+    /// Sleeps until `done` holds, for ten seconds at most; returns whether it does.
+    fn wait_for(done: impl Fn() -> bool) -> bool {
+        for _ in 0..10_000 {
+            if done() {
+                return true;
+            }
+            // SAFETY: FFI call without requirements.
+            unsafe { bindings::msleep(1) };
+        }
+        done()
+    }
+
+    #[test]
+    fn range_lock_invalidation_waits_for_the_snapshot() -> Result {
+        let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+        let mut waiter = lock.waiter()?;
+        let held = waiter.lock(0x10000, 0x30000, u32::MAX / 4);
+        let inv = invalidator(&lock, 0x2f000, 0x40000, true)?;
+        // The invalidation arrives, and waits.
+        assert!(wait_for(|| lock.queued() == 2));
+        assert_eq!(inv.ran.load(Ordering::Acquire), 0);
+        inv.committed.store(true, Ordering::Release);
+        drop(held);
+        // It ran after the release, and saw the commit.
+        assert!(wait_for(|| inv.ran.load(Ordering::Acquire) != 0));
+        assert_eq!(inv.ran.load(Ordering::Acquire), 2);
+        assert_eq!(lock.queued(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn range_lock_lets_disjoint_and_impatient_invalidations_through() -> Result {
+        let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+        let mut waiter = lock.waiter()?;
+        let held = waiter.lock(0x10000, 0x30000, u32::MAX / 4);
+        // A disjoint range runs while the range is held.
+        let disjoint = invalidator(&lock, 0x30000, 0x40000, true)?;
+        assert!(wait_for(|| disjoint.ran.load(Ordering::Acquire) != 0));
+        assert_eq!(disjoint.ran.load(Ordering::Acquire), 1);
+        // One that may not block is refused.
+        let nonblocking = invalidator(&lock, 0x1000, 0x11000, false)?;
+        assert!(wait_for(|| nonblocking.ran.load(Ordering::Acquire) != 0));
+        assert_eq!(nonblocking.ran.load(Ordering::Acquire), 3);
+        assert_eq!(lock.queued(), 1);
+        drop(held);
+        // A snapshot with no patience left makes nobody wait for long.
+        let held = waiter.lock(0x10000, 0x30000, 0);
+        let impatient = invalidator(&lock, 0x10000, 0x20000, true)?;
+        assert!(wait_for(|| impatient.ran.load(Ordering::Acquire) != 0));
+        assert_eq!(impatient.ran.load(Ordering::Acquire), 1);
+        drop(held);
         Ok(())
     }
 
@@ -492,7 +661,7 @@ mod tests {
     }
 
     #[test]
-    fn pins_under_the_write_lock_are_current() -> Result {
+    fn pins_under_the_read_lock_are_current() -> Result {
         let len = 8 * PAGE_SIZE;
         let Watched {
             addr,
@@ -502,21 +671,18 @@ mod tests {
         } = watched(len, rw())?;
         let before = pins_held();
         let (pinned, seq) = {
-            let guard = mm.mmap_write_lock();
             let seq = notifier.read_begin();
+            let guard = mm.mmap_read_lock();
             (
                 PinnedPages::pin_longterm_locked(&guard, addr, len, true)?,
                 seq,
             )
         };
         assert_eq!(pins_held(), before + 8);
-        // Pinning for writing faulted the pages in under the lock: the pins are what the CPU
-        // maps, and a snapshot under the same lock agrees.
+        // Pinning for writing faulted the pages in: the pins are what the CPU maps, and a
+        // snapshot agrees.
         let mut range = Range::new(&notifier, addr, len)?;
-        let snapshot = {
-            let guard = mm.mmap_write_lock();
-            range.fault_locked(&guard, Fault::Snapshot)?
-        };
+        let snapshot = range.fault(Fault::Snapshot)?;
         let guard = mirror.lock.lock();
         // Nothing invalidated the range since before the pins: untouched memory is faulted
         // in fresh for writing, without a copy-on-write break.
@@ -527,6 +693,7 @@ mod tests {
             let expected = unsafe { bindings::page_to_pfn(page) } as usize;
             assert!(pfn.pfn() == Some(expected));
         }
+        drop(valid);
         drop(guard);
         drop(pinned);
         assert_eq!(pins_held(), before);
@@ -546,10 +713,10 @@ mod tests {
         // the `ARef` owns from here.
         let other: crate::types::ARef<MmWithUser> =
             unsafe { crate::types::ARef::from_raw(other.cast()) };
-        let guard = other.mmap_write_lock();
+        let guard = other.mmap_read_lock();
         assert!(PinnedPages::pin_longterm_locked(&guard, addr, len, false).err() == Some(EINVAL));
         drop(guard);
-        let guard = mm.mmap_write_lock();
+        let guard = mm.mmap_read_lock();
         assert!(PinnedPages::pin_longterm_locked(&guard, addr, len, false).is_ok());
         Ok(())
     }

@@ -36,12 +36,12 @@ use kernel::{
 const BUDGET: u32 = 256;
 
 /// GPU page faults a job may have handled in a row without getting further, before it
-/// mirrors with the address space locked.
-const STALLS_BEFORE_EXCLUSIVE: u32 = 4;
+/// mirrors holding the faulted window until it has used it.
+const STALLS_BEFORE_HOLDING: u32 = 4;
 
-/// Slices a job runs at most with the address space locked: long enough to use what it
-/// mirrored, short enough not to hold up the process's own page faults for long.
-const EXCLUSIVE_SLICES: u32 = 32;
+/// Slices a job runs at most holding a faulted window: long enough to use what it mirrored,
+/// short enough not to hold up the invalidations of the window for long.
+const HELD_SLICES: u32 = 32;
 
 /// How long a job waits for an input fence before it looks whether its VM is going away.
 const WAIT_SLICE_MS: u32 = 10;
@@ -147,7 +147,7 @@ impl Job {
                     return Err(EFAULT);
                 }
                 stalls = if progress == before { stalls + 1 } else { 0 };
-                if stalls < STALLS_BEFORE_EXCLUSIVE {
+                if stalls < STALLS_BEFORE_HOLDING {
                     match vm.handle_fault(fault, None::<fn()>) {
                         // Invalidations overtook the fault's snapshots until their deadline.
                         Err(e) if vm::is_timed_out(&e) => {}
@@ -158,11 +158,11 @@ impl Job {
                     }
                 }
                 // Invalidations keep undoing what faults mirror before the job uses it, or
-                // overtake its snapshots: mirror and run some slices with the address space
-                // locked.
+                // overtake its snapshots: mirror and run some slices holding the window, which
+                // its invalidations wait for.
                 stalls = 0;
                 let slices = || {
-                    for _ in 1..EXCLUSIVE_SLICES {
+                    for _ in 1..HELD_SLICES {
                         match self.slice(&mut progress) {
                             Err(Stop::Yield) => continue,
                             other => return other,

@@ -36,7 +36,7 @@ use crate::{
 };
 use core::sync::atomic::Ordering;
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
     mm::{
         dirty,
@@ -46,7 +46,8 @@ use kernel::{
         },
         notifier_lock::{NotifierGuard, NotifierLocked},
         pin::{LockedVm, PinnedFrames, PinnedPages},
-        Mm, MmWithUser,
+        range_lock::{self, RangeGuard, RangeWaiter},
+        MmWithUser,
     },
     prelude::*,
     sync::Arc,
@@ -249,6 +250,121 @@ impl Invalidate for Mirror {
     }
 }
 
+/// A mirror's pages pinned with its range taken in the notifier's range lock, which stays taken
+/// until the pinning is dropped or [`Pinning::release_range`] is called: invalidations of the
+/// range that arrive meanwhile wait for the pins to be installed (for the range's patience at
+/// most).
+pub(crate) struct Pinning<'w> {
+    /// The pins, until they are installed.
+    pub(crate) pins: Option<KBox<Pins>>,
+    /// The sequence number read before pinning: the pins are current unless it is stale.
+    pub(crate) seq: ReadSeq,
+    range: Option<RangeGuard<'w>>,
+}
+
+impl<'w> Pinning<'w> {
+    /// Pins the pages of `mirrors` in `mm`, the current process's address space, each with its
+    /// range taken through the waiter at the same index of `waiters`. Returns, for each mirror,
+    /// its pinning, or `EFAULT` when its range is not mapped as the mirror needs.
+    ///
+    /// Every sequence number is read first and every mirror pinned under one hold of the mmap
+    /// lock, as [`hmm::fault_all`] does for snapshots and for the same reason: an invalidation
+    /// that waits for a range taken here may hold the mmap lock for writing, or keep
+    /// `read_begin` waiting. Memory only a fault that may drop the mmap lock can bring in
+    /// (userfaultfd) fails under the lock: it is pinned afterwards the usual way, with every
+    /// range released.
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN` when a range changed while its pages were migrated for pinning; errors of
+    /// [`LockedVm::charge`] and [`PinnedPages::pin_longterm`].
+    pub(crate) fn pin_all(
+        mirrors: &[&IntervalNotifier<Mirror>],
+        mm: &MmWithUser,
+        waiters: &'w mut [RangeWaiter<'_>],
+        stats: &Arc<Stats>,
+    ) -> Result<KVec<Result<Self>>> {
+        let mut charges = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut seqs = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut pinned = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        // Charging takes the mmap lock, and so does uncharging, on error: not under it.
+        for n in mirrors {
+            let pages = n.data().size as usize / SZ_4K as usize;
+            charges.push(Some(LockedVm::charge(mm, pages)?), GFP_KERNEL)?;
+        }
+        // None is taken yet: `read_begin` may wait for an invalidation.
+        for n in mirrors {
+            seqs.push(n.read_begin(), GFP_KERNEL)?;
+        }
+        {
+            let mmap = mm.mmap_read_lock();
+            for ((n, waiter), &seq) in mirrors.iter().zip(waiters.iter_mut()).zip(seqs.iter()) {
+                let m = n.data();
+                let (cpu, size) = (m.cpu, m.size as usize);
+                let patience = range_lock::patience_ms(1000, size);
+                let range = waiter.lock(cpu, cpu + size, patience);
+                let pages = match PinnedPages::pin_longterm_locked(&mmap, cpu, size, m.write) {
+                    Ok(pages) => Ok((pages, Some(range))),
+                    Err(e) if e == EFAULT => Err(EFAULT),
+                    Err(e) if e == ENOMEM && n.check_retry(seq) => return Err(EAGAIN),
+                    Err(e) => return Err(e),
+                };
+                // There is room for every mirror.
+                pinned.push(pages, GFP_KERNEL)?;
+            }
+        }
+        let retry = pinned.iter().any(|p| p.is_err());
+        let mut out = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        for (i, p) in pinned.into_iter().enumerate() {
+            let (pages, mut range) = match p {
+                Ok(p) => p,
+                Err(_) => {
+                    // Not pinned under the lock: left for the second pass.
+                    out.push(Err(EFAULT), GFP_KERNEL)?;
+                    continue;
+                }
+            };
+            if retry {
+                // The second pass pins without the mmap lock held throughout.
+                range = None;
+            }
+            let charge = charges[i].take().ok_or(EINVAL)?;
+            out.push(
+                Ok(Self {
+                    pins: Some(Pins::held(pages, charge, stats)?),
+                    seq: seqs[i],
+                    range,
+                }),
+                GFP_KERNEL,
+            )?;
+        }
+        for (i, n) in mirrors.iter().enumerate() {
+            let Some(charge) = charges[i].take() else {
+                continue;
+            };
+            // With the mmap lock held, a fault cannot wait for a userfaultfd handler; without it,
+            // it may. The sequence number was read before: if the range changed since, the
+            // pins are checked against a snapshot.
+            let m = n.data();
+            out[i] = match PinnedPages::pin_longterm(m.cpu, m.size as usize, m.write) {
+                Ok(pages) => Ok(Self {
+                    pins: Some(Pins::held(pages, charge, stats)?),
+                    seq: seqs[i],
+                    range: None,
+                }),
+                Err(e) if e == EFAULT => Err(EFAULT),
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(out)
+    }
+
+    /// Releases the range, keeping the pins.
+    pub(crate) fn release_range(&mut self) {
+        self.range = None;
+    }
+}
+
 /// Pages of a userptr pinned long-term, charged to `RLIMIT_MEMLOCK` of the VM's process.
 pub(crate) struct Pins {
     /// The pins and their charge; `None` only while being dropped.
@@ -260,20 +376,6 @@ pub(crate) struct Pins {
 }
 
 impl Pins {
-    /// Pins `size` bytes of the current process from `cpu`, for writing if `write`.
-    pub(crate) fn new(
-        mm: &Mm,
-        cpu: usize,
-        size: u64,
-        write: bool,
-        stats: &Arc<Stats>,
-    ) -> Result<KBox<Self>> {
-        let npages = (size / SZ_4K) as usize;
-        let charge = LockedVm::charge(mm, npages)?;
-        let pages = PinnedPages::pin_longterm(cpu, size as usize, write)?;
-        Self::held(pages, charge, stats)
-    }
-
     fn held(pages: PinnedPages, charge: LockedVm, stats: &Arc<Stats>) -> Result<KBox<Self>> {
         let npages = pages.len() as u64;
         let pins = KBox::new(
@@ -291,28 +393,6 @@ impl Pins {
     /// Chains `next` after these pins.
     pub(crate) fn set_next(&mut self, next: Option<KBox<Pins>>) {
         self.next = next;
-    }
-
-    /// As [`Self::new`], with the process's mmap lock held for writing while pinning, and the
-    /// sequence number read under it: nothing that takes the mmap lock can invalidate the range
-    /// before the lock is released, so the pins are current unless reclaim or migration raced.
-    /// The fallback that guarantees progress when invalidations keep overtaking [`Self::new`].
-    pub(crate) fn new_exclusive(
-        n: &IntervalNotifier<Mirror>,
-        mm: &MmWithUser,
-        stats: &Arc<Stats>,
-    ) -> Result<(KBox<Self>, ReadSeq)> {
-        let m = n.data();
-        let npages = (m.size / SZ_4K) as usize;
-        // Charging takes the mmap lock: before it.
-        let charge = LockedVm::charge(mm, npages)?;
-        let (pages, seq) = {
-            let guard = mm.mmap_write_lock();
-            let seq = n.read_begin();
-            let pages = PinnedPages::pin_longterm_locked(&guard, m.cpu, m.size as usize, m.write)?;
-            (pages, seq)
-        };
-        Ok((Self::held(pages, charge, stats)?, seq))
     }
 
     /// The pinned pages.

@@ -133,7 +133,7 @@ fn probe(start: usize, size: usize) -> Result {
     let mm = MmWithUser::current().ok_or(EFAULT)?;
     let lock = Arc::pin_init(new_notifier_lock!((), "hmmgpu::probe"), GFP_KERNEL)?;
     let notifier = KBox::pin_init(
-        IntervalNotifier::new(&mm, start, size, &lock, Probe(lock.clone())),
+        IntervalNotifier::new(&mm, start, size, &lock, true, Probe(lock.clone())),
         GFP_KERNEL,
     )?;
     let mut range = Range::new(&notifier, start, size)?;
@@ -143,13 +143,15 @@ fn probe(start: usize, size: usize) -> Result {
         }
         let snapshot = range.fault(Fault::Snapshot)?;
         let guard = lock.lock();
-        if let Some(valid) = snapshot.commit(&guard) {
-            // Holes and mappings the GPU may not reach (PROT_NONE, VM_PFNMAP, VM_IO) come back
-            // as errors; pages not faulted in yet are fine.
-            return match valid.iter().any(|pfn| pfn.is_error()) {
-                true => Err(EFAULT),
-                false => Ok(()),
-            };
+        // Holes and mappings the GPU may not reach (PROT_NONE, VM_PFNMAP, VM_IO) come back as
+        // errors; pages not faulted in yet are fine.
+        let holes = snapshot
+            .commit(&guard)
+            .map(|valid| valid.iter().any(|pfn| pfn.is_error()));
+        match holes {
+            Some(true) => return Err(EFAULT),
+            Some(false) => return Ok(()),
+            None => {}
         }
     }
     // Invalidations kept overtaking the snapshot.

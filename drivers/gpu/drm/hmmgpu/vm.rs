@@ -20,7 +20,7 @@ use crate::{
     engine::Stop,
     gem::{Bo, Object},
     job::Job,
-    mirror::{self, Mirror, Pins},
+    mirror::{self, Mirror, Pinning, Pins},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     queue::OwnedQueue,
     userptr::UserptrObject,
@@ -34,10 +34,10 @@ use kernel::{
     drm::gem::{shmem, BaseObject},
     impl_has_work,
     mm::{
-        hmm::{Fault, Range, Snapshot},
+        hmm::{self, Fault, Range, Snapshot},
         interval_notifier::{IntervalNotifier, ReadSeq},
         notifier_lock::{NotifierGuard, NotifierLock},
-        Mm, MmapWriteGuard,
+        Mm,
     },
     new_fence_context, new_mutex, new_notifier_lock, new_work,
     prelude::*,
@@ -109,9 +109,14 @@ const MAX_MAPPINGS: usize = 4096;
 /// gives up with `EAGAIN`.
 const MAX_ROUNDS: u32 = 64;
 
-/// After how many rounds pinned mode pins with the mmap lock held for writing, so that
-/// invalidations from munmap, madvise or mprotect cannot overtake it.
-const EXCLUSIVE_ROUND: u32 = 4;
+kernel::module_param_u32!(
+    RANGE_LOCKS,
+    "hmmgpu",
+    "range_locks",
+    1,
+    "Serialize snapshots with invalidations per range (1, the default); 0 relies on sequence numbers alone, to measure the difference. For VMs created afterwards",
+    writable
+);
 
 /// How long, at most, the release of stale pins waits for the address space's mmap lock to be
 /// free (for the munmap that invalidated them to finish).
@@ -276,6 +281,8 @@ impl Bindings {
 #[pin_data]
 pub(crate) struct Vm {
     pub(crate) mode: Mode,
+    /// Whether the VM's mirrors take ranges in their notifiers' range locks (`range_locks`).
+    range_locks: bool,
     /// The process the VM belongs to.
     mm: ARef<Mm>,
     #[pin]
@@ -348,6 +355,7 @@ impl Vm {
         let vm = Arc::pin_init(
             try_pin_init!(Vm {
                 mode,
+                range_locks: RANGE_LOCKS.get() != 0,
                 mm,
                 bindings <- new_mutex!(Bindings { maps: KVec::new(), userptrs: 0 }),
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
@@ -495,26 +503,22 @@ impl Vm {
     /// submitter's process) are left cleared: jobs that touch them fault.
     fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
-        // Set when snapshots kept being overtaken until their deadline.
-        let mut overtaken = false;
-        for round in 0..MAX_ROUNDS {
+        // Mirrors found not mapped, left cleared this time.
+        let mut skip = KVec::new();
+        for _ in 0..MAX_ROUNDS {
             if self.cancelled() {
                 return Err(ENOENT);
             }
             let (todo, generation) = self.take_invalid(b)?;
-            let exclusive = round >= EXCLUSIVE_ROUND || overtaken;
             let done = match self.mode {
                 Mode::Prefault => {
-                    self.mirror_snapshots(b, &todo, generation, exclusive, &mut publish)
+                    self.mirror_snapshots(b, &todo, generation, &mut skip, &mut publish)
                 }
-                _ => self.mirror_pins(b, &todo, generation, owner, exclusive, &mut publish),
+                _ => self.mirror_pins(b, &todo, generation, owner, &mut skip, &mut publish),
             };
             let done = match done {
-                // Another CPU kept invalidating the range: go on with the address space locked.
-                Err(e) if is_timed_out(&e) && !exclusive => {
-                    overtaken = true;
-                    false
-                }
+                // Invalidations kept overtaking a snapshot until its deadline: another round.
+                Err(e) if is_timed_out(&e) => false,
                 r => r?,
             };
             if done {
@@ -629,51 +633,57 @@ impl Vm {
     /// Prefault mode: snapshots the CPU page table of the mirrors at `todo`, then writes their
     /// entries under the lock and, if no invalidation raced, publishes. Returns whether it did.
     ///
-    /// With `exclusive`, the address space's mmap lock is held for writing from the snapshots
-    /// to the publication: munmap, madvise, mprotect and fork cannot overtake them. Memory only
-    /// a userfaultfd handler can bring in then stays cleared.
+    /// Each snapshot keeps its range taken until its entries are written: invalidations of it
+    /// that arrive meanwhile wait, so that the round succeeds unless one came before.
     fn mirror_snapshots(
         &self,
         b: &Bindings,
         todo: &[u64],
         generation: u64,
-        exclusive: bool,
+        skip: &mut KVec<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
-        let mm = self.mm.mmget_not_zero().filter(|_| exclusive);
-        let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
         let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        for &va in todo {
+        for &va in todo.iter().filter(|va| !skip.contains(va)) {
             if let Some(n) = b.mirror_at(va) {
                 let m = n.data();
-                let range = snapshot_range(n, m.cpu, m.size as usize, mmap.is_some())?;
-                ranges.push(range, GFP_KERNEL)?;
+                ranges.push(snapshot_range(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
             }
         }
-        let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-        for range in ranges.iter_mut() {
-            let m = range.notifier().data();
-            let va = m.va;
-            let snapshot = match mmap.as_ref() {
-                Some(guard) => range.fault_locked(guard, m.fault_for(false)),
-                None => range.fault(m.fault_for(false)),
-            };
-            match snapshot {
-                Ok(s) => snapshots.push((va, s), GFP_KERNEL)?,
-                // Not mapped (any more): left cleared, jobs that touch it fault.
-                Err(e) if e == EFAULT || e == EPERM => continue,
+        let Some(mm) = self.mm.mmget_not_zero() else {
+            // The address space is gone: nothing to mirror, jobs that touch the mirrors fault.
+            return Ok(self.finish(b, &mut self.state.lock(), generation, publish));
+        };
+        let fault = |r: &Range<'_, Mirror>| r.notifier().data().fault_for(false);
+        let results = match hmm::fault_all(&mm, ranges.iter_mut(), fault) {
+            Err(e) if e == EAGAIN => return Ok(false),
+            r => r?,
+        };
+        let mut snapshots = KVec::with_capacity(results.len(), GFP_KERNEL)?;
+        let mut missing = KVec::new();
+        for (i, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(s) => snapshots.push((s.notifier().data().va, s), GFP_KERNEL)?,
+                Err(e) if e == EFAULT || e == EPERM => missing.push(i, GFP_KERNEL)?,
                 Err(e) => return Err(e),
             }
+        }
+        if !missing.is_empty() {
+            drop(snapshots);
+            return self.fault_missing(ranges, &missing, skip);
         }
         let mut guard = self.state.lock();
         let mut raced = false;
         for (va, snapshot) in snapshots {
             let Some(n) = b.mirror_at(va) else { continue };
             let write = n.data().write;
-            match snapshot.commit_mut(&mut guard) {
+            let mapped = snapshot.commit_with(&mut guard, |valid, state| {
+                mirror::map_snapshot(&mut state.pt, va, &valid, write)
+            });
+            match mapped {
                 None => raced = true,
-                Some((valid, state)) => {
-                    mirror::map_snapshot(&mut state.pt, va, &valid, write)?;
+                Some(mapped) => {
+                    mapped?;
                     let state = n.data().state.access(&mut guard);
                     state.invalid = false;
                     state.mapped = true;
@@ -682,26 +692,49 @@ impl Vm {
         }
         let published = !raced && self.finish(b, &mut guard, generation, publish);
         drop(guard);
-        drop(mmap);
         Ok(published)
+    }
+
+    /// Prefault mode: faults in the ranges at `missing` of `ranges`, which [`hmm::fault_all`]
+    /// could not: those a userfaultfd handler must bring in, with nothing held, so that the next
+    /// round finds them; those not mapped (any more), with the whole mapping's permissions, go on
+    /// `skip`: left cleared this submission, jobs that touch them fault. Returns `false`: the
+    /// round must be tried again.
+    fn fault_missing(
+        &self,
+        mut ranges: KVec<Range<'_, Mirror>>,
+        missing: &[usize],
+        skip: &mut KVec<u64>,
+    ) -> Result<bool> {
+        for &i in missing {
+            let range = &mut ranges[i];
+            let m = range.notifier().data();
+            match range.fault(m.fault_for(false)) {
+                // Dropping the snapshot releases the range.
+                Ok(_) => {}
+                Err(e) if e == EFAULT || e == EPERM => skip.push(m.va, GFP_KERNEL)?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// Pinned mode: pins the mirrors at `todo` again (only the VM's own process can), checks
     /// that the pins are what the CPU maps, writes their entries under the lock and, if no
     /// invalidation raced, publishes. Returns whether it did.
     ///
-    /// Mostly no invalidation of a range came between reading its sequence number and pinning
-    /// it, and the number shows the pins current at no cost. Pinning faults pages in, which is
-    /// slow, so under an invalidation storm the number is overtaken: then a snapshot of the CPU
-    /// page table taken after the pins must show the pinned pages, which keeps the window short,
-    /// as in prefault mode, so that submissions get through the storm.
+    /// Each mirror is pinned with its range taken (see [`Pinning`]), so invalidations of it that
+    /// arrive meanwhile wait for its pins to be installed, and mostly its sequence number shows
+    /// the pins current at no cost. When it does not (an invalidation came first, or the pinning
+    /// itself migrated pages), a snapshot of the CPU page table taken after the pins must show
+    /// the pinned pages.
     fn mirror_pins(
         &self,
         b: &Bindings,
         todo: &[u64],
         generation: u64,
         owner: bool,
-        exclusive: bool,
+        skip: &mut KVec<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
         // Only the VM's process pins, so its address space is alive when it does.
@@ -709,84 +742,84 @@ impl Vm {
         // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
         // before pinning again, rather than wait for the worker.
         self.release_stale_pins();
-        // Pins not installed, or replaced, stay here and are released after the lock. With
-        // each: the mirror's address, the sequence number it is current as of, and whether it
-        // was pinned under the mmap lock (the number is then the only check).
-        let mut pinned = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        for n in todo.iter().filter_map(|&va| b.mirror_at(va)) {
-            let Some(mm) = mm.as_deref() else { break };
-            let m = n.data();
-            // To tell a pin that failed because the range changed under it (a migration that
-            // `FOLL_LONGTERM` needs losing to an unmap) from one that fails for good.
-            let before = n.read_begin();
-            // Under the write lock, faults cannot wait for a userfaultfd handler: such memory
-            // fails with `EFAULT` there, and is pinned the usual way instead.
-            let locked = match exclusive {
-                true => match Pins::new_exclusive(n, mm, &self.stats) {
-                    Err(e) if e == EFAULT => None,
-                    r => Some(r.map(|(p, seq)| (p, seq, true))),
-                },
-                false => None,
-            };
-            let result = locked.unwrap_or_else(|| {
-                Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats).map(|p| (p, before, false))
-            });
-            let (p, seq, locked) = match result {
-                Ok(r) => r,
-                // Not mapped (any more): left cleared, jobs that touch it fault.
-                Err(e) if e == EFAULT => continue,
+        let mut mirrors = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut waiters = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        if mm.is_some() {
+            for &va in todo.iter().filter(|va| !skip.contains(va)) {
+                let Some(n) = b.mirror_at(va) else { continue };
+                mirrors.push(n, GFP_KERNEL)?;
+                waiters.push(n.range_lock().waiter()?, GFP_KERNEL)?;
+            }
+        }
+        // Pins not installed, or replaced, stay here and are released after the lock, with
+        // their ranges, each with its mirror's address.
+        let mut pinned = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        if let Some(mm) = mm.as_deref() {
+            let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, &self.stats) {
+                Ok(results) => results,
                 // Over the limit while an invalidation still holds the pins it is taking away
-                // (once it is done, and the caller waits for it, they are released), or the
+                // (once it is done, and the caller waits for it, they are released), or a
                 // range changed while the pages were migrated for pinning: try again.
-                Err(e)
-                    if e == ENOMEM && (self.state.lock().clearing > 0 || n.check_retry(before)) =>
-                {
+                Err(e) if e == EAGAIN || (e == ENOMEM && self.state.lock().clearing > 0) => {
                     return Ok(false)
                 }
                 Err(e) => return Err(e),
             };
-            pinned.push((m.va, Some(p), seq, locked), GFP_KERNEL)?;
+            for (n, result) in mirrors.iter().zip(results) {
+                match result {
+                    Ok(p) => pinned.push((n.data().va, p), GFP_KERNEL)?,
+                    // Not mapped (any more): left cleared, jobs that touch it fault.
+                    Err(_) => skip.push(n.data().va, GFP_KERNEL)?,
+                }
+            }
         }
         // The cheap check first; the pins it does not show current are checked again below.
         let mut recheck = KVec::with_capacity(pinned.len(), GFP_KERNEL)?;
         let mut guard = self.state.lock();
-        let mut raced = false;
-        for (i, (va, p, seq, locked)) in pinned.iter_mut().enumerate() {
+        for (i, (va, p)) in pinned.iter_mut().enumerate() {
             let Some(n) = b.mirror_at(*va) else { continue };
-            if !self.install_pins(&mut guard, n, PinCheck::Seq(*seq), p)? {
-                raced |= *locked;
+            if !self.install_pins(&mut guard, n, PinCheck::Seq(p.seq), &mut p.pins)? {
                 // `recheck` has room for every pin.
                 let _ = push_within_capacity(&mut recheck, i);
             }
         }
-        if !recheck.is_empty() && !raced {
+        let mut raced = false;
+        if !recheck.is_empty() {
             drop(guard);
+            // Snapshots take their own ranges, with none other taken (see `hmm::fault_all`).
+            for (_, p) in pinned.iter_mut() {
+                p.release_range();
+            }
             let mut ranges = KVec::with_capacity(recheck.len(), GFP_KERNEL)?;
             for &i in recheck.iter() {
                 let Some(n) = b.mirror_at(pinned[i].0) else {
                     continue;
                 };
                 let m = n.data();
-                ranges.push(
-                    (i, snapshot_range(n, m.cpu, m.size as usize, false)?),
-                    GFP_KERNEL,
-                )?;
+                ranges.push(snapshot_range(n, m.cpu, m.size as usize)?, GFP_KERNEL)?;
             }
-            let mut snapshots = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
-            for (i, range) in ranges.iter_mut() {
-                snapshots.push((*i, range.fault(Fault::Snapshot)?), GFP_KERNEL)?;
-            }
+            let Some(mm) = mm.as_deref() else {
+                return Ok(false);
+            };
+            let snapshots = match hmm::fault_all(mm, ranges.iter_mut(), |_| Fault::Snapshot) {
+                Err(e) if e == EAGAIN => return Ok(false),
+                r => r?,
+            };
             guard = self.state.lock();
-            for (i, snapshot) in snapshots {
-                let (va, p, _, _) = &mut pinned[i];
-                let Some(n) = b.mirror_at(*va) else { continue };
-                raced |= !self.install_pins(&mut guard, n, PinCheck::Snapshot(snapshot), p)?;
+            for snapshot in snapshots {
+                let snapshot = snapshot?;
+                let va = snapshot.notifier().data().va;
+                let Some(n) = b.mirror_at(va) else { continue };
+                let Some((_, p)) = pinned.iter_mut().find(|(v, _)| *v == va) else {
+                    continue;
+                };
+                raced |=
+                    !self.install_pins(&mut guard, n, PinCheck::Snapshot(snapshot), &mut p.pins)?;
             }
-        } else {
-            raced |= !recheck.is_empty();
         }
         let published = !raced && self.finish(b, &mut guard, generation, publish);
         drop(guard);
+        // Pins not installed, and their ranges, go after the lock.
         drop(pinned);
         Ok(published)
     }
@@ -949,7 +982,14 @@ impl Vm {
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
         let mirror = Mirror::new(self, va, cpu, size, write);
         let n = KBox::pin_init(
-            IntervalNotifier::new(&mm, cpu, size as usize, &self.state, mirror),
+            IntervalNotifier::new(
+                &mm,
+                cpu,
+                size as usize,
+                &self.state,
+                self.range_locks,
+                mirror,
+            ),
             GFP_KERNEL,
         )?;
         if self.mode != Mode::Fault {
@@ -963,54 +1003,35 @@ impl Vm {
     fn pin_at_bind(&self, n: &IntervalNotifier<Mirror>) -> Result {
         let m = n.data();
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
-        let mut overtaken = false;
-        for round in 0..MAX_ROUNDS {
+        let mut waiters = [n.range_lock().waiter()?];
+        for _ in 0..MAX_ROUNDS {
             // As in `mirror_pins`: what invalidations unpinned is uncharged first.
             self.release_stale_pins();
-            // Made only if a snapshot is needed; it outlives the snapshot.
-            let mut range;
-            let before = n.read_begin();
-            // As in `mirror_pins`: userfaultfd memory is pinned the usual way.
-            let locked = match round >= EXCLUSIVE_ROUND || overtaken {
-                true => match Pins::new_exclusive(n, &mm, &self.stats) {
-                    Err(e) if e == EFAULT => None,
-                    r => Some(r?),
-                },
-                false => None,
-            };
-            let (mut pins, check) = match locked {
-                Some((pins, seq)) => (Some(pins), PinCheck::Seq(seq)),
-                None => {
-                    let mut pins = match Pins::new(&self.mm, m.cpu, m.size, m.write, &self.stats) {
-                        // As in `mirror_pins`: the range changed while pages were migrated.
-                        Err(e) if e == ENOMEM && n.check_retry(before) => {
-                            Stats::inc(&self.stats.retries);
-                            continue;
-                        }
-                        r => Some(r?),
-                    };
-                    // Mostly nothing changed the range while it was pinned: then the pins are
-                    // current, with no snapshot to take and compare page by page.
-                    let mut guard = self.state.lock();
-                    if self.install_pins(&mut guard, n, PinCheck::Seq(before), &mut pins)? {
-                        return Ok(());
-                    }
-                    drop(guard);
-                    range = snapshot_range(n, m.cpu, m.size as usize, false)?;
-                    let snapshot = match range.fault(Fault::Snapshot) {
-                        // Overtaken until the deadline: pin with the address space locked.
-                        Err(e) if is_timed_out(&e) => {
-                            overtaken = true;
-                            Stats::inc(&self.stats.retries);
-                            continue;
-                        }
-                        r => r?,
-                    };
-                    (pins, PinCheck::Snapshot(snapshot))
+            let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, &self.stats) {
+                Err(e) if e == EAGAIN => {
+                    Stats::inc(&self.stats.retries);
+                    continue;
                 }
+                Ok(p) => p.into_iter().next().ok_or(EINVAL)??,
+                Err(e) => return Err(e),
+            };
+            // Mostly nothing changed the range while it was pinned: then the pins are
+            // current, with no snapshot to take and compare page by page.
+            let mut guard = self.state.lock();
+            if self.install_pins(&mut guard, n, PinCheck::Seq(p.seq), &mut p.pins)? {
+                return Ok(());
+            }
+            drop(guard);
+            let mut range = snapshot_range(n, m.cpu, m.size as usize)?;
+            let snapshot = match range.fault(Fault::Snapshot) {
+                Err(e) if is_timed_out(&e) => {
+                    Stats::inc(&self.stats.retries);
+                    continue;
+                }
+                r => r?,
             };
             let mut guard = self.state.lock();
-            if self.install_pins(&mut guard, n, check, &mut pins)? {
+            if self.install_pins(&mut guard, n, PinCheck::Snapshot(snapshot), &mut p.pins)? {
                 return Ok(());
             }
             drop(guard);
@@ -1090,17 +1111,15 @@ impl Vm {
     /// Handles a GPU page fault of a job at `va` (fault mode): mirrors a window around it and
     /// maps it, or fails with `EFAULT` if nothing lets the job access `va`.
     ///
-    /// With `exclusive`, the window is mirrored with the process's mmap lock held for writing,
-    /// and `exclusive` runs before it is released: nothing that takes the mmap lock can undo the
-    /// mirroring before the job uses it. The fallback that guarantees a job progress when
-    /// invalidations keep clearing what its faults mirror. Returns what `exclusive` returned.
-    ///
-    /// Without `exclusive`, fails with `ETIMEDOUT` when invalidations overtook the snapshots
-    /// until their deadline: the caller then falls back to `exclusive`.
+    /// With `held`, the window stays taken in its notifier's range lock while `held` runs, after
+    /// the notifier lock is released: invalidations of the window wait (for the snapshot's
+    /// patience at most) until the job has used what the fault mapped. The fallback that gives a
+    /// job progress when invalidations keep clearing what its faults mirror. Returns what
+    /// `held` returned.
     pub(crate) fn handle_fault<R>(
         &self,
         stop: Stop,
-        exclusive: Option<impl FnOnce() -> R>,
+        held: Option<impl FnOnce() -> R>,
     ) -> Result<Option<R>> {
         let Stop::Fault { va, write, .. } = stop else {
             return Ok(None);
@@ -1112,17 +1131,9 @@ impl Vm {
         if write && !mirror.write {
             return Err(EFAULT);
         }
-        let mm = match exclusive {
-            Some(_) => Some(self.mm.mmget_not_zero().ok_or(EFAULT)?),
-            None => None,
-        };
-        let mmap = mm.as_deref().map(|mm| mm.mmap_write_lock());
         let fault = mirror.fault_for(write);
-        // Without `exclusive`, `ETIMEDOUT` when invalidations overtook every snapshot until the
-        // deadline (another CPU zapping the range over and over): the job then mirrors with the
-        // address space locked.
-        let result = self.fault_windows(m, n, va, fault, mmap.as_ref());
-        result.map_err(|e| if e == EPERM { EFAULT } else { e })?;
+        let range = self.fault_windows(m, n, va, fault, held.is_some());
+        let range = range.map_err(|e| if e == EPERM { EFAULT } else { e })?;
         {
             let guard = self.state.lock();
             Stats::inc(&self.stats.faults);
@@ -1133,25 +1144,28 @@ impl Vm {
                 Err(_) => Stats::inc(&self.stats.retries),
             }
         }
-        Ok(exclusive.map(|f| f()))
+        let result = held.map(|f| f());
+        // The window goes back once the job has used it.
+        drop(range);
+        Ok(result)
     }
 
     /// Mirrors a window around `va` of mapping `m` (of mirror `n`): 2 MiB-aligned within the
     /// mapping, so that huge pages map whole; where part of it is unmapped or read-only, a
-    /// smaller one, then the page alone. Under the mmap lock the caller holds, if `mmap`.
-    fn fault_windows(
+    /// smaller one, then the page alone. With `hold`, returns the window's range, still taken.
+    fn fault_windows<'n>(
         &self,
         m: &Mapping,
-        n: &IntervalNotifier<Mirror>,
+        n: &'n IntervalNotifier<Mirror>,
         va: u64,
         fault: Fault,
-        mmap: Option<&MmapWriteGuard<'_>>,
-    ) -> Result {
+        hold: bool,
+    ) -> Result<Option<Range<'n, Mirror>>> {
         let mut result = Err(EFAULT);
         for size in [SZ_2M, SZ_64K, SZ_4K] {
             let lo = core::cmp::max(va & !(size - 1), m.va);
             let hi = core::cmp::min((va | (size - 1)) + 1, m.end());
-            result = self.fault_window(n, lo, hi, fault, mmap);
+            result = self.fault_window(n, lo, hi, fault, hold);
             if !matches!(result, Err(e) if e == EFAULT || e == EPERM) {
                 break;
             }
@@ -1159,33 +1173,40 @@ impl Vm {
         result
     }
 
-    /// Mirrors GPU range `[lo, hi)` of mirror `n` and writes its entries; under the mmap lock
-    /// the caller holds, if `mmap`.
-    fn fault_window(
+    /// Mirrors GPU range `[lo, hi)` of mirror `n` and writes its entries. With `hold`, returns
+    /// the range, still taken.
+    fn fault_window<'n>(
         &self,
-        n: &IntervalNotifier<Mirror>,
+        n: &'n IntervalNotifier<Mirror>,
         lo: u64,
         hi: u64,
         fault: Fault,
-        mmap: Option<&MmapWriteGuard<'_>>,
-    ) -> Result {
+        hold: bool,
+    ) -> Result<Option<Range<'n, Mirror>>> {
         let m = n.data();
-        let mut range = snapshot_range(n, m.cpu_of(lo), (hi - lo) as usize, mmap.is_some())?;
-        // If invalidations keep winning, the job faults again, and falls back to mirroring
-        // under the mmap lock (see `Job`).
+        let mut range = snapshot_range(n, m.cpu_of(lo), (hi - lo) as usize)?;
+        // The range is taken from the walk to the commit: only invalidations that came before
+        // it, or its own fault's, make a round fail. If they keep doing so, the job faults
+        // again, and mirrors holding the window (see `Job`).
         for _ in 0..MAX_ROUNDS {
-            let snapshot = match mmap {
-                Some(guard) => range.fault_locked(guard, fault)?,
-                None => range.fault(fault)?,
-            };
+            let snapshot = range.fault(fault)?;
             let mut guard = self.state.lock();
-            if let Some((valid, state)) = snapshot.commit_mut(&mut guard) {
-                return mirror::map_snapshot(&mut state.pt, lo, &valid, m.write);
-            }
+            let mapped = snapshot.commit_with(&mut guard, |valid, state| {
+                let mapped = mirror::map_snapshot(&mut state.pt, lo, &valid, m.write);
+                if hold {
+                    // Released when `range` is dropped.
+                    valid.hold_range();
+                }
+                mapped
+            });
             drop(guard);
+            if let Some(mapped) = mapped {
+                mapped?;
+                return Ok(hold.then_some(range));
+            }
             Stats::inc(&self.stats.retries);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// `DRM_IOCTL_HMMGPU_VM_STATS`.
@@ -1208,25 +1229,15 @@ impl Vm {
     }
 }
 
-/// How long a snapshot may be overtaken by invalidations before the caller falls back to
-/// taking it with the address space locked, in milliseconds (plus one per 64 pages).
-const OVERTAKEN_MS: u32 = 50;
-
-/// A range of `n` to snapshot. Unless the caller holds the mmap lock (`locked`: then only
-/// reclaim, migration and KSM, which do not take it, overtake the snapshot, and the range keeps
-/// the framework's default deadline), it gives up with `ETIMEDOUT` after [`OVERTAKEN_MS`] of
-/// invalidations overtaking it: every caller then snapshots with the mmap lock held.
+/// A range of `n` to snapshot. It keeps the framework's deadline: a second, plus a millisecond
+/// per 64 pages, which is also how long an invalidation waits, at most, for the snapshot that
+/// holds the range.
 fn snapshot_range(
     n: &IntervalNotifier<Mirror>,
     start: usize,
     len: usize,
-    locked: bool,
 ) -> Result<Range<'_, Mirror>> {
-    let mut range = Range::new(n, start, len)?;
-    if !locked {
-        range.set_timeout_ms(OVERTAKEN_MS);
-    }
-    Ok(range)
+    Range::new(n, start, len)
 }
 
 /// Whether `e` is `ETIMEDOUT`: a snapshot that invalidations kept overtaking until its deadline.
