@@ -31,9 +31,13 @@
  *               by test_hmm and one not mirrored at all;
  *  e. mappings  bind, unbind and jobs with 1 to 2048 mappings in a VM, against
  *               the same with one;
- *  f. storm     jobs on a 16 MiB buffer while another thread keeps discarding
- *               one of its pages (MADV_DONTNEED), against the same jobs
- *               without: time per job, retries and invalidations.
+ *  f. storm     jobs on a 16 MiB buffer while another thread keeps
+ *               invalidating one of its pages, against the same jobs without:
+ *               time per job, retries and invalidations. Three storms, which
+ *               reach the driver's invalidation from different paths:
+ *               discarding the page (MADV_DONTNEED; "storm"), write-protecting
+ *               it and back ("storm mprotect") and mapping a new zero page
+ *               over it ("storm map_fixed": mmap() with MAP_FIXED).
  *
  * Sections a to d run on 4 KiB pages (MADV_NOHUGEPAGE) and on THP (2 MiB
  * aligned, MADV_HUGEPAGE) at each size given on the command line; how much
@@ -305,8 +309,8 @@ struct figure {
 	const struct figure *refs[2];
 	bool has_stats;			/* VM_STATS counters over the timed runs, in @vm */
 	struct drm_hmmgpu_vm_stats vm;
-	char note[96];			/* for the table */
-	char extra[256];		/* more JSON members, each starting with ", " */
+	char note[160];			/* for the table */
+	char extra[512];		/* more JSON members, each starting with ", " */
 };
 
 static struct figure figures[MAX_FIGURES];
@@ -371,6 +375,17 @@ static void __attribute__((format(printf, 2, 3))) extra(struct figure *f, const 
 
 	va_start(ap, fmt);
 	vsnprintf(f->extra + len, sizeof(f->extra) - len, fmt, ap);
+	va_end(ap);
+}
+
+/* Appends to the figure's note for the table. */
+static void __attribute__((format(printf, 2, 3))) note(struct figure *f, const char *fmt, ...)
+{
+	size_t len = strlen(f->note);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->note + len, sizeof(f->note) - len, fmt, ap);
 	va_end(ap);
 }
 
@@ -1213,41 +1228,84 @@ static void bench_mappings(struct bench *b, bool thp)
 	buf_free(&buf);
 }
 
-/* The storm: another thread discards one page over and over, pausing in between. */
+/*
+ * The storms: another thread invalidates one page over and over, pausing in
+ * between, by discarding it (MADV_DONTNEED), by write-protecting it and
+ * making it writable again (each mprotect() invalidates), or by mapping a new
+ * zero page over it (mmap() with MAP_FIXED, which splits a huge page). The
+ * page reads zeros throughout, and ends writable.
+ */
+enum storm_kind { STORM_MADVISE, STORM_MPROTECT, STORM_MAP_FIXED, NSTORMS };
+
+static const struct {
+	const char *name;		/* in the JSON output */
+	const char *suffix;		/* of the figures' names: none for the first storm */
+	const char *call;		/* for errors */
+} storm_kinds[NSTORMS] = {
+	[STORM_MADVISE] = { "madvise", "", "madvise(MADV_DONTNEED)" },
+	[STORM_MPROTECT] = { "mprotect", " mprotect", "mprotect" },
+	[STORM_MAP_FIXED] = { "map_fixed", " map_fixed", "mmap(MAP_FIXED)" },
+};
+
 struct storm {
 	pthread_t thread;
 	void *page;
+	enum storm_kind kind;
 	atomic_bool stop;
-	atomic_ulong madvises;
+	atomic_ulong calls;
 	int err;
 };
+
+/* One call of the storm's kind: 0 or an errno. @writable says what mprotect() leaves. */
+static int storm_call(struct storm *s, bool *writable)
+{
+	void *p;
+
+	switch (s->kind) {
+	case STORM_MPROTECT:
+		*writable = !*writable;
+		if (mprotect(s->page, PAGE, *writable ? PROT_READ | PROT_WRITE : PROT_READ))
+			return errno;
+		return 0;
+	case STORM_MAP_FIXED:
+		p = mmap(s->page, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return errno;
+		return p == s->page ? 0 : EFAULT;
+	default:
+		return madvise(s->page, PAGE, MADV_DONTNEED) ? errno : 0;
+	}
+}
 
 static void *storm_thread(void *arg)
 {
 	struct storm *s = arg;
+	bool writable = true;
 
-	while (!atomic_load(&s->stop)) {
-		if (madvise(s->page, PAGE, MADV_DONTNEED)) {
-			s->err = errno;
+	/* An mprotect() storm stops with the page writable. */
+	while (!atomic_load(&s->stop) || !writable) {
+		s->err = storm_call(s, &writable);
+		if (s->err)
 			break;
-		}
-		atomic_fetch_add(&s->madvises, 1);
+		atomic_fetch_add(&s->calls, 1);
 		/* The guest has no high-resolution timers: a sleep would last a 4 ms tick. */
 		spin_us(STORM_PAUSE_US);
 	}
 	return NULL;
 }
 
-static void storm_start(struct storm *s, void *page)
+static void storm_start(struct storm *s, void *page, enum storm_kind kind)
 {
 	pthread_attr_t attr;
 	cpu_set_t cpus;
 	int err;
 
 	s->page = page;
+	s->kind = kind;
 	s->err = 0;
 	atomic_store(&s->stop, false);
-	atomic_store(&s->madvises, 0);
+	atomic_store(&s->calls, 0);
 	CPU_ZERO(&cpus);
 	CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) > STORM_CPU ? STORM_CPU : BENCH_CPU, &cpus);
 	err = pthread_attr_init(&attr);
@@ -1269,7 +1327,7 @@ static void storm_stop(struct storm *s)
 	if (err)
 		die("pthread_join: %s", strerror(err));
 	if (s->err)
-		die("madvise(MADV_DONTNEED) of the storm page: %s", strerror(s->err));
+		die("%s of the storm page: %s", storm_kinds[s->kind].call, strerror(s->err));
 }
 
 /*
@@ -1311,51 +1369,66 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 	count_stats(f, 0, &before, &after);
 	done = STORM_JOBS - timedout - again - other;
 	extra(f, ", \"jobs\": %u, \"jobs_per_s\": %.3f, \"timedout\": %u, \"eagain\": %u, "
-	      "\"failed\": %u, \"retries_per_job\": %.3f, \"madvises\": %lu",
+	      "\"failed\": %u, \"retries_per_job\": %.3f, \"storm\": ",
 	      STORM_JOBS, done / total_s, timedout, again, other,
-	      (double)f->vm.retries / STORM_JOBS, s ? atomic_load(&s->madvises) : 0ul);
-	snprintf(f->note, sizeof(f->note), "%.1f jobs/s, %.1f retries/job, %llu invalidations",
-		 done / total_s, (double)f->vm.retries / STORM_JOBS,
-		 (unsigned long long)f->vm.invalidations);
+	      (double)f->vm.retries / STORM_JOBS);
+	if (s)
+		extra(f, "\"%s\", \"storm_calls\": %lu", storm_kinds[s->kind].name,
+		      atomic_load(&s->calls));
+	else
+		extra(f, "null, \"storm_calls\": 0");
+	note(f, "%.1f jobs/s, %.1f retries/job, %llu invalidations", done / total_s,
+	     (double)f->vm.retries / STORM_JOBS, (unsigned long long)f->vm.invalidations);
 	if (timedout || again)
-		snprintf(f->note + strlen(f->note), sizeof(f->note) - strlen(f->note),
-			 " (%u timed out, %u -EAGAIN)", timedout, again);
+		note(f, " (%u timed out, %u -EAGAIN)", timedout, again);
 }
 
-/* Section f: jobs under an invalidation storm on the buffer they read, in each mode. */
+/*
+ * Section f: jobs under invalidation storms on the buffer they read, in each
+ * mode. The storms take turns on the same page of one buffer in one VM, each
+ * after an untimed job that mirrors the page again; the mmap() storm goes
+ * last, as it leaves the page a VMA of its own.
+ */
 static void bench_storm(struct bench *b, bool thp)
 {
 	const char *pages = thp ? "thp" : "4k";
 	const size_t size = STORM_SIZE;
 
 	for (size_t m = 0; m < NMODES; m++) {
-		struct figure *quiet, *storm;
+		struct figure *quiet, *storm[NSTORMS];
 		uint32_t *page, vm, handle;
 		struct storm s = { 0 };
 		struct buf buf;
 		uint64_t want;
 		double us;
 
-		/* The page the storm discards reads zeros before and after: the sum stays. */
+		/* The page the storms hit reads zeros before and after: the sum stays. */
 		buf_alloc(&buf, size, thp);
 		buf_fill(&buf, 6);
 		page = buf.ptr + size / 2 / 4;
 		memset(page, 0, PAGE);
 		want = cpu_checksum(buf.ptr, size);
 		quiet = figure('f', pages, size, "%s quiet", modes[m].name);
-		storm = figure('f', pages, size, "%s storm", modes[m].name);
-		compare(storm, quiet, NULL);
 		note_thp(quiet, buf_thp_kb(&buf));
-		note_thp(storm, quiet->thp_kb);
+		for (int k = 0; k < NSTORMS; k++) {
+			storm[k] = figure('f', pages, size, "%s storm%s", modes[m].name,
+					  storm_kinds[k].suffix);
+			compare(storm[k], quiet, NULL);
+			note_thp(storm[k], quiet->thp_kb);
+		}
 
 		vm = vm_new(b, &modes[m]);
 		handle = userptr(b, buf.ptr, size, 0);
 		map(b, vm, handle, BUF_VA, size, 0);
 		check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, "first storm job");
 		storm_jobs(b, quiet, vm, size, want, NULL);
-		storm_start(&s, page);
-		storm_jobs(b, storm, vm, size, want, &s);
-		storm_stop(&s);
+		for (int k = 0; k < NSTORMS; k++) {
+			memset(page, 0, PAGE);
+			check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, storm[k]->name);
+			storm_start(&s, page, k);
+			storm_jobs(b, storm[k], vm, size, want, &s);
+			storm_stop(&s);
+		}
 
 		vm_free(b, vm);
 		hmmgpu_gem_close(b->fd, handle);
