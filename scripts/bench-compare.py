@@ -47,8 +47,8 @@ def main():
         sys.exit(__doc__)
     before, after = load(sys.argv[1]), load(sys.argv[2])
     sections = sys.argv[3] if len(sys.argv) > 3 else None
-    print(f"{'':2} {'case':30} {'pages':5} {'size':>8}  {'before':>10} {'after':>10}  "
-          f"{'reference':28} {'ratio':>6} {'ratio':>6}  {'after/before':>12}")
+    print(f"{'':2} {'case':32} {'pages':5} {'size':>8}  {'before':>10} {'after':>10}  "
+          f"{'reference':32} {'ratio':>6} {'ratio':>6}  {'after/before':>12}")
     for k, a in after.items():
         if sections and k[0] not in sections:
             continue
@@ -56,15 +56,15 @@ def main():
         if not b:
             continue
         size = f"{k[3] >> 20} MiB" if k[3] >= 1 << 20 else f"{k[3] >> 10} KiB"
-        start = f"{k[0]:2} {k[1]:30} {k[2]:5} {size:>8}  {fmt_us(b['median']):>10} " \
+        start = f"{k[0]:2} {k[1]:32} {k[2]:5} {size:>8}  {fmt_us(b['median']):>10} " \
                 f"{fmt_us(a['median']):>10}"
         rb, ra = ratios(b), ratios(a)
         common = [ref for ref in ra if ref in rb]
         if not common:
             change = a["median"] / b["median"] if b["median"] else float("nan")
-            print(f"{start}  {'-':28} {'-':>6} {'-':>6}  {change:12.2f}")
+            print(f"{start}  {'-':32} {'-':>6} {'-':>6}  {change:12.2f}")
         for ref in common:
-            print(f"{start}  {ref:28} {rb[ref]:6.2f} {ra[ref]:6.2f}  {ra[ref] / rb[ref]:12.2f}")
+            print(f"{start}  {ref:32} {rb[ref]:6.2f} {ra[ref]:6.2f}  {ra[ref] / rb[ref]:12.2f}")
 
 if __name__ == "__main__":
     main()

@@ -39,6 +39,15 @@
  *               it and back ("storm mprotect") and mapping a new zero page
  *               over it ("storm map_fixed": mmap() with MAP_FIXED).
  *
+ * Where hmmgpu has the writable module parameter range_locks, which chooses
+ * the design of the VMs created after it is written (1: per-range locks, the
+ * default; 0: the VM's sequence count alone), section f takes each figure
+ * with both, those with 0 named "... seqonly", and compares each figure with
+ * its seqonly twin (the ratio of the medians, and in the note and the JSON
+ * that of the mean job times). The parameter gets its value back after the
+ * section, and when the bench dies or is interrupted. Without the parameter,
+ * the section takes the kernel's design only, and its notes say so.
+ *
  * Sections a to d run on 4 KiB pages (MADV_NOHUGEPAGE) and on THP (2 MiB
  * aligned, MADV_HUGEPAGE) at each size given on the command line; how much
  * was really THP is read from /proc/self/smaps. Each figure is taken once
@@ -79,6 +88,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -425,6 +435,15 @@ static double maximum(const struct figure *f)
 	return m;
 }
 
+static double mean(const struct figure *f)
+{
+	double sum = 0;
+
+	for (unsigned int i = 0; i < f->n; i++)
+		sum += f->us[i];
+	return f->n ? sum / f->n : 0;
+}
+
 static double ratio(const struct figure *f, const struct figure *ref)
 {
 	double r = median(ref);
@@ -652,6 +671,174 @@ static void pinned_pages_are(struct bench *b, uint32_t vm, uint64_t want, const 
 	if (s.pinned_pages != want)
 		failed("%s: %llu pages pinned, expected %llu", when,
 		       (unsigned long long)s.pinned_pages, (unsigned long long)want);
+}
+
+/*
+ * The designs: hmmgpu's writable module parameter range_locks chooses the
+ * one of the VMs created after it is written, per-range locks (1, the
+ * default) or the VM's sequence count alone (0: "seqonly"). Sections f and g
+ * take their figures with each when the parameter is there and writable, and
+ * give it back the value it had (also when the bench dies, or on SIGINT,
+ * SIGTERM or SIGHUP); otherwise they take them with the kernel's own design
+ * only, and say so.
+ */
+#define RANGE_LOCKS_PARAM	"/sys/module/hmmgpu/parameters/range_locks"
+
+static const struct design {
+	int range_locks;
+	const char *suffix;		/* of the figures' names */
+} designs[] = { { 1, "" }, { 0, " seqonly" } };
+
+static int range_locks_found = -1;	/* the value at start; -1: the parameter cannot be set */
+static int range_locks_now = -1;	/* the value new VMs get; -1: not known */
+static const char *range_locks_why;	/* why it cannot be set */
+static char range_locks_orig[4];	/* range_locks_found, to write back */
+
+/* How many of the designs the bench can set side by side. */
+static size_t ndesigns(void)
+{
+	return range_locks_found < 0 ? 1 : ARRAY_SIZE(designs);
+}
+
+/* Writes @value to the parameter: 0 or -errno. Async-signal-safe. */
+static int range_locks_write(const char *value)
+{
+	int fd = open(RANGE_LOCKS_PARAM, O_WRONLY | O_CLOEXEC);
+	ssize_t len = strlen(value), n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, len);
+	err = n < 0 ? -errno : n < len ? -EIO : 0;
+	close(fd);
+	return err;
+}
+
+/* Reads the parameter (a uint, or a bool's Y or N) into *@value: 0 or -errno. */
+static int range_locks_read(int *value)
+{
+	char text[16];
+	ssize_t n;
+	int fd;
+
+	fd = open(RANGE_LOCKS_PARAM, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	text[n] = 0;
+	text[strcspn(text, "\n")] = 0;
+	if (!strcmp(text, "1") || !strcmp(text, "Y"))
+		*value = 1;
+	else if (!strcmp(text, "0") || !strcmp(text, "N"))
+		*value = 0;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Gives the parameter its value back, at exit. */
+static void range_locks_restore(void)
+{
+	int err;
+
+	if (range_locks_found < 0 || range_locks_now == range_locks_found)
+		return;
+	err = range_locks_write(range_locks_orig);
+	if (err)
+		printf("bench: could not write range_locks=%d back: %s\n", range_locks_found,
+		       strerror(-err));
+	else
+		range_locks_now = range_locks_found;
+}
+
+static void range_locks_on_signal(int sig)
+{
+	range_locks_write(range_locks_orig);
+	/* SA_RESETHAND: the default action, when the handler returns. */
+	raise(sig);
+}
+
+/* Finds out whether the bench can set range_locks, and what it is. */
+static void range_locks_probe(void)
+{
+	static const int signals[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = range_locks_on_signal, .sa_flags = SA_RESETHAND };
+	int fd, err, value;
+
+	/* Root may write any file it can open: whether it may, only the open says. */
+	fd = open(RANGE_LOCKS_PARAM, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		range_locks_why = errno == ENOENT ? "no range_locks parameter" :
+			"range_locks not writable";
+		return;
+	}
+	close(fd);
+	err = range_locks_read(&value);
+	if (err) {
+		range_locks_why = "range_locks unreadable, or neither 0 nor 1";
+		return;
+	}
+	range_locks_found = value;
+	range_locks_now = value;
+	snprintf(range_locks_orig, sizeof(range_locks_orig), "%d\n", value);
+	if (atexit(range_locks_restore))
+		die("atexit failed");
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+		must(sys(sigaction(signals[i], &sa, NULL)), "sigaction");
+}
+
+/* Sets range_locks for the VMs created from now on, when the bench can. */
+static void range_locks_set(int value)
+{
+	int err, now;
+
+	if (range_locks_found < 0 || value == range_locks_now)
+		return;
+	err = range_locks_write(value ? "1\n" : "0\n");
+	if (err)
+		die("writing %d to %s: %s", value, RANGE_LOCKS_PARAM, strerror(-err));
+	/* Whatever happens next, range_locks_restore() writes the old value back. */
+	range_locks_now = -1;
+	err = range_locks_read(&now);
+	if (err)
+		die("reading %s: %s", RANGE_LOCKS_PARAM, strerror(-err));
+	if (now != value)
+		die("%s reads %d after %d was written", RANGE_LOCKS_PARAM, now, value);
+	range_locks_now = value;
+}
+
+/* Adds "range_locks" to the figure's JSON: the value its VM was created with, or null. */
+static void extra_range_locks(struct figure *f)
+{
+	if (range_locks_now < 0)
+		extra(f, ", \"range_locks\": null");
+	else
+		extra(f, ", \"range_locks\": %d", range_locks_now);
+}
+
+/*
+ * Compares @f, taken with range locks, with @seqonly, the same taken with
+ * the sequence count alone: the ratio of the medians, as for every
+ * reference, and of the means, which count the slow jobs a storm causes.
+ */
+static void against_seqonly(struct figure *f, const struct figure *seqonly)
+{
+	double r = mean(seqonly) > 0 ? mean(f) / mean(seqonly) : 0;
+
+	compare(f, f->refs[0] ? f->refs[0] : seqonly, f->refs[0] ? seqonly : NULL);
+	extra(f, ", \"mean_ratio_seqonly\": %.4f", r);
+	note(f, ", mean %.2f of seqonly's", r);
+}
+
+/* Says in the note of @f that it ran with the kernel's own design only, and why. */
+static void note_one_design(struct figure *f)
+{
+	if (ndesigns() < ARRAY_SIZE(designs))
+		note(f, "; %s: this design only", range_locks_why);
 }
 
 /* The references' devices. */
@@ -1377,63 +1564,90 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 		      atomic_load(&s->calls));
 	else
 		extra(f, "null, \"storm_calls\": 0");
+	extra(f, ", \"mean_us\": %.3f", mean(f));
+	extra_range_locks(f);
 	note(f, "%.1f jobs/s, %.1f retries/job, %llu invalidations", done / total_s,
 	     (double)f->vm.retries / STORM_JOBS, (unsigned long long)f->vm.invalidations);
 	if (timedout || again)
 		note(f, " (%u timed out, %u -EAGAIN)", timedout, again);
 }
 
+struct storm_figures {
+	struct figure *quiet, *storm[NSTORMS];
+};
+
 /*
- * Section f: jobs under invalidation storms on the buffer they read, in each
- * mode. The storms take turns on the same page of one buffer in one VM, each
- * after an untimed job that mirrors the page again; the mmap() storm goes
- * last, as it leaves the page a VMA of its own.
+ * Section f in mode @m and design @d: the quiet jobs, then the jobs under
+ * each storm. The storms take turns on the same page of one buffer in one
+ * VM, each after an untimed job that mirrors the page again; the mmap()
+ * storm goes last, as it leaves the page a VMA of its own.
  */
-static void bench_storm(struct bench *b, bool thp)
+static void storm_mode(struct bench *b, struct storm_figures *f, size_t m,
+		       const struct design *d, bool thp)
 {
 	const char *pages = thp ? "thp" : "4k";
 	const size_t size = STORM_SIZE;
+	uint32_t *page, vm, handle;
+	struct storm s = { 0 };
+	struct buf buf;
+	uint64_t want;
+	double us;
 
-	for (size_t m = 0; m < NMODES; m++) {
-		struct figure *quiet, *storm[NSTORMS];
-		uint32_t *page, vm, handle;
-		struct storm s = { 0 };
-		struct buf buf;
-		uint64_t want;
-		double us;
-
-		/* The page the storms hit reads zeros before and after: the sum stays. */
-		buf_alloc(&buf, size, thp);
-		buf_fill(&buf, 6);
-		page = buf.ptr + size / 2 / 4;
-		memset(page, 0, PAGE);
-		want = cpu_checksum(buf.ptr, size);
-		quiet = figure('f', pages, size, "%s quiet", modes[m].name);
-		note_thp(quiet, buf_thp_kb(&buf));
-		for (int k = 0; k < NSTORMS; k++) {
-			storm[k] = figure('f', pages, size, "%s storm%s", modes[m].name,
-					  storm_kinds[k].suffix);
-			compare(storm[k], quiet, NULL);
-			note_thp(storm[k], quiet->thp_kb);
-		}
-
-		vm = vm_new(b, &modes[m]);
-		handle = userptr(b, buf.ptr, size, 0);
-		map(b, vm, handle, BUF_VA, size, 0);
-		check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, "first storm job");
-		storm_jobs(b, quiet, vm, size, want, NULL);
-		for (int k = 0; k < NSTORMS; k++) {
-			memset(page, 0, PAGE);
-			check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, storm[k]->name);
-			storm_start(&s, page, k);
-			storm_jobs(b, storm[k], vm, size, want, &s);
-			storm_stop(&s);
-		}
-
-		vm_free(b, vm);
-		hmmgpu_gem_close(b->fd, handle);
-		buf_free(&buf);
+	/* The page the storms hit reads zeros before and after: the sum stays. */
+	buf_alloc(&buf, size, thp);
+	buf_fill(&buf, 6);
+	page = buf.ptr + size / 2 / 4;
+	memset(page, 0, PAGE);
+	want = cpu_checksum(buf.ptr, size);
+	f->quiet = figure('f', pages, size, "%s quiet%s", modes[m].name, d->suffix);
+	note_thp(f->quiet, buf_thp_kb(&buf));
+	for (int k = 0; k < NSTORMS; k++) {
+		f->storm[k] = figure('f', pages, size, "%s storm%s%s", modes[m].name,
+				     storm_kinds[k].suffix, d->suffix);
+		compare(f->storm[k], f->quiet, NULL);
+		note_thp(f->storm[k], f->quiet->thp_kb);
 	}
+
+	range_locks_set(d->range_locks);
+	vm = vm_new(b, &modes[m]);
+	handle = userptr(b, buf.ptr, size, 0);
+	map(b, vm, handle, BUF_VA, size, 0);
+	check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, "first storm job");
+	storm_jobs(b, f->quiet, vm, size, want, NULL);
+	for (int k = 0; k < NSTORMS; k++) {
+		memset(page, 0, PAGE);
+		check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, f->storm[k]->name);
+		storm_start(&s, page, k);
+		storm_jobs(b, f->storm[k], vm, size, want, &s);
+		storm_stop(&s);
+		note_one_design(f->storm[k]);
+	}
+
+	vm_free(b, vm);
+	hmmgpu_gem_close(b->fd, handle);
+	buf_free(&buf);
+}
+
+/*
+ * Section f: jobs under invalidation storms on the buffer they read, in each
+ * mode, with range locks and with the sequence count alone when the bench
+ * can set range_locks; each figure with range locks is compared with its
+ * seqonly twin.
+ */
+static void bench_storm(struct bench *b, bool thp)
+{
+	for (size_t m = 0; m < NMODES; m++) {
+		struct storm_figures f[ARRAY_SIZE(designs)];
+
+		for (size_t d = 0; d < ndesigns(); d++)
+			storm_mode(b, &f[d], m, &designs[d], thp);
+		if (ndesigns() < 2)
+			continue;
+		against_seqonly(f[0].quiet, f[1].quiet);
+		for (int k = 0; k < NSTORMS; k++)
+			against_seqonly(f[0].storm[k], f[1].storm[k]);
+	}
+	range_locks_set(range_locks_found);
 }
 
 /* Output. */
@@ -1562,7 +1776,7 @@ static void table_line(const struct figure *f, const struct figure *ref)
 		fmt_time(refmed, sizeof(refmed), median(ref));
 		snprintf(r, sizeof(r), "%.2f", ratio(f, ref));
 	}
-	printf("%c  %-28s %-9s %8s %10s %-20s %-28s %10s %7s%s%s\n", f->section, f->name, pages,
+	printf("%c  %-32s %-9s %8s %10s %-20s %-32s %10s %7s%s%s\n", f->section, f->name, pages,
 	       size, med, spread, ref ? ref->name : "-", refmed, r, f->note[0] ? "  " : "",
 	       f->note);
 }
@@ -1570,7 +1784,7 @@ static void table_line(const struct figure *f, const struct figure *ref)
 static void table(void)
 {
 	printf("\n== results\n");
-	printf("%-2s %-28s %-9s %8s %10s %-20s %-28s %10s %7s  %s\n", "", "case", "pages", "size",
+	printf("%-2s %-32s %-9s %8s %10s %-20s %-32s %10s %7s  %s\n", "", "case", "pages", "size",
 	       "median", "spread", "reference", "ref median", "ratio",
 	       "per run: GPU faults, 4k+2m entries written");
 	for (unsigned int i = 0; i < nfigures; i++) {
@@ -1609,6 +1823,12 @@ static void describe_run(const struct calibration *c, int reps, const char *sect
 	for (int i = 0; i < nsizes; i++)
 		printf(" %lu", sizes[i]);
 	printf(" MiB\n");
+	if (range_locks_found < 0)
+		printf("design    %s: sections f and g take the kernel's design only\n",
+		       range_locks_why);
+	else
+		printf("design    range_locks=%d: sections f and g take range_locks=1 and 0 "
+		       "side by side, and set %d back\n", range_locks_found, range_locks_found);
 
 	printf("HMMGPU-BENCH: {\"run\": {\"kernel\": ");
 	json_string(u.release);
@@ -1619,7 +1839,12 @@ static void describe_run(const struct calibration *c, int reps, const char *sect
 	printf(", \"sizes_mib\": [");
 	for (int i = 0; i < nsizes; i++)
 		printf("%s%lu", i ? ", " : "", sizes[i]);
-	printf("], \"calibration\": {\"clock\": \"rdtsc\", \"ticks_per_us\": %.4f, "
+	printf("], \"range_locks\": ");
+	if (range_locks_found < 0)
+		printf("null");
+	else
+		printf("%d", range_locks_found);
+	printf(", \"calibration\": {\"clock\": \"rdtsc\", \"ticks_per_us\": %.4f, "
 	       "\"window_ms\": %.3f, \"monotonic_res_ns\": %ld, \"monotonic_step_ns\": %ld, "
 	       "\"clocksource\": ", c->ticks_per_us, c->window_ms, c->res_ns, c->step_ns);
 	json_string(c->clocksource);
@@ -1744,6 +1969,7 @@ int main(int argc, char **argv)
 
 	pin_cpu();
 	calibrate(&cal);
+	range_locks_probe();
 	describe_run(&cal, b.reps, sections, sizes, nsizes);
 	raise_memlock();
 	kernel_copy_probe();
