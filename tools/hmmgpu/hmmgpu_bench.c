@@ -37,23 +37,32 @@
  *               reach the driver's invalidation from different paths:
  *               discarding the page (MADV_DONTNEED; "storm"), write-protecting
  *               it and back ("storm mprotect") and mapping a new zero page
- *               over it ("storm map_fixed": mmap() with MAP_FIXED).
+ *               over it ("storm map_fixed": mmap() with MAP_FIXED);
+ *  g. ranges    GPU faults on one 16 MiB buffer (A, discarded whole with
+ *               MADV_DONTNEED before each job, so that the job faults all of
+ *               it again) while another buffer mapped in the same fault-mode
+ *               VM (B) is quiet, and while the MADV_DONTNEED storm hits one
+ *               of B's pages from the other CPU: faults per second and jobs
+ *               per second on A, the stormed case against the quiet one.
+ *               Skipped when the device offers no fault mode.
  *
  * Where hmmgpu has the writable module parameter range_locks, which chooses
  * the design of the VMs created after it is written (1: per-range locks, the
- * default; 0: the VM's sequence count alone), section f takes each figure
- * with both, those with 0 named "... seqonly", and compares each figure with
- * its seqonly twin (the ratio of the medians, and in the note and the JSON
- * that of the mean job times). The parameter gets its value back after the
- * section, and when the bench dies or is interrupted. Without the parameter,
- * the section takes the kernel's design only, and its notes say so.
+ * default; 0: the VM's sequence count alone), sections f and g take each
+ * figure with both, those with 0 named "... seqonly", and compare each
+ * figure with its seqonly twin (the ratio of the medians, and in the note
+ * and the JSON that of the mean job times). The parameter gets its value
+ * back after each section, and when the bench dies or is interrupted.
+ * Without the parameter, the sections take the kernel's design only, and
+ * their notes say so.
  *
  * Sections a to d run on 4 KiB pages (MADV_NOHUGEPAGE) and on THP (2 MiB
- * aligned, MADV_HUGEPAGE) at each size given on the command line; how much
- * was really THP is read from /proc/self/smaps. Each figure is taken once
- * untimed (a warm-up: long-term pins migrate pages out of the movable zone
- * the first time, for instance; not in section d, where every run maps
- * fresh memory), then REPS times; the table gives the median, the spread
+ * aligned, MADV_HUGEPAGE) at each size given on the command line, sections e
+ * to g once on each; how much was really THP is read from /proc/self/smaps.
+ * Each figure is taken once untimed (a warm-up: long-term pins migrate pages
+ * out of the movable zone the first time, for instance; not in section d,
+ * where every run maps fresh memory), then REPS times (in sections f and g,
+ * each of 20 jobs is a sample); the table gives the median, the spread
  * (min-max) and the ratio of the median to the reference's. Where the VM's
  * counters apply, the table also says what it did in one timed run (GPU
  * faults, page-table entries written): a steady figure writes none.
@@ -157,7 +166,7 @@ static const unsigned int map_counts[] = { 1, 16, 256, 2048 };
 #define BENCH_CPU	0
 #define STORM_CPU	1
 
-/* Section f. */
+/* Sections f and g. */
 #define STORM_SIZE	(16 * MIB)
 #define STORM_JOBS	20
 #define STORM_PAUSE_US	200
@@ -586,6 +595,7 @@ struct bench {
 	uint32_t result_bo;		/* where checksums land, at RESULT_VA in every VM */
 	volatile uint64_t *result;
 	int reps;
+	uint32_t modes;			/* the DRM_HMMGPU_VM_MODE_* the device offers */
 };
 
 static uint32_t vm_new(struct bench *b, const struct mode *m)
@@ -1518,12 +1528,15 @@ static void storm_stop(struct storm *s)
 }
 
 /*
- * STORM_JOBS checksum jobs of the whole buffer, each timed into @f; those that
- * fail are counted by error, and their figures noted with the VM's retries
- * and invalidations.
+ * STORM_JOBS checksum jobs of the buffer at BUF_VA, each timed into @f; those
+ * that fail are counted by error, and their figures noted with the VM's
+ * retries and invalidations. With @discard (section g), each job follows a
+ * MADV_DONTNEED of the @size bytes there, the buffer's CPU pages, so that it
+ * faults all of them again: the time of each job is the job's, the rates are
+ * over the whole loop.
  */
 static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t size,
-		       uint64_t want, struct storm *s)
+		       uint64_t want, struct storm *s, void *discard)
 {
 	struct drm_hmmgpu_cmd cmd = checksum_cmd(BUF_VA, size);
 	struct drm_hmmgpu_vm_stats before, after;
@@ -1533,11 +1546,14 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 
 	stats(b, vm, &before);
 	for (unsigned int i = 0; i < STORM_JOBS; i++) {
-		uint64_t job_start = ticks();
+		uint64_t job_start;
 		const char *from;
 		int err;
 
+		if (discard)
+			must(sys(madvise(discard, size, MADV_DONTNEED)), "madvise(MADV_DONTNEED)");
 		*b->result = ~0ull;
+		job_start = ticks();
 		err = try_job(b, vm, &cmd, STORM_TIMEOUT_MS, &from);
 		sample(f, 0, us_since(job_start));
 		if (err == -ETIMEDOUT && !strcmp(from, "job")) {
@@ -1555,9 +1571,9 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 	stats(b, vm, &after);
 	count_stats(f, 0, &before, &after);
 	done = STORM_JOBS - timedout - again - other;
-	extra(f, ", \"jobs\": %u, \"jobs_per_s\": %.3f, \"timedout\": %u, \"eagain\": %u, "
-	      "\"failed\": %u, \"retries_per_job\": %.3f, \"storm\": ",
-	      STORM_JOBS, done / total_s, timedout, again, other,
+	extra(f, ", \"jobs\": %u, \"jobs_per_s\": %.3f, \"faults_per_s\": %.1f, \"timedout\": %u, "
+	      "\"eagain\": %u, \"failed\": %u, \"retries_per_job\": %.3f, \"storm\": ",
+	      STORM_JOBS, done / total_s, f->vm.faults / total_s, timedout, again, other,
 	      (double)f->vm.retries / STORM_JOBS);
 	if (s)
 		extra(f, "\"%s\", \"storm_calls\": %lu", storm_kinds[s->kind].name,
@@ -1566,8 +1582,12 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 		extra(f, "null, \"storm_calls\": 0");
 	extra(f, ", \"mean_us\": %.3f", mean(f));
 	extra_range_locks(f);
-	note(f, "%.1f jobs/s, %.1f retries/job, %llu invalidations", done / total_s,
-	     (double)f->vm.retries / STORM_JOBS, (unsigned long long)f->vm.invalidations);
+	if (discard)
+		note(f, "%.0f faults/s, %.1f jobs/s, %.1f retries/job", f->vm.faults / total_s,
+		     done / total_s, (double)f->vm.retries / STORM_JOBS);
+	else
+		note(f, "%.1f jobs/s, %.1f retries/job, %llu invalidations", done / total_s,
+		     (double)f->vm.retries / STORM_JOBS, (unsigned long long)f->vm.invalidations);
 	if (timedout || again)
 		note(f, " (%u timed out, %u -EAGAIN)", timedout, again);
 }
@@ -1613,12 +1633,12 @@ static void storm_mode(struct bench *b, struct storm_figures *f, size_t m,
 	handle = userptr(b, buf.ptr, size, 0);
 	map(b, vm, handle, BUF_VA, size, 0);
 	check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, "first storm job");
-	storm_jobs(b, f->quiet, vm, size, want, NULL);
+	storm_jobs(b, f->quiet, vm, size, want, NULL, NULL);
 	for (int k = 0; k < NSTORMS; k++) {
 		memset(page, 0, PAGE);
 		check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, f->storm[k]->name);
 		storm_start(&s, page, k);
-		storm_jobs(b, f->storm[k], vm, size, want, &s);
+		storm_jobs(b, f->storm[k], vm, size, want, &s, NULL);
 		storm_stop(&s);
 		note_one_design(f->storm[k]);
 	}
@@ -1648,6 +1668,94 @@ static void bench_storm(struct bench *b, bool thp)
 			against_seqonly(f[0].storm[k], f[1].storm[k]);
 	}
 	range_locks_set(range_locks_found);
+}
+
+struct ranges_figures {
+	struct figure *quiet, *storm;
+};
+
+/*
+ * Section g in design @d: GPU faults on A, all of it again before each job,
+ * while B, mapped in the same VM, is quiet, then under the MADV_DONTNEED
+ * storm on one page.
+ */
+static void ranges_design(struct bench *b, struct ranges_figures *f, const struct mode *fault,
+			  const struct design *d, struct buf *a, struct buf *bb)
+{
+	const char *pages = a->thp ? "thp" : "4k";
+	const size_t size = a->size;
+	uint32_t *page = bb->ptr + size / 2 / 4;
+	uint32_t vm, handle_a, handle_b;
+	struct storm s = { 0 };
+	uint64_t want_a, want_b;
+	double us;
+
+	/* A anew for each design: its first job reads data, the others zeros. */
+	buf_fill(a, 7);
+	want_a = cpu_checksum(a->ptr, size);
+	want_b = cpu_checksum(bb->ptr, size);
+	f->quiet = figure('g', pages, size, "%s A, B quiet%s", fault->name, d->suffix);
+	f->storm = figure('g', pages, size, "%s A, B storm%s", fault->name, d->suffix);
+	compare(f->storm, f->quiet, NULL);
+	note_thp(f->quiet, buf_thp_kb(a));
+	note_thp(f->storm, f->quiet->thp_kb);
+
+	range_locks_set(d->range_locks);
+	vm = vm_new(b, fault);
+	handle_a = userptr(b, a->ptr, size, 0);
+	handle_b = userptr(b, bb->ptr, size, 0);
+	map(b, vm, handle_a, BUF_VA, size, 0);
+	map(b, vm, handle_b, DST_VA, size, 0);
+	check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want_a, "first job of A");
+	check_sum(gpu_checksum(b, vm, DST_VA, size, &us), want_b, "first job of B");
+
+	/* A discarded reads zeros: the sum of each job is 0. */
+	storm_jobs(b, f->quiet, vm, size, 0, NULL, a->ptr);
+	storm_start(&s, page, STORM_MADVISE);
+	storm_jobs(b, f->storm, vm, size, 0, &s, a->ptr);
+	storm_stop(&s);
+	note_one_design(f->storm);
+	check_sum(gpu_checksum(b, vm, DST_VA, size, &us), want_b, "last job of B");
+
+	vm_free(b, vm);
+	hmmgpu_gem_close(b->fd, handle_a);
+	hmmgpu_gem_close(b->fd, handle_b);
+}
+
+/*
+ * Section g: what invalidations of one range (B) cost the GPU faults on
+ * another range of the same VM (A), in fault mode, with range locks and with
+ * the sequence count alone when the bench can set range_locks; the storm
+ * thread keeps the second CPU busy.
+ */
+static void bench_ranges(struct bench *b, bool thp)
+{
+	struct ranges_figures f[ARRAY_SIZE(designs)];
+	const struct mode *fault = NULL;
+	struct buf a, bb;
+
+	for (size_t m = 0; m < NMODES; m++)
+		if (modes[m].flag == DRM_HMMGPU_VM_MODE_FAULT && (b->modes & modes[m].flag))
+			fault = &modes[m];
+	if (!fault) {
+		printf("g  ranges: skipped, the device does not offer fault mode\n");
+		return;
+	}
+
+	/* The page of B the storm discards reads zeros before and after. */
+	buf_alloc(&a, STORM_SIZE, thp);
+	buf_alloc(&bb, STORM_SIZE, thp);
+	buf_fill(&bb, 8);
+	memset(bb.ptr + STORM_SIZE / 2 / 4, 0, PAGE);
+	for (size_t d = 0; d < ndesigns(); d++)
+		ranges_design(b, &f[d], fault, &designs[d], &a, &bb);
+	if (ndesigns() == ARRAY_SIZE(designs)) {
+		against_seqonly(f[0].quiet, f[1].quiet);
+		against_seqonly(f[0].storm, f[1].storm);
+	}
+	range_locks_set(range_locks_found);
+	buf_free(&bb);
+	buf_free(&a);
 }
 
 /* Output. */
@@ -1853,17 +1961,17 @@ static void describe_run(const struct calibration *c, int reps, const char *sect
 
 /* Setup. */
 
-static void open_device(struct bench *b)
+/* Opens the device; sections a-f need all three modes, g fault mode (or it is skipped). */
+static void open_device(struct bench *b, bool all_modes)
 {
-	uint32_t offered;
 	void *ptr;
 
 	b->fd = hmmgpu_open("hmmgpu");
 	if (b->fd < 0)
 		die("no hmmgpu render node (is hmmgpu loaded?)");
-	offered = hmmgpu_param(b->fd, DRM_HMMGPU_PARAM_VM_MODES);
-	for (size_t m = 0; m < NMODES; m++)
-		if (!(offered & modes[m].flag))
+	b->modes = hmmgpu_param(b->fd, DRM_HMMGPU_PARAM_VM_MODES);
+	for (size_t m = 0; all_modes && m < NMODES; m++)
+		if (!(b->modes & modes[m].flag))
 			die("the device does not offer %s mode (loaded with vm_modes=?)",
 			    modes[m].name);
 	if (drmSyncobjCreate(b->fd, 0, &b->syncobj))
@@ -1895,23 +2003,25 @@ static void usage(void)
 {
 	printf("usage: hmmgpu_bench [-r REPS] [-s SECTIONS] SIZE_MIB...\n"
 	       "  -r REPS      repetitions of each figure after a warm-up (default 5)\n"
-	       "  -s SECTIONS  which of the sections abcdef to run (default all)\n"
+	       "  -s SECTIONS  which of the sections abcdefg to run (default all)\n"
 	       "  SIZE_MIB     buffer sizes for sections a-d, multiples of 2\n");
 	exit(2);
 }
 
 static const char *const kinds[] = { "4k", "thp" };
 static const char *const section_names[] = {
-	"read", "pin", "copy/fill", "munmap", "mappings", "storm",
+	"read", "pin", "copy/fill", "munmap", "mappings", "storm", "ranges",
 };
 
-/* Runs @section at each size (sections a-d) or once (e, f), on 4 KiB pages, then THP. */
+/* Runs @section at each size (sections a-d) or once (e-g), on 4 KiB pages, then THP. */
 static void run_section(struct bench *b, char section, const unsigned long *sizes, int nsizes)
 {
 	static void (*const sized[])(struct bench *, size_t, bool) = {
 		bench_read, bench_pin, bench_copy, bench_munmap,
 	};
-	static void (*const once[])(struct bench *, bool) = { bench_mappings, bench_storm };
+	static void (*const once[])(struct bench *, bool) = {
+		bench_mappings, bench_storm, bench_ranges,
+	};
 	bool per_size = section <= 'd';
 
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
@@ -1935,7 +2045,7 @@ static void run_section(struct bench *b, char section, const unsigned long *size
 int main(int argc, char **argv)
 {
 	unsigned long sizes[16];
-	const char *sections = "abcdef";
+	const char *sections = "abcdefg";
 	struct calibration cal;
 	struct bench b = { .reps = 5 };
 	uint64_t start;
@@ -1954,7 +2064,7 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (b.reps < 1 || b.reps >= MAX_SAMPLES || strspn(sections, "abcdef") != strlen(sections))
+	if (b.reps < 1 || b.reps >= MAX_SAMPLES || strspn(sections, "abcdefg") != strlen(sections))
 		usage();
 	for (; optind < argc && nsizes < (int)ARRAY_SIZE(sizes); optind++) {
 		char *end;
@@ -1973,10 +2083,10 @@ int main(int argc, char **argv)
 	describe_run(&cal, b.reps, sections, sizes, nsizes);
 	raise_memlock();
 	kernel_copy_probe();
-	open_device(&b);
+	open_device(&b, strpbrk(sections, "abcdef"));
 
 	start = ticks();
-	for (const char *s = "abcdef"; *s; s++)
+	for (const char *s = "abcdefg"; *s; s++)
 		if (strchr(sections, *s))
 			run_section(&b, *s, sizes, nsizes);
 	table();
