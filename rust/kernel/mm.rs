@@ -11,7 +11,8 @@
 //! [`notifier_lock`] is the driver lock that orders page-table updates against invalidations,
 //! [`range_lock`] makes invalidations of a range wait for the snapshot of it being committed,
 //! [`interval_notifier`] tells the driver when a range of the address space changes, [`hmm`]
-//! takes a snapshot of the CPU page table for a range, [`dirty`] tells the core MM which pages
+//! takes a snapshot of the CPU page table for a range, [`frame`] is what a device page table is
+//! written from (a frame with proof that it is current), [`dirty`] tells the core MM which pages
 //! the device may have written, and [`pin`] pins pages long-term for devices that cannot fault.
 //! `Documentation/mm/rust-mirroring.rst` describes the protocol.
 //!
@@ -26,6 +27,7 @@ use crate::{
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
 
 pub mod dirty;
+pub mod frame;
 #[cfg(CONFIG_HMM_MIRROR)]
 pub mod hmm;
 #[cfg(CONFIG_MMU_NOTIFIER)]

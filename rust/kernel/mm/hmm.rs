@@ -28,6 +28,7 @@ use crate::{
     bindings,
     error::code::{EAGAIN, EBUSY, EFAULT, EINVAL, EPERM},
     mm::{
+        frame::Frame,
         interval_notifier::{IntervalNotifier, Invalidate, ReadSeq},
         notifier_lock::NotifierGuard,
         range_lock::{self, RangeWaiter},
@@ -37,6 +38,7 @@ use crate::{
     prelude::*,
     time::msecs_to_jiffies,
 };
+use core::marker::PhantomData;
 
 /// How [`Range::fault`] treats pages that are not present, or not writable, in the CPU page
 /// table.
@@ -359,7 +361,7 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
     /// Checks, under the notifier lock `guard`, that no invalidation touched the range since the
     /// snapshot. Returns its page frames, usable while `guard` is held, or `None` when the
     /// snapshot is stale and must be taken again.
-    pub fn commit<'g, L: ?Sized>(self, guard: &'g NotifierGuard<'_, L>) -> Option<Valid<'g>>
+    pub fn commit<'g>(self, guard: &'g NotifierGuard<'_, T::Locked>) -> Option<Valid<'g>>
     where
         'r: 'g,
     {
@@ -389,10 +391,10 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
     /// protects, to write the device's page table from the frames while the lock is held.
     /// Returns what `f` returned, or `None` when the snapshot is stale. The range is released
     /// when `f` drops the frames, unless it calls [`Valid::hold_range`].
-    pub fn commit_with<L: ?Sized, R>(
+    pub fn commit_with<R>(
         self,
-        guard: &mut NotifierGuard<'_, L>,
-        f: impl FnOnce(Valid<'_>, &mut L) -> R,
+        guard: &mut NotifierGuard<'_, T::Locked>,
+        f: impl FnOnce(Valid<'_>, &mut T::Locked) -> R,
     ) -> Option<R> {
         if self.range.notifier.read_retry(guard, self.seq) {
             return None;
@@ -450,8 +452,9 @@ impl Valid<'_> {
         self.pfns.is_empty()
     }
 
-    /// The entry of the page at `addr`, or `None` outside the range.
-    pub fn at(&self, addr: usize) -> Option<HmmPfn> {
+    /// The entry of the page at `addr`, or `None` outside the range. It lives no longer than
+    /// the frames, and so than the notifier lock's guard.
+    pub fn at(&self, addr: usize) -> Option<HmmPfn<'_>> {
         if addr < self.start || addr >= self.end {
             return None;
         }
@@ -461,25 +464,38 @@ impl Valid<'_> {
             addr: addr & !(PAGE_SIZE - 1),
             start: self.start,
             end: self.end,
+            _valid: PhantomData,
         })
     }
 
     /// The entries of the range, page by page.
-    pub fn iter(&self) -> impl Iterator<Item = HmmPfn> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = HmmPfn<'_>> + '_ {
         (0..self.pfns.len()).filter_map(move |i| self.at(self.start + i * PAGE_SIZE))
     }
 }
 
-/// One page's entry in a snapshot.
+/// One page's entry in a current snapshot, while its [`Valid`] is borrowed (and so while the
+/// notifier lock is held).
 #[derive(Clone, Copy, Debug)]
-pub struct HmmPfn {
+pub struct HmmPfn<'v> {
     raw: usize,
     addr: usize,
     start: usize,
     end: usize,
+    _valid: PhantomData<&'v ()>,
 }
 
-impl HmmPfn {
+impl<'v> HmmPfn<'v> {
+    /// The frame to map, if a page is mapped there: writable if the CPU may write it, with the
+    /// order of [`Self::map_order`]. It lives no longer than the entry.
+    pub fn frame(&self) -> Option<Frame<'v>> {
+        let pfn = self.pfn()?;
+        // SAFETY: The entry is of a current snapshot (a `Valid`, borrowed for `'v`, under the
+        // notifier lock): the CPU maps the page at `addr`, writable as the entry says, and an
+        // invalidation clears what is mapped from it, under the lock, before that changes.
+        Some(unsafe { Frame::new_unchecked(pfn, self.is_writable(), self.map_order()) })
+    }
+
     /// The address of the page.
     pub fn addr(&self) -> usize {
         self.addr

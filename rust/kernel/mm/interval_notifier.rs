@@ -7,19 +7,20 @@
 //! copy-on-write, ...), the core MM calls [`Invalidate::invalidate`] with the range and a new
 //! sequence number. The driver's data `T` lives in the notifier.
 //!
-//! The sequence protocol of `mmu_interval_notifier` is enforced by types:
+//! The sequence protocol of `mmu_interval_notifier` is kept by the framework, not the driver:
 //!
 //! - [`IntervalNotifier::read_begin`] returns a [`ReadSeq`], taken before reading the CPU page
 //!   table (the [`hmm`](super::hmm) range API does this for you).
-//! - [`Invalidate::invalidate`] receives an [`InvalidateSeq`]; the only thing to do with it is
-//!   [`IntervalNotifier::set_seq`], which needs a [`NotifierGuard`] of the driver's notifier lock.
-//! - [`IntervalNotifier::read_retry`], the check that a [`ReadSeq`] is still current, needs the
-//!   same guard: it only means something while the lock is held, until the device entries are
-//!   written.
-//!
-//! The guard given to `set_seq` and `read_retry` must be of the lock the notifier was created
-//! with; a guard of another lock is a bug, caught at run time, as with
-//! [`LockedBy`](crate::sync::LockedBy).
+//! - The notifier's lock is the one its data names ([`Invalidate::notifier_lock`]): a notifier
+//!   cannot be created with another.
+//! - When the range changes, the framework takes that lock, publishes the invalidation's
+//!   sequence number (`mmu_interval_set_seq()`), and only then calls [`Invalidate::invalidate`]
+//!   with the guard: a driver cannot skip the publication, make it without the lock, or make it
+//!   with another notifier's number (it never sees one).
+//! - [`IntervalNotifier::read_retry`], the check that a [`ReadSeq`] is still current, needs a
+//!   guard of the lock: it only means something while the lock is held, until the device entries
+//!   are written. Several notifiers may share a lock, so a guard of another lock of the same
+//!   type is a bug caught at run time, as with [`LockedBy`](crate::sync::LockedBy).
 //!
 //! Each notifier has a [`RangeLock`]: the callback runs with the invalidated part of the
 //! interval taken in it, so that it waits for the snapshots of overlapping ranges that are
@@ -45,29 +46,34 @@ use core::{marker::PhantomPinned, pin::Pin};
 
 /// What a driver does when part of a watched range changes.
 pub trait Invalidate: Send + Sync + Sized {
+    /// What the notifier lock protects.
+    type Locked: ?Sized;
+
+    /// The notifier lock: it orders the device page-table updates of this notifier's range with
+    /// its invalidations. It must be the same lock for the notifier's whole life.
+    fn notifier_lock(&self) -> &NotifierLock<Self::Locked>;
+
     /// Called before the CPU page table of `range` changes, with the part of `range` inside the
-    /// notifier's interval taken in its [`RangeLock`].
+    /// notifier's interval taken in its [`RangeLock`], the notifier lock held (`guard`) and the
+    /// invalidation's sequence number published: snapshots that began before it fail their
+    /// commit from now on.
     ///
-    /// The callback must take the notifier lock with [`InvalidateRange::lock`] (returning
-    /// `false` if it may not block and the lock is contended), call
-    /// [`IntervalNotifier::set_seq`] with `seq`, stop the device from using the range's pages
-    /// (clear its entries and wait, uninterruptibly, for work that may still use them), and
-    /// return `true`. It must not allocate memory or take locks that allocations take.
+    /// The callback must stop the device from using the range's pages (clear its entries and
+    /// wait, uninterruptibly, for work that may still use them, with
+    /// [`NotifierGuard::do_unlocked`] if that work needs the lock) and return `true`. It must
+    /// not allocate memory or take locks that allocations take. When it may not block
+    /// ([`InvalidateRange::may_block`]) and would have to wait, it returns `false` instead, and
+    /// the core MM tries again, blocking.
     fn invalidate(
         notifier: &IntervalNotifier<Self>,
         range: &InvalidateRange<'_>,
-        seq: InvalidateSeq,
+        guard: &mut NotifierGuard<'_, Self::Locked>,
     ) -> bool;
 }
 
 /// A sequence number from [`IntervalNotifier::read_begin`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadSeq(pub(crate) usize);
-
-/// The sequence number of an invalidation in progress, to hand to [`IntervalNotifier::set_seq`].
-///
-/// Only the invalidation callback receives one; it is neither `Copy` nor `Clone`.
-pub struct InvalidateSeq(usize);
 
 /// Why a range is being invalidated (`enum mmu_notifier_event`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +127,7 @@ impl InvalidateRange<'_> {
         }
     }
 
-    /// Whether the callback may sleep (and so take the notifier lock with
-    /// [`NotifierLock::lock`]).
+    /// Whether the callback may sleep.
     pub fn may_block(&self) -> bool {
         // SAFETY: The range is valid for the callback's duration.
         unsafe { bindings::mmu_notifier_range_blockable(self.0) }
@@ -130,7 +135,7 @@ impl InvalidateRange<'_> {
 
     /// Takes `lock` as the callback may: sleeping for it if the callback may block, else only
     /// if it is free. `None` means the callback must return `false`.
-    pub fn lock<'a, T: ?Sized>(&self, lock: &'a NotifierLock<T>) -> Option<NotifierGuard<'a, T>> {
+    fn lock<'a, T: ?Sized>(&self, lock: &'a NotifierLock<T>) -> Option<NotifierGuard<'a, T>> {
         match self.may_block() {
             true => Some(lock.lock()),
             false => lock.try_lock(),
@@ -144,16 +149,14 @@ impl InvalidateRange<'_> {
 ///
 /// # Invariants
 ///
-/// - `notifier` was inserted with `mmu_interval_notifier_insert` and `Self::OPS`, and is removed
-///   only when `self` is dropped.
-/// - `lock` is the address of the [`NotifierLock`] given at creation.
+/// `notifier` was inserted with `mmu_interval_notifier_insert` and `Self::OPS`, and is removed
+/// only when `self` is dropped.
 #[pin_data(PinnedDrop)]
 pub struct IntervalNotifier<T: Invalidate> {
     #[pin]
     data: T,
     #[pin]
     range_lock: RangeLock,
-    lock: *const (),
     start: usize,
     length: usize,
     #[pin]
@@ -162,8 +165,7 @@ pub struct IntervalNotifier<T: Invalidate> {
     _pin: PhantomPinned,
 }
 
-// SAFETY: The C notifier may be used from any thread; `T` is `Send + Sync`. `lock` is only
-// compared, never dereferenced.
+// SAFETY: The C notifier may be used from any thread; `T` is `Send + Sync`.
 unsafe impl<T: Invalidate> Send for IntervalNotifier<T> {}
 // SAFETY: See above.
 unsafe impl<T: Invalidate> Sync for IntervalNotifier<T> {}
@@ -173,23 +175,21 @@ impl<T: Invalidate> IntervalNotifier<T> {
         invalidate: Some(Self::invalidate_callback),
     };
 
-    /// Watches `[start, start + length)` of `mm`, with `data`, ordering page-table updates with
-    /// `lock`. With `range_locks` false, the notifier's [`RangeLock`] orders nothing: snapshots
-    /// rely on sequence numbers alone.
+    /// Watches `[start, start + length)` of `mm`, with `data`, which names the notifier lock
+    /// ([`Invalidate::notifier_lock`]). With `range_locks` false, the notifier's [`RangeLock`]
+    /// orders nothing: snapshots rely on sequence numbers alone.
     ///
     /// # Errors
     ///
     /// `EINVAL` for an empty range or one that wraps around; errors of
     /// `mmu_interval_notifier_insert`.
-    pub fn new<L: ?Sized>(
+    pub fn new(
         mm: &MmWithUser,
         start: usize,
         length: usize,
-        lock: &NotifierLock<L>,
         range_locks: bool,
         data: impl PinInit<T, Error>,
     ) -> impl PinInit<Self, Error> {
-        let lock_addr: *const () = (lock as *const NotifierLock<L>).cast();
         let mm = mm.as_raw();
         let insert = move |slot: *mut Opaque<bindings::mmu_interval_notifier>| {
             if length == 0 || start.checked_add(length).is_none() {
@@ -214,7 +214,6 @@ impl<T: Invalidate> IntervalNotifier<T> {
             // a failed insertion drops it again.
             data <- data,
             range_lock <- RangeLock::new(range_locks),
-            lock: lock_addr,
             start,
             length,
             _pin: PhantomPinned,
@@ -264,7 +263,11 @@ impl<T: Invalidate> IntervalNotifier<T> {
 
     /// Whether the range was invalidated since `seq` was read, so that what was read must be read
     /// again. Needs the notifier lock: the answer holds until the lock is released.
-    pub fn read_retry<L: ?Sized>(&self, guard: &NotifierGuard<'_, L>, seq: ReadSeq) -> bool {
+    ///
+    /// # Panics
+    ///
+    /// When `guard` is of another lock than the notifier's.
+    pub fn read_retry(&self, guard: &NotifierGuard<'_, T::Locked>, seq: ReadSeq) -> bool {
         self.assert_lock(guard);
         // SAFETY: The notifier is inserted.
         unsafe { bindings::mmu_interval_read_retry(self.notifier.get(), seq.0 as _) }
@@ -276,16 +279,9 @@ impl<T: Invalidate> IntervalNotifier<T> {
         unsafe { bindings::mmu_interval_check_retry(self.notifier.get(), seq.0 as _) }
     }
 
-    /// Publishes the sequence number of an invalidation, from inside [`Invalidate::invalidate`]
-    /// with the notifier lock held, so that readers that began before it retry.
-    pub fn set_seq<L: ?Sized>(&self, guard: &NotifierGuard<'_, L>, seq: InvalidateSeq) {
-        self.assert_lock(guard);
-        // SAFETY: The notifier is inserted; its lock is held.
-        unsafe { bindings::mmu_interval_set_seq(self.notifier.get(), seq.0 as _) };
-    }
-
-    fn assert_lock<L: ?Sized>(&self, guard: &NotifierGuard<'_, L>) {
-        if guard.lock_addr() != self.lock {
+    fn assert_lock(&self, guard: &NotifierGuard<'_, T::Locked>) {
+        let lock: *const NotifierLock<T::Locked> = self.data.notifier_lock();
+        if guard.lock_addr() != lock.cast() {
             panic!("the guard is not of the notifier lock of this interval notifier");
         }
     }
@@ -315,7 +311,13 @@ impl<T: Invalidate> IntervalNotifier<T> {
         let end = range.end().min(this.start + this.length);
         this.range_lock
             .invalidate(start, end, range.may_block(), || {
-                T::invalidate(this, &range, InvalidateSeq(cur_seq))
+                let Some(mut guard) = range.lock(this.data.notifier_lock()) else {
+                    return false;
+                };
+                // SAFETY: The notifier is inserted; its lock is held, so that a commit that
+                // checks the sequence number under it sees this one.
+                unsafe { bindings::mmu_interval_set_seq(this.notifier.get(), cur_seq as _) };
+                T::invalidate(this, &range, &mut guard)
             })
             .unwrap_or(false)
     }

@@ -3,17 +3,17 @@
 //! The notifier lock: the driver lock that orders device page-table updates against
 //! invalidations of the CPU page table.
 //!
-//! A driver takes a [`NotifierLock`] in two places: in its invalidation callback, around
-//! [`IntervalNotifier::set_seq`] and the clearing of device entries, and around the check that a
-//! snapshot is still current ([`hmm::Snapshot::commit`]) and the writing of the entries it
-//! describes. The sequence-number calls demand its guard, so the protocol cannot be skipped.
+//! A [`NotifierLock`] is taken in two places: by the framework around an invalidation callback
+//! (which publishes the invalidation's sequence number under it and hands the guard to the
+//! driver, who clears the device entries), and by the driver around the check that a snapshot is
+//! still current ([`hmm::Snapshot::commit`]) and the writing of the entries it describes. The
+//! check demands its guard, so the protocol cannot be skipped.
 //!
 //! The lock is a `struct mutex` with a `try_lock`, which an invalidation callback that may not
 //! block needs. At initialisation it teaches lockdep that it is taken under reclaim (an
 //! invalidation may come from the shrinker), so an allocation made while holding it is reported
 //! at once, as `drm_gpusvm_init` does for its notifier lock.
 //!
-//! [`IntervalNotifier::set_seq`]: super::interval_notifier::IntervalNotifier::set_seq
 //! [`hmm::Snapshot::commit`]: super::hmm::Snapshot::commit
 //!
 //! C header: [`include/linux/mutex.h`](srctree/include/linux/mutex.h)
@@ -119,6 +119,20 @@ impl<T: ?Sized> NotifierGuard<'_, T> {
     /// The address of the lock this guard holds, to tell locks apart.
     pub(crate) fn lock_addr(&self) -> *const () {
         (self.lock as *const NotifierLock<T>).cast()
+    }
+
+    /// Releases the lock, runs `f`, and takes the lock again: for an invalidation callback that
+    /// waits for device work that itself needs the lock. What the lock protects may have changed
+    /// when `f` returns.
+    pub fn do_unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: By the type invariant we hold the mutex; the mutable borrow keeps every
+        // access to the data out until it is taken again.
+        unsafe { bindings::mutex_unlock(self.lock.mutex.get()) };
+        let result = f();
+        // SAFETY: The mutex is initialised.
+        unsafe { bindings::mutex_lock(self.lock.mutex.get()) };
+        // INVARIANT: We hold the lock again.
+        result
     }
 }
 

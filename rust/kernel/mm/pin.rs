@@ -19,7 +19,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KVVec},
     bindings,
     error::{code::EFAULT, to_result},
-    mm::{Mm, MmapReadGuard},
+    mm::{frame::Frame, Mm, MmapReadGuard},
     page::PAGE_SIZE,
     prelude::*,
     types::ARef,
@@ -153,6 +153,7 @@ impl PinnedPages {
     pub fn frames(&self) -> PinnedFrames<'_> {
         PinnedFrames {
             pages: &self.pages,
+            write: self.write,
             folio: Cell::new(FolioSpan::default()),
         }
     }
@@ -166,6 +167,7 @@ impl PinnedPages {
 /// costs a lookup, so a 2 MiB THP costs one rather than 512.
 pub struct PinnedFrames<'a> {
     pages: &'a [*mut bindings::page],
+    write: bool,
     folio: Cell<FolioSpan>,
 }
 
@@ -180,7 +182,26 @@ struct FolioSpan {
     pfn: usize,
 }
 
-impl PinnedFrames<'_> {
+impl<'a> PinnedFrames<'a> {
+    /// The frame to map for pinned page `i`, writable if the pages were pinned for writing, or
+    /// `None` past the last one. It lives no longer than the pins.
+    pub fn frame(&self, i: usize) -> Option<Frame<'a>> {
+        let pfn = self.pfn(i)?;
+        // SAFETY: The page is pinned for as long as the pins are borrowed (`'a`), for writing if
+        // `write`.
+        Some(unsafe { Frame::new_unchecked(pfn, self.write, 0) })
+    }
+
+    /// The frame to map for pinned page `i`, as the first of a block of `n`, if it and the
+    /// `n - 1` pinned pages after it are consecutive pages of one folio: see
+    /// [`Self::contiguous`].
+    pub fn block(&self, i: usize, n: usize) -> Option<Frame<'a>> {
+        let pfn = self.contiguous(i, n)?;
+        let order = n.trailing_zeros();
+        // SAFETY: As in `frame`: the `n` pages are pinned for `'a`.
+        Some(unsafe { Frame::new_unchecked(pfn, self.write, order) })
+    }
+
     /// The frame of pinned page `i`, or `None` past the last one.
     pub fn pfn(&self, i: usize) -> Option<usize> {
         let page = *self.pages.get(i)?;

@@ -13,10 +13,8 @@ mod tests {
         mm::{
             dirty,
             hmm::{Fault, Range},
-            interval_notifier::{
-                Event, IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq,
-            },
-            notifier_lock::NotifierLock,
+            interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+            notifier_lock::{NotifierGuard, NotifierLock},
             pin::{LockedVm, PinnedPages},
             range_lock::RangeLock,
             MmWithUser,
@@ -61,16 +59,18 @@ mod tests {
     }
 
     impl Invalidate for Arc<Mirror> {
+        type Locked = ();
+
+        fn notifier_lock(&self) -> &NotifierLock<()> {
+            &self.lock
+        }
+
         fn invalidate(
             notifier: &IntervalNotifier<Self>,
             range: &InvalidateRange<'_>,
-            seq: InvalidateSeq,
+            _guard: &mut NotifierGuard<'_, ()>,
         ) -> bool {
             let mirror = notifier.data();
-            let Some(guard) = range.lock(&mirror.lock) else {
-                return false;
-            };
-            notifier.set_seq(&guard, seq);
             mirror.invalidations.fetch_add(1, Ordering::Relaxed);
             mirror
                 .last_event
@@ -119,7 +119,7 @@ mod tests {
         range_locks: bool,
     ) -> Result<Pin<KBox<Notifier>>> {
         KBox::pin_init(
-            IntervalNotifier::new(mm, start, len, &mirror.lock, range_locks, mirror.clone()),
+            IntervalNotifier::new(mm, start, len, range_locks, mirror.clone()),
             GFP_KERNEL,
         )
     }

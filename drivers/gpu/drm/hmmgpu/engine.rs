@@ -337,7 +337,8 @@ mod tests {
             let page = Page::alloc_page(flags::GFP_KERNEL | flags::__GFP_ZERO)?;
             let va = VA + i as u64 * SZ_4K;
             let perm = if i == PAGES - 1 { Perm::RO } else { Perm::RW };
-            pt.map(va, phys(&page), PageSize::Small, perm)?;
+            // SAFETY: The page lives in `pages` as long as the table, in the test's `Gpu`.
+            unsafe { pt.map_raw(va, phys(&page), PageSize::Small, perm)? };
             pages.push(page, flags::GFP_KERNEL)?;
         }
         Ok(Gpu { pt, pages })
@@ -449,7 +450,8 @@ mod tests {
         assert_eq!(g.read_u32(VA + 2 * SZ_4K), 0x5151_5151);
         // A fault handler maps the page again; the job resumes and completes.
         let page = phys(&g.pages[1]);
-        g.pt.map(VA + SZ_4K, page, PageSize::Small, Perm::RW)?;
+        // SAFETY: The page lives in `g.pages` as long as the table.
+        unsafe { g.pt.map_raw(VA + SZ_4K, page, PageSize::Small, Perm::RW)? };
         assert!(run(&g.pt, &cmds, &mut progress, &mut unlimited()) == Ok(()));
         assert_eq!(progress.cmd, 1);
         assert_eq!(g.read_u32(VA + 2 * SZ_4K + 4), 0x7272_7272);

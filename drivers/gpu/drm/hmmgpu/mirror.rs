@@ -31,7 +31,7 @@
 //! C header: [`include/linux/mmu_notifier.h`](srctree/include/linux/mmu_notifier.h)
 
 use crate::{
-    page_table::{PageSize, PageTable, Perm, SZ_2M, SZ_4K},
+    page_table::{PageSize, PageTable, SZ_2M, SZ_4K},
     vm::{Mode, State, Stats, Vm},
 };
 use core::sync::atomic::Ordering;
@@ -40,11 +40,10 @@ use kernel::{
     bindings,
     mm::{
         dirty,
+        frame::Frame,
         hmm::{Fault, Valid},
-        interval_notifier::{
-            Event, IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq, ReadSeq,
-        },
-        notifier_lock::{NotifierGuard, NotifierLocked},
+        interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange, ReadSeq},
+        notifier_lock::{NotifierGuard, NotifierLock, NotifierLocked},
         pin::{LockedVm, PinnedFrames, PinnedPages},
         range_lock::{self, RangeGuard, RangeWaiter},
         MmWithUser,
@@ -188,23 +187,25 @@ impl Mirror {
 }
 
 impl Invalidate for Mirror {
+    type Locked = State;
+
+    fn notifier_lock(&self) -> &NotifierLock<State> {
+        &self.vm.state
+    }
+
     fn invalidate(
         notifier: &IntervalNotifier<Self>,
         range: &InvalidateRange<'_>,
-        seq: InvalidateSeq,
+        guard: &mut NotifierGuard<'_, State>,
     ) -> bool {
         let m = notifier.data();
         let vm = &m.vm;
-        let Some(mut guard) = range.lock(&vm.state) else {
-            return false;
-        };
-        notifier.set_seq(&guard, seq);
         if range.event() == Event::Release && vm.mode != Mode::Fault {
             // The process is exiting: the jobs submitted so far end now rather than hold up
             // exit, which waits for them below.
-            vm.cancel_jobs(&guard);
+            vm.cancel_jobs(guard);
         }
-        if m.state.access(&mut guard).removed {
+        if m.state.access(guard).removed {
             return true;
         }
         Stats::inc(&vm.stats.invalidations);
@@ -215,9 +216,9 @@ impl Invalidate for Mirror {
             m.clear_entries(&mut guard.pt, va, len);
             return true;
         }
-        if !m.state.access(&mut guard).mapped {
+        if !m.state.access(guard).mapped {
             // Nothing of the mirror is in the page table: no job reaches its pages.
-            m.mark_invalid(&mut guard);
+            m.mark_invalid(guard);
             return true;
         }
         // The GPU cannot fault: let jobs that may use the pages finish first. Their fences were
@@ -228,23 +229,21 @@ impl Invalidate for Mirror {
         if wait.is_some() && !range.may_block() {
             return false;
         }
-        m.mark_invalid(&mut guard);
+        m.mark_invalid(guard);
         guard.invalidated();
         if let Some(fence) = wait {
             guard.clearing += 1;
-            drop(guard);
-            fence.wait_uninterruptible();
-            guard = vm.state.lock();
+            guard.do_unlocked(|| fence.wait_uninterruptible());
             guard.clearing -= 1;
             // The mapping may have gone meanwhile: its entries went with it, and what is mapped
             // at its address now is another mapping's.
-            if m.state.access(&mut guard).removed {
+            if m.state.access(guard).removed {
                 return true;
             }
         }
-        m.clear_locked(&mut guard);
+        m.clear_locked(guard);
         if vm.mode == Mode::Pinned {
-            vm.queue_release(&guard);
+            vm.queue_release(guard);
         }
         true
     }
@@ -264,8 +263,12 @@ pub(crate) struct Pinning<'w> {
 
 impl<'w> Pinning<'w> {
     /// Pins the pages of `mirrors` in `mm`, the current process's address space, each with its
-    /// range taken through the waiter at the same index of `waiters`. Returns, for each mirror,
-    /// its pinning, or `EFAULT` when its range is not mapped as the mirror needs.
+    /// range taken through the waiter at the same index of `waiters` if `hold`. Returns, for
+    /// each mirror, its pinning, or `EFAULT` when its range is not mapped as the mirror needs.
+    ///
+    /// Without `hold`, pins without taking ranges, through the lockless fast path: mostly no
+    /// invalidation comes before the pins are installed, and the sequence number shows them
+    /// current. When one did, the caller pins again holding the ranges.
     ///
     /// Every sequence number is read first and every mirror pinned under one hold of the mmap
     /// lock, as [`hmm::fault_all`] does for snapshots and for the same reason: an invalidation
@@ -282,6 +285,7 @@ impl<'w> Pinning<'w> {
         mirrors: &[&IntervalNotifier<Mirror>],
         mm: &MmWithUser,
         waiters: &'w mut [RangeWaiter<'_>],
+        hold: bool,
         stats: &Arc<Stats>,
     ) -> Result<KVec<Result<Self>>> {
         let mut charges = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
@@ -296,7 +300,7 @@ impl<'w> Pinning<'w> {
         for n in mirrors {
             seqs.push(n.read_begin(), GFP_KERNEL)?;
         }
-        {
+        if hold {
             let mmap = mm.mmap_read_lock();
             for ((n, waiter), &seq) in mirrors.iter().zip(waiters.iter_mut()).zip(seqs.iter()) {
                 let m = n.data();
@@ -311,6 +315,11 @@ impl<'w> Pinning<'w> {
                 };
                 // There is room for every mirror.
                 pinned.push(pages, GFP_KERNEL)?;
+            }
+        } else {
+            for _ in mirrors {
+                // All pinned below, without the mmap lock held throughout.
+                pinned.push(Err(EFAULT), GFP_KERNEL)?;
             }
         }
         let retry = pinned.iter().any(|p| p.is_err());
@@ -437,29 +446,17 @@ impl Drop for Pins {
     }
 }
 
-/// A page to map: its frame and whether the GPU may write it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Frame {
-    pub(crate) pfn: u64,
-    pub(crate) write: bool,
-    /// The source maps the page as part of a huge page, or cannot tell: a run of 512 such
-    /// frames may become a 2 MiB entry.
-    pub(crate) huge: bool,
-}
-
-/// The frame of a `struct page`.
+/// The frame of a `struct page` the caller keeps resident for `'a`, writable if `write`.
 ///
 /// # Safety
 ///
-/// `page` must be a live `struct page`.
-pub(crate) unsafe fn page_frame(page: *mut bindings::page, write: bool) -> Frame {
+/// `page` must be a live `struct page`, kept allocated for `'a`, which the VM's jobs may
+/// access (for writing if `write`).
+pub(crate) unsafe fn page_frame<'a>(page: *mut bindings::page, write: bool) -> Frame<'a> {
     // SAFETY: The caller promises a live page; `page_to_pfn` only computes its frame.
-    let pfn = unsafe { bindings::page_to_pfn(page) } as u64;
-    Frame {
-        pfn,
-        write,
-        huge: true,
-    }
+    let pfn = unsafe { bindings::page_to_pfn(page) } as usize;
+    // SAFETY: The caller keeps the page for `'a`.
+    unsafe { Frame::new_unchecked(pfn, write, 0) }
 }
 
 /// Writes the entries of a current snapshot from GPU address `va`: the pages the CPU maps,
@@ -483,22 +480,22 @@ const HUGE_PAGES: usize = (SZ_2M / SZ_4K) as usize;
 const HUGE_ORDER: u32 = HUGE_PAGES.trailing_zeros();
 
 /// The frames [`write_frames`] maps: page by page, and a 2 MiB block at a time where the source
-/// can tell at once that it is one huge page.
-pub(crate) trait FrameSource {
+/// can tell at once that it is one huge page. The frames live for `'a`.
+pub(crate) trait FrameSource<'a> {
     /// The frame of page `i`, or `None` to leave the page unmapped.
-    fn frame(&self, i: usize) -> Option<Frame>;
+    fn frame(&self, i: usize) -> Option<Frame<'a>>;
 
     /// The first frame of the block of 512 pages from `i` (in a 2 MiB-aligned block of GPU
     /// addresses), if the block is one aligned, physically contiguous run of frames with one
     /// permission. By default, every frame of the block is checked.
-    fn huge_block(&self, i: usize) -> Option<Frame> {
+    fn huge_block(&self, i: usize) -> Option<Frame<'a>> {
         let first = self.frame(i)?;
-        if !first.huge || first.pfn % HUGE_PAGES as u64 != 0 {
+        if first.pfn() % HUGE_PAGES != 0 {
             return None;
         }
         for k in 1..HUGE_PAGES {
             let f = self.frame(i + k)?;
-            if f.pfn != first.pfn + k as u64 || f.write != first.write {
+            if f.pfn() != first.pfn() + k || f.is_writable() != first.is_writable() {
                 return None;
             }
         }
@@ -509,8 +506,8 @@ pub(crate) trait FrameSource {
 /// Frames from a function of the page index.
 struct ByPage<F>(F);
 
-impl<F: Fn(usize) -> Option<Frame>> FrameSource for ByPage<F> {
-    fn frame(&self, i: usize) -> Option<Frame> {
+impl<'a, F: Fn(usize) -> Option<Frame<'a>>> FrameSource<'a> for ByPage<F> {
+    fn frame(&self, i: usize) -> Option<Frame<'a>> {
         (self.0)(i)
     }
 }
@@ -521,49 +518,55 @@ struct SnapshotFrames<'a, 'v> {
     write: bool,
 }
 
-impl FrameSource for SnapshotFrames<'_, '_> {
-    fn frame(&self, i: usize) -> Option<Frame> {
-        let pfn = self.valid.at(self.valid.start() + i * SZ_4K as usize)?;
-        Some(Frame {
-            pfn: pfn.pfn()? as u64,
-            write: self.write && pfn.is_writable(),
-            huge: pfn.map_order() >= HUGE_ORDER,
-        })
+impl<'a> SnapshotFrames<'a, '_> {
+    fn limit(&self, frame: Frame<'a>) -> Frame<'a> {
+        match self.write {
+            true => frame,
+            false => frame.read_only(),
+        }
+    }
+}
+
+impl<'a> FrameSource<'a> for SnapshotFrames<'a, '_> {
+    fn frame(&self, i: usize) -> Option<Frame<'a>> {
+        let entry = self.valid.at(self.valid.start() + i * SZ_4K as usize)?;
+        Some(self.limit(entry.frame()?))
     }
 
     /// A snapshot says where the CPU maps a huge page: an aligned frame in a mapping of order 9
     /// or more starts an aligned block of 512 contiguous frames, which the CPU maps with one
     /// entry (one permission) over the next 512 pages, all inside the range (the order is
     /// clipped to it). No need to look at the other 511.
-    fn huge_block(&self, i: usize) -> Option<Frame> {
+    fn huge_block(&self, i: usize) -> Option<Frame<'a>> {
         let first = self.frame(i)?;
-        (first.huge && first.pfn % HUGE_PAGES as u64 == 0).then_some(first)
+        (first.order() >= HUGE_ORDER && first.pfn() % HUGE_PAGES == 0).then_some(first)
     }
 }
 
-/// The frames of pinned pages, writable if `write`.
+/// The frames of pinned pages, writable if `write` (and pinned for writing).
 struct PinFrames<'a> {
     frames: PinnedFrames<'a>,
     write: bool,
 }
 
-impl FrameSource for PinFrames<'_> {
-    fn frame(&self, i: usize) -> Option<Frame> {
-        Some(Frame {
-            pfn: self.frames.pfn(i)? as u64,
-            write: self.write,
-            huge: true,
-        })
+impl<'a> PinFrames<'a> {
+    fn limit(&self, frame: Frame<'a>) -> Frame<'a> {
+        match self.write {
+            true => frame,
+            false => frame.read_only(),
+        }
+    }
+}
+
+impl<'a> FrameSource<'a> for PinFrames<'a> {
+    fn frame(&self, i: usize) -> Option<Frame<'a>> {
+        Some(self.limit(self.frames.frame(i)?))
     }
 
     /// Pins say which pages are consecutive pages of one folio by their `struct page`s alone.
-    fn huge_block(&self, i: usize) -> Option<Frame> {
-        let pfn = self.frames.contiguous(i, HUGE_PAGES)? as u64;
-        (pfn % HUGE_PAGES as u64 == 0).then_some(Frame {
-            pfn,
-            write: self.write,
-            huge: true,
-        })
+    fn huge_block(&self, i: usize) -> Option<Frame<'a>> {
+        let first = self.limit(self.frames.block(i, HUGE_PAGES)?);
+        (first.pfn() % HUGE_PAGES == 0).then_some(first)
     }
 }
 
@@ -571,23 +574,23 @@ impl FrameSource for PinFrames<'_> {
 /// page unmapped). Where 512 frames of a 2 MiB-aligned block of `va` are one physically
 /// contiguous, aligned run with one permission (a huge page), one 2 MiB entry maps them: never
 /// more than the frames given. Never allocates: the tables must be reserved.
-pub(crate) fn write_entries(
+pub(crate) fn write_entries<'a>(
     pt: &mut PageTable,
     va: u64,
     npages: usize,
     private: bool,
-    frame: impl Fn(usize) -> Option<Frame>,
+    frame: impl Fn(usize) -> Option<Frame<'a>>,
 ) -> Result {
     write_frames(pt, va, npages, private, &ByPage(frame))
 }
 
 /// As [`write_entries`], with the frames from `frames`.
-fn write_frames(
+fn write_frames<'a>(
     pt: &mut PageTable,
     va: u64,
     npages: usize,
     private: bool,
-    frames: &impl FrameSource,
+    frames: &impl FrameSource<'a>,
 ) -> Result {
     let mut fill = || -> Result {
         let mut i = 0;
@@ -595,21 +598,13 @@ fn write_frames(
             let addr = va + (i as u64) * SZ_4K;
             if addr % SZ_2M == 0 && i + HUGE_PAGES <= npages {
                 if let Some(first) = frames.huge_block(i) {
-                    let perm = Perm {
-                        write: first.write,
-                        private,
-                    };
-                    pt.map(addr, first.pfn * SZ_4K, PageSize::Huge, perm)?;
+                    pt.map(addr, first, PageSize::Huge, private)?;
                     i += HUGE_PAGES;
                     continue;
                 }
             }
             if let Some(f) = frames.frame(i) {
-                let perm = Perm {
-                    write: f.write,
-                    private,
-                };
-                pt.map(addr, f.pfn * SZ_4K, PageSize::Small, perm)?;
+                pt.map(addr, f, PageSize::Small, private)?;
             }
             i += 1;
         }
@@ -637,12 +632,13 @@ mod tests {
         Ok(pt)
     }
 
-    fn frame(pfn: u64) -> Option<Frame> {
-        Some(Frame {
-            pfn,
-            write: true,
-            huge: true,
-        })
+    fn frame(pfn: u64) -> Option<Frame<'static>> {
+        frame_rw(pfn, true)
+    }
+
+    fn frame_rw(pfn: u64, write: bool) -> Option<Frame<'static>> {
+        // SAFETY: These tests only translate addresses, never access them.
+        Some(unsafe { Frame::new_unchecked(pfn as usize, write, 0) })
     }
 
     #[test]
@@ -659,15 +655,9 @@ mod tests {
     #[test]
     fn runs_that_are_not_a_huge_page_map_small() -> Result {
         // Not physically aligned, one page of another permission, one page missing.
-        let cases: [&dyn Fn(usize) -> Option<Frame>; 3] = [
+        let cases: [&dyn Fn(usize) -> Option<Frame<'static>>; 3] = [
             &|i| frame(PFN + 1 + i as u64),
-            &|i| {
-                Some(Frame {
-                    pfn: PFN + i as u64,
-                    write: i != 7,
-                    huge: true,
-                })
-            },
+            &|i| frame_rw(PFN + i as u64, i != 7),
             &|i| {
                 if i == 300 {
                     None

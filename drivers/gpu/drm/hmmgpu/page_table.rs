@@ -19,6 +19,7 @@ use kernel::{
         KBox, KVec,
     },
     init::{self, Zeroable},
+    mm::frame::Frame,
     prelude::*,
 };
 
@@ -280,13 +281,47 @@ impl PageTable {
         Ok(())
     }
 
+    /// Maps `va` to `frame` with one entry of `size` (the frame is the first of the block for
+    /// a 2 MiB entry), writable if the frame is, private to the VM's process if `private`. Never
+    /// allocates.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::map_raw`].
+    pub(crate) fn map(
+        &mut self,
+        va: u64,
+        frame: Frame<'_>,
+        size: PageSize,
+        private: bool,
+    ) -> Result {
+        let perm = Perm {
+            write: frame.is_writable(),
+            private,
+        };
+        // SAFETY: The frame's lifetime proves it current now (a snapshot under the notifier
+        // lock, pins, or a page kept resident); the entry's owner clears it before that ends.
+        unsafe { self.map_raw(va, frame.phys(), size, perm) }
+    }
+
     /// Maps `va` to the physical address `phys` with one entry of `size`. Never allocates.
     ///
     /// # Errors
     ///
     /// `EINVAL` when `va` or `phys` is not aligned to `size`, `va` is outside the address space,
     /// or the tables were not reserved.
-    pub(crate) fn map(&mut self, va: u64, phys: u64, size: PageSize, perm: Perm) -> Result {
+    ///
+    /// # Safety
+    ///
+    /// The `size` bytes at `phys` must stay allocated, and be memory the VM's jobs may access as
+    /// `perm` says, until the entry is cleared: the engine accesses them through it.
+    pub(crate) unsafe fn map_raw(
+        &mut self,
+        va: u64,
+        phys: u64,
+        size: PageSize,
+        perm: Perm,
+    ) -> Result {
         let bytes = size.bytes();
         if va % bytes != 0 || phys % bytes != 0 || phys & !ADDR_MASK != 0 {
             return Err(EINVAL);
@@ -435,14 +470,20 @@ impl PageTable {
 mod tests {
     use super::*;
 
+    /// Maps without a frame: these tests only translate addresses, never access them.
+    fn put(pt: &mut PageTable, va: u64, phys: u64, size: PageSize, perm: Perm) -> Result {
+        // SAFETY: Nothing accesses memory through the entries of these tests' tables.
+        unsafe { pt.map_raw(va, phys, size, perm) }
+    }
+
     const VA: u64 = 0x7f12_3440_0000;
 
     #[test]
     fn small_entries_translate_with_their_permissions() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, 2 * SZ_4K)?;
-        pt.map(VA, 0x1234_5000, PageSize::Small, Perm::RW)?;
-        pt.map(VA + SZ_4K, 0x8000, PageSize::Small, Perm::RO)?;
+        put(&mut pt, VA, 0x1234_5000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, VA + SZ_4K, 0x8000, PageSize::Small, Perm::RO)?;
         let t = pt.translate(VA + 0x123, true);
         assert!(t.map(|t| (t.phys, t.size)) == Ok((0x1234_5123, PageSize::Small)));
         assert!(pt.translate(VA + SZ_4K + 8, false).map(|t| t.phys) == Ok(0x8008));
@@ -463,8 +504,8 @@ mod tests {
             write: true,
             private: true,
         };
-        pt.map(VA, 0x1000, PageSize::Small, private)?;
-        pt.map(VA + SZ_4K, 0x2000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, VA, 0x1000, PageSize::Small, private)?;
+        put(&mut pt, VA + SZ_4K, 0x2000, PageSize::Small, Perm::RW)?;
         assert!(pt.translate_for(VA, true, true).map(|t| t.phys) == Ok(0x1000));
         assert!(pt.translate_for(VA, false, false) == Err(GpuFault::Private));
         assert!(pt.translate_for(VA + SZ_4K, true, false).map(|t| t.phys) == Ok(0x2000));
@@ -475,27 +516,27 @@ mod tests {
     fn huge_entries_cover_2m() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, SZ_2M)?;
-        pt.map(VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
         assert_eq!(pt.entries_written(PageSize::Huge), 1);
         let t = pt.translate(VA + 0x1f_f123, true);
         assert!(t.map(|t| (t.phys, t.size)) == Ok((0x401f_f123, PageSize::Huge)));
         assert!(pt.translate(VA + SZ_2M, false) == Err(GpuFault::NotMapped));
         // Alignment to the entry's size, of both addresses.
-        assert!(pt.map(VA + SZ_4K, 0x4000_0000, PageSize::Huge, Perm::RW) == Err(EINVAL));
-        assert!(pt.map(VA, 0x4000_1000, PageSize::Huge, Perm::RW) == Err(EINVAL));
+        assert!(put(&mut pt, VA + SZ_4K, 0x4000_0000, PageSize::Huge, Perm::RW) == Err(EINVAL));
+        assert!(put(&mut pt, VA, 0x4000_1000, PageSize::Huge, Perm::RW) == Err(EINVAL));
         // A small entry cannot go under a huge one.
-        assert!(pt.map(VA + SZ_4K, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
+        assert!(put(&mut pt, VA + SZ_4K, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
         Ok(())
     }
 
     #[test]
     fn map_never_allocates() -> Result {
         let mut pt = PageTable::new()?;
-        assert!(pt.map(VA, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
+        assert!(put(&mut pt, VA, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
         pt.reserve(VA, SZ_4K)?;
-        pt.map(VA, 0x1000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, VA, 0x1000, PageSize::Small, Perm::RW)?;
         // The next 2 MiB has no tables.
-        assert!(pt.map(VA + SZ_2M, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
+        assert!(put(&mut pt, VA + SZ_2M, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
         Ok(())
     }
 
@@ -504,7 +545,8 @@ mod tests {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, 8 * SZ_4K)?;
         for i in 0..8 {
-            pt.map(
+            put(
+                &mut pt,
                 VA + i * SZ_4K,
                 0x10_0000 + i * SZ_4K,
                 PageSize::Small,
@@ -525,12 +567,12 @@ mod tests {
     fn clearing_part_of_a_huge_entry_clears_it_whole() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, SZ_2M)?;
-        pt.map(VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
         assert_eq!(pt.clear(VA + 5 * SZ_4K, SZ_4K), 1);
         assert!(pt.translate(VA, false) == Err(GpuFault::NotMapped));
         assert!(pt.translate(VA + SZ_2M - 1, false) == Err(GpuFault::NotMapped));
         // The small tables stayed reserved: the range can be mapped again page by page.
-        pt.map(VA + SZ_4K, 0x9000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, VA + SZ_4K, 0x9000, PageSize::Small, Perm::RW)?;
         assert!(pt.translate(VA + SZ_4K, true).map(|t| t.phys) == Ok(0x9000));
         Ok(())
     }
@@ -539,9 +581,15 @@ mod tests {
     fn clearing_reports_each_entry_it_clears() -> Result {
         let mut pt = PageTable::new()?;
         pt.reserve(VA, 2 * SZ_2M)?;
-        pt.map(VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
-        pt.map(VA + SZ_2M, 0x7000, PageSize::Small, Perm::RO)?;
-        pt.map(VA + SZ_2M + SZ_4K, 0x8000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        put(&mut pt, VA + SZ_2M, 0x7000, PageSize::Small, Perm::RO)?;
+        put(
+            &mut pt,
+            VA + SZ_2M + SZ_4K,
+            0x8000,
+            PageSize::Small,
+            Perm::RW,
+        )?;
         let mut seen = KVec::new();
         let n = pt.clear_each(VA + SZ_2M - SZ_4K, 3 * SZ_4K, |t| {
             let _ = seen.push(t, GFP_KERNEL);
@@ -582,7 +630,13 @@ mod tests {
         pt.reserve_from(VA, size, &mut pool)?;
         assert!(pool.take().is_none());
         assert_eq!(pt.tables_needed(VA, size)?, 0);
-        pt.map(VA + size - SZ_4K, 0x1000, PageSize::Small, Perm::RW)?;
+        put(
+            &mut pt,
+            VA + size - SZ_4K,
+            0x1000,
+            PageSize::Small,
+            Perm::RW,
+        )?;
         // Across a 512 GiB boundary, only the missing tables count.
         let va = (1u64 << 39) - SZ_2M;
         assert_eq!(pt.tables_needed(va, 2 * SZ_2M)?, 6);
@@ -595,8 +649,8 @@ mod tests {
         // Across a 1 GiB and a 512 GiB boundary.
         let va = (1u64 << 39) - SZ_2M;
         pt.reserve(va, 2 * SZ_2M)?;
-        pt.map(va, 0x1000, PageSize::Small, Perm::RW)?;
-        pt.map(va + SZ_2M, 0x4000_0000, PageSize::Huge, Perm::RO)?;
+        put(&mut pt, va, 0x1000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, va + SZ_2M, 0x4000_0000, PageSize::Huge, Perm::RO)?;
         assert!(pt.translate(va + SZ_2M + 16, true) == Err(GpuFault::ReadOnly));
         assert!(pt.translate(va + SZ_2M + 16, false).map(|t| t.phys) == Ok(0x4000_0010));
         Ok(())

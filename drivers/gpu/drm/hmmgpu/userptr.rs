@@ -14,8 +14,8 @@ use kernel::{
     drm::gem::{object, ObjectFuncs},
     mm::{
         hmm::{Fault, Range},
-        interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange, InvalidateSeq},
-        notifier_lock::NotifierLock,
+        interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+        notifier_lock::{NotifierGuard, NotifierLock},
         Mm, MmWithUser,
     },
     new_notifier_lock,
@@ -106,15 +106,18 @@ impl Userptr {
 struct Probe(Arc<NotifierLock<()>>);
 
 impl Invalidate for Probe {
+    type Locked = ();
+
+    fn notifier_lock(&self) -> &NotifierLock<()> {
+        &self.0
+    }
+
     fn invalidate(
-        notifier: &IntervalNotifier<Self>,
-        range: &InvalidateRange<'_>,
-        seq: InvalidateSeq,
+        _notifier: &IntervalNotifier<Self>,
+        _range: &InvalidateRange<'_>,
+        _guard: &mut NotifierGuard<'_, ()>,
     ) -> bool {
-        let Some(guard) = range.lock(&notifier.data().0) else {
-            return false;
-        };
-        notifier.set_seq(&guard, seq);
+        // The framework published the sequence number: snapshots taken before fail their check.
         true
     }
 }
@@ -133,7 +136,7 @@ fn probe(start: usize, size: usize) -> Result {
     let mm = MmWithUser::current().ok_or(EFAULT)?;
     let lock = Arc::pin_init(new_notifier_lock!((), "hmmgpu::probe"), GFP_KERNEL)?;
     let notifier = KBox::pin_init(
-        IntervalNotifier::new(&mm, start, size, &lock, true, Probe(lock.clone())),
+        IntervalNotifier::new(&mm, start, size, true, Probe(lock.clone())),
         GFP_KERNEL,
     )?;
     let mut range = Range::new(&notifier, start, size)?;

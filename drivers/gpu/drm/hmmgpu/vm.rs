@@ -238,7 +238,8 @@ impl Mapping {
         let slice = pages.pages().get(self.first_page..).ok_or(EINVAL)?;
         let write = self.write;
         let frames = |i: usize| {
-            // SAFETY: The pages are live: `pages` keeps them resident.
+            // SAFETY: `pages` keeps the pages resident while the mapping exists, and the
+            // mapping's entries are cleared before it is dropped.
             slice
                 .get(i)
                 .map(|&p| unsafe { mirror::page_frame(p, write) })
@@ -505,7 +506,7 @@ impl Vm {
         let mut publish = Some(publish);
         // Mirrors found not mapped, left cleared this time.
         let mut skip = KVec::new();
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
             if self.cancelled() {
                 return Err(ENOENT);
             }
@@ -514,7 +515,7 @@ impl Vm {
                 Mode::Prefault => {
                     self.mirror_snapshots(b, &todo, generation, &mut skip, &mut publish)
                 }
-                _ => self.mirror_pins(b, &todo, generation, owner, &mut skip, &mut publish),
+                _ => self.mirror_pins(b, &todo, generation, owner, round, &mut skip, &mut publish),
             };
             let done = match done {
                 // Invalidations kept overtaking a snapshot until its deadline: another round.
@@ -734,6 +735,7 @@ impl Vm {
         todo: &[u64],
         generation: u64,
         owner: bool,
+        round: u32,
         skip: &mut KVec<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
@@ -755,7 +757,9 @@ impl Vm {
         // their ranges, each with its mirror's address.
         let mut pinned = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
         if let Some(mm) = mm.as_deref() {
-            let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, &self.stats) {
+            // The first round pins the fast way, the others with the ranges taken.
+            let hold = round > 0 && self.range_locks;
+            let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, hold, &self.stats) {
                 Ok(results) => results,
                 // Over the limit while an invalidation still holds the pins it is taking away
                 // (once it is done, and the caller waits for it, they are released), or a
@@ -982,14 +986,7 @@ impl Vm {
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
         let mirror = Mirror::new(self, va, cpu, size, write);
         let n = KBox::pin_init(
-            IntervalNotifier::new(
-                &mm,
-                cpu,
-                size as usize,
-                &self.state,
-                self.range_locks,
-                mirror,
-            ),
+            IntervalNotifier::new(&mm, cpu, size as usize, self.range_locks, mirror),
             GFP_KERNEL,
         )?;
         if self.mode != Mode::Fault {
@@ -1004,10 +1001,11 @@ impl Vm {
         let m = n.data();
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
         let mut waiters = [n.range_lock().waiter()?];
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
             // As in `mirror_pins`: what invalidations unpinned is uncharged first.
             self.release_stale_pins();
-            let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, &self.stats) {
+            let hold = round > 0 && self.range_locks;
+            let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, hold, &self.stats) {
                 Err(e) if e == EAGAIN => {
                     Stats::inc(&self.stats.retries);
                     continue;
