@@ -13,8 +13,9 @@ mkdir -p "$out/check"
 host=$out/check/host.log
 : > "$host"
 
-# Tests that run on the host: the IGT-compatible core's own self-test, and the
-# formatting of the project's Rust code.
+# Tests that run on the host: the IGT-compatible core's own self-test, the
+# formatting of the project's Rust code, and the compile-fail snippets (against
+# the test kernel's build).
 if make -s -C "$top/igt-tests" selftest O="$out/igt-selftest" > "$out/check/igt-selftest.log" 2>&1; then
 	echo "HMMGPU-RESULT: host/igt-core-selftest PASS" >> "$host"
 else
@@ -26,6 +27,13 @@ if "$top/scripts/rustfmt.sh" --check > "$out/check/rustfmt.log" 2>&1; then
 else
 	cat "$out/check/rustfmt.log"
 	echo "HMMGPU-RESULT: host/rustfmt FAIL run make rustfmt" >> "$host"
+fi
+# The framework's compile-time guarantees: snippets that misuse it must not build.
+if "$top/scripts/compile-fail.sh" "$out/check/compile-fail" > "$out/check/compile-fail.log" 2>&1; then
+	echo "HMMGPU-RESULT: host/compile-fail PASS" >> "$host"
+else
+	cat "$out/check/compile-fail.log"
+	echo "HMMGPU-RESULT: host/compile-fail FAIL see $out/check/compile-fail.log" >> "$host"
 fi
 
 "$top/scripts/vm.sh" -t "$timeout" -o "$out/check/vm" -b "$bin" -- sh /opt/hmmgpu/check.sh

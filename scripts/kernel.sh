@@ -15,7 +15,7 @@
 # kernel/bench.config on top: no debugging options, for make bench). Both share
 # the source tree; each has its own build directory.
 #
-# Usage: kernel.sh vars | prepare | build
+# Usage: kernel.sh vars | prepare | build | make ARGS...
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -150,6 +150,12 @@ vars)
 	;;
 prepare)
 	prepare
+	;;
+make)
+	# make in the built kernel's tree, with the build's tools: for external modules
+	# (M=DIR), as scripts/compile-fail.sh builds.
+	shift
+	kmake "$@"
 	;;
 build)
 	prepare

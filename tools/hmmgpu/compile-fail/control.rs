@@ -1,0 +1,23 @@
+// expect: builds
+// The uses the other snippets get wrong, done right: the check fails if this does not build,
+// so that a snippet cannot fail for a reason of its own.
+
+#[allow(dead_code)]
+fn mirror(n: &IntervalNotifier<Data>, range: &mut Range<'_, Data>) -> Result {
+    let snapshot = range.fault(Fault::Read)?;
+    let guard = n.data().notifier_lock().lock();
+    let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+    if let Some(frame) = valid.at(n.start()).and_then(|p| p.frame()) {
+        map(frame);
+    }
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn pinned(start: usize) -> Result {
+    let pins = PinnedPages::pin_longterm(start, 4096, true)?;
+    if let Some(frame) = pins.frames().frame(0) {
+        map(frame);
+    }
+    Ok(())
+}
