@@ -1536,11 +1536,11 @@ static void storm_stop(struct storm *s)
  * over the whole loop.
  */
 static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t size,
-		       uint64_t want, struct storm *s, void *discard)
+		       uint64_t want, struct storm *s, void *discard, bool refused_ok)
 {
 	struct drm_hmmgpu_cmd cmd = checksum_cmd(BUF_VA, size);
 	struct drm_hmmgpu_vm_stats before, after;
-	unsigned int timedout = 0, again = 0, other = 0, done;
+	unsigned int timedout = 0, again = 0, refused = 0, other = 0, done;
 	uint64_t start = ticks();
 	double total_s;
 
@@ -1560,6 +1560,12 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 			timedout++;
 		} else if (err == -EAGAIN && !strcmp(from, "exec")) {
 			again++;
+		} else if (err == -EFAULT && !strcmp(from, "job") && refused_ok) {
+			/*
+			 * Pinned mode pins a writable binding for writing, which a
+			 * PROT_READ range refuses: nothing is mirrored, as the uAPI says.
+			 */
+			refused++;
 		} else if (err) {
 			other++;
 			failed("%s: job %u: %s %s", f->name, i, from, hmmgpu_errname(err));
@@ -1570,10 +1576,11 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 	total_s = us_since(start) / 1e6;
 	stats(b, vm, &after);
 	count_stats(f, 0, &before, &after);
-	done = STORM_JOBS - timedout - again - other;
+	done = STORM_JOBS - timedout - again - refused - other;
 	extra(f, ", \"jobs\": %u, \"jobs_per_s\": %.3f, \"faults_per_s\": %.1f, \"timedout\": %u, "
-	      "\"eagain\": %u, \"failed\": %u, \"retries_per_job\": %.3f, \"storm\": ",
-	      STORM_JOBS, done / total_s, f->vm.faults / total_s, timedout, again, other,
+	      "\"eagain\": %u, \"refused\": %u, \"failed\": %u, \"retries_per_job\": %.3f, "
+	      "\"storm\": ",
+	      STORM_JOBS, done / total_s, f->vm.faults / total_s, timedout, again, refused, other,
 	      (double)f->vm.retries / STORM_JOBS);
 	if (s)
 		extra(f, "\"%s\", \"storm_calls\": %lu", storm_kinds[s->kind].name,
@@ -1590,6 +1597,8 @@ static void storm_jobs(struct bench *b, struct figure *f, uint32_t vm, size_t si
 		     (double)f->vm.retries / STORM_JOBS, (unsigned long long)f->vm.invalidations);
 	if (timedout || again)
 		note(f, " (%u timed out, %u -EAGAIN)", timedout, again);
+	if (refused)
+		note(f, " (%u -EFAULT: pinned while PROT_READ)", refused);
 }
 
 struct storm_figures {
@@ -1633,12 +1642,13 @@ static void storm_mode(struct bench *b, struct storm_figures *f, size_t m,
 	handle = userptr(b, buf.ptr, size, 0);
 	map(b, vm, handle, BUF_VA, size, 0);
 	check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, "first storm job");
-	storm_jobs(b, f->quiet, vm, size, want, NULL, NULL);
+	storm_jobs(b, f->quiet, vm, size, want, NULL, NULL, false);
 	for (int k = 0; k < NSTORMS; k++) {
 		memset(page, 0, PAGE);
 		check_sum(gpu_checksum(b, vm, BUF_VA, size, &us), want, f->storm[k]->name);
 		storm_start(&s, page, k);
-		storm_jobs(b, f->storm[k], vm, size, want, &s, NULL);
+		storm_jobs(b, f->storm[k], vm, size, want, &s, NULL,
+			   k == STORM_MPROTECT && modes[m].flag == DRM_HMMGPU_VM_MODE_PINNED);
 		storm_stop(&s);
 		note_one_design(f->storm[k]);
 	}
@@ -1710,9 +1720,9 @@ static void ranges_design(struct bench *b, struct ranges_figures *f, const struc
 	check_sum(gpu_checksum(b, vm, DST_VA, size, &us), want_b, "first job of B");
 
 	/* A discarded reads zeros: the sum of each job is 0. */
-	storm_jobs(b, f->quiet, vm, size, 0, NULL, a->ptr);
+	storm_jobs(b, f->quiet, vm, size, 0, NULL, a->ptr, false);
 	storm_start(&s, page, STORM_MADVISE);
-	storm_jobs(b, f->storm, vm, size, 0, &s, a->ptr);
+	storm_jobs(b, f->storm, vm, size, 0, &s, a->ptr, false);
 	storm_stop(&s);
 	note_one_design(f->storm);
 	check_sum(gpu_checksum(b, vm, DST_VA, size, &us), want_b, "last job of B");
