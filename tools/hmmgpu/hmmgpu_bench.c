@@ -44,7 +44,38 @@
  *               VM (B) is quiet, and while the MADV_DONTNEED storm hits one
  *               of B's pages from the other CPU: faults per second and jobs
  *               per second on A, the stormed case against the quiet one.
- *               Skipped when the device offers no fault mode.
+ *               Skipped when the device offers no fault mode;
+ *  h. scale     bind, unbind and a job with N = 1000, 10000, 100000 and
+ *               1000000 mappings in a fault-mode VM, each figure against the
+ *               same at N = 1000: a ratio near 1 says that the cost does not
+ *               grow with N, as it should not where the driver keeps the
+ *               mappings in a red-black tree (an O(log n) bind and unbind, up
+ *               to max_mappings a VM). Each mapping is the one page of one
+ *               GEM object, read-only, at consecutive GPU pages; a VM of its
+ *               own for each N, destroyed after it, so that each N starts
+ *               from the same empty VM. "bind": every bind is timed, and the
+ *               last 1000 (those that bring the VM from N - 1000 to N
+ *               mappings; at N = 1000, all) make the figure: 10 samples, each
+ *               the mean of a block of 100 consecutive binds, so that the
+ *               page-table page a bind allocates every 512 pages is counted
+ *               in its share (the note and the JSON give the longest single
+ *               bind, and the mean of all N). "steady exec": a checksum job
+ *               on the middle mapping, after an untimed one, REPS times,
+ *               checked against the CPU's. "unbind": 1000 mappings spread
+ *               evenly over the range, each unbound (timed) and bound again
+ *               (untimed), so that the VM keeps its N mappings: samples as
+ *               for bind. "unbind all": one unbind of the whole range, one
+ *               sample, with its time per mapping (linear in N, not
+ *               quadratic, gives a time per mapping near N = 1000's); a job
+ *               on the middle mapping must then fault. N stops at -n
+ *               MAPPINGS, and at the module parameter max_mappings less the
+ *               result object's mapping (each skipped N is said); without the
+ *               parameter, the first bind refused with -ENOSPC ends the
+ *               section (a driver with a fixed limit); where the parameter
+ *               allows N, such a refusal is a failure. Skipped when the
+ *               device offers no fault mode. At 1000000 it binds 1.1 million
+ *               times in all: about a minute under TCG, with a progress line
+ *               every 5 s.
  *
  * Where hmmgpu has the writable module parameter range_locks, which chooses
  * the design of the VMs created after it is written (1: per-range locks, the
@@ -58,14 +89,17 @@
  *
  * Sections a to d run on 4 KiB pages (MADV_NOHUGEPAGE) and on THP (2 MiB
  * aligned, MADV_HUGEPAGE) at each size given on the command line, sections e
- * to g once on each; how much was really THP is read from /proc/self/smaps.
+ * to g once on each, section h once (a GEM page, not THP; its size column is
+ * the GPU range its N mappings cover); how much was really THP is read from
+ * /proc/self/smaps.
  * Each figure is taken once untimed (a warm-up: long-term pins migrate pages
  * out of the movable zone the first time, for instance; not in section d,
  * where every run maps fresh memory), then REPS times (in sections f and g,
- * each of 20 jobs is a sample); the table gives the median, the spread
- * (min-max) and the ratio of the median to the reference's. Where the VM's
- * counters apply, the table also says what it did in one timed run (GPU
- * faults, page-table entries written): a steady figure writes none.
+ * each of 20 jobs is a sample; section h samples as said above); the table
+ * gives the median, the spread (min-max) and the ratio of the median to the
+ * reference's. Where the VM's counters apply, the table also says what it did
+ * in one timed run (GPU faults, page-table entries written): a steady figure
+ * writes none.
  *
  * Time is read with rdtsc, calibrated against CLOCK_MONOTONIC at start: under
  * TCG the guest's clock may fall back to 4 ms jiffies, the TSC does not. The
@@ -83,11 +117,12 @@
  * figure (with its raw repetitions), which scripts/bench.sh collects into
  * results.json.
  *
- * Usage: hmmgpu_bench [-r REPS] [-s SECTIONS] SIZE_MIB...
+ * Usage: hmmgpu_bench [-r REPS] [-s SECTIONS] [-n MAPPINGS] SIZE_MIB...
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -171,6 +206,21 @@ static const unsigned int map_counts[] = { 1, 16, 256, 2048 };
 #define STORM_JOBS	20
 #define STORM_PAUSE_US	200
 #define STORM_TIMEOUT_MS 5000
+
+/*
+ * Section h: mappings of one page each, of one GEM object, at consecutive GPU pages from
+ * SCALE_VA: a million of them span 4 GiB, far above RESULT_VA and the other sections' buffers.
+ * At each N, SCALE_TIMED binds and as many unbinds make the figures, each sample the mean of a
+ * block of SCALE_BLOCK of them.
+ */
+#define SCALE_VA	0x10000000000ull
+#define SCALE_MOST	1000000u
+#define SCALE_TIMED	1000u
+#define SCALE_BLOCK	100u
+#define SCALE_BLOCKS	(SCALE_TIMED / SCALE_BLOCK)
+#define SCALE_PROGRESS_US 5e6
+#define MAX_MAPPINGS_PARAM "/sys/module/hmmgpu/parameters/max_mappings"
+static const unsigned int scale_counts[] = { SCALE_TIMED, 10000, 100000, SCALE_MOST };
 
 /* The time limit of every other job: a checksum of 256 MiB under TCG takes seconds. */
 #define JOB_TIMEOUT_MS	60000
@@ -596,6 +646,7 @@ struct bench {
 	volatile uint64_t *result;
 	int reps;
 	uint32_t modes;			/* the DRM_HMMGPU_VM_MODE_* the device offers */
+	unsigned int scale_max;		/* the largest N of section h */
 };
 
 static uint32_t vm_new(struct bench *b, const struct mode *m)
@@ -1768,6 +1819,240 @@ static void bench_ranges(struct bench *b, bool thp)
 	buf_free(&a);
 }
 
+/* hmmgpu's module parameter max_mappings, the most mappings a VM holds; 0 when it has none. */
+static unsigned long long max_mappings(void)
+{
+	unsigned long long most = 0;
+	FILE *f = fopen(MAX_MAPPINGS_PARAM, "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &most) != 1)
+		die("%s does not read as a number", MAX_MAPPINGS_PARAM);
+	fclose(f);
+	return most;
+}
+
+/* The times of SCALE_TIMED calls, summed by blocks of SCALE_BLOCK, and the longest. */
+struct scale_times {
+	double block_us[SCALE_BLOCKS];
+	double worst_us;
+};
+
+static void scale_time(struct scale_times *t, unsigned int i, double us)
+{
+	t->block_us[i / SCALE_BLOCK] += us;
+	if (us > t->worst_us)
+		t->worst_us = us;
+}
+
+/* The figure's samples: the mean time of one call in each block. */
+static void scale_samples(struct figure *f, const struct scale_times *t, const char *calls)
+{
+	for (unsigned int i = 0; i < SCALE_BLOCKS; i++)
+		sample(f, 0, t->block_us[i] / SCALE_BLOCK);
+	extra(f, ", \"timed\": %u, \"block\": %u, \"worst_us\": %.3f", SCALE_TIMED, SCALE_BLOCK,
+	      t->worst_us);
+	note(f, "means of %u %s; the longest %.1f us", SCALE_BLOCK, calls, t->worst_us);
+}
+
+struct scale_figures {
+	struct figure *bind, *steady, *unbind, *unbind_all;
+};
+
+/*
+ * Binds @n mappings of the page @handle read-only in @vm, timing each: the last SCALE_TIMED
+ * into @t, all of them into *@total_us. Returns how many it bound: fewer than @n when a bind
+ * was refused with -ENOSPC.
+ */
+static unsigned int scale_bind(struct bench *b, uint32_t vm, uint32_t handle, unsigned int n,
+			       struct scale_times *t, double *total_us)
+{
+	const uint64_t start = ticks();
+	uint64_t shown = start;
+	unsigned int i;
+
+	*total_us = 0;
+	for (i = 0; i < n; i++) {
+		uint64_t t0 = ticks();
+		int err = hmmgpu_vm_map(b->fd, vm, handle, DRM_HMMGPU_VM_BIND_READ_ONLY,
+					SCALE_VA + (uint64_t)i * PAGE, PAGE, 0);
+		double us = us_since(t0);
+
+		if (err == -ENOSPC)
+			break;
+		must(err, "VM_BIND map");
+		*total_us += us;
+		if (i >= n - SCALE_TIMED)
+			scale_time(t, i - (n - SCALE_TIMED), us);
+		if (i % SCALE_BLOCK == 0 && us_since(shown) >= SCALE_PROGRESS_US) {
+			printf("h  scale     N=%u: %u bound in %.1f s\n", n, i,
+			       us_since(start) / 1e6);
+			shown = ticks();
+		}
+	}
+	return i;
+}
+
+/*
+ * Section h at @n mappings, in a VM of its own. Returns false when the driver refused a bind
+ * with -ENOSPC before the n-th: the larger counts cannot be taken either.
+ */
+static bool scale_round(struct bench *b, const struct mode *fault, uint32_t handle,
+			unsigned int n, uint64_t want, unsigned long long most,
+			struct scale_figures *one)
+{
+	const uint64_t mid = SCALE_VA + (uint64_t)(n / 2) * PAGE;
+	const unsigned int stride = n / SCALE_TIMED;
+	const struct drm_hmmgpu_cmd cmd = checksum_cmd(mid, PAGE);
+	struct scale_times bind = { 0 }, unbind = { 0 };
+	struct drm_hmmgpu_vm_stats s0, s1;
+	const uint64_t size = (uint64_t)n * PAGE;
+	double bind_us, bind_s, all_us, us;
+	struct scale_figures f;
+	uint64_t start;
+	const char *from;
+	unsigned int bound;
+	uint32_t vm;
+	int err;
+
+	printf("h  scale     N=%u: binding\n", n);
+	vm = vm_new(b, fault);
+	start = ticks();
+	bound = scale_bind(b, vm, handle, n, &bind, &bind_us);
+	bind_s = us_since(start) / 1e6;
+	if (bound < n) {
+		/* The VM's mappings: the result object's and those bound. */
+		if (most)
+			failed("N=%u: -ENOSPC at %u mappings, max_mappings=%llu", n, bound + 1,
+			       most);
+		else
+			printf("h  scale     N=%u and up: skipped, -ENOSPC at %u mappings\n", n,
+			       bound + 1);
+		vm_free(b, vm);
+		return false;
+	}
+
+	f = (struct scale_figures){
+		figure('h', "4k", size, "%s bind N=%u", fault->name, n),
+		figure('h', "4k", size, "%s steady exec N=%u", fault->name, n),
+		figure('h', "4k", size, "%s unbind N=%u", fault->name, n),
+		figure('h', "4k", size, "%s unbind all N=%u", fault->name, n),
+	};
+	if (!one->bind)
+		*one = f;
+	compare(f.bind, one->bind != f.bind ? one->bind : NULL, NULL);
+	compare(f.steady, one->steady != f.steady ? one->steady : NULL, NULL);
+	compare(f.unbind, one->unbind != f.unbind ? one->unbind : NULL, NULL);
+	compare(f.unbind_all, one->unbind_all != f.unbind_all ? one->unbind_all : NULL, NULL);
+	for (struct figure *p = f.bind; p <= f.unbind_all; p++)
+		extra(p, ", \"mappings\": %u", n);
+
+	/* The binds: the last SCALE_TIMED, at N - SCALE_TIMED to N mappings. */
+	scale_samples(f.bind, &bind, "binds");
+	extra(f.bind, ", \"mean_all_us\": %.3f", bind_us / n);
+	note(f.bind, "; all %u: %.1f us each", n, bind_us / n);
+
+	/* A checksum of the page through the middle mapping, after one untimed. */
+	check_sum(gpu_checksum(b, vm, mid, PAGE, &us), want, f.steady->name);
+	stats(b, vm, &s0);
+	for (int rep = 0; rep < b->reps; rep++) {
+		check_sum(gpu_checksum(b, vm, mid, PAGE, &us), want, f.steady->name);
+		sample(f.steady, rep, us);
+	}
+	stats(b, vm, &s1);
+	count_stats(f.steady, 0, &s0, &s1);
+
+	/*
+	 * SCALE_TIMED unbinds spread over the range, each mapping bound again (untimed) right
+	 * after, so that the VM holds N mappings throughout and the middle one is among them.
+	 */
+	for (unsigned int i = 0; i < SCALE_TIMED; i++) {
+		uint64_t va = SCALE_VA + (uint64_t)i * stride * PAGE;
+
+		start = ticks();
+		unmap(b, vm, va, PAGE);
+		scale_time(&unbind, i, us_since(start));
+		must(hmmgpu_vm_map(b->fd, vm, handle, DRM_HMMGPU_VM_BIND_READ_ONLY, va, PAGE, 0),
+		     "VM_BIND map again");
+	}
+	scale_samples(f.unbind, &unbind, "unbinds");
+	check_sum(gpu_checksum(b, vm, mid, PAGE, &us), want, "the middle mapping bound again");
+
+	/* All N in one call, which must leave nothing for a job to read. */
+	start = ticks();
+	unmap(b, vm, SCALE_VA, size);
+	all_us = us_since(start);
+	sample(f.unbind_all, 0, all_us);
+	extra(f.unbind_all, ", \"per_mapping_us\": %.4f", all_us / n);
+	note(f.unbind_all, "%.3g us a mapping", all_us / n);
+	if (one->unbind_all != f.unbind_all)
+		note(f.unbind_all, ", %.2f times N=%u's", all_us / n / (median(one->unbind_all) /
+		     SCALE_TIMED), SCALE_TIMED);
+	*b->result = ~0ull;
+	err = try_job(b, vm, &cmd, JOB_TIMEOUT_MS, &from);
+	if (err != -EFAULT || strcmp(from, "job"))
+		failed("%s: a job on the middle mapping after it: %s %s, expected the job to fault",
+		       f.unbind_all->name, from, err ? hmmgpu_errname(err) : "done");
+
+	vm_free(b, vm);
+	printf("h  scale     N=%u: bound in %.1f s, all unbound in %.1f s\n", n, bind_s,
+	       all_us / 1e6);
+	return true;
+}
+
+/*
+ * Section h: what bind, unbind and a job cost with 1000 to a million mappings in a fault-mode
+ * VM, each against the same with 1000; on one GEM page, so THP does not apply.
+ */
+static void bench_scale(struct bench *b)
+{
+	const unsigned long long most = max_mappings();
+	struct scale_figures one = { 0 };
+	const struct mode *fault = NULL;
+	uint32_t *page, handle;
+	uint64_t want;
+	void *ptr;
+
+	for (size_t m = 0; m < NMODES; m++)
+		if (modes[m].flag == DRM_HMMGPU_VM_MODE_FAULT && (b->modes & modes[m].flag))
+			fault = &modes[m];
+	if (!fault) {
+		printf("h  scale: skipped, the device does not offer fault mode\n");
+		return;
+	}
+	if (most)
+		printf("h  scale     max_mappings=%llu (a VM's result object takes one)\n", most);
+	else
+		printf("h  scale     no max_mappings: the first -ENOSPC ends the section\n");
+
+	must(hmmgpu_gem_create(b->fd, PAGE, &handle), "GEM_CREATE");
+	must(hmmgpu_gem_mmap(b->fd, handle, PAGE, &ptr), "mmap of the GEM object");
+	page = ptr;
+	for (size_t i = 0; i < PAGE / 4; i++)
+		page[i] = pattern(9, i);
+	want = cpu_checksum(page, PAGE);
+
+	for (size_t c = 0; c < ARRAY_SIZE(scale_counts); c++) {
+		unsigned int n = scale_counts[c];
+
+		if (n > b->scale_max) {
+			printf("h  scale     N=%u and up: skipped, over -n %u\n", n, b->scale_max);
+			break;
+		}
+		if (most && n + 1ull > most) {
+			/* The result object's mapping is one of the VM's. */
+			printf("h  scale     N=%u and up: skipped, over max_mappings=%llu\n", n,
+			       most);
+			break;
+		}
+		if (!scale_round(b, fault, handle, n, want, most, &one))
+			break;
+	}
+	must(sys(munmap(ptr, PAGE)), "munmap of the GEM object");
+	hmmgpu_gem_close(b->fd, handle);
+}
+
 /* Output. */
 
 static void json_string(const char *s)
@@ -1918,7 +2203,7 @@ static void table(void)
 }
 
 static void describe_run(const struct calibration *c, int reps, const char *sections,
-			 const unsigned long *sizes, int nsizes)
+			 const unsigned long *sizes, int nsizes, unsigned int scale_max)
 {
 	char thp[128] = "";
 	struct utsname u;
@@ -1940,7 +2225,7 @@ static void describe_run(const struct calibration *c, int reps, const char *sect
 	printf("settings  %d reps after a warm-up; sections %s; sizes", reps, sections);
 	for (int i = 0; i < nsizes; i++)
 		printf(" %lu", sizes[i]);
-	printf(" MiB\n");
+	printf(" MiB; section h up to N=%u\n", scale_max);
 	if (range_locks_found < 0)
 		printf("design    %s: sections f and g take the kernel's design only\n",
 		       range_locks_why);
@@ -1957,7 +2242,7 @@ static void describe_run(const struct calibration *c, int reps, const char *sect
 	printf(", \"sizes_mib\": [");
 	for (int i = 0; i < nsizes; i++)
 		printf("%s%lu", i ? ", " : "", sizes[i]);
-	printf("], \"range_locks\": ");
+	printf("], \"scale_max\": %u, \"range_locks\": ", scale_max);
 	if (range_locks_found < 0)
 		printf("null");
 	else
@@ -2011,19 +2296,23 @@ static void raise_memlock(void)
 
 static void usage(void)
 {
-	printf("usage: hmmgpu_bench [-r REPS] [-s SECTIONS] SIZE_MIB...\n"
+	printf("usage: hmmgpu_bench [-r REPS] [-s SECTIONS] [-n MAPPINGS] SIZE_MIB...\n"
 	       "  -r REPS      repetitions of each figure after a warm-up (default 5)\n"
-	       "  -s SECTIONS  which of the sections abcdefg to run (default all)\n"
-	       "  SIZE_MIB     buffer sizes for sections a-d, multiples of 2\n");
+	       "  -s SECTIONS  which of the sections abcdefgh to run (default all)\n"
+	       "  -n MAPPINGS  the largest N of section h, at least 1000 (default %u)\n"
+	       "  SIZE_MIB     buffer sizes for sections a-d, multiples of 2\n", SCALE_MOST);
 	exit(2);
 }
 
 static const char *const kinds[] = { "4k", "thp" };
 static const char *const section_names[] = {
-	"read", "pin", "copy/fill", "munmap", "mappings", "storm", "ranges",
+	"read", "pin", "copy/fill", "munmap", "mappings", "storm", "ranges", "scale",
 };
 
-/* Runs @section at each size (sections a-d) or once (e-g), on 4 KiB pages, then THP. */
+/*
+ * Runs @section at each size (sections a-d) or once (e-g), on 4 KiB pages, then THP; section h
+ * once, on 4 KiB pages.
+ */
 static void run_section(struct bench *b, char section, const unsigned long *sizes, int nsizes)
 {
 	static void (*const sized[])(struct bench *, size_t, bool) = {
@@ -2033,8 +2322,9 @@ static void run_section(struct bench *b, char section, const unsigned long *size
 		bench_mappings, bench_storm, bench_ranges,
 	};
 	bool per_size = section <= 'd';
+	size_t nkinds = section == 'h' ? 1 : ARRAY_SIZE(kinds);
 
-	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+	for (size_t k = 0; k < nkinds; k++) {
 		for (int i = 0; i < (per_size ? nsizes : 1); i++) {
 			uint64_t start = ticks();
 			char size[32] = "";
@@ -2042,6 +2332,8 @@ static void run_section(struct bench *b, char section, const unsigned long *size
 			if (per_size) {
 				sized[section - 'a'](b, sizes[i] * MIB, k);
 				fmt_size(size, sizeof(size), sizes[i] * MIB);
+			} else if (section == 'h') {
+				bench_scale(b);
 			} else {
 				once[section - 'e'](b, k);
 			}
@@ -2055,14 +2347,14 @@ static void run_section(struct bench *b, char section, const unsigned long *size
 int main(int argc, char **argv)
 {
 	unsigned long sizes[16];
-	const char *sections = "abcdefg";
+	const char *sections = "abcdefgh";
 	struct calibration cal;
-	struct bench b = { .reps = 5 };
+	struct bench b = { .reps = 5, .scale_max = SCALE_MOST };
 	uint64_t start;
 	int opt, nsizes = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "r:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:s:n:")) != -1) {
 		switch (opt) {
 		case 'r':
 			b.reps = atoi(optarg);
@@ -2070,11 +2362,20 @@ int main(int argc, char **argv)
 		case 's':
 			sections = optarg;
 			break;
+		case 'n': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || n < SCALE_TIMED || n > UINT_MAX)
+				usage();
+			b.scale_max = n;
+			break;
+		}
 		default:
 			usage();
 		}
 	}
-	if (b.reps < 1 || b.reps >= MAX_SAMPLES || strspn(sections, "abcdefg") != strlen(sections))
+	if (b.reps < 1 || b.reps >= MAX_SAMPLES || strspn(sections, "abcdefgh") != strlen(sections))
 		usage();
 	for (; optind < argc && nsizes < (int)ARRAY_SIZE(sizes); optind++) {
 		char *end;
@@ -2090,13 +2391,13 @@ int main(int argc, char **argv)
 	pin_cpu();
 	calibrate(&cal);
 	range_locks_probe();
-	describe_run(&cal, b.reps, sections, sizes, nsizes);
+	describe_run(&cal, b.reps, sections, sizes, nsizes, b.scale_max);
 	raise_memlock();
 	kernel_copy_probe();
 	open_device(&b, strpbrk(sections, "abcdef"));
 
 	start = ticks();
-	for (const char *s = "abcdefg"; *s; s++)
+	for (const char *s = "abcdefgh"; *s; s++)
 		if (strchr(sections, *s))
 			run_section(&b, *s, sizes, nsizes);
 	table();
