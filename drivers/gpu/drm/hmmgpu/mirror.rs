@@ -362,6 +362,8 @@ impl<'w> Pinning<'w> {
                     range: None,
                 }),
                 Err(e) if e == EFAULT => Err(EFAULT),
+                // As under the lock: the range changed while its pages were migrated.
+                Err(e) if e == ENOMEM && n.check_retry(seqs[i]) => return Err(EAGAIN),
                 Err(e) => return Err(e),
             };
         }
