@@ -1434,6 +1434,29 @@ static void bad_vm_ids(struct ctx *c)
 	}
 }
 
+/*
+ * Sets the max_mappings module parameter to @n, or back to what it was for 0.
+ * The test needs the parameter (the driver's own since the limit became a
+ * million).
+ */
+static void set_max_mappings(unsigned long n)
+{
+	static const char path[] = "/sys/module/hmmgpu/parameters/max_mappings";
+	static unsigned long saved;
+	FILE *f;
+
+	if (!saved) {
+		f = fopen(path, "r");
+		igt_assert_f(f, "%s: %s\n", path, strerror(errno));
+		igt_assert_eq(fscanf(f, "%lu", &saved), 1);
+		fclose(f);
+	}
+	f = fopen(path, "w");
+	igt_assert_f(f, "%s: %s\n", path, strerror(errno));
+	igt_assert(fprintf(f, "%lu\n", n ? n : saved) > 0);
+	igt_assert_eq(fclose(f), 0);
+}
+
 static void bad_bind(struct ctx *c)
 {
 	const uint64_t size = PAGES * page, half = size / 2, va = USERPTR_VA;
@@ -1515,12 +1538,17 @@ static void bad_bind(struct ctx *c)
 	hmmgpu_vm_unmap(c->fd, c->vm, va - page, half + 2 * page);
 	igt_assert_eq(gpu_write64(c, va, 0), -EFAULT);
 
-	/* At most 4096 mappings a VM; the scratch object's is one. */
+	/*
+	 * At most max_mappings mappings a VM (a million by default; 4096 here, so
+	 * that the test is quick); the scratch object's is one.
+	 */
+	set_max_mappings(4096);
 	for (int i = 1; i < 4096; i++)
 		igt_assert_eq(MAP(c->bo, DRM_HMMGPU_VM_BIND_READ_ONLY,
 				  0x400000000ull + 2ull * i * page, page, 0), 0);
 	igt_assert_eq(MAP(c->bo, 0, 0x400000000ull, page, 0), -ENOSPC);
 	hmmgpu_vm_unmap(c->fd, c->vm, 0x400000000ull, 2ull * 4096 * page);
+	set_max_mappings(0);
 	igt_assert_eq(MAP(uptr, 0, va, size, 0), 0);
 	hmmgpu_vm_unmap(c->fd, c->vm, va, size);
 
@@ -1771,6 +1799,64 @@ static void test_bad_args(uint32_t mode)
  * pins, it unpins, whether the memory goes away, the VM is destroyed or the
  * file closed without destroying anything.
  */
+/* The unreclaimable slab memory of the system, in KiB. */
+static long slab_unreclaimable_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	igt_assert(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SUnreclaim: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	igt_assert(kb >= 0);
+	return kb;
+}
+
+/*
+ * Binding and unbinding a range at ever new addresses leaves nothing behind:
+ * the page-table tables a bind reserves are freed when no mapping needs them
+ * any more. 64 cycles of 1 GiB reserve 256 MiB of tables in all; if they
+ * stayed, the unreclaimable slab memory would grow by that much.
+ */
+static void test_table_memory(uint32_t mode)
+{
+	const uint64_t size = 1ull << 30, base = 1ull << 40;
+	const int cycles = 64;
+	long before, after;
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	ctx_init(&c, mode, 0);
+	ptr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	igt_assert(ptr != MAP_FAILED);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	/* Once, so that what the first bind allocates for good is counted before. */
+	hmmgpu_vm_map(c.fd, c.vm, uptr, 0, base, size, 0);
+	hmmgpu_vm_unmap(c.fd, c.vm, base, size);
+	before = slab_unreclaimable_kb();
+	for (int i = 1; i <= cycles; i++) {
+		/* Each at another address, 512 GiB apart: new tables at every level. */
+		uint64_t va = base + (uint64_t)i * (1ull << 39) + (1ull << 29);
+
+		hmmgpu_vm_map(c.fd, c.vm, uptr, 0, va, size, 0);
+		hmmgpu_vm_unmap(c.fd, c.vm, va, size);
+	}
+	after = slab_unreclaimable_kb();
+	igt_info("unreclaimable slab: %ld KiB before, %ld KiB after %d cycles of 1 GiB\n",
+		 before, after, cycles);
+	/* A leak of the tables would be 256 MiB; allow a sixteenth of it for noise. */
+	igt_assert_f(after - before < 16 * 1024, "%ld KiB more unreclaimable slab\n",
+		     after - before);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, size), 0);
+	ctx_fini(&c);
+}
+
 static void test_pinned_balance(void)
 {
 	const uint64_t size = SZ_4M, pages = size / page, gone = SZ_1M;
@@ -3033,6 +3119,14 @@ igt_main
 		require_vm();
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_bad_args(m->flags);
+	}
+
+	igt_describe("Binding and unbinding 1 GiB at 64 new addresses leaves no page-table "
+		     "memory behind.");
+	igt_subtest("table-memory") {
+		require_vm();
+		test_table_memory(vm_modes & DRM_HMMGPU_VM_MODE_FAULT ? DRM_HMMGPU_VM_MODE_FAULT :
+				  DRM_HMMGPU_VM_MODE_PREFAULT);
 	}
 
 	igt_describe("Pinned mode pins the bound pages (VM_STATS pinned_pages), and unpins "

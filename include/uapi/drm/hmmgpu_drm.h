@@ -331,7 +331,8 @@ struct drm_hmmgpu_vm_destroy {
  * A GEM object imported from another driver's dma-buf maps only if its
  * memory is system RAM (-EOPNOTSUPP for device memory).
  *
- * A VM holds at most 4096 mappings (-ENOSPC).
+ * A VM holds at most 1048576 mappings (-ENOSPC; the module parameter
+ * max_mappings may set fewer), found, bound and unbound in O(log n).
  */
 struct drm_hmmgpu_vm_bind {
 	/** @vm_id: In, the VM. */

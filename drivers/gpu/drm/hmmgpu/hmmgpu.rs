@@ -16,6 +16,7 @@ mod engine;
 mod file;
 mod gem;
 mod job;
+mod mappings;
 mod mirror;
 mod page_table;
 mod queue;

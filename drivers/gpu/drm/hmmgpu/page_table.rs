@@ -163,6 +163,41 @@ impl TablePool {
     }
 }
 
+/// Frees the tables below `table` (of `level`, whose span starts at `base`) over `[lo, hi)`
+/// that `needed` says no mapping overlaps. Returns the number of tables freed.
+fn prune_level(
+    table: &mut Table,
+    level: usize,
+    base: u64,
+    lo: u64,
+    hi: u64,
+    needed: &impl Fn(u64, u64) -> bool,
+) -> usize {
+    // Each entry of a table of `level` spans this much; `next[i]` is the table below it.
+    let span = 1u64 << (12 + 9 * level);
+    let mut freed = 0;
+    for i in index(lo, level)..=index(hi - 1, level) {
+        let start = base + i as u64 * span;
+        let end = start + span;
+        let Some(child) = table.next[i].as_deref_mut() else {
+            continue;
+        };
+        if !needed(start, end) {
+            fn count(table: &Table) -> usize {
+                1 + table.next.iter().flatten().map(|t| count(t)).sum::<usize>()
+            }
+            freed += count(child);
+            // No mapping overlaps the child's span: its entries are all clear, and a 2 MiB
+            // entry over it too (cleared with its mapping).
+            table.next[i] = None;
+        } else if level > 1 {
+            let (lo, hi) = (core::cmp::max(lo, start), core::cmp::min(hi, end));
+            freed += prune_level(child, level - 1, start, lo, hi, needed);
+        }
+    }
+    freed
+}
+
 /// A GPU page table.
 ///
 /// Its owner keeps this promise, on which the engine's accesses rely: every valid entry maps a
@@ -415,6 +450,29 @@ impl PageTable {
         count
     }
 
+    /// Frees the tables under `[va, va + size)` that no mapping needs any more: those whose span
+    /// `needed(start, end)` says no mapping overlaps (their entries were cleared with their
+    /// mappings). Tables that a remaining mapping overlaps stay, reserved for it. Never
+    /// allocates; returns the number of tables freed.
+    ///
+    /// Without it, every bind and unbind of a range at a new address would leave its tables
+    /// behind: 4 MiB for each GiB, for as long as the VM lives.
+    pub(crate) fn prune(&mut self, va: u64, size: u64, needed: impl Fn(u64, u64) -> bool) -> usize {
+        let Ok(end) = Self::check_range(va, size) else {
+            return 0;
+        };
+        prune_level(&mut self.root, LEVELS - 1, 0, va, end, &needed)
+    }
+
+    /// The number of tables below the root.
+    #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
+    pub(crate) fn tables(&self) -> usize {
+        fn count(table: &Table) -> usize {
+            table.next.iter().flatten().map(|t| 1 + count(t)).sum()
+        }
+        count(&self.root)
+    }
+
     /// Translates `va` for an access by a job of the VM's own process.
     #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
     pub(crate) fn translate(&self, va: u64, write: bool) -> Result<Translation, GpuFault> {
@@ -605,6 +663,33 @@ mod tests {
         for (t, (phys, writable, size)) in seen.iter().zip(expected) {
             assert!(t.phys == phys && t.writable == writable && t.size == size);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn pruning_frees_the_tables_no_mapping_needs() -> Result {
+        let mut pt = PageTable::new()?;
+        // 1 GiB across a 512 GiB boundary: tables at every level on both sides.
+        let va = (1 << 39) - (1 << 29);
+        let size = 1 << 30;
+        pt.reserve(va, size)?;
+        let all = pt.tables();
+        assert_eq!(all, 2 + 2 + 512);
+        // Another mapping keeps the 2 MiB at the end.
+        let kept = (va + size - SZ_2M, va + size);
+        let overlaps = |lo: u64, hi: u64| lo < kept.1 && kept.0 < hi;
+        let freed = pt.prune(va, size, overlaps);
+        // What stays: one table per level on the kept mapping's path.
+        assert_eq!(pt.tables(), 3);
+        assert_eq!(freed, all - 3);
+        assert_eq!(pt.tables_needed(kept.0, SZ_2M)?, 0);
+        put(&mut pt, kept.0, 0x1000, PageSize::Small, Perm::RW)?;
+        // Nothing needs anything any more.
+        assert_eq!(pt.prune(0, VA_END, |_, _| false), 3);
+        assert_eq!(pt.tables(), 0);
+        // And everything can be reserved again.
+        pt.reserve(va, size)?;
+        assert_eq!(pt.tables(), all);
         Ok(())
     }
 

@@ -18,8 +18,9 @@
 
 use crate::{
     engine::Stop,
-    gem::{Bo, Object},
+    gem::Bo,
     job::Job,
+    mappings::{self, Backing, Mapping, Mappings, Room},
     mirror::{self, Mirror, Pinning, Pins},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     queue::OwnedQueue,
@@ -27,11 +28,11 @@ use crate::{
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{flags::GFP_KERNEL, Allocator, KBox, KVVec, KVec, Vec},
     bindings, c_str,
     dma_fence::{Fence, FenceContext},
     drm,
-    drm::gem::{shmem, BaseObject},
+    drm::gem::BaseObject,
     impl_has_work,
     mm::{
         hmm::{self, Fault, Range, Snapshot},
@@ -41,6 +42,7 @@ use kernel::{
     },
     new_fence_context, new_mutex, new_notifier_lock, new_work,
     prelude::*,
+    rbtree::RBTree,
     sync::{Arc, Mutex},
     time::Ktime,
     types::ARef,
@@ -102,8 +104,19 @@ impl Mode {
 /// The middle size of the windows a GPU page fault mirrors.
 const SZ_64K: u64 = 1 << 16;
 
-/// The most mappings a VM holds.
-const MAX_MAPPINGS: usize = 4096;
+kernel::module_param_u32!(
+    MAX_MAPPINGS,
+    "hmmgpu",
+    "max_mappings",
+    1 << 20,
+    "The most mappings a GPU VM holds (default 1048576); binds past it fail with -ENOSPC",
+    writable
+);
+
+/// The most mappings a VM holds now.
+fn max_mappings() -> usize {
+    MAX_MAPPINGS.get() as usize
+}
 
 /// How many times a submission mirrors again the userptrs an invalidation raced with, before it
 /// gives up with `EAGAIN`.
@@ -156,7 +169,7 @@ pub(crate) struct State {
     pub(crate) last_fence: Option<ARef<Fence>>,
     /// The GPU addresses of mirrors invalidated since they were last mirrored (prefault and
     /// pinned modes), with room for every mirror of the VM.
-    invalid: KVec<u64>,
+    invalid: KVVec<u64>,
     /// The list ran out of room: every mirror must be looked at.
     walk_all: bool,
     /// How many times a mirror with entries was invalidated: a submission publishes its job only
@@ -190,94 +203,6 @@ impl State {
     }
 }
 
-/// What a mapping maps.
-enum Backing {
-    /// Pages of a GEM object, kept resident while mapped.
-    Bo(shmem::PinnedPages<Object>),
-    /// A range of the VM's process, mirrored.
-    Userptr(Pin<KBox<IntervalNotifier<Mirror>>>),
-}
-
-/// A mapping of a VM.
-struct Mapping {
-    va: u64,
-    size: u64,
-    /// The object's page at `va`.
-    first_page: usize,
-    write: bool,
-    backing: Backing,
-}
-
-impl Mapping {
-    fn end(&self) -> u64 {
-        self.va + self.size
-    }
-
-    /// Clears the mapping's entries (marking the pages a userptr mapping may have written
-    /// dirty), and tells its mirror, if any, that the mapping is going: its invalidations must
-    /// not touch the page table any more.
-    fn remove_locked(&self, guard: &mut NotifierGuard<'_, State>) {
-        match self.mirror() {
-            Some(n) => {
-                n.data().clear_entries(&mut guard.pt, self.va, self.size);
-                let state = n.data().state.access(guard);
-                state.removed = true;
-                state.mapped = false;
-            }
-            None => {
-                guard.pt.clear(self.va, self.size);
-            }
-        }
-    }
-
-    /// Writes the entries of a GEM object's mapping.
-    fn map_bo(&self, pt: &mut PageTable) -> Result {
-        let Backing::Bo(pages) = &self.backing else {
-            return Ok(());
-        };
-        let slice = pages.pages().get(self.first_page..).ok_or(EINVAL)?;
-        let write = self.write;
-        let frames = |i: usize| {
-            // SAFETY: `pages` keeps the pages resident while the mapping exists, and the
-            // mapping's entries are cleared before it is dropped.
-            slice
-                .get(i)
-                .map(|&p| unsafe { mirror::page_frame(p, write) })
-        };
-        mirror::write_entries(pt, self.va, (self.size / SZ_4K) as usize, false, frames)
-    }
-
-    fn mirror(&self) -> Option<&IntervalNotifier<Mirror>> {
-        match &self.backing {
-            Backing::Userptr(n) => Some(n),
-            Backing::Bo(_) => None,
-        }
-    }
-}
-
-/// A VM's mappings, sorted by address and never overlapping.
-struct Bindings {
-    maps: KVec<Mapping>,
-    userptrs: usize,
-}
-
-impl Bindings {
-    /// The index of the first mapping that ends after `va`.
-    fn first_after(&self, va: u64) -> usize {
-        self.maps.partition_point(|m| m.end() <= va)
-    }
-
-    /// The mapping that holds `va`.
-    fn find(&self, va: u64) -> Option<&Mapping> {
-        self.maps.get(self.first_after(va)).filter(|m| m.va <= va)
-    }
-
-    /// The mirror whose mapping starts at `va`.
-    fn mirror_at(&self, va: u64) -> Option<&IntervalNotifier<Mirror>> {
-        self.find(va).filter(|m| m.va == va)?.mirror()
-    }
-}
-
 /// A GPU VM.
 #[pin_data]
 pub(crate) struct Vm {
@@ -287,7 +212,7 @@ pub(crate) struct Vm {
     /// The process the VM belongs to.
     mm: ARef<Mm>,
     #[pin]
-    bindings: Mutex<Bindings>,
+    bindings: Mutex<Mappings>,
     #[pin]
     pub(crate) state: NotifierLock<State>,
     pub(crate) stats: Arc<Stats>,
@@ -347,7 +272,7 @@ impl Vm {
         let state = State {
             pt: PageTable::new()?,
             last_fence: None,
-            invalid: KVec::new(),
+            invalid: KVVec::new(),
             walk_all: false,
             generation: 0,
             clearing: 0,
@@ -358,7 +283,7 @@ impl Vm {
                 mode,
                 range_locks: RANGE_LOCKS.get() != 0,
                 mm,
-                bindings <- new_mutex!(Bindings { maps: KVec::new(), userptrs: 0 }),
+                bindings <- new_mutex!(Mappings::new()),
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
                 stats: Arc::new(Stats::default(), GFP_KERNEL)?,
                 fences,
@@ -422,11 +347,7 @@ impl Vm {
         // it, none queues any more.
         drop(self.bindings.lock());
         self.queue.drain();
-        let maps = {
-            let mut b = self.bindings.lock();
-            b.userptrs = 0;
-            core::mem::take(&mut b.maps)
-        };
+        let maps = self.bindings.lock().take_all();
         self.release(maps);
         // Invalidations queue no more release work (`cancelled`): wait for the last one, and
         // release what the last invalidations left.
@@ -454,10 +375,10 @@ impl Vm {
 
     /// Clears the entries of `maps`, then drops them (removing their notifiers, releasing their
     /// pins) outside the notifier lock.
-    fn release(&self, maps: KVec<Mapping>) {
+    fn release(&self, maps: RBTree<u64, Mapping>) {
         {
             let mut guard = self.state.lock();
-            for m in maps.iter() {
+            for m in maps.values() {
                 m.remove_locked(&mut guard);
             }
         }
@@ -502,7 +423,7 @@ impl Vm {
     /// then checks under the notifier lock that no invalidation raced, and if none did, calls
     /// `publish` under it. Mirrors that cannot be mirrored (not mapped any more, not the
     /// submitter's process) are left cleared: jobs that touch them fault.
-    fn validate(&self, b: &Bindings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
+    fn validate(&self, b: &Mappings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
         // Mirrors found not mapped, left cleared this time.
         let mut skip = KVec::new();
@@ -541,16 +462,30 @@ impl Vm {
 
     /// The addresses of the mirrors to mirror again, and the invalidation generation they are
     /// as of.
-    fn take_invalid(&self, b: &Bindings) -> Result<(KVec<u64>, u64)> {
-        {
+    fn take_invalid(&self, b: &Mappings) -> Result<(KVVec<u64>, u64)> {
+        // Room for the listed mirrors, or all of them when the list overflowed: made without
+        // the lock, and again if the list grew meanwhile.
+        let room = |state: &State| match state.walk_all {
+            true => b.userptrs(),
+            false => state.invalid.len(),
+        };
+        let mut want = {
             // Mostly nothing was invalidated since the last submission: no room to make.
             let guard = self.state.lock();
             if guard.invalid.is_empty() && !guard.walk_all {
-                return Ok((KVec::new(), guard.generation));
+                return Ok((KVVec::new(), guard.generation));
             }
-        }
-        let mut todo = KVec::with_capacity(b.userptrs, GFP_KERNEL)?;
-        let mut guard = self.state.lock();
+            room(&guard)
+        };
+        let (mut todo, mut guard) = loop {
+            let todo = KVVec::with_capacity(want, GFP_KERNEL)?;
+            let guard = self.state.lock();
+            let need = room(&guard);
+            if need <= want {
+                break (todo, guard);
+            }
+            want = need;
+        };
         let generation = guard.generation;
         let mut walk_all = guard.walk_all;
         for i in 0..guard.invalid.len() {
@@ -566,7 +501,7 @@ impl Vm {
         if walk_all {
             // SAFETY: `u64` needs no drop; the length only shrinks.
             unsafe { todo.set_len(0) };
-            for m in b.maps.iter() {
+            for m in b.iter() {
                 let Some(n) = m.mirror() else { continue };
                 if n.data().state.access(&mut guard).invalid {
                     // There is room for every mirror.
@@ -583,7 +518,7 @@ impl Vm {
     /// or an invalidation is still to clear its mirror's entries. Returns whether it published.
     fn finish(
         &self,
-        b: &Bindings,
+        b: &Mappings,
         guard: &mut NotifierGuard<'_, State>,
         generation: u64,
         publish: &mut Option<impl FnOnce(&mut State)>,
@@ -613,7 +548,7 @@ impl Vm {
         }
         // The list ran out of room before: list again what is invalid and not listed.
         if core::mem::take(&mut guard.walk_all) {
-            for m in b.maps.iter().filter_map(Mapping::mirror) {
+            for m in b.iter().filter_map(Mapping::mirror) {
                 let m = m.data();
                 let state = m.state.access(guard);
                 if state.invalid && !state.listed {
@@ -638,7 +573,7 @@ impl Vm {
     /// that arrive meanwhile wait, so that the round succeeds unless one came before.
     fn mirror_snapshots(
         &self,
-        b: &Bindings,
+        b: &Mappings,
         todo: &[u64],
         generation: u64,
         skip: &mut KVec<u64>,
@@ -731,7 +666,7 @@ impl Vm {
     /// the pinned pages.
     fn mirror_pins(
         &self,
-        b: &Bindings,
+        b: &Mappings,
         todo: &[u64],
         generation: u64,
         owner: bool,
@@ -878,7 +813,12 @@ impl Vm {
 
     /// Makes room on the invalidated list for `n` mirrors.
     fn reserve_invalid(&self, n: usize) -> Result {
-        let mut fresh = KVec::with_capacity(n, GFP_KERNEL)?;
+        let capacity = self.state.lock().invalid.capacity();
+        if capacity >= n {
+            return Ok(());
+        }
+        // Doubling, so that a million binds copy the list about twenty times, not a million.
+        let mut fresh = KVVec::with_capacity(n.max(capacity.saturating_mul(2)), GFP_KERNEL)?;
         let old = {
             let mut guard = self.state.lock();
             if guard.invalid.capacity() >= n {
@@ -905,24 +845,48 @@ impl Vm {
         if args.flags & !uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0 || offset % SZ_4K != 0 {
             return Err(EINVAL);
         }
-        let read_only = args.flags & uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0;
-        let obj_end = offset.checked_add(size).ok_or(EINVAL)?;
-        let first_page = (offset / SZ_4K) as usize;
+        offset.checked_add(size).ok_or(EINVAL)?;
         let mut b = self.bindings.lock();
         if self.cancelled() {
             return Err(ENOENT);
         }
-        let i = b.first_after(va);
-        if b.maps.get(i).is_some_and(|m| m.va < va + size) {
+        if b.overlaps(va, va + size) {
             return Err(EBUSY);
         }
-        if b.maps.len() >= MAX_MAPPINGS {
+        if b.len() >= max_mappings() {
             return Err(ENOSPC);
         }
         // Room to link the mapping in, made first: once entries are written, nothing may fail
         // (dropping the mapping would leave entries to pages no longer kept).
-        let space = SpliceSpace::alloc(b.maps.len(), 0, 1)?;
-        let mut new = KVec::with_capacity(1, GFP_KERNEL)?;
+        let room = Room::new(GFP_KERNEL)?;
+        let made = self.new_mapping(file, args, &b);
+        let mapping = match made {
+            Ok(mapping) => mapping,
+            Err(e) => {
+                // The tables reserved for it that no other mapping needs go again.
+                self.state
+                    .lock()
+                    .pt
+                    .prune(va, size, |lo, hi| b.overlaps(lo, hi));
+                return Err(e);
+            }
+        };
+        b.insert(room, mapping);
+        Ok(())
+    }
+
+    /// The mapping `DRM_HMMGPU_VM_BIND_MAP` asks for, its tables reserved and, for a GEM object
+    /// or a pinned userptr, its entries written.
+    fn new_mapping(
+        self: &Arc<Self>,
+        file: &drm::File<crate::file::File>,
+        args: &uapi::drm_hmmgpu_vm_bind,
+        b: &Mappings,
+    ) -> Result<Mapping> {
+        let (va, size, offset) = (args.va, args.size, args.offset);
+        let read_only = args.flags & uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0;
+        let obj_end = offset.checked_add(size).ok_or(EINVAL)?;
+        let first_page = (offset / SZ_4K) as usize;
         let mapping = if let Ok(bo) = Bo::lookup_handle(file, args.handle) {
             if obj_end > bo.size() as u64 {
                 return Err(EINVAL);
@@ -952,7 +916,7 @@ impl Vm {
             let write = !read_only && !userptr.read_only();
             let cpu = userptr.start() + offset as usize;
             self.reserve(va, size)?;
-            self.reserve_invalid(b.userptrs + 1)?;
+            self.reserve_invalid(b.userptrs() + 1)?;
             let n = self.new_mirror(va, cpu, size, write)?;
             if self.mode == Mode::Pinned {
                 self.pin_at_bind(&n)?;
@@ -965,13 +929,7 @@ impl Vm {
                 backing: Backing::Userptr(n),
             }
         };
-        let userptr = mapping.mirror().is_some();
-        let _ = push_within_capacity(&mut new, mapping);
-        space.apply(&mut b.maps, i, i, new);
-        if userptr {
-            b.userptrs += 1;
-        }
-        Ok(())
+        Ok(mapping)
     }
 
     /// Creates the mirror of a userptr mapping; in prefault and pinned modes it starts on the
@@ -1043,31 +1001,33 @@ impl Vm {
     pub(crate) fn unmap(self: &Arc<Self>, va: u64, size: u64) -> Result {
         let end = PageTable::check_range(va, size)?;
         let mut b = self.bindings.lock();
-        let first = b.first_after(va);
-        let last = first + b.maps[first..].partition_point(|m| m.va < end);
-        if first == last {
+        let Some(head) = b.overlapping(va, end).next() else {
             return Ok(());
-        }
+        };
+        let tail = b.overlapping(va, end).last().ok_or(EINVAL)?;
+        let count = b.overlapping(va, end).count();
         // The pieces left on either side, made before anything is removed.
         let mut pieces = KVec::with_capacity(2, GFP_KERNEL)?;
-        let (head, tail) = (&b.maps[first], &b.maps[last - 1]);
         if head.va < va {
             pieces.push(self.piece(head, head.va, va)?, GFP_KERNEL)?;
         }
         if tail.end() > end {
             pieces.push(self.piece(tail, end, tail.end())?, GFP_KERNEL)?;
         }
-        if b.maps.len() - (last - first) + pieces.len() > MAX_MAPPINGS {
+        if b.len() - count + pieces.len() > max_mappings() {
             return Err(ENOSPC);
         }
         let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
-        self.reserve_invalid(b.userptrs + added)?;
-        let space = SpliceSpace::alloc(b.maps.len(), last - first, pieces.len())?;
+        self.reserve_invalid(b.userptrs() + added)?;
+        let rooms = mappings::room(pieces.len())?;
+        let mut old = KVec::with_capacity(count, GFP_KERNEL)?;
         // Nothing fails from here on.
-        let npieces = pieces.len();
-        let old = space.apply(&mut b.maps, first, last, pieces);
-        let removed = old.iter().filter(|m| m.mirror().is_some()).count();
-        b.userptrs = b.userptrs + added - removed;
+        let mut piece_vas = [None; 2];
+        b.remove_overlapping(va, end, &mut old);
+        for (i, (room, p)) in rooms.into_iter().zip(pieces).enumerate() {
+            piece_vas[i] = Some(p.va);
+            b.insert(room, p);
+        }
         {
             let mut guard = self.state.lock();
             // Userptr pieces start unmapped, their new mirrors to mirror again; the old
@@ -1077,9 +1037,11 @@ impl Vm {
             }
             // GEM pieces keep their pages: map them again (a 2 MiB entry that was cleared in
             // part went whole). The tables stayed reserved, so this cannot fail.
-            for p in b.maps[first..first + npieces].iter() {
+            for p in piece_vas.iter().flatten().filter_map(|&pva| b.find(pva)) {
                 let _ = p.map_bo(&mut guard.pt);
             }
+            // The tables no mapping needs any more go.
+            guard.pt.prune(va, size, |lo, hi| b.overlaps(lo, hi));
         }
         drop(b);
         // Notifiers are removed and pins released outside the notifier lock.
@@ -1244,7 +1206,10 @@ pub(crate) fn is_timed_out(e: &Error) -> bool {
 }
 
 /// Pushes `value` onto `vec` if it has room, without allocating.
-fn push_within_capacity<T>(vec: &mut KVec<T>, value: T) -> core::result::Result<(), T> {
+pub(crate) fn push_within_capacity<T, A: Allocator>(
+    vec: &mut Vec<T, A>,
+    value: T,
+) -> core::result::Result<(), T> {
     let Some(slot) = vec.spare_capacity_mut().first_mut() else {
         return Err(value);
     };
@@ -1254,75 +1219,9 @@ fn push_within_capacity<T>(vec: &mut KVec<T>, value: T) -> core::result::Result<
     Ok(())
 }
 
-/// The vectors a splice of a vector needs, allocated beforehand so that the splice itself
-/// cannot fail.
-struct SpliceSpace<T> {
-    new: KVec<T>,
-    old: KVec<T>,
-}
-
-impl<T> SpliceSpace<T> {
-    /// Room to replace `removed` items of a vector of `len` with `added` others.
-    fn alloc(len: usize, removed: usize, added: usize) -> Result<Self> {
-        Ok(Self {
-            new: KVec::with_capacity(len - removed + added, GFP_KERNEL)?,
-            old: KVec::with_capacity(removed, GFP_KERNEL)?,
-        })
-    }
-
-    /// Replaces `vec[first..last]` with `with`, returning what was there.
-    fn apply(mut self, vec: &mut KVec<T>, first: usize, last: usize, with: KVec<T>) -> KVec<T> {
-        let mut with = Some(with);
-        for (i, item) in core::mem::take(vec).into_iter().enumerate() {
-            if i == first {
-                for w in with.take().into_iter().flatten() {
-                    let _ = push_within_capacity(&mut self.new, w);
-                }
-            }
-            let _ = match (first..last).contains(&i) {
-                true => push_within_capacity(&mut self.old, item),
-                false => push_within_capacity(&mut self.new, item),
-            };
-        }
-        for w in with.into_iter().flatten() {
-            let _ = push_within_capacity(&mut self.new, w);
-        }
-        *vec = self.new;
-        self.old
-    }
-}
-
 #[kernel::kunit::kunit_tests(hmmgpu_vm)]
 mod tests {
     use super::*;
-
-    fn splice(v: &mut KVec<u32>, first: usize, last: usize, with: KVec<u32>) -> Result<KVec<u32>> {
-        let space = SpliceSpace::alloc(v.len(), last - first, with.len())?;
-        Ok(space.apply(v, first, last, with))
-    }
-
-    fn vec(items: &[u32]) -> Result<KVec<u32>> {
-        let mut v = KVec::new();
-        v.extend_from_slice(items, GFP_KERNEL)?;
-        Ok(v)
-    }
-
-    #[test]
-    fn splice_replaces_a_run() -> Result {
-        let mut v = vec(&[1, 2, 3, 4, 5])?;
-        let old = splice(&mut v, 1, 4, vec(&[7, 8])?)?;
-        assert_eq!(&old[..], &[2, 3, 4]);
-        assert_eq!(&v[..], &[1, 7, 8, 5]);
-        // Inserting, at the front, in the middle and at the end.
-        assert!(splice(&mut v, 0, 0, vec(&[0])?)?.is_empty());
-        assert!(splice(&mut v, 5, 5, vec(&[9])?)?.is_empty());
-        assert!(splice(&mut v, 2, 2, vec(&[6])?)?.is_empty());
-        assert_eq!(&v[..], &[0, 1, 6, 7, 8, 5, 9]);
-        // Removing everything.
-        assert_eq!(splice(&mut v, 0, 7, KVec::new())?.len(), 7);
-        assert!(v.is_empty());
-        Ok(())
-    }
 
     #[test]
     fn push_within_capacity_never_grows() -> Result {

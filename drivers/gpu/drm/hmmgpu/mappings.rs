@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A VM's mappings: what each maps, and the table that finds, adds and removes them in
+//! O(log n), for a VM of a million mappings.
+//!
+//! The table is a red-black tree keyed by the address just past each mapping. Mappings never
+//! overlap, so those ends are unique, and the first mapping whose end lies after an address is
+//! the only one that may hold it: one lower-bound search answers "what is mapped at `va`", "does
+//! anything overlap `[lo, hi)`" and "where does a run of mappings start".
+
+use crate::{
+    gem::Object,
+    mirror::{self, Mirror},
+    page_table::{PageTable, SZ_4K},
+    vm::{push_within_capacity, State},
+};
+use kernel::{
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    drm::gem::shmem,
+    mm::{interval_notifier::IntervalNotifier, notifier_lock::NotifierGuard},
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+};
+
+/// What a mapping maps.
+pub(crate) enum Backing {
+    /// Pages of a GEM object, kept resident while mapped.
+    Bo(shmem::PinnedPages<Object>),
+    /// A range of the VM's process, mirrored.
+    Userptr(Pin<KBox<IntervalNotifier<Mirror>>>),
+}
+
+/// A mapping of a VM.
+pub(crate) struct Mapping {
+    pub(crate) va: u64,
+    pub(crate) size: u64,
+    /// The object's page at `va`.
+    pub(crate) first_page: usize,
+    pub(crate) write: bool,
+    pub(crate) backing: Backing,
+}
+
+impl Mapping {
+    pub(crate) fn end(&self) -> u64 {
+        self.va + self.size
+    }
+
+    /// Clears the mapping's entries (marking the pages a userptr mapping may have written
+    /// dirty), and tells its mirror, if any, that the mapping is going: its invalidations must
+    /// not touch the page table any more.
+    pub(crate) fn remove_locked(&self, guard: &mut NotifierGuard<'_, State>) {
+        match self.mirror() {
+            Some(n) => {
+                n.data().clear_entries(&mut guard.pt, self.va, self.size);
+                let state = n.data().state.access(guard);
+                state.removed = true;
+                state.mapped = false;
+            }
+            None => {
+                guard.pt.clear(self.va, self.size);
+            }
+        }
+    }
+
+    /// Writes the entries of a GEM object's mapping.
+    pub(crate) fn map_bo(&self, pt: &mut PageTable) -> Result {
+        let Backing::Bo(pages) = &self.backing else {
+            return Ok(());
+        };
+        let slice = pages.pages().get(self.first_page..).ok_or(EINVAL)?;
+        let write = self.write;
+        let frames = |i: usize| {
+            // SAFETY: `pages` keeps the pages resident while the mapping exists, and the
+            // mapping's entries are cleared before it is dropped.
+            slice
+                .get(i)
+                .map(|&p| unsafe { mirror::page_frame(p, write) })
+        };
+        mirror::write_entries(pt, self.va, (self.size / SZ_4K) as usize, false, frames)
+    }
+
+    pub(crate) fn mirror(&self) -> Option<&IntervalNotifier<Mirror>> {
+        match &self.backing {
+            Backing::Userptr(n) => Some(n),
+            Backing::Bo(_) => None,
+        }
+    }
+}
+
+/// Room for a mapping in a [`Mappings`], allocated before anything is changed.
+pub(crate) type Room = RBTreeNodeReservation<u64, Mapping>;
+
+/// A VM's mappings, sorted by address and never overlapping.
+///
+/// # Invariants
+///
+/// Each mapping is keyed by its end; `len` and `userptrs` count the mappings and those of them
+/// that mirror process memory.
+pub(crate) struct Mappings {
+    tree: RBTree<u64, Mapping>,
+    len: usize,
+    userptrs: usize,
+}
+
+impl Mappings {
+    pub(crate) fn new() -> Self {
+        Self {
+            tree: RBTree::new(),
+            len: 0,
+            userptrs: 0,
+        }
+    }
+
+    /// The number of mappings.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The number of userptr mappings.
+    pub(crate) fn userptrs(&self) -> usize {
+        self.userptrs
+    }
+
+    /// The first mapping that ends after `va`.
+    pub(crate) fn first_after(&self, va: u64) -> Option<&Mapping> {
+        self.tree.lower_bound(&va.checked_add(1)?).map(|(_, m)| m)
+    }
+
+    /// Whether a mapping overlaps `[lo, hi)`.
+    pub(crate) fn overlaps(&self, lo: u64, hi: u64) -> bool {
+        self.first_after(lo).is_some_and(|m| m.va < hi)
+    }
+
+    /// The mapping that holds `va`.
+    pub(crate) fn find(&self, va: u64) -> Option<&Mapping> {
+        self.first_after(va).filter(|m| m.va <= va)
+    }
+
+    /// The mirror whose mapping starts at `va`.
+    pub(crate) fn mirror_at(&self, va: u64) -> Option<&IntervalNotifier<Mirror>> {
+        self.find(va).filter(|m| m.va == va)?.mirror()
+    }
+
+    /// The mappings that overlap `[lo, hi)`, in address order.
+    pub(crate) fn overlapping(&self, lo: u64, hi: u64) -> impl Iterator<Item = &Mapping> {
+        let mut next = self.first_after(lo);
+        core::iter::from_fn(move || {
+            let m = next.filter(|m| m.va < hi)?;
+            next = self.first_after(m.end());
+            Some(m)
+        })
+    }
+
+    /// Every mapping, in address order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Mapping> {
+        self.tree.values()
+    }
+
+    /// Adds `mapping`, which overlaps none, in `room`. Never fails.
+    pub(crate) fn insert(&mut self, room: Room, mapping: Mapping) {
+        self.userptrs += usize::from(mapping.mirror().is_some());
+        self.len += 1;
+        let _ = self.tree.insert(room.into_node(mapping.end(), mapping));
+    }
+
+    /// Removes the mappings that overlap `[lo, hi)`, into `out`, which must have room for them
+    /// ([`Self::overlapping`] counts them). Never allocates.
+    pub(crate) fn remove_overlapping(&mut self, lo: u64, hi: u64, out: &mut KVec<Mapping>) {
+        while let Some(m) = self.first_after(lo).filter(|m| m.va < hi) {
+            let (end, userptr) = (m.end(), m.mirror().is_some());
+            let Some(m) = self.tree.remove(&end) else {
+                break;
+            };
+            self.len -= 1;
+            self.userptrs -= usize::from(userptr);
+            if push_within_capacity(out, m).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Removes every mapping.
+    pub(crate) fn take_all(&mut self) -> RBTree<u64, Mapping> {
+        self.len = 0;
+        self.userptrs = 0;
+        core::mem::take(&mut self.tree)
+    }
+}
+
+/// Room for `n` mappings.
+pub(crate) fn room(n: usize) -> Result<KVec<Room>> {
+    let mut rooms = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        rooms.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
+    }
+    Ok(rooms)
+}
