@@ -24,7 +24,7 @@
 //! C header: [`include/linux/hmm.h`](srctree/include/linux/hmm.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVVec, KVec},
+    alloc::{flags::GFP_KERNEL, KVVec},
     bindings,
     error::code::{EAGAIN, EBUSY, EFAULT, EINVAL, EPERM},
     mm::{
@@ -306,8 +306,8 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
     mm: &MmWithUser,
     ranges: impl IntoIterator<Item = &'r mut Range<'n, T>>,
     fault: impl Fn(&Range<'n, T>) -> Fault,
-) -> Result<KVec<Result<Snapshot<'r, 'n, T>>>> {
-    let mut all = KVec::new();
+) -> Result<KVVec<Result<Snapshot<'r, 'n, T>>>> {
+    let mut all = KVVec::new();
     for range in ranges {
         if range.notifier.mm().as_raw() != mm.as_raw() {
             return Err(EINVAL);
@@ -317,7 +317,7 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
         let seq = range.notifier.read_begin();
         all.push((range, seq), GFP_KERNEL)?;
     }
-    let mut out = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(all.len(), GFP_KERNEL)?;
     let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
     let mmap = mm.mmap_read_lock();
     for (range, seq) in all {

@@ -15,7 +15,7 @@ use crate::{
     vm::{push_within_capacity, State},
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{flags::GFP_KERNEL, KBox, KVVec, KVec},
     drm::gem::shmem,
     mm::{interval_notifier::IntervalNotifier, notifier_lock::NotifierGuard},
     prelude::*,
@@ -165,7 +165,7 @@ impl Mappings {
 
     /// Removes the mappings that overlap `[lo, hi)`, into `out`, which must have room for them
     /// ([`Self::overlapping`] counts them). Never allocates.
-    pub(crate) fn remove_overlapping(&mut self, lo: u64, hi: u64, out: &mut KVec<Mapping>) {
+    pub(crate) fn remove_overlapping(&mut self, lo: u64, hi: u64, out: &mut KVVec<Mapping>) {
         while let Some(m) = self.first_after(lo).filter(|m| m.va < hi) {
             let (end, userptr) = (m.end(), m.mirror().is_some());
             let Some(m) = self.tree.remove(&end) else {

@@ -36,7 +36,7 @@ use crate::{
 };
 use core::sync::atomic::Ordering;
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{flags::GFP_KERNEL, KBox, KVVec},
     bindings,
     mm::{
         dirty,
@@ -287,10 +287,10 @@ impl<'w> Pinning<'w> {
         waiters: &'w mut [RangeWaiter<'_>],
         hold: bool,
         stats: &Arc<Stats>,
-    ) -> Result<KVec<Result<Self>>> {
-        let mut charges = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
-        let mut seqs = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
-        let mut pinned = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+    ) -> Result<KVVec<Result<Self>>> {
+        let mut charges = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut seqs = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
         // Charging takes the mmap lock, and so does uncharging, on error: not under it.
         for n in mirrors {
             let pages = n.data().size as usize / SZ_4K as usize;
@@ -323,7 +323,7 @@ impl<'w> Pinning<'w> {
             }
         }
         let retry = pinned.iter().any(|p| p.is_err());
-        let mut out = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut out = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
         for (i, p) in pinned.into_iter().enumerate() {
             let (pages, mut range) = match p {
                 Ok(p) => p,

@@ -426,7 +426,7 @@ impl Vm {
     fn validate(&self, b: &Mappings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
         // Mirrors found not mapped, left cleared this time.
-        let mut skip = KVec::new();
+        let mut skip = KVVec::new();
         for round in 0..MAX_ROUNDS {
             if self.cancelled() {
                 return Err(ENOENT);
@@ -576,10 +576,10 @@ impl Vm {
         b: &Mappings,
         todo: &[u64],
         generation: u64,
-        skip: &mut KVec<u64>,
+        skip: &mut KVVec<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
-        let mut ranges = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut ranges = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
         for &va in todo.iter().filter(|va| !skip.contains(va)) {
             if let Some(n) = b.mirror_at(va) {
                 let m = n.data();
@@ -595,8 +595,8 @@ impl Vm {
             Err(e) if e == EAGAIN => return Ok(false),
             r => r?,
         };
-        let mut snapshots = KVec::with_capacity(results.len(), GFP_KERNEL)?;
-        let mut missing = KVec::new();
+        let mut snapshots = KVVec::with_capacity(results.len(), GFP_KERNEL)?;
+        let mut missing = KVVec::new();
         for (i, result) in results.into_iter().enumerate() {
             match result {
                 Ok(s) => snapshots.push((s.notifier().data().va, s), GFP_KERNEL)?,
@@ -638,9 +638,9 @@ impl Vm {
     /// round must be tried again.
     fn fault_missing(
         &self,
-        mut ranges: KVec<Range<'_, Mirror>>,
+        mut ranges: KVVec<Range<'_, Mirror>>,
         missing: &[usize],
-        skip: &mut KVec<u64>,
+        skip: &mut KVVec<u64>,
     ) -> Result<bool> {
         for &i in missing {
             let range = &mut ranges[i];
@@ -671,7 +671,7 @@ impl Vm {
         generation: u64,
         owner: bool,
         round: u32,
-        skip: &mut KVec<u64>,
+        skip: &mut KVVec<u64>,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
         // Only the VM's process pins, so its address space is alive when it does.
@@ -679,8 +679,8 @@ impl Vm {
         // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
         // before pinning again, rather than wait for the worker.
         self.release_stale_pins();
-        let mut mirrors = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        let mut waiters = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut mirrors = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut waiters = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
         if mm.is_some() {
             for &va in todo.iter().filter(|va| !skip.contains(va)) {
                 let Some(n) = b.mirror_at(va) else { continue };
@@ -690,7 +690,7 @@ impl Vm {
         }
         // Pins not installed, or replaced, stay here and are released after the lock, with
         // their ranges, each with its mirror's address.
-        let mut pinned = KVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
         if let Some(mm) = mm.as_deref() {
             // The first round pins the fast way, the others with the ranges taken.
             let hold = round > 0 && self.range_locks;
@@ -713,7 +713,7 @@ impl Vm {
             }
         }
         // The cheap check first; the pins it does not show current are checked again below.
-        let mut recheck = KVec::with_capacity(pinned.len(), GFP_KERNEL)?;
+        let mut recheck = KVVec::with_capacity(pinned.len(), GFP_KERNEL)?;
         let mut guard = self.state.lock();
         for (i, (va, p)) in pinned.iter_mut().enumerate() {
             let Some(n) = b.mirror_at(*va) else { continue };
@@ -729,7 +729,7 @@ impl Vm {
             for (_, p) in pinned.iter_mut() {
                 p.release_range();
             }
-            let mut ranges = KVec::with_capacity(recheck.len(), GFP_KERNEL)?;
+            let mut ranges = KVVec::with_capacity(recheck.len(), GFP_KERNEL)?;
             for &i in recheck.iter() {
                 let Some(n) = b.mirror_at(pinned[i].0) else {
                     continue;
@@ -1020,7 +1020,7 @@ impl Vm {
         let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
         self.reserve_invalid(b.userptrs() + added)?;
         let rooms = mappings::room(pieces.len())?;
-        let mut old = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut old = KVVec::with_capacity(count, GFP_KERNEL)?;
         // Nothing fails from here on.
         let mut piece_vas = [None; 2];
         b.remove_overlapping(va, end, &mut old);
