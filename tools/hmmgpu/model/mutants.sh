@@ -111,7 +111,11 @@ mutant partial-overlap-missed \
 	's/self.start < other.end && other.start < self.end/self.start == other.start \&\& self.end == other.end/'
 mutant same-owner-waits \
 	"entries of the same task wait for each other" "" \
-	's/if !self.overlaps(earlier) || self.owner == earlier.owner {/if !self.overlaps(earlier) {/'
+	's/if !self.overlaps(earlier) || self.owner == earlier.owner {/if !self.overlaps(earlier) {/' \
+	's/if node.side == Side::Invalidate && earlier.owner == node.owner {/if false {/'
+mutant own-entry-ignored \
+	"an invalidation waits for what follows an entry of its own task" "" \
+	's/if node.side == Side::Invalidate && earlier.owner == node.owner {/if false {/'
 mutant patience-never-runs-out \
 	"an invalidation waits for a mirror at its deadline still" "" \
 	's/now < earlier.until,/now <= earlier.until,/'

@@ -15,7 +15,8 @@
 //! - a [`Side::Invalidate`] waits for earlier overlapping mirrors only (invalidations of the
 //!   same range run together, as the core MM lets them), and never for a mirror of its own
 //!   task: the copy-on-write break, the migration or the direct reclaim its own fault causes
-//!   must not wait for that fault to end.
+//!   must not wait for that fault to end. Nor for the entries that arrived after one of its own
+//!   task: they may wait for it, and waiting for them would be waiting for itself.
 //!
 //! Both sides wait for the earlier ones and make the later ones wait: neither starves.
 //! Entries of the same task never wait for each other. Whether an invalidation waits at all,
@@ -168,6 +169,12 @@ impl Queue {
         while !cur.is_null() && !ptr::eq(cur, node) {
             // SAFETY: By the type invariant, linked nodes are valid.
             let earlier = unsafe { &*cur };
+            if node.side == Side::Invalidate && earlier.owner == node.owner {
+                // An entry of the invalidation's own task: the mirror whose fault invalidates.
+                // The entries after it may wait for it, directly or not, and it waits for the
+                // invalidation; the entries before it cannot.
+                break;
+            }
             if node.waits_for(earlier, now) {
                 return Verdict::Wait {
                     until: earlier.until,

@@ -230,10 +230,8 @@ mod two_mirrors_one_with_own_invalidation {
         );
     }
 
-    /// Invalidations wait for the mirrors they must wait for until these are done: the
-    /// invalidation waits for a mirror that waits for its own task, forever.
+    /// Invalidations wait for the mirrors they must wait for until these are done.
     #[test]
-    #[ignore = "protocol.rs: an invalidation waits for a mirror queued behind its own task's"]
     fn patient() {
         run(Patience::Patient)
     }
