@@ -28,6 +28,15 @@ else
 	cat "$out/check/rustfmt.log"
 	echo "HMMGPU-RESULT: host/rustfmt FAIL run make rustfmt" >> "$host"
 fi
+# The range lock's protocol, model-checked on the host with loom (the kernel's own
+# rust/kernel/mm/range_lock/protocol.rs).
+if "$top/tools/hmmgpu/model/run.sh" > "$out/check/model.log" 2>&1; then
+	cat "$out/check/model.log"
+	echo "HMMGPU-RESULT: host/range-lock-model PASS" >> "$host"
+else
+	cat "$out/check/model.log"
+	echo "HMMGPU-RESULT: host/range-lock-model FAIL see $out/check/model.log" >> "$host"
+fi
 # The framework's compile-time guarantees: snippets that misuse it must not build.
 if "$top/scripts/compile-fail.sh" "$out/check/compile-fail" > "$out/check/compile-fail.log" 2>&1; then
 	echo "HMMGPU-RESULT: host/compile-fail PASS" >> "$host"
