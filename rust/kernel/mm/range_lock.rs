@@ -29,7 +29,8 @@
 //! analysis.
 //!
 //! The rules of who waits for whom are in [`protocol`], which depends on nothing but `core` so
-//! that `tools/hmmgpu/model` checks them on the host against every interleaving.
+//! that `tools/hmmgpu/model` checks them on the host against every interleaving of two threads
+//! (and of three, within a preemption bound).
 //!
 //! Lock order: the mmap lock, then a range (a snapshot takes its range with the mmap lock held
 //! for reading, so that an munmap, which takes the range with the mmap lock held for writing,

@@ -3,8 +3,8 @@
 //! The rules of a [`RangeLock`](super::RangeLock): who waits for whom.
 //!
 //! This file depends on nothing but `core`, so that the same source is built on the host and
-//! model-checked there (`tools/hmmgpu/model`), against every interleaving of two and three
-//! threads. The kernel side ([`super`]) adds the spinlock that protects a [`Queue`] and the wait
+//! model-checked there (`tools/hmmgpu/model`), against every interleaving of two threads, and
+//! of three within a bound of 4 preemptions. The kernel side ([`super`]) adds the spinlock that protects a [`Queue`] and the wait
 //! queue its takers sleep on.
 //!
 //! A queue holds the ranges being mirrored and being invalidated, in the order they arrived. A
