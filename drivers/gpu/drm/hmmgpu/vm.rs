@@ -135,6 +135,14 @@ kernel::module_param_u32!(
 /// free (for the munmap that invalidated them to finish).
 const RELEASE_WAIT_MS: i64 = 500;
 
+/// Where a submission is in its rounds of mirroring.
+struct Round {
+    /// Which round this is, from 0.
+    index: u32,
+    /// Mirrors found not mapped: left cleared this submission (jobs that touch them fault).
+    skip: KVVec<u64>,
+}
+
 /// How a pin is checked against the CPU page table under the notifier lock.
 enum PinCheck<'r, 'n> {
     /// A snapshot taken after pinning must show the pinned pages.
@@ -426,17 +434,21 @@ impl Vm {
     fn validate(&self, b: &Mappings, owner: bool, publish: impl FnOnce(&mut State)) -> Result {
         let mut publish = Some(publish);
         // Mirrors found not mapped, left cleared this time.
-        let mut skip = KVVec::new();
-        for round in 0..MAX_ROUNDS {
+        let mut round = Round {
+            index: 0,
+            skip: KVVec::new(),
+        };
+        for index in 0..MAX_ROUNDS {
+            round.index = index;
             if self.cancelled() {
                 return Err(ENOENT);
             }
             let (todo, generation) = self.take_invalid(b)?;
             let done = match self.mode {
                 Mode::Prefault => {
-                    self.mirror_snapshots(b, &todo, generation, &mut skip, &mut publish)
+                    self.mirror_snapshots(b, &todo, generation, &mut round.skip, &mut publish)
                 }
-                _ => self.mirror_pins(b, &todo, generation, owner, round, &mut skip, &mut publish),
+                _ => self.mirror_pins(b, &todo, generation, owner, &mut round, &mut publish),
             };
             let done = match done {
                 // Invalidations kept overtaking a snapshot until its deadline: another round.
@@ -670,10 +682,10 @@ impl Vm {
         todo: &[u64],
         generation: u64,
         owner: bool,
-        round: u32,
-        skip: &mut KVVec<u64>,
+        round: &mut Round,
         publish: &mut Option<impl FnOnce(&mut State)>,
     ) -> Result<bool> {
+        let skip = &mut round.skip;
         // Only the VM's process pins, so its address space is alive when it does.
         let mm = self.mm.mmget_not_zero().filter(|_| owner);
         // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
@@ -693,7 +705,7 @@ impl Vm {
         let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
         if let Some(mm) = mm.as_deref() {
             // The first round pins the fast way, the others with the ranges taken.
-            let hold = round > 0 && self.range_locks;
+            let hold = round.index > 0 && self.range_locks;
             let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, hold, &self.stats) {
                 Ok(results) => results,
                 // Over the limit while an invalidation still holds the pins it is taking away
