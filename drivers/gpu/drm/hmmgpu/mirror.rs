@@ -263,7 +263,8 @@ pub(crate) struct Pinning<'w> {
 
 impl<'w> Pinning<'w> {
     /// Pins the pages of `mirrors` in `mm`, the current process's address space, each with its
-    /// range taken through the waiter at the same index of `waiters` if `hold`. Returns, for
+    /// range taken through the waiter at the same index of `waiters` if `hold` (`waiters` may
+    /// be empty otherwise). Returns, for
     /// each mirror, its pinning, or `EFAULT` when its range is not mapped as the mirror needs.
     ///
     /// Without `hold`, pins without taking ranges, through the lockless fast path: mostly no
@@ -301,6 +302,9 @@ impl<'w> Pinning<'w> {
             seqs.push(n.read_begin(), GFP_KERNEL)?;
         }
         if hold {
+            if waiters.len() < mirrors.len() {
+                return Err(EINVAL);
+            }
             let mmap = mm.mmap_read_lock();
             for ((n, waiter), &seq) in mirrors.iter().zip(waiters.iter_mut()).zip(seqs.iter()) {
                 let m = n.data();

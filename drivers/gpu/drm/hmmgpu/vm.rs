@@ -691,21 +691,23 @@ impl Vm {
         // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
         // before pinning again, rather than wait for the worker.
         self.release_stale_pins();
+        // The first round pins the fast way, the others with the ranges taken.
+        let hold = round.index > 0 && self.range_locks;
         let mut mirrors = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        let mut waiters = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut waiters = KVVec::new();
         if mm.is_some() {
             for &va in todo.iter().filter(|va| !skip.contains(va)) {
                 let Some(n) = b.mirror_at(va) else { continue };
                 mirrors.push(n, GFP_KERNEL)?;
-                waiters.push(n.range_lock().waiter()?, GFP_KERNEL)?;
+                if hold {
+                    waiters.push(n.range_lock().waiter()?, GFP_KERNEL)?;
+                }
             }
         }
         // Pins not installed, or replaced, stay here and are released after the lock, with
         // their ranges, each with its mirror's address.
         let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
         if let Some(mm) = mm.as_deref() {
-            // The first round pins the fast way, the others with the ranges taken.
-            let hold = round.index > 0 && self.range_locks;
             let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, hold, &self.stats) {
                 Ok(results) => results,
                 // Over the limit while an invalidation still holds the pins it is taking away
@@ -970,11 +972,15 @@ impl Vm {
     fn pin_at_bind(&self, n: &IntervalNotifier<Mirror>) -> Result {
         let m = n.data();
         let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
-        let mut waiters = [n.range_lock().waiter()?];
+        // Made for the first round that holds the range.
+        let mut waiters = KVec::new();
         for round in 0..MAX_ROUNDS {
             // As in `mirror_pins`: what invalidations unpinned is uncharged first.
             self.release_stale_pins();
             let hold = round > 0 && self.range_locks;
+            if hold && waiters.is_empty() {
+                waiters.push(n.range_lock().waiter()?, GFP_KERNEL)?;
+            }
             let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, hold, &self.stats) {
                 Err(e) if e == EAGAIN => {
                     Stats::inc(&self.stats.retries);
