@@ -135,6 +135,20 @@ fn index(va: u64, level: usize) -> usize {
     ((va >> (12 + 9 * level)) & (ENTRIES as u64 - 1)) as usize
 }
 
+/// Takes the last table of `tables`, if any.
+fn pop(tables: &mut KVec<KBox<Table>>) -> Option<KBox<Table>> {
+    let len = tables.len();
+    if len == 0 {
+        return None;
+    }
+    // SAFETY: The last element is initialised; the length shrinks first, so that it is moved
+    // out once and never dropped in place.
+    unsafe {
+        tables.set_len(len - 1);
+        Some(core::ptr::read(tables.as_ptr().add(len - 1)))
+    }
+}
+
 /// Tables allocated beforehand, for [`PageTable::reserve_from`] to link in without allocating.
 pub(crate) struct TablePool(KVec<KBox<Table>>);
 
@@ -150,16 +164,7 @@ impl TablePool {
 
     /// Takes a table out of the pool.
     fn take(&mut self) -> Option<KBox<Table>> {
-        let len = self.0.len();
-        if len == 0 {
-            return None;
-        }
-        // SAFETY: The last element is initialised; the length shrinks first, so that it is
-        // moved out once and never dropped in place.
-        unsafe {
-            self.0.set_len(len - 1);
-            Some(core::ptr::read(self.0.as_ptr().add(len - 1)))
-        }
+        pop(&mut self.0)
     }
 }
 
@@ -172,6 +177,7 @@ fn prune_level(
     lo: u64,
     hi: u64,
     needed: &impl Fn(u64, u64) -> bool,
+    spare: &mut KVec<KBox<Table>>,
 ) -> usize {
     // Each entry of a table of `level` spans this much; `next[i]` is the table below it.
     let span = 1u64 << (12 + 9 * level);
@@ -186,13 +192,27 @@ fn prune_level(
             fn count(table: &Table) -> usize {
                 1 + table.next.iter().flatten().map(|t| count(t)).sum::<usize>()
             }
-            freed += count(child);
             // No mapping overlaps the child's span: its entries are all clear, and a 2 MiB
-            // entry over it too (cleared with its mapping).
-            table.next[i] = None;
+            // entry over it too (cleared with its mapping). A level-0 table is kept, if there
+            // is room, for the next reservation.
+            let Some(child) = table.next[i].take() else {
+                continue;
+            };
+            if level == 1 {
+                freed += 1;
+                let mut child = child;
+                // Cleared with their mappings already; a spare must be all zero whatever left it.
+                child.entries = [0; ENTRIES];
+                if let Err(child) = crate::vm::push_within_capacity(spare, child) {
+                    drop(child);
+                }
+            } else {
+                freed += count(&child);
+                drop(child);
+            }
         } else if level > 1 {
             let (lo, hi) = (core::cmp::max(lo, start), core::cmp::min(hi, end));
-            freed += prune_level(child, level - 1, start, lo, hi, needed);
+            freed += prune_level(child, level - 1, start, lo, hi, needed, spare);
         }
     }
     freed
@@ -207,13 +227,21 @@ pub(crate) struct PageTable {
     root: KBox<Table>,
     /// Leaf entries written so far, over the table's life: 4 KiB, then 2 MiB.
     entries_written: [u64; 2],
+    /// Level-0 tables [`Self::prune`] freed, kept (all zero) for the next reservations, up to
+    /// [`SPARE_TABLES`]: binding and unbinding the same range over and over then allocates
+    /// nothing, and the memory kept stays bounded.
+    spare: KVec<KBox<Table>>,
 }
+
+/// How many freed level-0 tables a page table keeps for reuse (512 KiB).
+const SPARE_TABLES: usize = 64;
 
 impl PageTable {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             root: Table::new()?,
             entries_written: [0; 2],
+            spare: KVec::with_capacity(SPARE_TABLES, GFP_KERNEL)?,
         })
     }
 
@@ -300,20 +328,31 @@ impl PageTable {
     /// `EINVAL` for a bad range; `ENOMEM` when the pool runs out.
     pub(crate) fn reserve_from(&mut self, va: u64, size: u64, pool: &mut TablePool) -> Result {
         let mut short = false;
-        self.walk_slots(va, size, |slot| match pool.take() {
-            Some(table) => {
-                *slot = Some(table);
-                true
+        let mut spare = core::mem::take(&mut self.spare);
+        // Spare tables were level-0 tables: all zero, fit for any level.
+        let result = self.walk_slots(va, size, |slot| {
+            match pop(&mut spare).or_else(|| pool.take()) {
+                Some(table) => {
+                    *slot = Some(table);
+                    true
+                }
+                None => {
+                    short = true;
+                    false
+                }
             }
-            None => {
-                short = true;
-                false
-            }
-        })?;
+        });
+        self.spare = spare;
+        result?;
         if short {
             return Err(ENOMEM);
         }
         Ok(())
+    }
+
+    /// How many spare tables [`Self::reserve_from`] takes before its pool's.
+    pub(crate) fn spare_tables(&self) -> usize {
+        self.spare.len()
     }
 
     /// Maps `va` to `frame` with one entry of `size` (the frame is the first of the block for
@@ -461,7 +500,15 @@ impl PageTable {
         let Ok(end) = Self::check_range(va, size) else {
             return 0;
         };
-        prune_level(&mut self.root, LEVELS - 1, 0, va, end, &needed)
+        prune_level(
+            &mut self.root,
+            LEVELS - 1,
+            0,
+            va,
+            end,
+            &needed,
+            &mut self.spare,
+        )
     }
 
     /// The number of tables below the root.

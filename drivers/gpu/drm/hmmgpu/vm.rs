@@ -816,7 +816,14 @@ impl Vm {
 
     /// Allocates the page-table tables `[va, va + size)` needs and links them in.
     fn reserve(&self, va: u64, size: u64) -> Result {
-        let needed = self.state.lock().pt.tables_needed(va, size)?;
+        let needed = {
+            let guard = self.state.lock();
+            // Tables freed before are taken first.
+            guard
+                .pt
+                .tables_needed(va, size)?
+                .saturating_sub(guard.pt.spare_tables())
+        };
         let mut pool = TablePool::alloc(needed)?;
         // Tables are only added with `bindings` held, as here: the count is still right.
         self.state.lock().pt.reserve_from(va, size, &mut pool)?;
