@@ -424,6 +424,12 @@ impl Vm {
         }
         // The queue owns the job from here; it cannot be queued twice.
         self.queue.queue().enqueue(job);
+        drop(b);
+        // Pins a pinned-mode submission did not need, now that the job it published is queued
+        // (see `mirror_pins`).
+        if self.mode == Mode::Pinned {
+            self.release_stale_pins();
+        }
         published.map(|()| fence)
     }
 
@@ -771,6 +777,18 @@ impl Vm {
             }
         }
         let published = !raced && self.finish(b, &mut guard, generation, publish);
+        if published {
+            // Releasing pins returns their RLIMIT_MEMLOCK charge, which takes the mmap lock for
+            // writing; an invalidation that holds it for reading (KSM, madvise) may be waiting
+            // for the fence just published, whose job is queued only once we return. Hand the
+            // pins to the release worker's list instead (never allocates); the submission
+            // releases them once the job is queued.
+            for (_, p) in pinned.iter_mut() {
+                if let Some(pins) = p.pins.take() {
+                    guard.push_stale(pins);
+                }
+            }
+        }
         drop(guard);
         // Pins not installed, and their ranges, go after the lock.
         drop(pinned);
