@@ -1044,11 +1044,16 @@ impl Vm {
     pub(crate) fn unmap(self: &Arc<Self>, va: u64, size: u64) -> Result {
         let end = PageTable::check_range(va, size)?;
         let mut b = self.bindings.lock();
-        let Some(head) = b.overlapping(va, end).next() else {
+        // The first and last mappings the range overlaps, and how many, in one pass.
+        let (mut head, mut tail, mut count) = (None, None, 0);
+        for m in b.overlapping(va, end) {
+            head = head.or(Some(m));
+            tail = Some(m);
+            count += 1;
+        }
+        let (Some(head), Some(tail)) = (head, tail) else {
             return Ok(());
         };
-        let tail = b.overlapping(va, end).last().ok_or(EINVAL)?;
-        let count = b.overlapping(va, end).count();
         // The pieces left on either side, made before anything is removed.
         let mut pieces = KVec::with_capacity(2, GFP_KERNEL)?;
         if head.va < va {
