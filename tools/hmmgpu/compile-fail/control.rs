@@ -2,7 +2,10 @@
 // The uses the other snippets get wrong, done right: the check fails if this does not build,
 // so that a snippet cannot fail for a reason of its own.
 
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
 fn mirror(n: &IntervalNotifier<Data>, range: &mut Range<'_, Data>) -> Result {
     let snapshot = range.fault(Fault::Read)?;
     let guard = n.data().notifier_lock().lock();
@@ -13,7 +16,10 @@ fn mirror(n: &IntervalNotifier<Data>, range: &mut Range<'_, Data>) -> Result {
     Ok(())
 }
 
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
 fn pinned(start: usize) -> Result {
     let pins = PinnedPages::pin_longterm(start, 4096, true)?;
     if let Some(frame) = pins.frames().frame(0) {

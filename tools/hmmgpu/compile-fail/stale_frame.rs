@@ -2,7 +2,10 @@
 // A frame of a snapshot kept past the notifier lock's guard, to write an entry from later:
 // by then an invalidation may have freed the page.
 
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
 fn mirror(n: &IntervalNotifier<Data>, range: &mut Range<'_, Data>) -> Result {
     let snapshot = range.fault(Fault::Read)?;
     let frame = {
