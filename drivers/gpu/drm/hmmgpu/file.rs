@@ -7,8 +7,9 @@ use crate::{
     driver::{HmmGpuDriver, GEM_MAX_SIZE, VERSION},
     gem::Bo,
     job::Job,
+    mode::{self, Completion},
     userptr::{Userptr, UserptrObject},
-    vm::{self, Mode, Vm},
+    vm::Vm,
 };
 use core::mem::MaybeUninit;
 use kernel::{
@@ -89,7 +90,7 @@ impl File {
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_FEATURES => FEATURES,
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_GEM_MAX_SIZE => GEM_MAX_SIZE,
             uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_PAGE_SIZE => PAGE_SIZE as u64,
-            uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_VM_MODES => vm::offered_modes().into(),
+            uapi::drm_hmmgpu_param_DRM_HMMGPU_PARAM_VM_MODES => mode::offered_modes().into(),
             _ => return Err(EINVAL),
         };
         Ok(0)
@@ -158,7 +159,7 @@ impl File {
         args: &mut uapi::drm_hmmgpu_vm_create,
         file: &DrmFile,
     ) -> Result<u32> {
-        let mode = Mode::from_flags(args.flags)?;
+        let mode = mode::from_flags(args.flags)?;
         let this = file.inner();
         let mut vms = this.vms.lock();
         if vms.vms.len() >= MAX_VMS {
@@ -248,7 +249,10 @@ impl File {
             if let Some(fence) = SyncObj::lookup(file, *handle)?.fence() {
                 // Invalidations of VMs that cannot fault wait for their jobs, possibly in
                 // reclaim: such jobs may not wait for fences that wait for memory.
-                if vm.mode != Mode::Fault && fence.is_long_running() && !fence.is_signaled() {
+                if vm.mode.completion() == Completion::Fence
+                    && fence.is_long_running()
+                    && !fence.is_signaled()
+                {
                     return Err(EINVAL);
                 }
                 waits.push(fence, GFP_KERNEL)?;

@@ -14,11 +14,15 @@ mod command;
 mod driver;
 mod engine;
 mod file;
+mod frames;
 mod gem;
+mod invalidated;
 mod job;
 mod mappings;
 mod mirror;
+mod mode;
 mod page_table;
+mod pins;
 mod queue;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;

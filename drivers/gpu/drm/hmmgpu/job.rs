@@ -18,7 +18,7 @@ use crate::{
     command::Command,
     engine::{self, Access, Progress, Stop},
     page_table::GpuFault,
-    vm::{self, Mode, Stats, Vm},
+    vm::{self, Stats, Vm},
 };
 use core::cell::Cell;
 use kernel::{
@@ -143,12 +143,12 @@ impl Job {
             let mut stop = self.slice(&mut progress);
             while let Err(fault @ Stop::Fault { kind, .. }) = stop {
                 let mirrored = matches!(kind, GpuFault::NotMapped | GpuFault::ReadOnly);
-                if vm.mode != Mode::Fault || !self.owner || !mirrored {
+                if !self.owner || !mirrored {
                     return Err(EFAULT);
                 }
                 stalls = if progress == before { stalls + 1 } else { 0 };
                 if stalls < STALLS_BEFORE_HOLDING {
-                    match vm.handle_fault(fault, None::<fn()>) {
+                    match vm.handle_fault(fault, None) {
                         // Invalidations overtook the fault's snapshots until their deadline.
                         Err(e) if vm::is_timed_out(&e) => {}
                         r => {
@@ -161,7 +161,7 @@ impl Job {
                 // overtake its snapshots: mirror and run some slices holding the window, which
                 // its invalidations wait for.
                 stalls = 0;
-                let slices = || {
+                let mut slices = || {
                     for _ in 1..HELD_SLICES {
                         match self.slice(&mut progress) {
                             Err(Stop::Yield) => continue,
@@ -170,7 +170,7 @@ impl Job {
                     }
                     self.slice(&mut progress)
                 };
-                stop = vm.handle_fault(fault, Some(slices))?.ok_or(EFAULT)?;
+                stop = vm.handle_fault(fault, Some(&mut slices))?.ok_or(EFAULT)?;
             }
             if stop.is_ok() {
                 return Ok(());

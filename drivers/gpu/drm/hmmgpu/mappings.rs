@@ -9,8 +9,9 @@
 //! anything overlap `[lo, hi)`" and "where does a run of mappings start".
 
 use crate::{
+    frames,
     gem::Object,
-    mirror::{self, Mirror},
+    mirror::Mirror,
     page_table::{PageTable, SZ_4K},
     vm::{push_within_capacity, State},
 };
@@ -74,9 +75,9 @@ impl Mapping {
             // mapping's entries are cleared before it is dropped.
             slice
                 .get(i)
-                .map(|&p| unsafe { mirror::page_frame(p, write) })
+                .map(|&p| unsafe { frames::page_frame(p, write) })
         };
-        mirror::write_entries(pt, self.va, (self.size / SZ_4K) as usize, false, frames)
+        frames::write_entries(pt, self.va, (self.size / SZ_4K) as usize, false, frames)
     }
 
     pub(crate) fn mirror(&self) -> Option<&IntervalNotifier<Mirror>> {
