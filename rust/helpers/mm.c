@@ -2,6 +2,7 @@
 
 #include <linux/highmem.h>
 #include <linux/hmm.h>
+#include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
@@ -152,3 +153,48 @@ bool rust_helper_folio_test_dirty(struct folio *folio)
 {
 	return folio_test_dirty(folio);
 }
+
+#ifdef CONFIG_LOCKDEP
+/*
+ * One lockdep map for every range lock (see rust/kernel/mm/range_lock.rs):
+ * it stands for "this task holds a range", so that lockdep learns the order
+ * of ranges against the mmap lock, the notifier locks, reclaim and fence
+ * signalling, as __mmu_notifier_invalidate_range_start_map does for
+ * invalidations.
+ */
+static struct lock_class_key range_lock_key;
+static struct lockdep_map range_lock_map =
+	STATIC_LOCKDEP_MAP_INIT("range_lock", &range_lock_key);
+
+bool rust_helper_range_lock_map_acquire(void)
+{
+	/* Ranges of several locks may be held at once: the first one counts. */
+	if (lock_is_held(&range_lock_map))
+		return false;
+	lock_map_acquire(&range_lock_map);
+	return true;
+}
+
+void rust_helper_range_lock_map_acquire_try(void)
+{
+	lock_map_acquire_try(&range_lock_map);
+}
+
+void rust_helper_range_lock_map_release(void)
+{
+	lock_map_release(&range_lock_map);
+}
+#else
+bool rust_helper_range_lock_map_acquire(void)
+{
+	return false;
+}
+
+void rust_helper_range_lock_map_acquire_try(void)
+{
+}
+
+void rust_helper_range_lock_map_release(void)
+{
+}
+#endif

@@ -37,6 +37,15 @@
 //! cannot wait for it while it waits for the mmap lock), then the driver's notifier lock.
 //! Nothing in here allocates: a snapshot's queue entry is allocated with its
 //! [`RangeWaiter`], an invalidation's lives on its stack.
+//!
+//! Lockdep knows the order through one map for every range lock, which stands for "this task
+//! holds a range": a snapshot acquires it with its first range (ranges of several locks may be
+//! held at once), an invalidation as a trylock, since its wait is bounded (lockdep cannot model
+//! a bounded wait; as a trylock it records what the invalidation takes after the range, and
+//! nothing that would make reclaim, which may invalidate, wait for a range). So lockdep reports a
+//! range taken with a notifier lock held, the mmap lock taken with a range held, or a range
+//! taken in a fence-signalling section. [`prime_lockdep`] teaches it the order at
+//! initialisation.
 
 pub mod protocol;
 
@@ -49,7 +58,10 @@ use crate::{
     sync::{CondVar, CondVarTimeoutResult, SpinLock},
     time::msecs_to_jiffies,
 };
-use core::ptr::NonNull;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 use protocol::{Node, Platform, Queue, Side};
 
 /// A lock over ranges of addresses, taken by snapshots with a [`RangeWaiter`] and by
@@ -107,6 +119,33 @@ fn in_reclaim() -> bool {
     unsafe { (*bindings::get_current()).flags & bindings::PF_MEMALLOC != 0 }
 }
 
+/// Runs `f` holding the range locks' lockdep map, as a snapshot holding a range would, so that
+/// lockdep learns the order from the start: call it with the locks held that ranges are taken
+/// under (the mmap lock), and take in `f` those that are taken with a range held (the notifier
+/// lock). Does nothing but run `f` without `CONFIG_LOCKDEP`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{mm::range_lock, new_mutex, prelude::*, sync::Mutex};
+///
+/// let notifier_lock = KBox::pin_init(new_mutex!(0u32), GFP_KERNEL)?;
+/// // Lockdep now knows that this mutex is taken with a range held.
+/// let value = range_lock::prime_lockdep(|| *notifier_lock.lock() + 1);
+/// assert_eq!(value, 1);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn prime_lockdep<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: FFI call without requirements.
+    let acquired = unsafe { bindings::range_lock_map_acquire() };
+    let result = f();
+    if acquired {
+        // SAFETY: This task acquired the map just above.
+        unsafe { bindings::range_lock_map_release() };
+    }
+    result
+}
+
 fn jiffies() -> u64 {
     // SAFETY: `jiffies` is always valid; it changes under us, hence the volatile read.
     unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) as u64 }
@@ -145,6 +184,7 @@ impl RangeLock {
         Ok(RangeWaiter {
             lock: self,
             node: NonNull::from(KBox::leak(node)),
+            lockdep: AtomicBool::new(false),
         })
     }
 
@@ -168,15 +208,23 @@ impl RangeLock {
         let mut node = Node::new(start, end, Side::Invalidate, current_owner(), u64::MAX);
         let ptr: *mut Node = &mut node;
         let patient = may_block && !in_reclaim();
+        // A bounded wait: a trylock to lockdep (see the module documentation).
+        // SAFETY: FFI call without requirements.
+        unsafe { bindings::range_lock_map_acquire_try() };
         // SAFETY: `node` is not linked, and stays in place until it is released below, before
         // this function returns (the kernel does not unwind).
-        if !unsafe { protocol::begin_invalidate(self, ptr, may_block, patient) } {
-            return None;
-        }
-        let result = f();
-        // SAFETY: `node` is valid, and linked into this lock's queue.
-        unsafe { protocol::release(self, ptr) };
-        Some(result)
+        let result = match unsafe { protocol::begin_invalidate(self, ptr, may_block, patient) } {
+            true => {
+                let result = f();
+                // SAFETY: `node` is valid, and linked into this lock's queue.
+                unsafe { protocol::release(self, ptr) };
+                Some(result)
+            }
+            false => None,
+        };
+        // SAFETY: This task acquired the map above.
+        unsafe { bindings::range_lock_map_release() };
+        result
     }
 }
 
@@ -218,6 +266,8 @@ impl Platform for RangeLock {
 pub struct RangeWaiter<'a> {
     lock: &'a RangeLock,
     node: NonNull<Node>,
+    /// The waiter's task acquired the range locks' lockdep map with its range.
+    lockdep: AtomicBool,
 }
 
 // SAFETY: The node is only touched under the queue's lock or by its owner.
@@ -264,16 +314,25 @@ impl<'a> RangeWaiter<'a> {
             // SAFETY: The node is valid and the queue locked; `set` panics if it is linked.
             unsafe { (*node).set(start, end, current_owner(), until) };
         }
+        // Before waiting, as a mutex tells lockdep before it sleeps.
+        // SAFETY: FFI call without requirements.
+        let acquired = unsafe { bindings::range_lock_map_acquire() };
+        self.lockdep.store(acquired, Ordering::Relaxed);
         // SAFETY: The node is valid, unlinked, and not freed before it is released (see
         // `Drop`); it is boxed, so it does not move.
         unsafe { protocol::acquire(self.lock, node) };
     }
 
-    /// Releases the range taken with [`Self::acquire`], if any.
+    /// Releases the range taken with [`Self::acquire`], if any. Call it from the task that
+    /// took the range.
     pub(crate) fn release(&self) {
         if self.lock.enabled {
             // SAFETY: The node is valid; it is only ever linked into `lock`'s queue.
             unsafe { protocol::release(self.lock, self.node.as_ptr()) };
+        }
+        if self.lockdep.swap(false, Ordering::Relaxed) {
+            // SAFETY: This task acquired the map with the range.
+            unsafe { bindings::range_lock_map_release() };
         }
     }
 }

@@ -28,11 +28,14 @@ use kernel::{
 /// range that arrive meanwhile wait for the pins to be installed (for the range's patience at
 /// most).
 pub(crate) struct Pinning<'w> {
+    /// The range, dropped first: pins that were not installed return their `RLIMIT_MEMLOCK`
+    /// charge when they are dropped, which takes the mmap lock, and a range is never held while
+    /// the mmap lock is taken (another thread may hold it and wait for the range).
+    range: Option<RangeGuard<'w>>,
     /// The pins, until they are installed.
     pub(crate) pins: Option<KBox<Pins>>,
     /// The sequence number read before pinning: the pins are current unless it is stale.
     pub(crate) seq: ReadSeq,
-    range: Option<RangeGuard<'w>>,
 }
 
 impl<'w> Pinning<'w> {

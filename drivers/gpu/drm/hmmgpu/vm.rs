@@ -10,7 +10,9 @@
 //! 2. [`Vm::bindings`], the mappings: held to bind and unbind, to mirror userptrs at submission,
 //!    and to handle a GPU page fault;
 //! 3. the process's mmap lock, taken by `hmm_range_fault()` and `pin_user_pages()`;
-//! 4. [`Vm::state`], the notifier lock: the page table, the list of invalidated mirrors and the
+//! 4. the ranges of the mirrors' range locks, taken under the mmap lock, for a snapshot or a
+//!    pinning, and held until its entries are written (see [`kernel::mm::range_lock`]);
+//! 5. [`Vm::state`], the notifier lock: the page table, the list of invalidated mirrors and the
 //!    last job's fence. Invalidation callbacks take it, so nothing allocates under it (lockdep
 //!    knows: it is primed with `fs_reclaim`), and jobs run the engine under it.
 //!
@@ -40,7 +42,7 @@ use kernel::{
     mm::{
         interval_notifier::IntervalNotifier,
         notifier_lock::{NotifierGuard, NotifierLock},
-        Mm,
+        range_lock, Mm,
     },
     new_fence_context, new_mutex, new_notifier_lock, new_work,
     prelude::*,
@@ -214,14 +216,14 @@ impl Vm {
         Ok(vm)
     }
 
-    /// Takes the VM's locks once in their order (`bindings`, the mmap lock, `state`), so that
-    /// lockdep knows it from the start and reports an inversion the first time one happens,
-    /// not only when both paths happen to run.
+    /// Takes the VM's locks once in their order (`bindings`, the mmap lock, a range, `state`),
+    /// so that lockdep knows it from the start and reports an inversion the first time one
+    /// happens, not only when both paths happen to run.
     fn prime_lockdep(&self) {
         let _bindings = self.bindings.lock();
         if let Some(mm) = self.mm.mmget_not_zero() {
             let _mmap = mm.mmap_read_lock();
-            drop(self.state.lock());
+            range_lock::prime_lockdep(|| drop(self.state.lock()));
         }
     }
 
