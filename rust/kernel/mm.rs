@@ -32,6 +32,7 @@ pub mod frame;
 pub mod hmm;
 #[cfg(CONFIG_MMU_NOTIFIER)]
 pub mod interval_notifier;
+pub mod invalidated;
 pub mod notifier_lock;
 pub mod pin;
 pub mod range_lock;

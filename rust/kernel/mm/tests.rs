@@ -8,12 +8,13 @@ use crate::kunit::kunit_tests;
 #[kunit_tests(rust_mm_mirror)]
 mod tests {
     use crate::{
-        alloc::{flags::GFP_KERNEL, KBox},
+        alloc::{flags::GFP_KERNEL, KBox, KVVec},
         bindings,
         mm::{
             dirty,
             hmm::{Fault, Range},
             interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+            invalidated::{Invalidated, Listing, Listings},
             notifier_lock::{NotifierGuard, NotifierLock},
             pin::{LockedVm, PinnedPages},
             range_lock::RangeLock,
@@ -766,6 +767,132 @@ mod tests {
         assert_eq!(locked(), before + 16);
         drop(charge);
         assert_eq!(locked(), before);
+        Ok(())
+    }
+
+    /// A notifier lock's data for the invalidated-list tests: the list and four mirrors.
+    struct Listed {
+        invalidated: Invalidated<usize>,
+        mirrors: [Listing; 4],
+        /// Mirror keys that are gone.
+        removed: [bool; 4],
+    }
+
+    impl AsMut<Invalidated<usize>> for Listed {
+        fn as_mut(&mut self) -> &mut Invalidated<usize> {
+            &mut self.invalidated
+        }
+    }
+
+    struct ByKey;
+
+    impl<'l> Listings<usize, NotifierGuard<'l, Listed>> for ByKey {
+        fn listing<'a>(
+            &'a self,
+            k: usize,
+            g: &'a mut NotifierGuard<'l, Listed>,
+        ) -> Option<&'a mut Listing> {
+            if *g.removed.get(k)? {
+                return None;
+            }
+            g.mirrors.get_mut(k)
+        }
+    }
+
+    fn listed(room: usize) -> Result<Pin<KBox<NotifierLock<Listed>>>> {
+        let state = Listed {
+            invalidated: Invalidated::new(),
+            mirrors: [Listing::new(); 4],
+            removed: [false; 4],
+        };
+        let lock = KBox::pin_init(new_notifier_lock!(state), GFP_KERNEL)?;
+        Invalidated::reserve(&lock, |s: &mut Listed| &mut s.invalidated, room)?;
+        Ok(lock)
+    }
+
+    /// What a submission's round takes, into `todo`, which has room for every mirror (made
+    /// before the lock is taken: nothing allocates under it).
+    fn take<'t>(
+        g: &mut NotifierGuard<'_, Listed>,
+        todo: &'t mut KVVec<usize>,
+    ) -> (&'t [usize], u64) {
+        // SAFETY: `usize` needs no drop; the length only shrinks.
+        unsafe { todo.set_len(0) };
+        let generation = Invalidated::take(g, todo, &ByKey, 0..4);
+        (&todo[..], generation)
+    }
+
+    #[test]
+    fn invalidated_list_holds_each_invalid_mirror_once() -> Result {
+        let lock = listed(4)?;
+        let mut room = KVVec::with_capacity(4, GFP_KERNEL)?;
+        let mut g = lock.lock();
+        assert!(g.invalidated.is_empty());
+        for k in [2, 0, 2, 2] {
+            Invalidated::mark(&mut g, k, &ByKey);
+        }
+        let (todo, generation) = take(&mut g, &mut room);
+        assert_eq!(&todo[..], &[2, 0]);
+        // Mirror 0 is mirrored again, 2 is not, and nothing raced: the round may publish, and
+        // the list keeps 2 alone.
+        g.mirrors[0].validate();
+        assert!(Invalidated::settle(&mut g, generation, &ByKey, 0..4));
+        let (todo, _) = take(&mut g, &mut room);
+        assert_eq!(&todo[..], &[2]);
+        // A mirror that went leaves the list.
+        g.removed[2] = true;
+        let (_, generation) = take(&mut g, &mut room);
+        assert!(Invalidated::settle(&mut g, generation, &ByKey, 0..4));
+        assert!(g.invalidated.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn invalidated_list_refuses_rounds_an_invalidation_raced() -> Result {
+        let lock = listed(4)?;
+        let mut room = KVVec::with_capacity(4, GFP_KERNEL)?;
+        let mut g = lock.lock();
+        Invalidated::mark(&mut g, 1, &ByKey);
+        let (_, generation) = take(&mut g, &mut room);
+        g.mirrors[1].validate();
+        // An invalidation of a mirror with entries came before the round wrote them.
+        Invalidated::mark(&mut g, 1, &ByKey);
+        g.invalidated.publication().begin_clearing(false);
+        assert!(!Invalidated::settle(&mut g, generation, &ByKey, 0..4));
+        // One that waits for jobs: no round publishes until it has cleared the entries.
+        let (_, generation) = take(&mut g, &mut room);
+        g.invalidated.publication().begin_clearing(true);
+        g.mirrors[1].validate();
+        let (_, after) = take(&mut g, &mut room);
+        assert!(!Invalidated::settle(&mut g, after, &ByKey, 0..4));
+        g.invalidated.publication().end_clearing();
+        assert!(!Invalidated::settle(&mut g, generation, &ByKey, 0..4));
+        assert!(Invalidated::settle(&mut g, after, &ByKey, 0..4));
+        Ok(())
+    }
+
+    #[test]
+    fn invalidated_list_that_overflows_looks_at_every_mirror() -> Result {
+        // Room for one mirror on the list; four are marked.
+        let lock = listed(1)?;
+        let mut room = KVVec::with_capacity(4, GFP_KERNEL)?;
+        let mut g = lock.lock();
+        for k in 0..4 {
+            Invalidated::mark(&mut g, k, &ByKey);
+        }
+        assert_eq!(g.invalidated.room(4), 4);
+        // All four are taken: the list could not hold them, every mirror was looked at.
+        let (todo, generation) = take(&mut g, &mut room);
+        assert_eq!(&todo[..], &[0, 1, 2, 3]);
+        g.mirrors[1].validate();
+        g.mirrors[3].validate();
+        assert!(Invalidated::settle(&mut g, generation, &ByKey, 0..4));
+        let (todo, _) = take(&mut g, &mut room);
+        let mut left = [false; 4];
+        for &k in todo.iter() {
+            left[k] = true;
+        }
+        assert_eq!(left, [true, false, true, false]);
         Ok(())
     }
 }

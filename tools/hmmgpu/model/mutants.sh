@@ -14,6 +14,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
 protocol=rust/kernel/mm/range_lock/protocol.rs
+invalidated=rust/kernel/mm/invalidated/protocol.rs
 cargo=${CARGO:-$(command -v cargo || echo "${CARGO_HOME:-$HOME/.cargo}/bin/cargo")}
 # Its own target directory: the mutated builds do not evict the suite's.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hmmgpu/model-mutants-target}
@@ -23,7 +24,7 @@ limit=${MUTANT_TIMEOUT:-600}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The model finds protocol.rs by its path relative to the model, as in the clone.
-mkdir -p "$tmp/tools/hmmgpu" "$tmp/$(dirname "$protocol")"
+mkdir -p "$tmp/tools/hmmgpu" "$tmp/$(dirname "$protocol")" "$tmp/$(dirname "$invalidated")"
 cp -r "$here" "$tmp/tools/hmmgpu/model"
 rm -rf "$tmp/tools/hmmgpu/model/target"
 manifest=$tmp/tools/hmmgpu/model/Cargo.toml
@@ -36,18 +37,22 @@ names=() descs=() results=()
 failed=0
 
 # mutant NAME DESCRIPTION FEATURE SED...: builds the model with cargo feature
-# FEATURE (none if empty) against protocol.rs changed by the sed scripts, and
-# runs the tests.
+# FEATURE (none if empty) against the range lock's protocol.rs changed by the
+# sed scripts (those that start with "invalidated:" change the invalidated
+# list's protocol.rs instead), and runs the tests.
 mutant() {
 	local name=$1 desc=$2 feature=$3
 	shift 3
 	if [ ${#only[@]} -gt 0 ] && ! printf '%s\n' "${only[@]}" | grep -qx -- "$name"; then
 		return
 	fi
-	local src=$tmp/$protocol log=$logs/$name.log result first="" applied=1
-	cp "$top/$protocol" "$src"
-	local script
+	local log=$logs/$name.log result first="" applied=1
+	cp "$top/$protocol" "$tmp/$protocol"
+	cp "$top/$invalidated" "$tmp/$invalidated"
+	local script src
 	for script in "$@"; do
+		src=$tmp/$protocol
+		case $script in invalidated:*) src=$tmp/$invalidated script=${script#invalidated:} ;; esac
 		cp "$src" "$src.before"
 		sed -i -e "$script" "$src"
 		cmp -s "$src.before" "$src" && applied=0
@@ -155,8 +160,20 @@ mutant no-read-retry \
 	"a mirror commits without read_retry" mutant-no-read-retry
 mutant set-seq-late \
 	"an invalidation calls set_seq after clearing, in a later critical section" mutant-set-seq-late
-mutant no-generation-check \
-	"a submission publishes without the generation check" mutant-no-generation-check
+
+# Breakages of the invalidated list's rules.
+mutant publish-ignores-generation \
+	"a submission publishes without the generation check" "" \
+	'invalidated:s/generation == self.generation \&\& self.clearing == 0/self.clearing == 0/'
+mutant publish-ignores-clearing \
+	"a submission publishes while an invalidation is clearing" "" \
+	'invalidated:s/generation == self.generation \&\& self.clearing == 0/generation == self.generation/'
+mutant clearing-keeps-generation \
+	"an invalidation of a mapped mirror does not bump the generation" "" \
+	'invalidated:s/self.generation = self.generation.wrapping_add(1);/let _ = self.generation;/'
+mutant mark-leaves-valid \
+	"marking a mirror invalid leaves it valid" "" \
+	'invalidated:/pub fn mark/,/^    }/ s/self.invalid = true;/self.invalid = self.invalid;/'
 
 echo
 printf '%-36s %-8s %s\n' mutant result breakage

@@ -29,6 +29,11 @@
 #[path = "../../../../rust/kernel/mm/range_lock/protocol.rs"]
 pub mod protocol;
 
+// The invalidated list's rules: when a mirror is mirrored again, when a job may be published.
+#[allow(rustdoc::broken_intra_doc_links)]
+#[path = "../../../../rust/kernel/mm/invalidated/protocol.rs"]
+pub mod invalidated;
+
 pub mod platform;
 pub mod world;
 

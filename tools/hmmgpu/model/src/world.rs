@@ -24,6 +24,7 @@
 //! page the CPU does not, (b) a job races with an invalidation, (d) a mirror is overtaken or
 //! makes no progress. (c), deadlocks and lost wake-ups, `loom` reports itself.
 
+use crate::invalidated::{Listing, Publication};
 use crate::platform::{LoomPlatform, Patience};
 use crate::protocol::{self, Node, Platform, Side};
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -62,8 +63,6 @@ const MAX_ROUNDS: usize = 4;
 const MUTANT_NO_READ_RETRY: bool = cfg!(feature = "mutant-no-read-retry");
 /// The invalidation callback sets the notifier sequence last, after clearing.
 const MUTANT_SET_SEQ_LATE: bool = cfg!(feature = "mutant-set-seq-late");
-/// A submission publishes without checking the invalidation generation.
-const MUTANT_NO_GENERATION_CHECK: bool = cfg!(feature = "mutant-no-generation-check");
 
 /// A range of pages, `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,14 +234,12 @@ struct Notifiers {
 
 /// What the driver's notifier lock protects (hmmgpu's `State`, and the mirror's).
 struct State {
-    /// The mirror is on the invalidated list: a submission mirrors it again.
-    invalid: bool,
+    /// Whether the mirror must be mirrored again (it is on the invalidated list).
+    listing: Listing,
     /// The mirror has entries in the device page table.
     mapped: bool,
-    /// How many times a mapped mirror was invalidated.
-    generation: u64,
-    /// Invalidation callbacks waiting for a job before they clear.
-    clearing: u32,
+    /// The invalidation generation, and the callbacks waiting for a job before they clear.
+    publication: Publication,
     /// The last job published.
     last_fence: Option<usize>,
 }
@@ -364,10 +361,15 @@ impl World {
             seq: AtomicUsize::new(1),
             cpu: Mutex::new(cpu),
             state: Mutex::new(State {
-                invalid: !cfg.mirrored,
+                listing: {
+                    let mut listing = Listing::new();
+                    if !cfg.mirrored && listing.mark() {
+                        listing.set_listed(true);
+                    }
+                    listing
+                },
                 mapped: cfg.mirrored,
-                generation: 0,
-                clearing: 0,
+                publication: Publication::new(),
                 last_fence: cfg.running_job.then_some(job),
             }),
             dev: Mutex::new(dev),
@@ -664,7 +666,7 @@ impl World {
         for round in 1..=max_rounds {
             let (todo, generation) = {
                 let state = self.state.lock().unwrap();
-                (state.invalid, state.generation)
+                (state.listing.is_invalid(), state.publication.generation())
             };
             self.note(
                 actor.name,
@@ -681,7 +683,7 @@ impl World {
                 raced = self.read_retry(&state, *seq, actor, hold);
                 if !raced {
                     self.commit(&state, actor, range, snapshot);
-                    state.invalid = false;
+                    state.listing.validate();
                     state.mapped = true;
                 }
             }
@@ -696,7 +698,7 @@ impl World {
             // As the driver: wait for the job an invalidation waits for, rather than spin.
             let busy = {
                 let state = self.state.lock().unwrap();
-                state.last_fence.filter(|_| state.clearing > 0)
+                state.last_fence.filter(|_| state.publication.is_clearing())
             };
             if let Some(job) = busy {
                 self.wait_job(job);
@@ -706,14 +708,16 @@ impl World {
     }
 
     /// Publishes a job unless a mapped mirror was invalidated since `generation` or an
-    /// invalidation is clearing. Returns whether it did.
+    /// invalidation is clearing (the kernel's `Publication::may_publish`). Returns whether it
+    /// did.
     fn finish(&self, state: &mut MutexGuard<'_, State>, actor: Actor, generation: u64) -> bool {
-        if (generation != state.generation && !MUTANT_NO_GENERATION_CHECK) || state.clearing > 0 {
+        if !state.publication.may_publish(generation) {
             self.note(
                 actor.name,
                 format_args!(
-                    "does not publish: generation {}, {} clearing",
-                    state.generation, state.clearing
+                    "does not publish: generation {}, clearing: {}",
+                    state.publication.generation(),
+                    state.publication.is_clearing()
                 ),
             );
             return false;
@@ -898,7 +902,10 @@ impl World {
                 true
             }
             Mode::Prefault if !state.mapped => {
-                state.invalid = true;
+                // The one mirror: it is listed once, and stays listed (the kernel's list).
+                if state.listing.mark() {
+                    state.listing.set_listed(true);
+                }
                 true
             }
             Mode::Prefault => {
@@ -906,16 +913,17 @@ impl World {
                 if wait.is_some() && !how.may_block() {
                     false
                 } else {
-                    state.invalid = true;
-                    state.generation += 1;
+                    if state.listing.mark() {
+                        state.listing.set_listed(true);
+                    }
+                    state.publication.begin_clearing(wait.is_some());
                     if let Some(job) = wait {
-                        state.clearing += 1;
                         self.ghost().clearing += 1;
                         self.note(actor.name, format_args!("waits for job {job}"));
                         drop(state);
                         self.wait_job(job);
                         state = self.state.lock().unwrap();
-                        state.clearing -= 1;
+                        state.publication.end_clearing();
                         self.ghost().clearing -= 1;
                     }
                     // `clear_locked`: the whole mapping.
@@ -951,7 +959,7 @@ impl World {
         check!(ghost, ghost.held.is_empty(), "ranges still held");
         check!(
             ghost,
-            state.clearing == 0 && ghost.clearing == 0,
+            !state.publication.is_clearing() && ghost.clearing == 0,
             "an invalidation is still clearing"
         );
         for p in 0..PAGES {
@@ -961,7 +969,7 @@ impl World {
                 "(a) the entry of page {p} is not the CPU's"
             );
         }
-        if self.cfg.mode == Mode::Prefault && !state.invalid {
+        if self.cfg.mode == Mode::Prefault && !state.listing.is_invalid() {
             for p in self.cfg.mirror.pages() {
                 check!(
                     ghost,
