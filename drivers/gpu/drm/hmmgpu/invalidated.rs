@@ -19,63 +19,29 @@
 //!    its mirror and clearing its entries; otherwise the submission starts again at step 1.
 //!
 //! So no job is published over entries being cleared, and no job runs on entries written from a
-//! snapshot an invalidation overtook. The list never allocates under the lock: it has room for
-//! every mirror of the VM ([`Vm::reserve_invalid`] makes it at bind), and if it overflows all
-//! the same, every mirror is looked at.
+//! snapshot an invalidation overtook. The list and the rule are the framework's
+//! ([`kernel::mm::invalidated`]); the VM keeps them in its notifier lock, keyed by the GPU
+//! address of each mirror's mapping, and makes room on the list for every mirror at bind
+//! ([`Vm::reserve_invalid`]).
 //!
 //! [`Coherence::revalidate`]: crate::mode::Coherence::revalidate
 
 use crate::{
-    mappings::{Mapping, Mappings},
+    mappings::Mappings,
     mirror::Mirror,
-    vm::{is_timed_out, push_within_capacity, State, Stats, Vm, MAX_ROUNDS},
+    vm::{is_timed_out, State, Stats, Vm, MAX_ROUNDS},
 };
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVVec},
     dma_fence::Fence,
-    mm::{interval_notifier::InvalidateRange, notifier_lock::NotifierGuard},
+    mm::{
+        interval_notifier::InvalidateRange,
+        invalidated::{Invalidated, Listing, Listings},
+        notifier_lock::NotifierGuard,
+    },
     prelude::*,
     types::ARef,
 };
-
-/// The invalidated list, in the VM's notifier lock.
-pub(crate) struct Invalidated {
-    /// The GPU addresses of mirrors invalidated since they were last mirrored, with room for
-    /// every mirror of the VM.
-    list: KVVec<u64>,
-    /// The list ran out of room: every mirror must be looked at.
-    walk_all: bool,
-    /// How many times a mirror with entries was invalidated: a submission publishes its job only
-    /// if no mirror was since it took the list.
-    generation: u64,
-    /// Invalidation callbacks between listing their mirror and clearing its entries (waiting
-    /// for the last job): no job may be published meanwhile.
-    clearing: u32,
-}
-
-impl Invalidated {
-    pub(crate) fn new() -> Self {
-        Self {
-            list: KVVec::new(),
-            walk_all: false,
-            generation: 0,
-            clearing: 0,
-        }
-    }
-
-    /// Whether an invalidation is between listing its mirror and clearing its entries.
-    pub(crate) fn clearing(&self) -> bool {
-        self.clearing > 0
-    }
-
-    /// Puts the mirror at `va` on the list, and returns whether there was room (if not, every
-    /// mirror is looked at). Never allocates.
-    fn list(&mut self, va: u64) -> bool {
-        let listed = push_within_capacity(&mut self.list, va).is_ok();
-        self.walk_all |= !listed;
-        listed
-    }
-}
 
 /// Where a submission is in its rounds of mirroring.
 pub(crate) struct Round<'f> {
@@ -91,14 +57,40 @@ pub(crate) struct Round<'f> {
     fence: &'f ARef<Fence>,
 }
 
+/// One mirror's listing.
+struct One<'m>(&'m Mirror);
+
+impl<'l> Listings<u64, NotifierGuard<'l, State>> for One<'_> {
+    fn listing<'a>(
+        &'a self,
+        _va: u64,
+        g: &'a mut NotifierGuard<'l, State>,
+    ) -> Option<&'a mut Listing> {
+        Some(&mut self.0.state.access(g).listing)
+    }
+}
+
+/// The listings of the mirrors of a VM's mappings, by the GPU address of their mapping.
+struct ByAddress<'b>(&'b Mappings);
+
+impl<'l> Listings<u64, NotifierGuard<'l, State>> for ByAddress<'_> {
+    fn listing<'a>(
+        &'a self,
+        va: u64,
+        g: &'a mut NotifierGuard<'l, State>,
+    ) -> Option<&'a mut Listing> {
+        Some(&mut self.0.mirror_at(va)?.data().state.access(g).listing)
+    }
+}
+
 /// Marks `m` to be mirrored again, and lists it. Never allocates.
 pub(crate) fn mark_invalid(m: &Mirror, guard: &mut NotifierGuard<'_, State>) {
-    let state = m.state.access(guard);
-    state.invalid = true;
-    if !state.listed {
-        let listed = guard.invalidated.list(m.va);
-        m.state.access(guard).listed = listed;
-    }
+    Invalidated::mark(guard, m.va, &One(m));
+}
+
+/// The GPU addresses of every userptr mapping of `b`.
+fn every(b: &Mappings) -> impl Iterator<Item = u64> + '_ {
+    b.iter().filter(|m| m.mirror().is_some()).map(|m| m.va)
 }
 
 /// What [`invalidate_after_jobs`] did.
@@ -132,11 +124,13 @@ pub(crate) fn invalidate_after_jobs(
         return Outcome::Refused;
     }
     mark_invalid(m, guard);
-    guard.invalidated.generation = guard.invalidated.generation.wrapping_add(1);
+    guard
+        .invalidated
+        .publication()
+        .begin_clearing(wait.is_some());
     if let Some(fence) = wait {
-        guard.invalidated.clearing += 1;
         guard.do_unlocked(|| fence.wait_uninterruptible());
-        guard.invalidated.clearing -= 1;
+        guard.invalidated.publication().end_clearing();
         // The mapping may have gone meanwhile: its entries went with it, and what is mapped at
         // its address now is another mapping's.
         if m.state.access(guard).removed {
@@ -181,10 +175,9 @@ impl Vm {
             // do we, rather than spin until it is done.
             let busy = {
                 let guard = self.state.lock();
-                guard
-                    .last_fence
-                    .clone()
-                    .filter(|_| guard.invalidated.clearing())
+                let mut guard = guard;
+                let clearing = guard.invalidated.publication().is_clearing();
+                guard.last_fence.clone().filter(|_| clearing)
             };
             if let Some(fence) = busy {
                 fence.wait_interruptible(u64::MAX)?;
@@ -199,129 +192,49 @@ impl Vm {
     fn take_invalid(&self, b: &Mappings, round: &mut Round<'_>) -> Result<Option<KVVec<u64>>> {
         // Room for the listed mirrors, or all of them when the list overflowed: made without
         // the lock, and again if the list grew meanwhile.
-        let room = |state: &State| match state.invalidated.walk_all {
-            true => b.userptrs(),
-            false => state.invalidated.list.len(),
-        };
         let mut want = {
             let mut guard = self.state.lock();
-            if guard.invalidated.list.is_empty() && !guard.invalidated.walk_all {
-                round.generation = guard.invalidated.generation;
+            if guard.invalidated.is_empty() {
+                round.generation = guard.invalidated.publication().generation();
                 if self.finish(b, &mut guard, round) {
                     return Ok(None);
                 }
                 return Ok(Some(KVVec::new()));
             }
-            room(&guard)
+            guard.invalidated.room(b.userptrs())
         };
         let (mut todo, mut guard) = loop {
             let todo = KVVec::with_capacity(want, GFP_KERNEL)?;
             let guard = self.state.lock();
-            let need = room(&guard);
+            let need = guard.invalidated.room(b.userptrs());
             if need <= want {
                 break (todo, guard);
             }
             want = need;
         };
-        round.generation = guard.invalidated.generation;
-        let mut walk_all = guard.invalidated.walk_all;
-        for i in 0..guard.invalidated.list.len() {
-            let va = guard.invalidated.list[i];
-            // Entries of mirrors valid again (pinned at bind, say) wait for `finish` to go.
-            let invalid = b
-                .mirror_at(va)
-                .is_some_and(|m| m.data().state.access(&mut guard).invalid);
-            if invalid {
-                walk_all |= push_within_capacity(&mut todo, va).is_err();
-            }
-        }
-        if walk_all {
-            // SAFETY: `u64` needs no drop; the length only shrinks.
-            unsafe { todo.set_len(0) };
-            for m in b.iter() {
-                let Some(n) = m.mirror() else { continue };
-                if n.data().state.access(&mut guard).invalid {
-                    // There is room for every mirror.
-                    let _ = push_within_capacity(&mut todo, m.va);
-                }
-            }
-        }
+        round.generation = Invalidated::take(&mut guard, &mut todo, &ByAddress(b), every(b));
         drop(guard);
         Ok(Some(todo))
     }
 
-    /// Makes the invalidated list hold each mirror still invalid once, and publishes the round's
-    /// fence, unless a mirror with entries was invalidated since the round took the list (it
-    /// must be mirrored again first) or an invalidation is still to clear its mirror's entries.
-    /// Returns whether it published.
+    /// Settles the invalidated list and publishes the round's fence, unless a mirror with
+    /// entries was invalidated since the round took the list (it must be mirrored again first)
+    /// or an invalidation is still to clear its mirror's entries. Returns whether it published.
     pub(crate) fn finish(
         &self,
         b: &Mappings,
         guard: &mut NotifierGuard<'_, State>,
         round: &Round<'_>,
     ) -> bool {
-        // Entries of mirrors valid again, of removed mirrors, and repeated ones go.
-        for i in 0..guard.invalidated.list.len() {
-            if let Some(m) = b.mirror_at(guard.invalidated.list[i]) {
-                m.data().state.access(guard).listed = false;
-            }
+        let may = Invalidated::settle(guard, round.generation, &ByAddress(b), every(b));
+        if may {
+            guard.last_fence = Some(round.fence.clone());
         }
-        let mut i = 0;
-        while i < guard.invalidated.list.len() {
-            let keep = b.mirror_at(guard.invalidated.list[i]).is_some_and(|m| {
-                let state = m.data().state.access(guard);
-                let keep = state.invalid && !state.listed;
-                state.listed |= keep;
-                keep
-            });
-            if keep {
-                i += 1;
-            } else {
-                let list = &mut guard.invalidated.list;
-                let last = list.len() - 1;
-                list.swap(i, last);
-                // SAFETY: `u64` needs no drop; the length only shrinks.
-                unsafe { list.set_len(last) };
-            }
-        }
-        // The list ran out of room before: list again what is invalid and not listed.
-        if core::mem::take(&mut guard.invalidated.walk_all) {
-            for m in b.iter().filter_map(Mapping::mirror) {
-                let m = m.data();
-                let state = m.state.access(guard);
-                if state.invalid && !state.listed {
-                    let listed = guard.invalidated.list(m.va);
-                    m.state.access(guard).listed = listed;
-                }
-            }
-        }
-        if round.generation != guard.invalidated.generation || guard.invalidated.clearing() {
-            return false;
-        }
-        guard.last_fence = Some(round.fence.clone());
-        true
+        may
     }
 
     /// Makes room on the invalidated list for `n` mirrors.
     pub(crate) fn reserve_invalid(&self, n: usize) -> Result {
-        let capacity = self.state.lock().invalidated.list.capacity();
-        if capacity >= n {
-            return Ok(());
-        }
-        // Doubling, so that a million binds copy the list about twenty times, not a million.
-        let mut fresh = KVVec::with_capacity(n.max(capacity.saturating_mul(2)), GFP_KERNEL)?;
-        let old = {
-            let mut guard = self.state.lock();
-            if guard.invalidated.list.capacity() >= n {
-                return Ok(());
-            }
-            for &va in guard.invalidated.list.iter() {
-                // `fresh` has room for all of them.
-                let _ = push_within_capacity(&mut fresh, va);
-            }
-            core::mem::replace(&mut guard.invalidated.list, fresh)
-        };
-        drop(old);
-        Ok(())
+        Invalidated::reserve(&self.state, |s: &mut State| &mut s.invalidated, n)
     }
 }

@@ -38,6 +38,7 @@ use kernel::{
         dirty,
         hmm::{Fault, Range},
         interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+        invalidated::Listing,
         notifier_lock::{NotifierGuard, NotifierLock, NotifierLocked},
     },
     prelude::*,
@@ -46,11 +47,9 @@ use kernel::{
 
 /// The state of a mirror that the VM's notifier lock protects.
 pub(crate) struct MirrorState {
-    /// The entries are cleared and must be mirrored again before a job may use them (modes whose
-    /// GPU cannot fault).
-    pub(crate) invalid: bool,
-    /// The mirror is on the VM's invalidated list.
-    pub(crate) listed: bool,
+    /// Whether the mirror must be mirrored again before a job may use it, and whether it is on
+    /// the VM's invalidated list (modes whose GPU cannot fault).
+    pub(crate) listing: Listing,
     /// The mapping is being removed: its entries are gone and the range is not the mapping's
     /// any more, so invalidations have nothing to do (and must not clear what is mapped there
     /// now).
@@ -88,8 +87,7 @@ impl Mirror {
             state: NotifierLocked::new(
                 &vm.state,
                 MirrorState {
-                    invalid: false,
-                    listed: false,
+                    listing: Listing::new(),
                     removed: false,
                     mapped: false,
                     pins: None,

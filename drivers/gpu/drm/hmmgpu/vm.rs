@@ -21,7 +21,6 @@
 use crate::{
     engine::Stop,
     gem::Bo,
-    invalidated::Invalidated,
     job::Job,
     mappings::{self, Backing, Mapping, Mappings, Room},
     mirror::Mirror,
@@ -41,6 +40,7 @@ use kernel::{
     impl_has_work,
     mm::{
         interval_notifier::IntervalNotifier,
+        invalidated::Invalidated,
         notifier_lock::{NotifierGuard, NotifierLock},
         range_lock, Mm,
     },
@@ -110,9 +110,15 @@ pub(crate) struct State {
     /// The fence of the last job submitted: jobs run in order, so once it signals the VM is idle.
     pub(crate) last_fence: Option<ARef<Fence>>,
     /// The mirrors to mirror again before a job may run (modes whose GPU cannot fault).
-    pub(crate) invalidated: Invalidated,
+    pub(crate) invalidated: Invalidated<u64>,
     /// Pins invalidations took away, chained, for the release worker.
     stale: Option<KBox<Pins>>,
+}
+
+impl AsMut<Invalidated<u64>> for State {
+    fn as_mut(&mut self) -> &mut Invalidated<u64> {
+        &mut self.invalidated
+    }
 }
 
 impl State {

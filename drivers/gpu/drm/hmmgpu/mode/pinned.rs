@@ -153,7 +153,9 @@ impl Coherence for Pinned {
                 // (once it is done, and the caller waits for it, they are released), or a
                 // range changed while the pages were migrated for pinning: try again.
                 Err(e)
-                    if e == EAGAIN || (e == ENOMEM && vm.state.lock().invalidated.clearing()) =>
+                    if e == EAGAIN
+                        || (e == ENOMEM
+                            && vm.state.lock().invalidated.publication().is_clearing()) =>
                 {
                     return Ok(false)
                 }
@@ -290,7 +292,7 @@ fn install(
         return Err(e);
     }
     let state = m.state.access(guard);
-    state.invalid = false;
+    state.listing.validate();
     state.mapped = true;
     *pins = state.pins.replace(p);
     Ok(true)

@@ -103,7 +103,7 @@ impl Coherence for Prefault {
                 Some(mapped) => {
                     mapped?;
                     let state = n.data().state.access(&mut guard);
-                    state.invalid = false;
+                    state.listing.validate();
                     state.mapped = true;
                 }
             }
