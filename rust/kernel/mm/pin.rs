@@ -26,6 +26,11 @@ use crate::{
 };
 use core::{cell::Cell, mem::size_of};
 
+/// The most pages one call of the core MM pins: `pin_user_pages_fast` counts pages in an `int`,
+/// and walks the page tables of its whole range with interrupts disabled, so a range of many
+/// GiB is pinned 256 MiB (with 4 KiB pages) at a time.
+const PIN_CHUNK: usize = 1 << 16;
+
 /// Pages of the current process pinned long-term (`FOLL_PIN | FOLL_LONGTERM`).
 ///
 /// # Invariants
@@ -112,7 +117,8 @@ impl PinnedPages {
         };
         while this.pages.len() < npages {
             let done = this.pages.len();
-            let want = i32::try_from(npages - done).unwrap_or(i32::MAX);
+            // At most `PIN_CHUNK` pages (fits an `i32`, whatever the range's size) per call.
+            let want = core::cmp::min(npages - done, PIN_CHUNK) as i32;
             // SAFETY: `done` is within the buffer's capacity of `npages`.
             let out = unsafe { this.pages.as_mut_ptr().add(done) };
             let ret = pin(start + done * PAGE_SIZE, want, flags, out);
