@@ -16,7 +16,7 @@
 use kernel::{
     alloc::{
         flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
-        KBox, KVec,
+        Allocator, KBox, KVVec, KVec, Vec,
     },
     init::{self, Zeroable},
     mm::frame::Frame,
@@ -136,7 +136,7 @@ fn index(va: u64, level: usize) -> usize {
 }
 
 /// Takes the last table of `tables`, if any.
-fn pop(tables: &mut KVec<KBox<Table>>) -> Option<KBox<Table>> {
+fn pop<A: Allocator>(tables: &mut Vec<KBox<Table>, A>) -> Option<KBox<Table>> {
     let len = tables.len();
     if len == 0 {
         return None;
@@ -150,12 +150,15 @@ fn pop(tables: &mut KVec<KBox<Table>>) -> Option<KBox<Table>> {
 }
 
 /// Tables allocated beforehand, for [`PageTable::reserve_from`] to link in without allocating.
-pub(crate) struct TablePool(KVec<KBox<Table>>);
+///
+/// A vmalloc'able list: a bind of 64 GiB needs more than 32768 tables, whose pointers alone
+/// would be an order-6 kmalloc.
+pub(crate) struct TablePool(KVVec<KBox<Table>>);
 
 impl TablePool {
     /// Allocates `n` zeroed tables.
     pub(crate) fn alloc(n: usize) -> Result<Self> {
-        let mut tables = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut tables = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             tables.push(Table::new()?, GFP_KERNEL)?;
         }
