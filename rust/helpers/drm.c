@@ -4,6 +4,8 @@
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_syncobj.h>
 #include <drm/drm_vma_manager.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
 
 #ifdef CONFIG_RUST_DRM
 
@@ -91,6 +93,38 @@ struct page *rust_helper_nth_page(struct page *page, unsigned long n)
 bool rust_helper_drm_page_is_ram(struct page *page)
 {
 	return page && pfn_valid(page_to_pfn(page)) && !is_zone_device_page(page);
+}
+
+/*
+ * Reads page @index of the shmem file of GEM object @obj in (allocating it, or
+ * swapping it in) and returns it with a reference on its folio, or an ERR_PTR.
+ * Only that page: drm_gem_shmem_get_pages() makes the whole object resident,
+ * which a driver binding a window of a large object must not do.
+ */
+struct page *rust_helper_drm_gem_shmem_read_page(struct drm_gem_object *obj, unsigned long index)
+{
+	struct address_space *mapping = obj->filp->f_mapping;
+	struct folio *folio;
+
+	/* Windows may be millions of pages long. */
+	cond_resched();
+	folio = shmem_read_folio_gfp(mapping, index, mapping_gfp_mask(mapping));
+	if (IS_ERR(folio))
+		return ERR_CAST(folio);
+	return folio_file_page(folio, index);
+}
+
+/*
+ * Drops the reference drm_gem_shmem_read_page() took, marking the page dirty
+ * (a device may have written it) and accessed, as drm_gem_put_pages() does.
+ */
+void rust_helper_drm_gem_shmem_put_page(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	folio_mark_dirty(folio);
+	folio_mark_accessed(folio);
+	folio_put(folio);
 }
 
 #endif /* CONFIG_RUST_DRM */

@@ -25,7 +25,8 @@ use kernel::{
 
 /// What a mapping maps.
 pub(crate) enum Backing {
-    /// Pages of a GEM object, kept resident while mapped.
+    /// Pages of a GEM object, those of the mapping (or of the mapping it was split from), kept
+    /// resident while mapped.
     Bo(shmem::PinnedPages<Object>),
     /// A range of the VM's process, mirrored.
     Userptr(Pin<KBox<IntervalNotifier<Mirror>>>),
@@ -68,7 +69,9 @@ impl Mapping {
         let Backing::Bo(pages) = &self.backing else {
             return Ok(());
         };
-        let slice = pages.pages().get(self.first_page..).ok_or(EINVAL)?;
+        // The pins hold the object's pages from `pages.first()` on, at least this mapping's.
+        let start = self.first_page.checked_sub(pages.first()).ok_or(EINVAL)?;
+        let slice = pages.pages().get(start..).ok_or(EINVAL)?;
         let write = self.write;
         let frames = |i: usize| {
             // SAFETY: `pages` keeps the pages resident while the mapping exists, and the

@@ -415,7 +415,7 @@ impl Vm {
                 size,
                 first_page,
                 write: !read_only,
-                backing: Backing::Bo(Bo::pin_pages(&bo)?),
+                backing: Backing::Bo(Bo::pin_pages(&bo, first_page, (size / SZ_4K) as usize)?),
             };
             self.reserve(va, size)?;
             // On error nothing stays mapped.

@@ -11,7 +11,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL, KBox, KVVec},
     bindings, drm,
     drm::gem::{IntoGEMObject, ObjectFuncs},
-    error::{from_err_ptr, to_result},
+    error::from_err_ptr,
     init::InPlaceInit,
     prelude::*,
     types::{ARef, Opaque},
@@ -64,36 +64,65 @@ impl<T: DriverObject> Object<T> {
         Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(shmem.cast::<Self>())) })
     }
 
-    /// Makes the object's pages resident and keeps them so until the returned value is dropped.
+    /// Makes the `count` pages of the object from page `first` on resident, and keeps them so
+    /// until the returned value is dropped.
+    ///
+    /// Only those pages are read in (allocated, or swapped in) and held, each with a reference
+    /// of its own: binding a window of an object larger than memory costs the window, not the
+    /// object, as pinning it whole (`drm_gem_shmem_pin`) would. The pages are those of the
+    /// object's shmem file, which its CPU mappings and dma-buf exports share.
     ///
     /// An object imported from another driver's dma-buf has no pages of its own: its pages are
     /// those of the attachment's scatter list, which the exporter keeps while the object lives.
     ///
     /// # Errors
     ///
-    /// `ENOMEM` and the errors of reading the pages in from shmem; `EOPNOTSUPP` for an import
-    /// whose scatter list does not consist of whole pages of system RAM (device memory, or
-    /// `CONFIG_DMABUF_DEBUG`, which hides the pages from importers).
-    pub fn pin_pages(this: &ARef<Self>) -> Result<PinnedPages<T>> {
+    /// `EINVAL` when the window is empty or not inside the object; `ENOMEM` and the errors of
+    /// reading the pages in from shmem; `EOPNOTSUPP` for an import whose scatter list does not
+    /// consist of whole pages of system RAM (device memory, or `CONFIG_DMABUF_DEBUG`, which
+    /// hides the pages from importers).
+    pub fn pin_pages(this: &ARef<Self>, first: usize, count: usize) -> Result<PinnedPages<T>> {
         let shmem = this.obj.get();
+        // SAFETY: `size` is set when the object is initialised and constant afterwards.
+        let size = unsafe { (*shmem).base.size };
+        let end = first.checked_add(count).ok_or(EINVAL)?;
+        if count == 0 || end > size >> bindings::PAGE_SHIFT {
+            return Err(EINVAL);
+        }
         // SAFETY: The object is live; `import_attach` is set at import and constant.
         if unsafe { !(*shmem).base.import_attach.is_null() } {
             // SAFETY: An imported object's `sgt` is the mapped attachment, set at import and
             // kept until the object is freed.
-            let pages = unsafe { import_pages((*shmem).sgt, (*shmem).base.size) }?;
-            // INVARIANT: An import, with its pages listed.
+            let pages = unsafe { import_pages((*shmem).sgt, size, first, count) }?;
+            // INVARIANT: An import, with the window's pages listed.
             return Ok(PinnedPages {
                 obj: this.clone(),
-                imported: Some(pages),
+                first,
+                pages,
+                own: false,
             });
         }
-        // SAFETY: The object is live and initialised.
-        to_result(unsafe { bindings::drm_gem_shmem_pin(shmem) })?;
-        // INVARIANT: The pin was just taken.
-        Ok(PinnedPages {
+        // INVARIANT: `pages` only grows by pages read in with a reference, in order from
+        // `first`; dropping `pins` on error releases those read so far.
+        let mut pins = PinnedPages {
             obj: this.clone(),
-            imported: None,
-        })
+            first,
+            pages: KVVec::with_capacity(count, GFP_KERNEL)?,
+            own: true,
+        };
+        for index in first..end {
+            // SAFETY: The object is live and not imported, so it has its shmem file, kept until
+            // it is freed; `index` is a page of it (checked above).
+            let page = from_err_ptr(unsafe {
+                bindings::drm_gem_shmem_read_page(&raw mut (*shmem).base, index as _)
+            })?;
+            if let Err(e) = pins.pages.push(page, GFP_KERNEL) {
+                // SAFETY: `page` holds the reference just taken, not listed in `pins`.
+                unsafe { bindings::drm_gem_shmem_put_page(page) };
+                return Err(e.into());
+            }
+        }
+        Ok(pins)
     }
 
     /// `drm_gem_object_funcs.free`: the last reference is gone.
@@ -204,7 +233,8 @@ fn not_supported() -> Error {
     Error::from_errno(-(bindings::EOPNOTSUPP as i32))
 }
 
-/// The pages of the scatter list `sgt` of an import of `size` bytes, page by page.
+/// The pages `[first, first + count)` of the scatter list `sgt` of an import of `size` bytes,
+/// page by page.
 ///
 /// # Safety
 ///
@@ -212,6 +242,8 @@ fn not_supported() -> Error {
 unsafe fn import_pages(
     sgt: *mut bindings::sg_table,
     size: usize,
+    first: usize,
+    count: usize,
 ) -> Result<KVVec<*mut bindings::page>> {
     let page_size = 1usize << bindings::PAGE_SHIFT;
     // The dma-buf rules do not let importers use the pages of a scatter list; this reaches them
@@ -220,7 +252,9 @@ unsafe fn import_pages(
     if cfg!(CONFIG_DMABUF_DEBUG) || sgt.is_null() {
         return Err(not_supported());
     }
-    let mut pages = KVVec::with_capacity(size / page_size, GFP_KERNEL)?;
+    let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
+    // The index in the buffer of the next page of the list.
+    let mut index = 0usize;
     // SAFETY: `sgt` is valid (the caller's promise); its first `orig_nents` entries, reached by
     // `sg_next`, describe the CPU pages of the buffer.
     unsafe {
@@ -230,69 +264,75 @@ unsafe fn import_pages(
             if offset != 0 || length % page_size != 0 {
                 return Err(not_supported());
             }
-            let first = bindings::sg_page(sg);
-            if first.is_null() {
+            let first_page = bindings::sg_page(sg);
+            if first_page.is_null() {
                 return Err(not_supported());
             }
             for k in 0..length / page_size {
-                let page = bindings::nth_page(first, k as _);
+                let page = bindings::nth_page(first_page, k as _);
                 if !bindings::drm_page_is_ram(page) {
                     return Err(not_supported());
                 }
-                pages.push(page, GFP_KERNEL)?;
+                if (first..first + count).contains(&index) {
+                    pages.push(page, GFP_KERNEL)?;
+                }
+                index += 1;
             }
             sg = bindings::sg_next(sg);
         }
     }
-    if pages.len() * page_size != size {
+    if index * page_size != size || pages.len() != count {
         return Err(not_supported());
     }
     Ok(pages)
 }
 
-/// The resident pages of a shmem-backed object, kept resident while this lives.
+/// Resident pages of a shmem-backed object, a window of it, kept resident while this lives.
 ///
 /// # Invariants
 ///
-/// Either `imported` lists the pages of an imported `obj` (which keeps its attachment, and so
-/// its pages, while it lives), or `obj` holds a pin (`drm_gem_shmem_pin`) this value owns, so
-/// its `pages` array is allocated and its pages resident.
+/// `pages` are the object's pages `[first, first + pages.len())`, in order. If `own`, each
+/// holds one reference taken by `drm_gem_shmem_read_page` on a page of `obj`'s shmem file,
+/// which this value owns. Otherwise `obj` is an import, whose attachment (and so its pages) it
+/// keeps while it lives.
 pub struct PinnedPages<T: DriverObject> {
     obj: ARef<Object<T>>,
-    imported: Option<KVVec<*mut bindings::page>>,
+    first: usize,
+    pages: KVVec<*mut bindings::page>,
+    own: bool,
 }
 
-// SAFETY: The page list is only read; pins and references may be dropped from any thread.
+// SAFETY: The page list is only read; references may be dropped from any thread.
 unsafe impl<T: DriverObject> Send for PinnedPages<T> {}
 // SAFETY: See above.
 unsafe impl<T: DriverObject> Sync for PinnedPages<T> {}
 
 impl<T: DriverObject> PinnedPages<T> {
-    /// Another pin of the same object's pages.
+    /// Another pin of the same pages.
     pub fn clone_pin(&self) -> Result<Self> {
-        Object::pin_pages(&self.obj)
+        Object::pin_pages(&self.obj, self.first, self.pages.len())
     }
 
-    /// The object's pages, in order.
+    /// The object's page that the first of [`Self::pages`] is.
+    pub fn first(&self) -> usize {
+        self.first
+    }
+
+    /// The pinned pages of the object, in order from [`Self::first`].
     pub fn pages(&self) -> &[*mut bindings::page] {
-        if let Some(pages) = &self.imported {
-            return pages;
-        }
-        let shmem = self.obj.obj.get();
-        // SAFETY: By the type invariant `pages` holds one entry per page of the object, and stays
-        // until the pin is dropped.
-        unsafe {
-            let npages = (*shmem).base.size >> bindings::PAGE_SHIFT;
-            core::slice::from_raw_parts((*shmem).pages, npages)
-        }
+        &self.pages
     }
 }
 
 impl<T: DriverObject> Drop for PinnedPages<T> {
     fn drop(&mut self) {
-        if self.imported.is_none() {
-            // SAFETY: By the type invariant we own a pin of the object.
-            unsafe { bindings::drm_gem_shmem_unpin(self.obj.obj.get()) };
+        if !self.own {
+            return;
+        }
+        for &page in self.pages.iter() {
+            // SAFETY: By the type invariant each page holds one reference that we own, released
+            // here once. The device may have written it: it is marked dirty.
+            unsafe { bindings::drm_gem_shmem_put_page(page) };
         }
     }
 }
