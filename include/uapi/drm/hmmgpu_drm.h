@@ -70,7 +70,11 @@ enum drm_hmmgpu_param {
 
 	/**
 	 * @DRM_HMMGPU_PARAM_GEM_MAX_SIZE: The largest size, in bytes, that
-	 * DRM_IOCTL_HMMGPU_GEM_CREATE accepts.
+	 * DRM_IOCTL_HMMGPU_GEM_CREATE and DRM_IOCTL_HMMGPU_USERPTR_CREATE
+	 * accept: 64 GiB (1 << 36) for this driver, which may raise it but
+	 * never below 4 GiB + DRM_HMMGPU_PARAM_PAGE_SIZE. Sizes, offsets and
+	 * page indices are 64-bit throughout: objects and bindings larger than
+	 * 4 GiB work as smaller ones do.
 	 */
 	DRM_HMMGPU_PARAM_GEM_MAX_SIZE = 2,
 
@@ -116,6 +120,12 @@ struct drm_hmmgpu_get_param {
  * Creates a GEM object backed by shmem and returns a handle to it.
  * @size must be a non-zero multiple of DRM_HMMGPU_PARAM_PAGE_SIZE and at most
  * DRM_HMMGPU_PARAM_GEM_MAX_SIZE, else the call fails with -EINVAL.
+ *
+ * Creation allocates none of the object's pages. A CPU mapping of the object
+ * (mmap() of its offset) makes all of its pages resident, whatever the size of
+ * the mapping, until the object's last CPU mapping goes; a binding
+ * (DRM_IOCTL_HMMGPU_VM_BIND) only the pages it binds, while it is bound. An
+ * object larger than memory can be bound in windows, not mapped by the CPU.
  */
 struct drm_hmmgpu_gem_create {
 	/** @size: In, the object's size in bytes. */

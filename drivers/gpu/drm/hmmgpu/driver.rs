@@ -33,8 +33,15 @@ impl DeviceData {
 /// The driver's version, as `DRM_IOCTL_VERSION` and `DRM_HMMGPU_PARAM_DRIVER_VERSION` report it.
 pub(crate) const VERSION: (i32, i32, i32) = (0, 1, 0);
 
-/// The largest GEM object, in bytes.
-pub(crate) const GEM_MAX_SIZE: u64 = 1 << 30;
+/// The largest GEM object, and the largest userptr, in bytes: 64 GiB, a 4096th of the GPU's
+/// address space.
+///
+/// Neither costs memory for its size when it is created: a shmem file's pages come when they
+/// are used, and a userptr only names a range. A bind costs what it binds: the page-table
+/// tables of its range (8 KiB per 2 MiB, charged to the memory cgroup), and in pinned and
+/// prefault modes, or for a GEM object, the pages of the range. What bounds the size is how
+/// long the driver walks a mapping's entries under the notifier lock when it is cleared.
+pub(crate) const GEM_MAX_SIZE: u64 = 1 << 36;
 
 #[vtable]
 impl drm::Driver for HmmGpuDriver {
