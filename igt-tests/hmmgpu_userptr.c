@@ -21,7 +21,8 @@
  * copies), and hugetlb pages. More ways the CPU changes the memory: mremap
  * (moved, and MREMAP_DONTUNMAP), MADV_DONTNEED of a part, munmap of one page
  * (prefault and pinned modes mirror a mapping whole or not at all), mprotect
- * and MADV_DONTFORK; and pinned mode's charge to RLIMIT_MEMLOCK.
+ * and MADV_DONTFORK; and pinned mode's charge to RLIMIT_MEMLOCK. Userptrs and
+ * GEM objects of 5 GiB, read and written past 4 GiB, and arguments past 4 GiB.
  *
  * A job that touches an address no GPU mapping allows ends with -EFAULT,
  * which DRM_IOCTL_HMMGPU_WAIT reports; the exec itself succeeds. Jobs run
@@ -1800,19 +1801,27 @@ static void test_bad_args(uint32_t mode)
  * file closed without destroying anything.
  */
 /* The unreclaimable slab memory of the system, in KiB. */
-static long slab_unreclaimable_kb(void)
+/* The value, in KiB, of line @key of /proc/meminfo. */
+static long meminfo_kb(const char *key)
 {
+	size_t len = strlen(key);
 	char line[128];
 	long kb = -1;
 	FILE *f = fopen("/proc/meminfo", "r");
 
 	igt_assert(f);
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "SUnreclaim: %ld kB", &kb) == 1)
+		if (!strncmp(line, key, len) && line[len] == ':' &&
+		    sscanf(line + len + 1, "%ld kB", &kb) == 1)
 			break;
 	fclose(f);
-	igt_assert(kb >= 0);
+	igt_assert_f(kb >= 0, "no %s in /proc/meminfo\n", key);
 	return kb;
+}
+
+static long slab_unreclaimable_kb(void)
+{
+	return meminfo_kb("SUnreclaim");
 }
 
 /*
@@ -1854,6 +1863,299 @@ static void test_table_memory(uint32_t mode)
 		     after - before);
 	gem_close(c.fd, uptr);
 	igt_assert_eq(munmap(ptr, size), 0);
+	ctx_fini(&c);
+}
+
+/*
+ * Objects larger than 4 GiB. Sizes, offsets and page indices are 64-bit in
+ * the driver; a 32-bit truncation anywhere on the way (the object's page of a
+ * GPU address, the CPU address of a userptr's offset, a window's first page)
+ * would send what is written at object offset 4 GiB + x to offset x. The tests
+ * write at offsets just below and above 4 GiB and at the end, check them from
+ * the other side (CPU or GPU), and check that their truncations, never written,
+ * still read zero.
+ */
+#define SZ_1G		(1ull << 30)
+#define SZ_4G		(4ull << 30)
+#define HUGE_SIZE	(SZ_4G + SZ_1G)
+/* Object offset x is bound at GPU address HUGE_VA + x. */
+#define HUGE_VA		(1ull << 40)
+/* A second binding of object offset 4 GiB. */
+#define HUGE_VA2	(1ull << 41)
+
+static const uint64_t huge_offs[] = { SZ_4G - 8, SZ_4G, SZ_4G + SZ_1M + 8, HUGE_SIZE - 8 };
+
+static void require_huge(void)
+{
+	igt_require_f(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE) >= HUGE_SIZE,
+		      "objects of 5 GiB are refused\n");
+}
+
+/* What is written at object offset @off; never zero, different at each offset. */
+static uint64_t huge_value(uint64_t off, uint64_t seed)
+{
+	return (0x5a5a000000000000ull | off) ^ (seed << 40);
+}
+
+/* What HMMGPU_CMD_CHECKSUM computes of the 64-bit word @v. */
+static uint64_t word_sum(uint64_t v)
+{
+	return (uint64_t)(uint32_t)v + (v >> 32);
+}
+
+/* The GPU's checksum of the 64-bit word at @va, which must be readable. */
+static uint64_t gpu_word_sum(struct ctx *c, uint64_t va)
+{
+	uint64_t sum = 0;
+
+	igt_assert_eq(gpu_checksum(c, va, 8, &sum), 0);
+	return sum;
+}
+
+/* The offsets of an object where 32-bit truncations of huge_offs[] land. */
+static uint64_t huge_alias(uint64_t off)
+{
+	return off & 0xffffffffull;
+}
+
+static void huge_bind(struct ctx *c, uint32_t handle, uint64_t off, uint64_t size)
+{
+	hmmgpu_vm_map(c->fd, c->vm, handle, 0, HUGE_VA + off, size, off);
+}
+
+/*
+ * A 5 GiB userptr of memory mapped with MAP_NORESERVE, never populated whole.
+ * In fault mode it is bound whole (the GPU faults in only what it touches);
+ * prefault and pinned modes would make all of it resident at bind or
+ * submission, more than the guest has, so there windows of it are bound: its
+ * first 2 MiB, the 2 MiB below 1 GiB, the 4 MiB around 4 GiB and its last
+ * 2 MiB, each at HUGE_VA plus its offset.
+ */
+static void test_huge_userptr(uint32_t mode)
+{
+	const unsigned int n = ARRAY_SIZE(huge_offs);
+	uint32_t uptr;
+	struct ctx c;
+	char *ptr;
+
+	require_huge();
+	ctx_init(&c, mode, page);
+	ptr = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	igt_assert(ptr != MAP_FAILED);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, HUGE_SIZE, 0);
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		huge_bind(&c, uptr, 0, HUGE_SIZE);
+	} else {
+		huge_bind(&c, uptr, 0, SZ_2M);
+		huge_bind(&c, uptr, SZ_1G - SZ_2M, SZ_2M);
+		huge_bind(&c, uptr, SZ_4G - SZ_2M, SZ_4M);
+		huge_bind(&c, uptr, HUGE_SIZE - SZ_2M, SZ_2M);
+	}
+
+	/* The GPU writes, the CPU reads. */
+	for (unsigned int i = 0; i < n; i++)
+		igt_assert_eq(gpu_write64(&c, HUGE_VA + huge_offs[i], huge_value(huge_offs[i], 1)),
+			      0);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t off = huge_offs[i];
+
+		igt_assert_eq_u64(*(volatile uint64_t *)(ptr + off), huge_value(off, 1));
+		if (off >= SZ_4G)
+			igt_assert_eq_u64(*(volatile uint64_t *)(ptr + huge_alias(off)), 0);
+	}
+
+	/* The CPU writes, the GPU reads. */
+	for (unsigned int i = 0; i < n; i++)
+		*(volatile uint64_t *)(ptr + huge_offs[i]) = huge_value(huge_offs[i], 2);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t off = huge_offs[i];
+
+		igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + off), word_sum(huge_value(off, 2)));
+		if (off >= SZ_4G)
+			igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + huge_alias(off)), 0);
+	}
+	/* Each went where it was meant to, and nowhere else. */
+	for (unsigned int i = 0; i < n; i++)
+		if (huge_offs[i] >= SZ_4G)
+			igt_assert_eq_u64(*(volatile uint64_t *)(ptr + huge_alias(huge_offs[i])), 0);
+
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, HUGE_SIZE), 0);
+	ctx_fini(&c);
+}
+
+/*
+ * A 5 GiB GEM object, more than the guest's memory: it is created, has an mmap
+ * offset, and windows of it are bound, which make only their own pages
+ * resident (its shmem pages grow by the windows' 10 MiB, not 5 GiB). The GPU
+ * writes past 4 GiB and reads it back through another binding of the same
+ * offset; a split of the window past 4 GiB keeps each side on its pages.
+ */
+static void test_huge_gem(uint32_t mode)
+{
+	const unsigned int n = ARRAY_SIZE(huge_offs);
+	const uint64_t split = SZ_4G - SZ_1M;
+	long shmem_before, shmem_bound;
+	uint64_t offset;
+	struct ctx c;
+	uint32_t bo;
+
+	require_huge();
+	ctx_init(&c, mode, page);
+	shmem_before = meminfo_kb("Shmem");
+	bo = hmmgpu_gem_create(c.fd, HUGE_SIZE);
+	offset = hmmgpu_gem_mmap_offset(c.fd, bo);
+	igt_assert_eq_u64(offset % page, 0);
+
+	huge_bind(&c, bo, 0, SZ_2M);
+	huge_bind(&c, bo, SZ_1G - SZ_2M, SZ_2M);
+	huge_bind(&c, bo, SZ_4G - SZ_2M, SZ_4M);
+	huge_bind(&c, bo, HUGE_SIZE - SZ_2M, SZ_2M);
+	hmmgpu_vm_map(c.fd, c.vm, bo, 0, HUGE_VA2, SZ_2M, SZ_4G);
+	shmem_bound = meminfo_kb("Shmem");
+	igt_info("shmem: %ld KiB before, %ld KiB with 12 MiB of a 5 GiB object bound\n",
+		 shmem_before, shmem_bound);
+	igt_assert_f(shmem_bound - shmem_before < 64 * 1024,
+		     "binding 12 MiB of the object made %ld KiB resident\n",
+		     shmem_bound - shmem_before);
+
+	for (unsigned int i = 0; i < n; i++)
+		igt_assert_eq(gpu_write64(&c, HUGE_VA + huge_offs[i], huge_value(huge_offs[i], 3)),
+			      0);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t off = huge_offs[i];
+
+		igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + off), word_sum(huge_value(off, 3)));
+		if (off >= SZ_4G)
+			igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + huge_alias(off)), 0);
+	}
+	/* The other binding of offset 4 GiB reaches the same pages. */
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA2), word_sum(huge_value(SZ_4G, 3)));
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA2 + SZ_1M + 8),
+			  word_sum(huge_value(SZ_4G + SZ_1M + 8, 3)));
+	igt_assert_eq(gpu_write64(&c, HUGE_VA2 + 16, huge_value(16, 4)), 0);
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + SZ_4G + 16), word_sum(huge_value(16, 4)));
+
+	/* Unbinding [4 GiB - 1 MiB, 4 GiB) splits the window there. */
+	hmmgpu_vm_unmap(c.fd, c.vm, HUGE_VA + split, SZ_1M);
+	igt_assert_eq(gpu_write64(&c, HUGE_VA + SZ_4G - 8, 1), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, HUGE_VA + SZ_4G + 24, huge_value(24, 5)), 0);
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA2 + 24), word_sum(huge_value(24, 5)));
+	igt_assert_eq(gpu_write64(&c, HUGE_VA + split - 8, huge_value(split - 8, 5)), 0);
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + split - 8), word_sum(huge_value(split - 8, 5)));
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + huge_alias(SZ_4G) + 24), 0);
+
+	/* Windows that wrap, or end past the object, by 4 GiB or by a page. */
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA2 + SZ_4M,
+				       SZ_2M, HUGE_SIZE - SZ_1M), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA2 + SZ_4M,
+				       page, HUGE_SIZE + SZ_4G), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA2 + SZ_4M,
+				       HUGE_SIZE + page, 0), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA2 + SZ_4M,
+				       2 * page, ~0ull & ~(uint64_t)(page - 1)), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA2 + SZ_4M,
+				       page, 1ull << 44), -EINVAL);
+
+	gem_close(c.fd, bo);
+	ctx_fini(&c);
+}
+
+/*
+ * The CPU maps a 5 GiB GEM object, writes past 4 GiB and reads it back, and
+ * the GPU, through a window bound at offset 4 GiB, reads what it wrote. A CPU
+ * mapping makes the whole object resident: only where memory allows.
+ */
+static void test_huge_gem_mmap(void)
+{
+	const unsigned int n = ARRAY_SIZE(huge_offs);
+	struct ctx c;
+	uint32_t bo;
+	char *ptr;
+
+	require_huge();
+	igt_require_f(meminfo_kb("MemAvailable") > (long)((HUGE_SIZE + SZ_1G) >> 10),
+		      "mapping 5 GiB needs 6 GiB of available memory\n");
+	ctx_init(&c, vm_modes & DRM_HMMGPU_VM_MODE_FAULT ? DRM_HMMGPU_VM_MODE_FAULT :
+		 DRM_HMMGPU_VM_MODE_PREFAULT, page);
+	bo = hmmgpu_gem_create(c.fd, HUGE_SIZE);
+	ptr = hmmgpu_gem_mmap(c.fd, bo, HUGE_SIZE, PROT_READ | PROT_WRITE);
+	for (unsigned int i = 0; i < n; i++)
+		*(volatile uint64_t *)(ptr + huge_offs[i]) = huge_value(huge_offs[i], 6);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t off = huge_offs[i];
+
+		igt_assert_eq_u64(*(volatile uint64_t *)(ptr + off), huge_value(off, 6));
+		if (off >= SZ_4G)
+			igt_assert_eq_u64(*(volatile uint64_t *)(ptr + huge_alias(off)), 0);
+	}
+	huge_bind(&c, bo, SZ_4G - SZ_2M, SZ_4M);
+	huge_bind(&c, bo, HUGE_SIZE - SZ_2M, SZ_2M);
+	for (unsigned int i = 0; i < n; i++)
+		igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + huge_offs[i]),
+				  word_sum(huge_value(huge_offs[i], 6)));
+	igt_assert_eq(gpu_write64(&c, HUGE_VA + SZ_4G + 32, huge_value(32, 7)), 0);
+	igt_assert_eq_u64(*(volatile uint64_t *)(ptr + SZ_4G + 32), huge_value(32, 7));
+	igt_assert_eq_u64(*(volatile uint64_t *)(ptr + 32), 0);
+
+	igt_assert_eq(munmap(ptr, HUGE_SIZE), 0);
+	gem_close(c.fd, bo);
+	ctx_fini(&c);
+}
+
+/*
+ * Sizes and offsets that a 32-bit truncation would turn into valid ones, or
+ * that wrap 64 bits, are refused with -EINVAL; sizes past 4 GiB up to the
+ * limit are accepted.
+ */
+static void test_huge_args(void)
+{
+	uint64_t max = hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE);
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t handle, uptr;
+	struct ctx c;
+	char *ptr;
+
+	require_huge();
+	ctx_init(&c, vm_modes & DRM_HMMGPU_VM_MODE_FAULT ? DRM_HMMGPU_VM_MODE_FAULT :
+		 DRM_HMMGPU_VM_MODE_PREFAULT, page);
+
+	/* GEM objects of 4 GiB and a page, and of the limit; not past it. */
+	igt_assert_eq(__hmmgpu_gem_create(c.fd, SZ_4G + page, 0, &handle), 0);
+	gem_close(c.fd, handle);
+	igt_assert_eq(__hmmgpu_gem_create(c.fd, max, 0, &handle), 0);
+	gem_close(c.fd, handle);
+	igt_assert_eq(__hmmgpu_gem_create(c.fd, max + page, 0, &handle), -EINVAL);
+	igt_assert_eq(__hmmgpu_gem_create(c.fd, (1ull << 63) + page, 0, &handle), -EINVAL);
+
+	/* A userptr of one page: 4 GiB more, and offsets past it by 4 GiB, do not fit. */
+	ptr = map_pages(PAGES);
+	igt_assert_eq(userptr((uintptr_t)ptr, max + page, 0), -EINVAL);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, page, 0);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, HUGE_VA,
+				       SZ_4G + page, 0), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, HUGE_VA,
+				       page, SZ_4G), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, HUGE_VA,
+				       page, ~0ull & ~(uint64_t)(page - 1)), -EINVAL);
+	/* A GPU range that wraps 64 bits, or ends past the 48-bit address space. */
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0,
+				       ~0ull & ~(uint64_t)(page - 1), page, 0), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0,
+				       VA_LIMIT + SZ_4G, page, 0), -EINVAL);
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0,
+				       ~0ull & ~(uint64_t)(page - 1), 2 * page, 0), -EINVAL);
+	gem_close(c.fd, uptr);
+	igt_assert_eq(munmap(ptr, PAGES * page), 0);
+
+	/* Commands 4 GiB and 4 bytes long: 4 bytes once truncated. */
+	hmmgpu_cmd_fill(&cmd, c.res_va, SZ_4G + 4, 1);
+	igt_assert_eq(__hmmgpu_exec_wait(c.fd, c.vm, &cmd, 1, 0, NULL), -EINVAL);
+	hmmgpu_cmd_checksum(&cmd, c.res_va, c.res_va, SZ_4G + 8);
+	igt_assert_eq(__hmmgpu_exec_wait(c.fd, c.vm, &cmd, 1, 0, NULL), -EINVAL);
+	hmmgpu_cmd_copy(&cmd, ~0ull & ~7ull, c.res_va, 16);
+	igt_assert_eq(__hmmgpu_exec_wait(c.fd, c.vm, &cmd, 1, 0, NULL), -EINVAL);
 	ctx_fini(&c);
 }
 
@@ -3127,6 +3429,40 @@ igt_main
 		require_vm();
 		test_table_memory(vm_modes & DRM_HMMGPU_VM_MODE_FAULT ? DRM_HMMGPU_VM_MODE_FAULT :
 				  DRM_HMMGPU_VM_MODE_PREFAULT);
+	}
+
+	igt_describe("A 5 GiB userptr of MAP_NORESERVE memory, bound whole (fault mode) or in "
+		     "windows: what the GPU writes just below and above 4 GiB and at the end "
+		     "the CPU reads there, and the reverse; their offsets modulo 4 GiB stay "
+		     "zero.");
+	igt_subtest_with_dynamic("huge-userptr") {
+		require_vm();
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_huge_userptr(m->flags);
+	}
+
+	igt_describe("A 5 GiB GEM object, more than memory: bound in windows that make only "
+		     "their pages resident, the GPU writes and reads past 4 GiB through two "
+		     "bindings and a split one; windows that wrap or end past it are refused.");
+	igt_subtest_with_dynamic("huge-gem") {
+		require_vm();
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_huge_gem(m->flags);
+	}
+
+	igt_describe("The CPU maps a 5 GiB GEM object and writes past 4 GiB; it reads it back "
+		     "and so does the GPU (where memory allows mapping it whole).");
+	igt_subtest("huge-gem-mmap") {
+		require_vm();
+		test_huge_gem_mmap();
+	}
+
+	igt_describe("Sizes and offsets past 4 GiB that wrap, or that a 32-bit truncation would "
+		     "make valid, are refused with -EINVAL; objects past 4 GiB up to the limit "
+		     "are created.");
+	igt_subtest("huge-args") {
+		require_vm();
+		test_huge_args();
 	}
 
 	igt_describe("Pinned mode pins the bound pages (VM_STATS pinned_pages), and unpins "
