@@ -248,6 +248,9 @@ struct State {
 struct Gpu {
     /// Jobs published, numbered from 1.
     published: usize,
+    /// The jobs (bit `job`) of submissions that did not mirror: they may find entries cleared
+    /// (and fault), but never stale ones.
+    unmirrored: u64,
     /// Jobs done (they run in order).
     done: usize,
     /// No more jobs will be published.
@@ -375,6 +378,7 @@ impl World {
             dev: Mutex::new(dev),
             gpu: Mutex::new(Gpu {
                 published: job,
+                unmirrored: 0,
                 done: 0,
                 closed: false,
             }),
@@ -661,6 +665,18 @@ impl World {
     /// is on it, and publishes a job if no invalidation raced, in `max_rounds` at most. Returns
     /// the round that published, if any.
     pub fn submit(&self, actor: Actor, max_rounds: usize) -> Option<usize> {
+        self.submit_as(actor, max_rounds, true)
+    }
+
+    /// Prefault mode: a submission that mirrors nothing, as one from another process than the
+    /// VM's (or one that finds the mirror's range unmapped): the mirror stays cleared, and its
+    /// job, if published, faults on what is cleared. It must not be published over entries an
+    /// invalidation is still to clear. Returns the round that published, if any.
+    pub fn submit_foreign(&self, actor: Actor, max_rounds: usize) -> Option<usize> {
+        self.submit_as(actor, max_rounds, false)
+    }
+
+    fn submit_as(&self, actor: Actor, max_rounds: usize, mirrors: bool) -> Option<usize> {
         assert_eq!(self.cfg.mode, Mode::Prefault);
         let range = self.cfg.mirror;
         for round in 1..=max_rounds {
@@ -672,7 +688,7 @@ impl World {
                 actor.name,
                 format_args!("takes the invalidated list: {todo}, generation {generation}"),
             );
-            let snapshot = todo.then(|| {
+            let snapshot = (todo && mirrors).then(|| {
                 let seq = self.read_begin(actor.name);
                 let hold = self.take(actor, range);
                 (seq, hold, self.fault(actor, range))
@@ -687,7 +703,7 @@ impl World {
                     state.mapped = true;
                 }
             }
-            let published = !raced && self.finish(&mut state, actor, generation);
+            let published = !raced && self.finish(&mut state, actor, generation, mirrors);
             drop(state);
             if snapshot.is_some() {
                 self.give_back(actor, Side::Mirror);
@@ -710,7 +726,13 @@ impl World {
     /// Publishes a job unless a mapped mirror was invalidated since `generation` or an
     /// invalidation is clearing (the kernel's `Publication::may_publish`). Returns whether it
     /// did.
-    fn finish(&self, state: &mut MutexGuard<'_, State>, actor: Actor, generation: u64) -> bool {
+    fn finish(
+        &self,
+        state: &mut MutexGuard<'_, State>,
+        actor: Actor,
+        generation: u64,
+        mirrored: bool,
+    ) -> bool {
         if !state.publication.may_publish(generation) {
             self.note(
                 actor.name,
@@ -725,6 +747,9 @@ impl World {
         let mut gpu = self.gpu.lock().unwrap();
         gpu.published += 1;
         let job = gpu.published;
+        if !mirrored {
+            gpu.unmirrored |= 1 << job;
+        }
         if !self.cfg.job_thread {
             gpu.done = job;
         }
@@ -739,9 +764,15 @@ impl World {
                 "(b) a job is published while an invalidation is clearing"
             );
             for p in self.cfg.mirror.pages() {
+                // A job that mirrored finds every entry current; one that did not may find
+                // them cleared (it faults), never stale.
+                let current = match mirrored {
+                    true => ghost.dev[p] != 0 && ghost.dev[p] == ghost.cpu[p],
+                    false => ghost.dev[p] == 0 || ghost.dev[p] == ghost.cpu[p],
+                };
                 check!(
                     ghost,
-                    ghost.dev[p] != 0 && ghost.dev[p] == ghost.cpu[p],
+                    current,
                     "(b) job {job} is published with the entry of page {p} at {}, the CPU maps {}",
                     ghost.dev[p],
                     ghost.cpu[p]
@@ -782,10 +813,17 @@ impl World {
                     return;
                 }
             }
+            let unmirrored = self.gpu.lock().unwrap().unmirrored & 1 << job != 0;
             let dev = *self.dev.lock().unwrap();
             let mut ghost = self.ghost();
             for p in self.cfg.mirror.pages() {
                 let page = dev[p];
+                if page == 0 && unmirrored {
+                    ghost
+                        .log
+                        .push(format!("job {job}: faults on the entry of {p}"));
+                    continue;
+                }
                 ghost.log.push(format!(
                     "job {job}: uses page {page} through the entry of {p}"
                 ));

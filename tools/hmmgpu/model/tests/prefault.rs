@@ -149,3 +149,32 @@ in_both_modes! {
         });
     }
 }
+
+in_both_modes! {
+    /// Three threads: a job using the mirror is running; a submission that mirrors nothing (from
+    /// another process), an invalidation of part of the range, and the GPU. The submission may
+    /// publish its job with the entries cleared (the job faults on them), but not while the
+    /// invalidation waits for the running job with the entries still in place: the job would
+    /// run on them once that job is done, before the invalidation clears them. (It has no
+    /// bound on its rounds: with nothing to mirror, it waits for no invalidation to end.)
+    ///
+    /// Bounded to [`THREE_THREADS`] (4) preemptions: all interleavings take far too long.
+    fn foreign_submit_vs_invalidation_vs_job(patience) {
+        explore(&format!("{}::{patience:?}", module_path!()), THREE_THREADS, move || {
+            let w = Arc::new(World::new(Config::prefault_running(patience)));
+            let gpu = {
+                let w = w.clone();
+                thread::spawn(move || w.run_jobs())
+            };
+            let inv = {
+                let w = w.clone();
+                thread::spawn(move || w.invalidate(TASK_A, Range::new(0, 1), How::Blocking))
+            };
+            w.submit_foreign(MIRROR, 2);
+            w.close_jobs();
+            assert!(inv.join().unwrap(), "a blocking invalidation failed");
+            gpu.join().unwrap();
+            w.check_quiescent();
+        });
+    }
+}
