@@ -2,13 +2,14 @@
 
 //! The DRM driver: its description, ioctl table and per-device data.
 
-use crate::{file::File, gem, queue::OwnedQueue};
+use crate::{file::File, gem};
 use kernel::{
     alloc::flags::GFP_KERNEL,
     c_str,
     drm::{self, driver::feature, ioctl},
     prelude::*,
     sync::Arc,
+    workqueue::{OwnedQueue, WqFlags},
 };
 
 /// The hmmgpu DRM driver.
@@ -25,7 +26,14 @@ pub(crate) struct DeviceData {
 impl DeviceData {
     pub(crate) fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            release_queue: Arc::new(OwnedQueue::unordered(c_str!("hmmgpu-release"))?, GFP_KERNEL)?,
+            release_queue: Arc::new(
+                OwnedQueue::new(
+                    c_str!("hmmgpu-release"),
+                    WqFlags::UNBOUND | WqFlags::MEM_RECLAIM,
+                    0,
+                )?,
+                GFP_KERNEL,
+            )?,
         }? Error)
     }
 }

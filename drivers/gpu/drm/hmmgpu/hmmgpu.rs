@@ -23,7 +23,6 @@ mod mirror;
 mod mode;
 mod page_table;
 mod pins;
-mod queue;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;
 mod userptr;

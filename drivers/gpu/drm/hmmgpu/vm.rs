@@ -27,7 +27,6 @@ use crate::{
     mode::{Completion, Mode},
     page_table::{PageSize, PageTable, TablePool, SZ_4K},
     pins::Pins,
-    queue::OwnedQueue,
     userptr::UserptrObject,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,7 +50,7 @@ use kernel::{
     time::Ktime,
     types::ARef,
     uapi,
-    workqueue::{Work, WorkItem},
+    workqueue::{OwnedQueue, Work, WorkItem, WqFlags},
 };
 
 kernel::module_param_u32!(
@@ -209,7 +208,9 @@ impl Vm {
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
                 stats: Arc::new(Stats::default(), GFP_KERNEL)?,
                 fences,
-                queue: OwnedQueue::ordered(c_str!("hmmgpu-vm"))?,
+                // Jobs run in submission order, and under memory pressure: reclaim waits for
+                // their fences (through invalidations).
+                queue: OwnedQueue::new_ordered(c_str!("hmmgpu-vm"), WqFlags::MEM_RECLAIM)?,
                 release_queue,
                 cancelled: AtomicBool::new(false),
                 submitted: AtomicU64::new(0),
@@ -282,7 +283,7 @@ impl Vm {
     pub(crate) fn queue_release(self: &Arc<Self>, _guard: &NotifierGuard<'_, State>) {
         if !self.cancelled() {
             // Already queued is fine: one run releases them all.
-            let _ = self.release_queue.queue().enqueue(self.clone());
+            let _ = self.release_queue.enqueue(self.clone());
         }
     }
 
@@ -329,7 +330,7 @@ impl Vm {
             job.fail(e);
         }
         // The queue owns the job from here; it cannot be queued twice.
-        self.queue.queue().enqueue(job);
+        self.queue.enqueue(job);
         drop(b);
         self.mode.submitted(self);
         published.map(|()| fence)
