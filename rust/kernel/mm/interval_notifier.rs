@@ -42,7 +42,7 @@ use crate::{
     try_pin_init,
     types::Opaque,
 };
-use core::{marker::PhantomPinned, pin::Pin};
+use core::{marker::PhantomPinned, pin::Pin, ptr};
 
 /// What a driver does when part of a watched range changes.
 pub trait Invalidate: Send + Sync + Sized {
@@ -60,10 +60,12 @@ pub trait Invalidate: Send + Sync + Sized {
     ///
     /// The callback must stop the device from using the range's pages (clear its entries and
     /// wait, uninterruptibly, for work that may still use them, with
-    /// [`NotifierGuard::do_unlocked`] if that work needs the lock) and return `true`. It must
-    /// not allocate memory or take locks that allocations take. When it may not block
+    /// [`Guard::do_unlocked`] if that work needs the lock) and return `true`. It must not
+    /// allocate memory or take locks that allocations take. When it may not block
     /// ([`InvalidateRange::may_block`]) and would have to wait, it returns `false` instead, and
     /// the core MM tries again, blocking.
+    ///
+    /// [`Guard::do_unlocked`]: crate::sync::lock::Guard::do_unlocked
     fn invalidate(
         notifier: &IntervalNotifier<Self>,
         range: &InvalidateRange<'_>,
@@ -280,8 +282,7 @@ impl<T: Invalidate> IntervalNotifier<T> {
     }
 
     fn assert_lock(&self, guard: &NotifierGuard<'_, T::Locked>) {
-        let lock: *const NotifierLock<T::Locked> = self.data.notifier_lock();
-        if guard.lock_addr() != lock.cast() {
+        if !ptr::eq(guard.lock, self.data.notifier_lock()) {
             panic!("the guard is not of the notifier lock of this interval notifier");
         }
     }

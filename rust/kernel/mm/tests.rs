@@ -156,6 +156,21 @@ mod tests {
     }
 
     #[test]
+    fn notifier_lock_try_lock_and_do_unlocked() -> Result {
+        let lock = KBox::pin_init(new_notifier_lock!(0u32, "tests::lock"), GFP_KERNEL)?;
+        let mut guard = lock.lock();
+        assert!(lock.try_lock().is_none());
+        // The lock is free while `do_unlocked` runs its closure, and held again afterwards.
+        let taken = guard.do_unlocked(|| lock.try_lock().map(|mut inner| *inner += 1).is_some());
+        assert!(taken);
+        assert_eq!(*guard, 1);
+        assert!(lock.try_lock().is_none());
+        drop(guard);
+        assert!(lock.try_lock().is_some());
+        Ok(())
+    }
+
+    #[test]
     fn notifier_fires_on_munmap() -> Result {
         let len = 4 * PAGE_SIZE;
         let Watched {

@@ -66,7 +66,7 @@ impl<'l> Listings<u64, NotifierGuard<'l, State>> for One<'_> {
         _va: u64,
         g: &'a mut NotifierGuard<'l, State>,
     ) -> Option<&'a mut Listing> {
-        Some(&mut self.0.state.access(g).listing)
+        Some(&mut self.0.state.access_mut(g).listing)
     }
 }
 
@@ -79,7 +79,7 @@ impl<'l> Listings<u64, NotifierGuard<'l, State>> for ByAddress<'_> {
         va: u64,
         g: &'a mut NotifierGuard<'l, State>,
     ) -> Option<&'a mut Listing> {
-        Some(&mut self.0.mirror_at(va)?.data().state.access(g).listing)
+        Some(&mut self.0.mirror_at(va)?.data().state.access_mut(g).listing)
     }
 }
 
@@ -111,7 +111,7 @@ pub(crate) fn invalidate_after_jobs(
     range: &InvalidateRange<'_>,
     guard: &mut NotifierGuard<'_, State>,
 ) -> Outcome {
-    if !m.state.access(guard).mapped {
+    if !m.state.access_mut(guard).mapped {
         // Nothing of the mirror is in the page table: no job reaches its pages.
         mark_invalid(m, guard);
         return Outcome::Listed;
@@ -133,7 +133,7 @@ pub(crate) fn invalidate_after_jobs(
         guard.invalidated.publication().end_clearing();
         // The mapping may have gone meanwhile: its entries went with it, and what is mapped at
         // its address now is another mapping's.
-        if m.state.access(guard).removed {
+        if m.state.access_mut(guard).removed {
             return Outcome::Listed;
         }
     }

@@ -54,7 +54,7 @@ impl Mapping {
         match self.mirror() {
             Some(n) => {
                 n.data().clear_entries(&mut guard.pt, self.va, self.size);
-                let state = n.data().state.access(guard);
+                let state = n.data().state.access_mut(guard);
                 state.removed = true;
                 state.mapped = false;
             }

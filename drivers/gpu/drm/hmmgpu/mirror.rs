@@ -39,10 +39,10 @@ use kernel::{
         hmm::{Fault, Range},
         interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
         invalidated::Listing,
-        notifier_lock::{NotifierGuard, NotifierLock, NotifierLocked},
+        notifier_lock::{NotifierGuard, NotifierLock},
     },
     prelude::*,
-    sync::Arc,
+    sync::{Arc, LockedBy},
 };
 
 /// The state of a mirror that the VM's notifier lock protects.
@@ -73,7 +73,7 @@ pub(crate) struct Mirror {
     pub(crate) size: u64,
     /// Whether the GPU may write.
     pub(crate) write: bool,
-    pub(crate) state: NotifierLocked<MirrorState>,
+    pub(crate) state: LockedBy<MirrorState, State>,
 }
 
 impl Mirror {
@@ -84,7 +84,7 @@ impl Mirror {
             cpu,
             size,
             write,
-            state: NotifierLocked::new(
+            state: LockedBy::new(
                 &vm.state,
                 MirrorState {
                     listing: Listing::new(),
@@ -129,7 +129,7 @@ impl Mirror {
     /// outside the lock. Never allocates.
     pub(crate) fn clear_locked(&self, guard: &mut NotifierGuard<'_, State>) {
         self.clear_entries(&mut guard.pt, self.va, self.size);
-        let state = self.state.access(guard);
+        let state = self.state.access_mut(guard);
         state.mapped = false;
         if let Some(pins) = state.pins.take() {
             guard.push_stale(pins);
@@ -192,7 +192,7 @@ impl Invalidate for Mirror {
             // exit, which waits for them (their invalidations do).
             vm.cancel_jobs(guard);
         }
-        if m.state.access(guard).removed {
+        if m.state.access_mut(guard).removed {
             return true;
         }
         Stats::inc(&vm.stats.invalidations);

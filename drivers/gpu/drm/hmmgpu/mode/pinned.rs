@@ -291,7 +291,7 @@ fn install(
         *pins = Some(p);
         return Err(e);
     }
-    let state = m.state.access(guard);
+    let state = m.state.access_mut(guard);
     state.listing.validate();
     state.mapped = true;
     *pins = state.pins.replace(p);

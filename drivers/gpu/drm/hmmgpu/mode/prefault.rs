@@ -102,7 +102,7 @@ impl Coherence for Prefault {
                 None => raced = true,
                 Some(mapped) => {
                     mapped?;
-                    let state = n.data().state.access(&mut guard);
+                    let state = n.data().state.access_mut(&mut guard);
                     state.listing.validate();
                     state.mapped = true;
                 }
