@@ -40,16 +40,6 @@ void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 	mmap_read_unlock(mm);
 }
 
-void rust_helper_mmap_write_lock(struct mm_struct *mm)
-{
-	mmap_write_lock(mm);
-}
-
-void rust_helper_mmap_write_unlock(struct mm_struct *mm)
-{
-	mmap_write_unlock(mm);
-}
-
 int rust_helper_rwsem_is_locked(struct rw_semaphore *sem)
 {
 	return rwsem_is_locked(sem);

@@ -179,46 +179,6 @@ impl MmWithUser {
     }
 }
 
-impl MmWithUser {
-    /// Takes the mmap lock for writing; the guard releases it. Nothing else maps, unmaps,
-    /// changes the protection of or zaps pages of the address space meanwhile.
-    pub fn mmap_write_lock(&self) -> MmapWriteGuard<'_> {
-        // SAFETY: `self` is live.
-        unsafe { bindings::mmap_write_lock(self.as_raw()) };
-        // INVARIANT: We just took the write lock.
-        MmapWriteGuard {
-            mm: self,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-/// The mmap lock of an address space, held for writing.
-///
-/// # Invariants
-///
-/// The write lock of `mm` is held, by this thread, until the guard is dropped.
-#[must_use = "the lock is released when the guard is dropped"]
-pub struct MmapWriteGuard<'a> {
-    mm: &'a MmWithUser,
-    // The lock is released by the thread that took it.
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl MmapWriteGuard<'_> {
-    /// The locked address space.
-    pub fn mm(&self) -> &MmWithUser {
-        self.mm
-    }
-}
-
-impl Drop for MmapWriteGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant we hold the write lock.
-        unsafe { bindings::mmap_write_unlock(self.mm.as_raw()) };
-    }
-}
-
 /// The mmap lock of an address space, held for reading.
 ///
 /// # Invariants

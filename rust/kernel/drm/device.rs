@@ -154,13 +154,6 @@ impl<T: Driver> Device<T> {
         unsafe { &*crate::container_of!(ptr, Self, drm) }
     }
 
-    /// The parent device this DRM device was allocated on.
-    pub fn parent(&self) -> &device::Device {
-        // SAFETY: `dev` is set at allocation and the parent outlives its DRM device (the DRM core
-        // holds a reference to it).
-        unsafe { device::Device::as_ref((*self.as_raw()).dev) }
-    }
-
     /// The render node's minor, if the driver has [`feature::RENDER`].
     pub fn render_minor(&self) -> Option<*mut bindings::drm_minor> {
         // SAFETY: `render` is set at allocation and constant afterwards.

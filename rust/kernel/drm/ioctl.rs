@@ -6,12 +6,6 @@
 
 use crate::bindings;
 
-/// The ioctl needs an authenticated file (primary nodes only).
-pub const AUTH: u32 = bindings::drm_ioctl_flags_DRM_AUTH;
-/// The ioctl needs the DRM master.
-pub const MASTER: u32 = bindings::drm_ioctl_flags_DRM_MASTER;
-/// The ioctl needs `CAP_SYS_ADMIN`.
-pub const ROOT_ONLY: u32 = bindings::drm_ioctl_flags_DRM_ROOT_ONLY;
 /// The ioctl may be called on a render node.
 pub const RENDER_ALLOW: u32 = bindings::drm_ioctl_flags_DRM_RENDER_ALLOW;
 

@@ -270,13 +270,6 @@ impl<K: Copy> Invalidated<K> {
         drop(old);
         Ok(())
     }
-
-    /// Makes room on a list not yet behind a lock for `n` mirrors.
-    pub fn reserve_unlocked(&mut self, n: usize) -> Result {
-        self.list
-            .reserve(n.saturating_sub(self.list.len()), GFP_KERNEL)?;
-        Ok(())
-    }
 }
 
 /// The list in the data of guard `g`.

@@ -168,11 +168,6 @@ impl RangeLock {
         })
     }
 
-    /// Whether the lock orders anything.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// How many snapshots and invalidations hold or wait for ranges.
     pub fn queued(&self) -> usize {
         self.queue.lock().len()
