@@ -847,13 +847,13 @@ mod tests {
             Invalidated::mark(&mut g, k, &ByKey);
         }
         let (todo, generation) = take(&mut g, &mut room);
-        assert_eq!(&todo[..], &[2, 0]);
+        assert_eq!(todo, &[2, 0]);
         // Mirror 0 is mirrored again, 2 is not, and nothing raced: the round may publish, and
         // the list keeps 2 alone.
         g.mirrors[0].validate();
         assert!(Invalidated::settle(&mut g, generation, &ByKey, 0..4));
         let (todo, _) = take(&mut g, &mut room);
-        assert_eq!(&todo[..], &[2]);
+        assert_eq!(todo, &[2]);
         // A mirror that went leaves the list.
         g.removed[2] = true;
         let (_, generation) = take(&mut g, &mut room);
@@ -898,7 +898,7 @@ mod tests {
         assert_eq!(g.invalidated.room(4), 4);
         // All four are taken: the list could not hold them, every mirror was looked at.
         let (todo, generation) = take(&mut g, &mut room);
-        assert_eq!(&todo[..], &[0, 1, 2, 3]);
+        assert_eq!(todo, &[0, 1, 2, 3]);
         g.mirrors[1].validate();
         g.mirrors[3].validate();
         assert!(Invalidated::settle(&mut g, generation, &ByKey, 0..4));
