@@ -66,6 +66,8 @@ pub struct Range<'n, T: Invalidate> {
     end: usize,
     pfns: KVVec<usize>,
     retries: u64,
+    /// Rounds of [`Range::mirror`] that invalidations overtook.
+    overtaken: u64,
     /// The base of the fault loop's deadline, in milliseconds.
     base_timeout_ms: u32,
     /// Takes the range in the notifier's range lock.
@@ -99,6 +101,7 @@ impl<'n, T: Invalidate> Range<'n, T> {
             end,
             pfns,
             retries: 0,
+            overtaken: 0,
             base_timeout_ms: 1000,
             waiter: notifier.range_lock().waiter()?,
         })
@@ -133,6 +136,12 @@ impl<'n, T: Invalidate> Range<'n, T> {
         self.retries
     }
 
+    /// How many rounds of [`Self::mirror`] invalidations overtook (their commits found the
+    /// snapshot stale), over the range's life.
+    pub fn overtaken(&self) -> u64 {
+        self.overtaken
+    }
+
     /// How long the fault loop keeps retrying: by default a second, as
     /// `HMM_RANGE_DEFAULT_TIMEOUT` (see [`Self::set_timeout_ms`]), plus a millisecond per 64
     /// pages, so that large ranges under steady invalidations still complete.
@@ -153,6 +162,37 @@ impl<'n, T: Invalidate> Range<'n, T> {
     pub fn fault(&mut self, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
         let mm = self.notifier.mm().mmget_not_zero().ok_or(EFAULT)?;
         self.fault_in(&mm, fault)
+    }
+
+    /// The mirroring loop of Documentation/mm/hmm.rst: faults the range in ([`Self::fault`]),
+    /// takes the notifier lock and commits the snapshot ([`Snapshot::commit_with`]), calling `f`
+    /// with the frames and the data the lock protects, to write the device's entries; when an
+    /// invalidation overtook the snapshot, starts again, `rounds` times at most. The range is
+    /// taken from each walk to its commit, so only invalidations that came before it, or its
+    /// own fault's, overtake it.
+    ///
+    /// Returns what `f` returned. Counts each round overtaken in [`Self::overtaken`].
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN` when invalidations overtook every round; the errors of [`Self::fault`].
+    pub fn mirror<R>(
+        &mut self,
+        fault: Fault,
+        rounds: u32,
+        mut f: impl FnMut(Valid<'_>, &mut T::Locked) -> R,
+    ) -> Result<R> {
+        let notifier = self.notifier;
+        for _ in 0..rounds {
+            let snapshot = self.fault(fault)?;
+            let mut guard = notifier.data().notifier_lock().lock();
+            if let Some(result) = snapshot.commit_with(&mut guard, &mut f) {
+                return Ok(result);
+            }
+            drop(guard);
+            self.overtaken += 1;
+        }
+        Err(EAGAIN)
     }
 
     /// The loop of [`Self::fault`].

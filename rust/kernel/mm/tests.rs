@@ -283,6 +283,32 @@ mod tests {
     }
 
     #[test]
+    fn mirror_commits_a_current_snapshot_under_the_lock() -> Result {
+        let len = 8 * PAGE_SIZE;
+        let Watched {
+            addr,
+            mm: _,
+            mirror: _,
+            notifier,
+        } = watched(len, rw())?;
+        let mut range = Range::new(&notifier, addr, len)?;
+        // Faults every page in for writing; `f` sees them all, writable, with the lock held.
+        let (valid, writable) = range.mirror(Fault::Write, 4, |valid, _locked| {
+            let writable = valid
+                .iter()
+                .filter(|p| p.is_valid() && p.is_writable())
+                .count();
+            (valid.len(), writable)
+        })?;
+        assert_eq!((valid, writable), (8, 8));
+        assert_eq!(range.overtaken(), 0);
+        // The range went back when `f` dropped the frames: another mirror of it goes ahead.
+        assert_eq!(range.mirror(Fault::Snapshot, 1, |valid, _| valid.len())?, 8);
+        assert_eq!(notifier.range_lock().queued(), 0);
+        Ok(())
+    }
+
+    #[test]
     fn snapshot_mode_faults_nothing_in() -> Result {
         let len = 4 * PAGE_SIZE;
         let Watched {

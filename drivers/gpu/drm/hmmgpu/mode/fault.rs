@@ -22,6 +22,7 @@ use crate::{
     page_table::{PageSize, SZ_2M, SZ_4K},
     vm::{State, Stats, Vm, MAX_ROUNDS},
 };
+use core::sync::atomic::Ordering;
 use kernel::{
     c_str,
     mm::{
@@ -158,23 +159,23 @@ fn window<'n>(
     // The range is taken from the walk to the commit: only invalidations that came before it,
     // or its own fault's, make a round fail. If they keep doing so, the job faults again, and
     // mirrors holding the window (see `Job`).
-    for _ in 0..MAX_ROUNDS {
-        let snapshot = range.fault(fault)?;
-        let mut guard = vm.state.lock();
-        let mapped = snapshot.commit_with(&mut guard, |valid, state| {
-            let mapped = frames::map_snapshot(&mut state.pt, lo, &valid, m.write);
-            if hold {
-                // Released when `range` is dropped.
-                valid.hold_range();
-            }
-            mapped
-        });
-        drop(guard);
-        if let Some(mapped) = mapped {
-            mapped?;
-            return Ok(hold.then_some(range));
+    let mapped = range.mirror(fault, MAX_ROUNDS, |valid, state| {
+        let mapped = frames::map_snapshot(&mut state.pt, lo, &valid, m.write);
+        if hold {
+            // Released when `range` is dropped.
+            valid.hold_range();
         }
-        Stats::inc(&vm.stats.retries);
+        mapped
+    });
+    vm.stats
+        .retries
+        .fetch_add(range.overtaken(), Ordering::Relaxed);
+    match mapped {
+        Ok(mapped) => {
+            mapped?;
+            Ok(hold.then_some(range))
+        }
+        Err(e) if e == EAGAIN => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(None)
 }
