@@ -84,23 +84,7 @@ mod tests {
 
     /// Maps `len` bytes of anonymous private memory in the test's address space.
     fn mmap(len: usize, prot: u32) -> Result<usize> {
-        // SAFETY: We are in a KUnit test; the test pointer is the current one.
-        let addr = unsafe {
-            bindings::kunit_vm_mmap(
-                bindings::kunit_get_current_test(),
-                core::ptr::null_mut(),
-                0,
-                len as _,
-                prot as _,
-                (bindings::MAP_ANONYMOUS | bindings::MAP_PRIVATE) as _,
-                0,
-            )
-        } as usize;
-        // `vm_mmap` returns an errno as an address in the last page.
-        if addr == 0 || addr > usize::MAX - 4095 {
-            return Err(ENOMEM);
-        }
-        Ok(addr)
+        crate::kunit::vm_mmap(len, prot)
     }
 
     fn watch(
