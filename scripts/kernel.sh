@@ -42,9 +42,11 @@ ours() {
 		find Kconfig drivers rust include Documentation -type f
 }
 
+# Debian's rustc, and its rustdoc, which builds the kernel crate's doctests and
+# must be of the same release (the rustup one on PATH cannot read its crates).
 kmake() {
 	make -C "$src" O="$build" -j"$(nproc)" \
-		RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
+		RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 		BINDGEN="${CARGO_HOME:-$HOME/.cargo}/bin/bindgen" \
 		CLIPPY_DRIVER=/usr/bin/clippy-driver ${HMMGPU_CLIPPY:+CLIPPY=1} \
 		"$@"

@@ -25,6 +25,10 @@ STAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 # IGT colours its result lines when its output is a terminal, as the guest's serial port is.
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RANK = {"PASS": 0, "SKIP": 1, "FAIL": 2}
+# Built-in KUnit suites that must have run: missing from the log, they fail (a config change
+# that dropped one would otherwise go unnoticed). rust_doctests_kernel holds the examples of
+# the kernel crate's documentation (CONFIG_RUST_KERNEL_DOCTESTS).
+REQUIRED_SUITES = ("rust_doctests_kernel",)
 
 
 class Results:
@@ -152,6 +156,10 @@ def main():
     console, vm_status, outputs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     results = Results()
     kunit(console, results)
+    for suite in REQUIRED_SUITES:
+        if not any(n == f"kunit/{suite}" or n.startswith(f"kunit/{suite}/")
+                   for n in results.status):
+            results.add(f"kunit/{suite}", "FAIL", "did not run")
     for output in outputs:
         igt(output, results)
     reports = check_log.scan(console)
