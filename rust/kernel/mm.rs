@@ -42,6 +42,23 @@ mod tests;
 /// An address space whose structure is kept alive (`mmgrab`), though its mappings may already be
 /// gone.
 ///
+/// # Examples
+///
+/// A reference that does not keep the mappings, upgraded while they exist:
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::Mm, page::PAGE_SIZE, types::ARef};
+///
+/// // Kernel threads, the one running this example among them, have no address space.
+/// assert!(Mm::current().is_none());
+/// kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+/// let mm: ARef<Mm> = Mm::current().ok_or(EINVAL)?;
+/// let users = mm.mmget_not_zero().ok_or(EINVAL)?;
+/// assert_eq!(users.as_raw(), mm.as_raw());
+/// assert!(!mm.mmap_lock_is_held());
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// Values of this type are always referenced through an [`ARef`] or a reference derived from a
@@ -116,6 +133,22 @@ impl Mm {
 
 /// An address space whose mappings are kept alive (`mmget`).
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::MmWithUser, page::PAGE_SIZE};
+///
+/// let addr = kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// // SAFETY: `mm` holds `mm_users` for as long as `same` is used.
+/// let same = unsafe { MmWithUser::from_raw(mm.as_raw()) };
+/// let guard = same.mmap_read_lock();
+/// // SAFETY: The mmap lock is held.
+/// let vma = unsafe { bindings::find_vma(guard.mm().as_raw(), addr as _) };
+/// assert!(!vma.is_null());
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// Values of this type are referenced through a live `mm_users` reference.
@@ -180,6 +213,23 @@ impl MmWithUser {
 }
 
 /// The mmap lock of an address space, held for reading.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::MmWithUser, page::PAGE_SIZE};
+///
+/// kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+/// let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// {
+///     let guard = mm.mmap_read_lock();
+///     assert!(guard.mm().mmap_lock_is_held());
+///     // Only another task may take it as well: lockdep reports recursive read locking.
+/// }
+/// // Released (nothing else uses the test's address space).
+/// assert!(!mm.mmap_lock_is_held());
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

@@ -31,6 +31,26 @@ use crate::bindings;
 /// invalidation callback of a range that maps them (the CPU entries change only after the
 /// callback returns) or under the notifier lock, which such callbacks wait for. This is the
 /// guarantee `zap_pte_range()` relies on to dirty folios without their lock.
+///
+/// # Examples
+///
+/// Pinned pages stay allocated, and in their address space, while pinned:
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::{dirty, pin::PinnedPages}, page::PAGE_SIZE};
+///
+/// let addr = kunit::vm_mmap(2 * PAGE_SIZE, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let pins = PinnedPages::pin_longterm(addr, 2 * PAGE_SIZE, true)?;
+/// let frames = pins.frames();
+/// let (first, second) = (frames.pfn(0).ok_or(EINVAL)?, frames.pfn(1).ok_or(EINVAL)?);
+/// // SAFETY: The pages are pinned, in the address space of this test, until `pins` is dropped.
+/// unsafe {
+///     dirty::set_pfns_dirty(first, 1);
+///     dirty::set_pfns_dirty(second, 1);
+///     assert!(dirty::pfn_is_dirty(first) && dirty::pfn_is_dirty(second));
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 pub unsafe fn set_pfns_dirty(pfn: usize, npages: usize) {
     let end = pfn.saturating_add(npages);
     let mut pfn = pfn;

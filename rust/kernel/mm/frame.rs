@@ -34,9 +34,13 @@ use core::marker::PhantomData;
 /// use kernel::mm::frame::Frame;
 ///
 /// // SAFETY: Only looked at here, never mapped.
-/// let frame: Frame<'_> = unsafe { Frame::new_unchecked(0x1234, true, 0) };
+/// let frame: Frame<'_> = unsafe { Frame::new_unchecked(0x1234, true, 9) };
+/// assert_eq!(frame.pfn(), 0x1234);
 /// assert_eq!(frame.phys(), 0x1234 << kernel::page::PAGE_SHIFT);
-/// assert!(!frame.read_only().is_writable());
+/// assert!(frame.is_writable());
+/// let read_only = frame.read_only();
+/// assert!(!read_only.is_writable());
+/// assert_eq!((read_only.pfn(), read_only.order()), (0x1234, 9));
 /// ```
 ///
 /// # Invariants

@@ -42,6 +42,58 @@ use core::marker::PhantomData;
 
 /// How [`Range::fault`] treats pages that are not present, or not writable, in the CPU page
 /// table.
+///
+/// # Examples
+///
+/// `notifier` watches the `len` bytes at `addr` of the test's address space, with the
+/// notifier lock `lock` (hidden lines, as in [`IntervalNotifier`]'s example):
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// use kernel::mm::hmm::{Fault, Range};
+///
+/// // The mapping is read-only.
+/// let mut range = Range::new(&notifier, addr, len)?;
+/// assert!(range.fault(Fault::Write).err() == Some(EPERM));
+/// let snapshot = range.fault(Fault::WriteOrRead)?;
+/// let guard = lock.lock();
+/// let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+/// assert!(valid.iter().all(|pfn| pfn.is_valid() && !pfn.is_writable()));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     /// Fault nothing in: report what is there. Missing pages come back not valid.
@@ -60,6 +112,73 @@ pub enum Fault {
 const MAX_FIXUPS: u32 = 4;
 
 /// A range of a watched interval, and the buffer its snapshots are read into.
+///
+/// # Examples
+///
+/// `notifier` watches the `len` bytes at `addr` of the test's address space, with the
+/// notifier lock `lock` (hidden lines, as in [`IntervalNotifier`]'s example):
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// use kernel::mm::hmm::{Fault, Range};
+///
+/// let mut range = Range::new(&notifier, addr, len)?;
+/// assert_eq!((range.start(), range.end()), (addr, addr + len));
+/// assert!(core::ptr::eq(range.notifier(), &*notifier));
+/// range.set_timeout_ms(100);
+/// // Snapshot, then commit under the notifier lock; start again if the snapshot went stale.
+/// let writable = loop {
+///     let snapshot = range.fault(Fault::Write)?;
+///     let guard = lock.lock();
+///     // The device's page table is written from the frames, with the lock held.
+///     let written = snapshot.commit(&guard).map(|valid| {
+///         valid.iter().filter_map(|pfn| pfn.frame()).filter(|f| f.is_writable()).count()
+///     });
+///     if let Some(written) = written {
+///         break written;
+///     }
+/// };
+/// assert_eq!(writable, 4);
+///
+/// // Ranges are whole pages inside the notifier's interval.
+/// assert!(Range::new(&notifier, addr + 1, PAGE_SIZE).err() == Some(EINVAL));
+/// assert!(Range::new(&notifier, addr, len + PAGE_SIZE).err() == Some(EINVAL));
+/// assert!(Range::new(&notifier, addr, 0).err() == Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Range<'n, T: Invalidate> {
     notifier: &'n IntervalNotifier<T>,
     start: usize,
@@ -342,6 +461,66 @@ impl Fault {
 /// bring in (userfaultfd), which [`Range::fault`] can. Fails with `EAGAIN` when an invalidation
 /// came between the reading of the sequence numbers and a walk: call again; with `EINVAL` when a
 /// range is not of `mm`.
+///
+/// # Examples
+///
+/// `notifier` watches the `len` bytes at `addr` of the test's address space, with the
+/// notifier lock `lock` (hidden lines, as in [`IntervalNotifier`]'s example):
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// use kernel::mm::hmm::{fault_all, Fault, Range};
+///
+/// let mut low = Range::new(&notifier, addr, 2 * PAGE_SIZE)?;
+/// let mut high = Range::new(&notifier, addr + 2 * PAGE_SIZE, 2 * PAGE_SIZE)?;
+/// let snapshots = fault_all(&mm, [&mut low, &mut high], |range| match range.start() == addr {
+///     true => Fault::Write,
+///     false => Fault::Snapshot,
+/// })?;
+/// let mut valid_pages = [0; 2];
+/// // Nothing may allocate under the notifier lock (lockdep knows that reclaim takes it).
+/// let guard = lock.lock();
+/// for (count, snapshot) in valid_pages.iter_mut().zip(snapshots) {
+///     let valid = snapshot?.commit(&guard).ok_or(EAGAIN)?;
+///     *count = valid.iter().filter(|pfn| pfn.is_valid()).count();
+/// }
+/// // The high range was not faulted in.
+/// assert_eq!(valid_pages, [2, 0]);
+/// # Ok::<(), Error>(())
+/// ```
 pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
     mm: &MmWithUser,
     ranges: impl IntoIterator<Item = &'r mut Range<'n, T>>,
@@ -382,6 +561,69 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
 }
 
 /// A snapshot of a range's CPU page table, not yet known to be current.
+///
+/// # Examples
+///
+/// `notifier` watches the `len` bytes at `addr` of the test's address space, with the
+/// notifier lock `lock` and without range locks (hidden lines, as in [`IntervalNotifier`]'s
+/// example, with `range_locks` false):
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, false, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// use kernel::mm::hmm::{Fault, Range};
+///
+/// let mut range = Range::new(&notifier, addr, len)?;
+/// let snapshot = range.fault(Fault::Write)?;
+/// assert!(core::ptr::eq(snapshot.notifier(), &*notifier));
+/// assert!(!notifier.check_retry(snapshot.seq()));
+/// // An invalidation of the range makes it stale. (Range locks would keep it out until the
+/// // commit, and forbid the snapshot's own task to take the mmap lock meanwhile.)
+/// // SAFETY: The mapping is this test's.
+/// assert_eq!(unsafe { bindings::vm_munmap(addr as _, PAGE_SIZE) }, 0);
+/// assert!(snapshot.commit(&lock.lock()).is_none());
+///
+/// // Taken again, it commits; `commit_with` hands the frames and the locked data to a closure.
+/// let snapshot = range.fault(Fault::Snapshot)?;
+/// let mut guard = lock.lock();
+/// let valid = snapshot.commit_with(&mut guard, |valid, _locked| {
+///     valid.iter().filter(|pfn| pfn.is_valid()).count()
+/// });
+/// assert_eq!(valid, Some(3));
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Snapshot<'r, 'n, T: Invalidate> {
     range: &'r Range<'n, T>,
     seq: ReadSeq,
@@ -451,6 +693,66 @@ impl<T: Invalidate> Drop for Snapshot<'_, '_, T> {
 }
 
 /// The page frames of a current snapshot, while the notifier lock is held.
+///
+/// # Examples
+///
+/// `notifier` watches the `len` bytes at `addr` of the test's address space, with the
+/// notifier lock `lock` (hidden lines, as in [`IntervalNotifier`]'s example):
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// use kernel::mm::hmm::{Fault, Range};
+///
+/// let mut range = Range::new(&notifier, addr, len)?;
+/// let snapshot = range.fault(Fault::Read)?;
+/// let guard = lock.lock();
+/// let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+/// assert_eq!((valid.start(), valid.len()), (addr, 4));
+/// assert!(!valid.is_empty());
+/// assert!(valid.at(addr + len).is_none() && valid.at(addr - 1).is_none());
+/// // Read, never-written private pages are the zero page: mapped, read-only.
+/// assert!(valid.iter().all(|pfn| pfn.is_valid() && !pfn.is_writable()));
+/// // The range stays taken in the range lock, after the lock is released, until the range goes.
+/// valid.hold_range();
+/// drop(guard);
+/// assert_eq!(notifier.range_lock().queued(), 1);
+/// drop(range);
+/// assert_eq!(notifier.range_lock().queued(), 0);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Valid<'g> {
     start: usize,
     end: usize,
@@ -516,6 +818,70 @@ impl Valid<'_> {
 
 /// One page's entry in a current snapshot, while its [`Valid`] is borrowed (and so while the
 /// notifier lock is held).
+///
+/// # Examples
+///
+/// `notifier` watches the `len` bytes at `addr` of the test's address space, with the
+/// notifier lock `lock` (hidden lines, as in [`IntervalNotifier`]'s example):
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// use kernel::mm::hmm::{Fault, Range};
+///
+/// let mut range = Range::new(&notifier, addr, len)?;
+/// drop(range.fault(Fault::Write)?);
+/// // SAFETY: The mapping is this test's.
+/// assert_eq!(unsafe { bindings::vm_munmap(addr as _, PAGE_SIZE) }, 0);
+/// let snapshot = range.fault(Fault::Snapshot)?;
+/// let guard = lock.lock();
+/// let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
+/// // Unmapped: the device must not access it.
+/// let hole = valid.at(addr).ok_or(EINVAL)?;
+/// assert!(hole.is_error() && !hole.is_valid());
+/// assert!(hole.pfn().is_none() && hole.frame().is_none() && hole.page().is_none());
+/// // Written: mapped, writable.
+/// let page = valid.at(addr + PAGE_SIZE + 8).ok_or(EINVAL)?;
+/// assert_eq!(page.addr(), addr + PAGE_SIZE);
+/// assert!(page.is_valid() && page.is_writable() && !page.is_error());
+/// let frame = page.frame().ok_or(EINVAL)?;
+/// assert_eq!(Some(frame.pfn()), page.pfn());
+/// assert!(frame.is_writable() && page.page().is_some());
+/// assert_eq!(page.map_order(), 0);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HmmPfn<'v> {
     raw: usize,

@@ -45,6 +45,71 @@ use crate::{
 use core::{marker::PhantomPinned, pin::Pin, ptr};
 
 /// What a driver does when part of a watched range changes.
+///
+/// # Examples
+///
+/// A mirror whose notifier lock protects what the device maps:
+///
+/// ```
+/// use kernel::{
+///     bindings, kunit,
+///     mm::{
+///         interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+///         notifier_lock::{NotifierGuard, NotifierLock},
+///         MmWithUser,
+///     },
+///     new_notifier_lock,
+///     page::PAGE_SIZE,
+///     prelude::*,
+///     sync::Arc,
+/// };
+///
+/// /// What the device maps, and the last invalidation it was told of.
+/// #[derive(Default)]
+/// struct Device {
+///     mapped: usize,
+///     last: Option<(usize, usize, Event, bool)>,
+/// }
+///
+/// struct Mirror(Arc<NotifierLock<Device>>);
+///
+/// impl Invalidate for Mirror {
+///     type Locked = Device;
+///
+///     fn notifier_lock(&self) -> &NotifierLock<Device> {
+///         &self.0
+///     }
+///
+///     fn invalidate(
+///         _notifier: &IntervalNotifier<Self>,
+///         range: &InvalidateRange<'_>,
+///         device: &mut NotifierGuard<'_, Device>,
+///     ) -> bool {
+///         // Stop the device from using the range: no allocation, no lock that allocations take.
+///         device.mapped = 0;
+///         device.last = Some((range.start(), range.end(), range.event(), range.may_block()));
+///         true
+///     }
+/// }
+///
+/// let len = 4 * PAGE_SIZE;
+/// let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// let lock = Arc::pin_init(new_notifier_lock!(Device::default()), GFP_KERNEL)?;
+/// let notifier = KBox::pin_init(
+///     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+///     GFP_KERNEL,
+/// )?;
+/// lock.lock().mapped = len / PAGE_SIZE;
+/// let dontneed = bindings::MADV_DONTNEED as _;
+/// // SAFETY: `mm` is the test's address space, and the range one of its mappings.
+/// let ret = unsafe { bindings::do_madvise(mm.as_raw(), addr as _, PAGE_SIZE, dontneed) };
+/// assert_eq!(ret, 0);
+/// let device = lock.lock();
+/// assert_eq!(device.mapped, 0);
+/// assert_eq!(device.last, Some((addr, addr + PAGE_SIZE, Event::Clear, true)));
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Invalidate: Send + Sync + Sized {
     /// What the notifier lock protects.
     type Locked: ?Sized;
@@ -74,10 +139,117 @@ pub trait Invalidate: Send + Sync + Sized {
 }
 
 /// A sequence number from [`IntervalNotifier::read_begin`].
+///
+/// # Examples
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// # struct Mirror(Arc<NotifierLock<()>>);
+/// # impl Invalidate for Mirror {
+/// #     type Locked = ();
+/// #     fn notifier_lock(&self) -> &NotifierLock<()> {
+/// #         &self.0
+/// #     }
+/// #     fn invalidate(
+/// #         _: &IntervalNotifier<Self>,
+/// #         _: &InvalidateRange<'_>,
+/// #         _: &mut NotifierGuard<'_, ()>,
+/// #     ) -> bool {
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// let seq = notifier.read_begin();
+/// // Unchanged until the range is invalidated.
+/// assert_eq!(notifier.read_begin(), seq);
+/// // SAFETY: The mapping is this test's; the notifier keeps watching the range.
+/// assert_eq!(unsafe { bindings::vm_munmap(addr as _, PAGE_SIZE) }, 0);
+/// let fresh = notifier.read_begin();
+/// assert!(fresh != seq);
+/// assert!(notifier.check_retry(seq) && !notifier.check_retry(fresh));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadSeq(pub(crate) usize);
 
 /// Why a range is being invalidated (`enum mmu_notifier_event`).
+///
+/// # Examples
+///
+/// With the notifier of [`Invalidate`]'s example, which records the last invalidation:
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// #
+/// # /// What the device maps, and the last invalidation it was told of.
+/// # #[derive(Default)]
+/// # struct Device {
+/// #     mapped: usize,
+/// #     last: Option<(usize, usize, Event, bool)>,
+/// # }
+/// #
+/// # struct Mirror(Arc<NotifierLock<Device>>);
+/// #
+/// # impl Invalidate for Mirror {
+/// #     type Locked = Device;
+/// #
+/// #     fn notifier_lock(&self) -> &NotifierLock<Device> {
+/// #         &self.0
+/// #     }
+/// #
+/// #     fn invalidate(
+/// #         _notifier: &IntervalNotifier<Self>,
+/// #         range: &InvalidateRange<'_>,
+/// #         device: &mut NotifierGuard<'_, Device>,
+/// #     ) -> bool {
+/// #         // Stop the device from using the range: no allocation, no lock that allocations take.
+/// #         device.mapped = 0;
+/// #         device.last = Some((range.start(), range.end(), range.event(), range.may_block()));
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(Device::default()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// // SAFETY: The mapping is this test's.
+/// assert_eq!(unsafe { bindings::vm_munmap(addr as _, len) }, 0);
+/// assert_eq!(lock.lock().last, Some((addr, addr + len, Event::Unmap, true)));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The range is being unmapped (munmap, or a mapping replaced it).
@@ -101,6 +273,71 @@ pub enum Event {
 }
 
 /// The range of an invalidation, as the callback sees it.
+///
+/// # Examples
+///
+/// With the notifier of [`Invalidate`]'s example, which records the last invalidation:
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// #
+/// # /// What the device maps, and the last invalidation it was told of.
+/// # #[derive(Default)]
+/// # struct Device {
+/// #     mapped: usize,
+/// #     last: Option<(usize, usize, Event, bool)>,
+/// # }
+/// #
+/// # struct Mirror(Arc<NotifierLock<Device>>);
+/// #
+/// # impl Invalidate for Mirror {
+/// #     type Locked = Device;
+/// #
+/// #     fn notifier_lock(&self) -> &NotifierLock<Device> {
+/// #         &self.0
+/// #     }
+/// #
+/// #     fn invalidate(
+/// #         _notifier: &IntervalNotifier<Self>,
+/// #         range: &InvalidateRange<'_>,
+/// #         device: &mut NotifierGuard<'_, Device>,
+/// #     ) -> bool {
+/// #         // Stop the device from using the range: no allocation, no lock that allocations take.
+/// #         device.mapped = 0;
+/// #         device.last = Some((range.start(), range.end(), range.event(), range.may_block()));
+/// #         true
+/// #     }
+/// # }
+/// # let len = 4 * PAGE_SIZE;
+/// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// # let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(Device::default()), GFP_KERNEL)?;
+/// # let notifier = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+/// #     GFP_KERNEL,
+/// # )?;
+/// // The range is the core MM's, here the pages `MADV_DONTNEED` zaps; it may reach outside the
+/// // notifier's interval.
+/// let (start, dontneed) = (addr + PAGE_SIZE, bindings::MADV_DONTNEED as _);
+/// // SAFETY: `mm` is the test's address space, and the range one of its mappings.
+/// let ret = unsafe { bindings::do_madvise(mm.as_raw(), start as _, 2 * PAGE_SIZE, dontneed) };
+/// assert_eq!(ret, 0);
+/// let (start, end, _, may_block) = lock.lock().last.ok_or(EINVAL)?;
+/// assert_eq!((start, end), (addr + PAGE_SIZE, addr + 3 * PAGE_SIZE));
+/// assert!(may_block);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct InvalidateRange<'a>(&'a bindings::mmu_notifier_range);
 
 impl InvalidateRange<'_> {
@@ -148,6 +385,87 @@ impl InvalidateRange<'_> {
 /// A watch on a range of an address space, with the driver's data `T`.
 ///
 /// Dropping it removes the watch, waiting for callbacks still running.
+///
+/// # Examples
+///
+/// The sequence protocol, with the notifier of [`Invalidate`]'s example:
+///
+/// ```
+/// # use kernel::{
+/// #     bindings, kunit,
+/// #     mm::{
+/// #         interval_notifier::{Event, IntervalNotifier, Invalidate, InvalidateRange},
+/// #         notifier_lock::{NotifierGuard, NotifierLock},
+/// #         MmWithUser,
+/// #     },
+/// #     new_notifier_lock,
+/// #     page::PAGE_SIZE,
+/// #     prelude::*,
+/// #     sync::Arc,
+/// # };
+/// #
+/// # /// What the device maps, and the last invalidation it was told of.
+/// # #[derive(Default)]
+/// # struct Device {
+/// #     mapped: usize,
+/// #     last: Option<(usize, usize, Event, bool)>,
+/// # }
+/// #
+/// # struct Mirror(Arc<NotifierLock<Device>>);
+/// #
+/// # impl Invalidate for Mirror {
+/// #     type Locked = Device;
+/// #
+/// #     fn notifier_lock(&self) -> &NotifierLock<Device> {
+/// #         &self.0
+/// #     }
+/// #
+/// #     fn invalidate(
+/// #         _notifier: &IntervalNotifier<Self>,
+/// #         range: &InvalidateRange<'_>,
+/// #         device: &mut NotifierGuard<'_, Device>,
+/// #     ) -> bool {
+/// #         // Stop the device from using the range: no allocation, no lock that allocations take.
+/// #         device.mapped = 0;
+/// #         device.last = Some((range.start(), range.end(), range.event(), range.may_block()));
+/// #         true
+/// #     }
+/// # }
+/// let len = 4 * PAGE_SIZE;
+/// let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let mm = MmWithUser::current().ok_or(EINVAL)?;
+/// let lock = Arc::pin_init(new_notifier_lock!(Device::default()), GFP_KERNEL)?;
+/// let notifier = KBox::pin_init(
+///     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
+///     GFP_KERNEL,
+/// )?;
+/// assert_eq!((notifier.start(), notifier.length()), (addr, len));
+/// assert_eq!(notifier.mm().as_raw(), mm.as_raw());
+/// assert_eq!(notifier.range_lock().queued(), 0);
+///
+/// // Read the CPU page table after `read_begin`, write the device's under the lock if `read_retry`
+/// // says nothing changed since.
+/// let seq = notifier.read_begin();
+/// {
+///     let mut device = lock.lock();
+///     assert!(!notifier.read_retry(&device, seq));
+///     device.mapped = len / PAGE_SIZE;
+/// }
+/// // SAFETY: The mapping is this test's.
+/// assert_eq!(unsafe { bindings::vm_munmap(addr as _, len) }, 0);
+/// let device = lock.lock();
+/// assert!(notifier.read_retry(&device, seq));
+/// assert_eq!(device.mapped, 0);
+/// drop(device);
+///
+/// // The interval must not be empty nor wrap around.
+/// let empty = KBox::pin_init(
+///     IntervalNotifier::new(&mm, addr, 0, true, Mirror(lock.clone())),
+///     GFP_KERNEL,
+/// );
+/// assert!(empty.err() == Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

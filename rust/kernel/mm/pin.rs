@@ -33,6 +33,32 @@ const PIN_CHUNK: usize = 1 << 16;
 
 /// Pages of the current process pinned long-term (`FOLL_PIN | FOLL_LONGTERM`).
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::pin::PinnedPages, page::PAGE_SIZE};
+///
+/// let len = 4 * PAGE_SIZE;
+/// let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let pins = PinnedPages::pin_longterm(addr, len, true)?;
+/// assert_eq!(pins.len(), 4);
+/// assert!(pins.writable() && !pins.is_empty());
+/// assert!(pins.pages().iter().all(|page| !page.is_null()));
+///
+/// // A pin covers whole pages, all of them or none.
+/// assert!(PinnedPages::pin_longterm(addr + 1, PAGE_SIZE, false).err() == Some(EINVAL));
+/// assert!(PinnedPages::pin_longterm(addr, 0, false).err() == Some(EINVAL));
+/// // Pinned for writing, a read-only mapping refuses.
+/// let ro = kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+/// assert!(PinnedPages::pin_longterm(ro, PAGE_SIZE, true).err() == Some(EFAULT));
+/// // With the mmap lock held, as a caller taking a range in a range lock must.
+/// let mm = kernel::mm::MmWithUser::current().ok_or(EINVAL)?;
+/// let guard = mm.mmap_read_lock();
+/// let read = PinnedPages::pin_longterm_locked(&guard, ro, PAGE_SIZE, false)?;
+/// assert!(!read.writable());
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// Every entry of `pages` holds one `FOLL_PIN` pin, taken with `FOLL_WRITE` if `write`.
@@ -167,6 +193,25 @@ impl PinnedPages {
 
 /// The page frames of [`PinnedPages`], by index.
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::pin::PinnedPages, page::PAGE_SIZE};
+///
+/// let addr = kunit::vm_mmap(2 * PAGE_SIZE, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let pins = PinnedPages::pin_longterm(addr, 2 * PAGE_SIZE, true)?;
+/// let frames = pins.frames();
+/// let frame = frames.frame(1).ok_or(EINVAL)?;
+/// assert_eq!(Some(frame.pfn()), frames.pfn(1));
+/// assert!(frame.is_writable());
+/// assert!(frames.frame(2).is_none());
+/// // One page is a block of one; a block longer than the pins is none.
+/// assert_eq!(frames.contiguous(0, 1), frames.pfn(0));
+/// assert_eq!(frames.block(0, 1).map(|f| f.pfn()), frames.pfn(0));
+/// assert!(frames.contiguous(1, 2).is_none());
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// A folio's pages are consecutive `struct page`s and consecutive frames, and pinned ranges
 /// mostly run through each folio in order: the frame of a page in the folio of the page asked
 /// for before it is an offset from that folio's first frame. Only the first page of each folio
@@ -273,6 +318,25 @@ impl Drop for PinnedPages {
 }
 
 /// Pages charged to an address space's locked memory (`RLIMIT_MEMLOCK`), uncharged on drop.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::{pin::LockedVm, Mm}, page::PAGE_SIZE};
+///
+/// kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+/// let mm = Mm::current().ok_or(EINVAL)?;
+/// // SAFETY: `mm` is live; nothing else charges this test's address space meanwhile.
+/// let locked_vm = || unsafe { (*mm.as_raw()).__bindgen_anon_1.locked_vm };
+/// let before = locked_vm();
+/// {
+///     let charge = LockedVm::charge(&mm, 16)?;
+///     assert_eq!(charge.pages(), 16);
+///     assert_eq!(locked_vm(), before + 16);
+/// }
+/// assert_eq!(locked_vm(), before);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

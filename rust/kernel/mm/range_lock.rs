@@ -102,6 +102,17 @@ pub struct RangeLock {
 /// How long, in milliseconds, to wait for a range of `length` bytes: `base_ms`, plus a
 /// millisecond per 64 pages, so that large ranges still get faulted in whole. A snapshot's
 /// patience, and the deadline of [`Range::fault`](super::hmm::Range::fault).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{mm::range_lock::patience_ms, page::PAGE_SIZE};
+///
+/// assert_eq!(patience_ms(1000, PAGE_SIZE), 1000);
+/// // A millisecond more per 64 pages: 2 MiB of 4 KiB pages is 512 pages.
+/// assert_eq!(patience_ms(1000, 512 * PAGE_SIZE), 1008);
+/// assert_eq!(patience_ms(u32::MAX, usize::MAX), u32::MAX);
+/// ```
 pub fn patience_ms(base_ms: u32, length: usize) -> u32 {
     let pages = length / crate::page::PAGE_SIZE;
     base_ms.saturating_add(u32::try_from(pages / 64).unwrap_or(u32::MAX))
@@ -254,6 +265,30 @@ impl Platform for RangeLock {
 
 /// What a snapshot takes ranges of a [`RangeLock`] with: one range at a time.
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::{mm::range_lock::RangeLock, prelude::*, sync::Arc};
+///
+/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+/// let mut waiter = lock.waiter()?;
+/// assert!(core::ptr::eq(waiter.range_lock(), &*lock));
+/// assert!(!waiter.is_held());
+/// for (start, end) in [(0x1000, 0x2000), (0x1000, 0x5000)] {
+///     // The same waiter takes one range after the other.
+///     let _held = waiter.lock(start, end, 10);
+///     assert_eq!(lock.queued(), 1);
+/// }
+/// assert_eq!(lock.queued(), 0);
+///
+/// // A disabled lock orders nothing, and queues nothing.
+/// let off = Arc::pin_init(RangeLock::new(false), GFP_KERNEL)?;
+/// let mut waiter = off.waiter()?;
+/// let _held = waiter.lock(0, 0x1000, 10);
+/// assert_eq!(off.queued(), 0);
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `node` was allocated by a [`KBox`] and is owned by `self`; while it is linked into `lock`'s
@@ -342,6 +377,24 @@ impl Drop for RangeWaiter<'_> {
 }
 
 /// A range taken with [`RangeWaiter::lock`]; dropping it releases the range.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{mm::range_lock::RangeLock, prelude::*, sync::Arc};
+///
+/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+/// let (mut a, mut b) = (lock.waiter()?, lock.waiter()?);
+/// // Disjoint ranges are held together.
+/// let first = a.lock(0x0000, 0x2000, 10);
+/// let second = b.lock(0x2000, 0x4000, 10);
+/// assert_eq!(lock.queued(), 2);
+/// drop(first);
+/// assert_eq!(lock.queued(), 1);
+/// drop(second);
+/// assert!(!a.is_held() && !b.is_held());
+/// # Ok::<(), Error>(())
+/// ```
 #[must_use = "the range is released when the guard is dropped"]
 pub struct RangeGuard<'w> {
     waiter: &'w RangeWaiter<'w>,

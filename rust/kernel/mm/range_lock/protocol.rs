@@ -25,6 +25,25 @@
 use core::{ops::DerefMut, ptr};
 
 /// Who takes a range.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::range_lock::protocol::{Node, Queue, Side, Verdict};
+///
+/// let mut queue = Queue::new();
+/// let mut invalidation = Node::new(0, 0x1000, Side::Invalidate, 1, 0);
+/// // SAFETY: `invalidation` stays in place, and is unlinked before it goes.
+/// unsafe { queue.link(&mut invalidation) };
+/// // Another task's mirror of the range waits for the invalidation; another invalidation runs
+/// // with it.
+/// let mirror = Node::new(0, 0x1000, Side::Mirror, 2, 0);
+/// assert_eq!(queue.verdict(&mirror, 0), Verdict::Wait { until: 0 });
+/// assert_eq!(queue.verdict(&Node::new(0, 0x1000, Side::Invalidate, 2, 0), 0), Verdict::Go);
+/// // SAFETY: `invalidation` is linked into `queue`.
+/// unsafe { queue.unlink(&mut invalidation) };
+/// assert_eq!(queue.verdict(&mirror, 0), Verdict::Go);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     /// A snapshot of the CPU page table of the range, from before it is faulted in until the
@@ -35,6 +54,23 @@ pub enum Side {
 }
 
 /// What a taker must do now.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::range_lock::protocol::{Node, Queue, Side, Verdict};
+///
+/// let mut queue = Queue::new();
+/// let mut mirror = Node::new(0, 0x2000, Side::Mirror, 1, 100);
+/// // SAFETY: `mirror` stays in place, and is unlinked before it goes.
+/// unsafe { queue.link(&mut mirror) };
+/// // Another task's invalidation waits for the mirror until its patience runs out.
+/// let invalidation = Node::new(0x1000, 0x3000, Side::Invalidate, 2, 0);
+/// assert_eq!(queue.verdict(&invalidation, 50), Verdict::Wait { until: 100 });
+/// assert_eq!(queue.verdict(&invalidation, 100), Verdict::Go);
+/// // SAFETY: `mirror` is linked into `queue`.
+/// unsafe { queue.unlink(&mut mirror) };
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Nothing it waits for overlaps it: it holds its range.
@@ -48,6 +84,28 @@ pub enum Verdict {
 }
 
 /// An entry of a [`Queue`]: a range, who takes it, and its links.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::range_lock::protocol::{Node, Queue, Side, Verdict};
+///
+/// let mut queue = Queue::new();
+/// let mut node = Node::new(0, 0x1000, Side::Mirror, 1, 0);
+/// assert!(!node.is_linked());
+/// // An unlinked node may be reused for another range.
+/// node.set(0x4000, 0x8000, 1, 10);
+/// // SAFETY: `node` stays in place, and is unlinked before it goes.
+/// unsafe { queue.link(&mut node) };
+/// assert!(node.is_linked());
+/// let overlapping = Node::new(0x7000, 0x9000, Side::Mirror, 2, 0);
+/// let disjoint = Node::new(0x8000, 0x9000, Side::Mirror, 2, 0);
+/// assert_eq!(queue.verdict(&overlapping, 0), Verdict::Wait { until: 10 });
+/// assert_eq!(queue.verdict(&disjoint, 0), Verdict::Go);
+/// // SAFETY: `node` is linked into `queue`.
+/// unsafe { queue.unlink(&mut node) };
+/// assert!(!node.is_linked());
+/// ```
 ///
 /// # Invariants
 ///
@@ -117,6 +175,35 @@ impl Node {
 }
 
 /// The entries of a range lock, in arrival order.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::range_lock::protocol::{Node, Queue, Side, Verdict};
+///
+/// let mut queue = Queue::new();
+/// let mut first = Node::new(0, 0x2000, Side::Mirror, 1, 100);
+/// let mut second = Node::new(0x1000, 0x3000, Side::Mirror, 2, 100);
+/// // SAFETY: The nodes stay in place, and are unlinked before they go.
+/// unsafe {
+///     queue.link(&mut first);
+///     queue.link(&mut second);
+/// }
+/// assert_eq!(queue.len(), 2);
+/// // Each waits for the overlapping entries that arrived before it only.
+/// assert_eq!(queue.verdict(&first, 0), Verdict::Go);
+/// assert_eq!(queue.verdict(&second, 0), Verdict::Wait { until: 100 });
+/// // An invalidation of the first one's task goes ahead: the first one's fault may cause it.
+/// let own = Node::new(0, 0x3000, Side::Invalidate, 1, 0);
+/// assert_eq!(queue.verdict(&own, 0), Verdict::Go);
+/// // SAFETY: The nodes are linked into `queue`.
+/// unsafe {
+///     queue.unlink(&mut first);
+///     assert_eq!(queue.verdict(&second, 0), Verdict::Go);
+///     queue.unlink(&mut second);
+/// }
+/// assert!(queue.is_empty());
+/// ```
 ///
 /// # Invariants
 ///
@@ -232,6 +319,64 @@ impl Queue {
 
 /// The lock and wait queue a [`Queue`] is kept with: a spinlock and a condition variable in the
 /// kernel, their `loom` models on the host.
+///
+/// # Examples
+///
+/// A platform for one thread, whose clock moves when it waits:
+///
+/// ```
+/// use core::cell::{Cell, RefCell, RefMut};
+/// use kernel::mm::range_lock::protocol::{self, Node, Platform, Queue, Side};
+///
+/// struct OneThread {
+///     queue: RefCell<Queue>,
+///     now: Cell<u64>,
+/// }
+///
+/// impl Platform for OneThread {
+///     type Guard<'a> = RefMut<'a, Queue>;
+///
+///     fn lock(&self) -> RefMut<'_, Queue> {
+///         self.queue.borrow_mut()
+///     }
+///
+///     fn wait(&self, _guard: &mut RefMut<'_, Queue>) {
+///         unreachable!("a mirror of the only thread waited for another task");
+///     }
+///
+///     fn wait_until(&self, _guard: &mut RefMut<'_, Queue>, until: u64) -> bool {
+///         self.now.set(until);
+///         false
+///     }
+///
+///     fn notify_all(&self) {}
+///
+///     fn now(&self) -> u64 {
+///         self.now.get()
+///     }
+/// }
+///
+/// let platform = OneThread {
+///     queue: RefCell::new(Queue::new()),
+///     now: Cell::new(0),
+/// };
+/// let mut mirror = Node::new(0, 0x2000, Side::Mirror, 1, 10);
+/// let mut invalidation = Node::new(0x1000, 0x3000, Side::Invalidate, 2, u64::MAX);
+/// // SAFETY: The nodes stay in place until they are released.
+/// unsafe {
+///     protocol::acquire(&platform, &mut mirror);
+///     // An invalidation that may not block does not take a range a mirror holds.
+///     assert!(!protocol::begin_invalidate(&platform, &mut invalidation, false, false));
+///     assert!(!invalidation.is_linked());
+///     // One that may waits until the mirror's patience runs out.
+///     assert!(protocol::begin_invalidate(&platform, &mut invalidation, true, true));
+///     assert_eq!(platform.now(), 10);
+///     assert!(protocol::release(&platform, &mut invalidation));
+///     assert!(protocol::release(&platform, &mut mirror));
+///     assert!(!protocol::release(&platform, &mut mirror));
+/// }
+/// assert!(platform.queue.borrow().is_empty());
+/// ```
 pub trait Platform {
     /// A held lock of the queue.
     type Guard<'a>: DerefMut<Target = Queue>
