@@ -32,6 +32,22 @@ use core::{
 /// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own. With
 /// `long_running`, its fences may wait for memory allocation before they signal (see
 /// [`Fence::is_long_running`]).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, new_fence_context, prelude::*, sync::Arc};
+///
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// let faults = Arc::pin_init(
+///     new_fence_context!(c_str!("doc"), c_str!("faults"), long_running),
+///     GFP_KERNEL,
+/// )?;
+/// let (plain, long) = (ctx.new_fence()?, faults.new_fence()?);
+/// assert!(!plain.fence().is_long_running());
+/// assert!(long.fence().is_long_running());
+/// # Ok::<(), Error>(())
+/// ```
 #[macro_export]
 macro_rules! new_fence_context {
     ($driver:expr, $timeline:expr $(,)?) => {
@@ -49,6 +65,24 @@ macro_rules! new_fence_context {
 pub use new_fence_context;
 
 /// A timeline of fences.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, new_fence_context, prelude::*, sync::Arc};
+///
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// let other = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("copy")), GFP_KERNEL)?;
+/// assert!(ctx.context() != other.context());
+/// // Fences of a timeline get increasing sequence numbers, and signal in that order.
+/// let first = ctx.new_fence()?;
+/// let second = ctx.new_fence()?;
+/// assert_eq!(first.fence().seqno(), (ctx.context(), 1));
+/// assert_eq!(second.fence().seqno(), (ctx.context(), 2));
+/// first.signal();
+/// second.signal();
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -183,6 +217,28 @@ unsafe extern "C" fn release(fence: *mut bindings::dma_fence) {
 }
 
 /// A reference-counted `struct dma_fence`, of any driver.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, dma_fence::Fence, new_fence_context, prelude::*, sync::Arc, types::ARef};
+///
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// let signaller = ctx.new_fence()?;
+/// let fence: ARef<Fence> = signaller.fence().into();
+/// assert!(!fence.is_signaled());
+/// assert!(fence.status() == Ok(false));
+/// let timed_out = Error::from_errno(-(kernel::bindings::ETIMEDOUT as i32));
+/// assert!(fence.wait(1).err() == Some(timed_out));
+/// assert!(fence.wait_interruptible(1000) == Ok(false));
+/// // SAFETY: `fence` is live; the new reference is another one.
+/// let again = unsafe { Fence::from_raw(fence.as_raw()) };
+/// signaller.signal();
+/// assert!(again.is_signaled() && fence.status() == Ok(true));
+/// assert!(fence.wait(1000).is_ok() && fence.wait_interruptible(0) == Ok(true));
+/// fence.wait_uninterruptible();
+/// # Ok::<(), Error>(())
+/// ```
 #[repr(transparent)]
 pub struct Fence(Opaque<bindings::dma_fence>);
 
@@ -315,6 +371,25 @@ impl Fence {
 
 /// The producer's end of an unsignalled fence: it signals the fence exactly once.
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, dma_fence::Fence, new_fence_context, prelude::*, sync::Arc, types::ARef};
+///
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// let failed = ctx.new_fence()?;
+/// let fence: ARef<Fence> = failed.fence().into();
+/// failed.signal_error(EIO);
+/// assert!(fence.is_signaled() && fence.status() == Err(EIO));
+///
+/// // A signaller dropped before it signalled cancels its fence: no waiter waits forever.
+/// let fence: ARef<Fence> = ctx.new_fence()?.fence().into();
+/// assert!(fence.is_signaled());
+/// let canceled = Error::from_errno(-(kernel::bindings::ECANCELED as i32));
+/// assert!(fence.status() == Err(canceled));
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// The fence was made by a [`FenceContext`] and has not been signalled through this value.
@@ -372,6 +447,31 @@ fn canceled() -> Error {
 /// Between publishing a fence and signalling it, code must not allocate memory (reclaim may wait
 /// for the fence) nor take locks held while waiting for fences; with the section marked, lockdep
 /// reports such dependencies when they first happen.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     c_str,
+///     dma_fence::{Fence, SignallingSection},
+///     new_fence_context,
+///     prelude::*,
+///     sync::Arc,
+///     types::ARef,
+/// };
+///
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// // Allocate before the fence is published...
+/// let signaller = ctx.new_fence()?;
+/// let fence: ARef<Fence> = signaller.fence().into();
+/// {
+///     // ... and only signal in the section: no allocation, no lock held while waiting.
+///     let _section = SignallingSection::begin();
+///     signaller.signal();
+/// }
+/// assert!(fence.is_signaled());
+/// # Ok::<(), Error>(())
+/// ```
 #[must_use = "the section ends when the value is dropped"]
 pub struct SignallingSection {
     cookie: bool,
