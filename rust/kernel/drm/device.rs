@@ -22,6 +22,25 @@ use core::{mem, ops::Deref, ptr, ptr::NonNull};
 ///
 /// Reference counted: [`ARef<Device<T>>`] holds a `drm_dev_get` reference.
 ///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::Device;
+///
+/// assert!(f.dev.render_minor().is_some());
+/// // SAFETY: `f.dev` is a live device of `doctest::Driver`.
+/// let same = unsafe { Device::<doctest::Driver>::as_ref(f.dev.as_raw()) };
+/// assert!(core::ptr::eq(same, &*f.dev));
+/// // The driver's data, `()` here.
+/// let () = **same;
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// - `drm` is an initialised `struct drm_device`, allocated by `__devm_drm_dev_alloc` as part of

@@ -8,6 +8,22 @@ use crate::{bindings, drm, error::to_result, prelude::*, str::CStr, types::ARef}
 use macros::vtable;
 
 /// Feature flags of a DRM driver (`enum drm_driver_feature`).
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::{driver::feature, Driver};
+///
+/// // The examples' driver has sync objects and a render node, and GEM like every driver.
+/// assert_eq!(doctest::Driver::FEATURES, feature::RENDER | feature::SYNCOBJ);
+/// assert!(f.dev.render_minor().is_some());
+/// # Ok::<(), Error>(())
+/// ```
 pub mod feature {
     /// The driver uses the GEM memory manager. Every [`Driver`](super::Driver) does.
     pub const GEM: u32 = crate::bindings::drm_driver_feature_DRIVER_GEM;
@@ -18,6 +34,24 @@ pub mod feature {
 }
 
 /// What userspace learns of a driver through `DRM_IOCTL_VERSION`.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::Driver;
+///
+/// let info = &doctest::Driver::INFO;
+/// assert_eq!((info.major, info.minor, info.patchlevel), (1, 2, 3));
+/// // SAFETY: The device's `driver` is its copy of the driver's table, made from `INFO`.
+/// let name = unsafe { kernel::str::CStr::from_char_ptr((*(*f.dev.as_raw()).driver).name) };
+/// assert_eq!(name.as_bytes(), info.name.as_bytes());
+/// # Ok::<(), Error>(())
+/// ```
 pub struct DriverInfo {
     /// Major version.
     pub major: i32,
@@ -35,6 +69,91 @@ pub struct DriverInfo {
 ///
 /// The types name what the driver keeps per device ([`Driver::Data`]), per open file
 /// ([`Driver::File`]) and per GEM object ([`Driver::Object`]).
+///
+/// # Examples
+///
+/// A driver with no ioctls, a device of it on a platform device, a file opened on it from the
+/// kernel and a GEM object:
+///
+/// ```
+/// use kernel::{
+///     c_str,
+///     drm::{
+///         self,
+///         file::MockFile,
+///         gem::{shmem, BaseObject, ObjectFuncs},
+///     },
+///     page::PAGE_SIZE,
+///     platform::SimpleDevice,
+///     prelude::*,
+///     sync::Arc,
+/// };
+/// # // SAFETY: Null is the module of code built into the kernel, as this example is.
+/// # static THIS_MODULE: kernel::ThisModule =
+/// #     unsafe { kernel::ThisModule::from_ptr(core::ptr::null_mut()) };
+///
+/// struct MyDriver;
+///
+/// /// What the driver keeps per open file.
+/// struct MyFile;
+///
+/// impl drm::file::DriverFile for MyFile {
+///     type Driver = MyDriver;
+///
+///     fn open(_dev: &drm::Device<MyDriver>) -> Result<Pin<KBox<Self>>> {
+///         Ok(KBox::pin(MyFile, GFP_KERNEL)?)
+///     }
+/// }
+///
+/// /// What the driver keeps per GEM object.
+/// struct MyObject;
+///
+/// static FUNCS: ObjectFuncs<MyObject> = shmem::funcs();
+///
+/// impl shmem::DriverObject for MyObject {
+///     type Driver = MyDriver;
+///
+///     const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
+///
+///     fn new(_dev: &drm::Device<MyDriver>, _size: usize) -> impl PinInit<Self, Error> {
+///         MyObject
+///     }
+/// }
+///
+/// #[vtable]
+/// impl drm::Driver for MyDriver {
+///     /// What the driver keeps per device.
+///     type Data = Arc<u32>;
+///     type File = MyFile;
+///     type Object = MyObject;
+///
+///     const INFO: drm::DriverInfo = drm::DriverInfo {
+///         major: 1,
+///         minor: 0,
+///         patchlevel: 0,
+///         name: c_str!("mydrm"),
+///         desc: c_str!("An example"),
+///     };
+///
+///     const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor] = &[];
+/// }
+///
+/// let pdev = SimpleDevice::register(c_str!("mydrm"), None)?;
+/// let data = Arc::new(42, GFP_KERNEL)?;
+/// let dev = drm::Device::<MyDriver>::new(pdev.device(), data.clone(), &THIS_MODULE)?;
+/// // The device derefs to its data.
+/// assert!(Arc::ptr_eq(&dev, &data));
+/// let file = MockFile::<MyFile>::open(&dev)?;
+/// let obj = shmem::Object::<MyObject>::new(&dev, 1)?;
+/// assert_eq!(obj.size(), PAGE_SIZE);
+/// let handle = obj.create_handle(file.file())?;
+/// let found = shmem::Object::<MyObject>::lookup_handle(file.file(), handle)?;
+/// assert!(core::ptr::eq(&*found, &*obj));
+/// drop((found, obj, file, dev, pdev));
+/// // Unregistering the parent dropped the last reference to the device, and so its data.
+/// assert!(Arc::into_unique_or_drop(data).is_some());
+/// # Ok::<(), Error>(())
+/// ```
 #[vtable]
 pub trait Driver: Sized + 'static {
     /// Data the driver keeps per device, reachable from [`drm::Device`] by `Deref`.
@@ -59,6 +178,26 @@ pub trait Driver: Sized + 'static {
 /// A [`drm::Device`] registered with the DRM core, so that userspace can open it.
 ///
 /// Dropping it unregisters the device: open files keep it alive but can no longer start ioctls.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::Registration;
+///
+/// let registration = Registration::new(f.dev.clone())?;
+/// assert!(core::ptr::eq(registration.device(), &*f.dev));
+/// // SAFETY: The device is live.
+/// assert!(unsafe { (*f.dev.as_raw()).registered });
+/// drop(registration);
+/// // SAFETY: As above.
+/// assert!(!unsafe { (*f.dev.as_raw()).registered });
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

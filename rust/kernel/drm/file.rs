@@ -8,6 +8,28 @@ use crate::{alloc::KBox, bindings, drm, error::from_result, prelude::*, types::O
 use core::{marker::PhantomData, pin::Pin};
 
 /// The data a driver keeps per open file.
+///
+/// See [`Driver`](crate::drm::Driver)'s example for an implementation.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::file::{DriverFile, MockFile};
+///
+/// // `open` makes the data of every file opened on the device, where the file keeps it.
+/// let _data: Pin<KBox<doctest::File>> = doctest::File::open(&f.dev)?;
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// // SAFETY: The file is open.
+/// let private = unsafe { (*file.file().as_raw()).driver_priv };
+/// assert!(!private.is_null());
+/// assert!(core::ptr::eq(&*file.file().inner(), private.cast()));
+/// # Ok::<(), Error>(())
+/// ```
 pub trait DriverFile: Send + Sync + Sized {
     /// The driver this file belongs to.
     type Driver: drm::Driver;
@@ -17,6 +39,26 @@ pub trait DriverFile: Send + Sync + Sized {
 }
 
 /// An open DRM file of a device whose driver keeps `T` per file.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::{file::MockFile, File};
+///
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let raw = file.file().as_raw();
+/// // SAFETY: `raw` is an open file of a device of `doctest::Driver`, while `file` lives.
+/// let same = unsafe { File::<doctest::File>::as_ref(raw) };
+/// assert!(core::ptr::eq(same, file.file()));
+/// // SAFETY: As above.
+/// assert_eq!(unsafe { (*raw).minor }, f.dev.render_minor().ok_or(EINVAL)?);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -91,6 +133,32 @@ pub(crate) unsafe extern "C" fn postclose_callback<T: DriverFile>(
 /// A file opened on a device from inside the kernel, for tests (`mock_drm_getfile`).
 ///
 /// It goes through the same `open` and `postclose` callbacks as a file opened by userspace.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::{
+///     file::MockFile,
+///     gem::{BaseObject, IntoGEMObject},
+/// };
+///
+/// let obj = kernel::drm::gem::shmem::Object::<doctest::Object>::new(&f.dev, 4096)?;
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let handle = obj.create_handle(file.file())?;
+/// // A handle holds a reference to the object until the file is closed.
+/// // SAFETY: The object is live.
+/// let refs = || unsafe { (*obj.as_raw()).refcount.refcount.refs.counter };
+/// assert_eq!(refs(), 2);
+/// drop(file);
+/// assert_eq!(refs(), 1);
+/// # let _ = handle;
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

@@ -31,13 +31,46 @@ pub mod internal {
 ///
 /// # Examples
 ///
+/// The examples' driver, [`doctest::Driver`](crate::drm::doctest::Driver), declares its one
+/// ioctl so:
+///
 /// ```ignore
-/// impl drm::Driver for MyDriver {
+/// impl drm::Driver for Driver {
 ///     kernel::declare_drm_ioctls! {
-///         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, MyFile::get_param),
+///         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),
 ///     }
 ///     // ...
 /// }
+/// ```
+///
+/// and the DRM core calls it through the table:
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::{
+///     drm::{file::MockFile, ioctl, Driver},
+///     ioctl::{_IOC_NR, _IOC_SIZE},
+///     uapi,
+/// };
+///
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let desc: &ioctl::DrmIoctlDescriptor = &doctest::Driver::IOCTLS[0];
+/// assert_eq!(desc.cmd, uapi::DRM_IOCTL_HMMGPU_GET_PARAM);
+/// assert_eq!(_IOC_NR(desc.cmd), uapi::DRM_COMMAND_BASE);
+/// assert_eq!(_IOC_SIZE(desc.cmd), size_of::<uapi::drm_hmmgpu_get_param>());
+/// assert_eq!(desc.flags, ioctl::RENDER_ALLOW);
+/// let func = desc.func.ok_or(EINVAL)?;
+/// let mut arg = uapi::drm_hmmgpu_get_param { param: 21, pad: 0, value: 0 };
+/// // SAFETY: The device and the file are live, and `arg` is the ioctl's argument.
+/// let ret = unsafe { func(f.dev.as_raw(), (&raw mut arg).cast(), file.file().as_raw()) };
+/// assert_eq!((ret, arg.value), (0, 42));
+/// // Errors come back as negative errnos.
+/// arg.pad = 1;
+/// // SAFETY: As above.
+/// let ret = unsafe { func(f.dev.as_raw(), (&raw mut arg).cast(), file.file().as_raw()) };
+/// assert_eq!(ret, EINVAL.to_errno());
+/// # Ok::<(), Error>(())
 /// ```
 #[macro_export]
 macro_rules! declare_drm_ioctls {
@@ -72,6 +105,12 @@ macro_rules! declare_drm_ioctls {
                 $crate::drm::ioctl::internal::drm_ioctl_desc {
                     cmd: $crate::macros::concat_idents!(DRM_IOCTL_, $cmd) as u32,
                     func: {
+                        /// The handler the DRM core calls for the ioctl.
+                        ///
+                        /// # Safety
+                        ///
+                        /// `raw_dev` must be a live device of the driver, `raw_file` an open
+                        /// file of it and `raw_data` the kernel's copy of the argument.
                         #[allow(non_snake_case)]
                         unsafe extern "C" fn $cmd(
                             raw_dev: *mut $crate::drm::ioctl::internal::drm_device,

@@ -11,6 +11,9 @@
 //! C header: [`include/drm/drm_drv.h`](srctree/include/drm/drm_drv.h)
 
 pub mod device;
+#[cfg(CONFIG_RUST_KERNEL_DOCTESTS)]
+#[doc(hidden)]
+pub mod doctest;
 pub mod driver;
 pub mod file;
 pub mod gem;

@@ -20,6 +20,31 @@ use crate::{
 use core::ptr::{self, NonNull};
 
 /// A reference-counted `struct drm_syncobj`.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::{c_str, drm::{file::MockFile, syncobj::SyncObj}, new_fence_context, sync::Arc};
+///
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// let job = ctx.new_fence()?;
+/// let handle = SyncObj::create(file.file(), Some(job.fence()))?;
+/// let obj = SyncObj::lookup(file.file(), handle)?;
+/// assert!(!obj.as_raw().is_null());
+/// let fence = obj.fence().ok_or(EINVAL)?;
+/// assert_eq!(fence.as_raw(), job.fence().as_raw());
+/// obj.replace_fence(None);
+/// assert!(obj.fence().is_none());
+/// assert!(SyncObj::lookup(file.file(), handle + 1).err() == Some(ENOENT));
+/// job.signal();
+/// # Ok::<(), Error>(())
+/// ```
 #[repr(transparent)]
 pub struct SyncObj(Opaque<bindings::drm_syncobj>);
 

@@ -26,12 +26,53 @@ use crate::{
 use core::{marker::PhantomData, ptr::NonNull};
 
 /// The DRM file type of the driver that owns GEM objects of type `T`.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::{file::MockFile, gem::{shmem, OwnerFile}};
+///
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let owner: &OwnerFile<shmem::Object<doctest::Object>> = file.file();
+/// assert!(!owner.as_raw().is_null());
+/// # Ok::<(), Error>(())
+/// ```
 pub type OwnerFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::Driver>::File>;
 
 /// The function table of one kind of GEM object, `T`.
 ///
 /// Declare one `static` per kind; the kind's objects point at it, and its address tells them
 /// apart from objects of other kinds (constants have no address of their own).
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::{
+///     file::MockFile,
+///     gem::{object, shmem, BaseObject, IntoGEMObject},
+/// };
+///
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let bo = shmem::Object::<doctest::Object>::new(&f.dev, 4096)?;
+/// let handle = bo.create_handle(file.file())?;
+/// // The handle names an object of the other kind: not a userptr.
+/// type Bo = shmem::Object<doctest::Object>;
+/// type Userptr = object::Object<doctest::Userptr>;
+/// assert!(Userptr::lookup_handle(file.file(), handle).err() == Some(ENOENT));
+/// assert!(Bo::funcs() != Userptr::funcs());
+/// # Ok::<(), Error>(())
+/// ```
+///
 #[repr(transparent)]
 pub struct ObjectFuncs<T>(pub(crate) bindings::drm_gem_object_funcs, PhantomData<T>);
 
@@ -50,6 +91,26 @@ impl<T> ObjectFuncs<T> {
 }
 
 /// A type that embeds a `struct drm_gem_object` of a device of [`IntoGEMObject::Driver`].
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::drm::gem::{shmem, IntoGEMObject};
+///
+/// let bo = shmem::Object::<doctest::Object>::new(&f.dev, 4096)?;
+/// let raw = bo.as_raw();
+/// // SAFETY: The object is live.
+/// assert_eq!(unsafe { (*raw).funcs }, shmem::Object::<doctest::Object>::funcs());
+/// // SAFETY: `raw` is a live object of a device of `doctest::Driver`, of this kind.
+/// let same = unsafe { shmem::Object::<doctest::Object>::as_ref(raw) };
+/// assert!(core::ptr::eq(same, &*bo));
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Safety
 ///
@@ -77,6 +138,32 @@ pub unsafe trait IntoGEMObject: Sized + AlwaysRefCounted {
 }
 
 /// Operations every GEM object offers.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::{drm::{file::MockFile, gem::{shmem, BaseObject}}, page::PAGE_SIZE};
+///
+/// type Bo = shmem::Object<doctest::Object>;
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let bo = Bo::new(&f.dev, 3 * PAGE_SIZE + 1)?;
+/// assert_eq!(bo.size(), 4 * PAGE_SIZE);
+/// let handle = bo.create_handle(file.file())?;
+/// assert!(core::ptr::eq(&*Bo::lookup_handle(file.file(), handle)?, &*bo));
+/// // The fake offset is allocated once.
+/// let offset = bo.create_mmap_offset()?;
+/// assert!(offset != 0 && offset % PAGE_SIZE as u64 == 0);
+/// assert_eq!(bo.create_mmap_offset()?, offset);
+/// Bo::delete_handle(file.file(), handle)?;
+/// assert!(Bo::lookup_handle(file.file(), handle).err() == Some(ENOENT));
+/// assert!(Bo::delete_handle(file.file(), handle).err() == Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 pub trait BaseObject: IntoGEMObject {
     /// The object's size in bytes.
     fn size(&self) -> usize {

@@ -21,6 +21,20 @@ use crate::{
 use core::{mem, ops::Deref, pin::Pin, ptr::NonNull};
 
 /// The data a driver keeps per object of this kind.
+///
+/// [`doctest::Userptr`](crate::drm::doctest::Userptr) implements it so:
+///
+/// ```ignore
+/// static USERPTR_FUNCS: ObjectFuncs<Userptr> = object::funcs();
+///
+/// impl object::DriverObject for Userptr {
+///     type Driver = Driver;
+///
+///     const FUNCS: &'static ObjectFuncs<Self> = &USERPTR_FUNCS;
+/// }
+/// ```
+///
+/// See [`Object`] for an example that runs.
 pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver whose objects these are.
     type Driver: drm::Driver;
@@ -31,6 +45,31 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 }
 
 /// A GEM object without pages of its own, with the driver's data `T`.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::{
+///     drm::{file::MockFile, gem::{object::Object, BaseObject}},
+///     page::PAGE_SIZE,
+/// };
+///
+/// let file = MockFile::<doctest::File>::open(&f.dev)?;
+/// let userptr = Object::new(&f.dev, PAGE_SIZE + 1, doctest::Userptr { start: 0x10000 })?;
+/// assert_eq!(userptr.size(), 2 * PAGE_SIZE);
+/// // The driver's data.
+/// assert_eq!(userptr.start, 0x10000);
+/// let handle = userptr.create_handle(file.file())?;
+/// let found = Object::<doctest::Userptr>::lookup_handle(file.file(), handle)?;
+/// assert_eq!(found.start, 0x10000);
+/// assert!(Object::new(&f.dev, usize::MAX, doctest::Userptr { start: 0 }).err() == Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///

@@ -19,6 +19,9 @@ use crate::{
 use core::{mem, ops::Deref, pin::Pin, ptr, ptr::NonNull};
 
 /// The data a driver keeps per GEM object.
+///
+/// See [`Driver`](crate::drm::Driver)'s example for an implementation, and [`Object`]'s for one
+/// in use.
 pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver whose objects these are.
     type Driver: drm::Driver;
@@ -32,6 +35,24 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 }
 
 /// A shmem-backed GEM object with the driver's data `T`.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::{drm::gem::{shmem::Object, BaseObject}, page::PAGE_SIZE};
+///
+/// let bo = Object::<doctest::Object>::new(&f.dev, 2 * PAGE_SIZE)?;
+/// assert_eq!(bo.size(), 2 * PAGE_SIZE);
+/// let pages = Object::pin_pages(&bo, 0, 2)?;
+/// assert_eq!(pages.pages().len(), 2);
+/// assert!(pages.pages().iter().all(|page| !page.is_null()));
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -288,6 +309,30 @@ unsafe fn import_pages(
 }
 
 /// Resident pages of a shmem-backed object, a window of it, kept resident while this lives.
+///
+/// # Examples
+///
+/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
+/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
+///
+/// ```
+/// # use kernel::drm::doctest::{self, Fixture};
+/// # let f = Fixture::new()?;
+/// use kernel::{drm::gem::shmem::Object, page::PAGE_SIZE};
+///
+/// let bo = Object::<doctest::Object>::new(&f.dev, 4 * PAGE_SIZE)?;
+/// let whole = Object::pin_pages(&bo, 0, 4)?;
+/// // A window of the object: pages 1 and 2.
+/// let window = Object::pin_pages(&bo, 1, 2)?;
+/// assert_eq!((window.first(), window.pages().len()), (1, 2));
+/// assert_eq!(window.pages(), &whole.pages()[1..3]);
+/// let again = window.clone_pin()?;
+/// assert_eq!((again.first(), again.pages()), (1, window.pages()));
+/// // Windows are not empty, and inside the object.
+/// assert!(Object::pin_pages(&bo, 1, 0).err() == Some(EINVAL));
+/// assert!(Object::pin_pages(&bo, 3, 2).err() == Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
