@@ -17,6 +17,15 @@ use core::cell::UnsafeCell;
 
 /// The value of a `u32` module parameter. Declare it with [`module_param_u32!`].
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::module_param::U32Param;
+///
+/// static DEPTH: U32Param = U32Param::new(16);
+/// assert_eq!(DEPTH.get(), 16);
+/// ```
+///
 /// # Invariants
 ///
 /// The value is only written by the module loader, while it parses the module's arguments,
@@ -43,6 +52,34 @@ impl U32Param {
 }
 
 /// A `struct kernel_param`, the loader's description of a parameter.
+///
+/// # Examples
+///
+/// What the loader does with `doc.depth=42` on the command line (it parses the parameters of
+/// built-in code at boot):
+///
+/// ```
+/// use kernel::{
+///     bindings, c_str,
+///     module_param::{KernelParam, U32Param},
+/// };
+///
+/// static DEPTH: U32Param = U32Param::new(16);
+/// // SAFETY: Built in: no module, and the name starts with a module's name and a dot.
+/// static PARAM: KernelParam =
+///     unsafe { KernelParam::new_u32(c_str!("doc.depth"), core::ptr::null_mut(), &DEPTH, true) };
+///
+/// let raw: *const bindings::kernel_param = (&raw const PARAM).cast();
+/// // SAFETY: `KernelParam` is a transparent `kernel_param`, which uses `uint`'s operations.
+/// unsafe {
+///     assert!((*raw).ops == &raw const bindings::param_ops_uint);
+///     assert_eq!((*raw).perm, 0o644);
+///     assert_eq!(bindings::param_set_uint(c_str!("42").as_char_ptr(), raw), 0);
+///     // Not a `u32`: refused, the value unchanged.
+///     assert!(bindings::param_set_uint(c_str!("-1").as_char_ptr(), raw) < 0);
+/// }
+/// assert_eq!(DEPTH.get(), 42);
+/// ```
 ///
 /// # Invariants
 ///
@@ -103,6 +140,19 @@ pub const fn modinfo<const N: usize>(s: &[u8]) -> [u8; N] {
 /// ```ignore
 /// kernel::module_param_u32!(VM_MODES, "hmmgpu", "vm_modes", 7, "The VM modes offered");
 /// kernel::module_param_u32!(LOCKS, "hmmgpu", "locks", 1, "Whether to lock", writable);
+/// ```
+///
+/// # Examples
+///
+/// In built-in code, such as this example, the parameter is named after the module with a dot:
+/// `rust_doctests_kernel.depth=N` on the kernel's command line would set this one, and root may
+/// change it in `/sys/module/rust_doctests_kernel/parameters/depth`.
+///
+/// ```
+/// kernel::module_param_u32!(DEPTH, "rust_doctests_kernel", "depth", 16, "Example", writable);
+///
+/// // Unless the command line gave another value.
+/// assert_eq!(DEPTH.get(), 16);
 /// ```
 #[macro_export]
 macro_rules! module_param_u32 {

@@ -13,6 +13,21 @@ use crate::{bindings, device, error::from_err_ptr, prelude::*, str::CStr};
 
 /// A registered platform device with no driver and no resources.
 ///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, device::Device, platform::SimpleDevice};
+///
+/// let first = SimpleDevice::register(c_str!("rust-doctest"), Some(0))?;
+/// let second = SimpleDevice::register(c_str!("rust-doctest"), Some(1))?;
+/// let dev: &Device = first.as_ref();
+/// assert!(core::ptr::eq(dev, first.device()));
+/// assert!(!core::ptr::eq(dev, second.device()));
+/// // Instance numbers are C `int`s.
+/// assert!(SimpleDevice::register(c_str!("rust-doctest"), Some(u32::MAX)).err() == Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `pdev` was returned by `platform_device_register_simple` and is not yet unregistered.

@@ -5,9 +5,14 @@
 //! A module marked `#[kunit_tests(suite_name)]` has its `#[test]` functions turned into the cases
 //! of a KUnit suite: built in, the suite runs at boot; in a module, when the module loads.
 //!
-//! ```ignore
-//! #[kunit_tests(rust_example)]
+//! ```
+//! use kernel::kunit::kunit_tests;
+//!
+//! // Built into the kernel with the example, the suite runs at boot, after the examples.
+//! #[kunit_tests(rust_kunit_tests_example)]
 //! mod tests {
+//!     use kernel::prelude::*;
+//!
 //!     #[test]
 //!     fn addition() {
 //!         assert_eq!(1 + 1, 2);
@@ -27,10 +32,33 @@
 //!
 //! C header: [`include/kunit/test.h`](srctree/include/kunit/test.h)
 
+#![expect(
+    clippy::test_attr_in_doctest,
+    reason = "the example's #[test] functions are the cases of its #[kunit_tests] suite"
+)]
+
 use crate::{bindings, str::CStr};
 use core::mem;
 
 /// A KUnit case that runs `run_case`, for a suite's case table.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     bindings, c_str,
+///     kunit::{kunit_case, kunit_case_null},
+///     str::CStr,
+/// };
+///
+/// extern "C" fn run(_test: *mut bindings::kunit) {}
+///
+/// let cases = [kunit_case(c_str!("runs"), run), kunit_case_null()];
+/// assert!(cases[0].run_case.is_some());
+/// // SAFETY: The name is a static C string.
+/// assert_eq!(unsafe { CStr::from_char_ptr(cases[0].name) }.as_bytes(), b"runs");
+/// assert!(cases[1].run_case.is_none() && cases[1].name.is_null());
+/// ```
 pub const fn kunit_case(
     name: &'static CStr,
     run_case: unsafe extern "C" fn(*mut bindings::kunit),
@@ -44,6 +72,8 @@ pub const fn kunit_case(
 }
 
 /// The all-zeroes case that ends a suite's case table.
+///
+/// See [`kunit_case`] for an example.
 pub const fn kunit_case_null() -> bindings::kunit_case {
     // SAFETY: All-zeroes is a valid `kunit_case` (null pointers, `None` callbacks), and the one
     // KUnit looks for at the end of a table.
@@ -51,6 +81,17 @@ pub const fn kunit_case_null() -> bindings::kunit_case {
 }
 
 /// A suite's name as the fixed-size array of `struct kunit_suite`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::kunit::kunit_suite_name;
+///
+/// const NAME: [kernel::ffi::c_char; 256] = kunit_suite_name("rust_example");
+/// assert_eq!(NAME[0], b'r' as _);
+/// assert_eq!(NAME[11], b'e' as _);
+/// assert!(NAME[12..].iter().all(|&c| c == 0));
+/// ```
 pub const fn kunit_suite_name(name: &str) -> [crate::ffi::c_char; 256] {
     let bytes = name.as_bytes();
     assert!(
@@ -67,6 +108,17 @@ pub const fn kunit_suite_name(name: &str) -> [crate::ffi::c_char; 256] {
 }
 
 /// What a test function may return: `()`, or a `Result` whose `Err` fails the test.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::kunit::TestResult;
+///
+/// assert!(TestResult::is_ok(&(), "unit"));
+/// assert!(TestResult::is_ok(&Ok::<u32, Error>(7), "ok"));
+/// // Fails, and says why in the test's log.
+/// assert!(!TestResult::is_ok(&Err::<(), Error>(EINVAL), "err"));
+/// ```
 pub trait TestResult {
     /// Whether the test passed; if not, says why in the test's log.
     fn is_ok(&self, test: &str) -> bool;
