@@ -26,6 +26,29 @@
 /// Whether a mirror must be mirrored again, and whether it is on the list of those that must.
 ///
 /// Kept in the driver's per-mirror state, under the notifier lock.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::invalidated::Listing;
+///
+/// let mut listing = Listing::new();
+/// // Invalidated: it must go on the list, once.
+/// assert!(listing.mark());
+/// listing.set_listed(true);
+/// assert!(listing.is_invalid() && listing.is_listed());
+/// assert!(!listing.mark());
+/// // Mirrored again: valid, but listed until the list is settled.
+/// listing.validate();
+/// assert!(!listing.is_invalid() && listing.is_listed());
+/// // Settling keeps no entry of a valid mirror.
+/// listing.unlist();
+/// assert!(!listing.keep() && !listing.is_listed());
+/// // Of one still invalid, its first entry only.
+/// listing.mark();
+/// listing.unlist();
+/// assert!(listing.keep() && !listing.keep());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Listing {
     invalid: bool,
@@ -88,6 +111,28 @@ impl Listing {
 /// When a job may be published: the invalidation generation and the invalidations clearing.
 ///
 /// Kept in the driver's notifier lock.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::mm::invalidated::Publication;
+///
+/// let mut publication = Publication::new();
+/// let round = publication.generation();
+/// assert!(publication.may_publish(round));
+/// // An invalidation that waits for jobs before it clears its mirror's entries.
+/// publication.begin_clearing(true);
+/// assert!(publication.is_clearing());
+/// assert!(!publication.may_publish(round));
+/// let next = publication.generation();
+/// assert!(next != round && !publication.may_publish(next));
+/// publication.end_clearing();
+/// // A round taken before the invalidation never publishes; one taken after it may, now.
+/// assert!(!publication.may_publish(round) && publication.may_publish(next));
+/// // One that does not wait only makes the rounds taken before it start again.
+/// publication.begin_clearing(false);
+/// assert!(!publication.is_clearing() && !publication.may_publish(next));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Publication {
     /// How many times a mirror with entries was invalidated.
