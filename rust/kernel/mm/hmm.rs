@@ -348,7 +348,7 @@ impl<'n, T: Invalidate> Range<'n, T> {
 
     /// One `hmm_range_fault()` over the range with `flags`, under a fresh sequence number and
     /// the mmap lock. On success the range stays taken in the range lock, for the snapshot.
-    fn walk(&mut self, mm: &MmWithUser, flags: usize) -> (ReadSeq, crate::ffi::c_int) {
+    fn walk(&mut self, mm: &MmWithUser, flags: usize) -> (ReadSeq<'n, T>, crate::ffi::c_int) {
         // Released before `read_begin`, which may wait for an invalidation waiting for it.
         self.waiter.release();
         // A fresh sequence number on every try: a stale one would make every check fail.
@@ -363,12 +363,12 @@ impl<'n, T: Invalidate> Range<'n, T> {
     fn walk_locked(
         &mut self,
         _mmap: &MmapReadGuard<'_>,
-        seq: ReadSeq,
+        seq: ReadSeq<'n, T>,
         flags: usize,
     ) -> crate::ffi::c_int {
         let mut range = bindings::hmm_range {
             notifier: self.notifier.raw(),
-            notifier_seq: seq.0 as _,
+            notifier_seq: seq.seq as _,
             start: self.start as _,
             end: self.end as _,
             hmm_pfns: self.pfns.as_mut_ptr(),
@@ -608,7 +608,7 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
 /// let mut range = Range::new(&notifier, addr, len)?;
 /// let snapshot = range.fault(Fault::Write)?;
 /// assert!(core::ptr::eq(snapshot.notifier(), &*notifier));
-/// assert!(!notifier.check_retry(snapshot.seq()));
+/// assert!(!snapshot.seq().check_retry());
 /// // An invalidation of the range makes it stale. (Range locks would keep it out until the
 /// // commit, and forbid the snapshot's own task to take the mmap lock meanwhile.)
 /// // SAFETY: The mapping is this test's.
@@ -626,12 +626,12 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
 /// ```
 pub struct Snapshot<'r, 'n, T: Invalidate> {
     range: &'r Range<'n, T>,
-    seq: ReadSeq,
+    seq: ReadSeq<'n, T>,
 }
 
 impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
     /// The sequence number the snapshot was taken under.
-    pub fn seq(&self) -> ReadSeq {
+    pub fn seq(&self) -> ReadSeq<'n, T> {
         self.seq
     }
 
@@ -647,7 +647,7 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
     where
         'r: 'g,
     {
-        if self.range.notifier.read_retry(guard, self.seq) {
+        if self.seq.read_retry(guard) {
             return None;
         }
         Some(self.into_valid())
@@ -678,7 +678,7 @@ impl<'r, 'n, T: Invalidate> Snapshot<'r, 'n, T> {
         guard: &mut NotifierGuard<'_, T::Locked>,
         f: impl FnOnce(Valid<'_>, &mut T::Locked) -> R,
     ) -> Option<R> {
-        if self.range.notifier.read_retry(guard, self.seq) {
+        if self.seq.read_retry(guard) {
             return None;
         }
         Some(f(self.into_valid(), &mut **guard))

@@ -17,10 +17,11 @@
 //!   sequence number (`mmu_interval_set_seq()`), and only then calls [`Invalidate::invalidate`]
 //!   with the guard: a driver cannot skip the publication, make it without the lock, or make it
 //!   with another notifier's number (it never sees one).
-//! - [`IntervalNotifier::read_retry`], the check that a [`ReadSeq`] is still current, needs a
-//!   guard of the lock: it only means something while the lock is held, until the device entries
-//!   are written. Several notifiers may share a lock, so a guard of another lock of the same
-//!   type is a bug caught at run time, as with [`LockedBy`](crate::sync::LockedBy).
+//! - [`ReadSeq::read_retry`], the check that a sequence number is still current, needs a guard
+//!   of the lock: it only means something while the lock is held, until the device entries are
+//!   written. A [`ReadSeq`] carries its notifier, so it is only ever checked against the
+//!   notifier it was read from. Several notifiers may share a lock, so a guard of another lock
+//!   of the same type is a bug caught at run time, as with [`LockedBy`](crate::sync::LockedBy).
 //!
 //! Each notifier has a [`RangeLock`]: the callback runs with the invalidated part of the
 //! interval taken in it, so that it waits for the snapshots of overlapping ranges that are
@@ -138,7 +139,8 @@ pub trait Invalidate: Send + Sync + Sized {
     ) -> bool;
 }
 
-/// A sequence number from [`IntervalNotifier::read_begin`].
+/// A sequence number from [`IntervalNotifier::read_begin`], with the notifier it was read from:
+/// it is only ever checked against that notifier.
 ///
 /// # Examples
 ///
@@ -179,16 +181,71 @@ pub trait Invalidate: Send + Sync + Sized {
 /// # )?;
 /// let seq = notifier.read_begin();
 /// // Unchanged until the range is invalidated.
-/// assert_eq!(notifier.read_begin(), seq);
+/// assert!(notifier.read_begin() == seq);
 /// // SAFETY: The mapping is this test's; the notifier keeps watching the range.
 /// assert_eq!(unsafe { bindings::vm_munmap(addr as _, PAGE_SIZE) }, 0);
 /// let fresh = notifier.read_begin();
 /// assert!(fresh != seq);
-/// assert!(notifier.check_retry(seq) && !notifier.check_retry(fresh));
+/// assert!(seq.check_retry() && !fresh.check_retry());
+/// assert!(core::ptr::eq(seq.notifier(), &*notifier));
 /// # Ok::<(), Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadSeq(pub(crate) usize);
+pub struct ReadSeq<'n, T: Invalidate> {
+    notifier: &'n IntervalNotifier<T>,
+    pub(crate) seq: usize,
+}
+
+impl<T: Invalidate> Clone for ReadSeq<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Invalidate> Copy for ReadSeq<'_, T> {}
+
+impl<T: Invalidate> PartialEq for ReadSeq<'_, T> {
+    fn eq(&self, other: &Self) -> bool {
+        ptr::eq(self.notifier, other.notifier) && self.seq == other.seq
+    }
+}
+
+impl<T: Invalidate> Eq for ReadSeq<'_, T> {}
+
+impl<T: Invalidate> core::fmt::Debug for ReadSeq<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadSeq")
+            .field("notifier", &ptr::from_ref(self.notifier))
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl<'n, T: Invalidate> ReadSeq<'n, T> {
+    /// The notifier the sequence number was read from.
+    pub fn notifier(&self) -> &'n IntervalNotifier<T> {
+        self.notifier
+    }
+
+    /// Whether the range was invalidated since the sequence number was read, so that what was
+    /// read must be read again. Needs the notifier lock: the answer holds until the lock is
+    /// released.
+    ///
+    /// # Panics
+    ///
+    /// When `guard` is of another lock than the notifier's.
+    pub fn read_retry(&self, guard: &NotifierGuard<'_, T::Locked>) -> bool {
+        self.notifier.assert_lock(guard);
+        // SAFETY: The notifier is inserted while it is borrowed.
+        unsafe { bindings::mmu_interval_read_retry(self.notifier.notifier.get(), self.seq as _) }
+    }
+
+    /// A lockless hint that the sequence number is stale, to give up early on work that will be
+    /// retried.
+    pub fn check_retry(&self) -> bool {
+        // SAFETY: The notifier is inserted while it is borrowed.
+        unsafe { bindings::mmu_interval_check_retry(self.notifier.notifier.get(), self.seq as _) }
+    }
+}
 
 /// Why a range is being invalidated (`enum mmu_notifier_event`).
 ///
@@ -448,13 +505,13 @@ impl InvalidateRange<'_> {
 /// let seq = notifier.read_begin();
 /// {
 ///     let mut device = lock.lock();
-///     assert!(!notifier.read_retry(&device, seq));
+///     assert!(!seq.read_retry(&device));
 ///     device.mapped = len / PAGE_SIZE;
 /// }
 /// // SAFETY: The mapping is this test's.
 /// assert_eq!(unsafe { bindings::vm_munmap(addr as _, len) }, 0);
 /// let device = lock.lock();
-/// assert!(notifier.read_retry(&device, seq));
+/// assert!(seq.read_retry(&device));
 /// assert_eq!(device.mapped, 0);
 /// drop(device);
 ///
@@ -575,28 +632,13 @@ impl<T: Invalidate> IntervalNotifier<T> {
     }
 
     /// Starts a read of the CPU page table: the sequence number to check afterwards with
-    /// [`Self::read_retry`]. May sleep until a running invalidation ends.
-    pub fn read_begin(&self) -> ReadSeq {
-        // SAFETY: By the type invariant the notifier is inserted.
-        ReadSeq(unsafe { bindings::mmu_interval_read_begin(self.notifier.get()) } as usize)
-    }
-
-    /// Whether the range was invalidated since `seq` was read, so that what was read must be read
-    /// again. Needs the notifier lock: the answer holds until the lock is released.
-    ///
-    /// # Panics
-    ///
-    /// When `guard` is of another lock than the notifier's.
-    pub fn read_retry(&self, guard: &NotifierGuard<'_, T::Locked>, seq: ReadSeq) -> bool {
-        self.assert_lock(guard);
-        // SAFETY: The notifier is inserted.
-        unsafe { bindings::mmu_interval_read_retry(self.notifier.get(), seq.0 as _) }
-    }
-
-    /// A lockless hint that `seq` is stale, to give up early on work that will be retried.
-    pub fn check_retry(&self, seq: ReadSeq) -> bool {
-        // SAFETY: The notifier is inserted.
-        unsafe { bindings::mmu_interval_check_retry(self.notifier.get(), seq.0 as _) }
+    /// [`ReadSeq::read_retry`]. May sleep until a running invalidation ends.
+    pub fn read_begin(&self) -> ReadSeq<'_, T> {
+        ReadSeq {
+            notifier: self,
+            // SAFETY: By the type invariant the notifier is inserted.
+            seq: unsafe { bindings::mmu_interval_read_begin(self.notifier.get()) } as usize,
+        }
     }
 
     fn assert_lock(&self, guard: &NotifierGuard<'_, T::Locked>) {

@@ -164,10 +164,10 @@ mod tests {
             notifier,
         } = watched(len, rw())?;
         let seq = notifier.read_begin();
-        assert!(!notifier.read_retry(&mirror.lock.lock(), seq));
+        assert!(!seq.read_retry(&mirror.lock.lock()));
         // SAFETY: The mapping is ours.
         assert_eq!(unsafe { bindings::vm_munmap(addr as _, len) }, 0);
-        assert!(notifier.read_retry(&mirror.lock.lock(), seq));
+        assert!(seq.read_retry(&mirror.lock.lock()));
         assert!(mirror.invalidations.load(Ordering::Relaxed) >= 1);
         assert_eq!(mirror.last_event.load(Ordering::Relaxed), 0);
         Ok(())
@@ -204,7 +204,7 @@ mod tests {
         range.fault(Fault::Write)?;
         let seq = notifier.read_begin();
         assert_eq!(mprotect(addr, len, bindings::PROT_READ), 0);
-        assert!(notifier.read_retry(&mirror.lock.lock(), seq));
+        assert!(seq.read_retry(&mirror.lock.lock()));
         assert_eq!(mirror.last_event.load(Ordering::Relaxed), 1);
         Ok(())
     }
@@ -712,7 +712,7 @@ mod tests {
         let guard = mirror.lock.lock();
         // Nothing invalidated the range since before the pins: untouched memory is faulted
         // in fresh for writing, without a copy-on-write break.
-        assert!(!notifier.read_retry(&guard, seq));
+        assert!(!seq.read_retry(&guard));
         let valid = snapshot.commit(&guard).ok_or(EAGAIN)?;
         for (pfn, &page) in valid.iter().zip(pinned.pages()) {
             // SAFETY: The page is pinned, so live.

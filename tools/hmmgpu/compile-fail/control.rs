@@ -27,3 +27,13 @@ fn pinned(start: usize) -> Result {
     }
     Ok(())
 }
+
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
+fn retry(n: &IntervalNotifier<Data>) -> bool {
+    let seq = n.read_begin();
+    let guard = n.data().notifier_lock().lock();
+    seq.read_retry(&guard)
+}

@@ -27,7 +27,7 @@ use kernel::{
 /// until the pinning is dropped or [`Pinning::release_range`] is called: invalidations of the
 /// range that arrive meanwhile wait for the pins to be installed (for the range's patience at
 /// most).
-pub(crate) struct Pinning<'w> {
+pub(crate) struct Pinning<'w, 'n> {
     /// The range, dropped first: pins that were not installed return their `RLIMIT_MEMLOCK`
     /// charge when they are dropped, which takes the mmap lock, and a range is never held while
     /// the mmap lock is taken (another thread may hold it and wait for the range).
@@ -35,10 +35,10 @@ pub(crate) struct Pinning<'w> {
     /// The pins, until they are installed.
     pub(crate) pins: Option<KBox<Pins>>,
     /// The sequence number read before pinning: the pins are current unless it is stale.
-    pub(crate) seq: ReadSeq,
+    pub(crate) seq: ReadSeq<'n, Mirror>,
 }
 
-impl<'w> Pinning<'w> {
+impl<'w, 'n> Pinning<'w, 'n> {
     /// Pins the pages of `mirrors` in `mm`, the current process's address space, each with its
     /// range taken through the waiter at the same index of `waiters` if `hold` (`waiters` may
     /// be empty otherwise). Returns, for
@@ -60,7 +60,7 @@ impl<'w> Pinning<'w> {
     /// `EAGAIN` when a range changed while its pages were migrated for pinning; errors of
     /// [`LockedVm::charge`] and [`PinnedPages::pin_longterm`].
     pub(crate) fn pin_all(
-        mirrors: &[&IntervalNotifier<Mirror>],
+        mirrors: &[&'n IntervalNotifier<Mirror>],
         mm: &MmWithUser,
         waiters: &'w mut [RangeWaiter<'_>],
         hold: bool,
@@ -91,7 +91,7 @@ impl<'w> Pinning<'w> {
                 let pages = match PinnedPages::pin_longterm_locked(&mmap, cpu, size, m.write) {
                     Ok(pages) => Ok((pages, Some(range))),
                     Err(e) if e == EFAULT => Err(EFAULT),
-                    Err(e) if e == ENOMEM && n.check_retry(seq) => return Err(EAGAIN),
+                    Err(e) if e == ENOMEM && seq.check_retry() => return Err(EAGAIN),
                     Err(e) => return Err(e),
                 };
                 // There is room for every mirror.
@@ -144,7 +144,7 @@ impl<'w> Pinning<'w> {
                 }),
                 Err(e) if e == EFAULT => Err(EFAULT),
                 // As under the lock: the range changed while its pages were migrated.
-                Err(e) if e == ENOMEM && n.check_retry(seqs[i]) => return Err(EAGAIN),
+                Err(e) if e == ENOMEM && seqs[i].check_retry() => return Err(EAGAIN),
                 Err(e) => return Err(e),
             };
         }

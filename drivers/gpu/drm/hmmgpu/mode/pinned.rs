@@ -43,7 +43,7 @@ enum PinCheck<'r, 'n> {
     /// A snapshot taken after pinning must show the pinned pages.
     Snapshot(Snapshot<'r, 'n, Mirror>),
     /// No invalidation may have happened since this sequence number, read before pinning.
-    Seq(ReadSeq),
+    Seq(ReadSeq<'n, Mirror>),
 }
 
 impl Coherence for Pinned {
@@ -272,7 +272,7 @@ fn install(
     pins: &mut Option<KBox<Pins>>,
 ) -> Result<bool> {
     let current = match check {
-        PinCheck::Seq(seq) => !n.read_retry(guard, seq),
+        PinCheck::Seq(seq) => !seq.read_retry(guard),
         PinCheck::Snapshot(snapshot) => match snapshot.commit(guard) {
             Some(valid) => pins
                 .as_ref()
