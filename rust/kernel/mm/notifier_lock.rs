@@ -42,12 +42,54 @@ pub use new_notifier_lock;
 /// A mutex protecting `T`, the state a driver keeps coherent with the CPU page table.
 ///
 /// Create it with [`new_notifier_lock!`].
+///
+/// # Examples
+///
+/// A device page table behind the lock, and a per-range state it protects without holding:
+///
+/// ```
+/// use kernel::{mm::notifier_lock::NotifierLock, new_notifier_lock, prelude::*, sync::LockedBy};
+///
+/// struct PageTable {
+///     entries: u32,
+/// }
+/// let lock = KBox::pin_init(new_notifier_lock!(PageTable { entries: 0 }), GFP_KERNEL)?;
+/// let valid = LockedBy::new(&*lock, false);
+///
+/// let mut guard = lock.lock();
+/// guard.entries += 1;
+/// *valid.access_mut(&mut guard) = true;
+/// // Taken: an invalidation that may not block would fail rather than wait.
+/// assert!(lock.try_lock().is_none());
+/// // What a callback that waits for device work does: the lock is free meanwhile.
+/// guard.do_unlocked(|| assert!(lock.try_lock().is_some()));
+/// assert_eq!(guard.entries, 1);
+/// assert!(*valid.access(&guard));
+/// # Ok::<(), Error>(())
+/// ```
 pub type NotifierLock<T> = Lock<T, NotifierBackend>;
 
 /// A held [`NotifierLock`]; dropping it releases the lock.
 pub type NotifierGuard<'a, T> = Guard<'a, T, NotifierBackend>;
 
 /// The backend of a [`NotifierLock`]: a `struct mutex`, primed for reclaim when initialised.
+///
+/// # Examples
+///
+/// The priming makes lockdep report an allocation under the lock at once (so this example
+/// allocates before it takes the lock):
+///
+/// ```
+/// use kernel::{mm::notifier_lock::NotifierBackend, new_notifier_lock, prelude::*};
+///
+/// let lock = KBox::pin_init(new_notifier_lock!(KVec::<u64>::new()), GFP_KERNEL)?;
+/// let room = KVec::<u64>::with_capacity(4, GFP_KERNEL)?;
+/// let old = core::mem::replace(&mut *lock.lock(), room);
+/// drop(old);
+/// let _: &kernel::sync::lock::Lock<_, NotifierBackend> = &lock;
+/// assert_eq!(lock.lock().capacity(), 4);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct NotifierBackend;
 
 // SAFETY: The underlying kernel `struct mutex` ensures mutual exclusion, as for `MutexBackend`, to
