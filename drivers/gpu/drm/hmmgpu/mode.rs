@@ -20,13 +20,14 @@
 
 use crate::{
     engine::Stop,
-    invalidated::Round,
+    invalidated::{self, Outcome, Round},
     mappings::Mappings,
     mirror::{self, Mirror},
     page_table::PageTable,
     vm::{State, Vm},
 };
 use kernel::{
+    c_str,
     mm::{
         interval_notifier::{IntervalNotifier, InvalidateRange},
         notifier_lock::NotifierGuard,
@@ -59,19 +60,30 @@ pub(crate) enum Completion {
 }
 
 /// How a VM keeps its userptr mappings coherent with the CPU.
+///
+/// The defaults are those of a GPU that cannot fault: a new mirror is listed to be mirrored
+/// before a job uses it, an invalidation waits for the jobs that may use its mirror's entries
+/// before it clears them, and jobs complete through ordinary dma-fences.
 pub(crate) trait Coherence: Sync {
     /// The `DRM_HMMGPU_VM_MODE_*` flag of `DRM_IOCTL_HMMGPU_VM_CREATE` that asks for the mode.
     fn flag(&self) -> u32;
 
     /// The name of the VM's fence timeline.
-    fn timeline(&self) -> &'static CStr;
+    fn timeline(&self) -> &'static CStr {
+        c_str!("hmmgpu-vm")
+    }
 
     /// How the mode's jobs signal their completion.
-    fn completion(&self) -> Completion;
+    fn completion(&self) -> Completion {
+        Completion::Fence
+    }
 
     /// Called under the notifier lock for every new mirror of the VM (a bind's, or a piece left
-    /// by an unbind), before its mapping is added. Never allocates.
-    fn new_mirror(&self, _m: &Mirror, _guard: &mut NotifierGuard<'_, State>) {}
+    /// by an unbind), before its mapping is added. Never allocates. By default the mirror goes
+    /// on the invalidated list: a submission mirrors it before its job may run.
+    fn new_mirror(&self, m: &Mirror, guard: &mut NotifierGuard<'_, State>) {
+        invalidated::mark_invalid(m, guard);
+    }
 
     /// Called when `DRM_HMMGPU_VM_BIND_MAP` binds mirror `n`, with `bindings` held; an error
     /// fails the bind.
@@ -93,14 +105,19 @@ pub(crate) trait Coherence: Sync {
     /// The invalidation of GPU range `[va, va + len)` of mirror `m`, with the notifier lock held
     /// and the invalidation's sequence number set. Returns `false` only if it would have to
     /// wait and `range` may not block. Never allocates.
+    ///
+    /// By default the mirror is listed, and its entries cleared once the jobs that may use them
+    /// are done ([`invalidated::invalidate_after_jobs`]).
     fn invalidate(
         &self,
         m: &Mirror,
         range: &InvalidateRange<'_>,
-        va: u64,
-        len: u64,
+        _va: u64,
+        _len: u64,
         guard: &mut NotifierGuard<'_, State>,
-    ) -> bool;
+    ) -> bool {
+        invalidated::invalidate_after_jobs(m, range, guard) != Outcome::Refused
+    }
 
     /// Clears the entries of `[va, va + len)` of a mirror, under the notifier lock, from its
     /// invalidation or with its mapping still watched (see [`mirror::clear_dirtying`], what it

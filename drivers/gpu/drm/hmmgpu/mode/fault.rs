@@ -54,6 +54,9 @@ impl Coherence for Fault {
         Completion::LongRunning
     }
 
+    /// A new mirror needs nothing: the GPU faults its pages in when it uses them.
+    fn new_mirror(&self, _m: &Mirror, _guard: &mut NotifierGuard<'_, State>) {}
+
     /// Nothing is mirrored before a job: its faults do it. Nothing is ever listed, so this
     /// only publishes.
     fn revalidate(

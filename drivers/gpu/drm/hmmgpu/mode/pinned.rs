@@ -17,21 +17,19 @@ use crate::{
     invalidated::{self, Outcome, Round},
     mappings::Mappings,
     mirror::Mirror,
-    mode::{Coherence, Completion},
+    mode::Coherence,
     page_table::PageTable,
     pins::{Pinning, Pins},
     vm::{is_timed_out, push_within_capacity, State, Stats, Vm, MAX_ROUNDS},
 };
 use kernel::{
     alloc::{flags::GFP_KERNEL, KBox, KVVec, KVec},
-    c_str,
     mm::{
         hmm::{self, Fault, Snapshot},
         interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
         notifier_lock::NotifierGuard,
     },
     prelude::*,
-    str::CStr,
     uapi,
 };
 
@@ -49,18 +47,6 @@ enum PinCheck<'r, 'n> {
 impl Coherence for Pinned {
     fn flag(&self) -> u32 {
         uapi::DRM_HMMGPU_VM_MODE_PINNED
-    }
-
-    fn timeline(&self) -> &'static CStr {
-        c_str!("hmmgpu-vm")
-    }
-
-    fn completion(&self) -> Completion {
-        Completion::Fence
-    }
-
-    fn new_mirror(&self, m: &Mirror, guard: &mut NotifierGuard<'_, State>) {
-        invalidated::mark_invalid(m, guard);
     }
 
     /// Pins the new mirror's pages and maps them, so that a bind fails if they cannot be

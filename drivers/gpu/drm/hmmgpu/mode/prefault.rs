@@ -10,23 +10,12 @@
 //! never fault CPU pages in: their fences are ordinary dma-fences.
 
 use crate::{
-    frames,
-    invalidated::{self, Outcome, Round},
-    mappings::Mappings,
-    mirror::Mirror,
-    mode::{Coherence, Completion},
-    vm::{State, Vm},
+    frames, invalidated::Round, mappings::Mappings, mirror::Mirror, mode::Coherence, vm::Vm,
 };
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVVec},
-    c_str,
-    mm::{
-        hmm::{self, Range},
-        interval_notifier::InvalidateRange,
-        notifier_lock::NotifierGuard,
-    },
+    mm::hmm::{self, Range},
     prelude::*,
-    str::CStr,
     uapi,
 };
 
@@ -36,18 +25,6 @@ pub(crate) struct Prefault;
 impl Coherence for Prefault {
     fn flag(&self) -> u32 {
         uapi::DRM_HMMGPU_VM_MODE_PREFAULT
-    }
-
-    fn timeline(&self) -> &'static CStr {
-        c_str!("hmmgpu-vm")
-    }
-
-    fn completion(&self) -> Completion {
-        Completion::Fence
-    }
-
-    fn new_mirror(&self, m: &Mirror, guard: &mut NotifierGuard<'_, State>) {
-        invalidated::mark_invalid(m, guard);
     }
 
     /// Snapshots the CPU page table of the mirrors at `todo`, then writes their entries under the
@@ -111,17 +88,6 @@ impl Coherence for Prefault {
         let published = !raced && vm.finish(b, &mut guard, round);
         drop(guard);
         Ok(published)
-    }
-
-    fn invalidate(
-        &self,
-        m: &Mirror,
-        range: &InvalidateRange<'_>,
-        _va: u64,
-        _len: u64,
-        guard: &mut NotifierGuard<'_, State>,
-    ) -> bool {
-        invalidated::invalidate_after_jobs(m, range, guard) != Outcome::Refused
     }
 }
 
