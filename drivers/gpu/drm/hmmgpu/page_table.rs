@@ -171,6 +171,24 @@ impl TablePool {
     }
 }
 
+/// Takes `table` and every table below it out of use: each is made all zero and kept in `spare`
+/// while it has room, for the next reservations (any level can use it), or freed. Never
+/// allocates. Returns the number of tables.
+fn salvage(mut table: KBox<Table>, spare: &mut KVec<KBox<Table>>) -> usize {
+    let mut count = 1;
+    for slot in table.next.iter_mut() {
+        if let Some(child) = slot.take() {
+            count += salvage(child, spare);
+        }
+    }
+    // Cleared with their mappings already; a spare must be all zero whatever left it.
+    table.entries = [0; ENTRIES];
+    if let Err(table) = crate::vm::push_within_capacity(spare, table) {
+        drop(table);
+    }
+    count
+}
+
 /// Frees the tables below `table` (of `level`, whose span starts at `base`) over `[lo, hi)`
 /// that `needed` says no mapping overlaps. Returns the number of tables freed.
 fn prune_level(
@@ -192,27 +210,13 @@ fn prune_level(
             continue;
         };
         if !needed(start, end) {
-            fn count(table: &Table) -> usize {
-                1 + table.next.iter().flatten().map(|t| count(t)).sum::<usize>()
-            }
             // No mapping overlaps the child's span: its entries are all clear, and a 2 MiB
-            // entry over it too (cleared with its mapping). A level-0 table is kept, if there
-            // is room, for the next reservation.
+            // entry over it too (cleared with its mapping). It and the tables below it go, kept
+            // as spares (if there is room) for the next reservations.
             let Some(child) = table.next[i].take() else {
                 continue;
             };
-            if level == 1 {
-                freed += 1;
-                let mut child = child;
-                // Cleared with their mappings already; a spare must be all zero whatever left it.
-                child.entries = [0; ENTRIES];
-                if let Err(child) = crate::vm::push_within_capacity(spare, child) {
-                    drop(child);
-                }
-            } else {
-                freed += count(&child);
-                drop(child);
-            }
+            freed += salvage(child, spare);
         } else if level > 1 {
             let (lo, hi) = (core::cmp::max(lo, start), core::cmp::min(hi, end));
             freed += prune_level(child, level - 1, start, lo, hi, needed, spare);
@@ -230,13 +234,13 @@ pub(crate) struct PageTable {
     root: KBox<Table>,
     /// Leaf entries written so far, over the table's life: 4 KiB, then 2 MiB.
     entries_written: [u64; 2],
-    /// Level-0 tables [`Self::prune`] freed, kept (all zero) for the next reservations, up to
+    /// Tables [`Self::prune`] took out of use, kept (all zero) for the next reservations, up to
     /// [`SPARE_TABLES`]: binding and unbinding the same range over and over then allocates
     /// nothing, and the memory kept stays bounded.
     spare: KVec<KBox<Table>>,
 }
 
-/// How many freed level-0 tables a page table keeps for reuse (512 KiB).
+/// How many freed tables a page table keeps for reuse (512 KiB).
 const SPARE_TABLES: usize = 64;
 
 impl PageTable {
@@ -332,7 +336,7 @@ impl PageTable {
     pub(crate) fn reserve_from(&mut self, va: u64, size: u64, pool: &mut TablePool) -> Result {
         let mut short = false;
         let mut spare = core::mem::take(&mut self.spare);
-        // Spare tables were level-0 tables: all zero, fit for any level.
+        // Spare tables are all zero (entries and links): fit for any level.
         let result = self.walk_slots(va, size, |slot| {
             match pop(&mut spare).or_else(|| pool.take()) {
                 Some(table) => {
@@ -740,6 +744,33 @@ mod tests {
         // And everything can be reserved again.
         pt.reserve(va, size)?;
         assert_eq!(pt.tables(), all);
+        Ok(())
+    }
+
+    #[test]
+    fn a_bind_and_unbind_cycle_allocates_no_tables() -> Result {
+        let mut pt = PageTable::new()?;
+        // 16 MiB: a table at levels 2 and 1, eight at level 0.
+        let (va, size) = (1 << 30, 16 << 20);
+        pt.reserve(va, size)?;
+        assert_eq!(pt.tables(), 10);
+        put(&mut pt, va, 0x20_0000, PageSize::Huge, Perm::RW)?;
+        pt.clear(va, size);
+        // Every table goes, of every level, and is kept all zero for the next reservation.
+        assert_eq!(pt.prune(va, size, |_, _| false), 10);
+        assert_eq!(pt.tables(), 0);
+        assert_eq!(pt.spare_tables(), 10);
+        assert_eq!(pt.tables_needed(va, size)?, 10);
+        let mut none = TablePool::alloc(0)?;
+        pt.reserve_from(va, size, &mut none)?;
+        assert_eq!(pt.tables(), 10);
+        assert_eq!(pt.spare_tables(), 0);
+        // The reused tables are empty: nothing translates until mapped.
+        assert!(pt.translate_for(va, false, true).is_err());
+        assert!(pt.translate_for(va + size - SZ_4K, false, true).is_err());
+        put(&mut pt, va + SZ_4K, 0x5000, PageSize::Small, Perm::RW)?;
+        let t = pt.translate_for(va + SZ_4K, true, true);
+        assert!(t.map(|t| t.phys) == Ok(0x5000));
         Ok(())
     }
 
