@@ -287,7 +287,10 @@ mod tests {
         assert_eq!((valid, writable), (8, 8));
         assert_eq!(range.overtaken(), 0);
         // The range went back when `f` dropped the frames: another mirror of it goes ahead.
-        assert_eq!(range.mirror(Fault::Snapshot, 1, |valid, _| valid.len())?, 8);
+        assert_eq!(
+            range.mirror(Fault::Snapshot, 1, |valid, ()| valid.len())?,
+            8
+        );
         assert_eq!(notifier.range_lock().queued(), 0);
         Ok(())
     }
