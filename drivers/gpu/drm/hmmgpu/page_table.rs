@@ -642,6 +642,43 @@ mod tests {
     }
 
     #[test]
+    fn small_entries_never_come_back_from_under_a_huge_one() -> Result {
+        let mut pt = PageTable::new()?;
+        pt.reserve(VA, SZ_2M)?;
+        let gone = |pt: &PageTable, va: u64| pt.translate(va, false) == Err(GpuFault::NotMapped);
+        // Small entries, then a huge entry over them, cleared: none of them is left.
+        put(&mut pt, VA + SZ_4K, 0x1000, PageSize::Small, Perm::RW)?;
+        put(
+            &mut pt,
+            VA + SZ_2M - SZ_4K,
+            0x2000,
+            PageSize::Small,
+            Perm::RW,
+        )?;
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        pt.clear(VA, SZ_2M);
+        assert!(gone(&pt, VA + SZ_4K) && gone(&pt, VA + SZ_2M - SZ_4K));
+        // Part of the block cleared, then a huge entry, cleared: the rest is gone too.
+        put(&mut pt, VA, 0x3000, PageSize::Small, Perm::RW)?;
+        put(&mut pt, VA + 8 * SZ_4K, 0x5000, PageSize::Small, Perm::RW)?;
+        pt.clear(VA, SZ_4K);
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        pt.clear(VA + SZ_4K, SZ_4K);
+        assert!(gone(&pt, VA + 8 * SZ_4K) && gone(&pt, VA));
+        // The whole block cleared, entry by entry: a huge entry over it, cleared, leaves nothing.
+        put(&mut pt, VA + 3 * SZ_4K, 0x6000, PageSize::Small, Perm::RO)?;
+        pt.clear(VA, SZ_2M);
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        pt.clear(VA, SZ_2M);
+        assert!(gone(&pt, VA + 3 * SZ_4K));
+        // And small entries can be written again.
+        put(&mut pt, VA + 3 * SZ_4K, 0x7000, PageSize::Small, Perm::RW)?;
+        let t = pt.translate(VA + 3 * SZ_4K, true);
+        assert!(t.map(|t| t.phys) == Ok(0x7000));
+        Ok(())
+    }
+
+    #[test]
     fn map_never_allocates() -> Result {
         let mut pt = PageTable::new()?;
         assert!(put(&mut pt, VA, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
