@@ -24,13 +24,19 @@
 //! The tests are in `tests/`; `run.sh` runs them, `mutants.sh` checks that they catch
 //! deliberate breakages of the protocol and of the model.
 
-// Its links to the kernel side (`super::RangeLock`) do not resolve here.
-#[allow(rustdoc::broken_intra_doc_links)]
+#[allow(
+    rustdoc::broken_intra_doc_links,
+    reason = "its links to the kernel side (`super::RangeLock`) do not resolve here; an \
+              `expect` would be unfulfilled in every build that is not rustdoc's"
+)]
 #[path = "../../../../rust/kernel/mm/range_lock/protocol.rs"]
 pub mod protocol;
 
 // The invalidated list's rules: when a mirror is mirrored again, when a job may be published.
-#[allow(rustdoc::broken_intra_doc_links)]
+#[allow(
+    rustdoc::broken_intra_doc_links,
+    reason = "its links to the kernel side (`super::Invalidated`) do not resolve here"
+)]
 #[path = "../../../../rust/kernel/mm/invalidated/protocol.rs"]
 pub mod invalidated;
 
@@ -87,7 +93,10 @@ macro_rules! in_both_modes {
     ($(#[$doc:meta])* fn $name:ident($patience:ident) $body:block) => {
         $(#[$doc])*
         mod $name {
-            #[allow(unused_imports)]
+            #[allow(
+                unused_imports,
+                reason = "the glob is for whatever the test's body names; some use none of it"
+            )]
             use super::*;
             use $crate::platform::Patience;
 
