@@ -6,10 +6,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <linux/sync_file.h>
 
 #include <xf86drm.h>
 
@@ -208,14 +213,52 @@ const char *hmmgpu_vm_mode_name(uint32_t mode)
  * __hmmgpu_vm_create - Creates a VM whose mode is @flags; returns 0 and its
  * id, or -errno.
  */
+/*
+ * The modes of the VMs this process created, so that hmmgpu_exec_wait() knows
+ * how a VM's jobs complete. A slot is reused by a later VM of the same file
+ * and id; past the table's size a VM is looked up by trying.
+ */
+static struct {
+	int fd;
+	uint32_t vm_id;
+	uint32_t flags;
+} vm_modes[256];
+
+static void remember_vm_mode(int fd, uint32_t vm_id, uint32_t flags)
+{
+	unsigned int i, free_slot = ARRAY_SIZE(vm_modes);
+
+	for (i = 0; i < ARRAY_SIZE(vm_modes); i++) {
+		if (vm_modes[i].vm_id == vm_id && vm_modes[i].fd == fd) {
+			vm_modes[i].flags = flags;
+			return;
+		}
+		if (!vm_modes[i].vm_id && free_slot == ARRAY_SIZE(vm_modes))
+			free_slot = i;
+	}
+	if (free_slot < ARRAY_SIZE(vm_modes))
+		vm_modes[free_slot] = (typeof(vm_modes[0])) { fd, vm_id, flags };
+}
+
+/* The mode @vm_id of @fd was created with, or 0 if this process does not know. */
+static uint32_t vm_mode_of(int fd, uint32_t vm_id)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(vm_modes); i++)
+		if (vm_modes[i].vm_id == vm_id && vm_modes[i].fd == fd)
+			return vm_modes[i].flags;
+	return 0;
+}
+
 int __hmmgpu_vm_create(int fd, uint32_t flags, uint32_t *vm_id)
 {
 	struct drm_hmmgpu_vm_create arg = { .flags = flags };
 	int err;
 
 	err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_CREATE, &arg);
-	if (!err)
+	if (!err) {
 		*vm_id = arg.vm_id;
+		remember_vm_mode(fd, arg.vm_id, flags);
+	}
 
 	return err;
 }
@@ -249,15 +292,45 @@ int __hmmgpu_vm_bind(int fd, uint32_t vm_id, uint32_t op, uint32_t handle, uint3
 {
 	struct drm_hmmgpu_vm_bind arg = {
 		.vm_id = vm_id,
-		.op = op,
-		.handle = handle,
-		.flags = flags,
-		.va = va,
-		.size = size,
-		.offset = offset,
+		.bind = {
+			.op = op,
+			.handle = handle,
+			.flags = flags,
+			.va = va,
+			.size = size,
+			.offset = offset,
+		},
 	};
 
 	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg);
+}
+
+/**
+ * __hmmgpu_vm_bind_ops - DRM_IOCTL_HMMGPU_VM_BIND of @num_ops operations at
+ * @ops, with @num_syncs syncs at @syncs. Returns 0 or -errno, and the index of
+ * the operation that failed in @failed_op (if not NULL).
+ */
+int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			 uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			 uint32_t num_syncs, uint32_t *failed_op)
+{
+	struct drm_hmmgpu_vm_bind arg = {
+		.vm_id = vm_id,
+		.num_ops = num_ops,
+		.syncs = (uintptr_t)syncs,
+		.num_syncs = num_syncs,
+	};
+	int err;
+
+	if (num_ops == 1)
+		arg.bind = ops[0];
+	else
+		arg.ops = (uintptr_t)ops;
+	err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg);
+	if (failed_op)
+		*failed_op = arg.failed_op;
+
+	return err;
 }
 
 /**
@@ -303,20 +376,54 @@ void hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec)
 	igt_assert_eq(__hmmgpu_exec(fd, exec), 0);
 }
 
+/* The absolute CLOCK_MONOTONIC time @timeout_ns from now, as syncobj waits take it. */
+static int64_t deadline_ns(int64_t timeout_ns)
+{
+	struct timespec now;
+
+	if (timeout_ns < 0 || timeout_ns > INT64_MAX / 2)
+		return INT64_MAX;
+	igt_assert_eq(clock_gettime(CLOCK_MONOTONIC, &now), 0);
+	return (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec + timeout_ns;
+}
+
 /**
- * __hmmgpu_wait - Waits up to @timeout_ns for the fence of @syncobj.
+ * hmmgpu_fence_error - The error the fence in @syncobj signalled with, read
+ * the way the uAPI says: through a sync_file's status. Returns 0 when it
+ * signalled without one, 1 when it has not signalled, -errno for its error.
+ */
+int hmmgpu_fence_error(int fd, uint32_t syncobj)
+{
+	struct sync_file_info info = {};
+	int sync_file = -1;
+
+	igt_assert_eq(drmSyncobjExportSyncFile(fd, syncobj, &sync_file), 0);
+	igt_assert_eq(ioctl(sync_file, SYNC_IOC_FILE_INFO, &info), 0);
+	close(sync_file);
+	errno = 0;
+	if (info.status < 0)
+		return info.status;
+
+	return info.status ? 0 : 1;
+}
+
+/**
+ * __hmmgpu_wait - Waits up to @timeout_ns for the fence of @syncobj, with the
+ * core's DRM_IOCTL_SYNCOBJ_WAIT.
  *
  * Returns: 0 and the fence's error in @error (0, -EFAULT, -ETIMEDOUT,
- * -ECANCELED), or the ioctl's -errno (-ETIME when the time ran out).
+ * -ECANCELED), or the wait's -errno (-ETIME when the time ran out, -EINVAL
+ * when the sync object holds no fence).
  */
 int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error)
 {
-	struct drm_hmmgpu_wait arg = { .syncobj = syncobj, .timeout_ns = timeout_ns };
-	int err;
+	int err = 0;
 
-	err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT, &arg);
+	if (drmSyncobjWait(fd, &syncobj, 1, deadline_ns(timeout_ns), 0, NULL))
+		err = -errno;
+	errno = 0;
 	if (!err && error)
-		*error = arg.error;
+		*error = hmmgpu_fence_error(fd, syncobj);
 
 	return err;
 }
@@ -330,6 +437,70 @@ int hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns)
 	return error;
 }
 
+/**
+ * __hmmgpu_wait_user_fence - Waits up to @timeout_ns (negative: without a
+ * limit) until (*@addr & @mask) compares with (@value & @mask) as @op
+ * (DRM_HMMGPU_WAIT_*) says. Returns 0 or -errno (-ETIME when the time ran out).
+ */
+int __hmmgpu_wait_user_fence(int fd, const volatile uint64_t *addr, uint64_t value,
+			     uint64_t mask, uint32_t op, int64_t timeout_ns)
+{
+	struct drm_hmmgpu_wait_user_fence arg = {
+		.addr = (uintptr_t)addr,
+		.value = value,
+		.mask = mask,
+		.op = op,
+		.timeout_ns = timeout_ns,
+	};
+
+	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT_USER_FENCE, &arg);
+}
+
+struct drm_hmmgpu_sync hmmgpu_sync_wait(uint32_t syncobj)
+{
+	return (struct drm_hmmgpu_sync) { .type = DRM_HMMGPU_SYNC_SYNCOBJ, .handle = syncobj };
+}
+
+struct drm_hmmgpu_sync hmmgpu_sync_signal(uint32_t syncobj)
+{
+	return (struct drm_hmmgpu_sync) {
+		.type = DRM_HMMGPU_SYNC_SYNCOBJ,
+		.flags = DRM_HMMGPU_SYNC_SIGNAL,
+		.handle = syncobj,
+	};
+}
+
+struct drm_hmmgpu_sync hmmgpu_sync_timeline_wait(uint32_t syncobj, uint64_t point)
+{
+	return (struct drm_hmmgpu_sync) {
+		.type = DRM_HMMGPU_SYNC_TIMELINE_SYNCOBJ,
+		.handle = syncobj,
+		.value = point,
+	};
+}
+
+struct drm_hmmgpu_sync hmmgpu_sync_timeline_signal(uint32_t syncobj, uint64_t point)
+{
+	return (struct drm_hmmgpu_sync) {
+		.type = DRM_HMMGPU_SYNC_TIMELINE_SYNCOBJ,
+		.flags = DRM_HMMGPU_SYNC_SIGNAL,
+		.handle = syncobj,
+		.value = point,
+	};
+}
+
+struct drm_hmmgpu_sync hmmgpu_sync_user_fence(volatile uint64_t *addr, uint64_t value,
+					      volatile int64_t *error)
+{
+	return (struct drm_hmmgpu_sync) {
+		.type = DRM_HMMGPU_SYNC_USER_FENCE,
+		.flags = DRM_HMMGPU_SYNC_SIGNAL,
+		.addr = (uintptr_t)addr,
+		.value = value,
+		.error_addr = (uintptr_t)error,
+	};
+}
+
 /* Long enough for a job to reach its own time limit, and then some. */
 static int64_t job_wait_ns(uint32_t timeout_ms)
 {
@@ -339,9 +510,42 @@ static int64_t job_wait_ns(uint32_t timeout_ms)
 	return ((int64_t)timeout_ms + 10000) * 1000000;
 }
 
+/*
+ * Runs a job signalling a user fence, the way jobs of fault-mode VMs
+ * complete, and waits for it. The fence is on the stack: the wait returns
+ * only once it is written, or its time ran out, in which case the job may
+ * still write it, so the fence is leaked instead.
+ */
+static int exec_wait_user_fence(int fd, struct drm_hmmgpu_exec *exec, uint32_t timeout_ms,
+				int32_t *error)
+{
+	struct hmmgpu_user_fence {
+		uint64_t value;
+		int64_t error;
+	} *fence = calloc(1, sizeof(*fence));
+	struct drm_hmmgpu_sync sync;
+	int err;
+
+	igt_assert(fence);
+	sync = hmmgpu_sync_user_fence(&fence->value, 1, &fence->error);
+	exec->syncs = (uintptr_t)&sync;
+	exec->num_syncs = 1;
+	err = __hmmgpu_exec(fd, exec);
+	if (!err)
+		err = __hmmgpu_wait_user_fence(fd, &fence->value, 1, ~0ull, DRM_HMMGPU_WAIT_EQ,
+					       job_wait_ns(timeout_ms));
+	if (!err && error)
+		*error = (int32_t)__atomic_load_n(&fence->error, __ATOMIC_ACQUIRE);
+	if (err != -ETIME)
+		free(fence);
+
+	return err;
+}
+
 /**
- * __hmmgpu_exec_wait - Runs @count commands on @vm_id as one job, signalling a
- * new sync object, and waits for it.
+ * __hmmgpu_exec_wait - Runs @count commands on @vm_id as one job and waits for
+ * it: through a new sync object and its fence, or, on a fault-mode VM (whose
+ * jobs have no fence), through a user fence.
  *
  * Returns: the exec's or the wait's -errno, or 0 with the job's error
  * (0, -EFAULT, -ETIMEDOUT, -ECANCELED) in @error.
@@ -349,21 +553,29 @@ static int64_t job_wait_ns(uint32_t timeout_ms)
 int __hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
 		       uint32_t count, uint32_t timeout_ms, int32_t *error)
 {
-	uint32_t syncobj = 0;
+	uint32_t syncobj = 0, mode = vm_mode_of(fd, vm_id);
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = vm_id,
 		.cmds = (uintptr_t)cmds,
 		.cmd_count = count,
 		.timeout_ms = timeout_ms,
-		.out_count = 1,
+		.num_syncs = 1,
 	};
+	struct drm_hmmgpu_sync sync;
 	int err;
 
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT)
+		return exec_wait_user_fence(fd, &exec, timeout_ms, error);
+
 	igt_assert_eq(drmSyncobjCreate(fd, 0, &syncobj), 0);
-	exec.out_syncobjs = (uintptr_t)&syncobj;
+	sync = hmmgpu_sync_signal(syncobj);
+	exec.syncs = (uintptr_t)&sync;
 
 	err = __hmmgpu_exec(fd, &exec);
-	if (!err)
+	/* A VM this process did not create: its mode tells by refusing. */
+	if (err == -EOPNOTSUPP && !mode)
+		err = exec_wait_user_fence(fd, &exec, timeout_ms, error);
+	else if (!err)
 		err = __hmmgpu_wait(fd, syncobj, job_wait_ns(timeout_ms), error);
 
 	igt_assert_eq(drmSyncobjDestroy(fd, syncobj), 0);
@@ -494,13 +706,11 @@ void hmmgpu_raise_memlock(void)
 
 bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error)
 {
-	int32_t e = 0;
-	int err = __hmmgpu_wait(fd, syncobj, 0, &e);
+	int e = hmmgpu_fence_error(fd, syncobj);
 
-	igt_assert_f(err == 0 || err == -ETIME, "poll of sync object %u: %d\n", syncobj, err);
-	if (!err && error)
+	if (e != 1 && error)
 		*error = e;
-	return err == 0;
+	return e != 1;
 }
 
 uint64_t hmmgpu_anon_huge_kb(const void *ptr)

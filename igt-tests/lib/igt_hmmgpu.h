@@ -81,14 +81,31 @@ void hmmgpu_vm_map(int fd, uint32_t vm_id, uint32_t handle, uint32_t flags, uint
 		   uint64_t size, uint64_t offset);
 void hmmgpu_vm_unmap(int fd, uint32_t vm_id, uint64_t va, uint64_t size);
 
+int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			 uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			 uint32_t num_syncs, uint32_t *failed_op);
+
 int __hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats);
 void hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats);
 
 int __hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec);
 void hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec);
 
+/* Sync objects are waited for with the core's ioctls, their errors read through sync_files. */
 int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error);
 int hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns);
+int hmmgpu_fence_error(int fd, uint32_t syncobj);
+
+int __hmmgpu_wait_user_fence(int fd, const volatile uint64_t *addr, uint64_t value,
+			     uint64_t mask, uint32_t op, int64_t timeout_ns);
+
+/* Syncs for DRM_IOCTL_HMMGPU_EXEC and DRM_IOCTL_HMMGPU_VM_BIND. */
+struct drm_hmmgpu_sync hmmgpu_sync_wait(uint32_t syncobj);
+struct drm_hmmgpu_sync hmmgpu_sync_signal(uint32_t syncobj);
+struct drm_hmmgpu_sync hmmgpu_sync_timeline_wait(uint32_t syncobj, uint64_t point);
+struct drm_hmmgpu_sync hmmgpu_sync_timeline_signal(uint32_t syncobj, uint64_t point);
+struct drm_hmmgpu_sync hmmgpu_sync_user_fence(volatile uint64_t *addr, uint64_t value,
+					      volatile int64_t *error);
 
 int __hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
 		       uint32_t count, uint32_t timeout_ms, int32_t *error);

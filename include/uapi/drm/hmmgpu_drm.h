@@ -26,7 +26,7 @@ extern "C" {
 #define DRM_HMMGPU_VM_DESTROY		0x05
 #define DRM_HMMGPU_VM_BIND		0x06
 #define DRM_HMMGPU_EXEC			0x07
-#define DRM_HMMGPU_WAIT			0x08
+#define DRM_HMMGPU_WAIT_USER_FENCE	0x08
 #define DRM_HMMGPU_VM_STATS		0x09
 
 #define DRM_IOCTL_HMMGPU_GET_PARAM \
@@ -42,11 +42,11 @@ extern "C" {
 #define DRM_IOCTL_HMMGPU_VM_DESTROY \
 	DRM_IOW(DRM_COMMAND_BASE + DRM_HMMGPU_VM_DESTROY, struct drm_hmmgpu_vm_destroy)
 #define DRM_IOCTL_HMMGPU_VM_BIND \
-	DRM_IOW(DRM_COMMAND_BASE + DRM_HMMGPU_VM_BIND, struct drm_hmmgpu_vm_bind)
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_VM_BIND, struct drm_hmmgpu_vm_bind)
 #define DRM_IOCTL_HMMGPU_EXEC \
 	DRM_IOW(DRM_COMMAND_BASE + DRM_HMMGPU_EXEC, struct drm_hmmgpu_exec)
-#define DRM_IOCTL_HMMGPU_WAIT \
-	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_WAIT, struct drm_hmmgpu_wait)
+#define DRM_IOCTL_HMMGPU_WAIT_USER_FENCE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_WAIT_USER_FENCE, struct drm_hmmgpu_wait_user_fence)
 #define DRM_IOCTL_HMMGPU_VM_STATS \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_HMMGPU_VM_STATS, struct drm_hmmgpu_vm_stats)
 
@@ -251,7 +251,11 @@ struct drm_hmmgpu_cmd {
  * - DRM_HMMGPU_VM_MODE_FAULT: userptr mappings start empty. A GPU page fault
  *   stops the job; the kernel mirrors a window around the address (a 2 MiB
  *   entry where the CPU maps a huge page and both addresses are 2 MiB
- *   aligned) and the job resumes. Invalidations clear the entries.
+ *   aligned) and the job resumes. Invalidations clear the entries. Such a VM
+ *   is long-running: resolving a fault faults CPU pages in, which may wait
+ *   for memory, so its jobs have no dma-fence (which must signal without
+ *   waiting for memory, Documentation/driver-api/dma-buf.rst) and complete
+ *   through user fences only (struct drm_hmmgpu_sync).
  * - DRM_HMMGPU_VM_MODE_PREFAULT: the GPU cannot fault. Every submission first
  *   mirrors the userptr mappings invalidated since the last one; an
  *   invalidation waits for the VM's jobs before it clears the entries.
@@ -315,14 +319,103 @@ struct drm_hmmgpu_vm_destroy {
 	__u32 pad;
 };
 
+/*
+ * Synchronization. Jobs and binds wait for and signal fences through sync
+ * objects (DRM_IOCTL_SYNCOBJ_*, binary or timeline), and signal user fences:
+ * a 64-bit word of the process's memory that the kernel writes when the work
+ * is done, waited for with DRM_IOCTL_HMMGPU_WAIT_USER_FENCE. A sync_file
+ * enters or leaves through a sync object (DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE with
+ * DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE, and
+ * DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD with
+ * DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE).
+ *
+ * How a job's error is read: a job of a prefault or pinned VM signals its
+ * fence with the error (0 when it succeeded; else -EFAULT for a GPU page
+ * fault no mapping allows, -ETIMEDOUT when it ran out of time, -ECANCELED
+ * when its VM was destroyed or the VM's process exited before it was done,
+ * or the error of an input fence that signalled with one, in which case the
+ * job does not run). Export the sync object's fence as a sync_file and read
+ * struct sync_file_info.status with SYNC_IOC_FILE_INFO (1: signalled without
+ * error, 0: not yet, < 0: the error). A user fence's job writes its error, as
+ * a __s64, at @error_addr, if given, before it writes @value at @addr.
+ */
+
+/** DRM_HMMGPU_SYNC_SYNCOBJ - A binary sync object: @handle. */
+#define DRM_HMMGPU_SYNC_SYNCOBJ			0
+/** DRM_HMMGPU_SYNC_TIMELINE_SYNCOBJ - Point @value of timeline sync object @handle. */
+#define DRM_HMMGPU_SYNC_TIMELINE_SYNCOBJ	1
+/**
+ * DRM_HMMGPU_SYNC_USER_FENCE - A user fence, signal only: when the work is
+ * done (whether it succeeded or not), the kernel writes @value, as one 64-bit
+ * store, at @addr in the address space of the process that owns the VM.
+ */
+#define DRM_HMMGPU_SYNC_USER_FENCE		2
+
+/** DRM_HMMGPU_SYNC_SIGNAL - Signal the sync when the work is done; else wait for it first. */
+#define DRM_HMMGPU_SYNC_SIGNAL			(1 << 0)
+
+/** The most syncs a job or a bind takes. */
+#define HMMGPU_MAX_SYNCS		16
+
+/**
+ * struct drm_hmmgpu_sync - A fence to wait for, or to signal.
+ *
+ * Waiting for a sync object (binary, or a timeline point) waits for the fence
+ * it holds when the ioctl runs; one that holds none fails with -EINVAL (submit
+ * the work that signals it first). Signalling a binary sync object replaces
+ * its fence with the work's; signalling a timeline point adds the work's fence
+ * at point @value (non-zero). An unknown handle fails with -ENOENT.
+ *
+ * Jobs of fault-mode VMs have no fence: signalling a sync object from one
+ * fails with -EOPNOTSUPP; they may wait for sync objects, and signal user
+ * fences. User fences can be signalled in every mode and for binds: the kernel
+ * writes them after the work's fence, if any, signalled. @addr (and
+ * @error_addr, if non-zero) must be 8-byte aligned (-EINVAL) and in the user
+ * address space; if the kernel cannot write them when the work is done (the
+ * memory was unmapped, or the process exited), they are not written. Waiting
+ * for a user fence, as an input, fails with -EINVAL.
+ */
+struct drm_hmmgpu_sync {
+	/** @type: In, DRM_HMMGPU_SYNC_SYNCOBJ, _TIMELINE_SYNCOBJ or _USER_FENCE. */
+	__u32 type;
+
+	/** @flags: In, DRM_HMMGPU_SYNC_SIGNAL or 0. */
+	__u32 flags;
+
+	/** @handle: In, the sync object (sync object types), else 0. */
+	__u32 handle;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
+
+	/** @addr: In, the user fence's address (USER_FENCE), else 0. */
+	__u64 addr;
+
+	/**
+	 * @value: In, the timeline point (TIMELINE_SYNCOBJ), or the value the
+	 * kernel writes (USER_FENCE); else 0.
+	 */
+	__u64 value;
+
+	/**
+	 * @error_addr: In, for a USER_FENCE, where the kernel writes the
+	 * work's error (0 or -errno, a __s64) before it writes the fence; 0
+	 * for none. Else 0.
+	 */
+	__u64 error_addr;
+};
+
 #define DRM_HMMGPU_VM_BIND_MAP		0
 #define DRM_HMMGPU_VM_BIND_UNMAP	1
 
 /** DRM_HMMGPU_VM_BIND_READ_ONLY - The GPU may only read the mapping. */
 #define DRM_HMMGPU_VM_BIND_READ_ONLY	(1 << 0)
 
+/** The most operations one DRM_IOCTL_HMMGPU_VM_BIND takes. */
+#define HMMGPU_VM_BIND_MAX_OPS		512
+
 /**
- * struct drm_hmmgpu_vm_bind - Argument of DRM_IOCTL_HMMGPU_VM_BIND.
+ * struct drm_hmmgpu_vm_bind_op - One operation of DRM_IOCTL_HMMGPU_VM_BIND.
  *
  * DRM_HMMGPU_VM_BIND_MAP maps [@offset, @offset + @size) of the object
  * @handle (a GEM object or a userptr) at GPU virtual address @va. @va, @size
@@ -330,8 +423,7 @@ struct drm_hmmgpu_vm_destroy {
  * object and the 48-bit address space (-EINVAL), and free of other mappings
  * (-EBUSY). A userptr of another process, or a userptr bound by another
  * process than the VM's (a child holding the file), gives -EFAULT; in pinned
- * mode, the
- * errors of pinning (-EFAULT for a page not mapped, -ENOMEM past
+ * mode, the errors of pinning (-EFAULT for a page not mapped, -ENOMEM past
  * RLIMIT_MEMLOCK). A mapping of a read-only userptr is read-only.
  *
  * DRM_HMMGPU_VM_BIND_UNMAP removes whatever is mapped in [@va, @va + @size),
@@ -344,10 +436,7 @@ struct drm_hmmgpu_vm_destroy {
  * A VM holds at most 1048576 mappings (-ENOSPC; the module parameter
  * max_mappings may set fewer), found, bound and unbound in O(log n).
  */
-struct drm_hmmgpu_vm_bind {
-	/** @vm_id: In, the VM. */
-	__u32 vm_id;
-
+struct drm_hmmgpu_vm_bind_op {
 	/** @op: In, DRM_HMMGPU_VM_BIND_MAP or DRM_HMMGPU_VM_BIND_UNMAP. */
 	__u32 op;
 
@@ -356,6 +445,9 @@ struct drm_hmmgpu_vm_bind {
 
 	/** @flags: In, DRM_HMMGPU_VM_BIND_*. */
 	__u32 flags;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
 
 	/** @va: In, the GPU virtual address. */
 	__u64 va;
@@ -367,8 +459,50 @@ struct drm_hmmgpu_vm_bind {
 	__u64 offset;
 };
 
-/** The most sync objects an exec waits for, and signals. */
-#define HMMGPU_EXEC_MAX_SYNCS		16
+/**
+ * struct drm_hmmgpu_vm_bind - Argument of DRM_IOCTL_HMMGPU_VM_BIND.
+ *
+ * Runs @num_ops operations on the VM, in order: the one in @bind when
+ * @num_ops is 0 or 1 (the simple case: fill @bind, leave the rest zero),
+ * else the array at @ops (at most HMMGPU_VM_BIND_MAX_OPS, -EINVAL).
+ *
+ * The operations run in order, each on the VM as the ones before it left it.
+ * If one fails, the call fails with its error and sets @failed_op to its
+ * index: the operations before it are done, it and those after it are not.
+ * On success @failed_op is 0.
+ *
+ * Binds are synchronous: the call first waits for its wait syncs (among the
+ * @num_syncs, at most HMMGPU_MAX_SYNCS, at @syncs; -ERESTARTSYS if a signal
+ * interrupts the wait, before any operation ran), runs the operations, and
+ * signals its signal syncs before it returns, even when an operation failed
+ * (a sync object gets a fence signalled with that error). A wait sync that
+ * signalled with an error fails the call with that error, before any
+ * operation ran (@failed_op 0). Sync objects signalled by a bind can be
+ * waited for by jobs, on any VM and device.
+ */
+struct drm_hmmgpu_vm_bind {
+	/** @vm_id: In, the VM. */
+	__u32 vm_id;
+
+	/** @num_ops: In, the number of operations (0 or 1: @bind). */
+	__u32 num_ops;
+
+	/** @bind: In, the operation when @num_ops is 0 or 1; else zero. */
+	struct drm_hmmgpu_vm_bind_op bind;
+
+	/** @ops: In, pointer to an array of struct drm_hmmgpu_vm_bind_op. */
+	__u64 ops;
+
+	/** @syncs: In, pointer to an array of struct drm_hmmgpu_sync. */
+	__u64 syncs;
+
+	/** @num_syncs: In, the number of syncs at @syncs. */
+	__u32 num_syncs;
+
+	/** @failed_op: Out, the index of the operation that failed. */
+	__u32 failed_op;
+};
+
 /** The longest a job may run, and its default, in milliseconds. */
 #define HMMGPU_EXEC_MAX_TIMEOUT_MS	60000
 #define HMMGPU_EXEC_DEFAULT_TIMEOUT_MS	10000
@@ -377,27 +511,23 @@ struct drm_hmmgpu_vm_bind {
  * struct drm_hmmgpu_exec - Argument of DRM_IOCTL_HMMGPU_EXEC.
  *
  * Queues a job that runs the @cmd_count commands at @cmds on the VM, after
- * the fences of the @in_count sync objects at @in_syncobjs have signalled.
- * The job's fence replaces the fence of each of the @out_count sync objects
- * at @out_syncobjs; DRM_IOCTL_HMMGPU_WAIT reads its error. A job not done
- * @timeout_ms milliseconds after it was submitted (waiting for its input
- * fences and for the jobs before it included) ends with -ETIMEDOUT.
- *
- * Jobs of fault-mode VMs may wait for memory before they signal (a GPU page
- * fault faults CPU pages in), so their fences must not be waited for where
- * reclaim may wait. Invalidations of prefault and pinned VMs wait for their
- * jobs: a job of such a VM whose input fence is an unsignalled fence of a
- * fault-mode job is refused with -EINVAL.
+ * the wait syncs among the @num_syncs at @syncs have signalled, and signals
+ * its signal syncs when done (see struct drm_hmmgpu_sync). Jobs of a VM run
+ * one at a time, in submission order. A job not done @timeout_ms
+ * milliseconds after it was submitted (waiting for its input fences and for
+ * the jobs before it included) ends with -ETIMEDOUT. A job whose input fence
+ * signalled with an error ends with that error, unrun.
  *
  * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a
- * command buffer that does not decode, too many sync objects, too long a
- * timeout or a fault-mode input fence (see above); in pinned mode, -ENOMEM
- * when pages an invalidation unpinned cannot be pinned again within
- * RLIMIT_MEMLOCK (nothing is queued); -EFAULT when the arrays cannot be read.
- * In prefault and pinned modes a submission mirrors again the userptr
- * mappings invalidated since the last one, and publishes its job only once
- * none is being invalidated: it may wait for an invalidation that waits for
- * the VM's last job (-EINTR or -ERESTARTSYS if a signal interrupts that),
+ * command buffer that does not decode, more than HMMGPU_MAX_SYNCS syncs, a
+ * sync that is not valid (see struct drm_hmmgpu_sync), or too long a
+ * timeout; -EOPNOTSUPP for a sync object to signal from a fault-mode VM; in
+ * pinned mode, -ENOMEM when pages an invalidation unpinned cannot be pinned
+ * again within RLIMIT_MEMLOCK (nothing is queued); -EFAULT when the arrays
+ * cannot be read. In prefault and pinned modes a submission mirrors again the
+ * userptr mappings invalidated since the last one, and publishes its job only
+ * once none is being invalidated: it may wait for an invalidation that waits
+ * for the VM's last job (-EINTR or -ERESTARTSYS if a signal interrupts that),
  * and fails with -EAGAIN when invalidations keep overtaking it.
  */
 struct drm_hmmgpu_exec {
@@ -416,45 +546,55 @@ struct drm_hmmgpu_exec {
 	/** @timeout_ms: In, the job's time limit; 0 for the default. */
 	__u32 timeout_ms;
 
-	/** @in_syncobjs: In, pointer to an array of sync object handles. */
-	__u64 in_syncobjs;
+	/** @syncs: In, pointer to an array of struct drm_hmmgpu_sync. */
+	__u64 syncs;
 
-	/** @out_syncobjs: In, pointer to an array of sync object handles. */
-	__u64 out_syncobjs;
-
-	/** @in_count: In, the number of handles at @in_syncobjs. */
-	__u32 in_count;
-
-	/** @out_count: In, the number of handles at @out_syncobjs. */
-	__u32 out_count;
-};
-
-/**
- * struct drm_hmmgpu_wait - Argument of DRM_IOCTL_HMMGPU_WAIT.
- *
- * Waits until the fence in sync object @syncobj signals, or @timeout_ns
- * nanoseconds pass (-ETIME), then returns the error the fence signalled with
- * in @error: 0 when the job succeeded, else -EFAULT (a GPU page fault no
- * mapping allows), -ETIMEDOUT (the job ran out of time) or -ECANCELED (its
- * VM was destroyed, or the VM's process exited before it was done). -ENOENT for an unknown sync object, -EINVAL for one with
- * no fence or non-zero @flags or @pad; -EINTR or -ERESTARTSYS when a signal
- * interrupts the wait.
- */
-struct drm_hmmgpu_wait {
-	/** @syncobj: In, the sync object. */
-	__u32 syncobj;
-
-	/** @flags: In, must be zero. */
-	__u32 flags;
-
-	/** @timeout_ns: In, how long to wait at most. */
-	__s64 timeout_ns;
-
-	/** @error: Out, the fence's error, or 0. */
-	__s32 error;
+	/** @num_syncs: In, the number of syncs at @syncs. */
+	__u32 num_syncs;
 
 	/** @pad: Must be zero. */
 	__u32 pad;
+};
+
+/* How DRM_IOCTL_HMMGPU_WAIT_USER_FENCE compares the fence with @value. */
+#define DRM_HMMGPU_WAIT_EQ	0
+#define DRM_HMMGPU_WAIT_NEQ	1
+#define DRM_HMMGPU_WAIT_GT	2
+#define DRM_HMMGPU_WAIT_GTE	3
+#define DRM_HMMGPU_WAIT_LT	4
+#define DRM_HMMGPU_WAIT_LTE	5
+
+/**
+ * struct drm_hmmgpu_wait_user_fence - Argument of DRM_IOCTL_HMMGPU_WAIT_USER_FENCE.
+ *
+ * Waits until the 64-bit word at @addr (8-byte aligned) of the calling
+ * process, masked with @mask, compares with @value & @mask as @op says
+ * (unsigned), or @timeout_ns nanoseconds pass (-ETIME). A negative
+ * @timeout_ns waits without a limit. The word is read when the call starts and
+ * whenever this device writes a user fence. -EINVAL for an unknown @op,
+ * non-zero @flags or @pad, or a misaligned @addr; -EFAULT when the word cannot
+ * be read; -ERESTARTSYS when a signal interrupts the wait, with @timeout_ns
+ * set to what is left of it, so that a restarted call waits no longer than the
+ * first would have.
+ */
+struct drm_hmmgpu_wait_user_fence {
+	/** @addr: In, the user fence's address. */
+	__u64 addr;
+
+	/** @value: In, the value to compare with. */
+	__u64 value;
+
+	/** @mask: In, the bits compared. */
+	__u64 mask;
+
+	/** @timeout_ns: In/out, how long to wait at most; what is left of it. */
+	__s64 timeout_ns;
+
+	/** @op: In, DRM_HMMGPU_WAIT_*. */
+	__u32 op;
+
+	/** @flags: In, must be zero. */
+	__u32 flags;
 };
 
 /**
