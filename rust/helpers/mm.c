@@ -2,12 +2,14 @@
 
 #include <linux/highmem.h>
 #include <linux/hmm.h>
+#include <linux/kthread.h>
 #include <linux/lockdep.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/sched/mm.h>
+#include <linux/uaccess.h>
 #include <linux/vmstat.h>
 
 void rust_helper_mmgrab(struct mm_struct *mm)
@@ -188,3 +190,25 @@ void rust_helper_range_lock_map_release(void)
 {
 }
 #endif
+
+/* One 64-bit store: a waiter never sees half of a user fence. */
+int rust_helper_put_user_u64(u64 value, u64 __user *addr)
+{
+	return put_user(value, addr);
+}
+
+/* One 64-bit load. */
+int rust_helper_get_user_u64(u64 *value, const u64 __user *addr)
+{
+	return get_user(*value, addr);
+}
+
+bool rust_helper_access_ok_user(const void __user *addr, unsigned long size)
+{
+	return access_ok(addr, size);
+}
+
+bool rust_helper_current_is_kthread(void)
+{
+	return current->flags & PF_KTHREAD;
+}

@@ -38,6 +38,7 @@ pub mod pin;
 pub mod range_lock;
 #[cfg(CONFIG_RUST_MM_MIRROR_KUNIT_TEST)]
 mod tests;
+pub mod user_fence;
 
 /// An address space whose structure is kept alive (`mmgrab`), though its mappings may already be
 /// gone.
