@@ -31,6 +31,9 @@ pub mod feature {
     pub const RENDER: u32 = crate::bindings::drm_driver_feature_DRIVER_RENDER;
     /// The driver supports DRM sync objects.
     pub const SYNCOBJ: u32 = crate::bindings::drm_driver_feature_DRIVER_SYNCOBJ;
+    /// Timeline sync objects (`DRM_CAP_SYNCOBJ_TIMELINE`): points of a sync object, each a
+    /// fence, in a `dma_fence_chain`. Implies [`SYNCOBJ`].
+    pub const SYNCOBJ_TIMELINE: u32 = crate::bindings::drm_driver_feature_DRIVER_SYNCOBJ_TIMELINE;
 }
 
 /// What userspace learns of a driver through `DRM_IOCTL_VERSION`.

@@ -10,6 +10,7 @@
 //! C header: [`include/drm/drm_syncobj.h`](srctree/include/drm/drm_syncobj.h)
 
 use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
     bindings,
     dma_fence::Fence,
     drm::file::{DriverFile, File},
@@ -115,5 +116,48 @@ impl SyncObj {
         // SAFETY: The object is live; `fence` is live or null, and the object takes its own
         // reference.
         unsafe { bindings::drm_syncobj_replace_fence(self.as_raw(), fence) };
+    }
+
+    /// Adds `fence` as point `point` of the timeline, with the chain node `chain`.
+    ///
+    /// Points must grow: a point not above the last one still goes in, and the timeline's
+    /// `DRM_IOCTL_SYNCOBJ_QUERY` reports it as the last, as the C function does.
+    pub fn add_point(&self, chain: FenceChain, fence: &Fence, point: u64) {
+        let chain = KBox::into_raw(chain.0).cast::<bindings::dma_fence_chain>();
+        // SAFETY: The object and the fence are live; `chain` is a `kmalloc`ed node the object
+        // takes over (the chain frees it with `kfree` when its last reference goes).
+        unsafe { bindings::drm_syncobj_add_point(self.as_raw(), chain, fence.as_raw(), point) };
+    }
+
+    /// The fence of point `point` of the object `handle` names on `file` (`0`: the object's
+    /// fence, timeline or not).
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT` when `handle` names no sync object; `EINVAL` when the object holds no fence, or
+    /// the point was not submitted yet.
+    pub fn find_fence<T: DriverFile>(
+        file: &File<T>,
+        handle: u32,
+        point: u64,
+    ) -> Result<ARef<Fence>> {
+        let mut fence: *mut bindings::dma_fence = ptr::null_mut();
+        // SAFETY: `file` is an open DRM file, `fence` valid for writes.
+        to_result(unsafe {
+            bindings::drm_syncobj_find_fence(file.as_raw(), handle, point, 0, &mut fence)
+        })?;
+        // SAFETY: On success the function returned a fence with a reference for us.
+        Ok(unsafe { Fence::from_owned(NonNull::new(fence).ok_or(EINVAL)?) })
+    }
+}
+
+/// A node of a timeline's fence chain, allocated ahead, for [`SyncObj::add_point`], so that
+/// adding a point, once a job is published, cannot fail.
+pub struct FenceChain(KBox<core::mem::MaybeUninit<bindings::dma_fence_chain>>);
+
+impl FenceChain {
+    /// Allocates a chain node.
+    pub fn new() -> Result<Self> {
+        Ok(Self(KBox::new_uninit(GFP_KERNEL)?))
     }
 }
