@@ -15,23 +15,21 @@
 //! C header: [`include/linux/dma-fence.h`](srctree/include/linux/dma-fence.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
     error::to_result,
     prelude::*,
     str::CStr,
-    sync::{Arc, LockClassKey},
+    sync::{wait_queue::WaitQueue, Arc, LockClassKey},
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::{
-    marker::PhantomData,
+    marker::{PhantomData, PhantomPinned},
     ptr::NonNull,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
-/// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own. With
-/// `long_running`, its fences may wait for memory allocation before they signal (see
-/// [`Fence::is_long_running`]).
+/// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own.
 ///
 /// # Examples
 ///
@@ -39,27 +37,15 @@ use core::{
 /// use kernel::{c_str, new_fence_context, prelude::*, sync::Arc};
 ///
 /// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
-/// let faults = Arc::pin_init(
-///     new_fence_context!(c_str!("doc"), c_str!("faults"), long_running),
-///     GFP_KERNEL,
-/// )?;
-/// let (plain, long) = (ctx.new_fence()?, faults.new_fence()?);
-/// assert!(!plain.fence().is_long_running());
-/// assert!(long.fence().is_long_running());
+/// let job = ctx.new_fence()?;
+/// assert!(!job.fence().is_signaled());
+/// job.signal();
 /// # Ok::<(), Error>(())
 /// ```
 #[macro_export]
 macro_rules! new_fence_context {
     ($driver:expr, $timeline:expr $(,)?) => {
-        $crate::dma_fence::FenceContext::new(
-            $driver,
-            $timeline,
-            false,
-            $crate::static_lock_class!(),
-        )
-    };
-    ($driver:expr, $timeline:expr, long_running $(,)?) => {
-        $crate::dma_fence::FenceContext::new($driver, $timeline, true, $crate::static_lock_class!())
+        $crate::dma_fence::FenceContext::new($driver, $timeline, $crate::static_lock_class!())
     };
 }
 pub use new_fence_context;
@@ -95,7 +81,6 @@ pub struct FenceContext {
     seqno: AtomicU64,
     driver_name: &'static CStr,
     timeline_name: &'static CStr,
-    long_running: bool,
 }
 
 // SAFETY: The spinlock and the atomic counter may be used from any thread.
@@ -109,7 +94,6 @@ impl FenceContext {
     pub fn new(
         driver_name: &'static CStr,
         timeline_name: &'static CStr,
-        long_running: bool,
         key: &'static LockClassKey,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -122,7 +106,6 @@ impl FenceContext {
             seqno: AtomicU64::new(0),
             driver_name,
             timeline_name,
-            long_running,
         })
     }
 
@@ -286,22 +269,6 @@ impl Fence {
         self.0.get()
     }
 
-    /// Whether the fence comes from a long-running [`FenceContext`]: its work may wait for
-    /// memory allocation (a device page fault served by faulting CPU pages in, say) before it
-    /// signals. Such a fence breaks the usual dma-fence rules, so it must not be waited for
-    /// where reclaim may wait (an invalidation callback, a reservation object). Fences of other
-    /// drivers, and ours wrapped in containers, are not seen as long-running.
-    pub fn is_long_running(&self) -> bool {
-        // SAFETY: The fence is live; `ops` is set at initialisation and constant.
-        let ops = unsafe { (*self.as_raw()).ops };
-        if !core::ptr::eq(ops, &FENCE_OPS) {
-            return false;
-        }
-        // SAFETY: Only fences made by a `FenceContext` have `FENCE_OPS`, and they start a live
-        // `FenceInner`.
-        unsafe { inner(self.as_raw()) }.ctx.long_running
-    }
-
     /// Whether the fence has signalled.
     pub fn is_signaled(&self) -> bool {
         // SAFETY: The fence is live.
@@ -442,6 +409,157 @@ fn canceled() -> Error {
     Error::from_errno(-(bindings::ECANCELED as i32))
 }
 
+/// The fences some work waits for, each with a callback that counts it down: the work learns
+/// that they have all signalled without polling, from a [`WaitQueue`] the last one wakes.
+///
+/// Dropping it removes the callbacks still pending.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{
+///     c_str, dma_fence::{Dependencies, Fence}, new_fence_context, new_wait_queue, prelude::*,
+///     sync::{wait_queue::{Timeout, WaitQueue}, Arc},
+///     types::ARef,
+/// };
+///
+/// let ctx = Arc::pin_init(new_fence_context!(c_str!("doc"), c_str!("ring")), GFP_KERNEL)?;
+/// let wq = Arc::pin_init(new_wait_queue!("doc"), GFP_KERNEL)?;
+/// let (first, second) = (ctx.new_fence()?, ctx.new_fence()?);
+/// let mut fences = KVec::new();
+/// fences.push(ARef::<Fence>::from(first.fence()), GFP_KERNEL)?;
+/// fences.push(ARef::<Fence>::from(second.fence()), GFP_KERNEL)?;
+/// let deps = Dependencies::new(fences, wq.clone())?;
+/// assert!(!deps.signalled());
+/// first.signal();
+/// assert!(!deps.signalled());
+/// second.signal_error(EIO);
+/// // The last callback woke the queue: the wait returns at once.
+/// assert!(wq.wait_until(|| deps.signalled(), Timeout::Never, false) == Ok(true));
+/// assert!(deps.error() == Some(EIO));
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// Every node's callback was added to its fence (or found it signalled) with the node's `deps`
+/// pointing at this value, which is pinned; `pending` counts the callbacks not yet run.
+#[pin_data(PinnedDrop)]
+pub struct Dependencies {
+    nodes: KVec<Dependency>,
+    pending: AtomicUsize,
+    wake: Arc<WaitQueue>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+/// A fence of [`Dependencies`] and its callback.
+#[repr(C)]
+struct Dependency {
+    // First, so that the callback finds the node from the `dma_fence_cb` it is given.
+    cb: Opaque<bindings::dma_fence_cb>,
+    fence: ARef<Fence>,
+    deps: *const Dependencies,
+}
+
+// SAFETY: The nodes are only touched by the callbacks, under their fence's lock, and by `drop`,
+// after it removed the callbacks; the rest is `Send` and `Sync`.
+unsafe impl Send for Dependencies {}
+// SAFETY: See above; `&self` only reads atomics and fences.
+unsafe impl Sync for Dependencies {}
+
+impl Dependencies {
+    /// Waits, through callbacks, for `fences`; `wake` is woken once all have signalled.
+    pub fn new(fences: KVec<ARef<Fence>>, wake: Arc<WaitQueue>) -> Result<Pin<KBox<Self>>> {
+        let mut nodes = KVec::with_capacity(fences.len(), GFP_KERNEL)?;
+        for fence in fences {
+            // Room was made above: this does not allocate.
+            nodes.push(
+                Dependency {
+                    cb: Opaque::uninit(),
+                    fence,
+                    deps: core::ptr::null(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let count = nodes.len();
+        let mut this = KBox::pin(
+            Self {
+                nodes,
+                // One more than the fences, taken away once every callback is added: the wake-up
+                // happens once, after that.
+                pending: AtomicUsize::new(count + 1),
+                wake,
+                _pin: PhantomPinned,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: Nothing is moved out; the nodes' buffer is not reallocated from here on.
+        let inner = unsafe { this.as_mut().get_unchecked_mut() };
+        let deps: *const Self = inner;
+        for node in inner.nodes.iter_mut() {
+            node.deps = deps;
+            // SAFETY: The fence is live, the callback node lives in the pinned value until `drop`
+            // removes it from the fence.
+            let ret = unsafe {
+                bindings::dma_fence_add_callback(
+                    node.fence.as_raw(),
+                    node.cb.get(),
+                    Some(dependency_signalled),
+                )
+            };
+            if ret != 0 {
+                // Already signalled: no callback will run for it.
+                inner.pending.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        if inner.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            inner.wake.wake_all();
+        }
+        Ok(this)
+    }
+
+    /// Whether every fence has signalled.
+    pub fn signalled(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+
+    /// The error of the first fence that signalled with one, if any.
+    pub fn error(&self) -> Option<Error> {
+        self.nodes.iter().find_map(|n| n.fence.status().err())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Dependencies {
+    fn drop(self: Pin<&mut Self>) {
+        for node in self.nodes.iter() {
+            // SAFETY: The callback was added to this fence, or found it signalled; removing it
+            // takes the fence's lock, so once this returns the callback is not running and will
+            // not run. Removing one that ran, or was never added, does nothing.
+            unsafe { bindings::dma_fence_remove_callback(node.fence.as_raw(), node.cb.get()) };
+        }
+    }
+}
+
+/// `dma_fence_func_t` of a [`Dependency`]: its fence signalled.
+///
+/// # Safety
+///
+/// `cb` must be the callback of a [`Dependency`] of live [`Dependencies`].
+unsafe extern "C" fn dependency_signalled(
+    _fence: *mut bindings::dma_fence,
+    cb: *mut bindings::dma_fence_cb,
+) {
+    // SAFETY: `cb` starts a `Dependency` (`repr(C)`), whose `deps` is live: `drop` removes the
+    // callbacks before the value goes.
+    let deps = unsafe { &*(*cb.cast::<Dependency>()).deps };
+    if deps.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        deps.wake.wake_all();
+    }
+}
+
 /// A stretch of code on a fence's signalling path, for lockdep (`dma_fence_begin_signalling`).
 ///
 /// Between publishing a fence and signalling it, code must not allocate memory (reclaim may wait
@@ -559,25 +677,6 @@ mod tests {
         assert!(s2 > s1);
         first.signal();
         second.signal();
-        Ok(())
-    }
-
-    #[test]
-    fn long_running_contexts_mark_their_fences() -> Result {
-        let ctx = Arc::pin_init(
-            new_fence_context!(
-                crate::c_str!("rust_test"),
-                crate::c_str!("rust_test_lr"),
-                long_running
-            ),
-            GFP_KERNEL,
-        )?;
-        let lr = ctx.new_fence()?;
-        let plain = context()?.new_fence()?;
-        assert!(lr.fence().is_long_running());
-        assert!(!plain.fence().is_long_running());
-        lr.signal();
-        plain.signal();
         Ok(())
     }
 

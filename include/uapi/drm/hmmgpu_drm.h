@@ -336,8 +336,13 @@ struct drm_hmmgpu_vm_destroy {
  * or the error of an input fence that signalled with one, in which case the
  * job does not run). Export the sync object's fence as a sync_file and read
  * struct sync_file_info.status with SYNC_IOC_FILE_INFO (1: signalled without
- * error, 0: not yet, < 0: the error). A user fence's job writes its error, as
- * a __s64, at @error_addr, if given, before it writes @value at @addr.
+ * error, 0: not yet, < 0: the error). A timeline point is a dma_fence_chain
+ * node, which does not carry its fence's error: export the point (transfer it
+ * to a binary sync object first, DRM_IOCTL_SYNCOBJ_TRANSFER) and read the
+ * status of the first struct sync_fence_info that SYNC_IOC_FILE_INFO returns
+ * with @num_fences non-zero: the point's own fence. A user fence's job writes
+ * its error, as a __s64, at @error_addr, if given, before it writes @value at
+ * @addr.
  */
 
 /** DRM_HMMGPU_SYNC_SYNCOBJ - A binary sync object: @handle. */
@@ -347,7 +352,7 @@ struct drm_hmmgpu_vm_destroy {
 /**
  * DRM_HMMGPU_SYNC_USER_FENCE - A user fence, signal only: when the work is
  * done (whether it succeeded or not), the kernel writes @value, as one 64-bit
- * store, at @addr in the address space of the process that owns the VM.
+ * store, at @addr in the address space of the process that made the call.
  */
 #define DRM_HMMGPU_SYNC_USER_FENCE		2
 
@@ -512,7 +517,8 @@ struct drm_hmmgpu_vm_bind {
  *
  * Queues a job that runs the @cmd_count commands at @cmds on the VM, after
  * the wait syncs among the @num_syncs at @syncs have signalled, and signals
- * its signal syncs when done (see struct drm_hmmgpu_sync). Jobs of a VM run
+ * its signal syncs when done (see struct drm_hmmgpu_sync); when the call
+ * fails, none is signalled. Jobs of a VM run
  * one at a time, in submission order. A job not done @timeout_ms
  * milliseconds after it was submitted (waiting for its input fences and for
  * the jobs before it included) ends with -ETIMEDOUT. A job whose input fence

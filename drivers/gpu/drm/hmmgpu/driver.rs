@@ -7,6 +7,8 @@ use kernel::{
     alloc::flags::GFP_KERNEL,
     c_str,
     drm::{self, driver::feature, ioctl},
+    mm::user_fence::UserFenceQueue,
+    new_user_fence_queue,
     prelude::*,
     sync::Arc,
     workqueue::{OwnedQueue, WqFlags},
@@ -21,6 +23,8 @@ pub(crate) struct DeviceData {
     /// Where the VMs release the pins invalidations took away: a reclaim queue of its own, so
     /// that pins go promptly even under memory pressure and while jobs wait.
     pub(crate) release_queue: Arc<OwnedQueue>,
+    /// The user fences jobs write, and the tasks that wait for them.
+    pub(crate) user_fences: Arc<UserFenceQueue>,
 }
 
 impl DeviceData {
@@ -34,6 +38,7 @@ impl DeviceData {
                 )?,
                 GFP_KERNEL,
             )?,
+            user_fences: Arc::pin_init(new_user_fence_queue!(), GFP_KERNEL)?,
         }? Error)
     }
 }
@@ -65,8 +70,8 @@ impl drm::Driver for HmmGpuDriver {
         desc: c_str!("Virtual GPU that mirrors process memory"),
     };
 
-    // Sync objects carry the fences of jobs in and out.
-    const FEATURES: u32 = feature::RENDER | feature::SYNCOBJ;
+    // Sync objects, binary and timeline, carry the fences of jobs and binds in and out.
+    const FEATURES: u32 = feature::RENDER | feature::SYNCOBJ | feature::SYNCOBJ_TIMELINE;
 
     kernel::declare_drm_ioctls! {
         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),
@@ -79,7 +84,8 @@ impl drm::Driver for HmmGpuDriver {
         (HMMGPU_VM_DESTROY, drm_hmmgpu_vm_destroy, ioctl::RENDER_ALLOW, File::vm_destroy),
         (HMMGPU_VM_BIND, drm_hmmgpu_vm_bind, ioctl::RENDER_ALLOW, File::vm_bind),
         (HMMGPU_EXEC, drm_hmmgpu_exec, ioctl::RENDER_ALLOW, File::exec),
-        (HMMGPU_WAIT, drm_hmmgpu_wait, ioctl::RENDER_ALLOW, File::wait),
+        (HMMGPU_WAIT_USER_FENCE, drm_hmmgpu_wait_user_fence, ioctl::RENDER_ALLOW,
+            File::wait_user_fence),
         (HMMGPU_VM_STATS, drm_hmmgpu_vm_stats, ioctl::RENDER_ALLOW, File::vm_stats),
     }
 }

@@ -8,18 +8,23 @@ use crate::{
     gem::Bo,
     job::Job,
     mode::{self, Completion},
+    syncs::Syncs,
     userptr::{Userptr, UserptrObject},
     vm::Vm,
 };
 use core::mem::MaybeUninit;
 use kernel::{
     alloc::flags::GFP_KERNEL,
+    c_str,
+    dma_fence::{Dependencies, Fence},
     drm,
-    drm::{gem::BaseObject, syncobj::SyncObj},
-    new_mutex,
+    drm::gem::BaseObject,
+    mm::user_fence::Compare,
+    new_fence_context, new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, Mutex},
+    types::ARef,
     uaccess::UserSlice,
     uapi,
 };
@@ -168,7 +173,7 @@ impl File {
         // Ids are not reused while the file is open; past 2^32 - 2 VMs, creation fails.
         let id = vms.next_id;
         let next_id = id.checked_add(1).ok_or(ENOSPC)?;
-        let vm = Vm::new(mode, dev.release_queue.clone())?;
+        let vm = Vm::new(mode, dev.release_queue.clone(), dev.user_fences.clone())?;
         vms.vms.push((id, vm), GFP_KERNEL)?;
         vms.next_id = next_id;
         args.vm_id = id;
@@ -205,24 +210,80 @@ impl File {
         Ok(0)
     }
 
-    /// `DRM_IOCTL_HMMGPU_VM_BIND`.
+    /// `DRM_IOCTL_HMMGPU_VM_BIND`: the operations in order, after the wait syncs; the signal
+    /// syncs are signalled whatever the outcome, unless a signal interrupted the wait.
     pub(crate) fn vm_bind(
         _dev: &Device,
         args: &mut uapi::drm_hmmgpu_vm_bind,
         file: &DrmFile,
     ) -> Result<u32> {
+        args.failed_op = 0;
         let vm = file.inner().vm(args.vm_id)?;
-        match args.op {
-            uapi::DRM_HMMGPU_VM_BIND_MAP => vm.map(file, args)?,
-            uapi::DRM_HMMGPU_VM_BIND_UNMAP => {
-                if args.handle != 0 || args.flags != 0 || args.offset != 0 {
-                    return Err(EINVAL);
-                }
-                vm.unmap(args.va, args.size)?
+        let ops = match args.num_ops {
+            0 | 1 if args.ops == 0 => {
+                let mut one = KVec::with_capacity(1, GFP_KERNEL)?;
+                one.push(args.bind, GFP_KERNEL)?;
+                one
+            }
+            n if n > 1 && n <= uapi::HMMGPU_VM_BIND_MAX_OPS && is_zero(&args.bind) => {
+                read_array::<uapi::drm_hmmgpu_vm_bind_op>(args.ops, n)?
             }
             _ => return Err(EINVAL),
+        };
+        let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, true)?;
+        // The fence that signals the sync objects: made first, so that nothing fails once the
+        // operations are done. Each bind has a timeline of its own: binds may end in any order.
+        let done = match syncs.has_signals() {
+            true => Some(
+                Arc::pin_init(
+                    new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-bind")),
+                    GFP_KERNEL,
+                )?
+                .new_fence()?,
+            ),
+            false => None,
+        };
+        for fence in syncs.waits.iter() {
+            fence.wait_interruptible(u64::MAX)?;
         }
-        Ok(0)
+        let mut result = syncs.waits.iter().try_for_each(|f| f.status().map(|_| ()));
+        if result.is_ok() {
+            for (i, op) in ops.iter().enumerate() {
+                result = Self::bind_op(&vm, file, op);
+                if result.is_err() {
+                    args.failed_op = i as u32;
+                    break;
+                }
+            }
+        }
+        let user_fences = core::mem::take(&mut syncs.user_fences);
+        if let Some(done) = done {
+            let fence: ARef<Fence> = done.fence().into();
+            match result {
+                Ok(()) => done.signal(),
+                Err(e) => done.signal_error(e),
+            }
+            syncs.signal(&fence);
+        }
+        Syncs::signal_user_fences(user_fences, result, &vm.user_fences);
+        result.map(|()| 0)
+    }
+
+    /// One operation of `DRM_IOCTL_HMMGPU_VM_BIND`.
+    fn bind_op(vm: &Arc<Vm>, file: &DrmFile, op: &uapi::drm_hmmgpu_vm_bind_op) -> Result {
+        if op.pad != 0 {
+            return Err(EINVAL);
+        }
+        match op.op {
+            uapi::DRM_HMMGPU_VM_BIND_MAP => vm.map(file, op),
+            uapi::DRM_HMMGPU_VM_BIND_UNMAP => {
+                if op.handle != 0 || op.flags != 0 || op.offset != 0 {
+                    return Err(EINVAL);
+                }
+                vm.unmap(op.va, op.size)
+            }
+            _ => Err(EINVAL),
+        }
     }
 
     /// `DRM_IOCTL_HMMGPU_EXEC`.
@@ -231,10 +292,8 @@ impl File {
         args: &mut uapi::drm_hmmgpu_exec,
         file: &DrmFile,
     ) -> Result<u32> {
-        let max_syncs = uapi::HMMGPU_EXEC_MAX_SYNCS;
         if args.flags != 0
-            || args.in_count > max_syncs
-            || args.out_count > max_syncs
+            || args.pad != 0
             || args.timeout_ms > uapi::HMMGPU_EXEC_MAX_TIMEOUT_MS
             || args.cmd_count == 0
             || args.cmd_count > uapi::HMMGPU_CMD_MAX_COUNT
@@ -244,58 +303,46 @@ impl File {
         let vm = file.inner().vm(args.vm_id)?;
         let raw = read_array::<uapi::drm_hmmgpu_cmd>(args.cmds, args.cmd_count)?;
         let cmds = command::decode(&raw)?;
-        let mut waits = KVec::new();
-        for handle in read_array::<u32>(args.in_syncobjs, args.in_count)?.iter() {
-            if let Some(fence) = SyncObj::lookup(file, *handle)?.fence() {
-                // Invalidations of VMs that cannot fault wait for their jobs, possibly in
-                // reclaim: such jobs may not wait for fences that wait for memory.
-                if vm.mode.completion() == Completion::Fence
-                    && fence.is_long_running()
-                    && !fence.is_signaled()
-                {
-                    return Err(EINVAL);
-                }
-                waits.push(fence, GFP_KERNEL)?;
-            }
-        }
-        let mut outs = KVec::new();
-        for handle in read_array::<u32>(args.out_syncobjs, args.out_count)?.iter() {
-            outs.push(SyncObj::lookup(file, *handle)?, GFP_KERNEL)?;
-        }
+        // Jobs of long-running VMs have no fence to signal sync objects with.
+        let fenced = vm.mode.completion() == Completion::Fence;
+        let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, fenced)?;
+        let inputs = Dependencies::new(core::mem::take(&mut syncs.waits), vm.events.clone())?;
+        let user_fences = core::mem::take(&mut syncs.user_fences);
         let timeout_ms = match args.timeout_ms {
             0 => uapi::HMMGPU_EXEC_DEFAULT_TIMEOUT_MS,
             t => t,
         };
         let owner = vm.is_owner();
         let job = KBox::pin_init(
-            Job::new(vm.clone(), cmds, owner, waits, timeout_ms),
+            Job::new(vm.clone(), cmds, owner, inputs, user_fences, timeout_ms),
             GFP_KERNEL,
         )?;
-        let fence = vm.submit(job, owner)?;
-        for out in outs.iter() {
-            out.replace_fence(Some(&fence));
+        if let Some(fence) = vm.submit(job, owner)? {
+            syncs.signal(&fence);
         }
         Ok(0)
     }
 
-    /// `DRM_IOCTL_HMMGPU_WAIT`.
-    pub(crate) fn wait(
-        _dev: &Device,
-        args: &mut uapi::drm_hmmgpu_wait,
-        file: &DrmFile,
+    /// `DRM_IOCTL_HMMGPU_WAIT_USER_FENCE`.
+    pub(crate) fn wait_user_fence(
+        dev: &Device,
+        args: &mut uapi::drm_hmmgpu_wait_user_fence,
+        _file: &DrmFile,
     ) -> Result<u32> {
-        if args.flags != 0 || args.pad != 0 {
+        let op = match args.op {
+            uapi::DRM_HMMGPU_WAIT_EQ => Compare::Eq,
+            uapi::DRM_HMMGPU_WAIT_NEQ => Compare::Ne,
+            uapi::DRM_HMMGPU_WAIT_GT => Compare::Gt,
+            uapi::DRM_HMMGPU_WAIT_GTE => Compare::Ge,
+            uapi::DRM_HMMGPU_WAIT_LT => Compare::Lt,
+            uapi::DRM_HMMGPU_WAIT_LTE => Compare::Le,
+            _ => return Err(EINVAL),
+        };
+        if args.flags != 0 {
             return Err(EINVAL);
         }
-        let fence = SyncObj::lookup(file, args.syncobj)?.fence().ok_or(EINVAL)?;
-        let timeout = u64::try_from(args.timeout_ns).unwrap_or(0);
-        if !fence.wait_interruptible(timeout)? {
-            return Err(Error::from_errno(-(kernel::bindings::ETIME as i32)));
-        }
-        args.error = match fence.status() {
-            Ok(_) => 0,
-            Err(e) => e.to_errno(),
-        };
+        dev.user_fences
+            .wait(args.addr, args.value, args.mask, op, &mut args.timeout_ns)?;
         Ok(0)
     }
 
@@ -318,16 +365,29 @@ impl File {
 ///
 /// # Safety
 ///
-/// Every bit pattern of the type's size must be a valid value.
-unsafe trait Plain: Copy {}
+/// Every bit pattern of the type's size must be a valid value, and the type has no padding.
+pub(crate) unsafe trait Plain: Copy {}
 
 // SAFETY: Any bits make a `u32`.
 unsafe impl Plain for u32 {}
 // SAFETY: The struct is made of `__u32` and `__u64` fields only, without padding.
 unsafe impl Plain for uapi::drm_hmmgpu_cmd {}
+// SAFETY: As above.
+unsafe impl Plain for uapi::drm_hmmgpu_sync {}
+// SAFETY: As above.
+unsafe impl Plain for uapi::drm_hmmgpu_vm_bind_op {}
+
+/// Whether every byte of `value` is zero.
+fn is_zero<T: Plain>(value: &T) -> bool {
+    // SAFETY: `T` has no padding: all its bytes are initialised and may be read as bytes.
+    let bytes = unsafe {
+        core::slice::from_raw_parts((value as *const T).cast::<u8>(), core::mem::size_of::<T>())
+    };
+    bytes.iter().all(|b| *b == 0)
+}
 
 /// Reads an array of `count` values from userspace at `addr`.
-fn read_array<T: Plain>(addr: u64, count: u32) -> Result<KVec<T>> {
+pub(crate) fn read_array<T: Plain>(addr: u64, count: u32) -> Result<KVec<T>> {
     let count = count as usize;
     let bytes = count.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
     let mut out = KVec::<T>::with_capacity(count, GFP_KERNEL)?;

@@ -23,6 +23,7 @@ mod mirror;
 mod mode;
 mod page_table;
 mod pins;
+mod syncs;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;
 mod userptr;

@@ -53,8 +53,8 @@ pub(crate) struct Round<'f> {
     pub(crate) owner: bool,
     /// The generation the mirrors taken this round are as of.
     generation: u64,
-    /// The job's fence, published when the round succeeds.
-    fence: &'f ARef<Fence>,
+    /// The job's fence, published when the round succeeds; `None` for a long-running VM.
+    fence: Option<&'f ARef<Fence>>,
 }
 
 /// One mirror's listing.
@@ -146,7 +146,12 @@ impl Vm {
     /// then checks under the notifier lock that no invalidation raced, and if none did,
     /// publishes `fence` under it. Mirrors that cannot be mirrored (not mapped any more, not the
     /// submitter's process) are left cleared: jobs that touch them fault.
-    pub(crate) fn validate(&self, b: &Mappings, owner: bool, fence: &ARef<Fence>) -> Result {
+    pub(crate) fn validate(
+        &self,
+        b: &Mappings,
+        owner: bool,
+        fence: Option<&ARef<Fence>>,
+    ) -> Result {
         let mut round = Round {
             index: 0,
             skip: KVVec::new(),
@@ -228,7 +233,9 @@ impl Vm {
     ) -> bool {
         let may = Invalidated::settle(guard, round.generation, &ByAddress(b), every(b));
         if may {
-            guard.last_fence = Some(round.fence.clone());
+            if let Some(fence) = round.fence {
+                guard.last_fence = Some(fence.clone());
+            }
         }
         may
     }

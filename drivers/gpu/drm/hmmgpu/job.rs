@@ -2,33 +2,39 @@
 
 //! Jobs: command buffers the engine runs on a VM, asynchronously, in submission order.
 //!
-//! A job waits for its input fences, then runs the engine in slices under the VM's notifier lock
-//! (the engine yields after a budget of page accesses, so that invalidations get in and the time
-//! limit is checked), and signals its fence, with an error if it failed. On a GPU page fault a
-//! job of a fault-mode VM has the fault handled and resumes; in the other modes the fault ends it
-//! with `EFAULT`. A job of a VM being destroyed ends with `ECANCELED` at its next slice (or its
-//! next look at its input fences); so does a job submitted before the VM's process exited.
+//! A job waits for its input fences (callbacks on them wake the VM's event queue, see
+//! [`Dependencies`]), then runs the engine in slices under the VM's notifier lock (the engine
+//! yields after a budget of page accesses, so that invalidations get in and the time limit is
+//! checked), and completes: it signals its fence, with an error if it failed, then writes its
+//! user fences. On a GPU page fault a job of a fault-mode VM has the fault handled and resumes;
+//! in the other modes the fault ends it with `EFAULT`. A job of a VM being destroyed ends with
+//! `ECANCELED` at its next slice (or while it waits for its input fences); so does a job
+//! submitted before the VM's process exited. A job whose input fence signalled with an error
+//! ends with that error, unrun.
 //!
-//! Only the engine's slices are a fence-signalling section: in fault mode, handling a fault
-//! faults CPU pages in, which allocates. Fault-mode invalidations therefore never wait for jobs,
-//! and job fences are only handed to sync objects, never to reservation objects that reclaim
-//! waits on.
+//! A job with a fence (prefault and pinned modes) runs wholly in a fence-signalling section,
+//! from the moment its inputs are ready until its fence has signalled, so that lockdep sees
+//! everything it does. Jobs of fault-mode VMs are long-running: handling a fault faults CPU
+//! pages in, which allocates, so they have no fence and complete through user fences only.
 
 use crate::{
     command::Command,
     engine::{self, Access, Progress, Stop},
     page_table::GpuFault,
+    syncs::Syncs,
     vm::{self, Stats, Vm},
 };
 use core::cell::Cell;
 use kernel::{
     bindings,
-    dma_fence::{Fence, FenceSignaller, SignallingSection},
-    impl_has_work, new_work,
+    dma_fence::{Dependencies, FenceSignaller, SignallingSection},
+    ffi::c_long,
+    impl_has_work,
+    mm::user_fence::UserFence,
+    new_work,
     prelude::*,
-    sync::Arc,
+    sync::{wait_queue::Timeout, Arc},
     time::Ktime,
-    types::ARef,
     workqueue::{Work, WorkItem},
 };
 
@@ -43,9 +49,6 @@ const STALLS_BEFORE_HOLDING: u32 = 4;
 /// short enough not to hold up the invalidations of the window for long.
 const HELD_SLICES: u32 = 32;
 
-/// How long a job waits for an input fence before it looks whether its VM is going away.
-const WAIT_SLICE_MS: u32 = 10;
-
 /// A job of a VM.
 #[pin_data]
 pub(crate) struct Job {
@@ -55,11 +58,13 @@ pub(crate) struct Job {
     cmds: KVec<Command>,
     /// Submitted by the process that owns the VM.
     owner: bool,
-    /// Fences to wait for before running.
-    waits: KVec<ARef<Fence>>,
-    /// Given at submission; taken once, when the job ends. If the job is dropped unrun, its
-    /// fence is cancelled.
+    /// The fences to wait for before running.
+    inputs: Pin<KBox<Dependencies>>,
+    /// Given at submission to jobs that have a fence; taken once, when the job ends. If the job
+    /// is dropped unrun, its fence is cancelled.
     signaller: Cell<Option<FenceSignaller>>,
+    /// Written when the job ends, after its fence signalled.
+    user_fences: Cell<KVec<UserFence>>,
     /// Set when the submission failed after the fence was made: the job signals it, in turn.
     failed: Cell<Option<Error>>,
     /// The job's submission index in its VM.
@@ -78,7 +83,8 @@ impl Job {
         vm: Arc<Vm>,
         cmds: KVec<Command>,
         owner: bool,
-        waits: KVec<ARef<Fence>>,
+        inputs: Pin<KBox<Dependencies>>,
+        user_fences: KVec<UserFence>,
         timeout_ms: u32,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -86,8 +92,9 @@ impl Job {
             vm,
             cmds,
             owner,
-            waits,
+            inputs,
             signaller: Cell::new(None),
+            user_fences: Cell::new(user_fences),
             failed: Cell::new(None),
             index: Cell::new(0),
             deadline: Ktime::ktime_get().to_ns() + i64::from(timeout_ms) * 1_000_000,
@@ -109,26 +116,31 @@ impl Job {
         self.failed.set(Some(err));
     }
 
+    /// Waits until the job's input fences have signalled: `Ok` when it may run.
+    fn wait_for_inputs(&self) -> Result {
+        let vm = &*self.vm;
+        let index = self.index.get();
+        let left_ms = (self.deadline - Ktime::ktime_get().to_ns()).max(0) / 1_000_000;
+        let jiffies = kernel::time::msecs_to_jiffies(u32::try_from(left_ms).unwrap_or(u32::MAX));
+        // The VM's event queue is woken by the last input fence and by cancellation.
+        let ready = vm.events.wait_until(
+            || self.inputs.signalled() || vm.job_cancelled(index),
+            Timeout::Jiffies(jiffies.try_into().unwrap_or(c_long::MAX)),
+            false,
+        )?;
+        if vm.job_cancelled(index) {
+            return Err(canceled());
+        }
+        if !ready {
+            return Err(timed_out());
+        }
+        self.inputs.error().map_or(Ok(()), Err)
+    }
+
     /// Runs the job to its end: `Ok` when every command completed.
     fn execute(&self) -> Result {
         let deadline = self.deadline;
-        let left_ms = || {
-            let left = deadline - Ktime::ktime_get().to_ns();
-            u32::try_from(left.max(0) / 1_000_000).unwrap_or(u32::MAX)
-        };
         let vm = &*self.vm;
-        for fence in self.waits.iter() {
-            // In slices, so that destroying the VM does not wait for a fence that may never
-            // signal.
-            while fence.wait(left_ms().min(WAIT_SLICE_MS)).is_err() {
-                if vm.job_cancelled(self.index.get()) {
-                    return Err(canceled());
-                }
-                if left_ms() == 0 {
-                    return Err(timed_out());
-                }
-            }
-        }
         let mut progress = Progress::default();
         // GPU page faults handled in a row without the job getting any further.
         let mut stalls = 0;
@@ -182,7 +194,6 @@ impl Job {
 
     /// Runs the engine for one budget of page accesses, under the notifier lock.
     fn slice(&self, progress: &mut Progress) -> Result<(), Stop> {
-        let _section = SignallingSection::begin();
         let guard = self.vm.state.lock();
         let mut access = Access {
             owner: self.owner,
@@ -196,25 +207,51 @@ impl WorkItem for Job {
     type Pointer = Pin<KBox<Job>>;
 
     fn run(this: Pin<KBox<Job>>) {
-        let Some(signaller) = this.signaller.take() else {
-            return;
+        let signaller = this.signaller.take();
+        let user_fences = this.user_fences.take();
+        let result = match this.failed.take() {
+            // The submission failed: signal its error in turn, unrun and uncounted. Its user
+            // fences are not written: the ioctl returned the error, and the same fences may be
+            // given to the next try.
+            Some(err) => {
+                if let Some(signaller) = signaller {
+                    signaller.signal_error(err);
+                }
+                return;
+            }
+            None => match signaller {
+                Some(signaller) => {
+                    // Everything from here to the signal is on the fence's signalling path.
+                    let _section = SignallingSection::begin();
+                    let result = this.wait_for_inputs().and_then(|()| this.execute());
+                    this.count(result);
+                    match result {
+                        Ok(()) => signaller.signal(),
+                        Err(e) => signaller.signal_error(e),
+                    }
+                    result
+                }
+                None => {
+                    let result = this.wait_for_inputs().and_then(|()| this.execute());
+                    this.count(result);
+                    result
+                }
+            },
         };
-        if let Some(err) = this.failed.take() {
-            signaller.signal_error(err);
-            return;
-        }
-        let result = this.execute();
-        let stats = &this.vm.stats;
-        match result {
-            Ok(()) => {
-                Stats::inc(&stats.jobs_done);
-                signaller.signal();
-            }
-            Err(e) => {
-                Stats::inc(&stats.jobs_failed);
-                signaller.signal_error(e);
-            }
-        }
+        // After the fence: writing user memory may fault pages in.
+        Syncs::signal_user_fences(user_fences, result, &this.vm.user_fences);
+    }
+}
+
+impl Job {
+    /// Counts the job's end in its VM's statistics.
+    fn count(&self, result: Result) {
+        let stats = &self.vm.stats;
+        Stats::inc(if result.is_ok() {
+            &stats.jobs_done
+        } else {
+            &stats.jobs_failed
+        });
     }
 }
 

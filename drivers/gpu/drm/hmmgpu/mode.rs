@@ -51,11 +51,12 @@ static MODES: [Mode; 3] = [&fault::Fault, &prefault::Prefault, &pinned::Pinned];
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Completion {
     /// An ordinary dma-fence: jobs never wait for memory, so invalidations may wait for them
-    /// (and do, when the GPU cannot fault). Such jobs may not wait for fences that wait for
-    /// memory, and the VM's process exiting cancels them rather than wait.
+    /// (and do, when the GPU cannot fault), and the VM's process exiting cancels them rather
+    /// than wait. A job runs, once its inputs are ready, wholly in a fence-signalling section.
     Fence,
-    /// A long-running fence (see [`kernel::dma_fence`]): jobs fault CPU pages in, which
-    /// allocates, before they signal. Invalidations never wait for them.
+    /// No dma-fence (the VM is long-running): jobs fault CPU pages in, which allocates, before
+    /// they complete, so they complete through user fences only
+    /// ([`kernel::mm::user_fence`]). Invalidations never wait for them.
     LongRunning,
 }
 

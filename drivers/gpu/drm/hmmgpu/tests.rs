@@ -78,8 +78,8 @@ mod tests {
                 size_of::<uapi::drm_hmmgpu_exec>(),
             ),
             (
-                uapi::DRM_IOCTL_HMMGPU_WAIT,
-                size_of::<uapi::drm_hmmgpu_wait>(),
+                uapi::DRM_IOCTL_HMMGPU_WAIT_USER_FENCE,
+                size_of::<uapi::drm_hmmgpu_wait_user_fence>(),
             ),
             (
                 uapi::DRM_IOCTL_HMMGPU_VM_STATS,

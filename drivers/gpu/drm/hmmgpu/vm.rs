@@ -37,16 +37,17 @@ use kernel::{
     drm,
     drm::gem::BaseObject,
     impl_has_work,
+    mm::user_fence::UserFenceQueue,
     mm::{
         interval_notifier::IntervalNotifier,
         invalidated::Invalidated,
         notifier_lock::{NotifierGuard, NotifierLock},
         range_lock, Mm,
     },
-    new_fence_context, new_mutex, new_notifier_lock, new_work,
+    new_fence_context, new_mutex, new_notifier_lock, new_wait_queue, new_work,
     prelude::*,
     rbtree::RBTree,
-    sync::{Arc, Mutex},
+    sync::{wait_queue::WaitQueue, Arc, Mutex},
     time::Ktime,
     types::ARef,
     uapi,
@@ -141,7 +142,12 @@ pub(crate) struct Vm {
     #[pin]
     pub(crate) state: NotifierLock<State>,
     pub(crate) stats: Arc<Stats>,
-    pub(crate) fences: Arc<FenceContext>,
+    /// The timeline of the jobs' fences; `None` for a long-running VM, whose jobs have none.
+    fences: Option<Arc<FenceContext>>,
+    /// Woken when a job's input fences have all signalled, and when jobs are cancelled.
+    pub(crate) events: Arc<WaitQueue>,
+    /// The device's queue of user fences, which jobs write when they end.
+    pub(crate) user_fences: Arc<UserFenceQueue>,
     queue: OwnedQueue,
     /// The device's queue that releases stale pins.
     release_queue: Arc<OwnedQueue>,
@@ -180,18 +186,20 @@ impl WorkItem for Vm {
 }
 
 impl Vm {
-    /// Creates a VM of the current process; its stale pins are released on `release_queue`.
-    pub(crate) fn new(mode: Mode, release_queue: Arc<OwnedQueue>) -> Result<Arc<Vm>> {
+    /// Creates a VM of the current process; its stale pins are released on `release_queue`,
+    /// its jobs' user fences written through `user_fences`.
+    pub(crate) fn new(
+        mode: Mode,
+        release_queue: Arc<OwnedQueue>,
+        user_fences: Arc<UserFenceQueue>,
+    ) -> Result<Arc<Vm>> {
         let mm = Mm::current().ok_or(EINVAL)?;
-        let timeline = mode.timeline();
         let fences = match mode.completion() {
-            Completion::LongRunning => Arc::pin_init(
-                new_fence_context!(c_str!("hmmgpu"), timeline, long_running),
+            Completion::LongRunning => None,
+            Completion::Fence => Some(Arc::pin_init(
+                new_fence_context!(c_str!("hmmgpu"), mode.timeline()),
                 GFP_KERNEL,
-            )?,
-            Completion::Fence => {
-                Arc::pin_init(new_fence_context!(c_str!("hmmgpu"), timeline), GFP_KERNEL)?
-            }
+            )?),
         };
         let state = State {
             pt: PageTable::new()?,
@@ -208,6 +216,8 @@ impl Vm {
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
                 stats: Arc::new(Stats::default(), GFP_KERNEL)?,
                 fences,
+                events: Arc::pin_init(new_wait_queue!("hmmgpu::vm::events"), GFP_KERNEL)?,
+                user_fences,
                 // Jobs run in submission order, and under memory pressure: reclaim waits for
                 // their fences (through invalidations).
                 queue: OwnedQueue::new_ordered(c_str!("hmmgpu-vm"), WqFlags::MEM_RECLAIM)?,
@@ -258,6 +268,8 @@ impl Vm {
         // Submissions count themselves before they publish under the notifier lock, held here.
         let submitted = self.submitted.load(Ordering::Acquire);
         self.cancel_below.fetch_max(submitted, Ordering::AcqRel);
+        // A job waiting for its input fences looks again.
+        self.events.wake_all();
     }
 
     /// Destroys the VM: cancels its jobs, waits for them, and removes every mapping, which
@@ -266,6 +278,8 @@ impl Vm {
         let guard = self.state.lock();
         self.cancelled.store(true, Ordering::Relaxed);
         drop(guard);
+        // A job waiting for its input fences looks again, and ends.
+        self.events.wake_all();
         // Submissions check `cancelled` and queue their job under `bindings`: once we have held
         // it, none queues any more.
         drop(self.bindings.lock());
@@ -308,24 +322,30 @@ impl Vm {
         drop(maps);
     }
 
-    /// Submits `job`: gives it the next fence of the VM's timeline, mirrors the invalidated
-    /// userptrs, then publishes the fence to the VM under the notifier lock and queues the job
-    /// (see [`Vm::validate`]). Returns the fence.
+    /// Submits `job`: gives it the next fence of the VM's timeline (unless the VM is
+    /// long-running), mirrors the invalidated userptrs, then publishes the fence to the VM under
+    /// the notifier lock and queues the job (see [`Vm::validate`]). Returns the fence.
     ///
     /// Fences are made and jobs queued under `bindings`, so that they signal in the order of
     /// their sequence numbers. A job whose submission fails after its fence was made is still
     /// queued, to signal that fence with the error in its turn.
-    pub(crate) fn submit(&self, job: Pin<KBox<Job>>, owner: bool) -> Result<ARef<Fence>> {
+    pub(crate) fn submit(&self, job: Pin<KBox<Job>>, owner: bool) -> Result<Option<ARef<Fence>>> {
         let b = self.bindings.lock();
         if self.cancelled() {
             return Err(ENOENT);
         }
-        let signaller = self.fences.new_fence()?;
-        let fence: ARef<Fence> = signaller.fence().into();
-        job.set_signaller(signaller);
+        let fence = match &self.fences {
+            Some(ctx) => {
+                let signaller = ctx.new_fence()?;
+                let fence: ARef<Fence> = signaller.fence().into();
+                job.set_signaller(signaller);
+                Some(fence)
+            }
+            None => None,
+        };
         // Under `bindings`: indices follow submission order.
         job.set_index(self.submitted.fetch_add(1, Ordering::AcqRel));
-        let published = self.validate(&b, owner, &fence);
+        let published = self.validate(&b, owner, fence.as_ref());
         if let Err(e) = published {
             job.fail(e);
         }
@@ -358,7 +378,7 @@ impl Vm {
     pub(crate) fn map(
         self: &Arc<Self>,
         file: &drm::File<crate::file::File>,
-        args: &uapi::drm_hmmgpu_vm_bind,
+        args: &uapi::drm_hmmgpu_vm_bind_op,
     ) -> Result {
         let (va, size, offset) = (args.va, args.size, args.offset);
         PageTable::check_range(va, size)?;
@@ -400,7 +420,7 @@ impl Vm {
     fn new_mapping(
         self: &Arc<Self>,
         file: &drm::File<crate::file::File>,
-        args: &uapi::drm_hmmgpu_vm_bind,
+        args: &uapi::drm_hmmgpu_vm_bind_op,
         b: &Mappings,
     ) -> Result<Mapping> {
         let (va, size, offset) = (args.va, args.size, args.offset);

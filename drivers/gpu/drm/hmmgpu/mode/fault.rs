@@ -9,8 +9,9 @@
 //! clears the entries of its range: the engine translates every access under the notifier lock,
 //! so no job touches the old pages once the lock is released, and its next access faults.
 //!
-//! Faulting CPU pages in allocates, so jobs may wait for memory before they signal: their fences
-//! are long-running, and invalidations never wait for them.
+//! Faulting CPU pages in allocates, so jobs may wait for memory before they complete: the VM is
+//! long-running, its jobs have no dma-fence but user fences, and invalidations never wait for
+//! them.
 
 use crate::{
     engine::Stop,
@@ -24,14 +25,12 @@ use crate::{
 };
 use core::sync::atomic::Ordering;
 use kernel::{
-    c_str,
     mm::{
         hmm::{Fault as HmmFault, Range},
         interval_notifier::{IntervalNotifier, InvalidateRange},
         notifier_lock::NotifierGuard,
     },
     prelude::*,
-    str::CStr,
     uapi,
 };
 
@@ -44,10 +43,6 @@ pub(crate) struct Fault;
 impl Coherence for Fault {
     fn flag(&self) -> u32 {
         uapi::DRM_HMMGPU_VM_MODE_FAULT
-    }
-
-    fn timeline(&self) -> &'static CStr {
-        c_str!("hmmgpu-vm-fault")
     }
 
     fn completion(&self) -> Completion {
