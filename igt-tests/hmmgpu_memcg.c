@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Copyright (C) 2026 The hmmgpu developers
+ *
+ * Kernel memory that a file of hmmgpu makes the kernel hold is charged to
+ * the memory cgroup of the process that made it (include/uapi/drm/
+ * hmmgpu_drm.h, "Memory"): queued jobs, mappings and their page tables, GEM
+ * objects and sync objects. A process in a memory cgroup with a small limit
+ * gets -ENOMEM when it reaches the limit, cleanly; the rest of the guest
+ * goes on using the device meanwhile; and the memory comes back when the
+ * objects go.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "igt.h"
+#include "igt_hmmgpu.h"
+
+IGT_TEST_DESCRIPTION("Jobs, mappings, GEM objects and sync objects are charged to the "
+		     "memory cgroup of the process that made them: it gets -ENOMEM at its "
+		     "limit, others go on, and the memory comes back.");
+
+#define SZ_1G		(1ull << 30)
+#define SZ_1M		(1ull << 20)
+#define CGROOT		"/sys/fs/cgroup"
+/* What may stay charged once everything is gone: slab and per-CPU leftovers. */
+#define SLACK		(2 * SZ_1M)
+/* Far more than any limit below allows: reaching it means nothing was charged. */
+#define MAX_TRIES	(1 << 20)
+
+/* sw_sync (drivers/dma-buf/sw_sync.c): fences userspace signals. */
+struct sw_sync_create_fence_data {
+	uint32_t value;
+	char name[32];
+	int32_t fence;
+};
+#define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC _IOW('W', 1, uint32_t)
+
+struct memcg {
+	char path[128];
+};
+
+static void cg_write(const struct memcg *cg, const char *file, const char *value)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg->path, file);
+	fd = open(path, O_WRONLY);
+	igt_assert_f(fd >= 0, "open %s: %s\n", path, strerror(errno));
+	igt_assert_f(write(fd, value, strlen(value)) == (ssize_t)strlen(value),
+		     "write %s to %s: %s\n", value, path, strerror(errno));
+	close(fd);
+}
+
+static uint64_t cg_read(const struct memcg *cg, const char *file)
+{
+	char path[256], buf[64] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cg->path, file);
+	fd = open(path, O_RDONLY);
+	igt_assert_f(fd >= 0, "open %s: %s\n", path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	igt_assert(n > 0);
+	return strtoull(buf, NULL, 10);
+}
+
+/* A memory cgroup of its own for the subtest, with @max bytes and no swap. */
+static void cg_create(struct memcg *cg, const char *name, uint64_t max)
+{
+	char value[32];
+
+	igt_require_f(access(CGROOT "/cgroup.subtree_control", F_OK) == 0,
+		      "no cgroup2 at " CGROOT "\n");
+	snprintf(cg->path, sizeof(cg->path), CGROOT "/hmmgpu-%s", name);
+	rmdir(cg->path);
+	igt_assert_f(mkdir(cg->path, 0755) == 0, "mkdir %s: %s\n", cg->path, strerror(errno));
+	snprintf(value, sizeof(value), "%" PRIu64, max);
+	cg_write(cg, "memory.max", value);
+	cg_write(cg, "memory.swap.max", "0");
+}
+
+static void cg_destroy(struct memcg *cg)
+{
+	igt_assert_f(rmdir(cg->path) == 0, "rmdir %s: %s\n", cg->path, strerror(errno));
+}
+
+/*
+ * Moves the calling process into @cg, and out of the OOM killer's reach: at
+ * the limit a charge then fails with -ENOMEM instead of killing it.
+ */
+static void cg_enter(const struct memcg *cg)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+
+	igt_assert(fd >= 0);
+	igt_assert(write(fd, "-1000", 5) == 5);
+	close(fd);
+	cg_write(cg, "cgroup.procs", "0");
+}
+
+/*
+ * Tells the parent the limit is reached and waits until it lifted it. Until
+ * then the child must not make the kernel allocate for it: only this write
+ * and read.
+ */
+static void tell_parent(int to_parent, int from_parent)
+{
+	char c;
+
+	igt_assert_eq(write(to_parent, "l", 1), 1);
+	igt_assert_eq(read(from_parent, &c, 1), 1);
+}
+
+/*
+ * Makes every page the child may write its own, now: after fork() its data
+ * pages are shared with the parent, and the first write to one copies it, a
+ * charge that at the limit would find no memory and retry forever. Locking
+ * them copies them (and the stack touched first, and every later mapping).
+ */
+static void own_pages(void)
+{
+	volatile char stack[64 << 10];
+
+	for (size_t i = 0; i < sizeof(stack); i += 4096)
+		stack[i] = 0;
+	igt_assert_f(mlockall(MCL_CURRENT | MCL_FUTURE) == 0, "mlockall: %s\n", strerror(errno));
+}
+
+/* The parent's side: a job on a VM of its own, outside the cgroup. */
+static void others_go_on(int fd)
+{
+	uint64_t *buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t vm, obj;
+
+	igt_assert(buf != MAP_FAILED);
+	vm = hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_PREFAULT);
+	obj = hmmgpu_userptr_create(fd, buf, 4096, 0);
+	hmmgpu_vm_map(fd, vm, obj, 0, SZ_1G, 4096, 0);
+	hmmgpu_cmd_write64(&cmd, SZ_1G + 8, 0x600d);
+	igt_assert_eq(hmmgpu_exec_job(fd, vm, &cmd, 1, 0), 0);
+	igt_assert_eq_u64(buf[1], 0x600d);
+	hmmgpu_vm_destroy(fd, vm);
+	gem_close(fd, obj);
+	munmap(buf, 4096);
+}
+
+/*
+ * Runs @fill in a child in @cg until it reports the limit reached; meanwhile
+ * the parent runs a job of its own; then the child frees everything and
+ * checks that the charge came back to where it started.
+ */
+static void at_limit(const char *name, uint64_t max,
+		     void (*fill)(int fd, const struct memcg *cg, int to_parent, int from_parent))
+{
+	int up[2], down[2], fd;
+	struct memcg cg;
+	char c;
+
+	cg_create(&cg, name, max);
+	igt_assert(pipe(up) == 0 && pipe(down) == 0);
+	igt_fork(child, 1) {
+		int cfd;
+
+		cg_enter(&cg);
+		own_pages();
+		/*
+		 * A first byte through the pipe, read at once: the pipe keeps the
+		 * page it used for the next write, so that telling the parent,
+		 * at the limit, allocates nothing.
+		 */
+		igt_assert_eq(write(up[1], "s", 1), 1);
+		cfd = drm_open_driver_render(DRIVER_HMMGPU);
+		fill(cfd, &cg, up[1], down[0]);
+	}
+	igt_assert_eq(read(up[0], &c, 1), 1);
+	/* The child is at its limit: the device still works for us. */
+	igt_assert_eq(read(up[0], &c, 1), 1);
+	fd = drm_open_driver_render(DRIVER_HMMGPU);
+	others_go_on(fd);
+	close(fd);
+	/*
+	 * Lift the limit before the child goes on: at the limit, its own next
+	 * page fault would find no memory and no task the OOM killer may kill,
+	 * and retry forever.
+	 */
+	cg_write(&cg, "memory.max", "max");
+	igt_assert_eq(write(down[1], "g", 1), 1);
+	igt_waitchildren();
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	cg_destroy(&cg);
+}
+
+/* Everything charged since @base is back, give or take SLACK. */
+static void assert_returned(const struct memcg *cg, uint64_t base, const char *what)
+{
+	uint64_t now = cg_read(cg, "memory.current");
+
+	igt_info("%s: %" PRIu64 " KiB charged at the start, %" PRIu64 " KiB after\n",
+		 what, base >> 10, now >> 10);
+	igt_assert_f(now <= base + SLACK, "%s: %" PRIu64 " KiB still charged\n", what,
+		     (now - base) >> 10);
+}
+
+static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	static struct drm_hmmgpu_cmd cmds[HMMGPU_CMD_MAX_COUNT];
+	uint64_t base = cg_read(cg, "memory.current");
+	struct sw_sync_create_fence_data fence = { .value = 1, .name = "hold" };
+	struct drm_hmmgpu_sync syncs[2];
+	uint32_t vm, hold, last;
+	unsigned int jobs;
+	int timeline, err = 0;
+
+	timeline = open("/sys/kernel/debug/sync/sw_sync", O_RDWR);
+	igt_require_f(timeline >= 0, "no sw_sync\n");
+	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &fence), 0);
+	igt_assert_eq(drmSyncobjCreate(fd, 0, &hold), 0);
+	igt_assert_eq(drmSyncobjImportSyncFile(fd, hold, fence.fence), 0);
+	close(fence.fence);
+	igt_assert_eq(drmSyncobjCreate(fd, 0, &last), 0);
+
+	vm = hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_PREFAULT);
+	for (unsigned int i = 0; i < HMMGPU_CMD_MAX_COUNT; i++)
+		hmmgpu_cmd_write64(&cmds[i], SZ_1G + 8 * i, i);
+	syncs[0] = hmmgpu_sync_wait(hold);
+	syncs[1] = hmmgpu_sync_signal(last);
+	/* Jobs of the longest time limit, all queued behind the unsignalled fence. */
+	for (jobs = 0; jobs < MAX_TRIES; jobs++) {
+		struct drm_hmmgpu_exec exec = {
+			.vm_id = vm,
+			.cmds = (uintptr_t)cmds,
+			.cmd_count = HMMGPU_CMD_MAX_COUNT,
+			.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS,
+			.syncs = (uintptr_t)syncs,
+			.num_syncs = 2,
+		};
+
+		err = __hmmgpu_exec(fd, &exec);
+		if (err)
+			break;
+	}
+	tell_parent(to_parent, from_parent);
+	igt_info("jobs: -ENOMEM after %u jobs queued, %" PRIu64 " KiB charged at most\n", jobs,
+		 cg_read(cg, "memory.peak") >> 10);
+	igt_assert_eq(err, -ENOMEM);
+	igt_assert_lt(0, jobs);
+
+	/* Let them run: they end (their writes fault: nothing is mapped) and go. */
+	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_INC, &(uint32_t){ 1 }), 0);
+	igt_assert_eq(__hmmgpu_wait(fd, last, 120ll * 1000000000, NULL), 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, last), -EFAULT);
+	hmmgpu_vm_destroy(fd, vm);
+	close(timeline);
+	close(fd);
+	assert_returned(cg, base, "jobs");
+}
+
+static void fill_binds(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	uint64_t base = cg_read(cg, "memory.current"), after_one;
+	unsigned int binds;
+	uint32_t vm, obj;
+	void *range;
+	int err = 0;
+
+	/* A userptr of 1 GiB of which nothing is mapped: bindings cost page tables only. */
+	range = mmap(NULL, SZ_1G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	igt_assert(range != MAP_FAILED);
+	obj = hmmgpu_userptr_create(fd, range, SZ_1G, 0);
+	vm = hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_FAULT);
+	for (binds = 0; binds < MAX_TRIES; binds++) {
+		err = __hmmgpu_vm_bind(fd, vm, DRM_HMMGPU_VM_BIND_MAP, obj, 0,
+				       (1ull + binds) * SZ_1G, SZ_1G, 0);
+		if (err)
+			break;
+	}
+	tell_parent(to_parent, from_parent);
+	igt_info("binds: -ENOMEM after %u bindings of 1 GiB, %" PRIu64 " KiB charged at most\n",
+		 binds, cg_read(cg, "memory.peak") >> 10);
+	igt_assert_eq(err, -ENOMEM);
+	igt_assert_lt(0, binds);
+
+	/* Unbinding returns the page tables. */
+	hmmgpu_vm_unmap(fd, vm, SZ_1G, binds * SZ_1G);
+	assert_returned(cg, base, "binds, unbound");
+
+	/* Bind and unbind cycles keep nothing more than the first did. */
+	hmmgpu_vm_map(fd, vm, obj, 0, SZ_1G, SZ_1G, 0);
+	hmmgpu_vm_unmap(fd, vm, SZ_1G, SZ_1G);
+	after_one = cg_read(cg, "memory.current");
+	for (int i = 0; i < 16; i++) {
+		hmmgpu_vm_map(fd, vm, obj, 0, (1ull + i) * SZ_1G, SZ_1G, 0);
+		hmmgpu_vm_unmap(fd, vm, (1ull + i) * SZ_1G, SZ_1G);
+	}
+	assert_returned(cg, after_one, "16 bind and unbind cycles");
+	hmmgpu_vm_destroy(fd, vm);
+	close(fd);
+	munmap(range, SZ_1G);
+	assert_returned(cg, base, "binds, closed");
+}
+
+static void fill_objects(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	uint64_t base = cg_read(cg, "memory.current");
+	unsigned int objects;
+	uint32_t handle;
+	int err = 0;
+
+	for (objects = 0; objects < MAX_TRIES; objects++) {
+		err = __hmmgpu_gem_create(fd, 4096, 0, &handle);
+		if (err)
+			break;
+	}
+	tell_parent(to_parent, from_parent);
+	igt_info("objects: -ENOMEM after %u GEM objects, %" PRIu64 " KiB charged at most\n",
+		 objects, cg_read(cg, "memory.peak") >> 10);
+	igt_assert_eq(err, -ENOMEM);
+	igt_assert_lt(0, objects);
+	close(fd);
+	assert_returned(cg, base, "objects");
+}
+
+static void fill_syncobjs(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	uint64_t base = cg_read(cg, "memory.current");
+	unsigned int syncobjs;
+	uint32_t handle;
+	int err = 0;
+
+	for (syncobjs = 0; syncobjs < MAX_TRIES; syncobjs++) {
+		if (drmSyncobjCreate(fd, 0, &handle)) {
+			err = -errno;
+			break;
+		}
+	}
+	tell_parent(to_parent, from_parent);
+	errno = 0;
+	igt_info("syncobjs: -ENOMEM after %u sync objects, %" PRIu64 " KiB charged at most\n",
+		 syncobjs, cg_read(cg, "memory.peak") >> 10);
+	igt_assert_eq(err, -ENOMEM);
+	igt_assert_lt(0, syncobjs);
+	close(fd);
+	assert_returned(cg, base, "syncobjs");
+}
+
+igt_main
+{
+	igt_fixture
+		close(drm_open_driver_render(DRIVER_HMMGPU));
+
+	igt_describe("Jobs queued behind an unsignalled fence are charged: -ENOMEM at the "
+		     "limit, and the memory comes back once they ran.");
+	igt_subtest("jobs")
+		at_limit("jobs", 32 * SZ_1M, fill_jobs);
+
+	igt_describe("Bindings' page tables are charged: -ENOMEM at the limit, returned "
+		     "at unbind, and bind and unbind cycles keep nothing more.");
+	igt_subtest("binds")
+		at_limit("binds", 32 * SZ_1M, fill_binds);
+
+	igt_describe("GEM objects are charged: -ENOMEM at the limit, back at close.");
+	igt_subtest("objects")
+		at_limit("objects", 16 * SZ_1M, fill_objects);
+
+	igt_describe("Sync objects are charged: -ENOMEM at the limit, back at close.");
+	igt_subtest("syncobjs")
+		at_limit("syncobjs", 8 * SZ_1M, fill_syncobjs);
+}
