@@ -15,7 +15,7 @@
 //! C header: [`include/linux/dma-fence.h`](srctree/include/linux/dma-fence.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox, KVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVec},
     bindings,
     error::to_result,
     prelude::*,
@@ -115,7 +115,7 @@ impl FenceContext {
     }
 
     /// Makes the next fence of the timeline, unsignalled. It must signal after the fences made
-    /// before it.
+    /// before it. The fence is charged to the caller's memory cgroup.
     pub fn new_fence(self: &Arc<Self>) -> Result<FenceSignaller> {
         let seqno = self.seqno.fetch_add(1, Ordering::Relaxed) + 1;
         let inner = KBox::new(
@@ -123,7 +123,7 @@ impl FenceContext {
                 fence: Opaque::uninit(),
                 ctx: self.clone(),
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         let inner = KBox::into_raw(inner);
         // SAFETY: `inner` is a valid allocation whose `fence` is at its start (`repr(C)`), as
@@ -469,9 +469,10 @@ unsafe impl Send for Dependencies {}
 unsafe impl Sync for Dependencies {}
 
 impl Dependencies {
-    /// Waits, through callbacks, for `fences`; `wake` is woken once all have signalled.
+    /// Waits, through callbacks, for `fences`; `wake` is woken once all have signalled. The
+    /// callbacks are charged to the caller's memory cgroup.
     pub fn new(fences: KVec<ARef<Fence>>, wake: Arc<WaitQueue>) -> Result<Pin<KBox<Self>>> {
-        let mut nodes = KVec::with_capacity(fences.len(), GFP_KERNEL)?;
+        let mut nodes = KVec::with_capacity(fences.len(), GFP_KERNEL_ACCOUNT)?;
         for fence in fences {
             // Room was made above: this does not allocate.
             nodes.push(
@@ -480,7 +481,7 @@ impl Dependencies {
                     fence,
                     deps: core::ptr::null(),
                 },
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )?;
         }
         let count = nodes.len();
@@ -493,7 +494,7 @@ impl Dependencies {
                 wake,
                 _pin: PhantomPinned,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // SAFETY: Nothing is moved out; the nodes' buffer is not reallocated from here on.
         let inner = unsafe { this.as_mut().get_unchecked_mut() };

@@ -15,6 +15,23 @@ extern "C" {
 #endif
 
 /*
+ * Memory. The kernel memory a file makes the kernel hold, for as long as the
+ * objects it made exist, is charged to the memory cgroup of the process whose
+ * call allocated it: GEM objects and userptr objects, VMs, mappings and their
+ * GPU page tables, mirrors of userptr mappings, queued jobs (their command
+ * buffers, syncs and fences) and sync objects (DRM_IOCTL_SYNCOBJ_CREATE). At
+ * the cgroup's limit such a call fails with -ENOMEM (the OOM killer may run
+ * first, as for any charge). Page tables go when the mappings that needed them
+ * go, but for a few spare tables per VM (at most 64 per level) kept for the
+ * next bind. Besides, these limits hold, each with its own error: 64 VMs per
+ * file (-ENOSPC), DRM_HMMGPU_PARAM_GEM_MAX_SIZE per object (-EINVAL),
+ * max_mappings mappings per VM (-ENOSPC), HMMGPU_CMD_MAX_COUNT commands per
+ * job, HMMGPU_MAX_SYNCS syncs per job or bind and HMMGPU_VM_BIND_MAX_OPS
+ * operations per bind (-EINVAL), and RLIMIT_MEMLOCK for pinned pages
+ * (-ENOMEM).
+ */
+
+/*
  * Driver-specific ioctl numbers, offsets from DRM_COMMAND_BASE. They are
  * dense: the kernel's ioctl table is indexed by them.
  */

@@ -10,7 +10,7 @@
 //! C header: [`include/drm/drm_syncobj.h`](srctree/include/drm/drm_syncobj.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox},
     bindings,
     dma_fence::Fence,
     drm::file::{DriverFile, File},
@@ -156,8 +156,8 @@ impl SyncObj {
 pub struct FenceChain(KBox<core::mem::MaybeUninit<bindings::dma_fence_chain>>);
 
 impl FenceChain {
-    /// Allocates a chain node.
+    /// Allocates a chain node, charged to the caller's memory cgroup.
     pub fn new() -> Result<Self> {
-        Ok(Self(KBox::new_uninit(GFP_KERNEL)?))
+        Ok(Self(KBox::new_uninit(GFP_KERNEL_ACCOUNT)?))
     }
 }

@@ -24,7 +24,7 @@
 //! C header: [`include/linux/hmm.h`](srctree/include/linux/hmm.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     bindings,
     error::code::{EAGAIN, EBUSY, EFAULT, EINVAL, EPERM},
     mm::{
@@ -78,7 +78,7 @@ use core::marker::PhantomData;
 /// # let len = 4 * PAGE_SIZE;
 /// # let addr = kunit::vm_mmap(len, bindings::PROT_READ)?;
 /// # let mm = MmWithUser::current().ok_or(EINVAL)?;
-/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL_ACCOUNT)?;
 /// # let notifier = KBox::pin_init(
 /// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
 /// #     GFP_KERNEL,
@@ -148,7 +148,7 @@ const MAX_FIXUPS: u32 = 4;
 /// # let len = 4 * PAGE_SIZE;
 /// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
 /// # let mm = MmWithUser::current().ok_or(EINVAL)?;
-/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL_ACCOUNT)?;
 /// # let notifier = KBox::pin_init(
 /// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
 /// #     GFP_KERNEL,
@@ -213,7 +213,7 @@ impl<'n, T: Invalidate> Range<'n, T> {
         }
         let npages = length / PAGE_SIZE;
         let mut pfns = KVVec::new();
-        pfns.extend_with(npages, 0, GFP_KERNEL)?;
+        pfns.extend_with(npages, 0, GFP_KERNEL_ACCOUNT)?;
         Ok(Self {
             notifier,
             start,
@@ -497,7 +497,7 @@ impl Fault {
 /// # let len = 4 * PAGE_SIZE;
 /// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
 /// # let mm = MmWithUser::current().ok_or(EINVAL)?;
-/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL_ACCOUNT)?;
 /// # let notifier = KBox::pin_init(
 /// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
 /// #     GFP_KERNEL,
@@ -534,9 +534,9 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
         // None stays taken while the sequence numbers are read.
         range.waiter.release();
         let seq = range.notifier.read_begin();
-        all.push((range, seq), GFP_KERNEL)?;
+        all.push((range, seq), GFP_KERNEL_ACCOUNT)?;
     }
-    let mut out = KVVec::with_capacity(all.len(), GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(all.len(), GFP_KERNEL_ACCOUNT)?;
     let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
     let mmap = mm.mmap_read_lock();
     for (range, seq) in all {
@@ -555,7 +555,7 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
             e => Err(Error::from_errno(e)),
         };
         // There is room for every range.
-        out.push(result, GFP_KERNEL)?;
+        out.push(result, GFP_KERNEL_ACCOUNT)?;
     }
     Ok(out)
 }
@@ -598,7 +598,7 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
 /// # let len = 4 * PAGE_SIZE;
 /// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
 /// # let mm = MmWithUser::current().ok_or(EINVAL)?;
-/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL_ACCOUNT)?;
 /// # let notifier = KBox::pin_init(
 /// #     IntervalNotifier::new(&mm, addr, len, false, Mirror(lock.clone())),
 /// #     GFP_KERNEL,
@@ -729,7 +729,7 @@ impl<T: Invalidate> Drop for Snapshot<'_, '_, T> {
 /// # let len = 4 * PAGE_SIZE;
 /// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
 /// # let mm = MmWithUser::current().ok_or(EINVAL)?;
-/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL_ACCOUNT)?;
 /// # let notifier = KBox::pin_init(
 /// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
 /// #     GFP_KERNEL,
@@ -854,7 +854,7 @@ impl Valid<'_> {
 /// # let len = 4 * PAGE_SIZE;
 /// # let addr = kunit::vm_mmap(len, bindings::PROT_READ | bindings::PROT_WRITE)?;
 /// # let mm = MmWithUser::current().ok_or(EINVAL)?;
-/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL)?;
+/// # let lock = Arc::pin_init(new_notifier_lock!(()), GFP_KERNEL_ACCOUNT)?;
 /// # let notifier = KBox::pin_init(
 /// #     IntervalNotifier::new(&mm, addr, len, true, Mirror(lock.clone())),
 /// #     GFP_KERNEL,

@@ -21,7 +21,7 @@ pub mod protocol;
 pub use protocol::{Listing, Publication};
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     mm::notifier_lock::NotifierLock,
     prelude::*,
 };
@@ -66,11 +66,11 @@ pub trait Listings<K, G> {
 /// }
 ///
 /// let state = State { invalidated: Invalidated::new(), mirrors: [Listing::new(); 2] };
-/// let lock = KBox::pin_init(new_notifier_lock!(state), GFP_KERNEL)?;
+/// let lock = KBox::pin_init(new_notifier_lock!(state), GFP_KERNEL_ACCOUNT)?;
 /// Invalidated::reserve(&lock, |s: &mut State| &mut s.invalidated, 2)?;
 /// // Room for what submissions take, made before the lock is taken: nothing allocates under it.
-/// let mut todo = KVVec::with_capacity(2, GFP_KERNEL)?;
-/// let mut again = KVVec::with_capacity(2, GFP_KERNEL)?;
+/// let mut todo = KVVec::with_capacity(2, GFP_KERNEL_ACCOUNT)?;
+/// let mut again = KVVec::with_capacity(2, GFP_KERNEL_ACCOUNT)?;
 /// let mut g = lock.lock();
 /// // An invalidation of mirror 1, which has entries and waits for a job before clearing them.
 /// Invalidated::mark(&mut g, 1, &Mirrors);
@@ -253,7 +253,7 @@ impl<K: Copy> Invalidated<K> {
             return Ok(());
         }
         // Doubling, so that a million mirrors copy the list about twenty times, not a million.
-        let mut fresh = KVVec::with_capacity(n.max(capacity.saturating_mul(2)), GFP_KERNEL)?;
+        let mut fresh = KVVec::with_capacity(n.max(capacity.saturating_mul(2)), GFP_KERNEL_ACCOUNT)?;
         let old = {
             let mut guard = lock.lock();
             let this = list(&mut guard);

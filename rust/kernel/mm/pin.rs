@@ -16,7 +16,7 @@
 //! `Documentation/core-api/pin_user_pages.rst`.
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     bindings,
     error::{code::EFAULT, to_result},
     mm::{frame::Frame, Mm, MmapReadGuard},
@@ -138,7 +138,7 @@ impl PinnedPages {
         }
         // INVARIANT: `pages` only grows by what was pinned, with `write`'s flags.
         let mut this = Self {
-            pages: KVVec::with_capacity(npages, GFP_KERNEL)?,
+            pages: KVVec::with_capacity(npages, GFP_KERNEL_ACCOUNT)?,
             write,
         };
         while this.pages.len() < npages {

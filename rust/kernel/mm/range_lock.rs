@@ -50,7 +50,7 @@
 pub mod protocol;
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox},
     bindings, c_str,
     prelude::*,
     static_lock_class,
@@ -72,7 +72,7 @@ use protocol::{Node, Platform, Queue, Side};
 /// ```
 /// use kernel::{mm::range_lock::RangeLock, prelude::*, sync::Arc};
 ///
-/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL_ACCOUNT)?;
 /// let mut waiter = lock.waiter()?;
 /// {
 ///     let _held = waiter.lock(0x1000, 0x3000, 10);
@@ -140,7 +140,7 @@ fn in_reclaim() -> bool {
 /// ```
 /// use kernel::{mm::range_lock, new_mutex, prelude::*, sync::Mutex};
 ///
-/// let notifier_lock = KBox::pin_init(new_mutex!(0u32), GFP_KERNEL)?;
+/// let notifier_lock = KBox::pin_init(new_mutex!(0u32), GFP_KERNEL_ACCOUNT)?;
 /// // Lockdep now knows that this mutex is taken with a range held.
 /// let value = range_lock::prime_lockdep(|| *notifier_lock.lock() + 1);
 /// assert_eq!(value, 1);
@@ -186,7 +186,7 @@ impl RangeLock {
 
     /// A waiter, with which a snapshot takes ranges of this lock. Allocates its queue entry.
     pub fn waiter(&self) -> Result<RangeWaiter<'_>> {
-        let node = KBox::new(Node::new(0, 0, Side::Mirror, 0, 0), GFP_KERNEL)?;
+        let node = KBox::new(Node::new(0, 0, Side::Mirror, 0, 0), GFP_KERNEL_ACCOUNT)?;
         Ok(RangeWaiter {
             lock: self,
             node: NonNull::from(KBox::leak(node)),
@@ -270,7 +270,7 @@ impl Platform for RangeLock {
 /// ```
 /// use kernel::{mm::range_lock::RangeLock, prelude::*, sync::Arc};
 ///
-/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL_ACCOUNT)?;
 /// let mut waiter = lock.waiter()?;
 /// assert!(core::ptr::eq(waiter.range_lock(), &*lock));
 /// assert!(!waiter.is_held());
@@ -282,7 +282,7 @@ impl Platform for RangeLock {
 /// assert_eq!(lock.queued(), 0);
 ///
 /// // A disabled lock orders nothing, and queues nothing.
-/// let off = Arc::pin_init(RangeLock::new(false), GFP_KERNEL)?;
+/// let off = Arc::pin_init(RangeLock::new(false), GFP_KERNEL_ACCOUNT)?;
 /// let mut waiter = off.waiter()?;
 /// let _held = waiter.lock(0, 0x1000, 10);
 /// assert_eq!(off.queued(), 0);
@@ -383,7 +383,7 @@ impl Drop for RangeWaiter<'_> {
 /// ```
 /// use kernel::{mm::range_lock::RangeLock, prelude::*, sync::Arc};
 ///
-/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL)?;
+/// let lock = Arc::pin_init(RangeLock::new(true), GFP_KERNEL_ACCOUNT)?;
 /// let (mut a, mut b) = (lock.waiter()?, lock.waiter()?);
 /// // Disjoint ranges are held together.
 /// let first = a.lock(0x0000, 0x2000, 10);

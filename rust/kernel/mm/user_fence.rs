@@ -16,7 +16,6 @@ use crate::{
     bindings,
     error::to_result,
     mm::Mm,
-    new_wait_queue,
     prelude::*,
     sync::wait_queue::{Timeout, WaitQueue},
     time::Ktime,

@@ -121,9 +121,9 @@ pub(crate) fn decode(cmds: &[uapi::drm_hmmgpu_cmd]) -> Result<KVec<Command>> {
     if cmds.is_empty() || cmds.len() > uapi::HMMGPU_CMD_MAX_COUNT as usize {
         return Err(EINVAL);
     }
-    let mut out = KVec::with_capacity(cmds.len(), GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(cmds.len(), GFP_KERNEL_ACCOUNT)?;
     for c in cmds {
-        out.push(Command::try_from(c)?, GFP_KERNEL)?;
+        out.push(Command::try_from(c)?, GFP_KERNEL_ACCOUNT)?;
     }
     Ok(out)
 }
@@ -243,7 +243,7 @@ mod tests {
         assert!(decode(&[good, cmd(0, a, b, 8, 0), good]).err() == Some(EINVAL));
         let mut many = KVec::new();
         for _ in 0..=uapi::HMMGPU_CMD_MAX_COUNT {
-            many.push(good, GFP_KERNEL)?;
+            many.push(good, GFP_KERNEL_ACCOUNT)?;
         }
         assert!(decode(&many).err() == Some(EINVAL));
         assert_eq!(

@@ -14,7 +14,7 @@ use crate::{
 };
 use core::mem::MaybeUninit;
 use kernel::{
-    alloc::flags::GFP_KERNEL,
+    alloc::flags::GFP_KERNEL_ACCOUNT,
     c_str,
     dma_fence::{Dependencies, Fence},
     drm,
@@ -56,7 +56,7 @@ impl drm::file::DriverFile for File {
             pin_init!(Self {
                 vms <- new_mutex!(Vms { next_id: 1, vms: KVec::new() }),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 }
@@ -111,7 +111,9 @@ impl File {
             return Err(EINVAL);
         }
         let size = gem_size(args.size)?;
-        let bo = Bo::new(dev, size)?;
+        // shmem reports a failure to allocate the object's inode as ENOSPC: the size was
+        // checked, and its mount has no limits, so that is memory, as the uAPI says.
+        let bo = Bo::new(dev, size).map_err(|e| if e == ENOSPC { ENOMEM } else { e })?;
         // The handle keeps the object alive; our reference goes with `bo`.
         args.handle = bo.create_handle(file)?;
         Ok(0)
@@ -174,7 +176,7 @@ impl File {
         let id = vms.next_id;
         let next_id = id.checked_add(1).ok_or(ENOSPC)?;
         let vm = Vm::new(mode, dev.release_queue.clone(), dev.user_fences.clone())?;
-        vms.vms.push((id, vm), GFP_KERNEL)?;
+        vms.vms.push((id, vm), GFP_KERNEL_ACCOUNT)?;
         vms.next_id = next_id;
         args.vm_id = id;
         Ok(0)
@@ -221,8 +223,8 @@ impl File {
         let vm = file.inner().vm(args.vm_id)?;
         let ops = match args.num_ops {
             0 | 1 if args.ops == 0 => {
-                let mut one = KVec::with_capacity(1, GFP_KERNEL)?;
-                one.push(args.bind, GFP_KERNEL)?;
+                let mut one = KVec::with_capacity(1, GFP_KERNEL_ACCOUNT)?;
+                one.push(args.bind, GFP_KERNEL_ACCOUNT)?;
                 one
             }
             n if n > 1 && n <= uapi::HMMGPU_VM_BIND_MAX_OPS && is_zero(&args.bind) => {
@@ -237,7 +239,7 @@ impl File {
             true => Some(
                 Arc::pin_init(
                     new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-bind")),
-                    GFP_KERNEL,
+                    GFP_KERNEL_ACCOUNT,
                 )?
                 .new_fence()?,
             ),
@@ -315,7 +317,7 @@ impl File {
         let owner = vm.is_owner();
         let job = KBox::pin_init(
             Job::new(vm.clone(), cmds, owner, inputs, user_fences, timeout_ms),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         if let Some(fence) = vm.submit(job, owner)? {
             syncs.signal(&fence);
@@ -390,7 +392,7 @@ fn is_zero<T: Plain>(value: &T) -> bool {
 pub(crate) fn read_array<T: Plain>(addr: u64, count: u32) -> Result<KVec<T>> {
     let count = count as usize;
     let bytes = count.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
-    let mut out = KVec::<T>::with_capacity(count, GFP_KERNEL)?;
+    let mut out = KVec::<T>::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
     if count == 0 {
         return Ok(out);
     }

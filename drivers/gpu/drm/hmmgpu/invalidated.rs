@@ -32,7 +32,7 @@ use crate::{
     vm::{is_timed_out, State, Stats, Vm, MAX_ROUNDS},
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     dma_fence::Fence,
     mm::{
         interval_notifier::InvalidateRange,
@@ -209,7 +209,7 @@ impl Vm {
             guard.invalidated.room(b.userptrs())
         };
         let (mut todo, mut guard) = loop {
-            let todo = KVVec::with_capacity(want, GFP_KERNEL)?;
+            let todo = KVVec::with_capacity(want, GFP_KERNEL_ACCOUNT)?;
             let guard = self.state.lock();
             let need = guard.invalidated.room(b.userptrs());
             if need <= want {

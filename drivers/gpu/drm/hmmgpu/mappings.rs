@@ -16,7 +16,7 @@ use crate::{
     vm::{push_within_capacity, State},
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVVec, KVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec, KVec},
     drm::gem::shmem,
     mm::{interval_notifier::IntervalNotifier, notifier_lock::NotifierGuard},
     prelude::*,
@@ -193,9 +193,9 @@ impl Mappings {
 
 /// Room for `n` mappings.
 pub(crate) fn room(n: usize) -> Result<KVec<Room>> {
-    let mut rooms = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut rooms = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
     for _ in 0..n {
-        rooms.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
+        rooms.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
     }
     Ok(rooms)
 }

@@ -15,7 +15,7 @@
 
 use kernel::{
     alloc::{
-        flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+        flags::GFP_KERNEL_ACCOUNT,
         Allocator, KBox, KVVec, KVec, Vec,
     },
     init::{self, Zeroable},
@@ -158,9 +158,9 @@ pub(crate) struct TablePool(KVVec<KBox<Table>>);
 impl TablePool {
     /// Allocates `n` zeroed tables.
     pub(crate) fn alloc(n: usize) -> Result<Self> {
-        let mut tables = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut tables = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..n {
-            tables.push(Table::new()?, GFP_KERNEL)?;
+            tables.push(Table::new()?, GFP_KERNEL_ACCOUNT)?;
         }
         Ok(Self(tables))
     }
@@ -248,7 +248,7 @@ impl PageTable {
         Ok(Self {
             root: Table::new()?,
             entries_written: [0; 2],
-            spare: KVec::with_capacity(SPARE_TABLES, GFP_KERNEL)?,
+            spare: KVec::with_capacity(SPARE_TABLES, GFP_KERNEL_ACCOUNT)?,
         })
     }
 
@@ -741,7 +741,7 @@ mod tests {
         )?;
         let mut seen = KVec::new();
         let n = pt.clear_each(VA + SZ_2M - SZ_4K, 3 * SZ_4K, |t| {
-            let _ = seen.push(t, GFP_KERNEL);
+            let _ = seen.push(t, GFP_KERNEL_ACCOUNT);
         });
         assert_eq!(n, 3);
         assert_eq!(seen.len(), 3);

@@ -10,7 +10,7 @@
 use crate::{mirror::Mirror, page_table::SZ_4K, vm::Stats};
 use core::sync::atomic::Ordering;
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec},
     bindings,
     mm::{
         hmm::Valid,
@@ -66,17 +66,17 @@ impl<'w, 'n> Pinning<'w, 'n> {
         hold: bool,
         stats: &Arc<Stats>,
     ) -> Result<KVVec<Result<Self>>> {
-        let mut charges = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
-        let mut seqs = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
-        let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut charges = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
+        let mut seqs = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
+        let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
         // Charging takes the mmap lock, and so does uncharging, on error: not under it.
         for n in mirrors {
             let pages = n.data().size as usize / SZ_4K as usize;
-            charges.push(Some(LockedVm::charge(mm, pages)?), GFP_KERNEL)?;
+            charges.push(Some(LockedVm::charge(mm, pages)?), GFP_KERNEL_ACCOUNT)?;
         }
         // None is taken yet: `read_begin` may wait for an invalidation.
         for n in mirrors {
-            seqs.push(n.read_begin(), GFP_KERNEL)?;
+            seqs.push(n.read_begin(), GFP_KERNEL_ACCOUNT)?;
         }
         if hold {
             if waiters.len() < mirrors.len() {
@@ -95,22 +95,22 @@ impl<'w, 'n> Pinning<'w, 'n> {
                     Err(e) => return Err(e),
                 };
                 // There is room for every mirror.
-                pinned.push(pages, GFP_KERNEL)?;
+                pinned.push(pages, GFP_KERNEL_ACCOUNT)?;
             }
         } else {
             for _ in mirrors {
                 // All pinned below, without the mmap lock held throughout.
-                pinned.push(Err(EFAULT), GFP_KERNEL)?;
+                pinned.push(Err(EFAULT), GFP_KERNEL_ACCOUNT)?;
             }
         }
         let retry = pinned.iter().any(|p| p.is_err());
-        let mut out = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut out = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
         for (i, p) in pinned.into_iter().enumerate() {
             let (pages, mut range) = match p {
                 Ok(p) => p,
                 Err(_) => {
                     // Not pinned under the lock: left for the second pass.
-                    out.push(Err(EFAULT), GFP_KERNEL)?;
+                    out.push(Err(EFAULT), GFP_KERNEL_ACCOUNT)?;
                     continue;
                 }
             };
@@ -125,7 +125,7 @@ impl<'w, 'n> Pinning<'w, 'n> {
                     seq: seqs[i],
                     range,
                 }),
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )?;
         }
         for (i, n) in mirrors.iter().enumerate() {
@@ -176,7 +176,7 @@ impl Pins {
                 stats: stats.clone(),
                 next: None,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         stats.pinned_pages.fetch_add(npages, Ordering::Relaxed);
         Ok(pins)

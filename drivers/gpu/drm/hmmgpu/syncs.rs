@@ -9,7 +9,7 @@
 
 use crate::file::read_array;
 use kernel::{
-    alloc::flags::GFP_KERNEL,
+    alloc::flags::GFP_KERNEL_ACCOUNT,
     bindings,
     dma_fence::Fence,
     drm,
@@ -84,7 +84,7 @@ impl Syncs {
                 }
                 if !signal {
                     let fence = SyncObj::find_fence(file, sync.handle, point)?;
-                    self.waits.push(fence, GFP_KERNEL)?;
+                    self.waits.push(fence, GFP_KERNEL_ACCOUNT)?;
                     return Ok(());
                 }
                 if !fenced {
@@ -99,7 +99,7 @@ impl Syncs {
                 } else {
                     Signal::Binary(obj)
                 };
-                self.signals.push(entry, GFP_KERNEL)?;
+                self.signals.push(entry, GFP_KERNEL_ACCOUNT)?;
             }
             uapi::DRM_HMMGPU_SYNC_USER_FENCE => {
                 if !signal || sync.handle != 0 {
@@ -107,7 +107,7 @@ impl Syncs {
                 }
                 let error_addr = (sync.error_addr != 0).then_some(sync.error_addr);
                 let fence = UserFence::new(sync.addr, sync.value, error_addr)?;
-                self.user_fences.push(fence, GFP_KERNEL)?;
+                self.user_fences.push(fence, GFP_KERNEL_ACCOUNT)?;
             }
             _ => return Err(EINVAL),
         }

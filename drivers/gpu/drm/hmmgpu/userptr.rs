@@ -9,7 +9,7 @@
 
 use crate::driver::{HmmGpuDriver, GEM_MAX_SIZE};
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox},
     bindings,
     drm::gem::{object, ObjectFuncs},
     mm::{
@@ -134,10 +134,10 @@ const PROBE_ROUNDS: u32 = 64;
 /// snapshot; `ERESTARTSYS` when a signal is pending; errors of [`Range::fault`].
 fn probe(start: usize, size: usize) -> Result {
     let mm = MmWithUser::current().ok_or(EFAULT)?;
-    let lock = Arc::pin_init(new_notifier_lock!((), "hmmgpu::probe"), GFP_KERNEL)?;
+    let lock = Arc::pin_init(new_notifier_lock!((), "hmmgpu::probe"), GFP_KERNEL_ACCOUNT)?;
     let notifier = KBox::pin_init(
         IntervalNotifier::new(&mm, start, size, true, Probe(lock.clone())),
-        GFP_KERNEL,
+        GFP_KERNEL_ACCOUNT,
     )?;
     let mut range = Range::new(&notifier, start, size)?;
     for _ in 0..PROBE_ROUNDS {

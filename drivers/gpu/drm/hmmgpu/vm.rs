@@ -31,7 +31,7 @@ use crate::{
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
-    alloc::{flags::GFP_KERNEL, Allocator, KBox, KVVec, KVec, Vec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, Allocator, KBox, KVVec, KVec, Vec},
     bindings, c_str,
     dma_fence::{Fence, FenceContext},
     drm,
@@ -198,7 +198,7 @@ impl Vm {
             Completion::LongRunning => None,
             Completion::Fence => Some(Arc::pin_init(
                 new_fence_context!(c_str!("hmmgpu"), mode.timeline()),
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )?),
         };
         let state = State {
@@ -214,9 +214,9 @@ impl Vm {
                 mm,
                 bindings <- new_mutex!(Mappings::new()),
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
-                stats: Arc::new(Stats::default(), GFP_KERNEL)?,
+                stats: Arc::new(Stats::default(), GFP_KERNEL_ACCOUNT)?,
                 fences,
-                events: Arc::pin_init(new_wait_queue!("hmmgpu::vm::events"), GFP_KERNEL)?,
+                events: Arc::pin_init(new_wait_queue!("hmmgpu::vm::events"), GFP_KERNEL_ACCOUNT)?,
                 user_fences,
                 // Jobs run in submission order, and under memory pressure: reclaim waits for
                 // their fences (through invalidations).
@@ -227,7 +227,7 @@ impl Vm {
                 cancel_below: AtomicU64::new(0),
                 release_work <- new_work!("hmmgpu::vm::release"),
             }? Error),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         vm.prime_lockdep();
         Ok(vm)
@@ -398,7 +398,7 @@ impl Vm {
         }
         // Room to link the mapping in, made first: once entries are written, nothing may fail
         // (dropping the mapping would leave entries to pages no longer kept).
-        let room = Room::new(GFP_KERNEL)?;
+        let room = Room::new(GFP_KERNEL_ACCOUNT)?;
         let made = self.new_mapping(file, args, &b);
         let mapping = match made {
             Ok(mapping) => mapping,
@@ -482,7 +482,7 @@ impl Vm {
         let mirror = Mirror::new(self, va, cpu, size, write);
         let n = KBox::pin_init(
             IntervalNotifier::new(&mm, cpu, size as usize, self.range_locks, mirror),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         self.mode.new_mirror(n.data(), &mut self.state.lock());
         Ok(n)
@@ -504,12 +504,12 @@ impl Vm {
             return Ok(());
         };
         // The pieces left on either side, made before anything is removed.
-        let mut pieces = KVec::with_capacity(2, GFP_KERNEL)?;
+        let mut pieces = KVec::with_capacity(2, GFP_KERNEL_ACCOUNT)?;
         if head.va < va {
-            pieces.push(self.piece(head, head.va, va)?, GFP_KERNEL)?;
+            pieces.push(self.piece(head, head.va, va)?, GFP_KERNEL_ACCOUNT)?;
         }
         if tail.end() > end {
-            pieces.push(self.piece(tail, end, tail.end())?, GFP_KERNEL)?;
+            pieces.push(self.piece(tail, end, tail.end())?, GFP_KERNEL_ACCOUNT)?;
         }
         if b.len() - count + pieces.len() > max_mappings() {
             return Err(ENOSPC);
@@ -517,7 +517,7 @@ impl Vm {
         let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
         self.reserve_invalid(b.userptrs() + added)?;
         let rooms = mappings::room(pieces.len())?;
-        let mut old = KVVec::with_capacity(count, GFP_KERNEL)?;
+        let mut old = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
         // Nothing fails from here on.
         let mut piece_vas = [None; 2];
         b.remove_overlapping(va, end, &mut old);
@@ -622,7 +622,7 @@ mod tests {
 
     #[test]
     fn push_within_capacity_never_grows() -> Result {
-        let mut v = KVec::with_capacity(1, GFP_KERNEL)?;
+        let mut v = KVec::with_capacity(1, GFP_KERNEL_ACCOUNT)?;
         let cap = v.capacity();
         for i in 0..cap {
             assert!(push_within_capacity(&mut v, i).is_ok());

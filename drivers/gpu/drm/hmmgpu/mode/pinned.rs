@@ -23,7 +23,7 @@ use crate::{
     vm::{is_timed_out, push_within_capacity, State, Stats, Vm, MAX_ROUNDS},
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox, KVVec, KVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec, KVec},
     mm::{
         hmm::{self, Fault, Snapshot},
         interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
@@ -60,7 +60,7 @@ impl Coherence for Pinned {
             vm.release_stale_pins();
             let hold = round > 0 && vm.range_locks;
             if hold && waiters.is_empty() {
-                waiters.push(n.range_lock().waiter()?, GFP_KERNEL)?;
+                waiters.push(n.range_lock().waiter()?, GFP_KERNEL_ACCOUNT)?;
             }
             let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, hold, &vm.stats) {
                 Err(e) if e == EAGAIN => {
@@ -118,20 +118,20 @@ impl Coherence for Pinned {
         vm.release_stale_pins();
         // The first round pins the fast way, the others with the ranges taken.
         let hold = round.index > 0 && vm.range_locks;
-        let mut mirrors = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut mirrors = KVVec::with_capacity(todo.len(), GFP_KERNEL_ACCOUNT)?;
         let mut waiters = KVVec::new();
         if mm.is_some() {
             for &va in todo.iter().filter(|va| !round.skip.contains(va)) {
                 let Some(n) = b.mirror_at(va) else { continue };
-                mirrors.push(n, GFP_KERNEL)?;
+                mirrors.push(n, GFP_KERNEL_ACCOUNT)?;
                 if hold {
-                    waiters.push(n.range_lock().waiter()?, GFP_KERNEL)?;
+                    waiters.push(n.range_lock().waiter()?, GFP_KERNEL_ACCOUNT)?;
                 }
             }
         }
         // Pins not installed, or replaced, stay here and are released after the lock, with
         // their ranges, each with its mirror's address.
-        let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL)?;
+        let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
         if let Some(mm) = mm.as_deref() {
             let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, hold, &vm.stats) {
                 Ok(results) => results,
@@ -149,14 +149,14 @@ impl Coherence for Pinned {
             };
             for (n, result) in mirrors.iter().zip(results) {
                 match result {
-                    Ok(p) => pinned.push((n.data().va, p), GFP_KERNEL)?,
+                    Ok(p) => pinned.push((n.data().va, p), GFP_KERNEL_ACCOUNT)?,
                     // Not mapped (any more): left cleared, jobs that touch it fault.
-                    Err(_) => round.skip.push(n.data().va, GFP_KERNEL)?,
+                    Err(_) => round.skip.push(n.data().va, GFP_KERNEL_ACCOUNT)?,
                 }
             }
         }
         // The cheap check first; the pins it does not show current are checked again below.
-        let mut recheck = KVVec::with_capacity(pinned.len(), GFP_KERNEL)?;
+        let mut recheck = KVVec::with_capacity(pinned.len(), GFP_KERNEL_ACCOUNT)?;
         let mut guard = vm.state.lock();
         for (i, (va, p)) in pinned.iter_mut().enumerate() {
             let Some(n) = b.mirror_at(*va) else { continue };
@@ -172,12 +172,12 @@ impl Coherence for Pinned {
             for (_, p) in pinned.iter_mut() {
                 p.release_range();
             }
-            let mut ranges = KVVec::with_capacity(recheck.len(), GFP_KERNEL)?;
+            let mut ranges = KVVec::with_capacity(recheck.len(), GFP_KERNEL_ACCOUNT)?;
             for &i in recheck.iter() {
                 let Some(n) = b.mirror_at(pinned[i].0) else {
                     continue;
                 };
-                ranges.push(Mirror::range(n)?, GFP_KERNEL)?;
+                ranges.push(Mirror::range(n)?, GFP_KERNEL_ACCOUNT)?;
             }
             let Some(mm) = mm.as_deref() else {
                 return Ok(false);

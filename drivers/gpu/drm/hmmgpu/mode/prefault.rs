@@ -13,7 +13,7 @@ use crate::{
     frames, invalidated::Round, mappings::Mappings, mirror::Mirror, mode::Coherence, vm::Vm,
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     mm::hmm::{self, Range},
     prelude::*,
     uapi,
@@ -39,10 +39,10 @@ impl Coherence for Prefault {
         todo: &[u64],
         round: &mut Round<'_>,
     ) -> Result<bool> {
-        let mut ranges = KVVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        let mut ranges = KVVec::with_capacity(todo.len(), GFP_KERNEL_ACCOUNT)?;
         for &va in todo.iter().filter(|va| !round.skip.contains(va)) {
             if let Some(n) = b.mirror_at(va) {
-                ranges.push(Mirror::range(n)?, GFP_KERNEL)?;
+                ranges.push(Mirror::range(n)?, GFP_KERNEL_ACCOUNT)?;
             }
         }
         let Some(mm) = vm.mm.mmget_not_zero() else {
@@ -54,12 +54,12 @@ impl Coherence for Prefault {
             Err(e) if e == EAGAIN => return Ok(false),
             r => r?,
         };
-        let mut snapshots = KVVec::with_capacity(results.len(), GFP_KERNEL)?;
+        let mut snapshots = KVVec::with_capacity(results.len(), GFP_KERNEL_ACCOUNT)?;
         let mut missing = KVVec::new();
         for (i, result) in results.into_iter().enumerate() {
             match result {
-                Ok(s) => snapshots.push((s.notifier().data().va, s), GFP_KERNEL)?,
-                Err(e) if e == EFAULT || e == EPERM => missing.push(i, GFP_KERNEL)?,
+                Ok(s) => snapshots.push((s.notifier().data().va, s), GFP_KERNEL_ACCOUNT)?,
+                Err(e) if e == EFAULT || e == EPERM => missing.push(i, GFP_KERNEL_ACCOUNT)?,
                 Err(e) => return Err(e),
             }
         }
@@ -106,7 +106,7 @@ fn fault_missing(
         match range.fault(m.fault_for(false)) {
             // Dropping the snapshot releases the range.
             Ok(_) => {}
-            Err(e) if e == EFAULT || e == EPERM => skip.push(m.va, GFP_KERNEL)?,
+            Err(e) if e == EFAULT || e == EPERM => skip.push(m.va, GFP_KERNEL_ACCOUNT)?,
             Err(e) => return Err(e),
         }
     }
