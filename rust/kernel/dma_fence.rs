@@ -24,7 +24,7 @@ use crate::{
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::{
-    marker::{PhantomData, PhantomPinned},
+    marker::PhantomData,
     ptr::NonNull,
     sync::atomic::{AtomicU64, AtomicUsize, Ordering},
 };
@@ -442,15 +442,18 @@ fn canceled() -> Error {
 ///
 /// # Invariants
 ///
-/// Every node's callback was added to its fence (or found it signalled) with the node's `deps`
-/// pointing at this value, which is pinned; `pending` counts the callbacks not yet run.
-#[pin_data(PinnedDrop)]
+/// Every node's callback was added to its fence (or found it signalled) with the node's `shared`
+/// pointing at `shared`; the nodes' buffer is never reallocated; `shared.pending` counts the
+/// callbacks not yet run.
 pub struct Dependencies {
     nodes: KVec<Dependency>,
+    shared: Arc<Shared>,
+}
+
+/// What the callbacks of [`Dependencies`] reach.
+struct Shared {
     pending: AtomicUsize,
     wake: Arc<WaitQueue>,
-    #[pin]
-    _pin: PhantomPinned,
 }
 
 /// A fence of [`Dependencies`] and its callback.
@@ -459,7 +462,7 @@ struct Dependency {
     // First, so that the callback finds the node from the `dma_fence_cb` it is given.
     cb: Opaque<bindings::dma_fence_cb>,
     fence: ARef<Fence>,
-    deps: *const Dependencies,
+    shared: *const Shared,
 }
 
 // SAFETY: The nodes are only touched by the callbacks, under their fence's lock, and by `drop`,
@@ -471,7 +474,16 @@ unsafe impl Sync for Dependencies {}
 impl Dependencies {
     /// Waits, through callbacks, for `fences`; `wake` is woken once all have signalled. The
     /// callbacks are charged to the caller's memory cgroup.
-    pub fn new(fences: KVec<ARef<Fence>>, wake: Arc<WaitQueue>) -> Result<Pin<KBox<Self>>> {
+    pub fn new(fences: KVec<ARef<Fence>>, wake: Arc<WaitQueue>) -> Result<Self> {
+        let shared = Arc::new(
+            Shared {
+                // One more than the fences, taken away once every callback is added: the wake-up
+                // happens once, after that.
+                pending: AtomicUsize::new(fences.len() + 1),
+                wake,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
         let mut nodes = KVec::with_capacity(fences.len(), GFP_KERNEL_ACCOUNT)?;
         for fence in fences {
             // Room was made above: this does not allocate.
@@ -479,30 +491,16 @@ impl Dependencies {
                 Dependency {
                     cb: Opaque::uninit(),
                     fence,
-                    deps: core::ptr::null(),
+                    shared: &*shared as *const Shared,
                 },
                 GFP_KERNEL_ACCOUNT,
             )?;
         }
-        let count = nodes.len();
-        let mut this = KBox::pin(
-            Self {
-                nodes,
-                // One more than the fences, taken away once every callback is added: the wake-up
-                // happens once, after that.
-                pending: AtomicUsize::new(count + 1),
-                wake,
-                _pin: PhantomPinned,
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?;
-        // SAFETY: Nothing is moved out; the nodes' buffer is not reallocated from here on.
-        let inner = unsafe { this.as_mut().get_unchecked_mut() };
-        let deps: *const Self = inner;
-        for node in inner.nodes.iter_mut() {
-            node.deps = deps;
-            // SAFETY: The fence is live, the callback node lives in the pinned value until `drop`
-            // removes it from the fence.
+        // INVARIANT: The callbacks are added once the nodes are in their final place.
+        let this = Self { nodes, shared };
+        for node in this.nodes.iter() {
+            // SAFETY: The fence is live; the callback node stays where it is until `drop`
+            // removes it from the fence, and `shared` lives as long.
             let ret = unsafe {
                 bindings::dma_fence_add_callback(
                     node.fence.as_raw(),
@@ -512,18 +510,16 @@ impl Dependencies {
             };
             if ret != 0 {
                 // Already signalled: no callback will run for it.
-                inner.pending.fetch_sub(1, Ordering::AcqRel);
+                this.shared.pending.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        if inner.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            inner.wake.wake_all();
-        }
+        this.shared.arrived();
         Ok(this)
     }
 
     /// Whether every fence has signalled.
     pub fn signalled(&self) -> bool {
-        self.pending.load(Ordering::Acquire) == 0
+        self.shared.pending.load(Ordering::Acquire) == 0
     }
 
     /// The error of the first fence that signalled with one, if any.
@@ -532,9 +528,17 @@ impl Dependencies {
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Dependencies {
-    fn drop(self: Pin<&mut Self>) {
+impl Shared {
+    /// One fewer to wait for; wakes the waiter after the last.
+    fn arrived(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.wake.wake_all();
+        }
+    }
+}
+
+impl Drop for Dependencies {
+    fn drop(&mut self) {
         for node in self.nodes.iter() {
             // SAFETY: The callback was added to this fence, or found it signalled; removing it
             // takes the fence's lock, so once this returns the callback is not running and will
@@ -553,12 +557,10 @@ unsafe extern "C" fn dependency_signalled(
     _fence: *mut bindings::dma_fence,
     cb: *mut bindings::dma_fence_cb,
 ) {
-    // SAFETY: `cb` starts a `Dependency` (`repr(C)`), whose `deps` is live: `drop` removes the
-    // callbacks before the value goes.
-    let deps = unsafe { &*(*cb.cast::<Dependency>()).deps };
-    if deps.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-        deps.wake.wake_all();
-    }
+    // SAFETY: `cb` starts a `Dependency` (`repr(C)`), whose `shared` is live: `drop` removes the
+    // callbacks before the `Arc` goes.
+    let shared = unsafe { &*(*cb.cast::<Dependency>()).shared };
+    shared.arrived();
 }
 
 /// A stretch of code on a fence's signalling path, for lockdep (`dma_fence_begin_signalling`).

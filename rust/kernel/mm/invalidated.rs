@@ -253,7 +253,8 @@ impl<K: Copy> Invalidated<K> {
             return Ok(());
         }
         // Doubling, so that a million mirrors copy the list about twenty times, not a million.
-        let mut fresh = KVVec::with_capacity(n.max(capacity.saturating_mul(2)), GFP_KERNEL_ACCOUNT)?;
+        let mut fresh =
+            KVVec::with_capacity(n.max(capacity.saturating_mul(2)), GFP_KERNEL_ACCOUNT)?;
         let old = {
             let mut guard = lock.lock();
             let this = list(&mut guard);

@@ -59,7 +59,7 @@ pub(crate) struct Job {
     /// Submitted by the process that owns the VM.
     owner: bool,
     /// The fences to wait for before running.
-    inputs: Pin<KBox<Dependencies>>,
+    inputs: Dependencies,
     /// Given at submission to jobs that have a fence; taken once, when the job ends. If the job
     /// is dropped unrun, its fence is cancelled.
     signaller: Cell<Option<FenceSignaller>>,
@@ -83,7 +83,7 @@ impl Job {
         vm: Arc<Vm>,
         cmds: KVec<Command>,
         owner: bool,
-        inputs: Pin<KBox<Dependencies>>,
+        inputs: Dependencies,
         user_fences: KVec<UserFence>,
         timeout_ms: u32,
     ) -> impl PinInit<Self> {

@@ -195,7 +195,10 @@ impl Mappings {
 pub(crate) fn room(n: usize) -> Result<KVec<Room>> {
     let mut rooms = KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
     for _ in 0..n {
-        rooms.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+        rooms.push(
+            RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
+            GFP_KERNEL_ACCOUNT,
+        )?;
     }
     Ok(rooms)
 }

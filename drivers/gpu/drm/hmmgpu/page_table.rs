@@ -14,10 +14,7 @@
 //! again), rather than split into a new table.
 
 use kernel::{
-    alloc::{
-        flags::GFP_KERNEL_ACCOUNT,
-        Allocator, KBox, KVVec, KVec, Vec,
-    },
+    alloc::{flags::GFP_KERNEL_ACCOUNT, Allocator, KBox, KVVec, KVec, Vec},
     init::{self, Zeroable},
     mm::frame::Frame,
     prelude::*,
