@@ -683,6 +683,40 @@ mod tests {
         Ok(())
     }
 
+    fn dependencies_on(fence: &Fence, wq: &Arc<WaitQueue>) -> Result<Dependencies> {
+        let mut fences = KVec::new();
+        fences.push(ARef::from(fence), GFP_KERNEL)?;
+        Dependencies::new(fences, wq.clone())
+    }
+
+    #[test]
+    fn dependencies_dropped_first_leave_no_callback() -> Result {
+        let ctx = context()?;
+        let wq = Arc::pin_init(crate::new_wait_queue!("rust_test"), GFP_KERNEL)?;
+        let signaller = ctx.new_fence()?;
+        let deps = dependencies_on(signaller.fence(), &wq)?;
+        assert!(!deps.signalled());
+        // The callback goes with the value: signalling later touches nothing freed.
+        drop(deps);
+        signaller.signal();
+        Ok(())
+    }
+
+    #[test]
+    fn dependencies_on_signalled_fences_are_met_at_once() -> Result {
+        let ctx = context()?;
+        let wq = Arc::pin_init(crate::new_wait_queue!("rust_test"), GFP_KERNEL)?;
+        let signaller = ctx.new_fence()?;
+        let fence: ARef<Fence> = signaller.fence().into();
+        signaller.signal_error(EIO);
+        let deps = dependencies_on(&fence, &wq)?;
+        assert!(deps.signalled());
+        assert!(deps.error() == Some(EIO));
+        let none = Dependencies::new(KVec::new(), wq)?;
+        assert!(none.signalled() && none.error().is_none());
+        Ok(())
+    }
+
     #[test]
     fn fences_outlive_their_signaller_and_context() -> Result {
         let fence: ARef<Fence> = {

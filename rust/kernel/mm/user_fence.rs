@@ -97,6 +97,31 @@ fn read_word(addr: usize) -> Result<u64> {
 /// assert!(queue.wait(addr as u64, 5, !0, Compare::Gt, &mut left).is_ok());
 /// # Ok::<(), Error>(())
 /// ```
+///
+/// A kernel thread, a workqueue's here, writes a fence through the address space of the process
+/// that asked for it, the error word first:
+///
+/// ```
+/// use kernel::{
+///     bindings, kunit,
+///     mm::user_fence::{Compare, UserFence, UserFenceQueue},
+///     new_user_fence_queue, prelude::*,
+///     sync::Arc,
+///     uaccess::UserSlice,
+///     workqueue,
+/// };
+///
+/// let queue = Arc::pin_init(new_user_fence_queue!(), GFP_KERNEL)?;
+/// let addr = kunit::vm_mmap(4096, bindings::PROT_READ | bindings::PROT_WRITE)?;
+/// let fence = UserFence::new(addr as u64, 9, Some(addr as u64 + 8))?;
+/// let q = queue.clone();
+/// workqueue::system().try_spawn(GFP_KERNEL, move || fence.signal(Err(EIO), &q))?;
+/// let mut left = -1;
+/// assert!(queue.wait(addr as u64, 9, !0, Compare::Eq, &mut left).is_ok());
+/// let error: i64 = UserSlice::new(addr + 8, 8).reader().read()?;
+/// assert_eq!(error, EIO.to_errno().into());
+/// # Ok::<(), Error>(())
+/// ```
 #[pin_data]
 pub struct UserFenceQueue {
     #[pin]
