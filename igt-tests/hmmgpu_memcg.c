@@ -318,48 +318,55 @@ static void fill_binds(int fd, const struct memcg *cg, int to_parent, int from_p
 	assert_returned(cg, base, "binds, closed");
 }
 
-static void fill_objects(int fd, const struct memcg *cg, int to_parent, int from_parent)
+/*
+ * Makes objects with @make until it fails, which must be with -ENOMEM, then
+ * closes the file: what they held must come back.
+ */
+static void fill_with(int fd, const struct memcg *cg, int to_parent, int from_parent,
+		      const char *what, int (*make)(int fd))
 {
 	uint64_t base = cg_read(cg, "memory.current");
-	unsigned int objects;
-	uint32_t handle;
+	unsigned int made;
 	int err = 0;
 
-	for (objects = 0; objects < MAX_TRIES; objects++) {
-		err = __hmmgpu_gem_create(fd, 4096, 0, &handle);
+	for (made = 0; made < MAX_TRIES; made++) {
+		err = make(fd);
 		if (err)
 			break;
 	}
 	tell_parent(to_parent, from_parent);
-	igt_info("objects: -ENOMEM after %u GEM objects, %" PRIu64 " KiB charged at most\n",
-		 objects, cg_read(cg, "memory.peak") >> 10);
+	igt_info("%s: -ENOMEM after %u, %" PRIu64 " KiB charged at most\n", what, made,
+		 cg_read(cg, "memory.peak") >> 10);
 	igt_assert_eq(err, -ENOMEM);
-	igt_assert_lt(0, objects);
+	igt_assert_lt(0, made);
 	close(fd);
-	assert_returned(cg, base, "objects");
+	assert_returned(cg, base, what);
+}
+
+static int make_object(int fd)
+{
+	uint32_t handle;
+
+	return __hmmgpu_gem_create(fd, 4096, 0, &handle);
+}
+
+static int make_syncobj(int fd)
+{
+	uint32_t handle;
+	int err = drmSyncobjCreate(fd, 0, &handle) ? -errno : 0;
+
+	errno = 0;
+	return err;
+}
+
+static void fill_objects(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	fill_with(fd, cg, to_parent, from_parent, "GEM objects", make_object);
 }
 
 static void fill_syncobjs(int fd, const struct memcg *cg, int to_parent, int from_parent)
 {
-	uint64_t base = cg_read(cg, "memory.current");
-	unsigned int syncobjs;
-	uint32_t handle;
-	int err = 0;
-
-	for (syncobjs = 0; syncobjs < MAX_TRIES; syncobjs++) {
-		if (drmSyncobjCreate(fd, 0, &handle)) {
-			err = -errno;
-			break;
-		}
-	}
-	tell_parent(to_parent, from_parent);
-	errno = 0;
-	igt_info("syncobjs: -ENOMEM after %u sync objects, %" PRIu64 " KiB charged at most\n",
-		 syncobjs, cg_read(cg, "memory.peak") >> 10);
-	igt_assert_eq(err, -ENOMEM);
-	igt_assert_lt(0, syncobjs);
-	close(fd);
-	assert_returned(cg, base, "syncobjs");
+	fill_with(fd, cg, to_parent, from_parent, "sync objects", make_syncobj);
 }
 
 igt_main
