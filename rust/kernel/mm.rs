@@ -90,10 +90,26 @@ unsafe impl Sync for Mm {}
 impl Mm {
     /// The address space of the current task, or `None` for a kernel thread without one.
     pub fn current() -> Option<ARef<Mm>> {
-        // SAFETY: `current` is valid, and its `mm` is stable while the task runs.
-        let mm = unsafe { (*bindings::get_current()).mm };
-        // SAFETY: A task's `mm` holds `mm_users`, so it is live; `from` takes our own `mm_count`.
+        let mm = current_mm();
+        // SAFETY: A task's `mm` holds `mm_users` while the task uses it, so it is live; `from`
+        // takes our own `mm_count`.
         NonNull::new(mm).map(|mm| ARef::from(unsafe { Self::from_raw(mm.as_ptr()) }))
+    }
+
+    /// Whether this is the address space the current task uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{bindings, kunit, mm::Mm, page::PAGE_SIZE};
+    ///
+    /// kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+    /// let mm = Mm::current().ok_or(EINVAL)?;
+    /// assert!(mm.is_current());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn is_current(&self) -> bool {
+        core::ptr::eq(self.as_raw(), current_mm())
     }
 
     /// Borrows the [`Mm`] of `mm`.
@@ -254,4 +270,13 @@ impl Drop for MmapReadGuard<'_> {
         // SAFETY: By the type invariant we hold the read lock.
         unsafe { bindings::mmap_read_unlock(self.mm.as_raw()) };
     }
+}
+
+/// The address space the current task uses (`current->mm`), null for a kernel thread without one.
+///
+/// It only changes by the task's own doing (`exec`, exit, `kthread_use_mm`), so it stays what
+/// this returns while the caller does none of those.
+fn current_mm() -> *mut bindings::mm_struct {
+    // SAFETY: FFI call without requirements.
+    unsafe { bindings::current_mm() }
 }
