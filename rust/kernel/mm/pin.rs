@@ -80,8 +80,11 @@ impl PinnedPages {
     ///
     /// `EINVAL` for an empty, unaligned or wrapping range; `EFAULT` when a page is not mapped
     /// or not writable as asked, or when the current task has no address space (a kernel
-    /// thread, such as a workqueue worker, that does not use one); the core MM's refusals of
-    /// long-term pins (`EFAULT`, `EOPNOTSUPP`); `ENOMEM`. Nothing stays pinned on error.
+    /// thread, such as a workqueue worker, that does not use one: see
+    /// [`MmWithUser::with_kthread_use`]); the core MM's refusals of long-term pins (`EFAULT`,
+    /// `EOPNOTSUPP`); `ENOMEM`. Nothing stays pinned on error.
+    ///
+    /// [`MmWithUser::with_kthread_use`]: crate::mm::MmWithUser::with_kthread_use
     pub fn pin_longterm(start: usize, length: usize, write: bool) -> Result<Self> {
         // `pin_user_pages_fast` walks the page tables of `current->mm` without checking it.
         if Mm::current().is_none() {
