@@ -72,17 +72,30 @@ impl<T: DriverObject> Object<T> {
     /// Creates an object of `size` bytes on `dev`, with data from [`DriverObject::new`].
     ///
     /// `size` is rounded up to whole pages.
-    pub fn new(dev: &drm::Device<T::Driver>, size: usize) -> Result<ARef<Self>> {
+    ///
+    /// The shmem helpers allocate the object through the driver's `gem_create_object`, which
+    /// makes objects of the driver's [`Driver::Object`](drm::Driver::Object): only that type
+    /// has this function.
+    pub fn new(dev: &drm::Device<T::Driver>, size: usize) -> Result<ARef<Self>>
+    where
+        T::Driver: drm::Driver<Object = T>,
+    {
         // SAFETY: `dev` is live. Its driver's `gem_create_object` is `create_object_callback`
-        // for `T` (see `drm::Device::VTABLE`), which allocates the object as a `Self`.
+        // for `<T::Driver as Driver>::Object` (see `drm::Device::VTABLE`), which is `T` (by the
+        // bound above): it allocates the object as a `Self`, with the `drm_gem_shmem_object` at
+        // its start, and returns that `drm_gem_shmem_object`'s `base`.
         let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(dev.as_raw(), size) })?;
         // The device writes the pages through its own mappings, which no CPU page table shows:
         // mark them dirty when they are put, or reclaim may drop what only the device wrote.
         // SAFETY: The object was just created; nothing else sees it yet.
         unsafe { (*shmem).set_pages_mark_dirty_on_put(true) };
-        // SAFETY: `shmem` is the start of a `Self` (see above), with one reference that the
-        // `ARef` now owns.
-        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(shmem.cast::<Self>())) })
+        // SAFETY: `shmem` is the `obj` field of a `Self` (see above), with one reference that
+        // the `ARef` now owns.
+        Ok(unsafe {
+            ARef::from_raw(NonNull::new_unchecked(
+                crate::container_of!(shmem, Self, obj).cast_mut(),
+            ))
+        })
     }
 
     /// Makes the `count` pages of the object from page `first` on resident, and keeps them so
