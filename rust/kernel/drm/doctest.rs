@@ -41,8 +41,8 @@ pub struct Userptr {
 // SAFETY: Null is the module of code built into the kernel.
 pub static THIS_MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
 
-static OBJECT_FUNCS: ObjectFuncs<Object> = shmem::funcs();
-static USERPTR_FUNCS: ObjectFuncs<Userptr> = object::funcs();
+static OBJECT_FUNCS: ObjectFuncs<shmem::Object<Object>> = shmem::funcs();
+static USERPTR_FUNCS: ObjectFuncs<object::Object<Userptr>> = object::funcs();
 
 impl drm::file::DriverFile for File {
     type Driver = Driver;
@@ -70,7 +70,9 @@ impl File {
 impl shmem::DriverObject for Object {
     type Driver = Driver;
 
-    const FUNCS: &'static ObjectFuncs<Self> = &OBJECT_FUNCS;
+    fn funcs() -> &'static ObjectFuncs<shmem::Object<Self>> {
+        &OBJECT_FUNCS
+    }
 
     fn new(_dev: &drm::Device<Driver>, _size: usize) -> impl PinInit<Self, Error> {
         Object
@@ -80,7 +82,9 @@ impl shmem::DriverObject for Object {
 impl object::DriverObject for Userptr {
     type Driver = Driver;
 
-    const FUNCS: &'static ObjectFuncs<Self> = &USERPTR_FUNCS;
+    fn funcs() -> &'static ObjectFuncs<object::Object<Self>> {
+        &USERPTR_FUNCS
+    }
 }
 
 #[vtable]

@@ -111,12 +111,14 @@ pub struct DriverInfo {
 /// /// What the driver keeps per GEM object.
 /// struct MyObject;
 ///
-/// static FUNCS: ObjectFuncs<MyObject> = shmem::funcs();
+/// static FUNCS: ObjectFuncs<shmem::Object<MyObject>> = shmem::funcs();
 ///
 /// impl shmem::DriverObject for MyObject {
 ///     type Driver = MyDriver;
 ///
-///     const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
+///     fn funcs() -> &'static ObjectFuncs<shmem::Object<Self>> {
+///         &FUNCS
+///     }
 ///
 ///     fn new(_dev: &drm::Device<MyDriver>, _size: usize) -> impl PinInit<Self, Error> {
 ///         MyObject

@@ -37,3 +37,18 @@ fn retry(n: &IntervalNotifier<Data>) -> bool {
     let guard = n.data().notifier_lock().lock();
     seq.read_retry(&guard)
 }
+
+/// The function table of a GEM object kind, in a `static`, as `const_funcs*.rs` cannot have it.
+static FUNCS: kernel::drm::gem::ObjectFuncs<
+    kernel::drm::gem::shmem::Object<kernel::drm::doctest::Object>,
+> = kernel::drm::gem::shmem::funcs();
+
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
+fn funcs() -> &'static kernel::drm::gem::ObjectFuncs<
+    kernel::drm::gem::shmem::Object<kernel::drm::doctest::Object>,
+> {
+    &FUNCS
+}

@@ -26,9 +26,10 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver whose objects these are.
     type Driver: drm::Driver;
 
-    /// The function table of these objects, a `static` made by [`funcs`]:
-    /// `static FUNCS: ObjectFuncs<MyObject> = shmem::funcs();`.
-    const FUNCS: &'static ObjectFuncs<Self>;
+    /// The function table of these objects: a `static` made by [`funcs`], which the function
+    /// returns, `static FUNCS: ObjectFuncs<shmem::Object<MyObject>> = shmem::funcs();` (see
+    /// [`ObjectFuncs`] for why it must be a `static`).
+    fn funcs() -> &'static ObjectFuncs<Object<Self>>;
 
     /// Initialises the data of a new object of `size` bytes on `dev`.
     fn new(dev: &drm::Device<Self::Driver>, size: usize) -> impl PinInit<Self, Error>;
@@ -56,7 +57,7 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `T::FUNCS`, and it
+/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `T::funcs()`, and it
 ///   is the start of a `kmalloc` allocation holding `Self` (so `drm_gem_shmem_free` frees the
 ///   whole of it).
 /// - `data` is initialised until the object's `free` callback drops it.
@@ -181,7 +182,7 @@ impl<T: DriverObject> Object<T> {
 
 /// The function table of shmem-backed objects with data `T`: the shmem helpers' functions
 /// (`drm_gem_shmem_funcs`), with a `free` that drops `T`.
-pub const fn funcs<T: DriverObject>() -> ObjectFuncs<T> {
+pub const fn funcs<T: DriverObject>() -> ObjectFuncs<Object<T>> {
     ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
         free: Some(Object::<T>::free_callback),
         print_info: Some(bindings::drm_gem_shmem_object_print_info),
@@ -218,11 +219,11 @@ pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
             // into its parts. It is not moved out of the allocation.
             let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });
             // SAFETY: `this` is valid. The helpers expect a zeroed object with its functions set.
-            // INVARIANT: `FUNCS` is installed; `drm_gem_shmem_create` initialises the rest.
+            // INVARIANT: `T::funcs()` is installed; `drm_gem_shmem_create` initialises the rest.
             unsafe {
                 let shmem = Opaque::raw_get(&raw const (*this).obj);
                 shmem.write_bytes(0, 1);
-                (*shmem).base.funcs = T::FUNCS.as_raw();
+                (*shmem).base.funcs = T::funcs().as_raw();
                 &raw mut (*shmem).base
             }
         }
@@ -240,7 +241,9 @@ impl<T: DriverObject> Deref for Object<T> {
 
 // SAFETY:
 // - `as_raw` returns the embedded object, live while `&self` is.
-// - Only `create_object_callback::<T>` installs `T::FUNCS`, on the `Self` it allocates.
+// - Only `create_object_callback::<T>` installs `T::funcs()`, on the `Self` it allocates: the
+//   table is an `ObjectFuncs<Self>`, which only `funcs::<T>` makes, at an address no other
+//   kind's table has (see `ObjectFuncs`).
 unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     type Driver = T::Driver;
 
@@ -250,7 +253,7 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     }
 
     fn funcs() -> *const bindings::drm_gem_object_funcs {
-        T::FUNCS.as_raw()
+        T::funcs().as_raw()
     }
 
     unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self {
