@@ -41,6 +41,7 @@ pub struct Userptr {
 // SAFETY: Null is the module of code built into the kernel.
 pub static THIS_MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
 
+static FOPS: drm::FileOperations<Driver> = drm::FileOperations::new(&THIS_MODULE);
 static OBJECT_FUNCS: ObjectFuncs<shmem::Object<Object>> = shmem::funcs();
 static USERPTR_FUNCS: ObjectFuncs<object::Object<Userptr>> = object::funcs();
 
@@ -103,6 +104,8 @@ impl drm::Driver for Driver {
 
     const FEATURES: u32 = feature::RENDER | feature::SYNCOBJ;
 
+    const FOPS: &'static drm::FileOperations<Self> = &FOPS;
+
     crate::declare_drm_ioctls! {
         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),
     }
@@ -120,7 +123,7 @@ impl Fixture {
     /// Makes a device of [`Driver`] on a new platform device.
     pub fn new() -> Result<Self> {
         let pdev = SimpleDevice::register(c_str!("rust-doctest-drm"), None)?;
-        let dev = drm::Device::new(pdev.device(), (), &THIS_MODULE)?;
+        let dev = drm::Device::<Driver>::new(pdev.device(), ())?.into_aref();
         Ok(Self { dev, pdev })
     }
 }

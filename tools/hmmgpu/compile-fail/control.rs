@@ -52,3 +52,13 @@ fn funcs() -> &'static kernel::drm::gem::ObjectFuncs<
 > {
     &FUNCS
 }
+
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
+fn register_once(
+    new: kernel::drm::NewDevice<kernel::drm::doctest::Driver>,
+) -> Result<kernel::drm::Registration<kernel::drm::doctest::Driver>> {
+    kernel::drm::Registration::new(new)
+}

@@ -46,9 +46,9 @@ struct HmmGpuModule {
 }
 
 impl kernel::Module for HmmGpuModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let pdev = platform::SimpleDevice::register(c_str!("hmmgpu"), None)?;
-        let drm = drm::Device::new(pdev.device(), driver::DeviceData::new(), module)?;
+        let drm = drm::Device::new(pdev.device(), driver::DeviceData::new())?;
         let registration = drm::Registration::new(drm)?;
         let (major, minor, patch) = driver::VERSION;
         pr_info!("version {major}.{minor}.{patch} registered\n");
