@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_syncobj.h>
@@ -8,6 +9,11 @@
 #include <linux/shmem_fs.h>
 
 #ifdef CONFIG_RUST_DRM
+
+bool rust_helper_drm_dev_is_unplugged(struct drm_device *dev)
+{
+	return drm_dev_is_unplugged(dev);
+}
 
 void rust_helper_drm_gem_object_get(struct drm_gem_object *obj)
 {

@@ -32,6 +32,18 @@ bool rust_helper_mmget_not_zero(struct mm_struct *mm)
 	return mmget_not_zero(mm);
 }
 
+/* The current task's address space, NULL for a kernel thread that uses none. */
+struct mm_struct *rust_helper_current_mm(void)
+{
+	return current->mm;
+}
+
+/* Whether the current task is reclaiming memory. */
+bool rust_helper_current_in_reclaim(void)
+{
+	return current->flags & PF_MEMALLOC;
+}
+
 void rust_helper_mmap_read_lock(struct mm_struct *mm)
 {
 	mmap_read_lock(mm);

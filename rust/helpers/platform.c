@@ -8,3 +8,13 @@ struct platform_device *rust_helper_platform_device_register_simple(const char *
 {
 	return platform_device_register_simple(name, id, res, num);
 }
+
+void *rust_helper_platform_get_drvdata(const struct platform_device *pdev)
+{
+	return platform_get_drvdata(pdev);
+}
+
+void rust_helper_platform_set_drvdata(struct platform_device *pdev, void *data)
+{
+	platform_set_drvdata(pdev, data);
+}

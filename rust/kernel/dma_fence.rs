@@ -29,7 +29,7 @@ use core::{
     sync::atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
-/// Creates a [`FenceContext`] initialiser whose lock has a lockdep class of its own.
+/// Creates a [`FenceContext`] initialiser.
 ///
 /// # Examples
 ///
@@ -45,7 +45,7 @@ use core::{
 #[macro_export]
 macro_rules! new_fence_context {
     ($driver:expr, $timeline:expr $(,)?) => {
-        $crate::dma_fence::FenceContext::new($driver, $timeline, $crate::static_lock_class!())
+        $crate::dma_fence::FenceContext::new($driver, $timeline)
     };
 }
 pub use new_fence_context;
@@ -72,15 +72,40 @@ pub use new_fence_context;
 ///
 /// # Invariants
 ///
-/// `lock` is an initialised spinlock; `context` was allocated by `dma_fence_context_alloc`.
+/// - `lock` is an initialised spinlock; `context` was allocated by `dma_fence_context_alloc`.
+/// - `names.driver` and `names.timeline` hold NUL-terminated strings.
+///
+/// A fence may outlive the module that made it (a sync_file keeps it after the module is
+/// unloaded), and keeps its context: nothing a fence reaches is the module's. The names are
+/// copies, the lock's lockdep class and name are the kernel crate's (one class for the locks of
+/// every context, as the DRM scheduler's fences share one), and the fence operations are the
+/// kernel crate's.
 #[pin_data]
 pub struct FenceContext {
+    names: Names,
     #[pin]
     lock: Opaque<bindings::spinlock_t>,
     context: u64,
     seqno: AtomicU64,
-    driver_name: &'static CStr,
-    timeline_name: &'static CStr,
+}
+
+/// The names of a [`FenceContext`]'s fences, copied.
+struct Names {
+    driver: KVec<u8>,
+    timeline: KVec<u8>,
+}
+
+/// The lockdep class of the locks of every [`FenceContext`]: built into the kernel, so that it
+/// outlives every fence, whichever module made it.
+static LOCK_CLASS: LockClassKey =
+    // SAFETY: lockdep expects uninitialised memory in a statically allocated `lock_class_key`.
+    unsafe { core::mem::MaybeUninit::uninit().assume_init() };
+
+/// A copy of `name`, NUL included.
+fn copy_name(name: &CStr) -> Result<KVec<u8>> {
+    let mut copy = KVec::new();
+    copy.extend_from_slice(name.as_bytes_with_nul(), GFP_KERNEL)?;
+    Ok(copy)
 }
 
 // SAFETY: The spinlock and the atomic counter may be used from any thread.
@@ -89,24 +114,30 @@ unsafe impl Send for FenceContext {}
 unsafe impl Sync for FenceContext {}
 
 impl FenceContext {
-    /// Creates a timeline whose fences name `driver_name` and `timeline_name`. Use
+    /// Creates a timeline whose fences name `driver_name` and `timeline_name` (copied). Use
     /// [`new_fence_context!`].
-    pub fn new(
-        driver_name: &'static CStr,
-        timeline_name: &'static CStr,
-        key: &'static LockClassKey,
-    ) -> impl PinInit<Self> {
-        pin_init!(Self {
-            // SAFETY: `slot` is valid for writes; the name and the key live forever.
+    pub fn new(driver_name: &CStr, timeline_name: &CStr) -> impl PinInit<Self, Error> {
+        let names = copy_name(driver_name).and_then(|driver| {
+            Ok(Names {
+                driver,
+                timeline: copy_name(timeline_name)?,
+            })
+        });
+        try_pin_init!(Self {
+            names: names?,
+            // SAFETY: `slot` is valid for writes; the name and the key are statics of the kernel
+            // crate, which live forever.
             lock <- Opaque::ffi_init(|slot: *mut bindings::spinlock_t| unsafe {
-                bindings::__spin_lock_init(slot, timeline_name.as_char_ptr(), key.as_ptr())
+                bindings::__spin_lock_init(
+                    slot,
+                    crate::c_str!("FenceContext::lock").as_char_ptr(),
+                    LOCK_CLASS.as_ptr(),
+                )
             }),
             // SAFETY: FFI call without requirements.
             context: unsafe { bindings::dma_fence_context_alloc(1) },
             seqno: AtomicU64::new(0),
-            driver_name,
-            timeline_name,
-        })
+        }? Error)
     }
 
     /// The context number of the timeline.
@@ -170,7 +201,9 @@ unsafe fn inner<'a>(fence: *mut bindings::dma_fence) -> &'a FenceInner {
 /// `fence` must be a live fence made by a [`FenceContext`].
 unsafe extern "C" fn get_driver_name(fence: *mut bindings::dma_fence) -> *const crate::ffi::c_char {
     // SAFETY: The caller promises a live fence of ours.
-    unsafe { inner(fence) }.ctx.driver_name.as_char_ptr()
+    // By the invariant of `FenceContext` the name is NUL-terminated; the context lives as long
+    // as the fence.
+    unsafe { inner(fence) }.ctx.names.driver.as_ptr().cast()
 }
 
 /// `dma_fence_ops.get_timeline_name`.
@@ -182,7 +215,9 @@ unsafe extern "C" fn get_timeline_name(
     fence: *mut bindings::dma_fence,
 ) -> *const crate::ffi::c_char {
     // SAFETY: The caller promises a live fence of ours.
-    unsafe { inner(fence) }.ctx.timeline_name.as_char_ptr()
+    // By the invariant of `FenceContext` the name is NUL-terminated; the context lives as long
+    // as the fence.
+    unsafe { inner(fence) }.ctx.names.timeline.as_ptr().cast()
 }
 
 /// `dma_fence_ops.release`: the last reference is gone.
@@ -714,6 +749,32 @@ mod tests {
         assert!(deps.error() == Some(EIO));
         let none = Dependencies::new(KVec::new(), wq)?;
         assert!(none.signalled() && none.error().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn names_are_copies() -> Result {
+        let mut buf = KVec::new();
+        buf.extend_from_slice(b"scratch\0", GFP_KERNEL)?;
+        let name = CStr::from_bytes_with_nul(&buf)?;
+        let ctx = Arc::pin_init(FenceContext::new(name, name), GFP_KERNEL)?;
+        let signaller = ctx.new_fence()?;
+        let raw = signaller.fence().as_raw();
+        // The caller's strings may go once the context is made: overwrite them, then free them.
+        buf[..7].copy_from_slice(b"changed");
+        drop(buf);
+        // SAFETY: The fence is live; its operations return NUL-terminated strings that live as
+        // long as it does.
+        let (driver, timeline) = unsafe {
+            let ops = &*(*raw).ops;
+            (
+                CStr::from_char_ptr((ops.get_driver_name.ok_or(EINVAL)?)(raw)),
+                CStr::from_char_ptr((ops.get_timeline_name.ok_or(EINVAL)?)(raw)),
+            )
+        };
+        assert_eq!(driver.as_bytes(), b"scratch");
+        assert_eq!(timeline.as_bytes(), b"scratch");
+        signaller.signal();
         Ok(())
     }
 

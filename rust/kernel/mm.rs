@@ -22,6 +22,7 @@
 
 use crate::{
     bindings,
+    error::{code::*, Result},
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
@@ -90,10 +91,26 @@ unsafe impl Sync for Mm {}
 impl Mm {
     /// The address space of the current task, or `None` for a kernel thread without one.
     pub fn current() -> Option<ARef<Mm>> {
-        // SAFETY: `current` is valid, and its `mm` is stable while the task runs.
-        let mm = unsafe { (*bindings::get_current()).mm };
-        // SAFETY: A task's `mm` holds `mm_users`, so it is live; `from` takes our own `mm_count`.
+        let mm = current_mm();
+        // SAFETY: A task's `mm` holds `mm_users` while the task uses it, so it is live; `from`
+        // takes our own `mm_count`.
         NonNull::new(mm).map(|mm| ARef::from(unsafe { Self::from_raw(mm.as_ptr()) }))
+    }
+
+    /// Whether this is the address space the current task uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{bindings, kunit, mm::Mm, page::PAGE_SIZE};
+    ///
+    /// kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+    /// let mm = Mm::current().ok_or(EINVAL)?;
+    /// assert!(mm.is_current());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn is_current(&self) -> bool {
+        core::ptr::eq(self.as_raw(), current_mm())
     }
 
     /// Borrows the [`Mm`] of `mm`.
@@ -201,6 +218,129 @@ impl MmWithUser {
         unsafe { &*mm.cast() }
     }
 
+    /// Runs `f` in the current kernel thread with this address space as its own
+    /// (`kthread_use_mm`), so that `f` may reach user memory of it (copy to and from user
+    /// addresses, [`PinnedPages::pin_longterm`]), as a workqueue item doing work for a process
+    /// must; the kernel thread gives it up (`kthread_unuse_mm`) when `f` returns. The address
+    /// space is kept by `&self` throughout.
+    ///
+    /// [`PinnedPages::pin_longterm`]: pin::PinnedPages::pin_longterm
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when the current task is not a kernel thread (a user task already has its
+    /// own); `EBUSY` when the kernel thread already uses an address space, this one or
+    /// another (a call from inside `f`, say). `f` does not run then.
+    ///
+    /// # Examples
+    ///
+    /// A workqueue item (a kernel thread with no address space) pins pages of the address space
+    /// of the test that made it:
+    ///
+    /// ```
+    /// use kernel::{
+    ///     bindings, impl_has_work, kunit,
+    ///     mm::{pin::PinnedPages, Mm, MmWithUser},
+    ///     new_work,
+    ///     page::PAGE_SIZE,
+    ///     prelude::*,
+    ///     sync::Arc,
+    ///     types::ARef,
+    ///     workqueue::{self, Work, WorkItem},
+    /// };
+    /// use core::sync::atomic::{AtomicI32, Ordering};
+    ///
+    /// #[pin_data]
+    /// struct Pinner {
+    ///     mm: ARef<MmWithUser>,
+    ///     addr: usize,
+    ///     /// 0 until the worker ran, then 1 if all went as expected, or the line that did not.
+    ///     outcome: AtomicI32,
+    ///     #[pin]
+    ///     work: Work<Pinner>,
+    /// }
+    ///
+    /// impl_has_work! {
+    ///     impl HasWork<Self> for Pinner { self.work }
+    /// }
+    ///
+    /// impl WorkItem for Pinner {
+    ///     type Pointer = Arc<Pinner>;
+    ///
+    ///     fn run(this: Arc<Pinner>) {
+    ///         let outcome = (|| {
+    ///             // A worker has no address space of its own: there is no user memory to pin.
+    ///             if Mm::current().is_some() {
+    ///                 return line!();
+    ///             }
+    ///             if PinnedPages::pin_longterm(this.addr, PAGE_SIZE, true).err() != Some(EFAULT) {
+    ///                 return line!();
+    ///             }
+    ///             let pinned = this.mm.with_kthread_use(|| {
+    ///                 // No nesting.
+    ///                 let nested = this.mm.with_kthread_use(|| ()).err() == Some(EBUSY);
+    ///                 let same = Mm::current().is_some_and(|mm| mm.as_raw() == this.mm.as_raw());
+    ///                 let pins = PinnedPages::pin_longterm(this.addr, PAGE_SIZE, true);
+    ///                 nested && same && pins.is_ok_and(|pins| pins.len() == 1)
+    ///             });
+    ///             if pinned != Ok(true) {
+    ///                 return line!();
+    ///             }
+    ///             // Given up again.
+    ///             if Mm::current().is_some() {
+    ///                 return line!();
+    ///             }
+    ///             1
+    ///         })();
+    ///         this.outcome.store(outcome as i32, Ordering::Release);
+    ///     }
+    /// }
+    ///
+    /// let addr = kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ | bindings::PROT_WRITE)?;
+    /// let mm = MmWithUser::current().ok_or(EINVAL)?;
+    /// // The test's kernel thread already uses the address space `vm_mmap` gave it.
+    /// assert!(mm.with_kthread_use(|| ()) == Err(EBUSY));
+    /// let pinner = Arc::pin_init(
+    ///     pin_init!(Pinner {
+    ///         mm,
+    ///         addr,
+    ///         outcome: AtomicI32::new(0),
+    ///         work <- new_work!("Pinner::work"),
+    ///     }),
+    ///     GFP_KERNEL,
+    /// )?;
+    /// let _ = workqueue::system_unbound().enqueue(pinner.clone());
+    /// // Waits for the worker (ten seconds at most, should it never run).
+    /// for _ in 0..10_000 {
+    ///     if pinner.outcome.load(Ordering::Acquire) != 0 {
+    ///         break;
+    ///     }
+    ///     // SAFETY: FFI call without requirements.
+    ///     unsafe { bindings::msleep(1) };
+    /// }
+    /// assert_eq!(pinner.outcome.load(Ordering::Acquire), 1);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn with_kthread_use<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        // SAFETY: FFI call without requirements.
+        if !unsafe { bindings::current_is_kthread() } {
+            return Err(EINVAL);
+        }
+        if !current_mm().is_null() {
+            return Err(EBUSY);
+        }
+        // SAFETY: The current task is a kernel thread that uses no address space (checked
+        // above, and only the task itself changes its `mm`); `self` holds `mm_users` until after
+        // `kthread_unuse_mm`.
+        unsafe { bindings::kthread_use_mm(self.as_raw()) };
+        let ret = f();
+        // SAFETY: `kthread_use_mm` above made `self` the thread's address space. `f` could not
+        // give it up or change it: `kthread_unuse_mm` is reached through this function alone,
+        // which refuses to nest.
+        unsafe { bindings::kthread_unuse_mm(self.as_raw()) };
+        Ok(ret)
+    }
+
     /// Takes the mmap lock for reading; the guard releases it.
     pub fn mmap_read_lock(&self) -> MmapReadGuard<'_> {
         // SAFETY: `self` is live.
@@ -254,4 +394,13 @@ impl Drop for MmapReadGuard<'_> {
         // SAFETY: By the type invariant we hold the read lock.
         unsafe { bindings::mmap_read_unlock(self.mm.as_raw()) };
     }
+}
+
+/// The address space the current task uses (`current->mm`), null for a kernel thread without one.
+///
+/// It only changes by the task's own doing (`exec`, exit, `kthread_use_mm`), so it stays what
+/// this returns while the caller does none of those.
+fn current_mm() -> *mut bindings::mm_struct {
+    // SAFETY: FFI call without requirements.
+    unsafe { bindings::current_mm() }
 }

@@ -2,9 +2,11 @@
 
 //! DRM devices.
 //!
-//! A [`Device`] embeds the C `struct drm_device` together with the driver's per-device data and
-//! its own copy of the driver's function tables, so that the DRM file operations name the module
-//! that owns them.
+//! A [`Device`] embeds the C `struct drm_device` together with the driver's per-device data. Its
+//! function tables are constants of the driver, in static storage: the file operations of an
+//! open file are read by `__fput` after its last reference to the device is gone, so they must
+//! not live in the device, and they name the driver's module (see [`FileOperations`]), which
+//! therefore stays loaded while files of the device are open.
 //!
 //! C header: [`include/drm/drm_device.h`](srctree/include/drm/drm_device.h)
 
@@ -16,7 +18,58 @@ use crate::{
     types::{ARef, AlwaysRefCounted, Opaque},
     ThisModule,
 };
-use core::{mem, ops::Deref, ptr, ptr::NonNull};
+use core::{marker::PhantomData, mem, ops::Deref, ptr, ptr::NonNull};
+
+/// The file operations of the device nodes of driver `T`: those of a GEM driver
+/// (`DEFINE_DRM_GEM_FOPS`), owned by the driver's module.
+///
+/// A driver declares them in a `static` and names it in [`Driver::FOPS`]. An open file keeps a
+/// reference to their `owner` from open until after its release; that is what keeps the module's
+/// code (the driver's callbacks) loaded while files are open.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::drm::{device::FileOperations, doctest};
+///
+/// // The examples' driver is built into the kernel: its module is null.
+/// static FOPS: FileOperations<doctest::Driver> = FileOperations::new(&doctest::THIS_MODULE);
+/// assert!(FOPS.as_raw().owner.is_null());
+/// assert!(FOPS.as_raw().unlocked_ioctl.is_some() && FOPS.as_raw().release.is_some());
+/// ```
+#[repr(transparent)]
+pub struct FileOperations<T: Driver>(bindings::file_operations, PhantomData<T>);
+
+// SAFETY: The table is immutable; it holds function pointers and the module's pointer.
+unsafe impl<T: Driver> Sync for FileOperations<T> {}
+
+impl<T: Driver> FileOperations<T> {
+    /// The file operations of a GEM driver whose module is `module`: `&THIS_MODULE` of the
+    /// driver's crate.
+    pub const fn new(module: &'static ThisModule) -> Self {
+        // SAFETY: All-zeroes is a valid `file_operations`: null pointers and `None` callbacks.
+        let mut fops: bindings::file_operations = unsafe { mem::zeroed() };
+        fops.owner = module.0;
+        fops.open = Some(bindings::drm_open);
+        fops.release = Some(bindings::drm_release);
+        fops.unlocked_ioctl = Some(bindings::drm_ioctl);
+        #[cfg(CONFIG_COMPAT)]
+        {
+            fops.compat_ioctl = Some(bindings::drm_compat_ioctl);
+        }
+        fops.poll = Some(bindings::drm_poll);
+        fops.read = Some(bindings::drm_read);
+        fops.llseek = Some(bindings::noop_llseek);
+        fops.mmap = Some(bindings::drm_gem_mmap);
+        fops.fop_flags = bindings::FOP_UNSIGNED_OFFSET;
+        Self(fops, PhantomData)
+    }
+
+    /// The C `struct file_operations`.
+    pub const fn as_raw(&self) -> &bindings::file_operations {
+        &self.0
+    }
+}
 
 /// A DRM device of driver `T`, with the driver's data `T::Data`.
 ///
@@ -44,23 +97,21 @@ use core::{mem, ops::Deref, ptr, ptr::NonNull};
 /// # Invariants
 ///
 /// - `drm` is an initialised `struct drm_device`, allocated by `__devm_drm_dev_alloc` as part of
-///   this container, whose `driver` points to `vtable`.
-/// - `vtable` is `Self::VTABLE` with `fops` pointing to `fops`, and `release` set; `fops` is
-///   `Self::FOPS` with `owner` set to the module of the driver.
+///   this container, whose `driver` is `&Self::VTABLE` (with `fops` `T::FOPS` and `release`
+///   set).
 /// - `data` is initialised; it is dropped by the `release` callback.
 #[repr(C)]
 #[pin_data]
 pub struct Device<T: Driver> {
     drm: Opaque<bindings::drm_device>,
-    vtable: Opaque<bindings::drm_driver>,
-    fops: Opaque<bindings::file_operations>,
     #[pin]
     data: T::Data,
 }
 
 impl<T: Driver> Device<T> {
-    /// The driver's `struct drm_driver`, before `fops` and `release` are filled in per device.
-    const VTABLE: bindings::drm_driver = {
+    /// The driver's `struct drm_driver` while the device's data is not initialised: no
+    /// `release`, which would drop it.
+    const VTABLE_UNINIT: bindings::drm_driver = {
         // SAFETY: All-zeroes is a valid `drm_driver`: null pointers and `None` callbacks.
         let mut vtable: bindings::drm_driver = unsafe { mem::zeroed() };
         vtable.open = Some(drm::file::open_callback::<T::File>);
@@ -77,49 +128,40 @@ impl<T: Driver> Device<T> {
         vtable.driver_features = T::FEATURES | feature::GEM;
         vtable.ioctls = T::IOCTLS.as_ptr();
         vtable.num_ioctls = T::IOCTLS.len() as i32;
+        vtable.fops = T::FOPS.as_raw();
         vtable
     };
 
-    /// The file operations of a GEM driver (`DEFINE_DRM_GEM_FOPS`), before `owner` is set.
-    const FOPS: bindings::file_operations = {
-        // SAFETY: All-zeroes is a valid `file_operations`: null pointers and `None` callbacks.
-        let mut fops: bindings::file_operations = unsafe { mem::zeroed() };
-        fops.open = Some(bindings::drm_open);
-        fops.release = Some(bindings::drm_release);
-        fops.unlocked_ioctl = Some(bindings::drm_ioctl);
-        #[cfg(CONFIG_COMPAT)]
-        {
-            fops.compat_ioctl = Some(bindings::drm_compat_ioctl);
-        }
-        fops.poll = Some(bindings::drm_poll);
-        fops.read = Some(bindings::drm_read);
-        fops.llseek = Some(bindings::noop_llseek);
-        fops.mmap = Some(bindings::drm_gem_mmap);
-        fops.fop_flags = bindings::FOP_UNSIGNED_OFFSET;
-        fops
+    /// The driver's `struct drm_driver`.
+    const VTABLE: bindings::drm_driver = bindings::drm_driver {
+        release: Some(Self::release),
+        ..Self::VTABLE_UNINIT
     };
 
     /// Allocates a DRM device of driver `T` on `parent`, with data initialised by `data`.
     ///
-    /// `module` is the module of the driver: open files of the device hold a reference to it. The
-    /// parent holds a reference to the device until it is unbound (the device is device-managed,
-    /// as with `devm_drm_dev_alloc`); the returned [`ARef`] is another one.
+    /// The parent holds a reference to the device until it is unbound (the device is
+    /// device-managed, as with `devm_drm_dev_alloc`); the returned [`NewDevice`] is another
+    /// one, which may register the device once.
+    #[expect(
+        clippy::new_ret_no_self,
+        reason = "the new device comes as the one value that may register it"
+    )]
     pub fn new(
         parent: &device::Device,
         data: impl PinInit<T::Data, Error>,
-        module: &'static ThisModule,
-    ) -> Result<ARef<Self>> {
+    ) -> Result<NewDevice<T>> {
         const {
             assert!(mem::align_of::<Self>() <= bindings::ARCH_SLAB_MINALIGN);
         }
 
-        // SAFETY: `parent` is a valid device; `VTABLE` lives for `'static` and describes a GEM
-        // driver whose callbacks only use `Self` once `drm.driver` points at the device's own copy
-        // below; until then `release` is `None`, so a failure drops nothing.
+        // SAFETY: `parent` is a valid device; `VTABLE_UNINIT` is a constant, in static storage,
+        // that describes a GEM driver whose callbacks only use `Self` once `drm.driver` points
+        // at `VTABLE` below; until then `release` is `None`, so a failure drops nothing.
         let raw = from_err_ptr(unsafe {
             bindings::__devm_drm_dev_alloc(
                 parent.as_raw(),
-                &Self::VTABLE,
+                &Self::VTABLE_UNINIT,
                 mem::size_of::<Self>(),
                 mem::offset_of!(Self, drm),
             )
@@ -135,26 +177,18 @@ impl<T: Driver> Device<T> {
         unsafe { data.__pinned_init(ptr::addr_of_mut!((*raw).data)) }?;
 
         // SAFETY: `raw` is valid and its `drm` was initialised by `__devm_drm_dev_alloc`; nothing
-        // has opened the device yet, so its tables may still be replaced.
+        // has opened or registered the device yet, so its table may still be replaced.
         unsafe {
-            let fops = Opaque::raw_get(ptr::addr_of!((*raw).fops));
-            fops.write(bindings::file_operations {
-                owner: module.as_ptr(),
-                ..Self::FOPS
-            });
-            let vtable = Opaque::raw_get(ptr::addr_of!((*raw).vtable));
-            vtable.write(bindings::drm_driver {
-                fops,
-                release: Some(Self::release),
-                ..Self::VTABLE
-            });
-            // INVARIANT: From here on the device uses its own tables, and `data` is initialised.
-            (*Opaque::raw_get(ptr::addr_of!((*raw).drm))).driver = vtable;
+            // INVARIANT: From here on the device has its release callback, and `data` is
+            // initialised.
+            (*Opaque::raw_get(ptr::addr_of!((*raw).drm))).driver = &Self::VTABLE;
             bindings::drm_dev_get(Opaque::raw_get(ptr::addr_of!((*raw).drm)));
         }
 
         // SAFETY: We just took the reference that the `ARef` owns.
-        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(raw)) })
+        let dev = unsafe { ARef::from_raw(NonNull::new_unchecked(raw)) };
+        // INVARIANT: The device was just made; nothing registered it.
+        Ok(NewDevice(dev))
     }
 
     /// The `struct drm_device` of this device.
@@ -180,15 +214,22 @@ impl<T: Driver> Device<T> {
         (!minor.is_null()).then_some(minor)
     }
 
+    /// Whether the device was unplugged (its [`Registration`](drm::Registration) dropped):
+    /// ioctls then fail with `ENODEV`. A hint, which may change as soon as it is read.
+    pub fn is_unplugged(&self) -> bool {
+        // SAFETY: The device is live.
+        unsafe { bindings::drm_dev_is_unplugged(self.as_raw()) }
+    }
+
     /// `drm_driver.release`: the last reference is gone; drop the driver's data.
     ///
     /// # Safety
     ///
     /// `drm` must be the `drm_device` of a `Device<T>` whose last reference was just dropped.
     unsafe extern "C" fn release(drm: *mut bindings::drm_device) {
-        // SAFETY: The DRM core calls `release` once, for a device whose `driver` is the device's
-        // own table, which is only set once `data` is initialised. The container itself is freed
-        // by the DRM core after this returns.
+        // SAFETY: The DRM core calls `release` once, for a device whose `driver` is `VTABLE`,
+        // which is only set once `data` is initialised. The container itself is freed by the DRM
+        // core after this returns.
         unsafe {
             let this = crate::container_of!(drm, Self, drm).cast_mut();
             ptr::drop_in_place(ptr::addr_of_mut!((*this).data));
@@ -223,3 +264,54 @@ unsafe impl<T: Driver> Send for Device<T> {}
 // SAFETY: Shared references only allow the thread-safe DRM core calls and `&T::Data`, which is
 // `Sync`.
 unsafe impl<T: Driver> Sync for Device<T> {}
+
+/// A [`Device`] just made by [`Device::new`], which no one registered: the only value that
+/// [`Registration::new`](drm::Registration::new) accepts, which consumes it, so that a device is
+/// registered at most once.
+///
+/// It cannot be cloned; [`NewDevice::into_aref`] turns it into an ordinary reference, which may
+/// be cloned but not registered.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{c_str, drm::{doctest, Device, Registration}, platform::SimpleDevice};
+///
+/// let pdev = SimpleDevice::register(c_str!("rust-doctest-new"), None)?;
+/// let new = Device::<doctest::Driver>::new(pdev.device(), ())?;
+/// // A reference to the device, which cannot register it.
+/// let dev = new.into_aref();
+/// assert!(dev.render_minor().is_some());
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// The device was never passed to `drm_dev_register`.
+pub struct NewDevice<T: Driver>(ARef<Device<T>>);
+
+impl<T: Driver> NewDevice<T> {
+    /// A reference to the device, which gives up registering it.
+    pub fn into_aref(self) -> ARef<Device<T>> {
+        self.0
+    }
+
+    /// Gives the reference and the promise that the device was never registered.
+    pub(crate) fn into_unregistered(self) -> ARef<Device<T>> {
+        self.0
+    }
+}
+
+impl<T: Driver> Deref for NewDevice<T> {
+    type Target = Device<T>;
+
+    fn deref(&self) -> &Device<T> {
+        &self.0
+    }
+}
+
+impl<T: Driver> From<NewDevice<T>> for ARef<Device<T>> {
+    fn from(dev: NewDevice<T>) -> Self {
+        dev.into_aref()
+    }
+}

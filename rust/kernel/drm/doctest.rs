@@ -41,8 +41,9 @@ pub struct Userptr {
 // SAFETY: Null is the module of code built into the kernel.
 pub static THIS_MODULE: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
 
-static OBJECT_FUNCS: ObjectFuncs<Object> = shmem::funcs();
-static USERPTR_FUNCS: ObjectFuncs<Userptr> = object::funcs();
+static FOPS: drm::FileOperations<Driver> = drm::FileOperations::new(&THIS_MODULE);
+static OBJECT_FUNCS: ObjectFuncs<shmem::Object<Object>> = shmem::funcs();
+static USERPTR_FUNCS: ObjectFuncs<object::Object<Userptr>> = object::funcs();
 
 impl drm::file::DriverFile for File {
     type Driver = Driver;
@@ -70,7 +71,9 @@ impl File {
 impl shmem::DriverObject for Object {
     type Driver = Driver;
 
-    const FUNCS: &'static ObjectFuncs<Self> = &OBJECT_FUNCS;
+    fn funcs() -> &'static ObjectFuncs<shmem::Object<Self>> {
+        &OBJECT_FUNCS
+    }
 
     fn new(_dev: &drm::Device<Driver>, _size: usize) -> impl PinInit<Self, Error> {
         Object
@@ -80,7 +83,9 @@ impl shmem::DriverObject for Object {
 impl object::DriverObject for Userptr {
     type Driver = Driver;
 
-    const FUNCS: &'static ObjectFuncs<Self> = &USERPTR_FUNCS;
+    fn funcs() -> &'static ObjectFuncs<object::Object<Self>> {
+        &USERPTR_FUNCS
+    }
 }
 
 #[vtable]
@@ -99,6 +104,8 @@ impl drm::Driver for Driver {
 
     const FEATURES: u32 = feature::RENDER | feature::SYNCOBJ;
 
+    const FOPS: &'static drm::FileOperations<Self> = &FOPS;
+
     crate::declare_drm_ioctls! {
         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),
     }
@@ -116,7 +123,7 @@ impl Fixture {
     /// Makes a device of [`Driver`] on a new platform device.
     pub fn new() -> Result<Self> {
         let pdev = SimpleDevice::register(c_str!("rust-doctest-drm"), None)?;
-        let dev = drm::Device::new(pdev.device(), (), &THIS_MODULE)?;
+        let dev = drm::Device::<Driver>::new(pdev.device(), ())?.into_aref();
         Ok(Self { dev, pdev })
     }
 }

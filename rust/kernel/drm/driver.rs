@@ -111,12 +111,14 @@ pub struct DriverInfo {
 /// /// What the driver keeps per GEM object.
 /// struct MyObject;
 ///
-/// static FUNCS: ObjectFuncs<MyObject> = shmem::funcs();
+/// static FUNCS: ObjectFuncs<shmem::Object<MyObject>> = shmem::funcs();
 ///
 /// impl shmem::DriverObject for MyObject {
 ///     type Driver = MyDriver;
 ///
-///     const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
+///     fn funcs() -> &'static ObjectFuncs<shmem::Object<Self>> {
+///         &FUNCS
+///     }
 ///
 ///     fn new(_dev: &drm::Device<MyDriver>, _size: usize) -> impl PinInit<Self, Error> {
 ///         MyObject
@@ -139,11 +141,15 @@ pub struct DriverInfo {
 ///     };
 ///
 ///     const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor] = &[];
+///
+///     const FOPS: &'static drm::FileOperations<Self> = &FOPS;
 /// }
+///
+/// static FOPS: drm::FileOperations<MyDriver> = drm::FileOperations::new(&THIS_MODULE);
 ///
 /// let pdev = SimpleDevice::register(c_str!("mydrm"), None)?;
 /// let data = Arc::new(42, GFP_KERNEL)?;
-/// let dev = drm::Device::<MyDriver>::new(pdev.device(), data.clone(), &THIS_MODULE)?;
+/// let dev = drm::Device::<MyDriver>::new(pdev.device(), data.clone())?.into_aref();
 /// // The device derefs to its data.
 /// assert!(Arc::ptr_eq(&dev, &data));
 /// let file = MockFile::<MyFile>::open(&dev)?;
@@ -176,42 +182,56 @@ pub trait Driver: Sized + 'static {
 
     /// Bit mask of [`feature`] flags; [`feature::GEM`] is always added.
     const FEATURES: u32 = feature::RENDER;
+
+    /// The file operations of the driver's device nodes, a `static` of the driver's module:
+    /// `static FOPS: drm::FileOperations<MyDriver> = drm::FileOperations::new(&THIS_MODULE);`.
+    const FOPS: &'static drm::FileOperations<Self>;
 }
 
 /// A [`drm::Device`] registered with the DRM core, so that userspace can open it.
 ///
-/// Dropping it unregisters the device: open files keep it alive but can no longer start ioctls.
+/// Dropping it unplugs the device (`drm_dev_unplug`), as a driver's removal must: ioctls that
+/// run finish first, later ones fail with `ENODEV`, and the device nodes go. Open files keep the
+/// device (and its data) alive until they are closed.
+///
+/// A device is registered at most once: [`Registration::new`] consumes the [`drm::NewDevice`]
+/// that [`drm::Device::new`] returned, which cannot be cloned
+/// (`tools/hmmgpu/compile-fail/register_twice.rs` shows a second registration refused).
 ///
 /// # Examples
 ///
-/// `f.dev` is a device of [`doctest::Driver`](crate::drm::doctest::Driver), the driver of
-/// [`Driver`](crate::drm::Driver)'s example (hidden lines):
-///
 /// ```
-/// # use kernel::drm::doctest::{self, Fixture};
-/// # let f = Fixture::new()?;
-/// use kernel::drm::Registration;
+/// use kernel::{
+///     c_str,
+///     drm::{doctest, Device, Registration},
+///     platform::SimpleDevice,
+/// };
 ///
-/// let registration = Registration::new(f.dev.clone())?;
-/// assert!(core::ptr::eq(registration.device(), &*f.dev));
+/// let pdev = SimpleDevice::register(c_str!("rust-doctest-reg"), None)?;
+/// let new = Device::<doctest::Driver>::new(pdev.device(), ())?;
+/// let dev = kernel::types::ARef::from(&*new);
+/// let registration = Registration::new(new)?;
+/// assert!(core::ptr::eq(registration.device(), &*dev));
 /// // SAFETY: The device is live.
-/// assert!(unsafe { (*f.dev.as_raw()).registered });
+/// assert!(unsafe { (*dev.as_raw()).registered });
 /// drop(registration);
 /// // SAFETY: As above.
-/// assert!(!unsafe { (*f.dev.as_raw()).registered });
+/// assert!(!unsafe { (*dev.as_raw()).registered });
+/// assert!(dev.is_unplugged());
 /// # Ok::<(), Error>(())
 /// ```
 ///
 /// # Invariants
 ///
-/// `self.0` was registered with `drm_dev_register` and is not yet unregistered.
+/// `self.0` was registered with `drm_dev_register` and is not yet unplugged.
 pub struct Registration<T: Driver>(ARef<drm::Device<T>>);
 
 impl<T: Driver> Registration<T> {
     /// Registers `drm` with the DRM core.
-    pub fn new(drm: ARef<drm::Device<T>>) -> Result<Self> {
-        // SAFETY: `drm.as_raw()` is a valid, initialised and not yet registered `drm_device`:
-        // `drm::Device::new` only returns it before any registration.
+    pub fn new(drm: drm::NewDevice<T>) -> Result<Self> {
+        let drm = drm.into_unregistered();
+        // SAFETY: `drm.as_raw()` is a valid, initialised and never registered `drm_device` (by
+        // the invariant of `NewDevice`, which we consumed).
         to_result(unsafe { bindings::drm_dev_register(drm.as_raw(), 0) })?;
         // INVARIANT: The registration just succeeded.
         Ok(Self(drm))
@@ -225,12 +245,13 @@ impl<T: Driver> Registration<T> {
 
 impl<T: Driver> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant the device is registered.
-        unsafe { bindings::drm_dev_unregister(self.0.as_raw()) };
+        // SAFETY: By the type invariant the device is registered and not unplugged; this
+        // unplugs and unregisters it, once.
+        unsafe { bindings::drm_dev_unplug(self.0.as_raw()) };
     }
 }
 
-// SAFETY: `drm_dev_unregister` may be called from any thread.
+// SAFETY: `drm_dev_unplug` may be called from any thread that may sleep.
 unsafe impl<T: Driver> Send for Registration<T> {}
 
 // SAFETY: A `&Registration` only gives access to the device, which is `Sync`.

@@ -20,6 +20,6 @@ pub mod gem;
 pub mod ioctl;
 pub mod syncobj;
 
-pub use self::device::Device;
+pub use self::device::{Device, FileOperations, NewDevice};
 pub use self::driver::{Driver, DriverInfo, Registration};
 pub use self::file::File;

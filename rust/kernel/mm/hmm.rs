@@ -336,7 +336,7 @@ impl<'n, T: Invalidate> Range<'n, T> {
                 e if e == EFAULT.to_errno()
                     && flags != 0
                     && fixups < MAX_FIXUPS
-                    && is_current(mm) =>
+                    && mm.is_current() =>
                 {
                     fixups += 1;
                     self.fixup(mm, flags != read)?;
@@ -954,12 +954,6 @@ impl<'v> HmmPfn<'v> {
         }
         order
     }
-}
-
-/// Whether `mm` is the current task's address space.
-fn is_current(mm: &MmWithUser) -> bool {
-    // SAFETY: `current` is valid; its `mm` is stable while it runs.
-    core::ptr::eq(mm.as_raw(), unsafe { (*bindings::get_current()).mm })
 }
 
 fn jiffies() -> usize {

@@ -79,12 +79,21 @@ impl PinnedPages {
     /// # Errors
     ///
     /// `EINVAL` for an empty, unaligned or wrapping range; `EFAULT` when a page is not mapped
-    /// or not writable as asked; the core MM's refusals of long-term pins (`EFAULT`,
+    /// or not writable as asked, or when the current task has no address space (a kernel
+    /// thread, such as a workqueue worker, that does not use one: see
+    /// [`MmWithUser::with_kthread_use`]); the core MM's refusals of long-term pins (`EFAULT`,
     /// `EOPNOTSUPP`); `ENOMEM`. Nothing stays pinned on error.
+    ///
+    /// [`MmWithUser::with_kthread_use`]: crate::mm::MmWithUser::with_kthread_use
     pub fn pin_longterm(start: usize, length: usize, write: bool) -> Result<Self> {
+        // `pin_user_pages_fast` walks the page tables of `current->mm` without checking it.
+        if Mm::current().is_none() {
+            return Err(EFAULT);
+        }
         Self::pin_with(start, length, write, |addr, want, flags, out| {
             // SAFETY: `out` has room for `want` entries; the fast path takes the mmap lock
-            // itself if it needs it.
+            // itself if it needs it. The current task has an address space (checked above; only
+            // the task itself could change that).
             i64::from(unsafe { bindings::pin_user_pages_fast(addr as _, want, flags as _, out) })
         })
     }
@@ -105,8 +114,7 @@ impl PinnedPages {
         length: usize,
         write: bool,
     ) -> Result<Self> {
-        // SAFETY: `current` is valid; its `mm` is stable while it runs.
-        if guard.mm().as_raw() != unsafe { (*bindings::get_current()).mm } {
+        if !guard.mm().is_current() {
             return Err(EINVAL);
         }
         Self::pin_with(start, length, write, |addr, want, flags, out| {

@@ -126,8 +126,8 @@ fn current_owner() -> usize {
 
 /// Whether the current task is reclaiming memory.
 fn in_reclaim() -> bool {
-    // SAFETY: `current` is valid while it runs; only it changes its own flags.
-    unsafe { (*bindings::get_current()).flags & bindings::PF_MEMALLOC != 0 }
+    // SAFETY: FFI call without requirements.
+    unsafe { bindings::current_in_reclaim() }
 }
 
 /// Runs `f` holding the range locks' lockdep map, as a snapshot holding a range would, so that

@@ -634,6 +634,19 @@ mod tests {
     }
 
     #[test]
+    fn pin_without_an_address_space_fails() -> Result {
+        // Every test runs in a kernel thread of its own, which has no address space until the
+        // test maps memory: `pin_user_pages_fast` would dereference a null `current->mm`.
+        assert!(MmWithUser::current().is_none());
+        assert!(PinnedPages::pin_longterm(0x10000, PAGE_SIZE, true).err() == Some(EFAULT));
+        assert!(PinnedPages::pin_longterm(0x10000, PAGE_SIZE, false).err() == Some(EFAULT));
+        // Once it has one, the same call reaches the core MM, which finds nothing mapped there.
+        let addr = mmap(PAGE_SIZE, rw())?;
+        assert!(PinnedPages::pin_longterm(addr, PAGE_SIZE, false)?.len() == 1);
+        Ok(())
+    }
+
+    #[test]
     fn pins_are_counted_and_released() -> Result {
         let len = 8 * PAGE_SIZE;
         let addr = mmap(len, rw())?;

@@ -270,18 +270,10 @@ impl UserFence {
             // SAFETY: As above.
             unsafe { bindings::put_user_u64(self.value, self.addr as *mut u64) };
         };
-        let ours = Mm::current().is_some_and(|cur| cur.as_raw() == mm.as_raw());
-        if ours {
+        if mm.is_current() {
             write();
-        // SAFETY: FFI call without requirements.
-        } else if unsafe { bindings::current_is_kthread() } && Mm::current().is_none() {
-            // SAFETY: A kernel thread without an address space may borrow one it holds
-            // `mm_users` of (`mm`), and gives it back below.
-            unsafe { bindings::kthread_use_mm(mm.as_raw()) };
-            write();
-            // SAFETY: Borrowed just above.
-            unsafe { bindings::kthread_unuse_mm(mm.as_raw()) };
-        } else {
+        } else if mm.with_kthread_use(write).is_err() {
+            // Neither the fence's process nor a kernel thread free to borrow its address space.
             return;
         }
         queue.written();

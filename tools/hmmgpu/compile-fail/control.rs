@@ -37,3 +37,28 @@ fn retry(n: &IntervalNotifier<Data>) -> bool {
     let guard = n.data().notifier_lock().lock();
     seq.read_retry(&guard)
 }
+
+/// The function table of a GEM object kind, in a `static`, as `const_funcs*.rs` cannot have it.
+static FUNCS: kernel::drm::gem::ObjectFuncs<
+    kernel::drm::gem::shmem::Object<kernel::drm::doctest::Object>,
+> = kernel::drm::gem::shmem::funcs();
+
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
+fn funcs() -> &'static kernel::drm::gem::ObjectFuncs<
+    kernel::drm::gem::shmem::Object<kernel::drm::doctest::Object>,
+> {
+    &FUNCS
+}
+
+#[expect(
+    dead_code,
+    reason = "a snippet is only built, to see whether it compiles"
+)]
+fn register_once(
+    new: kernel::drm::NewDevice<kernel::drm::doctest::Driver>,
+) -> Result<kernel::drm::Registration<kernel::drm::doctest::Driver>> {
+    kernel::drm::Registration::new(new)
+}

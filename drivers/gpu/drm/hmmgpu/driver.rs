@@ -56,6 +56,9 @@ pub(crate) const VERSION: (i32, i32, i32) = (0, 1, 0);
 /// long the driver walks a mapping's entries under the notifier lock when it is cleared.
 pub(crate) const GEM_MAX_SIZE: u64 = 1 << 36;
 
+/// The file operations of the device's nodes: they keep the module while files are open.
+static FOPS: drm::FileOperations<HmmGpuDriver> = drm::FileOperations::new(&crate::THIS_MODULE);
+
 #[vtable]
 impl drm::Driver for HmmGpuDriver {
     type Data = DeviceData;
@@ -72,6 +75,8 @@ impl drm::Driver for HmmGpuDriver {
 
     // Sync objects, binary and timeline, carry the fences of jobs and binds in and out.
     const FEATURES: u32 = feature::RENDER | feature::SYNCOBJ | feature::SYNCOBJ_TIMELINE;
+
+    const FOPS: &'static drm::FileOperations<Self> = &FOPS;
 
     kernel::declare_drm_ioctls! {
         (HMMGPU_GET_PARAM, drm_hmmgpu_get_param, ioctl::RENDER_ALLOW, File::get_param),

@@ -20,7 +20,9 @@ pub(crate) struct Object {}
 /// A GEM object of the driver.
 pub(crate) type Bo = shmem::Object<Object>;
 
-static FUNCS: ObjectFuncs<Object> = shmem::funcs();
+/// The function table of the driver's GEM objects: a `static`, whose address tells them apart
+/// from userptrs.
+static FUNCS: ObjectFuncs<Bo> = shmem::funcs();
 
 impl Object {
     /// How many of the driver's GEM objects are alive.
@@ -33,7 +35,9 @@ impl Object {
 impl shmem::DriverObject for Object {
     type Driver = HmmGpuDriver;
 
-    const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
+    fn funcs() -> &'static ObjectFuncs<Bo> {
+        &FUNCS
+    }
 
     fn new(_dev: &drm::Device<HmmGpuDriver>, _size: usize) -> impl PinInit<Self, Error> {
         LIVE_OBJECTS.fetch_add(1, Ordering::Relaxed);

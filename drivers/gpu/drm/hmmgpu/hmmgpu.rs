@@ -3,12 +3,14 @@
 //! hmmgpu: a virtual GPU whose engine reaches memory only through its own page table.
 //!
 //! This is the reference driver of the kernel crate's DRM and memory-mirroring abstractions. It
-//! registers a platform device and, on it, a DRM device with a render node and shmem-backed GEM
-//! objects.
+//! registers a platform device and a platform driver, which, bound to it, makes a DRM device with
+//! a render node and shmem-backed GEM objects. Unbinding the driver (`echo hmmgpu >
+//! /sys/bus/platform/drivers/hmmgpu/unbind`) unplugs the DRM device: open files stay, their
+//! ioctls fail with `ENODEV`; binding it again makes a new one.
 //!
 //! uAPI: [`include/uapi/drm/hmmgpu_drm.h`](srctree/include/uapi/drm/hmmgpu_drm.h)
 
-use kernel::{c_str, drm, platform, prelude::*};
+use kernel::{c_str, device, drm, platform, platform::Driver, prelude::*, str::CStr};
 
 mod command;
 mod driver;
@@ -37,24 +39,39 @@ module! {
     license: "GPL",
 }
 
-/// The module's state: the device, registered with the DRM core.
+/// The module's state: the platform device and its driver.
 struct HmmGpuModule {
-    // Dropped in this order: unregister the DRM device, then remove its parent, which drops the
-    // parent's reference to it.
-    _registration: drm::Registration<driver::HmmGpuDriver>,
+    // Dropped in this order: remove the device, which unbinds the driver from it (unplugging the
+    // DRM device), then unregister the driver.
     _pdev: platform::SimpleDevice,
+    _driver: platform::Registration<HmmGpuPlatform>,
+}
+
+/// The platform driver, bound to the module's device: binding makes and registers the DRM
+/// device, unbinding (also through the driver's `unbind` file in sysfs) unplugs it.
+struct HmmGpuPlatform;
+
+impl platform::Driver for HmmGpuPlatform {
+    type Data = drm::Registration<driver::HmmGpuDriver>;
+
+    const NAME: &'static CStr = c_str!("hmmgpu");
+
+    fn probe(dev: &device::Device) -> Result<Pin<KBox<Self::Data>>> {
+        let drm = drm::Device::new(dev, driver::DeviceData::new())?;
+        let registration = KBox::pin(drm::Registration::new(drm)?, GFP_KERNEL)?;
+        let (major, minor, patch) = driver::VERSION;
+        pr_info!("version {major}.{minor}.{patch} registered\n");
+        Ok(registration)
+    }
 }
 
 impl kernel::Module for HmmGpuModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let pdev = platform::SimpleDevice::register(c_str!("hmmgpu"), None)?;
-        let drm = drm::Device::new(pdev.device(), driver::DeviceData::new(), module)?;
-        let registration = drm::Registration::new(drm)?;
-        let (major, minor, patch) = driver::VERSION;
-        pr_info!("version {major}.{minor}.{patch} registered\n");
+        let pdev = platform::SimpleDevice::register(HmmGpuPlatform::NAME, None)?;
+        let driver = platform::Registration::new(module)?;
         Ok(Self {
-            _registration: registration,
             _pdev: pdev,
+            _driver: driver,
         })
     }
 }

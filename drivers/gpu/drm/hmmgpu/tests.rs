@@ -37,7 +37,7 @@ mod tests {
 
     fn fixture() -> Result<Fixture> {
         let pdev = platform::SimpleDevice::register(c_str!("hmmgpu-kunit"), None)?;
-        let dev = drm::Device::new(pdev.device(), DeviceData::new(), &crate::THIS_MODULE)?;
+        let dev = drm::Device::<HmmGpuDriver>::new(pdev.device(), DeviceData::new())?.into_aref();
         Ok(Fixture { dev, _pdev: pdev })
     }
 

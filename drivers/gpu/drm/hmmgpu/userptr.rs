@@ -37,12 +37,16 @@ pub(crate) struct Userptr {
 /// A userptr object.
 pub(crate) type UserptrObject = object::Object<Userptr>;
 
-static FUNCS: ObjectFuncs<Userptr> = object::funcs();
+/// The function table of userptrs: a `static`, whose address tells them apart from GEM objects
+/// with pages.
+static FUNCS: ObjectFuncs<UserptrObject> = object::funcs();
 
 impl object::DriverObject for Userptr {
     type Driver = HmmGpuDriver;
 
-    const FUNCS: &'static ObjectFuncs<Self> = &FUNCS;
+    fn funcs() -> &'static ObjectFuncs<UserptrObject> {
+        &FUNCS
+    }
 }
 
 /// The flags `DRM_IOCTL_HMMGPU_USERPTR_CREATE` knows.

@@ -9,8 +9,8 @@
 //! decides what backs it, a range of a process's memory for instance).
 //!
 //! A driver may have several kinds of objects. Each kind has its function table in a `static`
-//! of the driver ([`ObjectFuncs`]); an object's kind is told by the address of its table, so that
-//! a handle of one kind is never taken for another.
+//! of the driver ([`ObjectFuncs`], which cannot be a constant); an object's kind is told by the
+//! address of its table, so that a handle of one kind is never taken for another.
 //!
 //! C header: [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
 
@@ -23,7 +23,7 @@ use crate::{
     prelude::*,
     types::{ARef, AlwaysRefCounted},
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{cell::UnsafeCell, marker::PhantomData, ptr::NonNull};
 
 /// The DRM file type of the driver that owns GEM objects of type `T`.
 ///
@@ -44,10 +44,31 @@ use core::{marker::PhantomData, ptr::NonNull};
 /// ```
 pub type OwnerFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::Driver>::File>;
 
-/// The function table of one kind of GEM object, `T`.
+/// The function table of one kind of GEM object, `K` ([`shmem::Object<T>`] or
+/// [`object::Object<T>`] of a driver's data `T`).
 ///
-/// Declare one `static` per kind; the kind's objects point at it, and its address tells them
-/// apart from objects of other kinds (constants have no address of their own).
+/// An object's kind is told by the address of its table (see [`BaseObject::lookup_handle`]), so
+/// every kind needs a table at an address of its own. A `const` has none: each use may be a
+/// copy, and identical constants (of two kinds whose functions the compiler or linker merged)
+/// may share one. A `static` has a unique address, and is what a driver declares:
+///
+/// ```ignore
+/// static FUNCS: ObjectFuncs<shmem::Object<MyObject>> = shmem::funcs();
+///
+/// impl shmem::DriverObject for MyObject {
+///     fn funcs() -> &'static ObjectFuncs<shmem::Object<Self>> {
+///         &FUNCS
+///     }
+///     // ...
+/// }
+/// ```
+///
+/// Nothing else can be given: the table holds an [`UnsafeCell`] (never written through), so
+/// the compiler neither promotes a constant table to a `'static` borrow nor lets a `const` hold
+/// a reference to one (`tools/hmmgpu/compile-fail/const_funcs.rs` shows both refused), and a
+/// `&'static ObjectFuncs` reaches a `static` or memory leaked for good, both unique. Tables are
+/// typed by kind and only made by [`shmem::funcs`] and [`object::funcs`], so the table of one
+/// kind is never installed on an object of another.
 ///
 /// # Examples
 ///
@@ -73,20 +94,23 @@ pub type OwnerFile<T> = drm::File<<<T as IntoGEMObject>::Driver as drm::driver::
 /// # Ok::<(), Error>(())
 /// ```
 ///
+/// # Invariants
+///
+/// The table is never written after it is made.
 #[repr(transparent)]
-pub struct ObjectFuncs<T>(pub(crate) bindings::drm_gem_object_funcs, PhantomData<T>);
+pub struct ObjectFuncs<K>(UnsafeCell<bindings::drm_gem_object_funcs>, PhantomData<K>);
 
-// SAFETY: The table is immutable and only holds function pointers and pointers to immutable
-// statics.
-unsafe impl<T> Sync for ObjectFuncs<T> {}
+// SAFETY: The table is never written (by the type invariant); it only holds function pointers
+// and pointers to immutable statics.
+unsafe impl<K> Sync for ObjectFuncs<K> {}
 
-impl<T> ObjectFuncs<T> {
+impl<K> ObjectFuncs<K> {
     pub(crate) const fn from_raw(funcs: bindings::drm_gem_object_funcs) -> Self {
-        Self(funcs, PhantomData)
+        Self(UnsafeCell::new(funcs), PhantomData)
     }
 
     pub(crate) fn as_raw(&'static self) -> *const bindings::drm_gem_object_funcs {
-        &self.0
+        self.0.get()
     }
 }
 

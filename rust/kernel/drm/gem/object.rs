@@ -25,12 +25,14 @@ use core::{mem, ops::Deref, pin::Pin, ptr::NonNull};
 /// [`doctest::Userptr`](crate::drm::doctest::Userptr) implements it so:
 ///
 /// ```ignore
-/// static USERPTR_FUNCS: ObjectFuncs<Userptr> = object::funcs();
+/// static USERPTR_FUNCS: ObjectFuncs<object::Object<Userptr>> = object::funcs();
 ///
 /// impl object::DriverObject for Userptr {
 ///     type Driver = Driver;
 ///
-///     const FUNCS: &'static ObjectFuncs<Self> = &USERPTR_FUNCS;
+///     fn funcs() -> &'static ObjectFuncs<object::Object<Self>> {
+///         &USERPTR_FUNCS
+///     }
 /// }
 /// ```
 ///
@@ -39,9 +41,10 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver whose objects these are.
     type Driver: drm::Driver;
 
-    /// The function table of these objects, a `static` made by [`funcs`]:
-    /// `static FUNCS: ObjectFuncs<MyObject> = object::funcs();`.
-    const FUNCS: &'static ObjectFuncs<Self>;
+    /// The function table of these objects: a `static` made by [`funcs`], which the function
+    /// returns, `static FUNCS: ObjectFuncs<object::Object<MyObject>> = object::funcs();` (see
+    /// [`ObjectFuncs`] for why it must be a `static`).
+    fn funcs() -> &'static ObjectFuncs<Object<Self>>;
 }
 
 /// A GEM object without pages of its own, with the driver's data `T`.
@@ -74,7 +77,7 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// `obj` is a GEM object initialised by `drm_gem_private_object_init`, whose `funcs` is
-/// `T::FUNCS`, at the start of a `KBox<Self>` that its `free` callback frees.
+/// `T::funcs()`, at the start of a `KBox<Self>` that its `free` callback frees.
 #[repr(C)]
 #[pin_data]
 pub struct Object<T: DriverObject> {
@@ -84,7 +87,7 @@ pub struct Object<T: DriverObject> {
 }
 
 /// The function table of objects with data `T`.
-pub const fn funcs<T: DriverObject>() -> ObjectFuncs<T> {
+pub const fn funcs<T: DriverObject>() -> ObjectFuncs<Object<T>> {
     ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
         free: Some(Object::<T>::free_callback),
         export: Some(refuse_export),
@@ -122,11 +125,11 @@ impl<T: DriverObject> Object<T> {
         let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });
         // SAFETY: `this` is valid; the GEM object is zeroed, then initialised with one reference,
         // which the `ARef` owns.
-        // INVARIANT: Initialised by `drm_gem_private_object_init`, with `T::FUNCS`.
+        // INVARIANT: Initialised by `drm_gem_private_object_init`, with `T::funcs()`.
         unsafe {
             let obj = Opaque::raw_get(&raw const (*this).obj);
             obj.write_bytes(0, 1);
-            (*obj).funcs = T::FUNCS.as_raw();
+            (*obj).funcs = T::funcs().as_raw();
             bindings::drm_gem_private_object_init(dev.as_raw(), obj, size);
             Ok(ARef::from_raw(NonNull::new_unchecked(this)))
         }
@@ -157,7 +160,9 @@ impl<T: DriverObject> Deref for Object<T> {
 
 // SAFETY:
 // - `as_raw` returns the embedded object, live while `&self` is.
-// - Only `Object::new` installs `T::FUNCS`, on the `Self` it allocates.
+// - Only `Object::new` installs `T::funcs()`, on the `Self` it allocates: the table is an
+//   `ObjectFuncs<Self>`, which only `funcs::<T>` makes, at an address no other kind's table has
+//   (see `ObjectFuncs`).
 unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     type Driver = T::Driver;
 
@@ -166,7 +171,7 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     }
 
     fn funcs() -> *const bindings::drm_gem_object_funcs {
-        T::FUNCS.as_raw()
+        T::funcs().as_raw()
     }
 
     unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self {

@@ -26,9 +26,10 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
     /// The driver whose objects these are.
     type Driver: drm::Driver;
 
-    /// The function table of these objects, a `static` made by [`funcs`]:
-    /// `static FUNCS: ObjectFuncs<MyObject> = shmem::funcs();`.
-    const FUNCS: &'static ObjectFuncs<Self>;
+    /// The function table of these objects: a `static` made by [`funcs`], which the function
+    /// returns, `static FUNCS: ObjectFuncs<shmem::Object<MyObject>> = shmem::funcs();` (see
+    /// [`ObjectFuncs`] for why it must be a `static`).
+    fn funcs() -> &'static ObjectFuncs<Object<Self>>;
 
     /// Initialises the data of a new object of `size` bytes on `dev`.
     fn new(dev: &drm::Device<Self::Driver>, size: usize) -> impl PinInit<Self, Error>;
@@ -56,7 +57,7 @@ pub trait DriverObject: Send + Sync + Sized + 'static {
 ///
 /// # Invariants
 ///
-/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `T::FUNCS`, and it
+/// - `obj` is an initialised `drm_gem_shmem_object` whose `base.funcs` is `T::funcs()`, and it
 ///   is the start of a `kmalloc` allocation holding `Self` (so `drm_gem_shmem_free` frees the
 ///   whole of it).
 /// - `data` is initialised until the object's `free` callback drops it.
@@ -72,17 +73,30 @@ impl<T: DriverObject> Object<T> {
     /// Creates an object of `size` bytes on `dev`, with data from [`DriverObject::new`].
     ///
     /// `size` is rounded up to whole pages.
-    pub fn new(dev: &drm::Device<T::Driver>, size: usize) -> Result<ARef<Self>> {
+    ///
+    /// The shmem helpers allocate the object through the driver's `gem_create_object`, which
+    /// makes objects of the driver's [`Driver::Object`](drm::Driver::Object): only that type
+    /// has this function.
+    pub fn new(dev: &drm::Device<T::Driver>, size: usize) -> Result<ARef<Self>>
+    where
+        T::Driver: drm::Driver<Object = T>,
+    {
         // SAFETY: `dev` is live. Its driver's `gem_create_object` is `create_object_callback`
-        // for `T` (see `drm::Device::VTABLE`), which allocates the object as a `Self`.
+        // for `<T::Driver as Driver>::Object` (see `drm::Device::VTABLE`), which is `T` (by the
+        // bound above): it allocates the object as a `Self`, with the `drm_gem_shmem_object` at
+        // its start, and returns that `drm_gem_shmem_object`'s `base`.
         let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(dev.as_raw(), size) })?;
         // The device writes the pages through its own mappings, which no CPU page table shows:
         // mark them dirty when they are put, or reclaim may drop what only the device wrote.
         // SAFETY: The object was just created; nothing else sees it yet.
         unsafe { (*shmem).set_pages_mark_dirty_on_put(true) };
-        // SAFETY: `shmem` is the start of a `Self` (see above), with one reference that the
-        // `ARef` now owns.
-        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(shmem.cast::<Self>())) })
+        // SAFETY: `shmem` is the `obj` field of a `Self` (see above), with one reference that
+        // the `ARef` now owns.
+        Ok(unsafe {
+            ARef::from_raw(NonNull::new_unchecked(
+                crate::container_of!(shmem, Self, obj).cast_mut(),
+            ))
+        })
     }
 
     /// Makes the `count` pages of the object from page `first` on resident, and keeps them so
@@ -168,7 +182,7 @@ impl<T: DriverObject> Object<T> {
 
 /// The function table of shmem-backed objects with data `T`: the shmem helpers' functions
 /// (`drm_gem_shmem_funcs`), with a `free` that drops `T`.
-pub const fn funcs<T: DriverObject>() -> ObjectFuncs<T> {
+pub const fn funcs<T: DriverObject>() -> ObjectFuncs<Object<T>> {
     ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
         free: Some(Object::<T>::free_callback),
         print_info: Some(bindings::drm_gem_shmem_object_print_info),
@@ -205,11 +219,11 @@ pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
             // into its parts. It is not moved out of the allocation.
             let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });
             // SAFETY: `this` is valid. The helpers expect a zeroed object with its functions set.
-            // INVARIANT: `FUNCS` is installed; `drm_gem_shmem_create` initialises the rest.
+            // INVARIANT: `T::funcs()` is installed; `drm_gem_shmem_create` initialises the rest.
             unsafe {
                 let shmem = Opaque::raw_get(&raw const (*this).obj);
                 shmem.write_bytes(0, 1);
-                (*shmem).base.funcs = T::FUNCS.as_raw();
+                (*shmem).base.funcs = T::funcs().as_raw();
                 &raw mut (*shmem).base
             }
         }
@@ -227,7 +241,9 @@ impl<T: DriverObject> Deref for Object<T> {
 
 // SAFETY:
 // - `as_raw` returns the embedded object, live while `&self` is.
-// - Only `create_object_callback::<T>` installs `T::FUNCS`, on the `Self` it allocates.
+// - Only `create_object_callback::<T>` installs `T::funcs()`, on the `Self` it allocates: the
+//   table is an `ObjectFuncs<Self>`, which only `funcs::<T>` makes, at an address no other
+//   kind's table has (see `ObjectFuncs`).
 unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     type Driver = T::Driver;
 
@@ -237,7 +253,7 @@ unsafe impl<T: DriverObject> IntoGEMObject for Object<T> {
     }
 
     fn funcs() -> *const bindings::drm_gem_object_funcs {
-        T::FUNCS.as_raw()
+        T::funcs().as_raw()
     }
 
     unsafe fn as_ref<'a>(obj: *mut bindings::drm_gem_object) -> &'a Self {
