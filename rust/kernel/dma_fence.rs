@@ -104,7 +104,7 @@ static LOCK_CLASS: LockClassKey =
 /// A copy of `name`, NUL included.
 fn copy_name(name: &CStr) -> Result<KVec<u8>> {
     let mut copy = KVec::new();
-    copy.extend_from_slice(name.as_bytes_with_nul(), GFP_KERNEL)?;
+    copy.extend_from_slice(name.as_bytes_with_nul(), GFP_KERNEL_ACCOUNT)?;
     Ok(copy)
 }
 
