@@ -5,6 +5,8 @@
 #
 #   make run      build, boot a QEMU guest, load hmmgpu, run the demonstration
 #   make check    build, boot, run KUnit and every IGT test; "N passed, N failed"
+#   make check-kasan  the same guest run on the KASAN kernel (clang, KASAN, UBSAN)
+#   make ci       what CI runs (.ci/run): make check, then make check-kasan
 #   make kernel   build the kernel and modules only (cached outside the clone)
 #   make igt      build the IGT tests and the demonstration only
 #   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
@@ -18,8 +20,9 @@
 OUT := $(CURDIR)/out
 BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
+CHECK_KASAN_TIMEOUT ?= 3000
 
-.PHONY: all run check soak bench deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
+.PHONY: all run check check-kasan ci soak bench deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
 all: check
 
@@ -45,6 +48,19 @@ run: kernel igt
 
 check: kernel igt selftests
 	@scripts/check.sh $(OUT) $(BIN) $(CHECK_TIMEOUT)
+
+# The KASAN lane: the kernel of kernel/kasan.config (HMMGPU_FLAVOUR=kasan, built
+# with clang 19 in its own build directory), the same guest run as make check
+# (the host-side tests are make check's). Its output is under out/kasan/.
+# hmm-tests is built from the shared source tree, so the gcc kernel is not needed.
+check-kasan: deps igt
+	@HMMGPU_FLAVOUR=kasan scripts/kernel.sh build
+	@scripts/selftests.sh $(BIN)/selftests
+	@HMMGPU_FLAVOUR=kasan scripts/check.sh --guest-only $(OUT)/kasan $(BIN) $(CHECK_KASAN_TIMEOUT)
+
+# Both lanes, as CI runs them; the second runs even when the first failed.
+ci:
+	@st=0; $(MAKE) -s check || st=1; $(MAKE) -s check-kasan || st=1; exit $$st
 
 # SOAK_SECONDS per VM mode (default 600), SOAK_SEED (default: the test picks one
 # and prints it). The guest's limit: three modes, plus the boot and the final checks.

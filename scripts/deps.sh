@@ -15,6 +15,12 @@ declare -A PKGS=(
 	[rust-web-clippy]=/usr/bin/clippy-driver
 	[libclang-dev]=/usr/lib/llvm-14/lib/libclang.so
 	[clang]=/usr/bin/clang
+	# The KASAN kernel (HMMGPU_FLAVOUR=kasan): Rust with KASAN needs a clang
+	# build, and bindgen reads its headers with the same clang's libclang.
+	[clang-19]=/usr/bin/clang-19
+	[lld-19]=/usr/bin/ld.lld-19
+	[llvm-19]=/usr/bin/llvm-ar-19
+	[libclang1-19]=/usr/lib/llvm-19/lib/libclang-19.so.1
 	[flex]=/usr/bin/flex
 	[bison]=/usr/bin/bison
 	[bc]=/usr/bin/bc

@@ -11,9 +11,12 @@
 # by kernel version and config fragments.
 #
 # HMMGPU_FLAVOUR picks the kernel: "test" (the default; kernel/hmmgpu.config,
-# with the debugging options make check relies on) or "bench" (the same, with
-# kernel/bench.config on top: no debugging options, for make bench). Both share
-# the source tree; each has its own build directory.
+# with the debugging options make check relies on), "bench" (the same, with
+# kernel/bench.config on top: no debugging options, for make bench) or "kasan"
+# (the test kernel with kernel/kasan.config on top, built with clang 19: Linux
+# 6.12 has Rust and KASAN together only in a clang build). All share the source
+# tree; each has its own build directory, keyed by the fragments and the
+# toolchain, so that a gcc and a clang build never share one.
 #
 # Usage: kernel.sh vars | prepare | build | make ARGS...
 set -euo pipefail
@@ -25,13 +28,25 @@ tarball=/usr/src/linux-source-6.12.tar.xz
 kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 kver=${kver%%-*}
 src=$cache/src/linux-$kver
+# toolchain: extra make variables that select the compiler (none: gcc).
+toolchain=()
 case "${HMMGPU_FLAVOUR:-test}" in
 test) fragments=("$top/kernel/hmmgpu.config") ;;
 bench) fragments=("$top/kernel/hmmgpu.config" "$top/kernel/bench.config") ;;
-*) echo "kernel: unknown HMMGPU_FLAVOUR ${HMMGPU_FLAVOUR}: test or bench" >&2; exit 2 ;;
+kasan)
+	fragments=("$top/kernel/hmmgpu.config" "$top/kernel/kasan.config")
+	# Debian 12's clang-19, ld.lld-19, llvm-ar-19... Bindgen must parse the
+	# headers with the same clang release (its default is the newest libclang
+	# it finds, or libclang-dev's 14), so it is pointed at clang 19's.
+	toolchain=(LLVM=-19)
+	export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+	;;
+*) echo "kernel: unknown HMMGPU_FLAVOUR ${HMMGPU_FLAVOUR}: test, bench or kasan" >&2; exit 2 ;;
 esac
-# The test kernel keeps the key it always had, so that its cache stays valid.
-fraghash=$(cat "${fragments[@]}" | sha1sum | cut -c1-12)
+# The test kernel keeps the key it always had, so that its cache stays valid;
+# a toolchain other than gcc is part of the key.
+fraghash=$( (cat "${fragments[@]}"; [ ${#toolchain[@]} -eq 0 ] || echo "${toolchain[*]}") |
+	sha1sum | cut -c1-12)
 build=${HMMGPU_BUILD:-$cache/build/$kver-$fraghash}
 state=$src/.hmmgpu
 
@@ -45,7 +60,7 @@ ours() {
 # Debian's rustc, and its rustdoc, which builds the kernel crate's doctests and
 # must be of the same release (the rustup one on PATH cannot read its crates).
 kmake() {
-	make -C "$src" O="$build" -j"$(nproc)" \
+	make -C "$src" O="$build" -j"$(nproc)" ${toolchain[@]+"${toolchain[@]}"} \
 		RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 		BINDGEN="${CARGO_HOME:-$HOME/.cargo}/bin/bindgen" \
 		CLIPPY_DRIVER=/usr/bin/clippy-driver ${HMMGPU_CLIPPY:+CLIPPY=1} \

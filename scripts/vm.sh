@@ -98,10 +98,16 @@ trap 'kill $tailer 2>/dev/null || true; rm -f "$disk"' EXIT
 #  movablecore=1G      a movable zone, and a CMA area: long-term pins must
 #  cma=128M            migrate pages out of them first
 #  hmmgpu_cpus=N       how many CPUs /init must find online
+#  kasan_multi_shot    (KASAN kernels) report every bad access, not only the
+#                      first: by default KASAN falls silent after its first
+#                      report, and lockdep turns itself off with the taint
 cpus=2
 cmdline="console=ttyS0 ignore_loglevel oops=panic panic=-1 rdinit=/init"
 cmdline+=" transparent_hugepage=always tsc=reliable pci=noacpi"
 cmdline+=" movablecore=1G cma=128M hmmgpu_cpus=$cpus"
+if grep -qx CONFIG_KASAN=y "$KBUILD/.config"; then
+	cmdline+=" kasan_multi_shot"
+fi
 
 start=$(date +%s)
 set +e
