@@ -1588,35 +1588,39 @@ static void op_memcg_reclaim(struct soak *s)
 	oplog(s, "memcg-reclaim %s: %s", amount, ok ? "done" : "less");
 }
 
-/* Submits @n commands as one job; returns the sync object its fence lands in. */
-static uint32_t gpu_submit(struct soak *s, const struct drm_hmmgpu_cmd *cmds, unsigned int n)
+/*
+ * Submits @n commands as one job; returns where its end is seen (its fence's
+ * sync object, or its user fence in fault mode).
+ */
+static struct hmmgpu_done *gpu_submit(struct soak *s, const struct drm_hmmgpu_cmd *cmds,
+				      unsigned int n)
 {
-	uint32_t syncobj = 0;
+	struct hmmgpu_done *done = hmmgpu_done_create(s->fd, s->mode);
+	struct drm_hmmgpu_sync sync = hmmgpu_done_signal(done);
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = s->vm,
 		.cmds = (uintptr_t)cmds,
 		.cmd_count = n,
-		.out_count = 1,
+		.syncs = (uintptr_t)&sync,
+		.num_syncs = 1,
 	};
 	int err;
 
-	igt_assert_eq(drmSyncobjCreate(s->fd, 0, &syncobj), 0);
-	exec.out_syncobjs = (uintptr_t)&syncobj;
 	err = __hmmgpu_exec(s->fd, &exec);
 	if (err)
 		soak_fail(s, "submitting a GPU job failed: %d\n", err);
-	return syncobj;
+	return done;
 }
 
-/* Waits for the job of @syncobj (longer than any job may run); returns its error. */
-static int gpu_wait_job(struct soak *s, uint32_t syncobj)
+/* Waits for the job of @done (longer than any job may run); returns its error. */
+static int gpu_wait_job(struct hmmgpu_done *done)
 {
 	int64_t timeout = (HMMGPU_EXEC_DEFAULT_TIMEOUT_MS + 10000ll) * 1000000;
 	int32_t error = 0;
 	int err;
 
-	err = __hmmgpu_wait(s->fd, syncobj, timeout, &error);
-	igt_assert_eq(drmSyncobjDestroy(s->fd, syncobj), 0);
+	err = __hmmgpu_done_wait(done, timeout, &error);
+	hmmgpu_done_destroy(done);
 	errno = 0;
 	return err ?: error;
 }
@@ -1644,7 +1648,8 @@ static const char *const race_names[] = {
  */
 static void op_gpu_race(struct soak *s)
 {
-	uint32_t data[1024], value, syncobj;
+	uint32_t data[1024], value;
+	struct hmmgpu_done *done;
 	uint64_t off, len, poff, plen, woff, wlen;
 	struct drm_hmmgpu_cmd cmd;
 	enum race race;
@@ -1676,7 +1681,7 @@ static void op_gpu_race(struct soak *s)
 	      value, race_names[race]);
 
 	hmmgpu_cmd_fill(&cmd, REGION_VA + off, len, value);
-	syncobj = gpu_submit(s, &cmd, 1);
+	done = gpu_submit(s, &cmd, 1);
 	switch (race) {
 	case RACE_CPU_WRITE:
 		if (wlen)
@@ -1699,7 +1704,7 @@ static void op_gpu_race(struct soak *s)
 	case NUM_RACES:
 		break;
 	}
-	err = gpu_wait_job(s, syncobj);
+	err = gpu_wait_job(done);
 	if (err)
 		soak_fail(s, "a GPU fill during %s failed: %d (%s)\n", race_names[race], err,
 			  strerror(-err));

@@ -25,7 +25,8 @@
  * GEM objects of 5 GiB, read and written past 4 GiB, and arguments past 4 GiB.
  *
  * A job that touches an address no GPU mapping allows ends with -EFAULT,
- * which DRM_IOCTL_HMMGPU_WAIT reports; the exec itself succeeds. Jobs run
+ * which its fence reports (through a sync_file's status), or in fault mode
+ * its user fence's error word; the exec itself succeeds. Jobs run
  * asynchronously: every check from the CPU comes after waiting for the job.
  */
 #include <errno.h>
@@ -1071,29 +1072,27 @@ static int invalidate_busy(struct ctx *c, struct drm_hmmgpu_cmd *cmds, unsigned 
 			   uint64_t va, char *ptr, enum busy_invalidation how)
 {
 	for (int attempt = 0; attempt < 4; attempt++) {
+		struct hmmgpu_done *done = hmmgpu_done_create(c->fd, c->mode);
+		struct drm_hmmgpu_sync sync = hmmgpu_done_signal(done);
 		struct drm_hmmgpu_exec exec = {
 			.vm_id = c->vm,
 			.cmds = to_user_pointer(cmds),
 			.cmd_count = *count,
 			.timeout_ms = BUSY_TIMEOUT_MS,
-			.out_count = 1,
+			.syncs = to_user_pointer(&sync),
+			.num_syncs = 1,
 		};
 		struct timespec start;
-		uint32_t syncobj = 0;
 		int32_t error = 0;
 		bool busy;
 		int err;
 
 		bounce_cmds(cmds, *count, va);
-		igt_assert_eq(drmSyncobjCreate(c->fd, 0, &syncobj), 0);
-		exec.out_syncobjs = to_user_pointer(&syncobj);
 		hmmgpu_exec(c->fd, &exec);
 		c->jobs++;
 
 		usleep(20 * 1000);
-		err = __hmmgpu_wait(c->fd, syncobj, 0, &error);
-		igt_assert_f(err == 0 || err == -ETIME, "wait: %d\n", err);
-		busy = err == -ETIME;
+		busy = !hmmgpu_done_signalled(done, NULL);
 
 		if (busy) {
 			igt_gettime(&start);
@@ -1108,12 +1107,11 @@ static int invalidate_busy(struct ctx *c, struct drm_hmmgpu_cmd *cmds, unsigned 
 
 		/* However the job ended, it ends: the wait returns. */
 		igt_gettime(&start);
-		err = __hmmgpu_wait(c->fd, syncobj, (BUSY_TIMEOUT_MS + 10000) * 1000000ll,
-				    &error);
+		err = __hmmgpu_done_wait(done, (BUSY_TIMEOUT_MS + 10000) * 1000000ll, &error);
 		igt_assert_eq(err, 0);
 		igt_debug("the job ended %.3f s later, with %d\n",
 			  igt_nsec_elapsed(&start) / 1e9, error);
-		igt_assert_eq(drmSyncobjDestroy(c->fd, syncobj), 0);
+		hmmgpu_done_destroy(done);
 		if (error)
 			c->jobs_failed++;
 
@@ -1616,11 +1614,12 @@ static void bind_unmapped(struct ctx *c)
 
 static void bad_exec(struct ctx *c)
 {
-	uint32_t syncobjs[HMMGPU_EXEC_MAX_SYNCS + 1], dead = 0, sync = 0;
+	struct drm_hmmgpu_sync syncs[HMMGPU_MAX_SYNCS + 1], dead_sync;
 	struct drm_hmmgpu_cmd good, probe, bad[6], mixed[2], fault, *many;
 	volatile uint64_t *res1 = &c->res[1], *res2 = &c->res[2];
+	struct hmmgpu_done *dones[HMMGPU_MAX_SYNCS];
+	uint32_t signalled[HMMGPU_MAX_SYNCS], dead = 0;
 	struct drm_hmmgpu_exec exec;
-	struct drm_hmmgpu_wait wait;
 
 	/* Execs meant to be refused carry @probe: had one run, res2 would say so. */
 	hmmgpu_cmd_write64(&good, c->res_va + 8, 1);
@@ -1685,49 +1684,56 @@ static void bad_exec(struct ctx *c)
 	exec = EXEC_INIT(NULL);
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EFAULT);
 	exec = EXEC_INIT(&probe);
-	exec.in_count = 1;
+	exec.num_syncs = 1;
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EFAULT);
 	exec = EXEC_INIT(&probe);
-	exec.out_count = 1;
-	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EFAULT);
+	exec.pad = 1;
+	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
 
-	/* Unknown sync objects. */
+	/* Unknown sync objects (to signal: fault-mode VMs refuse any, see hmmgpu_sync). */
 	igt_assert_eq(drmSyncobjCreate(c->fd, 0, &dead), 0);
 	igt_assert_eq(drmSyncobjDestroy(c->fd, dead), 0);
 	exec = EXEC_INIT(&probe);
-	exec.in_syncobjs = to_user_pointer(&dead);
-	exec.in_count = 1;
+	exec.syncs = to_user_pointer(&dead_sync);
+	exec.num_syncs = 1;
+	dead_sync = hmmgpu_sync_wait(dead);
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
-	exec = EXEC_INIT(&probe);
-	exec.out_syncobjs = to_user_pointer(&dead);
-	exec.out_count = 1;
+	dead_sync = hmmgpu_sync_timeline_wait(dead, 1);
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+	if (c->mode != DRM_HMMGPU_VM_MODE_FAULT) {
+		dead_sync = hmmgpu_sync_signal(dead);
+		igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+		dead_sync = hmmgpu_sync_timeline_signal(dead, 1);
+		igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -ENOENT);
+	}
 
-	/* Too many sync objects; HMMGPU_EXEC_MAX_SYNCS each way are fine. */
-	for (unsigned int i = 0; i < ARRAY_SIZE(syncobjs); i++)
-		igt_assert_eq(drmSyncobjCreate(c->fd, 0, &syncobjs[i]), 0);
+	/*
+	 * At most HMMGPU_MAX_SYNCS syncs: as many to signal are fine, and as
+	 * many minus one to wait for (signalled sync objects) and one to signal.
+	 */
+	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS; i++) {
+		dones[i] = hmmgpu_done_create(c->fd, c->mode);
+		igt_assert_eq(drmSyncobjCreate(c->fd, DRM_SYNCOBJ_CREATE_SIGNALED, &signalled[i]),
+			      0);
+	}
+	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS; i++)
+		syncs[i] = hmmgpu_done_signal(dones[i]);
+	syncs[HMMGPU_MAX_SYNCS] = hmmgpu_sync_wait(signalled[0]);
 	exec = EXEC_INIT(&probe);
-	exec.out_syncobjs = to_user_pointer(syncobjs);
-	exec.out_count = HMMGPU_EXEC_MAX_SYNCS + 1;
+	exec.syncs = to_user_pointer(syncs);
+	exec.num_syncs = HMMGPU_MAX_SYNCS + 1;
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
 	exec = EXEC_INIT(&good);
-	exec.out_syncobjs = to_user_pointer(syncobjs);
-	exec.out_count = HMMGPU_EXEC_MAX_SYNCS;
+	exec.syncs = to_user_pointer(syncs);
+	exec.num_syncs = HMMGPU_MAX_SYNCS;
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
-	for (unsigned int i = 0; i < HMMGPU_EXEC_MAX_SYNCS; i++)
-		igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[i], 10ll * NSEC_PER_SEC), 0);
-	exec = EXEC_INIT(&probe);
-	exec.in_syncobjs = to_user_pointer(syncobjs);
-	exec.in_count = HMMGPU_EXEC_MAX_SYNCS + 1;
-	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
-	exec = EXEC_INIT(&good);
-	exec.in_syncobjs = to_user_pointer(syncobjs);
-	exec.in_count = HMMGPU_EXEC_MAX_SYNCS;
-	exec.out_syncobjs = to_user_pointer(&syncobjs[HMMGPU_EXEC_MAX_SYNCS]);
-	exec.out_count = 1;
+	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS; i++)
+		igt_assert_eq(hmmgpu_done_wait(dones[i], 10ll * NSEC_PER_SEC), 0);
+	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS - 1; i++)
+		syncs[i] = hmmgpu_sync_wait(signalled[i]);
+	syncs[HMMGPU_MAX_SYNCS - 1] = hmmgpu_done_signal(dones[0]);
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
-	igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[HMMGPU_EXEC_MAX_SYNCS],
-				  10ll * NSEC_PER_SEC), 0);
+	igt_assert_eq(hmmgpu_done_wait(dones[0], 10ll * NSEC_PER_SEC), 0);
 
 	/* Time limits. */
 	exec = EXEC_INIT(&probe);
@@ -1741,44 +1747,21 @@ static void bad_exec(struct ctx *c)
 	igt_assert_eq(gpu_atomic_add(c, c->res_va + 16, 0), 0);
 	igt_assert_eq_u64(*res2, 0);
 
-	/* Waits: unknown sync objects, one without a fence, reserved fields. */
-	igt_assert_eq(drmSyncobjCreate(c->fd, 0, &sync), 0);
-	wait = (struct drm_hmmgpu_wait) { .syncobj = sync, .timeout_ns = NSEC_PER_SEC };
-	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -EINVAL);
-	wait.syncobj = 0x7fffff00; /* (dead is reused by now) */
-	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -ENOENT);
-	wait.syncobj = 0;
-	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -ENOENT);
-
-	exec = EXEC_INIT(&good);
-	exec.out_syncobjs = to_user_pointer(&sync);
-	exec.out_count = 1;
-	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
-	wait = (struct drm_hmmgpu_wait) { .syncobj = sync, .timeout_ns = 10ll * NSEC_PER_SEC };
-	wait.pad = 1;
-	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -EINVAL);
-	wait.pad = 0;
-	wait.flags = 1;
-	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), -EINVAL);
-	wait.flags = 0;
-	wait.error = 12345;
-	igt_assert_eq(ioctl_raw(c->fd, DRM_IOCTL_HMMGPU_WAIT, &wait), 0);
-	igt_assert_eq(wait.error, 0);
-	/* The fence stays: waiting again, without time, tells the same. */
-	igt_assert_eq(hmmgpu_wait(c->fd, sync, 0), 0);
-
-	/* A faulting job's error reaches every out-syncobj. */
+	/* A faulting job's error reaches every sync it signals. */
 	hmmgpu_cmd_write64(&fault, 0x7000000000ull, 1);
+	syncs[0] = hmmgpu_done_signal(dones[0]);
+	syncs[1] = hmmgpu_done_signal(dones[1]);
 	exec = EXEC_INIT(&fault);
-	exec.out_syncobjs = to_user_pointer(syncobjs);
-	exec.out_count = 2;
+	exec.syncs = to_user_pointer(syncs);
+	exec.num_syncs = 2;
 	igt_assert_eq(__hmmgpu_exec(c->fd, &exec), 0);
-	igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[0], 10ll * NSEC_PER_SEC), -EFAULT);
-	igt_assert_eq(hmmgpu_wait(c->fd, syncobjs[1], 10ll * NSEC_PER_SEC), -EFAULT);
+	igt_assert_eq(hmmgpu_done_wait(dones[0], 10ll * NSEC_PER_SEC), -EFAULT);
+	igt_assert_eq(hmmgpu_done_wait(dones[1], 10ll * NSEC_PER_SEC), -EFAULT);
 
-	for (unsigned int i = 0; i < ARRAY_SIZE(syncobjs); i++)
-		igt_assert_eq(drmSyncobjDestroy(c->fd, syncobjs[i]), 0);
-	igt_assert_eq(drmSyncobjDestroy(c->fd, sync), 0);
+	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS; i++) {
+		hmmgpu_done_destroy(dones[i]);
+		igt_assert_eq(drmSyncobjDestroy(c->fd, signalled[i]), 0);
+	}
 #undef EXEC_INIT
 }
 

@@ -185,26 +185,65 @@ static int t_gem_close(int test_fd, uint32_t handle)
 }
 
 /*
- * Queues @n commands on @vm as one job and waits for it. An exec refused
+ * Waits, as any thread may (no igt_assert), up to JOB_WAIT_NS for the fence
+ * of @sync; returns 0 with its error in *@error (read through a sync_file's
+ * status), or the -errno of the step that failed.
+ */
+static int t_wait(int test_fd, uint32_t sync, int32_t *error)
+{
+	struct sync_file_info info = {};
+	struct timespec now;
+	int64_t deadline;
+	int sync_file = -1, err = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = now.tv_sec * NSEC_PER_SEC + now.tv_nsec + JOB_WAIT_NS;
+	if (drmSyncobjWait(test_fd, &sync, 1, deadline, 0, NULL))
+		return -errno;
+	if (drmSyncobjExportSyncFile(test_fd, sync, &sync_file))
+		return -errno;
+	if (ioctl(sync_file, SYNC_IOC_FILE_INFO, &info))
+		err = -errno;
+	close(sync_file);
+	if (!err)
+		*error = info.status < 0 ? info.status : 0;
+	return err;
+}
+
+/*
+ * Queues @n commands on @vm, a VM in @mode, as one job and waits for it,
+ * through a sync object, or in fault mode a user fence. An exec refused
  * with -EAGAIN (its mirroring kept racing with invalidations) is tried
  * again until @deadline (of now_s()), and counted in *@eagain. Returns 0
  * with the job's error in *@error, or the -errno of the step that failed.
+ * Any thread may call it.
  */
-static int t_exec_wait(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds,
+static int t_exec_wait(int test_fd, uint32_t vm, uint32_t mode, const struct drm_hmmgpu_cmd *cmds,
 		       unsigned int n, int32_t *error, unsigned int *eagain, double deadline)
 {
+	struct drm_hmmgpu_sync sync_arg;
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = vm,
 		.cmds = to_user_pointer(cmds),
 		.cmd_count = n,
-		.out_count = 1,
+		.syncs = to_user_pointer(&sync_arg),
+		.num_syncs = 1,
 	};
+	/* Off the stack: a job that outlives its wait may write it later. */
+	struct hmmgpu_user_fence *uf = NULL;
 	uint32_t sync = 0;
 	int err;
 
-	if (drmSyncobjCreate(test_fd, 0, &sync))
-		return -errno;
-	exec.out_syncobjs = to_user_pointer(&sync);
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		uf = calloc(1, sizeof(*uf));
+		if (!uf)
+			return -ENOMEM;
+		sync_arg = hmmgpu_sync_user_fence(&uf->value, 1, &uf->error);
+	} else {
+		if (drmSyncobjCreate(test_fd, 0, &sync))
+			return -errno;
+		sync_arg = hmmgpu_sync_signal(sync);
+	}
 
 	/* Not drmIoctl(): it would retry -EAGAIN without telling. */
 	for (;;) {
@@ -216,10 +255,21 @@ static int t_exec_wait(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cm
 		if (eagain)
 			(*eagain)++;
 	}
-	if (!err)
-		err = __hmmgpu_wait(test_fd, sync, JOB_WAIT_NS, error);
+	if (err) {
+		free(uf);
+	} else if (uf) {
+		err = __hmmgpu_wait_user_fence(test_fd, &uf->value, 1, ~0ull, DRM_HMMGPU_WAIT_EQ,
+					       JOB_WAIT_NS);
+		if (!err)
+			*error = (int32_t)__atomic_load_n(&uf->error, __ATOMIC_RELAXED);
+		if (err != -ETIME)
+			free(uf);
+	} else {
+		err = t_wait(test_fd, sync, error);
+	}
 
-	drmSyncobjDestroy(test_fd, sync);
+	if (sync)
+		drmSyncobjDestroy(test_fd, sync);
 	return err;
 }
 
@@ -234,16 +284,18 @@ static int job_error(int test_fd, uint32_t sync)
 	return error;
 }
 
+/* Queues @n commands on @vm, signalling the sync object @out (0: nothing). */
 static void submit(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds, unsigned int n,
 		   uint32_t timeout_ms, uint32_t out)
 {
+	struct drm_hmmgpu_sync sync = hmmgpu_sync_signal(out);
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = vm,
 		.cmds = to_user_pointer(cmds),
 		.cmd_count = n,
 		.timeout_ms = timeout_ms,
-		.out_syncobjs = to_user_pointer(&out),
-		.out_count = 1,
+		.syncs = to_user_pointer(&sync),
+		.num_syncs = out ? 1 : 0,
 	};
 
 	hmmgpu_exec(test_fd, &exec);
@@ -606,7 +658,7 @@ static void test_storm(uint32_t mode, enum storm_kind kind)
 
 		/* Once the storm is over, -EAGAIN has no reason to last. */
 		error = 0;
-		err = t_exec_wait(test_fd, vm, cmds, n, &error, &eagain, s.deadline + 5);
+		err = t_exec_wait(test_fd, vm, mode, cmds, n, &error, &eagain, s.deadline + 5);
 		hi = atomic_load(&s.mapped_gen);
 		during = !atomic_load(&s.ended);
 		jobs++;
@@ -747,7 +799,7 @@ struct worker {
 	pthread_t thread;
 	unsigned int id;
 	int fd;
-	uint32_t vm;
+	uint32_t mode, vm;
 	uint64_t uva, bva;
 	uint32_t bo;
 	char *bo_ptr;
@@ -799,7 +851,7 @@ static bool work_once(struct worker *w, unsigned int iter)
 	hmmgpu_cmd_copy(&cmds[0], w->bva, w->uva, WORK_SIZE);
 	hmmgpu_cmd_checksum(&cmds[1], w->bva + WORK_SIZE, w->uva, WORK_SIZE);
 	hmmgpu_cmd_fill(&cmds[2], w->uva + fill_off, page, value);
-	err = t_exec_wait(w->fd, w->vm, cmds, 3, &error, &w->eagain, now_s() + 5);
+	err = t_exec_wait(w->fd, w->vm, w->mode, cmds, 3, &error, &w->eagain, now_s() + 5);
 	if (err || error)
 		return worker_fail(w, "job: exec or wait %d, job error %d", err, error);
 
@@ -845,6 +897,7 @@ static void worker_init(struct worker *w, unsigned int id, int test_fd, uint32_t
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->fd = test_fd;
+	w->mode = mode;
 	w->vm = vm ?: hmmgpu_vm_create(test_fd, mode);
 	w->uva = USERPTR_VA + id * VA_STRIDE;
 	w->bva = BO_VA + id * VA_STRIDE;
@@ -1077,8 +1130,15 @@ static void __noreturn exit_child(int sock, uint32_t mode, bool with_job)
 	hmmgpu_vm_map(cfd, h.vm, h.uptr, 0, USERPTR_VA, SZ_2M, 0);
 	h.bo = hmmgpu_gem_create(cfd, EXIT_BO_SIZE);
 	hmmgpu_vm_map(cfd, h.vm, h.bo, 0, BO_VA, EXIT_BO_SIZE, 0);
-	h.sync_uptr = syncobj_create(cfd);
-	h.sync_bo = syncobj_create(cfd);
+	/*
+	 * Fault-mode jobs have no fence, and their user fences would be written
+	 * in this process's memory, gone by then: the test counts their ends in
+	 * VM_STATS instead.
+	 */
+	if (mode != DRM_HMMGPU_VM_MODE_FAULT) {
+		h.sync_uptr = syncobj_create(cfd);
+		h.sync_bo = syncobj_create(cfd);
+	}
 
 	/* The GPU reads and writes the memory: mirrored, or pinned, when the child goes. */
 	hmmgpu_cmd_checksum(&cmds[0], BO_VA + RES_OFF, USERPTR_VA, SZ_2M);
@@ -1110,6 +1170,29 @@ static volatile uint64_t *map_results(int test_fd, uint32_t bo)
 static void unmap_results(volatile uint64_t *res)
 {
 	igt_assert_eq(munmap((char *)res - RES_OFF, EXIT_BO_SIZE), 0);
+}
+
+/*
+ * Waits, bounded, until VM_STATS of @vm counts @jobs jobs ended (done or
+ * failed), and returns the counters in *@stats: how the end of a job that a
+ * process which exited submitted to a fault-mode VM is seen (it has no
+ * fence, and no memory of that process is left to write a user fence in).
+ */
+static void wait_jobs_ended(int test_fd, uint32_t vm, uint64_t jobs,
+			    struct drm_hmmgpu_vm_stats *stats)
+{
+	double start = now_s();
+
+	for (;;) {
+		hmmgpu_vm_stats(test_fd, vm, stats);
+		if (stats->jobs_done + stats->jobs_failed >= jobs)
+			return;
+		igt_assert_f(now_s() - start < JOB_WAIT_NS / 1e9,
+			     "VM %u: %llu of %llu jobs ended after %.0f s\n", vm,
+			     (unsigned long long)(stats->jobs_done + stats->jobs_failed),
+			     (unsigned long long)jobs, JOB_WAIT_NS / 1e9);
+		usleep(10 * 1000);
+	}
 }
 
 /*
@@ -1194,7 +1277,24 @@ static void test_exit(uint32_t mode, bool with_job)
 	igt_assert_f(pfd >= 0, "the child passed no file\n");
 	close(sv[0]);
 
-	if (with_job) {
+	if (with_job && mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		struct drm_hmmgpu_vm_stats stats;
+		uint64_t failed;
+
+		/*
+		 * One job before the handover, two after. Fault-mode jobs are not
+		 * cancelled when the process exits: the job on the object is done,
+		 * the one on the memory done or -EFAULT, as its result tells.
+		 */
+		wait_jobs_ended(pfd, h.vm, 3, &stats);
+		failed = stats.jobs_failed;
+		res = map_results(pfd, h.bo);
+		igt_info("the child's jobs: %llu done, %llu failed\n",
+			 (unsigned long long)stats.jobs_done, (unsigned long long)failed);
+		igt_assert_eq_u64(res[2], MARK_BO);
+		igt_assert_eq_u64(failed, res[1] != MARK_UPTR);
+		unmap_results(res);
+	} else if (with_job) {
 		bool busy_uptr, busy_bo;
 		int32_t err_uptr, err_bo;
 
@@ -1713,15 +1813,14 @@ static void gate_open(int tl)
 static int exec_gated(int test_fd, uint32_t vm, const struct drm_hmmgpu_cmd *cmds,
 		      unsigned int n, uint32_t in, uint32_t out)
 {
+	struct drm_hmmgpu_sync syncs[2] = { hmmgpu_sync_signal(out), hmmgpu_sync_wait(in) };
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = vm,
 		.cmds = to_user_pointer(cmds),
 		.cmd_count = n,
 		.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS,
-		.in_syncobjs = to_user_pointer(&in),
-		.in_count = in ? 1 : 0,
-		.out_syncobjs = to_user_pointer(&out),
-		.out_count = 1,
+		.syncs = to_user_pointer(syncs),
+		.num_syncs = in ? 2 : 1,
 	};
 	double deadline = now_s() + STEP_WAIT_S;
 	int err;

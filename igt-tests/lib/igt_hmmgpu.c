@@ -613,6 +613,141 @@ int hmmgpu_exec_job(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
 	return error;
 }
 
+/*
+ * User fences of struct hmmgpu_done, in pages that are never unmapped: a job
+ * still pending when its test gave up may write its fence later. A fence is
+ * reused only once its last job has written it.
+ */
+static struct hmmgpu_user_fence *free_user_fences;
+
+static struct hmmgpu_user_fence *user_fence_alloc(void)
+{
+	struct hmmgpu_user_fence *uf;
+
+	if (!free_user_fences) {
+		long size = sysconf(_SC_PAGESIZE);
+		struct hmmgpu_user_fence *page;
+
+		page = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+		igt_assert(page != MAP_FAILED);
+		for (long i = 0; i < size / (long)sizeof(*page); i++) {
+			page[i].next = free_user_fences;
+			free_user_fences = &page[i];
+		}
+	}
+	uf = free_user_fences;
+	free_user_fences = uf->next;
+	uf->value = 0;
+	uf->error = 0;
+	uf->next = NULL;
+
+	return uf;
+}
+
+/**
+ * hmmgpu_done_create - Something to see the end of jobs of a VM in @vm_mode
+ * by: a binary sync object of @fd, or a user fence in fault mode. User fences
+ * are waited for through @fd too (any file of the device does).
+ */
+struct hmmgpu_done *hmmgpu_done_create(int fd, uint32_t vm_mode)
+{
+	struct hmmgpu_done *done = calloc(1, sizeof(*done));
+
+	igt_assert(done);
+	done->fd = fd;
+	if (vm_mode == DRM_HMMGPU_VM_MODE_FAULT)
+		done->uf = user_fence_alloc();
+	else
+		igt_assert_eq(drmSyncobjCreate(fd, 0, &done->syncobj), 0);
+
+	return done;
+}
+
+/* Whether the user fence of @done was written for the job it was last armed for. */
+static bool user_fence_written(const struct hmmgpu_done *done)
+{
+	return __atomic_load_n(&done->uf->value, __ATOMIC_ACQUIRE) == done->seq;
+}
+
+/**
+ * hmmgpu_done_destroy - Frees @done (NULL is fine). A user fence whose job
+ * has not written it yet is left where it is.
+ */
+void hmmgpu_done_destroy(struct hmmgpu_done *done)
+{
+	if (!done)
+		return;
+	if (done->syncobj)
+		igt_assert_eq(drmSyncobjDestroy(done->fd, done->syncobj), 0);
+	if (done->uf && (!done->seq || user_fence_written(done))) {
+		done->uf->next = free_user_fences;
+		free_user_fences = done->uf;
+	}
+	free(done);
+}
+
+/**
+ * hmmgpu_done_signal - The sync that a job signals @done with, for the job
+ * about to be submitted: @done then tells that job's end, not an earlier one's.
+ */
+struct drm_hmmgpu_sync hmmgpu_done_signal(struct hmmgpu_done *done)
+{
+	if (!done->uf)
+		return hmmgpu_sync_signal(done->syncobj);
+
+	/* An earlier job may still write the fence: values only grow. */
+	done->seq++;
+	__atomic_store_n(&done->uf->error, 1, __ATOMIC_RELAXED);
+	return hmmgpu_sync_user_fence(&done->uf->value, done->seq, &done->uf->error);
+}
+
+/**
+ * hmmgpu_done_signalled - Whether the job @done was last armed for has ended,
+ * right now; if so, its error (0, -EFAULT, ...) in *@error (if not NULL).
+ */
+bool hmmgpu_done_signalled(struct hmmgpu_done *done, int32_t *error)
+{
+	if (!done->uf)
+		return hmmgpu_syncobj_signalled(done->fd, done->syncobj, error);
+
+	if (!user_fence_written(done))
+		return false;
+	if (error)
+		*error = (int32_t)__atomic_load_n(&done->uf->error, __ATOMIC_RELAXED);
+	return true;
+}
+
+/**
+ * __hmmgpu_done_wait - Waits up to @timeout_ns for the job @done was last
+ * armed for. Returns 0 and the job's error in *@error (if not NULL), or the
+ * wait's -errno (-ETIME when the time ran out).
+ */
+int __hmmgpu_done_wait(struct hmmgpu_done *done, int64_t timeout_ns, int32_t *error)
+{
+	int err;
+
+	if (!done->uf)
+		return __hmmgpu_wait(done->fd, done->syncobj, timeout_ns, error);
+
+	err = __hmmgpu_wait_user_fence(done->fd, &done->uf->value, done->seq, ~0ull,
+				       DRM_HMMGPU_WAIT_EQ, timeout_ns);
+	if (!err)
+		igt_assert_f(hmmgpu_done_signalled(done, error),
+			     "the user fence reads %#" PRIx64 " after its wait for %#" PRIx64 "\n",
+			     (uint64_t)done->uf->value, done->seq);
+	return err;
+}
+
+/** hmmgpu_done_wait - Asserts the wait succeeded; returns the job's error. */
+int hmmgpu_done_wait(struct hmmgpu_done *done, int64_t timeout_ns)
+{
+	int32_t error = 0;
+
+	igt_assert_eq(__hmmgpu_done_wait(done, timeout_ns, &error), 0);
+	return error;
+}
+
 /* Command builders. */
 
 static struct drm_hmmgpu_cmd *cmd_set(struct drm_hmmgpu_cmd *cmd, uint32_t op, uint64_t dst,

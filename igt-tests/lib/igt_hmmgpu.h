@@ -114,6 +114,42 @@ int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
 int hmmgpu_exec_job(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds,
 		    uint32_t count, uint32_t timeout_ms);
 
+/**
+ * struct hmmgpu_user_fence - A user fence and its error word.
+ * @value: the fence, written last.
+ * @error: the job's error (a __s64), written before @value.
+ * @next: the next free fence (library-internal).
+ */
+struct hmmgpu_user_fence {
+	uint64_t value;
+	int64_t error;
+	struct hmmgpu_user_fence *next;
+};
+
+/**
+ * struct hmmgpu_done - How the end of a job is seen, the way its VM's mode
+ * allows: the fence of a binary sync object (prefault and pinned modes), or a
+ * user fence (fault mode, whose jobs have no fence). Arm it for each job with
+ * hmmgpu_done_signal(), which gives the signal sync to pass to the exec.
+ * @fd: the file of the sync object, through which user fences are waited for.
+ * @syncobj: the sync object, or 0 for a user fence.
+ * @uf: the user fence, or NULL.
+ * @seq: the value the job @done was last armed for writes in @uf.
+ */
+struct hmmgpu_done {
+	int fd;
+	uint32_t syncobj;
+	struct hmmgpu_user_fence *uf;
+	uint64_t seq;
+};
+
+struct hmmgpu_done *hmmgpu_done_create(int fd, uint32_t vm_mode);
+void hmmgpu_done_destroy(struct hmmgpu_done *done);
+struct drm_hmmgpu_sync hmmgpu_done_signal(struct hmmgpu_done *done);
+bool hmmgpu_done_signalled(struct hmmgpu_done *done, int32_t *error);
+int __hmmgpu_done_wait(struct hmmgpu_done *done, int64_t timeout_ns, int32_t *error);
+int hmmgpu_done_wait(struct hmmgpu_done *done, int64_t timeout_ns);
+
 /*
  * Command builders: each fills *@cmd and returns @cmd + 1, so that a buffer
  * is written with c = hmmgpu_cmd_fill(c, ...); c = hmmgpu_cmd_copy(c, ...);

@@ -641,7 +641,7 @@ static void check_sum(uint64_t got, uint64_t want, const char *what)
 
 struct bench {
 	int fd;
-	uint32_t syncobj;
+	struct hmmgpu_waiter waiter;	/* how jobs are waited for */
 	uint32_t result_bo;		/* where checksums land, at RESULT_VA in every VM */
 	volatile uint64_t *result;
 	int reps;
@@ -692,7 +692,7 @@ static void stats(struct bench *b, uint32_t vm, struct drm_hmmgpu_vm_stats *s)
 static int try_job(struct bench *b, uint32_t vm, const struct drm_hmmgpu_cmd *cmd,
 		   uint32_t timeout_ms, const char **from)
 {
-	return hmmgpu_exec_wait(b->fd, vm, cmd, 1, timeout_ms, b->syncobj, from);
+	return hmmgpu_exec_wait(b->fd, vm, cmd, 1, timeout_ms, &b->waiter, from);
 }
 
 static void job(struct bench *b, uint32_t vm, const struct drm_hmmgpu_cmd *cmd)
@@ -2269,8 +2269,7 @@ static void open_device(struct bench *b, bool all_modes)
 		if (!(b->modes & modes[m].flag))
 			die("the device does not offer %s mode (loaded with vm_modes=?)",
 			    modes[m].name);
-	if (drmSyncobjCreate(b->fd, 0, &b->syncobj))
-		die("drmSyncobjCreate: %s", strerror(errno));
+	must(hmmgpu_waiter_init(b->fd, &b->waiter), "drmSyncobjCreate");
 	must(hmmgpu_gem_create(b->fd, PAGE, &b->result_bo), "GEM_CREATE of the result object");
 	must(hmmgpu_gem_mmap(b->fd, b->result_bo, PAGE, &ptr), "mmap of the result object");
 	b->result = ptr;

@@ -52,15 +52,19 @@ struct mode {
 	uint32_t flag;
 	const char *name;
 	const char *what;
+	const char *sync;	/* how its jobs are waited for */
 };
 
 static const struct mode modes[] = {
 	{ DRM_HMMGPU_VM_MODE_FAULT, "fault",
-	  "the GPU faults, the kernel mirrors what it touches" },
+	  "the GPU faults, the kernel mirrors what it touches",
+	  "jobs have no fence: each signals a user fence, waited for with WAIT_USER_FENCE" },
 	{ DRM_HMMGPU_VM_MODE_PREFAULT, "prefault",
-	  "each submission first mirrors what was invalidated" },
+	  "each submission first mirrors what was invalidated",
+	  "each job signals a sync object, waited for with SYNCOBJ_WAIT" },
 	{ DRM_HMMGPU_VM_MODE_PINNED, "pinned",
-	  "pages pinned at bind, and again after an invalidation" },
+	  "pages pinned at bind, and again after an invalidation",
+	  "each job signals a sync object, waited for with SYNCOBJ_WAIT" },
 };
 
 struct demo {
@@ -129,14 +133,15 @@ static bool fail(char *detail, const char *what, int err)
 /* Runs @count commands on the VM and waits: 0, or the error of d->from. */
 static int run(struct demo *d, const struct drm_hmmgpu_cmd *cmds, uint32_t count)
 {
-	uint32_t syncobj;
+	struct hmmgpu_waiter w;
 	int err;
 
 	d->from = "syncobj";
-	if (drmSyncobjCreate(d->fd, 0, &syncobj))
-		return -errno;
-	err = hmmgpu_exec_wait(d->fd, d->vm, cmds, count, 0, syncobj, &d->from);
-	drmSyncobjDestroy(d->fd, syncobj);
+	err = hmmgpu_waiter_init(d->fd, &w);
+	if (err)
+		return err;
+	err = hmmgpu_exec_wait(d->fd, d->vm, cmds, count, 0, &w, &d->from);
+	hmmgpu_waiter_fini(d->fd, &w);
 	return err;
 }
 
@@ -416,7 +421,7 @@ static void demo_mode(int fd, const struct mode *m, uint32_t *want,
 	bool ok;
 
 	ok = setup(&d, m->flag, detail);
-	printf("\n%s mode, vm %u: %s\n", m->name, d.vm, m->what);
+	printf("\n%s mode, vm %u: %s\n  (%s)\n", m->name, d.vm, m->what, m->sync);
 	if (!ok)
 		report(0, "set up buffer, bo and vm", false, detail);
 	for (i = 0; ok && i < ARRAY_SIZE(steps); i++)

@@ -3,14 +3,17 @@
  * The ioctl wrappers the tools in tools/hmmgpu share: see hmmgpu_util.h.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <linux/sync_file.h>
 #include <xf86drm.h>
 
 #include "hmmgpu_util.h"
@@ -123,20 +126,49 @@ int hmmgpu_userptr_create(int fd, const void *addr, uint64_t size, uint32_t flag
 	return err;
 }
 
+/*
+ * The modes of the VMs the tool created and has not destroyed, so that
+ * hmmgpu_exec_wait() knows how their jobs complete (a file has at most 64).
+ */
+static struct {
+	int fd;
+	uint32_t vm_id, mode;
+} vm_modes[64];
+
+/* The slot of VM @vm_id of @fd (0: a free slot), or -1. */
+static int vm_mode_slot(int fd, uint32_t vm_id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(vm_modes); i++)
+		if (vm_modes[i].vm_id == vm_id && (!vm_id || vm_modes[i].fd == fd))
+			return i;
+	return -1;
+}
+
 int hmmgpu_vm_create(int fd, uint32_t mode, uint32_t *vm_id)
 {
 	struct drm_hmmgpu_vm_create vm = { .flags = mode };
 	int err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_CREATE, &vm);
+	int slot;
 
-	if (!err)
-		*vm_id = vm.vm_id;
-	return err;
+	if (err)
+		return err;
+	*vm_id = vm.vm_id;
+	slot = vm_mode_slot(fd, 0);
+	if (slot >= 0) {
+		vm_modes[slot].fd = fd;
+		vm_modes[slot].vm_id = vm.vm_id;
+		vm_modes[slot].mode = mode;
+	}
+	return 0;
 }
 
 int hmmgpu_vm_destroy(int fd, uint32_t vm_id)
 {
 	struct drm_hmmgpu_vm_destroy destroy = { .vm_id = vm_id };
+	int slot = vm_mode_slot(fd, vm_id);
 
+	if (vm_id && slot >= 0)
+		vm_modes[slot].vm_id = 0;
 	return hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_DESTROY, &destroy);
 }
 
@@ -150,8 +182,11 @@ int hmmgpu_vm_map(int fd, uint32_t vm_id, uint32_t handle, uint32_t flags, uint6
 		  uint64_t size, uint64_t offset)
 {
 	struct drm_hmmgpu_vm_bind bind = {
-		.vm_id = vm_id, .op = DRM_HMMGPU_VM_BIND_MAP, .handle = handle, .flags = flags,
-		.va = va, .size = size, .offset = offset,
+		.vm_id = vm_id,
+		.bind = {
+			.op = DRM_HMMGPU_VM_BIND_MAP, .handle = handle, .flags = flags,
+			.va = va, .size = size, .offset = offset,
+		},
 	};
 
 	return hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &bind);
@@ -160,7 +195,8 @@ int hmmgpu_vm_map(int fd, uint32_t vm_id, uint32_t handle, uint32_t flags, uint6
 int hmmgpu_vm_unmap(int fd, uint32_t vm_id, uint64_t va, uint64_t size)
 {
 	struct drm_hmmgpu_vm_bind bind = {
-		.vm_id = vm_id, .op = DRM_HMMGPU_VM_BIND_UNMAP, .va = va, .size = size,
+		.vm_id = vm_id,
+		.bind = { .op = DRM_HMMGPU_VM_BIND_UNMAP, .va = va, .size = size },
 	};
 
 	return hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &bind);
@@ -174,19 +210,62 @@ void hmmgpu_gem_close(int fd, uint32_t handle)
 		drmIoctl(fd, DRM_IOCTL_GEM_CLOSE, &close);
 }
 
-int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, uint32_t count,
-		     uint32_t timeout_ms, uint32_t syncobj, const char **from)
+int hmmgpu_waiter_init(int fd, struct hmmgpu_waiter *w)
 {
+	memset(w, 0, sizeof(*w));
+	return drmSyncobjCreate(fd, 0, &w->syncobj) ? -errno : 0;
+}
+
+void hmmgpu_waiter_fini(int fd, struct hmmgpu_waiter *w)
+{
+	drmSyncobjDestroy(fd, w->syncobj);
+	w->syncobj = 0;
+}
+
+/* The error of the signalled fence in @syncobj, through a sync_file's status. */
+static int fence_error(int fd, uint32_t syncobj, int *error)
+{
+	struct sync_file_info info = { 0 };
+	int sync_file = -1, err = 0;
+
+	if (drmSyncobjExportSyncFile(fd, syncobj, &sync_file))
+		return -errno;
+	if (ioctl(sync_file, SYNC_IOC_FILE_INFO, &info))
+		err = -errno;
+	close(sync_file);
+	if (!err)
+		*error = info.status < 0 ? info.status : 0;
+	return err;
+}
+
+int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, uint32_t count,
+		     uint32_t timeout_ms, struct hmmgpu_waiter *w, const char **from)
+{
+	int64_t wait_ns = ((int64_t)(timeout_ms ?: HMMGPU_EXEC_DEFAULT_TIMEOUT_MS) +
+			   WAIT_SLACK_MS) * 1000000;
+	int slot = vm_mode_slot(fd, vm_id);
+	bool user_fence = slot >= 0 && vm_modes[slot].mode == DRM_HMMGPU_VM_MODE_FAULT;
+	struct drm_hmmgpu_sync sync = {
+		.type = DRM_HMMGPU_SYNC_SYNCOBJ,
+		.flags = DRM_HMMGPU_SYNC_SIGNAL,
+		.handle = w->syncobj,
+	};
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = vm_id, .cmds = (uintptr_t)cmds, .cmd_count = count,
-		.timeout_ms = timeout_ms, .out_syncobjs = (uintptr_t)&syncobj, .out_count = 1,
+		.timeout_ms = timeout_ms, .syncs = (uintptr_t)&sync, .num_syncs = 1,
 	};
-	struct drm_hmmgpu_wait wait = {
-		.syncobj = syncobj,
-		.timeout_ns = ((int64_t)(timeout_ms ?: HMMGPU_EXEC_DEFAULT_TIMEOUT_MS) +
-			       WAIT_SLACK_MS) * 1000000,
-	};
-	int err;
+	int err, error = 0;
+
+	/* Jobs of fault-mode VMs have no fence: they complete through a user fence. */
+	if (user_fence) {
+		sync = (struct drm_hmmgpu_sync) {
+			.type = DRM_HMMGPU_SYNC_USER_FENCE,
+			.flags = DRM_HMMGPU_SYNC_SIGNAL,
+			.addr = (uintptr_t)&w->fence,
+			.value = ++w->seq,
+			.error_addr = (uintptr_t)&w->error,
+		};
+	}
 
 	*from = "exec";
 	do
@@ -194,10 +273,32 @@ int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, 
 	while (err == -EINTR);
 	if (err)
 		return err;
+
 	*from = "wait";
-	err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT, &wait);
-	if (err)
-		return err;
+	if (user_fence) {
+		struct drm_hmmgpu_wait_user_fence wait = {
+			.addr = (uintptr_t)&w->fence,
+			.value = w->seq,
+			.mask = ~0ull,
+			.op = DRM_HMMGPU_WAIT_EQ,
+			.timeout_ns = wait_ns,
+		};
+
+		err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT_USER_FENCE, &wait);
+		if (err)
+			return err;
+		error = (int)__atomic_load_n(&w->error, __ATOMIC_RELAXED);
+	} else {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (drmSyncobjWait(fd, &w->syncobj, 1,
+				   now.tv_sec * 1000000000ll + now.tv_nsec + wait_ns, 0, NULL))
+			return -errno;
+		err = fence_error(fd, w->syncobj, &error);
+		if (err)
+			return err;
+	}
 	*from = "job";
-	return wait.error;
+	return error;
 }

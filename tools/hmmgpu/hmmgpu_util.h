@@ -7,6 +7,7 @@
 #ifndef HMMGPU_UTIL_H
 #define HMMGPU_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "drm/hmmgpu_drm.h"
@@ -47,13 +48,31 @@ int hmmgpu_vm_unmap(int fd, uint32_t vm_id, uint64_t va, uint64_t size);
 void hmmgpu_gem_close(int fd, uint32_t handle);
 
 /*
- * Runs @count commands on the VM as one job whose fence goes to @syncobj,
- * with a time limit of @timeout_ms (0: the default), and waits for it.
- * Returns 0, or the exec's or the wait's -errno, or the job's error; *@from
- * says which ("exec", "wait" or "job"). The exec is restarted on EINTR only:
- * its -EAGAIN (invalidations kept overtaking the submission) is returned.
+ * How a tool waits for its jobs: through the fence of a sync object, or, on a
+ * fault-mode VM (whose jobs have no fence), through a user fence: the kernel
+ * writes the job's error in @error, then @seq in @fence.
+ */
+struct hmmgpu_waiter {
+	uint32_t syncobj;
+	uint64_t seq;
+	uint64_t fence;
+	int64_t error;
+};
+
+/* Creates the waiter's sync object on @fd: 0 or -errno. */
+int hmmgpu_waiter_init(int fd, struct hmmgpu_waiter *w);
+void hmmgpu_waiter_fini(int fd, struct hmmgpu_waiter *w);
+
+/*
+ * Runs @count commands on the VM as one job, with a time limit of
+ * @timeout_ms (0: the default), and waits for it through @w: its sync object
+ * (the job's error read through a sync_file's status), or a user fence if the
+ * VM was created by hmmgpu_vm_create() in fault mode. Returns 0, or the exec's
+ * or the wait's -errno, or the job's error; *@from says which ("exec", "wait"
+ * or "job"). The exec is restarted on EINTR only: its -EAGAIN (invalidations
+ * kept overtaking the submission) is returned.
  */
 int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, uint32_t count,
-		     uint32_t timeout_ms, uint32_t syncobj, const char **from);
+		     uint32_t timeout_ms, struct hmmgpu_waiter *w, const char **from);
 
 #endif /* HMMGPU_UTIL_H */
