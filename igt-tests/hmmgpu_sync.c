@@ -691,9 +691,9 @@ static void test_user_fence_invalid(uint32_t mode)
  * -EFAULT, read in the sync_file's status (and a good one with 1); a job of
  * any mode waiting for that fence ends with -EFAULT without running. A
  * timeline point is a dma_fence_chain node, which does not carry the error
- * of its fence: a job waiting for the point runs, and the error is read as
- * the uAPI says, from the first fence of the point's sync_file (transferred
- * to a binary sync object).
+ * of its fence: the error is read as the uAPI says, from the first fence of
+ * the point's sync_file (transferred to a binary sync object), and a job
+ * waiting for the point ends with it, unrun, as for a binary sync object.
  */
 static void test_fence_error(uint32_t mode)
 {
@@ -744,8 +744,8 @@ static void test_fence_error(uint32_t mode)
 	syncs[0] = hmmgpu_sync_timeline_wait(tl, 3);
 	cmd = mark_cmd(2, MARK);
 	exec_job(&c, &cmd, 1, syncs, 2);
-	igt_assert_eq(syncobj_error(fd, out), 0);
-	igt_assert_eq_u64(c.res[2], MARK);
+	igt_assert_eq(syncobj_error(fd, out), -EFAULT);
+	igt_assert_f(c.res[2] == 0, "a job whose input point failed ran\n");
 
 	if (has_fault_mode()) {
 		ctx_init(&f, fd, DRM_HMMGPU_VM_MODE_FAULT);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/dma-fence.h>
+#include <linux/dma-fence-chain.h>
 
 #ifdef CONFIG_DMA_SHARED_BUFFER
 
@@ -36,6 +37,11 @@ bool rust_helper_dma_fence_signalling_begin(void)
 void rust_helper_dma_fence_signalling_end(bool cookie)
 {
 	dma_fence_end_signalling(cookie);
+}
+
+struct dma_fence *rust_helper_dma_fence_chain_contained(struct dma_fence *fence)
+{
+	return dma_fence_chain_contained(fence);
 }
 
 #endif

@@ -321,6 +321,20 @@ impl Fence {
         Ok(status == 1)
     }
 
+    /// As [`Fence::status`], but of the fence a timeline point holds when `self` is one (a
+    /// `dma_fence_chain` node, which signals without its fence's error); of `self` otherwise.
+    pub fn contained_status(&self) -> Result<bool> {
+        // SAFETY: The fence is live; a chain node holds a reference to the fence it contains
+        // for as long as it lives, and `self` keeps the node alive.
+        let status = unsafe {
+            bindings::dma_fence_get_status(bindings::dma_fence_chain_contained(self.as_raw()))
+        };
+        if status < 0 {
+            return Err(Error::from_errno(status));
+        }
+        Ok(status == 1)
+    }
+
     /// The fence's timeline and sequence number.
     pub fn seqno(&self) -> (u64, u64) {
         // SAFETY: Both are set at initialisation and constant afterwards.
@@ -557,9 +571,12 @@ impl Dependencies {
         self.shared.pending.load(Ordering::Acquire) == 0
     }
 
-    /// The error of the first fence that signalled with one, if any.
+    /// The error of the first fence that signalled with one, if any; for a timeline point, the
+    /// error of the fence it holds ([`Fence::contained_status`]).
     pub fn error(&self) -> Option<Error> {
-        self.nodes.iter().find_map(|n| n.fence.status().err())
+        self.nodes
+            .iter()
+            .find_map(|n| n.fence.contained_status().err())
     }
 }
 

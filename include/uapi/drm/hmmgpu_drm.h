@@ -350,14 +350,17 @@ struct drm_hmmgpu_vm_destroy {
  * fence with the error (0 when it succeeded; else -EFAULT for a GPU page
  * fault no mapping allows, -ETIMEDOUT when it ran out of time, -ECANCELED
  * when its VM was destroyed or the VM's process exited before it was done,
- * or the error of an input fence that signalled with one, in which case the
- * job does not run). Export the sync object's fence as a sync_file and read
+ * or the error of an input fence that signalled with one, for a timeline
+ * point the error of the point's own fence, in which case the job does not
+ * run). Export the sync object's fence as a sync_file and read
  * struct sync_file_info.status with SYNC_IOC_FILE_INFO (1: signalled without
  * error, 0: not yet, < 0: the error). A timeline point is a dma_fence_chain
  * node, which does not carry its fence's error: export the point (transfer it
  * to a binary sync object first, DRM_IOCTL_SYNCOBJ_TRANSFER) and read the
  * status of the first struct sync_fence_info that SYNC_IOC_FILE_INFO returns
- * with @num_fences non-zero: the point's own fence. A user fence's job writes
+ * with @num_fences non-zero: the point's own fence. This works while the point
+ * is the timeline's last or not yet signalled: once a later point signalled,
+ * the core hands out a signalled stub for it, without the error. A user fence's job writes
  * its error, as a __s64, at @error_addr, if given, before it writes @value at
  * @addr.
  */
@@ -595,10 +598,10 @@ struct drm_hmmgpu_exec {
  * (unsigned), or @timeout_ns nanoseconds pass (-ETIME). A negative
  * @timeout_ns waits without a limit. The word is read when the call starts and
  * whenever this device writes a user fence. -EINVAL for an unknown @op,
- * non-zero @flags or @pad, or a misaligned @addr; -EFAULT when the word cannot
- * be read; -ERESTARTSYS when a signal interrupts the wait, with @timeout_ns
- * set to what is left of it, so that a restarted call waits no longer than the
- * first would have.
+ * non-zero @flags, or a misaligned @addr; -EFAULT when the word cannot
+ * be read; -EINTR when a signal interrupts the wait (or the call restarts,
+ * under SA_RESTART), with @timeout_ns set to what is left of it, so that a
+ * call made again waits no longer than the first would have.
  */
 struct drm_hmmgpu_wait_user_fence {
 	/** @addr: In, the user fence's address. */
