@@ -240,6 +240,14 @@ static void remember_vm_mode(int fd, uint32_t vm_id, uint32_t flags)
 		vm_modes[free_slot] = (typeof(vm_modes[0])) { fd, vm_id, flags };
 }
 
+/* Forgets the mode of a VM that is gone. */
+static void forget_vm_mode(int fd, uint32_t vm_id)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(vm_modes); i++)
+		if (vm_modes[i].vm_id == vm_id && vm_modes[i].fd == fd)
+			vm_modes[i].vm_id = 0;
+}
+
 /* The mode @vm_id of @fd was created with, or 0 if this process does not know. */
 static uint32_t vm_mode_of(int fd, uint32_t vm_id)
 {
@@ -275,8 +283,11 @@ uint32_t hmmgpu_vm_create(int fd, uint32_t flags)
 int __hmmgpu_vm_destroy(int fd, uint32_t vm_id)
 {
 	struct drm_hmmgpu_vm_destroy arg = { .vm_id = vm_id };
+	int err = __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_DESTROY, &arg);
 
-	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_DESTROY, &arg);
+	if (!err)
+		forget_vm_mode(fd, vm_id);
+	return err;
 }
 
 void hmmgpu_vm_destroy(int fd, uint32_t vm_id)
