@@ -11,6 +11,8 @@
 #   make igt      build the IGT tests and the demonstration only
 #   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
 #   make soak     build, boot, run the data-integrity soak SOAK_SECONDS per VM mode
+#   make fuzz     build, boot, run the ioctl fuzzer FUZZ_SECONDS (FUZZ_SEED,
+#                 FUZZ_KERNEL=kcov or kasan for coverage); reproducers go to out/fuzz/
 #   make bench    build a kernel without debugging options, boot, measure the
 #                 mirroring against the kernel's references (BENCH_REPS, BENCH_SIZES)
 #   make rustfmt  format the project's Rust files
@@ -22,7 +24,7 @@ BIN := $(OUT)/bin
 CHECK_TIMEOUT ?= 1800
 CHECK_KASAN_TIMEOUT ?= 3000
 
-.PHONY: all run check check-kasan ci soak bench deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
+.PHONY: all run check check-kasan ci soak fuzz bench deps kernel igt selftests demo rustfmt rustfmtcheck clippy clean
 
 all: check
 
@@ -69,6 +71,16 @@ soak: kernel igt
 	scripts/vm.sh -t $$((3 * s + 600)) -o $(OUT)/soak -b $(BIN) -- \
 		sh /opt/hmmgpu/soak.sh $$s $(SOAK_SEED) && echo "soak: passed" || \
 		{ echo "soak: FAILED; output and kernel log in $(OUT)/soak"; exit 1; }
+
+# FUZZ_SECONDS (default 600), FUZZ_SEED (default: the fuzzer picks one and
+# prints it), FUZZ_KERNEL: test (default), kcov (the test kernel with KCOV, its
+# own build directory: coverage feedback) or kasan (the KASAN lane's kernel,
+# which has KCOV too). Only the fuzzer is built.
+FUZZ_KERNEL ?= test
+fuzz: deps
+	@HMMGPU_FLAVOUR=$(FUZZ_KERNEL) scripts/kernel.sh build
+	@$(MAKE) -s -C tools/hmmgpu O=$(BIN) $(BIN)/hmmgpu_fuzz
+	@HMMGPU_FLAVOUR=$(FUZZ_KERNEL) scripts/fuzz.sh $(OUT) $(BIN) $(or $(FUZZ_SECONDS),600) $(FUZZ_SEED)
 
 # The bench kernel (HMMGPU_FLAVOUR=bench) has its own build directory; the
 # table is printed last, the figures are in out/bench/results.json.

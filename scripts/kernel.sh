@@ -12,7 +12,8 @@
 #
 # HMMGPU_FLAVOUR picks the kernel: "test" (the default; kernel/hmmgpu.config,
 # with the debugging options make check relies on), "bench" (the same, with
-# kernel/bench.config on top: no debugging options, for make bench) or "kasan"
+# kernel/bench.config on top: no debugging options, for make bench), "kcov"
+# (kernel/kcov.config on top: KCOV, for make fuzz FUZZ_KERNEL=kcov) or "kasan"
 # (the test kernel with kernel/kasan.config on top, built with clang 19: Linux
 # 6.12 has Rust and KASAN together only in a clang build). All share the source
 # tree; each has its own build directory, keyed by the fragments and the
@@ -28,11 +29,16 @@ tarball=/usr/src/linux-source-6.12.tar.xz
 kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 kver=${kver%%-*}
 src=$cache/src/linux-$kver
-# toolchain: extra make variables that select the compiler (none: gcc).
+# toolchain: extra make variables of the build: the compiler (none: gcc), and
+# KCOV_RUST=y for the kcov flavour (patch 0017: KCOV for the Rust code too).
 toolchain=()
 case "${HMMGPU_FLAVOUR:-test}" in
 test) fragments=("$top/kernel/hmmgpu.config") ;;
 bench) fragments=("$top/kernel/hmmgpu.config" "$top/kernel/bench.config") ;;
+kcov)
+	fragments=("$top/kernel/hmmgpu.config" "$top/kernel/kcov.config")
+	toolchain=(KCOV_RUST=y)
+	;;
 kasan)
 	fragments=("$top/kernel/hmmgpu.config" "$top/kernel/kasan.config")
 	# Debian 12's clang-19, ld.lld-19, llvm-ar-19... Bindgen must parse the
@@ -41,10 +47,10 @@ kasan)
 	toolchain=(LLVM=-19)
 	export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 	;;
-*) echo "kernel: unknown HMMGPU_FLAVOUR ${HMMGPU_FLAVOUR}: test, bench or kasan" >&2; exit 2 ;;
+*) echo "kernel: unknown HMMGPU_FLAVOUR ${HMMGPU_FLAVOUR}: test, bench, kcov or kasan" >&2; exit 2 ;;
 esac
 # The test kernel keeps the key it always had, so that its cache stays valid;
-# a toolchain other than gcc is part of the key.
+# extra make variables (a toolchain other than gcc) are part of the key.
 fraghash=$( (cat "${fragments[@]}"; [ ${#toolchain[@]} -eq 0 ] || echo "${toolchain[*]}") |
 	sha1sum | cut -c1-12)
 build=${HMMGPU_BUILD:-$cache/build/$kver-$fraghash}

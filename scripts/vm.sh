@@ -80,7 +80,8 @@ mkfs.ext4 -q -F -L hmmgpu -E lazy_itable_init=0,lazy_journal_init=0 "$disk"
 # Lines for the host (markers, the bench's JSON) are not shown.
 tail -n +1 -f "$out/output.log" | grep --line-buffered -v '^HMMGPU-\(BEGIN\|EXIT\|BENCH\)' &
 tailer=$!
-trap 'kill $tailer 2>/dev/null || true; rm -f "$disk"' EXIT
+# HMMGPU_VM_KEEP_DISK=1 keeps the disk for the caller to read (make fuzz).
+trap 'kill $tailer 2>/dev/null || true; [ -n "${HMMGPU_VM_KEEP_DISK:-}" ] || rm -f "$disk"' EXIT
 
 # Two vCPUs under multi-threaded TCG, each its own socket on its own NUMA node
 # of 2 GiB (in one socket they would share a last-level cache across nodes,

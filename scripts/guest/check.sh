@@ -29,6 +29,20 @@ for t in $bin/igt/*; do
 	case $rc in 0|77) ;; *) status=1 ;; esac
 done
 
+# The ioctl fuzzer, briefly and with a fixed seed (make fuzz runs it as long as
+# asked): one result, which names the reproducers it printed when it failed.
+if [ -x $bin/hmmgpu_fuzz ]; then
+	$bin/hmmgpu_fuzz -t 25 -s 1 -o /tmp/fuzz > /tmp/fuzz.log 2>&1
+	rc=$?
+	cat /tmp/fuzz.log
+	line=$(sed -n 's/^fuzz: \(seed .*\)/\1/p' /tmp/fuzz.log | tail -n 1)
+	if [ $rc -eq 0 ]; then
+		result fuzz/hmmgpu_fuzz PASS "$line"
+	else
+		result fuzz/hmmgpu_fuzz FAIL "exit status $rc: $line; reproducers above"
+	fi
+fi
+
 # The core MM's own HMM selftest, against lib/test_hmm.ko: a check that the
 # guest's mm configuration is what HMM needs.
 if [ -x $bin/selftests/hmm-tests ]; then
