@@ -202,6 +202,29 @@ impl Deref for MmWithUser {
 }
 
 impl MmWithUser {
+    /// Gives up `this` with `mmput_async()`: when it was the last user, the address space is
+    /// torn down by a workqueue, not by the caller. For code that may hold what that teardown's
+    /// invalidations wait for, such as a mirror's range (see [`range_lock`]): tearing down under
+    /// it would take the mmap lock, against the order mmap lock, then range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::{bindings, kunit, mm::MmWithUser};
+    ///
+    /// kunit::vm_mmap(4096, bindings::PROT_READ)?;
+    /// let mm = MmWithUser::current().ok_or(EINVAL)?;
+    /// // Another user: the test's thread still uses the address space.
+    /// MmWithUser::put_async(mm);
+    /// assert!(MmWithUser::current().is_some());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn put_async(this: ARef<Self>) {
+        let mm = ARef::into_raw(this);
+        // SAFETY: The `mm_users` reference `this` owned is given up here, once.
+        unsafe { bindings::mmput_async(mm.as_ref().as_raw()) };
+    }
+
     /// The address space of the current task with `mm_users` taken, or `None` for a kernel thread
     /// without one.
     pub fn current() -> Option<ARef<MmWithUser>> {

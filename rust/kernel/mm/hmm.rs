@@ -280,7 +280,12 @@ impl<'n, T: Invalidate> Range<'n, T> {
     /// others from `hmm_range_fault`.
     pub fn fault(&mut self, fault: Fault) -> Result<Snapshot<'_, 'n, T>> {
         let mm = self.notifier.mm().mmget_not_zero().ok_or(EFAULT)?;
-        self.fault_in(&mm, fault)
+        let snapshot = self.fault_in(&mm, fault);
+        // The snapshot keeps the range taken. If the process exited meanwhile, ours is the last
+        // user, and tearing the address space down here would take its mmap lock, and
+        // invalidate, with the range held: leave that to a workqueue.
+        MmWithUser::put_async(mm);
+        snapshot
     }
 
     /// The mirroring loop of Documentation/mm/hmm.rst: faults the range in ([`Self::fault`]),
