@@ -35,7 +35,7 @@ IGT_TEST_DESCRIPTION("Jobs, mappings, GEM objects and sync objects are charged t
 /* What may stay charged once everything is gone: slab and per-CPU leftovers. */
 #define SLACK		(2 * SZ_1M)
 /* Far more than any limit below allows: reaching it means nothing was charged. */
-#define MAX_TRIES	(1 << 20)
+#define MAX_TRIES	(1 << 18)
 
 /* sw_sync (drivers/dma-buf/sw_sync.c): fences userspace signals. */
 struct sw_sync_create_fence_data {
