@@ -24,6 +24,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Jobs, mappings, GEM objects and sync objects are charged to the "
 		     "memory cgroup of the process that made them: it gets -ENOMEM at its "
@@ -36,15 +37,6 @@ IGT_TEST_DESCRIPTION("Jobs, mappings, GEM objects and sync objects are charged t
 #define SLACK		(2 * SZ_1M)
 /* Far more than any limit below allows: reaching it means nothing was charged. */
 #define MAX_TRIES	(1 << 18)
-
-/* sw_sync (drivers/dma-buf/sw_sync.c): fences userspace signals. */
-struct sw_sync_create_fence_data {
-	uint32_t value;
-	char name[32];
-	int32_t fence;
-};
-#define SW_SYNC_IOC_CREATE_FENCE _IOWR('W', 0, struct sw_sync_create_fence_data)
-#define SW_SYNC_IOC_INC _IOW('W', 1, uint32_t)
 
 struct memcg {
 	char path[128];
@@ -230,7 +222,7 @@ static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_pa
 	unsigned int jobs;
 	int timeline, err = 0;
 
-	timeline = open("/sys/kernel/debug/sync/sw_sync", O_RDWR);
+	timeline = open(SW_SYNC_PATH, O_RDWR);
 	igt_require_f(timeline >= 0, "no sw_sync\n");
 	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &fence), 0);
 	igt_assert_eq(drmSyncobjCreate(fd, 0, &hold), 0);

@@ -54,6 +54,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Synchronization of hmmgpu: fault-mode jobs never reach a dma-fence and "
 		     "complete through user fences; prefault and pinned jobs signal "
@@ -249,22 +250,10 @@ static int64_t ufence_wait(int test_fd, struct ufence *uf, uint64_t value)
 	return uf->error;
 }
 
-/* sw_sync (CONFIG_SW_SYNC, in debugfs): fences the test signals itself. */
-struct sw_sync_create_fence_data {
-	__u32 value;
-	char name[32];
-	__s32 fence;
-};
-
-#define SW_SYNC_IOC_MAGIC		'W'
-#define SW_SYNC_IOC_CREATE_FENCE \
-	_IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
-#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
-
 /* A sw_sync timeline; skips the test when there is none. */
 static int sw_sync_timeline(void)
 {
-	int tl = open("/sys/kernel/debug/sync/sw_sync", O_RDWR | O_CLOEXEC);
+	int tl = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
 
 	igt_require_f(tl >= 0, "no sw_sync timeline (CONFIG_SW_SYNC, debugfs mounted): %s\n",
 		      strerror(errno));

@@ -36,6 +36,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "sw_sync.h"
 #include "igt_kmod.h"
 
 IGT_TEST_DESCRIPTION("Unbinding hmmgpu with files open and jobs queued, and unloading it with "
@@ -50,18 +51,6 @@ IGT_TEST_DESCRIPTION("Unbinding hmmgpu with files open and jobs queued, and unlo
 
 /* The longest any step may take: a hang guard, not a measure (a job ends within 60 s). */
 #define HANG_GUARD_MS	(HMMGPU_EXEC_MAX_TIMEOUT_MS + 30000)
-
-/* sw_sync (CONFIG_SW_SYNC, in debugfs): fences the test signals itself. */
-struct sw_sync_create_fence_data {
-	__u32 value;
-	char name[32];
-	__s32 fence;
-};
-
-#define SW_SYNC_IOC_MAGIC		'W'
-#define SW_SYNC_IOC_CREATE_FENCE \
-	_IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
-#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
 
 static int write_file(const char *path, const char *value)
 {
@@ -199,7 +188,7 @@ static void test_unbind_in_flight(void)
 	__u32 one = 1;
 
 	igt_require_f(driver_bound(), "no %s bound at %s\n", PDEV_NAME, DRIVER_DIR);
-	tl = open("/sys/kernel/debug/sync/sw_sync", O_RDWR | O_CLOEXEC);
+	tl = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
 	igt_require_f(tl >= 0, "no sw_sync timeline: %s\n", strerror(errno));
 
 	fd = drm_open_driver_render(DRIVER_HMMGPU);

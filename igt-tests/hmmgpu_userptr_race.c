@@ -82,6 +82,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Races of hmmgpu's userptr mirroring with the CPU, in every VM mode: "
 		     "invalidation storms (MADV_DONTNEED, mprotect, munmap and remap) under "
@@ -1705,18 +1706,6 @@ static void test_close_during_fault(uint32_t mode)
 		for_each_if((m)->flags != DRM_HMMGPU_VM_MODE_FAULT) \
 			igt_dynamic_f("%s", (m)->name)
 
-/* sw_sync (CONFIG_SW_SYNC, in debugfs): fences the test signals itself. */
-struct sw_sync_create_fence_data {
-	__u32 value;
-	char name[32];
-	__s32 fence;
-};
-
-#define SW_SYNC_IOC_MAGIC		'W'
-#define SW_SYNC_IOC_CREATE_FENCE \
-	_IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
-#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
-
 /* The longest the test waits for a step another thread or the kernel takes. */
 #define STEP_WAIT_S	10.0
 /*
@@ -1730,7 +1719,7 @@ struct sw_sync_create_fence_data {
 
 static int sw_sync_timeline(void)
 {
-	int tl = open("/sys/kernel/debug/sync/sw_sync", O_RDWR | O_CLOEXEC);
+	int tl = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
 
 	return tl < 0 ? -errno : tl;
 }
