@@ -186,29 +186,13 @@ static int t_gem_close(int test_fd, uint32_t handle)
 }
 
 /*
- * Waits, as any thread may (no igt_assert), up to JOB_WAIT_NS for the fence
- * of @sync; returns 0 with its error in *@error (read through a sync_file's
- * status), or the -errno of the step that failed.
+ * Waits, as any thread may (__hmmgpu_wait() asserts nothing), up to
+ * JOB_WAIT_NS for the fence of @sync; returns 0 with its error in *@error
+ * (read through a sync_file's status), or the -errno of the step that failed.
  */
 static int t_wait(int test_fd, uint32_t sync, int32_t *error)
 {
-	struct sync_file_info info = {};
-	struct timespec now;
-	int64_t deadline;
-	int sync_file = -1, err = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	deadline = now.tv_sec * NSEC_PER_SEC + now.tv_nsec + JOB_WAIT_NS;
-	if (drmSyncobjWait(test_fd, &sync, 1, deadline, 0, NULL))
-		return -errno;
-	if (drmSyncobjExportSyncFile(test_fd, sync, &sync_file))
-		return -errno;
-	if (ioctl(sync_file, SYNC_IOC_FILE_INFO, &info))
-		err = -errno;
-	close(sync_file);
-	if (!err)
-		*error = info.status < 0 ? info.status : 0;
-	return err;
+	return __hmmgpu_wait(test_fd, sync, JOB_WAIT_NS, error);
 }
 
 /*

@@ -394,7 +394,8 @@ static int64_t deadline_ns(int64_t timeout_ns)
 
 	if (timeout_ns < 0 || timeout_ns > INT64_MAX / 2)
 		return INT64_MAX;
-	igt_assert_eq(clock_gettime(CLOCK_MONOTONIC, &now), 0);
+	/* CLOCK_MONOTONIC is always there: nothing to assert, so that any thread may wait. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec + timeout_ns;
 }
 
@@ -402,20 +403,33 @@ static int64_t deadline_ns(int64_t timeout_ns)
  * hmmgpu_fence_error - The error the fence in @syncobj signalled with, read
  * the way the uAPI says: through a sync_file's status. Returns 0 when it
  * signalled without one, 1 when it has not signalled, -errno for its error.
+ * __hmmgpu_fence_error() puts that in *@status and returns 0, or the -errno
+ * of the step that failed, asserting nothing: any thread may call it.
  */
-int hmmgpu_fence_error(int fd, uint32_t syncobj)
+int __hmmgpu_fence_error(int fd, uint32_t syncobj, int *status)
 {
 	struct sync_file_info info = {};
-	int sync_file = -1;
+	int sync_file = -1, err = 0;
 
-	igt_assert_eq(drmSyncobjExportSyncFile(fd, syncobj, &sync_file), 0);
-	igt_assert_eq(ioctl(sync_file, SYNC_IOC_FILE_INFO, &info), 0);
-	close(sync_file);
+	if (drmSyncobjExportSyncFile(fd, syncobj, &sync_file))
+		err = -errno;
+	else if (ioctl(sync_file, SYNC_IOC_FILE_INFO, &info))
+		err = -errno;
+	if (sync_file >= 0)
+		close(sync_file);
 	errno = 0;
-	if (info.status < 0)
-		return info.status;
+	if (!err)
+		*status = info.status < 0 ? info.status : !info.status;
 
-	return info.status ? 0 : 1;
+	return err;
+}
+
+int hmmgpu_fence_error(int fd, uint32_t syncobj)
+{
+	int status = 0;
+
+	igt_assert_eq(__hmmgpu_fence_error(fd, syncobj, &status), 0);
+	return status;
 }
 
 /**
@@ -434,7 +448,7 @@ int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error)
 		err = -errno;
 	errno = 0;
 	if (!err && error)
-		*error = hmmgpu_fence_error(fd, syncobj);
+		err = __hmmgpu_fence_error(fd, syncobj, error);
 
 	return err;
 }

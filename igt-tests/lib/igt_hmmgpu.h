@@ -94,6 +94,7 @@ void hmmgpu_exec(int fd, struct drm_hmmgpu_exec *exec);
 /* Sync objects are waited for with the core's ioctls, their errors read through sync_files. */
 int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error);
 int hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns);
+int __hmmgpu_fence_error(int fd, uint32_t syncobj, int *status);
 int hmmgpu_fence_error(int fd, uint32_t syncobj);
 
 int __hmmgpu_wait_user_fence(int fd, const volatile uint64_t *addr, uint64_t value,
