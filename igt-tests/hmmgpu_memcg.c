@@ -212,15 +212,25 @@ static void assert_returned(const struct memcg *cg, uint64_t base, const char *w
 		     (now - base) >> 10);
 }
 
+/* The VM mode the jobs and binds subtests run in. */
+static uint32_t vm_mode;
+
 static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_parent)
 {
 	static struct drm_hmmgpu_cmd cmds[HMMGPU_CMD_MAX_COUNT];
 	uint64_t base = cg_read(cg, "memory.current");
 	struct sw_sync_create_fence_data fence = { .value = 1, .name = "hold" };
+	struct drm_hmmgpu_exec exec = {
+		.cmds = (uintptr_t)cmds,
+		.cmd_count = HMMGPU_CMD_MAX_COUNT,
+		.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS,
+	};
 	struct drm_hmmgpu_sync syncs[2];
-	uint32_t vm, hold, last;
-	unsigned int jobs;
+	struct hmmgpu_done *last;
 	int timeline, err = 0;
+	unsigned int jobs;
+	int32_t error;
+	uint32_t vm, hold;
 
 	timeline = open(SW_SYNC_PATH, O_RDWR);
 	igt_require_f(timeline >= 0, "no sw_sync\n");
@@ -228,38 +238,40 @@ static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_pa
 	igt_assert_eq(drmSyncobjCreate(fd, 0, &hold), 0);
 	igt_assert_eq(drmSyncobjImportSyncFile(fd, hold, fence.fence), 0);
 	close(fence.fence);
-	igt_assert_eq(drmSyncobjCreate(fd, 0, &last), 0);
+	/* A sync object, or in fault mode (no fences) a user fence. */
+	last = hmmgpu_done_create(fd, vm_mode);
 
-	vm = hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_PREFAULT);
+	vm = hmmgpu_vm_create(fd, vm_mode);
 	for (unsigned int i = 0; i < HMMGPU_CMD_MAX_COUNT; i++)
 		hmmgpu_cmd_write64(&cmds[i], SZ_1G + 8 * i, i);
+	exec.vm_id = vm;
+	exec.syncs = (uintptr_t)syncs;
+	exec.num_syncs = 1;
 	syncs[0] = hmmgpu_sync_wait(hold);
-	syncs[1] = hmmgpu_sync_signal(last);
 	/* Jobs of the longest time limit, all queued behind the unsignalled fence. */
 	for (jobs = 0; jobs < MAX_TRIES; jobs++) {
-		struct drm_hmmgpu_exec exec = {
-			.vm_id = vm,
-			.cmds = (uintptr_t)cmds,
-			.cmd_count = HMMGPU_CMD_MAX_COUNT,
-			.timeout_ms = HMMGPU_EXEC_MAX_TIMEOUT_MS,
-			.syncs = (uintptr_t)syncs,
-			.num_syncs = 2,
-		};
-
 		err = __hmmgpu_exec(fd, &exec);
 		if (err)
 			break;
 	}
+	/* Back from here, the limit is lifted. */
 	tell_parent(to_parent, from_parent);
-	igt_info("jobs: -ENOMEM after %u jobs queued, %" PRIu64 " KiB charged at most\n", jobs,
-		 cg_read(cg, "memory.peak") >> 10);
+	igt_info("jobs (%s): -ENOMEM after %u jobs queued, %" PRIu64 " KiB charged at most\n",
+		 hmmgpu_vm_mode_name(vm_mode), jobs, cg_read(cg, "memory.peak") >> 10);
 	igt_assert_eq(err, -ENOMEM);
 	igt_assert_lt(0, jobs);
 
-	/* Let them run: they end (their writes fault: nothing is mapped) and go. */
+	/*
+	 * One more job, which a VM runs after those before it, tells when they
+	 * all ended (their writes fault: nothing is mapped). Let them run.
+	 */
+	syncs[1] = hmmgpu_done_signal(last);
+	exec.num_syncs = 2;
+	igt_assert_eq(__hmmgpu_exec(fd, &exec), 0);
 	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_INC, &(uint32_t){ 1 }), 0);
-	igt_assert_eq(__hmmgpu_wait(fd, last, 120ll * 1000000000, NULL), 0);
-	igt_assert_eq(hmmgpu_fence_error(fd, last), -EFAULT);
+	igt_assert_eq(__hmmgpu_done_wait(last, 120ll * 1000000000, &error), 0);
+	igt_assert_eq(error, -EFAULT);
+	hmmgpu_done_destroy(last);
 	hmmgpu_vm_destroy(fd, vm);
 	close(timeline);
 	close(fd);
@@ -268,26 +280,36 @@ static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_pa
 
 static void fill_binds(int fd, const struct memcg *cg, int to_parent, int from_parent)
 {
-	uint64_t base = cg_read(cg, "memory.current"), after_one;
+	uint64_t base = cg_read(cg, "memory.current"), after_one, size;
 	unsigned int binds;
 	uint32_t vm, obj;
 	void *range;
 	int err = 0;
 
-	/* A userptr of 1 GiB of which nothing is mapped: bindings cost page tables only. */
-	range = mmap(NULL, SZ_1G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * In fault mode, a userptr of 1 GiB of which nothing is mapped: its
+	 * bindings cost page tables only. Prefault and pinned bindings fault in
+	 * and pin what they map, so there one page of memory, mapped at the
+	 * start of each GiB: each binding costs its own page-table pages.
+	 */
+	size = vm_mode == DRM_HMMGPU_VM_MODE_FAULT ? SZ_1G : 4096;
+	range = mmap(NULL, size, vm_mode == DRM_HMMGPU_VM_MODE_FAULT ? PROT_NONE :
+		     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	igt_assert(range != MAP_FAILED);
-	obj = hmmgpu_userptr_create(fd, range, SZ_1G, 0);
-	vm = hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_FAULT);
+	if (vm_mode != DRM_HMMGPU_VM_MODE_FAULT)
+		memset(range, 1, size);
+	obj = hmmgpu_userptr_create(fd, range, size, 0);
+	vm = hmmgpu_vm_create(fd, vm_mode);
 	for (binds = 0; binds < MAX_TRIES; binds++) {
 		err = __hmmgpu_vm_bind(fd, vm, DRM_HMMGPU_VM_BIND_MAP, obj, 0,
-				       (1ull + binds) * SZ_1G, SZ_1G, 0);
+				       (1ull + binds) * SZ_1G, size, 0);
 		if (err)
 			break;
 	}
 	tell_parent(to_parent, from_parent);
-	igt_info("binds: -ENOMEM after %u bindings of 1 GiB, %" PRIu64 " KiB charged at most\n",
-		 binds, cg_read(cg, "memory.peak") >> 10);
+	igt_info("binds (%s): -ENOMEM after %u bindings of %" PRIu64 " KiB, %" PRIu64
+		 " KiB charged at most\n", hmmgpu_vm_mode_name(vm_mode), binds, size >> 10,
+		 cg_read(cg, "memory.peak") >> 10);
 	igt_assert_eq(err, -ENOMEM);
 	igt_assert_lt(0, binds);
 
@@ -296,17 +318,17 @@ static void fill_binds(int fd, const struct memcg *cg, int to_parent, int from_p
 	assert_returned(cg, base, "binds, unbound");
 
 	/* Bind and unbind cycles keep nothing more than the first did. */
-	hmmgpu_vm_map(fd, vm, obj, 0, SZ_1G, SZ_1G, 0);
-	hmmgpu_vm_unmap(fd, vm, SZ_1G, SZ_1G);
+	hmmgpu_vm_map(fd, vm, obj, 0, SZ_1G, size, 0);
+	hmmgpu_vm_unmap(fd, vm, SZ_1G, size);
 	after_one = cg_read(cg, "memory.current");
 	for (int i = 0; i < 16; i++) {
-		hmmgpu_vm_map(fd, vm, obj, 0, (1ull + i) * SZ_1G, SZ_1G, 0);
-		hmmgpu_vm_unmap(fd, vm, (1ull + i) * SZ_1G, SZ_1G);
+		hmmgpu_vm_map(fd, vm, obj, 0, (1ull + i) * SZ_1G, size, 0);
+		hmmgpu_vm_unmap(fd, vm, (1ull + i) * SZ_1G, size);
 	}
 	assert_returned(cg, after_one, "16 bind and unbind cycles");
 	hmmgpu_vm_destroy(fd, vm);
 	close(fd);
-	munmap(range, SZ_1G);
+	munmap(range, size);
 	assert_returned(cg, base, "binds, closed");
 }
 
@@ -363,18 +385,27 @@ static void fill_syncobjs(int fd, const struct memcg *cg, int to_parent, int fro
 
 igt_main
 {
+	const struct hmmgpu_vm_mode *m;
+	static int fd = -1;
+
 	igt_fixture
-		close(drm_open_driver_render(DRIVER_HMMGPU));
+		fd = drm_open_driver_render(DRIVER_HMMGPU);
 
 	igt_describe("Jobs queued behind an unsignalled fence are charged: -ENOMEM at the "
 		     "limit, and the memory comes back once they ran.");
-	igt_subtest("jobs")
-		at_limit("jobs", 32 * SZ_1M, fill_jobs);
+	igt_subtest_with_dynamic("jobs")
+		for_each_hmmgpu_vm_mode_dynamic(fd, m) {
+			vm_mode = m->flags;
+			at_limit("jobs", 32 * SZ_1M, fill_jobs);
+		}
 
 	igt_describe("Bindings' page tables are charged: -ENOMEM at the limit, returned "
 		     "at unbind, and bind and unbind cycles keep nothing more.");
-	igt_subtest("binds")
-		at_limit("binds", 32 * SZ_1M, fill_binds);
+	igt_subtest_with_dynamic("binds")
+		for_each_hmmgpu_vm_mode_dynamic(fd, m) {
+			vm_mode = m->flags;
+			at_limit("binds", 32 * SZ_1M, fill_binds);
+		}
 
 	igt_describe("GEM objects are charged: -ENOMEM at the limit, back at close.");
 	igt_subtest("objects")
@@ -383,4 +414,7 @@ igt_main
 	igt_describe("Sync objects are charged: -ENOMEM at the limit, back at close.");
 	igt_subtest("syncobjs")
 		at_limit("syncobjs", 8 * SZ_1M, fill_syncobjs);
+
+	igt_fixture
+		close(fd);
 }
