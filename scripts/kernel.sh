@@ -195,12 +195,23 @@ build)
 	grep -E "^(warning|error)|: warning:" "$log" >&2 || true
 	rm -rf "$build/modroot"
 	kmake INSTALL_MOD_PATH="$build/modroot" INSTALL_MOD_STRIP=1 modules_install >/dev/null
-	touch "$build/.hmmgpu-used"
-	# Keep the three build directories used last (other fragments, other clones).
-	ls -td "$cache"/build/*/.hmmgpu-used 2>/dev/null | tail -n +4 | while read -r used; do
-		echo "kernel: removing the unused build directory $(dirname "$used")"
-		rm -rf "$(dirname "$used")"
-	done
+	echo "${HMMGPU_FLAVOUR:-test}" > "$build/.hmmgpu-used"
+	# Keep the three build directories used last (other fragments, other clones)
+	# and the last one of each flavour, so that building one flavour never
+	# evicts another's (make ci needs two, make fuzz and make bench one more).
+	ls -td "$cache"/build/*/.hmmgpu-used 2>/dev/null | {
+		n=0 seen=" "
+		while read -r used; do
+			n=$((n + 1))
+			flavour=$(cat "$used" 2>/dev/null)
+			flavour=${flavour:-unknown}
+			case "$seen" in *" $flavour "*) first=n ;; *) first=y ;; esac
+			seen="$seen$flavour "
+			[ $n -le 3 ] || [ $first = y ] && continue
+			echo "kernel: removing the unused build directory $(dirname "$used")"
+			rm -rf "$(dirname "$used")"
+		done
+	}
 	;;
 *)
 	echo "usage: $0 vars|prepare|build" >&2
