@@ -11,7 +11,7 @@
 #   make igt      build the IGT tests and the demonstration only
 #   make selftests  build the kernel's own selftests that make check runs (hmm-tests)
 #   make soak     build, boot, run the data-integrity soak SOAK_SECONDS per VM mode
-#   make fuzz     build, boot, run the ioctl fuzzer FUZZ_SECONDS (FUZZ_SEED,
+#   make fuzz     build, boot, run the ioctl fuzzer FUZZ_SECONDS (FUZZ_SEED, FUZZ_JOBS,
 #                 FUZZ_KERNEL=kcov or kasan for coverage); reproducers go to out/fuzz/
 #   make bench    build a kernel without debugging options, boot, measure the
 #                 mirroring against the kernel's references (BENCH_REPS, BENCH_SIZES)
@@ -75,12 +75,13 @@ soak: kernel igt
 # FUZZ_SECONDS (default 600), FUZZ_SEED (default: the fuzzer picks one and
 # prints it), FUZZ_KERNEL: test (default), kcov (the test kernel with KCOV, its
 # own build directory: coverage feedback) or kasan (the KASAN lane's kernel,
-# which has KCOV too). Only the fuzzer is built.
+# which has KCOV too), FUZZ_JOBS: how many runs side by side (default 1; 2 keeps
+# both guest CPUs busy). Only the fuzzer is built.
 FUZZ_KERNEL ?= test
 fuzz: deps
 	@HMMGPU_FLAVOUR=$(FUZZ_KERNEL) scripts/kernel.sh build
 	@$(MAKE) -s -C tools/hmmgpu O=$(BIN) $(BIN)/hmmgpu_fuzz
-	@HMMGPU_FLAVOUR=$(FUZZ_KERNEL) scripts/fuzz.sh $(OUT) $(BIN) $(or $(FUZZ_SECONDS),600) $(FUZZ_SEED)
+	@HMMGPU_FLAVOUR=$(FUZZ_KERNEL) scripts/fuzz.sh $(OUT) $(BIN) $(or $(FUZZ_SECONDS),600) "$(FUZZ_SEED)" $(or $(FUZZ_JOBS),1)
 
 # The bench kernel (HMMGPU_FLAVOUR=bench) has its own build directory; the
 # table is printed last, the figures are in out/bench/results.json.
