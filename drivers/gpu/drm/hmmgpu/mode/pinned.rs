@@ -77,6 +77,8 @@ impl Coherence for Pinned {
                 return Ok(());
             }
             drop(guard);
+            // The snapshot takes the mmap lock: never with a range held (see `Pinning`).
+            p.release_range();
             let mut range = Mirror::range(n)?;
             let snapshot = match range.fault(Fault::Snapshot) {
                 Err(e) if is_timed_out(&e) => {
