@@ -180,8 +180,10 @@ pub trait Invalidate: Send + Sync + Sized {
 /// #     GFP_KERNEL,
 /// # )?;
 /// let seq = notifier.read_begin();
-/// // Unchanged until the range is invalidated.
+/// // Unchanged until the range is invalidated; with no invalidation running, the same without
+/// // waiting.
 /// assert!(notifier.read_begin() == seq);
+/// assert!(notifier.try_read_begin() == Some(seq));
 /// // SAFETY: The mapping is this test's; the notifier keeps watching the range.
 /// assert_eq!(unsafe { bindings::vm_munmap(addr as _, PAGE_SIZE) }, 0);
 /// let fresh = notifier.read_begin();
@@ -639,6 +641,20 @@ impl<T: Invalidate> IntervalNotifier<T> {
             // SAFETY: By the type invariant the notifier is inserted.
             seq: unsafe { bindings::mmu_interval_read_begin(self.notifier.get()) } as usize,
         }
+    }
+
+    /// Starts a read of the CPU page table as [`IntervalNotifier::read_begin`] does, unless an
+    /// invalidation of the range is running (or the notifier was inserted during one): then
+    /// `None`, at once. For a caller that must not wait for invalidations, because one may be
+    /// waiting for it.
+    pub fn try_read_begin(&self) -> Option<ReadSeq<'_, T>> {
+        let mut seq = 0;
+        // SAFETY: By the type invariant the notifier is inserted; `seq` is valid for writes.
+        let ok = unsafe { bindings::mmu_interval_read_begin_nowait(self.notifier.get(), &mut seq) };
+        ok.then_some(ReadSeq {
+            notifier: self,
+            seq,
+        })
     }
 
     fn assert_lock(&self, guard: &NotifierGuard<'_, T::Locked>) {
