@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
@@ -49,6 +50,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Userptr objects of hmmgpu: creation, argument checks and probing; "
 		     "GPU VMs, binding and jobs reading and writing malloc'd, mmap'd and "
@@ -1336,6 +1338,80 @@ static void test_unmap_split(uint32_t mode)
 	igt_assert_eq(munmap(bo_ptr, size), 0);
 	gem_close(c.fd, bo);
 
+	ctx_fini(&c);
+}
+
+/*
+ * A job queued before an unbind of part of a mapping, held back by a fence,
+ * reads the rest of the mapping once the fence signals: unbinding [hole,
+ * hole + 2 pages) must leave what stays mapped usable by a job submitted
+ * before it, as by one submitted after. In prefault and pinned modes a GPU
+ * fault is fatal, so the pieces' entries must survive the split.
+ */
+static void test_unmap_split_queued(uint32_t mode, bool gem)
+{
+	const int pages = 8, hole = 3;
+	const uint64_t size = pages * page;
+	const uint64_t va = gem ? BO_VA + VA_STRIDE : USERPTR_VA;
+	struct sw_sync_create_fence_data fence = { .value = 1, .name = "hold" };
+	struct drm_hmmgpu_cmd cmds[2];
+	struct drm_hmmgpu_sync syncs[2];
+	struct drm_hmmgpu_exec exec = {
+		.cmds = (uintptr_t)cmds,
+		.cmd_count = 2,
+		.syncs = (uintptr_t)syncs,
+		.num_syncs = 2,
+	};
+	struct hmmgpu_done *done;
+	uint32_t obj, hold;
+	int timeline;
+	int32_t error;
+	char *ptr;
+	struct ctx c;
+
+	ctx_init(&c, mode, page);
+	timeline = open(SW_SYNC_PATH, O_RDWR);
+	igt_require_f(timeline >= 0, "no sw_sync\n");
+	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &fence), 0);
+	igt_assert_eq(drmSyncobjCreate(c.fd, 0, &hold), 0);
+	igt_assert_eq(drmSyncobjImportSyncFile(c.fd, hold, fence.fence), 0);
+	close(fence.fence);
+	done = hmmgpu_done_create(c.fd, mode);
+
+	if (gem) {
+		obj = hmmgpu_gem_create(c.fd, size);
+		ptr = hmmgpu_gem_mmap(c.fd, obj, size, PROT_READ | PROT_WRITE);
+	} else {
+		ptr = map_anon(size, MAP_PRIVATE);
+		obj = hmmgpu_userptr_create(c.fd, ptr, size, 0);
+	}
+	hmmgpu_fill_pattern(ptr, size, 3);
+	hmmgpu_vm_map(c.fd, c.vm, obj, 0, va, size, 0);
+
+	/* Checksums of both sides of the hole-to-be, behind the held fence. */
+	c.res[0] = c.res[1] = 0xdeadbeefdeadbeefull;
+	hmmgpu_cmd_checksum(&cmds[0], c.res_va, va, hole * page);
+	hmmgpu_cmd_checksum(&cmds[1], c.res_va + 8, va + (hole + 2) * page,
+			    (pages - hole - 2) * page);
+	syncs[0] = hmmgpu_sync_wait(hold);
+	syncs[1] = hmmgpu_done_signal(done);
+	exec.vm_id = c.vm;
+	igt_assert_eq(__hmmgpu_exec(c.fd, &exec), 0);
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va + hole * page, 2 * page);
+	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_INC, &(uint32_t){ 1 }), 0);
+	igt_assert_eq(__hmmgpu_done_wait(done, 30ll * 1000000000, &error), 0);
+	igt_assert_f(error == 0, "%s: the job queued before the split failed: %d\n",
+		     gem ? "GEM" : "userptr", error);
+	igt_assert_eq_u64(c.res[0], cpu_checksum(ptr, hole * page));
+	igt_assert_eq_u64(c.res[1], cpu_checksum(ptr + (hole + 2) * page,
+						 (pages - hole - 2) * page));
+
+	hmmgpu_vm_unmap(c.fd, c.vm, va, size);
+	hmmgpu_done_destroy(done);
+	igt_assert_eq(munmap(ptr, size), 0);
+	gem_close(c.fd, obj);
+	close(timeline);
 	ctx_fini(&c);
 }
 
@@ -3395,6 +3471,18 @@ igt_main
 		require_vm();
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_unmap_split(m->flags);
+	}
+
+	igt_describe("A job queued behind a fence before the middle of its userptr or GEM "
+		     "mapping is unbound still reads both sides once it runs.");
+	igt_subtest_with_dynamic("unmap-split-queued") {
+		require_vm();
+		for_each_hmmgpu_vm_mode(fd, m) {
+			igt_dynamic_f("%s-userptr", m->name)
+				test_unmap_split_queued(m->flags, false);
+			igt_dynamic_f("%s-gem", m->name)
+				test_unmap_split_queued(m->flags, true);
+		}
 	}
 
 	igt_describe("VM create, destroy, bind, exec, wait and stats refuse bad arguments "

@@ -749,6 +749,113 @@ static void test_storm(uint32_t mode, enum storm_kind kind)
 	free(expect_ro);
 }
 
+/*
+ * unmap-split-race: unbinds split a userptr mapping in the middle while a
+ * thread discards its pages (MADV_DONTNEED) in a loop, so that invalidations
+ * land before, during and after the split. The pieces may keep the entries
+ * of the mapping only if no invalidation cleared them meanwhile; a piece that
+ * kept entries to pages the CPU let go would read them later. So after each
+ * split, with the thread stopped, the CPU writes new data and a job reads
+ * both pieces: it must see exactly that data.
+ */
+#define SPLIT_PAGES	16
+#define SPLIT_HOLE	6
+#define SPLIT_HOLE_PAGES 4
+#define SPLIT_ROUNDS	48
+
+struct split_storm {
+	char *ptr;
+	uint64_t size;
+	atomic_bool stop;
+	unsigned long ops;
+	char err[128];
+};
+
+static void *split_storm_thread(void *arg)
+{
+	struct split_storm *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		if (madvise(s->ptr, s->size, MADV_DONTNEED)) {
+			snprintf(s->err, sizeof(s->err), "madvise: %s", strerror(errno));
+			break;
+		}
+		s->ops++;
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void fill_round(uint32_t *p, uint64_t size, uint32_t round)
+{
+	for (uint64_t i = 0; i < size / sizeof(*p); i++)
+		p[i] = round << 20 | (uint32_t)i;
+}
+
+static void test_unmap_split_race(uint32_t mode)
+{
+	const uint64_t size = SPLIT_PAGES * page;
+	const uint64_t head = SPLIT_HOLE * page;
+	const uint64_t tail_off = (SPLIT_HOLE + SPLIT_HOLE_PAGES) * page;
+	const uint64_t tail = size - tail_off;
+	struct split_storm s = { .size = size };
+	struct drm_hmmgpu_cmd cmds[2];
+	volatile uint64_t *res;
+	unsigned long splits = 0;
+	uint32_t vm, uptr, bo;
+	pthread_t thread;
+	int32_t error;
+	char *bo_ptr;
+
+	vm = hmmgpu_vm_create(fd, mode);
+	bo = hmmgpu_gem_create(fd, page);
+	bo_ptr = hmmgpu_gem_mmap(fd, bo, page, PROT_READ | PROT_WRITE);
+	res = (volatile uint64_t *)bo_ptr;
+	hmmgpu_vm_map(fd, vm, bo, 0, RES_VA, page, 0);
+	s.ptr = map_anon(size);
+	uptr = hmmgpu_userptr_create(fd, s.ptr, size, 0);
+	hmmgpu_cmd_checksum(&cmds[0], RES_VA, USERPTR_VA, head);
+	hmmgpu_cmd_checksum(&cmds[1], RES_VA + 8, USERPTR_VA + tail_off, tail);
+
+	for (uint32_t round = 1; round <= SPLIT_ROUNDS; round++) {
+		fill_round((uint32_t *)s.ptr, size, round);
+		hmmgpu_vm_map(fd, vm, uptr, 0, USERPTR_VA, size, 0);
+		/* Mirrored (mapped, in modes that cannot fault) before the split. */
+		igt_assert_eq(t_exec_wait(fd, vm, mode, cmds, 2, &error, NULL, now_s() + 10), 0);
+		igt_assert_eq(error, 0);
+
+		atomic_store(&s.stop, false);
+		igt_assert_eq(pthread_create(&thread, NULL, split_storm_thread, &s), 0);
+		/* Let the storm start, on some rounds, before the split. */
+		for (uint32_t i = 0; i < round % 4; i++)
+			sched_yield();
+		hmmgpu_vm_unmap(fd, vm, USERPTR_VA + head, SPLIT_HOLE_PAGES * page);
+		atomic_store(&s.stop, true);
+		igt_assert_eq(pthread_join(thread, NULL), 0);
+		igt_assert_f(!s.err[0], "%s\n", s.err);
+
+		/* New pages, written without an invalidation: only a fresh mirror sees them. */
+		fill_round((uint32_t *)s.ptr, size, round + SPLIT_ROUNDS);
+		res[0] = res[1] = 0xdeadbeefdeadbeefull;
+		igt_assert_eq(t_exec_wait(fd, vm, mode, cmds, 2, &error, NULL, now_s() + 10), 0);
+		igt_assert_f(error == 0, "round %u: the job on the pieces failed: %d\n", round,
+			     error);
+		igt_assert_f(res[0] == cpu_checksum(s.ptr, head),
+			     "round %u: the head piece read stale pages\n", round);
+		igt_assert_f(res[1] == cpu_checksum(s.ptr + tail_off, tail),
+			     "round %u: the tail piece read stale pages\n", round);
+		splits++;
+		hmmgpu_vm_unmap(fd, vm, USERPTR_VA, size);
+	}
+	igt_info("%lu splits, %lu discards of the pages meanwhile\n", splits, s.ops);
+	vm_stats_info(fd, vm, "unmap-split-race");
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(s.ptr, size), 0);
+	hmmgpu_vm_destroy(fd, vm);
+	igt_assert_eq(munmap(bo_ptr, page), 0);
+	gem_close(fd, bo);
+}
+
 static void test_storm_dontneed(uint32_t mode)
 {
 	test_storm(mode, STORM_DONTNEED);
@@ -3183,6 +3290,13 @@ igt_main
 	igt_subtest_with_dynamic("invalidation-storm-remap") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			run_bounded(test_storm_remap, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Unbinds split a userptr mapping while a thread discards its pages: "
+		     "afterwards jobs on the pieces read exactly what the CPU wrote last.");
+	igt_subtest_with_dynamic("unmap-split-race") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			run_bounded(test_unmap_split_race, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("Four threads, each with a VM of its own on one file, create, bind, run "

@@ -453,7 +453,15 @@ struct drm_hmmgpu_sync {
  *
  * DRM_HMMGPU_VM_BIND_UNMAP removes whatever is mapped in [@va, @va + @size),
  * splitting mappings that lie partly outside; @handle, @flags and @offset
- * must be zero. Jobs that touch an unmapped address fault.
+ * must be zero. Jobs that touch an unmapped address fault. What a split
+ * leaves mapped on either side stays usable by jobs submitted before the
+ * unbind, even in prefault and pinned modes, where a job cannot fault pages
+ * in (pinned mode pins the pieces' pages anew, and if it cannot, the next
+ * submission does). The exception, in those modes: a userptr piece whose
+ * CPU range is being invalidated at that moment (an munmap, mprotect,
+ * madvise or migration of it waiting for the VM's jobs) starts unmapped, as a
+ * new mapping does, and a job submitted before the unbind that has not run
+ * yet faults on it.
  *
  * A GEM object imported from another driver's dma-buf maps only if its
  * memory is system RAM (-EOPNOTSUPP for device memory).

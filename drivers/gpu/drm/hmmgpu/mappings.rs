@@ -64,6 +64,35 @@ impl Mapping {
         }
     }
 
+    /// Removes the mapping as [`Mapping::remove_locked`] does, except that the entries of the
+    /// ranges in `keep` (sorted, inside the mapping) stay: pieces of a userptr mapping that an
+    /// unbind split keep them (see [`Vm::unmap`]).
+    ///
+    /// [`Vm::unmap`]: crate::vm::Vm::unmap
+    pub(crate) fn remove_keeping_locked(
+        &self,
+        guard: &mut NotifierGuard<'_, State>,
+        keep: &[(u64, u64)],
+    ) {
+        let Some(n) = self.mirror() else {
+            return self.remove_locked(guard);
+        };
+        let mut at = self.va;
+        let ranges = keep
+            .iter()
+            .map(|&(lo, hi)| (lo.max(self.va), hi.min(self.end())))
+            .filter(|&(lo, hi)| lo < hi);
+        for (lo, hi) in Iterator::chain(ranges, Some((self.end(), self.end()))) {
+            if lo > at {
+                n.data().clear_entries(&mut guard.pt, at, lo - at);
+            }
+            at = at.max(hi);
+        }
+        let state = n.data().state.access_mut(guard);
+        state.removed = true;
+        state.mapped = false;
+    }
+
     /// Writes the entries of a GEM object's mapping.
     pub(crate) fn map_bo(&self, pt: &mut PageTable) -> Result {
         let Backing::Bo(pages) = &self.backing else {

@@ -29,7 +29,7 @@ use crate::{
 use kernel::{
     c_str,
     mm::{
-        interval_notifier::{IntervalNotifier, InvalidateRange},
+        interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
         notifier_lock::NotifierGuard,
     },
     prelude::*,
@@ -90,6 +90,22 @@ pub(crate) trait Coherence: Sync {
     /// fails the bind.
     fn bind(&self, _vm: &Vm, _n: &IntervalNotifier<Mirror>) -> Result {
         Ok(())
+    }
+
+    /// Called with `bindings` held for each userptr piece that an unbind leaves of a mapping:
+    /// its mirror `n` is new (see [`Coherence::new_mirror`]), the mapping not split yet.
+    /// Returns the sequence number from which the piece may keep the entries the mapping has
+    /// for its range, or `None` if that range is cleared and the piece starts as a new mirror.
+    ///
+    /// By default the GPU cannot fault: a job submitted before the unbind, which may not have
+    /// run yet, was published with those entries and would fault without them. So the piece
+    /// keeps them if, when the split is applied under the notifier lock, the mapping's entries
+    /// are still current and no invalidation of the piece came since the sequence number was
+    /// read ([`Vm::unmap`]). The number is read without waiting: an invalidation of the range
+    /// may be waiting for that very job, which the caller may be about to let run. During one,
+    /// the piece starts unmapped.
+    fn split<'n>(&self, _vm: &Vm, n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
+        n.try_read_begin()
     }
 
     /// A round of a submission ([`Vm::validate`]): mirrors again the mirrors at `todo`, writes

@@ -518,27 +518,57 @@ impl Vm {
         self.reserve_invalid(b.userptrs() + added)?;
         let rooms = mappings::room(pieces.len())?;
         let mut old = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
-        // Nothing fails from here on.
-        let mut piece_vas = [None; 2];
-        b.remove_overlapping(va, end, &mut old);
-        for (i, (room, p)) in rooms.into_iter().zip(pieces).enumerate() {
-            piece_vas[i] = Some(p.va);
-            b.insert(room, p);
+        // Whether userptr pieces may keep their entries (see `Coherence::split`).
+        let mut seqs = [None; 2];
+        for (seq, p) in seqs.iter_mut().zip(pieces.iter()) {
+            *seq = p.mirror().and_then(|n| self.mode.split(self, n));
         }
+        // Nothing fails from here on.
+        b.remove_overlapping(va, end, &mut old);
         {
             let mut guard = self.state.lock();
-            // Userptr pieces start unmapped, their new mirrors to mirror again; the old
-            // mappings' entries go.
+            // A userptr piece keeps the entries of its range if its mode lets it, the mapping
+            // it comes from has current entries, and no invalidation of the piece came since
+            // its sequence number: then none cleared the mapping's entries either (an
+            // invalidation of the piece's range is one of the mapping's). Otherwise it starts
+            // unmapped, a new mirror to mirror again, and the mapping's entries go.
+            let mut keep = [(0, 0); 2];
+            let mut kept = 0;
+            for (p, seq) in pieces.iter().zip(seqs) {
+                let Some(n) = p.mirror() else { continue };
+                let from = old.iter().find(|m| m.va <= p.va && p.end() <= m.end());
+                let current = from
+                    .and_then(|m| m.mirror())
+                    .is_some_and(|o| o.data().state.access_mut(&mut guard).mapped);
+                let piece = n.data();
+                if current && seq.is_some_and(|s| !s.check_retry()) {
+                    let state = piece.state.access_mut(&mut guard);
+                    state.listing.validate();
+                    state.mapped = true;
+                    keep[kept] = (p.va, p.end());
+                    kept += 1;
+                } else if piece.state.access_mut(&mut guard).mapped {
+                    // Mapped by its mode's `split` before an invalidation cleared the range.
+                    piece.clear_locked(&mut guard);
+                    self.mode.new_mirror(piece, &mut guard);
+                }
+            }
             for m in old.iter() {
-                m.remove_locked(&mut guard);
+                m.remove_keeping_locked(&mut guard, &keep[..kept]);
             }
             // GEM pieces keep their pages: map them again (a 2 MiB entry that was cleared in
             // part went whole). The tables stayed reserved, so this cannot fail.
-            for p in piece_vas.iter().flatten().filter_map(|&pva| b.find(pva)) {
+            for p in pieces.iter() {
                 let _ = p.map_bo(&mut guard.pt);
             }
             // The tables no mapping needs any more go.
-            guard.pt.prune(va, size, |lo, hi| b.overlaps(lo, hi));
+            let overlaps = |m: &Mapping, lo: u64, hi: u64| m.va < hi && lo < m.end();
+            guard.pt.prune(va, size, |lo, hi| {
+                b.overlaps(lo, hi) || pieces.iter().any(|p| overlaps(p, lo, hi))
+            });
+        }
+        for (room, p) in rooms.into_iter().zip(pieces) {
+            b.insert(room, p);
         }
         drop(b);
         // Notifiers are removed and pins released outside the notifier lock.

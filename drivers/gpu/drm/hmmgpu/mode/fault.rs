@@ -27,7 +27,7 @@ use core::sync::atomic::Ordering;
 use kernel::{
     mm::{
         hmm::{Fault as HmmFault, Range},
-        interval_notifier::{IntervalNotifier, InvalidateRange},
+        interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
         notifier_lock::NotifierGuard,
     },
     prelude::*,
@@ -51,6 +51,11 @@ impl Coherence for Fault {
 
     /// A new mirror needs nothing: the GPU faults its pages in when it uses them.
     fn new_mirror(&self, _m: &Mirror, _guard: &mut NotifierGuard<'_, State>) {}
+
+    /// A split clears the pieces' entries: a job that touches them faults them in again.
+    fn split<'n>(&self, _vm: &Vm, _n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
+        None
+    }
 
     /// Nothing is mirrored before a job: its faults do it. Nothing is ever listed, so this
     /// only publishes.

@@ -49,6 +49,18 @@ impl Coherence for Pinned {
         uapi::DRM_HMMGPU_VM_MODE_PINNED
     }
 
+    /// A piece keeps the entries only with pins of its own (the mapping's go with it): its
+    /// pages are pinned and mapped as a bind's are. A piece that cannot be (the caller is not
+    /// the VM's process, or pinning failed) starts as a new mirror does: the next submission
+    /// pins it.
+    fn split<'n>(&self, vm: &Vm, n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
+        if !vm.is_owner() {
+            return None;
+        }
+        self.bind(vm, n).ok()?;
+        n.try_read_begin()
+    }
+
     /// Pins the new mirror's pages and maps them, so that a bind fails if they cannot be
     /// pinned.
     fn bind(&self, vm: &Vm, n: &IntervalNotifier<Mirror>) -> Result {
