@@ -25,7 +25,7 @@ use crate::{
     mappings::{self, Backing, Mapping, Mappings, Room},
     mirror::Mirror,
     mode::{Completion, Mode},
-    page_table::{PageSize, PageTable, TablePool, SZ_4K},
+    page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     pins::Pins,
     userptr::UserptrObject,
 };
@@ -532,6 +532,8 @@ impl Vm {
             // its sequence number: then none cleared the mapping's entries either (an
             // invalidation of the piece's range is one of the mapping's). Otherwise it starts
             // unmapped, a new mirror to mirror again, and the mapping's entries go.
+            // A 2 MiB entry across the edge of the hole goes whole with the hole, so a piece
+            // beside one does not keep its entries either.
             let mut keep = [(0, 0); 2];
             let mut kept = 0;
             for (p, seq) in pieces.iter().zip(seqs) {
@@ -540,8 +542,18 @@ impl Vm {
                 let current = from
                     .and_then(|m| m.mirror())
                     .is_some_and(|o| o.data().state.access_mut(&mut guard).mapped);
+                let (edge, beside) = if p.va < va {
+                    (va, va - SZ_4K)
+                } else {
+                    (end, end)
+                };
+                let straddled = edge % SZ_2M != 0
+                    && guard
+                        .pt
+                        .translate_for(beside, false, true)
+                        .is_ok_and(|t| t.size == PageSize::Huge);
                 let piece = n.data();
-                if current && seq.is_some_and(|s| !s.check_retry()) {
+                if current && !straddled && seq.is_some_and(|s| !s.check_retry()) {
                     let state = piece.state.access_mut(&mut guard);
                     state.listing.validate();
                     state.mapped = true;
