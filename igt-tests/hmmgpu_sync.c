@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@
 #include <drm_fourcc.h>
 #include <linux/dma-buf.h>
 #include <linux/sync_file.h>
+#include <linux/userfaultfd.h>
 #include <xf86drm.h>
 #include <xf86drmMode.h>
 
@@ -490,6 +492,92 @@ static void test_user_fence(uint32_t mode)
 
 	ufences_free(uf);
 	ctx_fini(&c);
+}
+
+/*
+ * user-fence-error-first: the uAPI promises that a user fence's error word is
+ * written before its value, so that whoever sees the value reads the error.
+ * The test puts the error word in a page registered with userfaultfd and
+ * holds the kernel's write of it in the handler: by then the value must not
+ * be written (with the order reversed it would be: it would have gone first,
+ * without a fault). Served, the kernel writes the error word, then the value.
+ */
+struct error_page {
+	int uffd;
+	char *page;
+	atomic_bool faulted, go;
+	pthread_t thread;
+	char err[128];
+};
+
+static void *error_page_handler(void *arg)
+{
+	struct error_page *e = arg;
+	struct pollfd pfd = { .fd = e->uffd, .events = POLLIN };
+	struct uffdio_zeropage zero = {};
+	struct uffd_msg msg;
+
+	/* Bounded: the test fails rather than hangs if the kernel never faults. */
+	if (poll(&pfd, 1, 30000) != 1 || read(e->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT) {
+		snprintf(e->err, sizeof(e->err), "no fault on the error word's page");
+		return NULL;
+	}
+	atomic_store(&e->faulted, true);
+	while (!atomic_load(&e->go))
+		usleep(1000);
+	zero.range.start = (uintptr_t)e->page;
+	zero.range.len = page;
+	if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &zero))
+		snprintf(e->err, sizeof(e->err), "UFFDIO_ZEROPAGE: %s", strerror(errno));
+	return NULL;
+}
+
+static void test_user_fence_error_first(uint32_t mode)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct drm_hmmgpu_sync sync;
+	struct drm_hmmgpu_cmd cmd;
+	struct error_page e = {};
+	struct ufence *uf;
+	struct ctx c;
+
+	/* Not UFFD_USER_MODE_ONLY: the kernel's own write must reach the handler. */
+	e.uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	igt_require_f(e.uffd >= 0, "no userfaultfd for kernel faults: %s\n", strerror(errno));
+	igt_assert_eq(ioctl(e.uffd, UFFDIO_API, &api), 0);
+	e.page = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	igt_assert(e.page != MAP_FAILED);
+	reg.range.start = (uintptr_t)e.page;
+	reg.range.len = page;
+	igt_assert_eq(ioctl(e.uffd, UFFDIO_REGISTER, &reg), 0);
+	igt_assert_eq(pthread_create(&e.thread, NULL, error_page_handler, &e), 0);
+
+	ctx_init(&c, fd, mode);
+	uf = ufences_new();
+	/* A job that faults: its error word is -EFAULT, not the zero a page starts with. */
+	hmmgpu_cmd_write64(&cmd, UNMAPPED_VA, 1);
+	sync = hmmgpu_sync_user_fence(&uf->value, 1, (volatile int64_t *)e.page);
+	exec_job(&c, &cmd, 1, &sync, 1);
+
+	while (!atomic_load(&e.faulted) && !e.err[0])
+		usleep(1000);
+	igt_assert_f(!e.err[0], "%s\n", e.err);
+	/* The kernel is held writing the error word: the value is not written yet. */
+	igt_assert_f(ufence_value(uf) == 0,
+		     "the user fence's value was written before its error word\n");
+	atomic_store(&e.go, true);
+	igt_assert_eq(pthread_join(e.thread, NULL), 0);
+	igt_assert_f(!e.err[0], "%s\n", e.err);
+	igt_assert_eq(__hmmgpu_wait_user_fence(fd, &uf->value, 1, ~0ull, DRM_HMMGPU_WAIT_EQ,
+					       JOB_WAIT_NS), 0);
+	igt_assert_eq(*(volatile int64_t *)e.page, -EFAULT);
+
+	ufences_free(uf);
+	ctx_fini(&c);
+	igt_assert_eq(munmap(e.page, page), 0);
+	close(e.uffd);
 }
 
 static volatile sig_atomic_t alarms;
@@ -1638,6 +1726,14 @@ igt_main
 	igt_subtest_with_dynamic("user-fence") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_user_fence(m->flags);
+	}
+
+	igt_describe("A user fence's error word is written before its value: with the "
+		     "kernel held on a userfaultfd fault writing the error word, the value "
+		     "is not written yet.");
+	igt_subtest_with_dynamic("user-fence-error-first") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_user_fence_error_first(m->flags);
 	}
 
 	igt_describe("WAIT_USER_FENCE compares masked, unsigned, as EQ, NEQ, GT, GTE, LT and "
