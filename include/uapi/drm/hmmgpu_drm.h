@@ -457,13 +457,13 @@ struct drm_hmmgpu_sync {
  * leaves mapped on either side stays usable by jobs submitted before the
  * unbind, even in prefault and pinned modes, where a job cannot fault pages
  * in (pinned mode pins the pieces' pages anew, and if it cannot, the next
- * submission does). The exceptions, in those modes: a userptr piece whose
- * CPU range is being invalidated at that moment (an munmap, mprotect,
- * madvise or migration of it waiting for the VM's jobs), and one whose edge
+ * submission does). The exceptions, in those modes, are a userptr piece
+ * whose CPU range is being invalidated at that moment (an munmap, mprotect,
+ * madvise or migration of it waiting for the VM's jobs) and one whose edge
  * at the unbound range falls inside a 2 MiB GPU entry (a huge page mapped at
- * a 2 MiB-aligned address, unbound from an address that is not), starts
- * unmapped, as a new mapping does, and a job submitted before the unbind
- * that has not run yet faults on it.
+ * a 2 MiB-aligned address, unbound from an address that is not): such a
+ * piece starts unmapped, as a new mapping does, and a job submitted before
+ * the unbind that has not run yet faults on it.
  *
  * A GEM object imported from another driver's dma-buf maps only if its
  * memory is system RAM (-EOPNOTSUPP for device memory).
