@@ -15,7 +15,7 @@
 use crate::{
     bindings,
     error::to_result,
-    mm::Mm,
+    mm::{Mm, MmWithUser},
     prelude::*,
     sync::wait_queue::{Timeout, WaitQueue},
     time::Ktime,
@@ -270,12 +270,20 @@ impl UserFence {
             // SAFETY: As above.
             unsafe { bindings::put_user_u64(self.value, self.addr as *mut u64) };
         };
-        if mm.is_current() {
+        let written = if mm.is_current() {
             write();
-        } else if mm.with_kthread_use(write).is_err() {
-            // Neither the fence's process nor a kernel thread free to borrow its address space.
-            return;
+            true
+        } else {
+            // `Err`: neither the fence's process nor a kernel thread free to borrow its address
+            // space.
+            mm.with_kthread_use(write).is_ok()
+        };
+        // The process may have exited meanwhile, leaving this the address space's last user:
+        // its teardown (`exit_mmap()`, and the release of its notifiers, which may wait for
+        // work queued behind the caller) then runs on a system worker, not in the caller.
+        MmWithUser::put_async(mm);
+        if written {
+            queue.written();
         }
-        queue.written();
     }
 }
