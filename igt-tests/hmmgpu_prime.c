@@ -43,6 +43,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "igt_kms.h"
 
 IGT_TEST_DESCRIPTION("dma-buf sharing of hmmgpu GEM objects: self-import and import on "
 		     "another file with GPU access, CPU mmap of the dma-buf with "
@@ -580,37 +581,6 @@ static void test_vkms_import(void)
 	drm_close_driver(vkms);
 }
 
-/* The id of @kms_fd's property @name of object @obj, or 0. */
-static uint32_t prop_id(int kms_fd, uint32_t obj, uint32_t type, const char *name,
-			uint64_t *value)
-{
-	drmModeObjectPropertiesPtr props = drmModeObjectGetProperties(kms_fd, obj, type);
-	uint32_t id = 0;
-
-	igt_assert(props);
-	for (uint32_t i = 0; i < props->count_props && !id; i++) {
-		drmModePropertyPtr prop = drmModeGetProperty(kms_fd, props->props[i]);
-
-		if (prop && !strcmp(prop->name, name)) {
-			id = prop->prop_id;
-			if (value)
-				*value = props->prop_values[i];
-		}
-		drmModeFreeProperty(prop);
-	}
-	drmModeFreeObjectProperties(props);
-	return id;
-}
-
-static void add_prop(drmModeAtomicReqPtr req, int kms_fd, uint32_t obj, uint32_t type,
-		     const char *name, uint64_t value)
-{
-	uint32_t id = prop_id(kms_fd, obj, type, name, NULL);
-
-	igt_assert_f(id, "object %u has no property %s\n", obj, name);
-	igt_assert_lt(0, drmModeAtomicAddProperty(req, obj, id, value));
-}
-
 /* Whether the sync file @fence signals within @ms milliseconds. */
 static bool fence_wait(int fence, int ms)
 {
@@ -704,7 +674,7 @@ static void test_vkms_scanout(void)
 		uint64_t type = 0;
 
 		if (p && (p->possible_crtcs & (1u << crtc_index)) &&
-		    prop_id(vkms, p->plane_id, DRM_MODE_OBJECT_PLANE, "type", &type) &&
+		    igt_kms_prop_id(vkms, p->plane_id, DRM_MODE_OBJECT_PLANE, "type", &type) &&
 		    type == DRM_PLANE_TYPE_PRIMARY)
 			plane = p->plane_id;
 		drmModeFreePlane(p);
@@ -738,21 +708,21 @@ static void test_vkms_scanout(void)
 	igt_assert_eq(drmModeCreatePropertyBlob(vkms, &mode, sizeof(mode), &blob), 0);
 	req = drmModeAtomicAlloc();
 	igt_assert(req);
-	add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 1);
-	add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", blob);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", fb);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", crtc);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_X", 0);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_Y", 0);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_W", (uint64_t)FB_WIDTH << 16);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_H", (uint64_t)FB_HEIGHT << 16);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_X", 0);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_Y", 0);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_W", FB_WIDTH);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_H", FB_HEIGHT);
-	add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", crtc);
-	add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "WRITEBACK_FB_ID", wb_fb);
-	add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "WRITEBACK_OUT_FENCE_PTR",
+	igt_kms_add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 1);
+	igt_kms_add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", blob);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", fb);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", crtc);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_X", 0);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_Y", 0);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_W", (uint64_t)FB_WIDTH << 16);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "SRC_H", (uint64_t)FB_HEIGHT << 16);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_X", 0);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_Y", 0);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_W", FB_WIDTH);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_H", FB_HEIGHT);
+	igt_kms_add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", crtc);
+	igt_kms_add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "WRITEBACK_FB_ID", wb_fb);
+	igt_kms_add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "WRITEBACK_OUT_FENCE_PTR",
 		 to_user_pointer(&out_fence));
 	igt_assert_f(drmModeAtomicCommit(vkms, req, DRM_MODE_ATOMIC_ALLOW_MODESET, NULL) == 0,
 		     "the commit scanning out the imported framebuffer failed: %s\n",
@@ -773,11 +743,11 @@ static void test_vkms_scanout(void)
 
 	req = drmModeAtomicAlloc();
 	igt_assert(req);
-	add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 0);
-	add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", 0);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", 0);
-	add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", 0);
-	add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", 0);
+	igt_kms_add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 0);
+	igt_kms_add_prop(req, vkms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", 0);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", 0);
+	igt_kms_add_prop(req, vkms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", 0);
+	igt_kms_add_prop(req, vkms, wb, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", 0);
 	igt_assert_eq(drmModeAtomicCommit(vkms, req, DRM_MODE_ATOMIC_ALLOW_MODESET, NULL), 0);
 	drmModeAtomicFree(req);
 

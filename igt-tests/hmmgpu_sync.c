@@ -56,6 +56,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "igt_kms.h"
 #include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Synchronization of hmmgpu: fault-mode jobs never reach a dma-fence and "
@@ -1163,36 +1164,6 @@ static void test_vgem(uint32_t mode)
 	drm_close_driver(r.vgem);
 }
 
-/* The id of property @name of KMS object @obj, or 0. */
-static uint32_t prop_id(int kms, uint32_t obj, uint32_t type, const char *name, uint64_t *value)
-{
-	drmModeObjectPropertiesPtr props = drmModeObjectGetProperties(kms, obj, type);
-	uint32_t id = 0;
-
-	igt_assert(props);
-	for (uint32_t i = 0; i < props->count_props && !id; i++) {
-		drmModePropertyPtr prop = drmModeGetProperty(kms, props->props[i]);
-
-		if (prop && !strcmp(prop->name, name)) {
-			id = prop->prop_id;
-			if (value)
-				*value = props->prop_values[i];
-		}
-		drmModeFreeProperty(prop);
-	}
-	drmModeFreeObjectProperties(props);
-	return id;
-}
-
-static void add_prop(drmModeAtomicReqPtr req, int kms, uint32_t obj, uint32_t type,
-		     const char *name, uint64_t value)
-{
-	uint32_t id = prop_id(kms, obj, type, name, NULL);
-
-	igt_assert_f(id, "object %u has no property %s\n", obj, name);
-	igt_assert_lt(0, drmModeAtomicAddProperty(req, obj, id, value));
-}
-
 /*
  * vkms: an atomic commit of vkms lighting a CRTC with a dumb framebuffer
  * gives an out-fence (OUT_FENCE_PTR) that signals at the next (emulated)
@@ -1250,7 +1221,7 @@ static void test_vkms(uint32_t mode)
 		uint64_t type = 0;
 
 		if (p && (p->possible_crtcs & 1) &&
-		    prop_id(kms, p->plane_id, DRM_MODE_OBJECT_PLANE, "type", &type) &&
+		    igt_kms_prop_id(kms, p->plane_id, DRM_MODE_OBJECT_PLANE, "type", &type) &&
 		    type == DRM_PLANE_TYPE_PRIMARY)
 			plane = p->plane_id;
 		drmModeFreePlane(p);
@@ -1267,21 +1238,21 @@ static void test_vkms(uint32_t mode)
 
 	req = drmModeAtomicAlloc();
 	igt_assert(req);
-	add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 1);
-	add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", blob);
-	add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "OUT_FENCE_PTR",
+	igt_kms_add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 1);
+	igt_kms_add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", blob);
+	igt_kms_add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "OUT_FENCE_PTR",
 		 to_user_pointer(&out_fence));
-	add_prop(req, kms, connector, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", crtc);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", fb);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", crtc);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_X", 0);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_Y", 0);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_W", 64ull << 16);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_H", 64ull << 16);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_X", 0);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_Y", 0);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_W", 64);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_H", 64);
+	igt_kms_add_prop(req, kms, connector, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", crtc);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", fb);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", crtc);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_X", 0);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_Y", 0);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_W", 64ull << 16);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "SRC_H", 64ull << 16);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_X", 0);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_Y", 0);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_W", 64);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_H", 64);
 	igt_assert_f(drmModeAtomicCommit(kms, req, DRM_MODE_ATOMIC_ALLOW_MODESET |
 					 DRM_MODE_ATOMIC_NONBLOCK, NULL) == 0,
 		     "the atomic commit failed: %s\n", strerror(errno));
@@ -1306,11 +1277,11 @@ static void test_vkms(uint32_t mode)
 
 	req = drmModeAtomicAlloc();
 	igt_assert(req);
-	add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 0);
-	add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", 0);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", 0);
-	add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", 0);
-	add_prop(req, kms, connector, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", 0);
+	igt_kms_add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "ACTIVE", 0);
+	igt_kms_add_prop(req, kms, crtc, DRM_MODE_OBJECT_CRTC, "MODE_ID", 0);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "FB_ID", 0);
+	igt_kms_add_prop(req, kms, plane, DRM_MODE_OBJECT_PLANE, "CRTC_ID", 0);
+	igt_kms_add_prop(req, kms, connector, DRM_MODE_OBJECT_CONNECTOR, "CRTC_ID", 0);
 	igt_assert_eq(drmModeAtomicCommit(kms, req, DRM_MODE_ATOMIC_ALLOW_MODESET, NULL), 0);
 	drmModeAtomicFree(req);
 	drmModeDestroyPropertyBlob(kms, blob);
