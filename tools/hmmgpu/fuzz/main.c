@@ -313,6 +313,23 @@ static void summary(double elapsed)
 	       executor_errors ? " (and executor errors, see above)" : "");
 }
 
+/*
+ * The next program without KCOV (and for -p): a mutation of the last one half
+ * the time, else a new one; it becomes the last.
+ */
+static void next_program(struct fuzz_rng *rng, struct fuzz_prog *p, struct fuzz_prog *last,
+			 bool *have_last)
+{
+	if (*have_last && fuzz_one_in(rng, 2)) {
+		*p = *last;
+		fuzz_mutate(rng, p, NULL);
+	} else {
+		fuzz_generate(rng, p);
+	}
+	*last = *p;
+	*have_last = true;
+}
+
 /* Runs the program in @path @times times (for a race), checking after each. */
 static int replay(const char *path, const char *node, unsigned long long times)
 {
@@ -413,14 +430,7 @@ int main(int argc, char **argv)
 		if (max_programs == ~0ull)
 			max_programs = 1;
 		while (programs++ < max_programs) {
-			if (have_last && fuzz_one_in(&rng, 2)) {
-				p = last;
-				fuzz_mutate(&rng, &p, NULL);
-			} else {
-				fuzz_generate(&rng, &p);
-			}
-			last = p;
-			have_last = true;
+			next_program(&rng, &p, &last, &have_last);
 			printf("# program %llu\n", programs);
 			fuzz_prog_print(&p, STDOUT_FILENO);
 		}
@@ -453,17 +463,14 @@ int main(int argc, char **argv)
 	while (!stop && now() - start < seconds && programs < max_programs) {
 		size_t added;
 
-		if (kcov_available() && ncorpus && !fuzz_one_in(&rng, 8)) {
+		if (!kcov_available()) {
+			next_program(&rng, &p, &last, &have_last);
+		} else if (ncorpus && !fuzz_one_in(&rng, 8)) {
 			p = corpus[fuzz_below(&rng, ncorpus)];
 			fuzz_mutate(&rng, &p, &corpus[fuzz_below(&rng, ncorpus)]);
-		} else if (!kcov_available() && have_last && fuzz_one_in(&rng, 2)) {
-			p = last;
-			fuzz_mutate(&rng, &p, NULL);
 		} else {
 			fuzz_generate(&rng, &p);
 		}
-		last = p;
-		have_last = true;
 		write_current(&p);
 		programs++;
 		switch (run(&p, node, limit, verbose, log, sizeof(log))) {
