@@ -41,6 +41,9 @@
  *   bounded number of jobs.
  * - exit-with-blocked-job: a process that exits with a job held back by a
  *   gate does not wait for it: the job is cancelled.
+ * - exit-during-user-fence: a process exits while its job's worker is held
+ *   writing the job's user fence; the worker drops the address space last,
+ *   and the job queued behind it still ends.
  * - pins-released-without-submit: pins an invalidation drops are released
  *   with nothing submitted after it.
  * - pins-released-second-invalidation: so are those of a second
@@ -2631,6 +2634,172 @@ static void test_exit_with_blocked_job(uint32_t mode)
 }
 
 /*
+ * exit-during-user-fence: a job's user fence is written by the job's worker,
+ * which borrows the address space of the process that submitted the job. If
+ * that process exits meanwhile, the worker holds the address space's last
+ * user, and dropping it tears the address space down: the release of the
+ * VM's mirrors, which in prefault and pinned modes waits for the VM's jobs,
+ * among them the next one, queued behind the worker. The teardown must not
+ * run in the worker.
+ *
+ * A child of the test, sharing its file, makes a VM with a GEM object and a
+ * userptr of its memory, and submits two jobs: the first writes the object,
+ * with a user fence in a page registered with userfaultfd, whose handler
+ * (the test, which received the userfaultfd) holds the kernel's write; the
+ * second reads the userptr, so that in prefault and pinned modes the
+ * release of its mirror waits for it. With the write held, the child exits;
+ * once it is reaped, the test serves the fault. Both jobs must end (the
+ * second done, or -ECANCELED or -EFAULT as the address space went), and the
+ * device must still run jobs.
+ */
+#define MARK_UF_FIRST	0x0e417a5c0000d011ull
+#define MARK_UF_SECOND	0x0e417a5c0000d012ull
+
+struct uf_handoff {
+	uint32_t vm, bo, second;
+	char page_addr[24];
+};
+
+static void __noreturn user_fence_exit_child(int test_fd, uint32_t mode, int sock)
+{
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct drm_hmmgpu_sync sync;
+	struct drm_hmmgpu_cmd cmd;
+	struct drm_hmmgpu_cmd cmds[2];
+	struct uf_handoff h = {};
+	char *fence_page, *mem, go;
+	uint32_t uptr;
+	int uffd;
+
+	/* The fence's page: never touched here, so that the kernel's write faults. */
+	fence_page = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uffd = uffd_open();
+	if (fence_page == MAP_FAILED || uffd < 0)
+		_exit(10);
+	reg.range.start = to_user_pointer(fence_page);
+	reg.range.len = page;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		_exit(11);
+	mem = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		_exit(12);
+	memset(mem, 1, SZ_64K);
+	if (__hmmgpu_userptr_create(test_fd, to_user_pointer(mem), SZ_64K, 0, &uptr) ||
+	    __hmmgpu_vm_create(test_fd, mode, &h.vm) ||
+	    __hmmgpu_vm_bind(test_fd, h.vm, DRM_HMMGPU_VM_BIND_MAP, uptr, 0, USERPTR_VA, SZ_64K,
+			     0) ||
+	    __hmmgpu_gem_create(test_fd, page, 0, &h.bo) ||
+	    __hmmgpu_vm_bind(test_fd, h.vm, DRM_HMMGPU_VM_BIND_MAP, h.bo, 0, BO_VA, page, 0))
+		_exit(13);
+	if (mode != DRM_HMMGPU_VM_MODE_FAULT && drmSyncobjCreate(test_fd, 0, &h.second))
+		_exit(14);
+
+	hmmgpu_cmd_write64(&cmd, BO_VA, MARK_UF_FIRST);
+	sync = hmmgpu_sync_user_fence((volatile uint64_t *)fence_page, 1, NULL);
+	if (__hmmgpu_exec(test_fd, &(struct drm_hmmgpu_exec){
+				  .vm_id = h.vm, .cmds = to_user_pointer(&cmd), .cmd_count = 1,
+				  .syncs = to_user_pointer(&sync), .num_syncs = 1 }))
+		_exit(15);
+	hmmgpu_cmd_checksum(&cmds[0], BO_VA + 16, USERPTR_VA, SZ_64K);
+	hmmgpu_cmd_write64(&cmds[1], BO_VA + 8, MARK_UF_SECOND);
+	sync = hmmgpu_sync_signal(h.second);
+	if (__hmmgpu_exec(test_fd, &(struct drm_hmmgpu_exec){
+				  .vm_id = h.vm, .cmds = to_user_pointer(cmds), .cmd_count = 2,
+				  .syncs = to_user_pointer(&sync), .num_syncs = h.second ? 1 : 0 }))
+		_exit(16);
+
+	snprintf(h.page_addr, sizeof(h.page_addr), "%p", fence_page);
+	send_fd(sock, uffd, &h, sizeof(h));
+	/* The test says when: once the kernel is held writing the fence. */
+	if (read(sock, &go, 1) != 1)
+		_exit(17);
+	_exit(0);
+}
+
+static void test_exit_during_user_fence(uint32_t mode)
+{
+	struct drm_hmmgpu_vm_stats stats;
+	struct uffdio_zeropage zero = {};
+	struct drm_hmmgpu_cmd cmd;
+	int test_fd, uffd, sv[2], status = 0;
+	struct uf_handoff h = {};
+	struct uffd_msg msg;
+	struct pollfd pfd;
+	volatile uint64_t *res;
+	uint32_t vm, bo;
+	int32_t error;
+	pid_t pid;
+
+	require_uffd();
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	igt_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	fflush(NULL);
+	pid = fork();
+	igt_assert(pid >= 0);
+	if (pid == 0) {
+		close(sv[0]);
+		user_fence_exit_child(test_fd, mode, sv[1]);
+	}
+	close(sv[1]);
+
+	uffd = recv_fd(sv[0], &h, sizeof(h));
+	if (uffd < 0) {
+		waitpid(pid, &status, 0);
+		igt_assert_f(false, "the child passed no userfaultfd (status %#x)\n", status);
+	}
+
+	/* The first job's worker, writing its user fence, faults on the page. */
+	pfd = (struct pollfd){ .fd = uffd, .events = POLLIN };
+	igt_assert_f(poll(&pfd, 1, STEP_WAIT_S * 1000) == 1,
+		     "no fault on the user fence's page at %s\n", h.page_addr);
+	igt_assert_eq(read(uffd, &msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	igt_assert_eq(msg.event, UFFD_EVENT_PAGEFAULT);
+
+	/* With the write held, the child exits: the worker keeps its address space. */
+	igt_assert_eq(write(sv[0], "g", 1), 1);
+	igt_assert_eq(waitpid(pid, &status, 0), pid);
+	igt_assert_f(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "the child ended with status %#x\n", status);
+	close(sv[0]);
+
+	/* Served: the worker writes the fence and lets the address space go. */
+	zero.range.start = msg.arg.pagefault.address & ~((uint64_t)page - 1);
+	zero.range.len = page;
+	igt_assert_f(ioctl(uffd, UFFDIO_ZEROPAGE, &zero) == 0, "UFFDIO_ZEROPAGE: %s\n",
+		     strerror(errno));
+
+	/* The second job ends: nothing waits for it on the worker it is queued behind. */
+	if (mode == DRM_HMMGPU_VM_MODE_FAULT) {
+		wait_jobs_ended(test_fd, h.vm, 2, &stats);
+		error = stats.jobs_failed ? -EFAULT : 0;
+	} else {
+		error = job_error(test_fd, h.second);
+		igt_assert_f(error == 0 || error == -ECANCELED || error == -EFAULT,
+			     "the job after the user fence ended with %d\n", error);
+		drmSyncobjDestroy(test_fd, h.second);
+	}
+	res = (volatile uint64_t *)hmmgpu_gem_mmap(test_fd, h.bo, page, PROT_READ);
+	igt_info("%s: the first job wrote %#" PRIx64 ", the second %#" PRIx64 " (%d)\n",
+		 hmmgpu_vm_mode_name(mode), res[0], res[1], error);
+	igt_assert_eq_u64(res[0], MARK_UF_FIRST);
+	igt_assert_eq(res[1] == MARK_UF_SECOND, error == 0);
+	igt_assert_eq(munmap((void *)res, page), 0);
+	close(uffd);
+
+	/* The device still runs jobs, on a VM of the test's own. */
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	hmmgpu_cmd_write64(&cmd, BO_VA, MARK_UF_SECOND);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, bo);
+	hmmgpu_vm_destroy(test_fd, h.vm);
+	gem_close(test_fd, h.bo);
+	drm_close_driver(test_fd);
+}
+
+/*
  * pins-released-without-submit (pinned): the pins an invalidation drops are
  * released by a worker soon after, whether or not anything is submitted
  * later. The userptr is invalidated a few times (MADV_DONTNEED, mprotect
@@ -3400,6 +3569,15 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_exit_with_blocked_job, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("A child sharing the file exits while the worker of its job is held "
+		     "writing the job's user fence (userfaultfd): the worker then drops the "
+		     "child's address space last, and the job queued behind it still ends.");
+	igt_subtest_with_dynamic("exit-during-user-fence") {
+		require_uffd();
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			run_bounded(test_exit_during_user_fence, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("Pinned mode: after invalidations with jobs in between and a last one "
