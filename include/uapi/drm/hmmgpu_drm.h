@@ -458,12 +458,15 @@ struct drm_hmmgpu_sync {
  * unbind, even in prefault and pinned modes, where a job cannot fault pages
  * in (pinned mode pins the pieces' pages anew, and if it cannot, the next
  * submission does). The exceptions, in those modes, are a userptr piece
- * whose CPU range is being invalidated at that moment (an munmap, mprotect,
- * madvise or migration of it waiting for the VM's jobs) and one whose edge
- * at the unbound range falls inside a 2 MiB GPU entry (a huge page mapped at
- * a 2 MiB-aligned address, unbound from an address that is not): such a
- * piece starts unmapped, as a new mapping does, and a job submitted before
- * the unbind that has not run yet faults on it.
+ * made while an invalidation of the process's address space is in progress,
+ * of the piece's range or of any other (an munmap, mprotect, madvise,
+ * reclaim or migration in the process, those of the piece's range waiting
+ * for the VM's jobs: until every running one ends, the piece's range counts
+ * as being invalidated), and one whose edge at the unbound range falls inside
+ * a 2 MiB GPU entry (a huge page mapped at a 2 MiB-aligned address, unbound
+ * from an address that is not): such a piece starts unmapped, as a new
+ * mapping does, and a job submitted before the unbind that has not run yet
+ * faults on it.
  *
  * A GEM object imported from another driver's dma-buf maps only if its
  * memory is system RAM (-EOPNOTSUPP for device memory).

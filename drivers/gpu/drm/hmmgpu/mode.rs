@@ -103,7 +103,8 @@ pub(crate) trait Coherence: Sync {
     /// are still current and no invalidation of the piece came since the sequence number was
     /// read ([`Vm::unmap`]). The number is read without waiting: an invalidation of the range
     /// may be waiting for that very job, which the caller may be about to let run. During one,
-    /// the piece starts unmapped.
+    /// and during any invalidation of the address space (a notifier inserted then counts as
+    /// being invalidated until they all end), the piece starts unmapped.
     fn split<'n>(&self, _vm: &Vm, n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
         n.try_read_begin()
     }
