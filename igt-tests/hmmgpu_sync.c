@@ -1575,15 +1575,18 @@ static void test_bind_syncs(uint32_t mode)
 /*
  * bind-wait-error: a bind whose wait sync signalled with an error (the fence
  * of a job that faulted, on a VM that has fences) fails with that error
- * before any operation: @failed_op is 0 and nothing is mapped. A wait sync
- * that holds no fence is refused (-EINVAL).
+ * before any operation: @failed_op is 0 and nothing is mapped. So does one
+ * that waits for a timeline point whose job faulted, although the point
+ * itself (a dma_fence_chain node) signals without the error: the uAPI gives
+ * a point the error of its own fence. A wait sync that holds no fence is
+ * refused (-EINVAL).
  */
 static void test_bind_wait_error(uint32_t mode)
 {
 	struct drm_hmmgpu_vm_bind_op op;
 	struct drm_hmmgpu_sync sync;
 	struct drm_hmmgpu_cmd cmd;
-	uint32_t bad, empty, failed = 7;
+	uint32_t bad, bad_tl, empty, failed = 7;
 	struct bind_ctx b;
 	struct ctx f;
 	uint32_t fmode = mode;
@@ -1608,11 +1611,21 @@ static void test_bind_wait_error(uint32_t mode)
 	igt_assert_eq_u32(failed, 0);
 	check_va(&b, DATA_VA, -1);
 
+	bad_tl = syncobj_new(fd, 0);
+	sync = hmmgpu_sync_timeline_signal(bad_tl, 5);
+	exec_job(&f, &cmd, 1, &sync, 1);
+	sync = hmmgpu_sync_timeline_wait(bad_tl, 5);
+	failed = 7;
+	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, &op, 1, &sync, 1, &failed), -EFAULT);
+	igt_assert_eq_u32(failed, 0);
+	check_va(&b, DATA_VA, -1);
+
 	sync = hmmgpu_sync_wait(empty);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, &op, 1, &sync, 1, &failed), -EINVAL);
 	check_va(&b, DATA_VA, -1);
 
 	syncobj_free(fd, bad);
+	syncobj_free(fd, bad_tl);
 	syncobj_free(fd, empty);
 	ctx_fini(&f);
 	bind_fini(&b);
@@ -1790,8 +1803,9 @@ igt_main
 			test_bind_syncs(m->flags);
 	}
 
-	igt_describe("A bind whose wait sync signalled with an error fails with it, nothing "
-		     "done; one without a fence is refused.");
+	igt_describe("A bind whose wait sync signalled with an error, a binary sync object's "
+		     "fence or a timeline point's, fails with it, nothing done; one without a "
+		     "fence is refused.");
 	igt_subtest_with_dynamic("bind-wait-error") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_bind_wait_error(m->flags);

@@ -248,7 +248,10 @@ impl File {
         for fence in syncs.waits.iter() {
             fence.wait_interruptible(u64::MAX)?;
         }
-        let mut result = syncs.waits.iter().try_for_each(|f| f.status().map(|_| ()));
+        let mut result = syncs
+            .waits
+            .iter()
+            .try_for_each(|f| f.contained_status().map(|_| ()));
         if result.is_ok() {
             for (i, op) in ops.iter().enumerate() {
                 result = Self::bind_op(&vm, file, op);
