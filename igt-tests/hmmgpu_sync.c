@@ -685,7 +685,8 @@ static void test_user_fence_wait(void)
  * user-fence-invalid: the wait refuses an unknown op, flags and a misaligned
  * address (-EINVAL), and a word it cannot read (-EFAULT); an exec refuses a
  * user fence to wait for, a misaligned fence or error word, an unknown sync
- * type or flag and a non-zero pad (-EINVAL), and runs nothing.
+ * type or flag, a non-zero pad or handle (-EINVAL), and a fence or error word
+ * outside the user address space (-EFAULT), and runs nothing.
  */
 static void test_user_fence_invalid(uint32_t mode)
 {
@@ -749,6 +750,16 @@ static void test_user_fence_invalid(uint32_t mode)
 	sync = ufence_sync(uf, 1);
 	sync.pad = 1;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
+	/* A handle; a fence or error word outside the user address space. */
+	sync = ufence_sync(uf, 1);
+	sync.handle = 1;
+	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
+	sync = ufence_sync(uf, 1);
+	sync.addr = 0xffff800000000000ull;
+	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EFAULT);
+	sync = ufence_sync(uf, 1);
+	sync.error_addr = 0xffffffffff600000ull;
+	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EFAULT);
 	igt_assert_eq_u64(ufence_value(uf), 0);
 
 	/* None of them ran, nor wrote its fence. */

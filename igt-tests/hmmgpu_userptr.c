@@ -1720,7 +1720,7 @@ static void bind_unmapped(struct ctx *c)
 static void bad_exec(struct ctx *c)
 {
 	struct drm_hmmgpu_sync syncs[HMMGPU_MAX_SYNCS + 1], dead_sync;
-	struct drm_hmmgpu_cmd good, probe, bad[6], mixed[2], fault, *many;
+	struct drm_hmmgpu_cmd good, probe, bad[26], mixed[2], fault, big, *many;
 	volatile uint64_t *res1 = &c->res[1], *res2 = &c->res[2];
 	struct hmmgpu_done *dones[HMMGPU_MAX_SYNCS];
 	uint32_t signalled[HMMGPU_MAX_SYNCS], dead = 0;
@@ -1775,10 +1775,56 @@ static void bad_exec(struct ctx *c)
 	hmmgpu_cmd_fill(&bad[3], c->res_va, 6, 0);
 	hmmgpu_cmd_write64(&bad[4], c->res_va + 4, 0);
 	hmmgpu_cmd_copy(&bad[5], c->res_va, c->res_va + 8, 16);
+	/* A field the op does not use, non-zero. */
+	hmmgpu_cmd_write64(&bad[6], c->res_va, 0);
+	bad[6].src = 8;
+	hmmgpu_cmd_write64(&bad[7], c->res_va, 0);
+	bad[7].size = 8;
+	hmmgpu_cmd_atomic_add(&bad[8], c->res_va, 1);
+	bad[8].src = 8;
+	hmmgpu_cmd_atomic_add(&bad[9], c->res_va, 1);
+	bad[9].size = 8;
+	hmmgpu_cmd_fill(&bad[10], c->res_va, 8, 0);
+	bad[10].src = c->res_va;
+	hmmgpu_cmd_copy(&bad[11], c->res_va, c->res_va + 64, 16);
+	bad[11].value = 1;
+	hmmgpu_cmd_checksum(&bad[12], c->res_va, c->res_va + 64, 16);
+	bad[12].value = 1;
+	/* A FILL value of more than 32 bits. */
+	hmmgpu_cmd_fill(&bad[13], c->res_va, 8, 0);
+	bad[13].value = 1ull << 32;
+	/* Misaligned. */
+	hmmgpu_cmd_fill(&bad[14], c->res_va + 2, 8, 0);
+	hmmgpu_cmd_atomic_add(&bad[15], c->res_va + 4, 1);
+	hmmgpu_cmd_checksum(&bad[16], c->res_va, c->res_va + 66, 16);
+	hmmgpu_cmd_checksum(&bad[17], c->res_va, c->res_va + 64, 6);
+	hmmgpu_cmd_checksum(&bad[18], c->res_va + 4, c->res_va + 64, 16);
+	/* Empty, larger than HMMGPU_CMD_MAX_SIZE, wrapping, past 2^48. */
+	hmmgpu_cmd_copy(&bad[19], c->res_va, c->res_va + 64, 0);
+	hmmgpu_cmd_fill(&bad[20], c->res_va, 0, 0);
+	hmmgpu_cmd_fill(&bad[21], c->res_va, HMMGPU_CMD_MAX_SIZE + 4, 0);
+	hmmgpu_cmd_copy(&bad[22], c->res_va, ~0ull - 7, 16);
+	hmmgpu_cmd_write64(&bad[23], 1ull << 48, 0);
+	hmmgpu_cmd_checksum(&bad[24], c->res_va, (1ull << 48) - 8, 16);
+	hmmgpu_cmd_copy(&bad[25], (1ull << 48) - 8, c->res_va, 16);
 	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++) {
 		exec = EXEC_INIT(&bad[i]);
-		igt_assert_eq(__hmmgpu_exec(c->fd, &exec), -EINVAL);
+		igt_assert_f(__hmmgpu_exec(c->fd, &exec) == -EINVAL,
+			     "command %u (op %u, dst %#llx, src %#llx, size %#llx, value %#llx) "
+			     "was not refused with -EINVAL\n", i, bad[i].op,
+			     (unsigned long long)bad[i].dst, (unsigned long long)bad[i].src,
+			     (unsigned long long)bad[i].size, (unsigned long long)bad[i].value);
 	}
+	igt_assert_eq_u64(*res2, 0);
+
+	/*
+	 * The limits themselves decode: a FILL of HMMGPU_CMD_MAX_SIZE bytes with
+	 * the largest 32-bit value, at an address nothing maps, ending at 2^48,
+	 * runs and faults.
+	 */
+	hmmgpu_cmd_fill(&big, (1ull << 48) - HMMGPU_CMD_MAX_SIZE, HMMGPU_CMD_MAX_SIZE, 0);
+	big.value = 0xffffffffull;
+	igt_assert_eq(job(c, &big, 1), -EFAULT);
 	mixed[0] = probe;
 	mixed[1] = bad[1];
 	exec = EXEC_INIT(mixed);

@@ -215,15 +215,18 @@ struct drm_hmmgpu_userptr_create {
  * engine reaches memory only through the GPU page table of the VM the buffer
  * runs on: every address below is a GPU virtual address, and an access that
  * no entry allows is a GPU page fault. A buffer that does not decode (an
- * unknown op, a non-zero reserved field, a misaligned or wrapping range) is
- * refused whole with -EINVAL before anything runs.
+ * unknown op, a non-zero flags field or a non-zero field the op does not
+ * use, a misaligned range, an empty one, one of more than
+ * HMMGPU_CMD_MAX_SIZE bytes, or one that wraps or ends past the 48-bit GPU
+ * address space; a FILL @value of more than 32 bits) is refused whole with
+ * -EINVAL before anything runs.
  */
 
 /** @HMMGPU_CMD_COPY: copy @size bytes from @src to @dst; the ranges may not overlap. */
 #define HMMGPU_CMD_COPY		1
 /**
  * @HMMGPU_CMD_FILL: fill @size bytes (a multiple of 4) at @dst (4-byte
- * aligned) with the low 32 bits of @value.
+ * aligned) with the 32-bit little-endian word @value (at most 0xffffffff).
  */
 #define HMMGPU_CMD_FILL		2
 /** @HMMGPU_CMD_WRITE64: write the 64-bit @value at @dst (8-byte aligned). */
@@ -396,8 +399,10 @@ struct drm_hmmgpu_vm_destroy {
  * fences. User fences can be signalled in every mode and for binds: the kernel
  * writes them after the work's fence, if any, signalled. @addr (and
  * @error_addr, if non-zero) must be 8-byte aligned (-EINVAL) and in the user
- * address space; if the kernel cannot write them when the work is done (the
- * memory was unmapped, or the process exited), they are not written. Waiting
+ * address space (-EFAULT); if the kernel cannot write them when the work is
+ * done (the memory was unmapped, or the process exited), they are not
+ * written, and if it cannot write the error word, it does not write the
+ * value either: whoever sees the value finds the error beside it. Waiting
  * for a user fence, as an input, fails with -EINVAL.
  */
 struct drm_hmmgpu_sync {
@@ -559,9 +564,9 @@ struct drm_hmmgpu_vm_bind {
  *
  * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a
  * command buffer that does not decode, more than HMMGPU_MAX_SYNCS syncs, a
- * sync that is not valid (see struct drm_hmmgpu_sync), or too long a
- * timeout; -EOPNOTSUPP for a sync object to signal from a fault-mode VM; in
- * pinned mode, -ENOMEM when pages an invalidation unpinned cannot be pinned
+ * sync that is not valid (see struct drm_hmmgpu_sync), too long a timeout,
+ * or a @cmd_count of 0 or more than HMMGPU_CMD_MAX_COUNT; -EOPNOTSUPP for a
+ * sync object to signal from a fault-mode VM; in pinned mode, -ENOMEM when pages an invalidation unpinned cannot be pinned
  * again within RLIMIT_MEMLOCK (nothing is queued); -EFAULT when the arrays
  * cannot be read. In prefault and pinned modes a submission mirrors again the
  * userptr mappings invalidated since the last one, and publishes its job only
