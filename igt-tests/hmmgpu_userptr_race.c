@@ -41,6 +41,10 @@
  *   bounded number of jobs.
  * - exit-with-blocked-job: a process that exits with a job held back by a
  *   gate does not wait for it: the job is cancelled.
+ * - user-fence-write-during-invalidation (prefault and pinned modes only):
+ *   an mprotect that waits for a job, with the mmap lock held, while the
+ *   kernel's write of the user fence of the job before it waits for the mmap
+ *   lock: the writes do not hold up the next job.
  * - exit-during-user-fence: a process exits while its job's worker is held
  *   writing the job's user fence; the worker drops the address space last,
  *   and the job queued behind it still ends.
@@ -1939,15 +1943,15 @@ static char task_state(pid_t tid)
  * A blocking call made in a thread of its own, so that the test can watch it
  * block and go on meanwhile.
  */
-enum op_kind { OP_MADVISE, OP_EXEC, OP_MAP, OP_UNMAP };
+enum op_kind { OP_MADVISE, OP_MPROTECT, OP_EXEC, OP_MAP, OP_UNMAP };
 
 struct op_thread {
 	pthread_t thread;
 	enum op_kind kind;
-	/* OP_MADVISE */
+	/* OP_MADVISE, OP_MPROTECT */
 	void *ptr;
 	size_t len;
-	int advice;
+	int advice, prot;
 	/* OP_EXEC, OP_MAP, OP_UNMAP */
 	int fd;
 	uint32_t vm, handle;
@@ -1976,6 +1980,9 @@ static void *op_run(void *arg)
 	switch (o->kind) {
 	case OP_MADVISE:
 		o->err = madvise(o->ptr, o->len, o->advice) ? -errno : 0;
+		break;
+	case OP_MPROTECT:
+		o->err = mprotect(o->ptr, o->len, o->prot) ? -errno : 0;
 		break;
 	case OP_EXEC:
 		o->err = exec_gated(o->fd, o->vm, &o->cmd, 1, o->in, o->out);
@@ -2140,6 +2147,101 @@ static void dontneed_until_waiting(struct op_thread *o, int test_fd, uint32_t vm
 		     "unsignalled job\n", atomic_load(&o->done) ? "returned" : "kept running");
 	igt_assert_f(vm_invalidations(test_fd, vm) > before,
 		     "madvise went to sleep before the VM saw its invalidation\n");
+}
+
+/*
+ * user-fence-write-during-invalidation (prefault, pinned): job A writes a
+ * GEM object and has a user fence in a page registered with userfaultfd;
+ * job B, queued behind it, reads a userptr, so that its invalidations wait
+ * for B. The kernel's write of A's fence faults and waits for the test,
+ * which meanwhile mprotects the userptr from another thread: mprotect holds
+ * the mmap lock for writing while its invalidation waits for B. Then the
+ * test serves the fault, and the write, retried, needs the mmap lock.
+ *
+ * Had A's worker been writing the fence itself, B (behind it on the same
+ * queue) could not run, the invalidation would wait for B forever, and the
+ * write for the mmap lock: mprotect never returns. The fuzzer met this with
+ * the fence's page merely being mprotected. The fences are written off the
+ * jobs' queue: B runs, mprotect returns, and A's fence is written.
+ */
+#define MARK_FENCE_JOB	0x0e417a5c0000d021ull
+
+static void test_user_fence_write_during_invalidation(uint32_t mode)
+{
+	struct op_thread o = { .kind = OP_MPROTECT, .prot = PROT_READ, .len = SZ_64K };
+	struct drm_hmmgpu_sync sync;
+	struct drm_hmmgpu_cmd cmd[2];
+	struct hmmgpu_user_fence *uf;
+	volatile uint64_t *res;
+	uint32_t vm, bo, uptr, out;
+	int test_fd, uffd;
+	uint64_t addr;
+	char *mem, *zeroes;
+	bool asleep;
+
+	require_uffd();
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	mem = map_anon(SZ_64K);
+	memset(mem, 1, SZ_64K);
+	/* The fence, in a page of its own the kernel's write faults on. */
+	uf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	igt_assert(uf != MAP_FAILED);
+	uffd = uffd_register_missing(uf, page);
+
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	uptr = hmmgpu_userptr_create(test_fd, mem, SZ_64K, 0);
+	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, SZ_64K, 0);
+	out = syncobj_create(test_fd);
+
+	hmmgpu_cmd_write64(&cmd[0], BO_VA, MARK_FENCE_JOB);
+	sync = hmmgpu_sync_user_fence(&uf->value, 1, NULL);
+	hmmgpu_exec(test_fd, &(struct drm_hmmgpu_exec){ .vm_id = vm,
+			.cmds = to_user_pointer(cmd), .cmd_count = 1,
+			.syncs = to_user_pointer(&sync), .num_syncs = 1 });
+	hmmgpu_cmd_checksum(&cmd[0], BO_VA + 8, USERPTR_VA, SZ_64K);
+	submit(test_fd, vm, cmd, 1, 0, out);
+
+	/* A's fence is being written: the write waits for the test. */
+	addr = uffd_next_fault(uffd);
+	igt_assert_f(addr == to_user_pointer(uf), "no fault on the user fence's page\n");
+
+	/* mprotect of the userptr: its invalidation waits for B (unless B is done). */
+	o.ptr = mem;
+	op_prepare(&o);
+	op_go(&o);
+	asleep = op_wait_asleep(&o, STEP_WAIT_S);
+	igt_info("%s: mprotect %s\n", hmmgpu_vm_mode_name(mode),
+		 asleep ? "waited for the job behind the fence's write" : "returned at once");
+
+	/* Served (with zeroes), the write is retried, and needs the mmap lock. */
+	zeroes = calloc(1, page);
+	igt_assert(zeroes);
+	uffd_serve(uffd, addr, zeroes);
+	free(zeroes);
+	igt_assert_f(op_wait_done(&o, JOB_WAIT_NS / 1e9),
+		     "mprotect did not return: its invalidation waits for the job queued "
+		     "behind the one whose user fence is being written\n");
+	op_join(&o);
+	igt_assert_eq(o.err, 0);
+	igt_assert_eq(job_error(test_fd, out), 0);
+	igt_assert_eq(__hmmgpu_wait_user_fence(test_fd, &uf->value, 1, ~0ull,
+					       DRM_HMMGPU_WAIT_EQ, JOB_WAIT_NS), 0);
+
+	res = hmmgpu_gem_mmap(test_fd, bo, page, PROT_READ);
+	igt_assert_eq_u64(res[0], MARK_FENCE_JOB);
+	igt_assert_eq_u64(res[1], cpu_checksum(mem, SZ_64K));
+	igt_assert_eq(munmap((void *)res, page), 0);
+
+	drmSyncobjDestroy(test_fd, out);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uptr);
+	gem_close(test_fd, bo);
+	close(uffd);
+	igt_assert_eq(munmap(uf, page), 0);
+	igt_assert_eq(munmap(mem, SZ_64K), 0);
+	drm_close_driver(test_fd);
 }
 
 /*
@@ -3569,6 +3671,17 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_exit_with_blocked_job, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("Prefault and pinned modes: while the kernel's write of a job's user "
+		     "fence waits (userfaultfd), an mprotect of a userptr the next job reads "
+		     "waits for that job with the mmap lock held: the next job still runs, "
+		     "mprotect returns, and the fence is written.");
+	igt_subtest_with_dynamic("user-fence-write-during-invalidation") {
+		require_uffd();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_user_fence_write_during_invalidation, m->flags,
+				    TEST_LIMIT_S);
 	}
 
 	igt_describe("A child sharing the file exits while the worker of its job is held "

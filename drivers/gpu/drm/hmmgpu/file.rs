@@ -8,7 +8,7 @@ use crate::{
     gem::Bo,
     job::Job,
     mode::{self, Completion},
-    syncs::Syncs,
+    syncs::{Syncs, UserFenceWrites},
     userptr::{Userptr, UserptrObject},
     vm::Vm,
 };
@@ -312,7 +312,8 @@ impl File {
         let fenced = vm.mode.completion() == Completion::Fence;
         let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, fenced)?;
         let inputs = Dependencies::new(core::mem::take(&mut syncs.waits), vm.events.clone())?;
-        let user_fences = core::mem::take(&mut syncs.user_fences);
+        let user_fences =
+            UserFenceWrites::new(core::mem::take(&mut syncs.user_fences), &vm.user_fences)?;
         let timeout_ms = match args.timeout_ms {
             0 => uapi::HMMGPU_EXEC_DEFAULT_TIMEOUT_MS,
             t => t,

@@ -10,6 +10,9 @@
 //!
 //! uAPI: [`include/uapi/drm/hmmgpu_drm.h`](srctree/include/uapi/drm/hmmgpu_drm.h)
 
+// `try_pin_init!` expands recursively, once per field: `Vm` has more than the default 128 allows.
+#![recursion_limit = "256"]
+
 use kernel::{c_str, device, drm, platform, platform::Driver, prelude::*, str::CStr};
 
 mod command;

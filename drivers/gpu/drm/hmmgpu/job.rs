@@ -5,8 +5,9 @@
 //! A job waits for its input fences (callbacks on them wake the VM's event queue, see
 //! [`Dependencies`]), then runs the engine in slices under the VM's notifier lock (the engine
 //! yields after a budget of page accesses, so that invalidations get in and the time limit is
-//! checked), and completes: it signals its fence, with an error if it failed, then writes its
-//! user fences. On a GPU page fault a job of a fault-mode VM has the fault handled and resumes;
+//! checked), and completes: it signals its fence, with an error if it failed, then has its
+//! user fences written on the VM's queue of user-fence writes (see [`UserFenceWrites`]), so
+//! that the next job does not wait for the writes. On a GPU page fault a job of a fault-mode VM has the fault handled and resumes;
 //! in the other modes the fault ends it with `EFAULT`. A job of a VM being destroyed ends with
 //! `ECANCELED` at its next slice (or while it waits for its input fences); so does a job
 //! submitted before the VM's process exited. A job whose input fence signalled with an error
@@ -21,7 +22,7 @@ use crate::{
     command::Command,
     engine::{self, Access, Progress, Stop},
     page_table::GpuFault,
-    syncs::Syncs,
+    syncs::UserFenceWrites,
     vm::{self, Stats, Vm},
 };
 use core::cell::Cell;
@@ -29,9 +30,7 @@ use kernel::{
     bindings,
     dma_fence::{Dependencies, FenceSignaller, SignallingSection},
     ffi::c_long,
-    impl_has_work,
-    mm::user_fence::UserFence,
-    new_work,
+    impl_has_work, new_work,
     prelude::*,
     sync::{wait_queue::Timeout, Arc},
     time::Ktime,
@@ -63,8 +62,8 @@ pub(crate) struct Job {
     /// Given at submission to jobs that have a fence; taken once, when the job ends. If the job
     /// is dropped unrun, its fence is cancelled.
     signaller: Cell<Option<FenceSignaller>>,
-    /// Written when the job ends, after its fence signalled.
-    user_fences: Cell<KVec<UserFence>>,
+    /// The user fences, written when the job ends, after its fence signalled.
+    user_fences: Cell<Option<Pin<KBox<UserFenceWrites>>>>,
     /// Set when the submission failed after the fence was made: the job signals it, in turn.
     failed: Cell<Option<Error>>,
     /// The job's submission index in its VM.
@@ -84,7 +83,7 @@ impl Job {
         cmds: KVec<Command>,
         owner: bool,
         inputs: Dependencies,
-        user_fences: KVec<UserFence>,
+        user_fences: Option<Pin<KBox<UserFenceWrites>>>,
         timeout_ms: u32,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -238,8 +237,11 @@ impl WorkItem for Job {
                 }
             },
         };
-        // After the fence: writing user memory may fault pages in.
-        Syncs::signal_user_fences(user_fences, result, &this.vm.user_fences);
+        // After the fence, and not here: writing user memory may fault pages in.
+        if let Some(writes) = user_fences {
+            writes.set_result(result);
+            this.vm.write_user_fences(writes);
+        }
     }
 }
 

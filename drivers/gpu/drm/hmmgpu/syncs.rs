@@ -4,20 +4,26 @@
 //! and user fences to signal.
 //!
 //! Everything that can fail is done when the syncs are read, before the work is published:
-//! sync objects are looked up, timeline points get their chain node, user fences are checked.
-//! Signalling them afterwards cannot fail.
+//! sync objects are looked up, timeline points get their chain node, user fences are checked
+//! (and for a job, the work item that writes them is allocated). Signalling them afterwards
+//! cannot fail.
 
 use crate::file::read_array;
+use core::cell::Cell;
 use kernel::{
     alloc::flags::GFP_KERNEL_ACCOUNT,
     bindings,
     dma_fence::Fence,
     drm,
     drm::syncobj::{FenceChain, SyncObj},
+    impl_has_work,
     mm::user_fence::{UserFence, UserFenceQueue},
+    new_work,
     prelude::*,
+    sync::Arc,
     types::ARef,
     uapi,
+    workqueue::{Work, WorkItem},
 };
 
 /// A sync object to signal with the work's fence.
@@ -139,5 +145,61 @@ impl Syncs {
         for fence in fences {
             fence.signal(result, queue);
         }
+    }
+}
+
+/// The user fences of a job, written once it has ended on its VM's queue of user-fence writes
+/// ([`crate::vm::Vm::write_user_fences`]), one job after another.
+///
+/// Not by the job's worker: a write may fault, which takes the mmap lock, and an invalidation
+/// that holds it for writing (an `mprotect()` of the fence's page, say) may be waiting for the
+/// VM's next job, queued behind the worker. Allocated at submission, so that ending a job
+/// allocates nothing.
+#[pin_data]
+pub(crate) struct UserFenceWrites {
+    #[pin]
+    work: Work<UserFenceWrites>,
+    fences: Cell<KVec<UserFence>>,
+    /// The job's result, written as each fence's error.
+    result: Cell<Result>,
+    queue: Arc<UserFenceQueue>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for UserFenceWrites { self.work }
+}
+
+impl UserFenceWrites {
+    /// The writes of `fences`, whose waiters `queue` wakes; `None` if there are none.
+    pub(crate) fn new(
+        fences: KVec<UserFence>,
+        queue: &Arc<UserFenceQueue>,
+    ) -> Result<Option<Pin<KBox<Self>>>> {
+        if fences.is_empty() {
+            return Ok(None);
+        }
+        let writes = KBox::pin_init(
+            pin_init!(Self {
+                work <- new_work!("hmmgpu::user_fence_writes"),
+                fences: Cell::new(fences),
+                result: Cell::new(Ok(())),
+                queue: queue.clone(),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        Ok(Some(writes))
+    }
+
+    /// Sets the result the fences are written with.
+    pub(crate) fn set_result(&self, result: Result) {
+        self.result.set(result);
+    }
+}
+
+impl WorkItem for UserFenceWrites {
+    type Pointer = Pin<KBox<UserFenceWrites>>;
+
+    fn run(this: Pin<KBox<UserFenceWrites>>) {
+        Syncs::signal_user_fences(this.fences.take(), this.result.get(), &this.queue);
     }
 }

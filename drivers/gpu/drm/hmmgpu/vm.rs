@@ -27,6 +27,7 @@ use crate::{
     mode::{Completion, Mode},
     page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
     pins::Pins,
+    syncs::UserFenceWrites,
     userptr::UserptrObject,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -149,6 +150,8 @@ pub(crate) struct Vm {
     /// The device's queue of user fences, which jobs write when they end.
     pub(crate) user_fences: Arc<UserFenceQueue>,
     queue: OwnedQueue,
+    /// Writes the jobs' user fences, in the order the jobs ended (see [`UserFenceWrites`]).
+    user_fence_writes: OwnedQueue,
     /// The device's queue that releases stale pins.
     release_queue: Arc<OwnedQueue>,
     /// Set under the notifier lock, so that invalidations see it before queueing work.
@@ -221,6 +224,11 @@ impl Vm {
                 // Jobs run in submission order, and under memory pressure: reclaim waits for
                 // their fences (through invalidations).
                 queue: OwnedQueue::new_ordered(c_str!("hmmgpu-vm"), WqFlags::MEM_RECLAIM)?,
+                // Nothing reclaim waits for: a write may itself wait for memory.
+                user_fence_writes: OwnedQueue::new_ordered(
+                    c_str!("hmmgpu-vm-ufence"),
+                    WqFlags::UNBOUND,
+                )?,
                 release_queue,
                 cancelled: AtomicBool::new(false),
                 submitted: AtomicU64::new(0),
@@ -291,6 +299,13 @@ impl Vm {
         // SAFETY: The work item is initialised and lives as long as `self`.
         unsafe { bindings::flush_work(Work::raw_get(&self.release_work)) };
         self.release_stale_pins();
+    }
+
+    /// Queues the writes of a job's user fences, from its worker once it has ended. Never
+    /// allocates.
+    pub(crate) fn write_user_fences(&self, writes: Pin<KBox<UserFenceWrites>>) {
+        // An owned box: queued once, never twice.
+        self.user_fence_writes.enqueue(writes);
     }
 
     /// Queues the release of stale pins, from an invalidation callback. Never allocates.
