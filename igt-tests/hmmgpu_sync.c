@@ -1510,6 +1510,71 @@ static void test_bind_array_max(uint32_t mode)
 }
 
 /*
+ * bind-invalid: @bind filled beside an array, or @ops given with one
+ * operation or none; a non-zero pad in an operation (@failed_op names it, the
+ * one before it is done); a binary sync object with a value, an address or an
+ * error word; a timeline point 0 to signal; a user fence with a handle: each
+ * is refused with -EINVAL, and nothing else is bound.
+ */
+static void test_bind_invalid(uint32_t mode)
+{
+	struct drm_hmmgpu_vm_bind_op ops[2];
+	struct drm_hmmgpu_sync sync, bad[6];
+	struct drm_hmmgpu_vm_bind arg;
+	struct ufence *uf = ufences_new();
+	struct bind_ctx b;
+	uint32_t so, failed;
+
+	bind_init(&b, mode);
+	ops[0] = map_op(b.bo[0], DATA_VA);
+	ops[1] = map_op(b.bo[1], DATA_VA + page);
+
+	arg = (struct drm_hmmgpu_vm_bind) { .vm_id = b.c.vm, .num_ops = 2, .bind = ops[0],
+					    .ops = to_user_pointer(ops) };
+	igt_assert_eq(igt_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg) ? -errno : 0, -EINVAL);
+	for (uint32_t n = 0; n <= 1; n++) {
+		arg = (struct drm_hmmgpu_vm_bind) { .vm_id = b.c.vm, .num_ops = n, .bind = ops[0],
+						    .ops = to_user_pointer(ops) };
+		igt_assert_eq(igt_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg) ? -errno : 0, -EINVAL);
+	}
+	errno = 0;
+	check_va(&b, DATA_VA, -1);
+
+	ops[1].pad = 1;
+	failed = 7;
+	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, NULL, 0, &failed), -EINVAL);
+	igt_assert_eq_u32(failed, 1);
+	check_va(&b, DATA_VA, 0);
+	check_va(&b, DATA_VA + page, -1);
+	hmmgpu_vm_unmap(fd, b.c.vm, DATA_VA, page);
+	ops[1].pad = 0;
+
+	so = syncobj_new(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
+	bad[0] = hmmgpu_sync_signal(so);
+	bad[0].value = 1;
+	bad[1] = hmmgpu_sync_signal(so);
+	bad[1].addr = to_user_pointer(&uf->value);
+	bad[2] = hmmgpu_sync_signal(so);
+	bad[2].error_addr = to_user_pointer(&uf->error);
+	bad[3] = hmmgpu_sync_wait(so);
+	bad[3].value = 1;
+	bad[4] = hmmgpu_sync_timeline_signal(so, 0);
+	bad[5] = ufence_sync(uf, 1);
+	bad[5].handle = so;
+	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++) {
+		sync = bad[i];
+		igt_assert_f(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, &sync, 1, NULL) == -EINVAL,
+			     "sync %u was not refused with -EINVAL\n", i);
+		check_va(&b, DATA_VA, -1);
+	}
+	igt_assert_eq_u64(ufence_value(uf), 0);
+
+	syncobj_free(fd, so);
+	ufences_free(uf);
+	bind_fini(&b);
+}
+
+/*
  * bind-syncs: a bind waits for an (already signalled) sync object, and
  * signals, before it returns, a binary sync object, a timeline point and a
  * user fence, in every mode (binds are synchronous: their fence does not
@@ -1812,6 +1877,14 @@ igt_main
 	igt_subtest_with_dynamic("bind-syncs") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_bind_syncs(m->flags);
+	}
+
+	igt_describe("VM_BIND refuses @bind beside an array, @ops with one operation or "
+		     "none, a non-zero pad in an operation and syncs with fields their type "
+		     "does not use, with -EINVAL.");
+	igt_subtest_with_dynamic("bind-invalid") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_bind_invalid(m->flags);
 	}
 
 	igt_describe("A bind whose wait sync signalled with an error, a binary sync object's "

@@ -917,7 +917,8 @@ static void test_read_only(uint32_t mode)
 
 /*
  * fork(): the child shares the file, the VM and the userptrs, but its jobs
- * fault on the parent's memory and leave it alone. The parent's CPU writes to
+ * fault on the parent's memory and leave it alone, and it can bind no
+ * userptr into the parent's VM, of its memory or of the parent's (-EFAULT). The parent's CPU writes to
  * copy-on-write pages reach its next job, its GPU writes stay out of the
  * child's copy, and MAP_SHARED memory stays shared both ways.
  */
@@ -974,6 +975,11 @@ static void test_fork(uint32_t mode)
 		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, mine, 0,
 					       USERPTR_VA + 2 * VA_STRIDE, size, 0), -EFAULT);
 		gem_close(c.fd, mine);
+		/* Nor can the parent's userptrs, bound by the child. */
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, upriv, 0,
+					       USERPTR_VA + 2 * VA_STRIDE, size, 0), -EFAULT);
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, ushared, 0,
+					       USERPTR_VA + 2 * VA_STRIDE, size, 0), -EFAULT);
 
 		/* A CPU write to shared memory, for the parent's GPU to see. */
 		hmmgpu_fill_pattern(shared + page, page, 3);

@@ -404,6 +404,10 @@ struct drm_hmmgpu_vm_destroy {
  * written, and if it cannot write the error word, it does not write the
  * value either: whoever sees the value finds the error beside it. Waiting
  * for a user fence, as an input, fails with -EINVAL.
+ *
+ * A sync of an unknown type, with an unknown flag, a non-zero @pad or a
+ * non-zero field its type does not use, or signalling timeline point 0, fails
+ * with -EINVAL.
  */
 struct drm_hmmgpu_sync {
 	/** @type: In, DRM_HMMGPU_SYNC_SYNCOBJ, _TIMELINE_SYNCOBJ or _USER_FENCE. */
