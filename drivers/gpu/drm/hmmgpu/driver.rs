@@ -21,7 +21,8 @@ pub(crate) struct HmmGpuDriver;
 #[pin_data]
 pub(crate) struct DeviceData {
     /// Where the VMs release the pins invalidations took away: a reclaim queue of its own, so
-    /// that pins go promptly even under memory pressure and while jobs wait.
+    /// that pins go promptly even under memory pressure and while jobs wait. The VMs write
+    /// their jobs' user fences there too, one VM's in order, off the queues of their jobs.
     pub(crate) release_queue: Arc<OwnedQueue>,
     /// The user fences jobs write, and the tasks that wait for them.
     pub(crate) user_fences: Arc<UserFenceQueue>,

@@ -6,8 +6,8 @@
 //! [`Dependencies`]), then runs the engine in slices under the VM's notifier lock (the engine
 //! yields after a budget of page accesses, so that invalidations get in and the time limit is
 //! checked), and completes: it signals its fence, with an error if it failed, then has its
-//! user fences written on the VM's queue of user-fence writes (see [`UserFenceWrites`]), so
-//! that the next job does not wait for the writes. On a GPU page fault a job of a fault-mode VM has the fault handled and resumes;
+//! user fences written by its VM's work item (see [`UserFenceWrites`]), so that the next job
+//! does not wait for the writes. On a GPU page fault a job of a fault-mode VM has the fault handled and resumes;
 //! in the other modes the fault ends it with `EFAULT`. A job of a VM being destroyed ends with
 //! `ECANCELED` at its next slice (or while it waits for its input fences); so does a job
 //! submitted before the VM's process exited. A job whose input fence signalled with an error
@@ -63,7 +63,7 @@ pub(crate) struct Job {
     /// is dropped unrun, its fence is cancelled.
     signaller: Cell<Option<FenceSignaller>>,
     /// The user fences, written when the job ends, after its fence signalled.
-    user_fences: Cell<Option<Pin<KBox<UserFenceWrites>>>>,
+    user_fences: Cell<Option<KBox<UserFenceWrites>>>,
     /// Set when the submission failed after the fence was made: the job signals it, in turn.
     failed: Cell<Option<Error>>,
     /// The job's submission index in its VM.
@@ -83,7 +83,7 @@ impl Job {
         cmds: KVec<Command>,
         owner: bool,
         inputs: Dependencies,
-        user_fences: Option<Pin<KBox<UserFenceWrites>>>,
+        user_fences: Option<KBox<UserFenceWrites>>,
         timeout_ms: u32,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
@@ -238,7 +238,7 @@ impl WorkItem for Job {
             },
         };
         // After the fence, and not here: writing user memory may fault pages in.
-        if let Some(writes) = user_fences {
+        if let Some(mut writes) = user_fences {
             writes.set_result(result);
             this.vm.write_user_fences(writes);
         }

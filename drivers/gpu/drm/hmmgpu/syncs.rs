@@ -9,21 +9,17 @@
 //! cannot fail.
 
 use crate::file::read_array;
-use core::cell::Cell;
 use kernel::{
     alloc::flags::GFP_KERNEL_ACCOUNT,
     bindings,
     dma_fence::Fence,
     drm,
     drm::syncobj::{FenceChain, SyncObj},
-    impl_has_work,
     mm::user_fence::{UserFence, UserFenceQueue},
-    new_work,
     prelude::*,
     sync::Arc,
     types::ARef,
     uapi,
-    workqueue::{Work, WorkItem},
 };
 
 /// A sync object to signal with the work's fence.
@@ -148,25 +144,20 @@ impl Syncs {
     }
 }
 
-/// The user fences of a job, written once it has ended on its VM's queue of user-fence writes
-/// ([`crate::vm::Vm::write_user_fences`]), one job after another.
+/// The user fences of a job, written once it has ended by its VM's work item on the device's
+/// queue ([`crate::vm::Vm::write_user_fences`]), in the order the VM's jobs ended.
 ///
 /// Not by the job's worker: a write may fault, which takes the mmap lock, and an invalidation
 /// that holds it for writing (an `mprotect()` of the fence's page, say) may be waiting for the
 /// VM's next job, queued behind the worker. Allocated at submission, so that ending a job
-/// allocates nothing.
-#[pin_data]
+/// allocates nothing: the VM links the writes it has to do through [`UserFenceWrites::next`].
 pub(crate) struct UserFenceWrites {
-    #[pin]
-    work: Work<UserFenceWrites>,
-    fences: Cell<KVec<UserFence>>,
+    fences: KVec<UserFence>,
     /// The job's result, written as each fence's error.
-    result: Cell<Result>,
+    result: Result,
     queue: Arc<UserFenceQueue>,
-}
-
-impl_has_work! {
-    impl HasWork<Self> for UserFenceWrites { self.work }
+    /// The next writes in the VM's list.
+    pub(crate) next: Option<KBox<UserFenceWrites>>,
 }
 
 impl UserFenceWrites {
@@ -174,32 +165,41 @@ impl UserFenceWrites {
     pub(crate) fn new(
         fences: KVec<UserFence>,
         queue: &Arc<UserFenceQueue>,
-    ) -> Result<Option<Pin<KBox<Self>>>> {
+    ) -> Result<Option<KBox<Self>>> {
         if fences.is_empty() {
             return Ok(None);
         }
-        let writes = KBox::pin_init(
-            pin_init!(Self {
-                work <- new_work!("hmmgpu::user_fence_writes"),
-                fences: Cell::new(fences),
-                result: Cell::new(Ok(())),
+        let writes = KBox::new(
+            Self {
+                fences,
+                result: Ok(()),
                 queue: queue.clone(),
-            }),
+                next: None,
+            },
             GFP_KERNEL_ACCOUNT,
         )?;
         Ok(Some(writes))
     }
 
     /// Sets the result the fences are written with.
-    pub(crate) fn set_result(&self, result: Result) {
-        self.result.set(result);
+    pub(crate) fn set_result(&mut self, result: Result) {
+        self.result = result;
+    }
+
+    /// Writes the fences. May fault pages in.
+    pub(crate) fn write(mut self: KBox<Self>) {
+        let fences = core::mem::take(&mut self.fences);
+        Syncs::signal_user_fences(fences, self.result, &self.queue);
     }
 }
 
-impl WorkItem for UserFenceWrites {
-    type Pointer = Pin<KBox<UserFenceWrites>>;
-
-    fn run(this: Pin<KBox<UserFenceWrites>>) {
-        Syncs::signal_user_fences(this.fences.take(), this.result.get(), &this.queue);
+impl Drop for UserFenceWrites {
+    fn drop(&mut self) {
+        // The rest of a list, one link at a time rather than recursively.
+        let mut next = self.next.take();
+        while let Some(mut writes) = next {
+            next = writes.next.take();
+            drop(writes);
+        }
     }
 }

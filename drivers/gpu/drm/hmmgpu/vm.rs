@@ -45,10 +45,10 @@ use kernel::{
         notifier_lock::{NotifierGuard, NotifierLock},
         range_lock, Mm,
     },
-    new_fence_context, new_mutex, new_notifier_lock, new_wait_queue, new_work,
+    new_fence_context, new_mutex, new_notifier_lock, new_spinlock, new_wait_queue, new_work,
     prelude::*,
     rbtree::RBTree,
-    sync::{wait_queue::WaitQueue, Arc, Mutex},
+    sync::{wait_queue::WaitQueue, Arc, Mutex, SpinLock},
     time::Ktime,
     types::ARef,
     uapi,
@@ -150,9 +150,7 @@ pub(crate) struct Vm {
     /// The device's queue of user fences, which jobs write when they end.
     pub(crate) user_fences: Arc<UserFenceQueue>,
     queue: OwnedQueue,
-    /// Writes the jobs' user fences, in the order the jobs ended (see [`UserFenceWrites`]).
-    user_fence_writes: OwnedQueue,
-    /// The device's queue that releases stale pins.
+    /// The device's queue that releases stale pins and writes user fences.
     release_queue: Arc<OwnedQueue>,
     /// Set under the notifier lock, so that invalidations see it before queueing work.
     cancelled: AtomicBool,
@@ -163,14 +161,46 @@ pub(crate) struct Vm {
     cancel_below: AtomicU64,
     /// Releases the pins invalidations took away, soon after they did.
     #[pin]
-    release_work: Work<Vm>,
+    release_work: Work<Vm, RELEASE_WORK>,
+    /// The jobs' user fences to write, the last job's first (see [`Vm::write_user_fences`]).
+    #[pin]
+    user_fence_writes: SpinLock<Option<KBox<UserFenceWrites>>>,
+    /// Writes them.
+    #[pin]
+    user_fence_work: Work<Vm, USER_FENCE_WORK>,
 }
+
+/// The work items of a VM: the release of stale pins, and the writes of user fences.
+const RELEASE_WORK: u64 = 0;
+const USER_FENCE_WORK: u64 = 1;
 
 impl_has_work! {
-    impl HasWork<Self> for Vm { self.release_work }
+    impl HasWork<Self, RELEASE_WORK> for Vm { self.release_work }
+    impl HasWork<Self, USER_FENCE_WORK> for Vm { self.user_fence_work }
 }
 
-impl WorkItem for Vm {
+impl WorkItem<USER_FENCE_WORK> for Vm {
+    type Pointer = Arc<Vm>;
+
+    fn run(vm: Arc<Vm>) {
+        // The list is newest first: reversed, the writes go in the order the jobs ended. Jobs
+        // that end meanwhile queue the item again, which runs after this run (a work item does
+        // not run twice at once on one queue).
+        let mut newest_first = vm.user_fence_writes.lock().take();
+        let mut oldest_first = None;
+        while let Some(mut writes) = newest_first {
+            newest_first = writes.next.take();
+            writes.next = oldest_first;
+            oldest_first = Some(writes);
+        }
+        while let Some(mut writes) = oldest_first {
+            oldest_first = writes.next.take();
+            writes.write();
+        }
+    }
+}
+
+impl WorkItem<RELEASE_WORK> for Vm {
     type Pointer = Arc<Vm>;
 
     fn run(vm: Arc<Vm>) {
@@ -189,8 +219,8 @@ impl WorkItem for Vm {
 }
 
 impl Vm {
-    /// Creates a VM of the current process; its stale pins are released on `release_queue`,
-    /// its jobs' user fences written through `user_fences`.
+    /// Creates a VM of the current process; its stale pins are released, and its jobs' user
+    /// fences written (waking the waiters of `user_fences`), on `release_queue`.
     pub(crate) fn new(
         mode: Mode,
         release_queue: Arc<OwnedQueue>,
@@ -224,16 +254,13 @@ impl Vm {
                 // Jobs run in submission order, and under memory pressure: reclaim waits for
                 // their fences (through invalidations).
                 queue: OwnedQueue::new_ordered(c_str!("hmmgpu-vm"), WqFlags::MEM_RECLAIM)?,
-                // Nothing reclaim waits for: a write may itself wait for memory.
-                user_fence_writes: OwnedQueue::new_ordered(
-                    c_str!("hmmgpu-vm-ufence"),
-                    WqFlags::UNBOUND,
-                )?,
                 release_queue,
                 cancelled: AtomicBool::new(false),
                 submitted: AtomicU64::new(0),
                 cancel_below: AtomicU64::new(0),
                 release_work <- new_work!("hmmgpu::vm::release"),
+                user_fence_writes <- new_spinlock!(None, "hmmgpu::vm::user_fence_writes"),
+                user_fence_work <- new_work!("hmmgpu::vm::user_fence_writes"),
             }? Error),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -301,18 +328,27 @@ impl Vm {
         self.release_stale_pins();
     }
 
-    /// Queues the writes of a job's user fences, from its worker once it has ended. Never
-    /// allocates.
-    pub(crate) fn write_user_fences(&self, writes: Pin<KBox<UserFenceWrites>>) {
-        // An owned box: queued once, never twice.
-        self.user_fence_writes.enqueue(writes);
+    /// Has the user fences of a job written, from its worker once it has ended: on the device's
+    /// queue, after those of the jobs that ended before. Never allocates.
+    pub(crate) fn write_user_fences(self: &Arc<Self>, mut writes: KBox<UserFenceWrites>) {
+        {
+            let mut pending = self.user_fence_writes.lock();
+            writes.next = pending.take();
+            *pending = Some(writes);
+        }
+        // Already queued, or running: it looks at the list again after, in either case.
+        let _ = self
+            .release_queue
+            .enqueue::<Arc<Vm>, USER_FENCE_WORK>(self.clone());
     }
 
     /// Queues the release of stale pins, from an invalidation callback. Never allocates.
     pub(crate) fn queue_release(self: &Arc<Self>, _guard: &NotifierGuard<'_, State>) {
         if !self.cancelled() {
             // Already queued is fine: one run releases them all.
-            let _ = self.release_queue.enqueue(self.clone());
+            let _ = self
+                .release_queue
+                .enqueue::<Arc<Vm>, RELEASE_WORK>(self.clone());
         }
     }
 
