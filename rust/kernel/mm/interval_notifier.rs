@@ -645,8 +645,8 @@ impl<T: Invalidate> IntervalNotifier<T> {
 
     /// Starts a read of the CPU page table as [`IntervalNotifier::read_begin`] does, unless an
     /// invalidation of the range is running, or the notifier was inserted while any invalidation
-    /// of the address space was running and they have not all ended: then `None`, at once. For a caller that must not wait for invalidations, because one may be
-    /// waiting for it.
+    /// of the address space was running and they have not all ended: then `None`, at once. For
+    /// a caller that must not wait for invalidations, because one may be waiting for it.
     pub fn try_read_begin(&self) -> Option<ReadSeq<'_, T>> {
         let mut seq = 0;
         // SAFETY: By the type invariant the notifier is inserted; `seq` is valid for writes.

@@ -7,8 +7,8 @@
 //! yields after a budget of page accesses, so that invalidations get in and the time limit is
 //! checked), and completes: it signals its fence, with an error if it failed, then has its
 //! user fences written by its VM's work item (see [`UserFenceWrites`]), so that the next job
-//! does not wait for the writes. On a GPU page fault a job of a fault-mode VM has the fault handled and resumes;
-//! in the other modes the fault ends it with `EFAULT`. A job of a VM being destroyed ends with
+//! does not wait for the writes. On a GPU page fault a job of a fault-mode VM has the fault
+//! handled and resumes; in the other modes the fault ends it with `EFAULT`. A job of a VM being destroyed ends with
 //! `ECANCELED` at its next slice (or while it waits for its input fences); so does a job
 //! submitted before the VM's process exited. A job whose input fence signalled with an error
 //! ends with that error, unrun.
