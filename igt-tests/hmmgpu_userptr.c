@@ -22,7 +22,8 @@
  * (moved, and MREMAP_DONTUNMAP), MADV_DONTNEED of a part, munmap of one page
  * (prefault and pinned modes mirror a mapping whole or not at all), mprotect
  * and MADV_DONTFORK; and pinned mode's charge to RLIMIT_MEMLOCK. Userptrs and
- * GEM objects of 5 GiB, read and written past 4 GiB, and arguments past 4 GiB.
+ * GEM objects of 5 GiB, read and written past 4 GiB, and arguments past 4 GiB;
+ * a 5 GiB object cannot be made resident whole where memory is short.
  *
  * A job that touches an address no GPU mapping allows ends with -EFAULT,
  * which its fence reports (through a sync_file's status), or in fault mode
@@ -2203,6 +2204,54 @@ static void test_huge_gem(uint32_t mode)
 }
 
 /*
+ * Where less than 5 GiB of memory is available, a CPU mapping of a 5 GiB GEM
+ * object (of its offset, or of a dma-buf exported from it) and a binding of
+ * all of it would make more pages resident than there is memory for: each
+ * fails with -ENOMEM at once, having allocated nothing (shmem does not grow),
+ * rather than take the guest's memory and call the OOM killer on bystanders.
+ * A window of it still binds, and the GPU writes it.
+ */
+static void test_huge_gem_no_room(void)
+{
+	long shmem_before, shmem_after;
+	struct ctx c;
+	uint32_t bo;
+	int dmabuf;
+	void *ptr;
+
+	require_huge();
+	igt_require_f(meminfo_kb("MemAvailable") < (long)(HUGE_SIZE >> 10),
+		      "5 GiB fits in the available memory\n");
+	ctx_init(&c, vm_modes & DRM_HMMGPU_VM_MODE_FAULT ? DRM_HMMGPU_VM_MODE_FAULT :
+		 DRM_HMMGPU_VM_MODE_PREFAULT, page);
+	shmem_before = meminfo_kb("Shmem");
+	bo = hmmgpu_gem_create(c.fd, HUGE_SIZE);
+
+	ptr = mmap(NULL, page, PROT_READ, MAP_SHARED, c.fd, hmmgpu_gem_mmap_offset(c.fd, bo));
+	igt_assert_f(ptr == MAP_FAILED && errno == ENOMEM,
+		     "mmap of the object: %s\n", ptr == MAP_FAILED ? strerror(errno) : "mapped");
+	igt_assert_eq(drmPrimeHandleToFD(c.fd, bo, DRM_CLOEXEC, &dmabuf), 0);
+	ptr = mmap(NULL, page, PROT_READ, MAP_SHARED, dmabuf, 0);
+	igt_assert_f(ptr == MAP_FAILED && errno == ENOMEM,
+		     "mmap of its dma-buf: %s\n", ptr == MAP_FAILED ? strerror(errno) : "mapped");
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA,
+				       HUGE_SIZE, 0), -ENOMEM);
+	shmem_after = meminfo_kb("Shmem");
+	igt_info("shmem: %ld KiB before, %ld KiB after\n", shmem_before, shmem_after);
+	igt_assert_f(shmem_after - shmem_before < 64 * 1024,
+		     "the refused calls made %ld KiB resident\n", shmem_after - shmem_before);
+
+	huge_bind(&c, bo, HUGE_SIZE - SZ_2M, SZ_2M);
+	igt_assert_eq(gpu_write64(&c, HUGE_VA + HUGE_SIZE - 8, huge_value(HUGE_SIZE - 8, 8)), 0);
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + HUGE_SIZE - 8),
+			  word_sum(huge_value(HUGE_SIZE - 8, 8)));
+
+	close(dmabuf);
+	gem_close(c.fd, bo);
+	ctx_fini(&c);
+}
+
+/*
  * The CPU maps a 5 GiB GEM object, writes past 4 GiB and reads it back, and
  * the GPU, through a window bound at offset 4 GiB, reads what it wrote. A CPU
  * mapping makes the whole object resident: only where memory allows.
@@ -3602,6 +3651,14 @@ igt_main
 		require_vm();
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_huge_gem(m->flags);
+	}
+
+	igt_describe("Where less than 5 GiB is available, mapping a 5 GiB GEM object (or its "
+		     "dma-buf) and binding all of it fail with -ENOMEM at once, allocating "
+		     "nothing; a window of it still binds and works.");
+	igt_subtest("huge-gem-no-room") {
+		require_vm();
+		test_huge_gem_no_room();
 	}
 
 	igt_describe("The CPU maps a 5 GiB GEM object and writes past 4 GiB; it reads it back "

@@ -101,6 +101,12 @@ bool rust_helper_drm_page_is_ram(struct page *page)
 	return page && pfn_valid(page_to_pfn(page)) && !is_zone_device_page(page);
 }
 
+/* How many pages of the shmem file of GEM object @obj are resident (in its page cache). */
+unsigned long rust_helper_drm_gem_shmem_resident_pages(struct drm_gem_object *obj)
+{
+	return READ_ONCE(obj->filp->f_mapping->nrpages);
+}
+
 /*
  * Reads page @index of the shmem file of GEM object @obj in (allocating it, or
  * swapping it in) and returns it with a reference on its folio, or an ERR_PTR.

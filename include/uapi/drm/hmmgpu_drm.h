@@ -21,7 +21,10 @@ extern "C" {
  * GPU page tables, mirrors of userptr mappings, queued jobs (their command
  * buffers, syncs and fences) and sync objects (DRM_IOCTL_SYNCOBJ_CREATE). At
  * the cgroup's limit such a call fails with -ENOMEM (the OOM killer may run
- * first, as for any charge). Page tables go when the mappings that needed them
+ * first, as for any charge, except for the pages of GEM objects, whose
+ * allocations fail instead). A call that would make more of a GEM object's
+ * pages resident than the memory available fails with -ENOMEM at once (see
+ * struct drm_hmmgpu_gem_create). Page tables go when the mappings that needed them
  * go, but for a few spare tables per VM (at most 64 per level) kept for the
  * next bind. Besides, these limits hold, each with its own error: 64 VMs per
  * file (-ENOSPC), DRM_HMMGPU_PARAM_GEM_MAX_SIZE per object (-EINVAL),
@@ -139,10 +142,15 @@ struct drm_hmmgpu_get_param {
  * DRM_HMMGPU_PARAM_GEM_MAX_SIZE, else the call fails with -EINVAL.
  *
  * Creation allocates none of the object's pages. A CPU mapping of the object
- * (mmap() of its offset) makes all of its pages resident, whatever the size of
- * the mapping, until the object's last CPU mapping goes; a binding
- * (DRM_IOCTL_HMMGPU_VM_BIND) only the pages it binds, while it is bound. An
- * object larger than memory can be bound in windows, not mapped by the CPU.
+ * (mmap() of its offset, or of a dma-buf exported from it) makes all of its
+ * pages resident, whatever the size of the mapping, until the object's last CPU
+ * mapping goes; a binding (DRM_IOCTL_HMMGPU_VM_BIND) only the pages it binds,
+ * while it is bound. An object larger than memory can be bound in windows, not
+ * mapped by the CPU: a CPU mapping, a binding, or a device's pin of an export,
+ * that would make more pages resident than the memory available (MemAvailable
+ * in /proc/meminfo, the object's pages already resident aside) fails with
+ * -ENOMEM before it allocates any; one for which memory runs out meanwhile
+ * fails with -ENOMEM too, having released what it allocated.
  */
 struct drm_hmmgpu_gem_create {
 	/** @size: In, the object's size in bytes. */
@@ -458,7 +466,9 @@ struct drm_hmmgpu_sync {
  * (-EBUSY). A userptr of another process, or a userptr bound by another
  * process than the VM's (a child holding the file), gives -EFAULT; in pinned
  * mode, the errors of pinning (-EFAULT for a page not mapped, -ENOMEM past
- * RLIMIT_MEMLOCK). A mapping of a read-only userptr is read-only.
+ * RLIMIT_MEMLOCK). A window of a GEM object whose pages would not fit in
+ * the memory available gives -ENOMEM (see struct drm_hmmgpu_gem_create). A
+ * mapping of a read-only userptr is read-only.
  *
  * DRM_HMMGPU_VM_BIND_UNMAP removes whatever is mapped in [@va, @va + @size),
  * splitting mappings that lie partly outside; @handle, @flags and @offset

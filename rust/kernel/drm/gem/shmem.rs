@@ -16,7 +16,7 @@ use crate::{
     prelude::*,
     types::{ARef, Opaque},
 };
-use core::{mem, ops::Deref, pin::Pin, ptr, ptr::NonNull};
+use core::{ffi::c_int, mem, ops::Deref, pin::Pin, ptr, ptr::NonNull};
 
 /// The data a driver keeps per GEM object.
 ///
@@ -112,8 +112,9 @@ impl<T: DriverObject> Object<T> {
     ///
     /// # Errors
     ///
-    /// `EINVAL` when the window is empty or not inside the object; `ENOMEM` and the errors of
-    /// reading the pages in from shmem; `EOPNOTSUPP` for an import whose scatter list does not
+    /// `EINVAL` when the window is empty or not inside the object; `ENOMEM` when the pages of the
+    /// window not yet resident are more than the memory available (see [`funcs`]), and the
+    /// errors of reading the pages in from shmem; `EOPNOTSUPP` for an import whose scatter list does not
     /// consist of whole pages of system RAM (device memory, or `CONFIG_DMABUF_DEBUG`, which
     /// hides the pages from importers).
     pub fn pin_pages(this: &ARef<Self>, first: usize, count: usize) -> Result<PinnedPages<T>> {
@@ -137,6 +138,8 @@ impl<T: DriverObject> Object<T> {
                 own: false,
             });
         }
+        // SAFETY: The object is live and not imported.
+        unsafe { check_room(&raw mut (*shmem).base, count) }?;
         // INVARIANT: `pages` only grows by pages read in with a reference, in order from
         // `first`; dropping `pins` on error releases those read so far.
         let mut pins = PinnedPages {
@@ -180,18 +183,108 @@ impl<T: DriverObject> Object<T> {
     }
 }
 
+/// Fails with `ENOMEM` if making `count` pages of `obj` resident would take more memory than the
+/// system has available (`si_mem_available()`), the object's pages already resident aside.
+///
+/// The object's pages are charged to the memory cgroup of the caller that makes them resident,
+/// and their allocations fail rather than call the OOM killer (the shmem helpers give the file
+/// `__GFP_RETRY_MAYFAIL`). But while one call takes the last free pages for an object that cannot
+/// fit, the allocations of other processes find none, and to the OOM killer an object's pages
+/// are no process's: it kills bystanders. So a call that cannot fit fails before it starts.
+///
+/// # Safety
+///
+/// `obj` must be a live shmem-backed object that is not an import (it has its shmem file).
+unsafe fn check_room(obj: *mut bindings::drm_gem_object, count: usize) -> Result {
+    // SAFETY: As the caller promised, `obj` has its shmem file.
+    let resident = unsafe { bindings::drm_gem_shmem_resident_pages(obj) };
+    // SAFETY: FFI call without requirements.
+    let available = unsafe { bindings::si_mem_available() }.max(0) as usize;
+    if count.saturating_sub(resident as usize) > available {
+        return Err(ENOMEM);
+    }
+    Ok(())
+}
+
+/// [`check_room`] for the whole of `obj`, unless it is an import: its pages are the exporter's.
+///
+/// # Safety
+///
+/// `obj` must be a live shmem-backed object.
+unsafe fn check_room_whole(obj: *mut bindings::drm_gem_object) -> Result {
+    // SAFETY: `obj` is live; `import_attach` is set at import and constant, `size` at
+    // initialisation.
+    let (import, size) = unsafe { (!(*obj).import_attach.is_null(), (*obj).size) };
+    if import {
+        return Ok(());
+    }
+    // SAFETY: Not an import: the object has its shmem file.
+    unsafe { check_room(obj, size >> bindings::PAGE_SHIFT) }
+}
+
+/// `drm_gem_object_funcs.mmap`: a CPU mapping makes the whole object resident.
+///
+/// # Safety
+///
+/// Called by the DRM core with a live shmem-backed object and the VMA being mapped.
+unsafe extern "C" fn mmap_callback(
+    obj: *mut bindings::drm_gem_object,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: As the DRM core promises.
+    match unsafe { check_room_whole(obj) } {
+        // SAFETY: As the DRM core promises.
+        Ok(()) => unsafe { bindings::drm_gem_shmem_object_mmap(obj, vma) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `drm_gem_object_funcs.pin`: an importer's pin makes the whole object resident.
+///
+/// # Safety
+///
+/// Called by the DRM core with a live shmem-backed object, its reservation lock held.
+unsafe extern "C" fn pin_callback(obj: *mut bindings::drm_gem_object) -> c_int {
+    // SAFETY: As the DRM core promises.
+    match unsafe { check_room_whole(obj) } {
+        // SAFETY: As the DRM core promises.
+        Ok(()) => unsafe { bindings::drm_gem_shmem_object_pin(obj) },
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `drm_gem_object_funcs.vmap`: a kernel mapping makes the whole object resident.
+///
+/// # Safety
+///
+/// Called by the DRM core with a live shmem-backed object, its reservation lock held, and a map
+/// to fill in.
+unsafe extern "C" fn vmap_callback(
+    obj: *mut bindings::drm_gem_object,
+    map: *mut bindings::iosys_map,
+) -> c_int {
+    // SAFETY: As the DRM core promises.
+    match unsafe { check_room_whole(obj) } {
+        // SAFETY: As the DRM core promises.
+        Ok(()) => unsafe { bindings::drm_gem_shmem_object_vmap(obj, map) },
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// The function table of shmem-backed objects with data `T`: the shmem helpers' functions
-/// (`drm_gem_shmem_funcs`), with a `free` that drops `T`.
+/// (`drm_gem_shmem_funcs`), with a `free` that drops `T`, and a CPU mapping, a pin or a kernel
+/// mapping of the whole object that fails with `ENOMEM` at once when its pages not yet resident
+/// are more than the memory available (see [`check_room`]).
 pub const fn funcs<T: DriverObject>() -> ObjectFuncs<Object<T>> {
     ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
         free: Some(Object::<T>::free_callback),
         print_info: Some(bindings::drm_gem_shmem_object_print_info),
-        pin: Some(bindings::drm_gem_shmem_object_pin),
+        pin: Some(pin_callback),
         unpin: Some(bindings::drm_gem_shmem_object_unpin),
         get_sg_table: Some(bindings::drm_gem_shmem_object_get_sg_table),
-        vmap: Some(bindings::drm_gem_shmem_object_vmap),
+        vmap: Some(vmap_callback),
         vunmap: Some(bindings::drm_gem_shmem_object_vunmap),
-        mmap: Some(bindings::drm_gem_shmem_object_mmap),
+        mmap: Some(mmap_callback),
         vm_ops: &raw const bindings::drm_gem_shmem_vm_ops,
         // SAFETY: All-zeroes is a valid `drm_gem_object_funcs`: `None` callbacks.
         ..unsafe { mem::zeroed() }
