@@ -45,6 +45,8 @@
  *   an mprotect that waits for a job, with the mmap lock held, while the
  *   kernel's write of the user fence of the job before it waits for the mmap
  *   lock: the writes do not hold up the next job.
+ * - user-fence-order: the user fences of a VM's jobs are written in the
+ *   order the jobs end, even when a write waits and others queue behind it.
  * - exit-during-user-fence: a process exits while its job's worker is held
  *   writing the job's user fence; the worker drops the address space last,
  *   and the job queued behind it still ends.
@@ -2245,6 +2247,108 @@ static void test_user_fence_write_during_invalidation(uint32_t mode)
 }
 
 /*
+ * user-fence-order (every mode): the user fences of a VM's jobs are written in
+ * the order the jobs end, so a value that grows from job to job at one
+ * address never goes back. Job 1's write waits for the test (userfaultfd),
+ * jobs 2..ORDER_JOBS, with the values 2..ORDER_JOBS at the same address, end
+ * meanwhile, and a last one writes a mark at a second address. Served, the
+ * writes queued behind job 1's go in one batch: job 1's, 2, ..., ORDER_JOBS,
+ * then the mark. Once the mark is seen, one more job's fence is written by a
+ * later batch, so every write of the first batch is done: the value must
+ * read ORDER_JOBS. Written newest first, it would read 2.
+ */
+#define ORDER_JOBS	16
+
+static void test_user_fence_order(uint32_t mode)
+{
+	struct drm_hmmgpu_vm_stats stats;
+	struct drm_hmmgpu_sync sync;
+	struct drm_hmmgpu_cmd cmd;
+	struct hmmgpu_user_fence *uf;
+	volatile uint64_t *mark;
+	uint32_t vm, bo;
+	int test_fd, uffd;
+	uint64_t addr;
+	char *zeroes;
+
+	require_uffd();
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	uf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	igt_assert(uf != MAP_FAILED);
+	uffd = uffd_register_missing(uf, page);
+	mark = (volatile uint64_t *)map_anon(page);
+	mark[0] = mark[1] = 0;
+
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+
+	/* Job 1: its fence's write faults and waits for the test. */
+	hmmgpu_cmd_write64(&cmd, BO_VA, 1);
+	sync = hmmgpu_sync_user_fence(&uf->value, 1, NULL);
+	hmmgpu_exec(test_fd, &(struct drm_hmmgpu_exec){ .vm_id = vm,
+			.cmds = to_user_pointer(&cmd), .cmd_count = 1,
+			.syncs = to_user_pointer(&sync), .num_syncs = 1 });
+	addr = uffd_next_fault(uffd);
+	igt_assert_f(addr == to_user_pointer(uf), "no fault on the user fence's page\n");
+
+	/* Jobs 2..ORDER_JOBS at the same address, then the mark, then one without fences. */
+	for (uint64_t i = 2; i <= ORDER_JOBS + 2; i++) {
+		struct drm_hmmgpu_exec exec = { .vm_id = vm, .cmds = to_user_pointer(&cmd),
+						.cmd_count = 1 };
+
+		hmmgpu_cmd_write64(&cmd, BO_VA, i);
+		if (i <= ORDER_JOBS)
+			sync = hmmgpu_sync_user_fence(&uf->value, i, NULL);
+		else
+			sync = hmmgpu_sync_user_fence(&mark[0], 1, NULL);
+		if (i <= ORDER_JOBS + 1) {
+			exec.syncs = to_user_pointer(&sync);
+			exec.num_syncs = 1;
+		}
+		hmmgpu_exec(test_fd, &exec);
+	}
+	/*
+	 * Jobs run one at a time: once the last has ended, every earlier one has
+	 * queued its writes (bounded by the subtest's limit).
+	 */
+	for (;;) {
+		hmmgpu_vm_stats(test_fd, vm, &stats);
+		igt_assert_eq_u64(stats.jobs_failed, 0);
+		if (stats.jobs_done == ORDER_JOBS + 2)
+			break;
+		usleep(1000);
+	}
+	igt_assert_eq_u64(mark[0], 0);
+
+	zeroes = calloc(1, page);
+	igt_assert(zeroes);
+	uffd_serve(uffd, addr, zeroes);
+	free(zeroes);
+	igt_assert_eq(__hmmgpu_wait_user_fence(test_fd, &mark[0], 1, ~0ull,
+					       DRM_HMMGPU_WAIT_EQ, JOB_WAIT_NS), 0);
+
+	/* A write queued now is written after the whole batch the mark was in. */
+	hmmgpu_cmd_write64(&cmd, BO_VA, 0);
+	sync = hmmgpu_sync_user_fence(&mark[1], 1, NULL);
+	hmmgpu_exec(test_fd, &(struct drm_hmmgpu_exec){ .vm_id = vm,
+			.cmds = to_user_pointer(&cmd), .cmd_count = 1,
+			.syncs = to_user_pointer(&sync), .num_syncs = 1 });
+	igt_assert_eq(__hmmgpu_wait_user_fence(test_fd, &mark[1], 1, ~0ull,
+					       DRM_HMMGPU_WAIT_EQ, JOB_WAIT_NS), 0);
+	igt_assert_f(uf->value == ORDER_JOBS,
+		     "the user fence reads %" PRIu64 " after jobs wrote 1..%d in turn\n",
+		     (uint64_t)uf->value, ORDER_JOBS);
+
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, bo);
+	close(uffd);
+	igt_assert_eq(munmap((void *)mark, page), 0);
+	igt_assert_eq(munmap(uf, page), 0);
+	drm_close_driver(test_fd);
+}
+
+/*
  * publish-during-invalidation (prefault, pinned): mapping Y is mirrored;
  * mapping X is invalid (its memory was unmapped, then mapped again from a
  * userfaultfd). A job J1 on a GEM object waits for gate 1. Then:
@@ -3682,6 +3786,15 @@ igt_main
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_user_fence_write_during_invalidation, m->flags,
 				    TEST_LIMIT_S);
+	}
+
+	igt_describe("The user fences of a VM's jobs are written in the order the jobs end: "
+		     "values 1..N at one address, the first write held (userfaultfd) while "
+		     "the rest queue, read N once every write is done.");
+	igt_subtest_with_dynamic("user-fence-order") {
+		require_uffd();
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			run_bounded(test_user_fence_order, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("A child sharing the file exits while the worker of its job is held "

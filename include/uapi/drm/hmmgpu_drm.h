@@ -405,7 +405,10 @@ struct drm_hmmgpu_vm_destroy {
  * Jobs of fault-mode VMs have no fence: signalling a sync object from one
  * fails with -EOPNOTSUPP; they may wait for sync objects, and signal user
  * fences. User fences can be signalled in every mode and for binds: the kernel
- * writes them after the work's fence, if any, signalled. @addr (and
+ * writes them after the work's fence, if any, signalled. Those of a VM's
+ * jobs are written in the order the jobs end, which is their submission
+ * order, so a value that grows from job to job at one address never goes
+ * back; a bind writes its own before it returns. @addr (and
  * @error_addr, if non-zero) must be 8-byte aligned (-EINVAL) and in the user
  * address space (-EFAULT); if the kernel cannot write them when the work is
  * done (the memory was unmapped, or the process exited), they are not
