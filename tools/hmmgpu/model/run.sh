@@ -9,6 +9,7 @@
 #
 # Usage: run.sh [TESTNAME]
 #   HMMGPU_MODEL_BOUND=N|none  the preemption bound of the three-thread tests
+#   HMMGPU_MODEL_FRESH=1       run even if these inputs passed before
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,24 @@ cargo=${CARGO:-$(command -v cargo || echo "${CARGO_HOME:-$HOME/.cargo}/bin/cargo
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hmmgpu/model-target}
 mkdir -p "$CARGO_TARGET_DIR"
 log=$CARGO_TARGET_DIR/run.log
+
+# The result of a run is a function of its inputs (loom explores every
+# interleaving within the bound, in the same order each time): a run that
+# passed is not repeated for the same sources, toolchain, bound and arguments.
+# HMMGPU_MODEL_FRESH=1 runs it regardless.
+top=$(cd "$here/../../.." && pwd)
+key=$( (cd "$top" && cat tools/hmmgpu/model/Cargo.toml tools/hmmgpu/model/Cargo.lock \
+		tools/hmmgpu/model/src/*.rs tools/hmmgpu/model/tests/*.rs \
+		rust/kernel/mm/range_lock/protocol.rs rust/kernel/mm/invalidated/protocol.rs \
+		"$here/run.sh"
+	"${RUSTC:-rustc}" -vV; "$cargo" -V
+	echo "bound=${HMMGPU_MODEL_BOUND:-} args=$*") 2>&1 | sha1sum | cut -c1-16)
+passed_file=$CARGO_TARGET_DIR/passed/$key
+if [ "${HMMGPU_MODEL_FRESH:-0}" != 1 ] && [ -s "$passed_file" ]; then
+	echo "$(cat "$passed_file") (cached: these inputs passed on" \
+		"$(date -r "$passed_file" '+%F %R'); HMMGPU_MODEL_FRESH=1 runs it again)"
+	exit 0
+fi
 
 start=$SECONDS
 "$cargo" test --release --locked --manifest-path "$here/Cargo.toml" "$@" -- --nocapture > "$log" 2>&1
@@ -28,7 +47,9 @@ ignored=$(sed -nE 's/^test result: .* ([0-9]+) ignored.*/\1/p' "$log" | awk '{ n
 runs=$(sed -nE 's/.*: ([0-9]+) interleavings.*/\1/p' "$log" | awk '{ n += $1 } END { print n + 0 }')
 if [ $status -eq 0 ] && [ "$passed" -gt 0 ]; then
 	[ "$ignored" -gt 0 ] && ignored=" ($ignored ignored)" || ignored=
-	echo "range lock model: $passed tests passed$ignored, $runs interleavings, ${took} s"
+	line="range lock model: $passed tests passed$ignored, $runs interleavings, ${took} s"
+	mkdir -p "${passed_file%/*}" && echo "$line" > "$passed_file"
+	echo "$line"
 	exit 0
 fi
 # The failed checks, with what happened before them, or the build error.
