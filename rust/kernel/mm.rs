@@ -201,6 +201,63 @@ impl Deref for MmWithUser {
     }
 }
 
+/// An [`MmWithUser`] whose `mm_users` reference is given up with `mmput_async()`
+/// ([`MmWithUser::put_async`]), made by [`MmWithUser::into_mmput_async`].
+///
+/// For a driver that keeps a process's address space alive while it works on it, where its
+/// process may exit meanwhile: dropping the last user would tear the address space down in the
+/// driver's context, running the release of its notifiers, whose callbacks may wait for what that
+/// context holds (a lock, or a job not queued yet) and never return. A workqueue tears it down
+/// instead. However the reference goes, early returns included.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::MmWithUser};
+///
+/// kunit::vm_mmap(4096, bindings::PROT_READ)?;
+/// let mm = MmWithUser::into_mmput_async(MmWithUser::current().ok_or(EINVAL)?);
+/// // An `MmWithUser` still: its address space can be locked, as the current task's.
+/// drop(mm.mmap_read_lock());
+/// drop(mm);
+/// assert!(MmWithUser::current().is_some());
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// Values of this type are referenced through a live `mm_users` reference.
+#[repr(transparent)]
+pub struct MmWithUserAsync {
+    mm: MmWithUser,
+}
+
+// SAFETY: `mm_users` is counted by `mmget`/`mmput_async`, which any thread may call.
+unsafe impl AlwaysRefCounted for MmWithUserAsync {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is live, so `mm_users` is not zero.
+        unsafe { bindings::mmget(self.as_raw()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up a reference it owned.
+        unsafe { bindings::mmput_async(obj.as_ref().as_raw()) };
+    }
+}
+
+// SAFETY: See `Mm`.
+unsafe impl Send for MmWithUserAsync {}
+// SAFETY: See `Mm`.
+unsafe impl Sync for MmWithUserAsync {}
+
+impl Deref for MmWithUserAsync {
+    type Target = MmWithUser;
+
+    fn deref(&self) -> &MmWithUser {
+        &self.mm
+    }
+}
+
 impl MmWithUser {
     /// Gives up `this` with `mmput_async()`: when it was the last user, the address space is
     /// torn down by a workqueue, not by the caller. For code that may hold what that teardown's
@@ -223,6 +280,15 @@ impl MmWithUser {
         let mm = ARef::into_raw(this);
         // SAFETY: The `mm_users` reference `this` owned is given up here, once.
         unsafe { bindings::mmput_async(mm.as_ref().as_raw()) };
+    }
+
+    /// Turns `this` into an [`MmWithUserAsync`]: the same `mm_users` reference, given up with
+    /// `mmput_async()` when dropped.
+    pub fn into_mmput_async(this: ARef<Self>) -> ARef<MmWithUserAsync> {
+        let mm = ARef::into_raw(this);
+        // SAFETY: `MmWithUserAsync` is a transparent wrapper of `MmWithUser`, whose `mm_users`
+        // reference the new `ARef` takes over from `this`.
+        unsafe { ARef::from_raw(mm.cast()) }
     }
 
     /// The address space of the current task with `mm_users` taken, or `None` for a kernel thread

@@ -43,7 +43,7 @@ use kernel::{
         interval_notifier::IntervalNotifier,
         invalidated::Invalidated,
         notifier_lock::{NotifierGuard, NotifierLock},
-        range_lock, Mm,
+        range_lock, Mm, MmWithUser, MmWithUserAsync,
     },
     new_fence_context, new_mutex, new_notifier_lock, new_spinlock, new_wait_queue, new_work,
     prelude::*,
@@ -273,10 +273,19 @@ impl Vm {
     /// happens, not only when both paths happen to run.
     fn prime_lockdep(&self) {
         let _bindings = self.bindings.lock();
-        if let Some(mm) = self.mm.mmget_not_zero() {
+        if let Some(mm) = self.mm_user() {
             let _mmap = mm.mmap_read_lock();
             range_lock::prime_lockdep(|| drop(self.state.lock()));
         }
+    }
+
+    /// The VM's process's address space, kept alive while the result is: `None` once it is
+    /// gone. Given up with `mmput_async()`: its process may exit meanwhile, and tearing the
+    /// address space down here would release the mirrors' notifiers, whose callbacks wait for
+    /// the VM's last job, which may be the very job being submitted, not queued yet (the fuzzer
+    /// found a submission hung so), or need `bindings`, held by binds and submissions.
+    pub(crate) fn mm_user(&self) -> Option<ARef<MmWithUserAsync>> {
+        self.mm.mmget_not_zero().map(MmWithUser::into_mmput_async)
     }
 
     /// Whether the current process owns the VM.
@@ -529,7 +538,7 @@ impl Vm {
         size: u64,
         write: bool,
     ) -> Result<Pin<KBox<IntervalNotifier<Mirror>>>> {
-        let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
+        let mm = self.mm_user().ok_or(EFAULT)?;
         let mirror = Mirror::new(self, va, cpu, size, write);
         let n = KBox::pin_init(
             IntervalNotifier::new(&mm, cpu, size as usize, self.range_locks, mirror),

@@ -64,7 +64,7 @@ impl Coherence for Pinned {
     /// Pins the new mirror's pages and maps them, so that a bind fails if they cannot be
     /// pinned.
     fn bind(&self, vm: &Vm, n: &IntervalNotifier<Mirror>) -> Result {
-        let mm = vm.mm.mmget_not_zero().ok_or(EFAULT)?;
+        let mm = vm.mm_user().ok_or(EFAULT)?;
         // Made for the first round that holds the range.
         let mut waiters = KVec::new();
         for round in 0..MAX_ROUNDS {
@@ -126,7 +126,7 @@ impl Coherence for Pinned {
         round: &mut Round<'_>,
     ) -> Result<bool> {
         // Only the VM's process pins, so its address space is alive when it does.
-        let mm = vm.mm.mmget_not_zero().filter(|_| round.owner);
+        let mm = vm.mm_user().filter(|_| round.owner);
         // Pins invalidations took away still count against `RLIMIT_MEMLOCK`: release them
         // before pinning again, rather than wait for the worker.
         vm.release_stale_pins();

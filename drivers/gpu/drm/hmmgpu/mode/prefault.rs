@@ -45,7 +45,7 @@ impl Coherence for Prefault {
                 ranges.push(Mirror::range(n)?, GFP_KERNEL_ACCOUNT)?;
             }
         }
-        let Some(mm) = vm.mm.mmget_not_zero() else {
+        let Some(mm) = vm.mm_user() else {
             // The address space is gone: nothing to mirror, jobs that touch the mirrors fault.
             return Ok(vm.finish(b, &mut vm.state.lock(), round));
         };
