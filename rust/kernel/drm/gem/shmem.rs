@@ -114,9 +114,9 @@ impl<T: DriverObject> Object<T> {
     ///
     /// `EINVAL` when the window is empty or not inside the object; `ENOMEM` when the pages of the
     /// window not yet resident are more than the memory available (see [`funcs`]), and the
-    /// errors of reading the pages in from shmem; `EOPNOTSUPP` for an import whose scatter list does not
-    /// consist of whole pages of system RAM (device memory, or `CONFIG_DMABUF_DEBUG`, which
-    /// hides the pages from importers).
+    /// errors of reading the pages in from shmem; `EOPNOTSUPP` for an import whose scatter list
+    /// does not consist of whole pages of system RAM (device memory, or `CONFIG_DMABUF_DEBUG`,
+    /// which hides the pages from importers).
     pub fn pin_pages(this: &ARef<Self>, first: usize, count: usize) -> Result<PinnedPages<T>> {
         let shmem = this.obj.get();
         // SAFETY: `size` is set when the object is initialised and constant afterwards.
@@ -274,7 +274,9 @@ unsafe extern "C" fn vmap_callback(
 /// The function table of shmem-backed objects with data `T`: the shmem helpers' functions
 /// (`drm_gem_shmem_funcs`), with a `free` that drops `T`, and a CPU mapping, a pin or a kernel
 /// mapping of the whole object that fails with `ENOMEM` at once when its pages not yet resident
-/// are more than the memory available (see [`check_room`]).
+/// are more than the memory available (`si_mem_available()`): making them resident would leave
+/// other processes no memory, and the OOM killer, to which an object's pages are nobody's, would
+/// kill them.
 pub const fn funcs<T: DriverObject>() -> ObjectFuncs<Object<T>> {
     ObjectFuncs::from_raw(bindings::drm_gem_object_funcs {
         free: Some(Object::<T>::free_callback),
