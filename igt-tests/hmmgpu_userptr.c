@@ -2213,6 +2213,7 @@ static void test_huge_gem(uint32_t mode)
  */
 static void test_huge_gem_no_room(void)
 {
+	const struct hmmgpu_vm_mode *m;
 	long shmem_before, shmem_after;
 	struct ctx c;
 	uint32_t bo;
@@ -2236,6 +2237,14 @@ static void test_huge_gem_no_room(void)
 		     "mmap of its dma-buf: %s\n", ptr == MAP_FAILED ? strerror(errno) : "mapped");
 	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA,
 				       HUGE_SIZE, 0), -ENOMEM);
+	/* Binding a GEM object is the same in every mode: so is the refusal. */
+	for_each_hmmgpu_vm_mode(c.fd, m) {
+		uint32_t vm = hmmgpu_vm_create(c.fd, m->flags);
+
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0, HUGE_VA,
+					       HUGE_SIZE, 0), -ENOMEM);
+		hmmgpu_vm_destroy(c.fd, vm);
+	}
 	shmem_after = meminfo_kb("Shmem");
 	igt_info("shmem: %ld KiB before, %ld KiB after\n", shmem_before, shmem_after);
 	igt_assert_f(shmem_after - shmem_before < 64 * 1024,

@@ -277,9 +277,7 @@ impl MmWithUser {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn put_async(this: ARef<Self>) {
-        let mm = ARef::into_raw(this);
-        // SAFETY: The `mm_users` reference `this` owned is given up here, once.
-        unsafe { bindings::mmput_async(mm.as_ref().as_raw()) };
+        drop(Self::into_mmput_async(this));
     }
 
     /// Turns `this` into an [`MmWithUserAsync`]: the same `mm_users` reference, given up with

@@ -21,11 +21,10 @@ extern "C" {
  * GPU page tables, mirrors of userptr mappings, queued jobs (their command
  * buffers, syncs and fences) and sync objects (DRM_IOCTL_SYNCOBJ_CREATE). At
  * the cgroup's limit such a call fails with -ENOMEM (the OOM killer may run
- * first, as for any charge, except for the pages of GEM objects, whose
- * allocations fail instead). A call that would make more of a GEM object's
+ * first, as for any charge). A call that would make more of a GEM object's
  * pages resident than the memory available fails with -ENOMEM at once (see
- * struct drm_hmmgpu_gem_create). Page tables go when the mappings that needed them
- * go, but for a few spare tables per VM (at most 64 per level) kept for the
+ * struct drm_hmmgpu_gem_create). Page tables go when the mappings that needed
+ * them go, but for a few spare tables per VM (at most 64 per level) kept for the
  * next bind. Besides, these limits hold, each with its own error: 64 VMs per
  * file (-ENOSPC), DRM_HMMGPU_PARAM_GEM_MAX_SIZE per object (-EINVAL),
  * max_mappings mappings per VM (-ENOSPC), HMMGPU_CMD_MAX_COUNT commands per
@@ -149,8 +148,7 @@ struct drm_hmmgpu_get_param {
  * mapped by the CPU: a CPU mapping, a binding, or a device's pin of an export,
  * that would make more pages resident than the memory available (MemAvailable
  * in /proc/meminfo, the object's pages already resident aside) fails with
- * -ENOMEM before it allocates any; one for which memory runs out meanwhile
- * fails with -ENOMEM too, having released what it allocated.
+ * -ENOMEM before it allocates any, in every VM mode.
  */
 struct drm_hmmgpu_gem_create {
 	/** @size: In, the object's size in bytes. */
