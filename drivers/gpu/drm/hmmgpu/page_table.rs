@@ -111,13 +111,19 @@ pub(crate) struct Translation {
 }
 
 /// One table of the page table: 512 entries and, above level 0, the tables they point to.
+///
+/// # Invariants
+///
+/// `valid` is the number of non-zero `entries`: a table whose count is zero needs no zeroing
+/// (a 4 KiB table that a 2 MiB entry replaces, a table kept as a spare).
 struct Table {
     entries: [u64; ENTRIES],
     next: [Option<KBox<Table>>; ENTRIES],
+    valid: usize,
 }
 
-// SAFETY: All-zeroes is a valid `Table`: zero entries are invalid, and `None` is the all-zeroes
-// `Option<KBox<_>>` (the null-pointer niche).
+// SAFETY: All-zeroes is a valid `Table`: zero entries are invalid, `None` is the all-zeroes
+// `Option<KBox<_>>` (the null-pointer niche), and no entry is valid, as a count of zero says.
 unsafe impl Zeroable for Table {}
 
 impl Table {
@@ -125,6 +131,27 @@ impl Table {
         // Zeroed in place: a table is 8 KiB, too large for the stack. Charged to the process's
         // memory cgroup: userspace decides how many there are.
         KBox::init(init::zeroed(), GFP_KERNEL_ACCOUNT)
+    }
+
+    /// Writes `entry` at `slot`.
+    fn set(&mut self, slot: usize, entry: u64) {
+        let old = core::mem::replace(&mut self.entries[slot], entry);
+        // INVARIANT: The count follows the entry from zero to non-zero and back.
+        match (old != 0, entry != 0) {
+            (false, true) => self.valid += 1,
+            (true, false) => self.valid -= 1,
+            _ => {}
+        }
+    }
+
+    /// Makes every entry zero, writing them only if one is not (binds and unbinds of huge
+    /// pages then never write 4 KiB of zeroes for a table that has them already).
+    fn zero_entries(&mut self) {
+        if self.valid != 0 {
+            self.entries = [0; ENTRIES];
+            // INVARIANT: No entry is valid now.
+            self.valid = 0;
+        }
     }
 }
 
@@ -178,8 +205,8 @@ fn salvage(mut table: KBox<Table>, spare: &mut KVec<KBox<Table>>) -> usize {
             count += salvage(child, spare);
         }
     }
-    // Cleared with their mappings already; a spare must be all zero whatever left it.
-    table.entries = [0; ENTRIES];
+    // Cleared with their mappings already, mostly; a spare must be all zero whatever left it.
+    table.zero_entries();
     if let Err(table) = crate::vm::push_within_capacity(spare, table) {
         drop(table);
     }
@@ -411,7 +438,7 @@ impl PageTable {
             // A 2 MiB entry replaces the 4 KiB entries below it, which stay reserved for when it
             // is cleared.
             if let Some(small) = upper.next[huge_slot].as_deref_mut() {
-                small.entries = [0; ENTRIES];
+                small.zero_entries();
             }
         } else if upper.entries[huge_slot] & HUGE != 0 {
             // A 4 KiB entry cannot go under a 2 MiB one: clear that first.
@@ -429,7 +456,7 @@ impl PageTable {
         if size == PageSize::Huge {
             entry |= HUGE;
         }
-        table.entries[slot] = entry;
+        table.set(slot, entry);
         self.entries_written[size.level()] += 1;
         Ok(())
     }
@@ -461,8 +488,9 @@ impl PageTable {
             return 0;
         };
         let mut count = 0;
-        let mut take = |e: &mut u64, size: PageSize| {
-            let entry = core::mem::take(e);
+        let mut take = |table: &mut Table, slot: usize, size: PageSize| {
+            let entry = table.entries[slot];
+            table.set(slot, 0);
             count += 1;
             cleared(Translation {
                 phys: entry & ADDR_MASK,
@@ -476,13 +504,13 @@ impl PageTable {
             if let Some(table) = self.table_mut(addr, HUGE_LEVEL) {
                 let slot = index(addr, HUGE_LEVEL);
                 if table.entries[slot] & HUGE != 0 {
-                    take(&mut table.entries[slot], PageSize::Huge);
+                    take(table, slot, PageSize::Huge);
                 } else if let Some(small) = table.next[slot].as_deref_mut() {
                     let mut a = addr;
                     while a < core::cmp::min(end, next_2m) {
-                        let e = &mut small.entries[index(a, 0)];
-                        if *e & VALID != 0 {
-                            take(e, PageSize::Small);
+                        let slot = index(a, 0);
+                        if small.entries[slot] & VALID != 0 {
+                            take(small, slot, PageSize::Small);
                         }
                         a += SZ_4K;
                     }
@@ -778,6 +806,33 @@ mod tests {
         // And everything can be reserved again.
         pt.reserve(va, size)?;
         assert_eq!(pt.tables(), all);
+        Ok(())
+    }
+
+    #[test]
+    fn tables_that_go_with_entries_left_are_kept_all_zero() -> Result {
+        let mut pt = PageTable::new()?;
+        // A 2 MiB entry and a 4 KiB one, left in place when their tables go.
+        pt.reserve(VA, 2 * SZ_2M)?;
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        put(
+            &mut pt,
+            VA + SZ_2M + SZ_4K,
+            0x1000,
+            PageSize::Small,
+            Perm::RW,
+        )?;
+        // Levels 2 and 1, and two at level 0.
+        assert_eq!(pt.prune(VA, 2 * SZ_2M, |_, _| false), 4);
+        assert_eq!(pt.spare_tables(), 4);
+        for t in pt.spare.iter() {
+            assert!(t.valid == 0 && t.entries.iter().all(|&e| e == 0));
+        }
+        // Reused, they map nothing.
+        pt.reserve(VA, 2 * SZ_2M)?;
+        assert_eq!(pt.spare_tables(), 0);
+        assert!(pt.translate(VA, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(VA + SZ_2M + SZ_4K, false) == Err(GpuFault::NotMapped));
         Ok(())
     }
 
