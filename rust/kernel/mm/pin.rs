@@ -288,16 +288,29 @@ impl<'a> PinnedFrames<'a> {
     /// consecutive pages of one folio (so their frames are consecutive too).
     ///
     /// Compares `struct page` pointers only, and looks up one folio: a tight loop over the
-    /// pins, for a driver that maps a huge page with one entry.
+    /// pins, for a driver that maps a huge page with one entry. The loop gathers the
+    /// differences eight pointers at a time and tests them once per eight: no branch per page.
     pub fn contiguous(&self, i: usize, n: usize) -> Option<usize> {
         let pages = self.pages.get(i..i.checked_add(n)?)?;
         let first = *pages.first()?;
-        let mut next = first;
-        for &page in pages {
-            if page != next {
+        let step = size_of::<bindings::page>();
+        let mut expected = first as usize;
+        let mut chunks = pages.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut diff = 0;
+            for (k, &page) in chunk.iter().enumerate() {
+                diff |= (page as usize) ^ expected.wrapping_add(k * step);
+            }
+            if diff != 0 {
                 return None;
             }
-            next = next.wrapping_add(1);
+            expected = expected.wrapping_add(8 * step);
+        }
+        for &page in chunks.remainder() {
+            if page as usize != expected {
+                return None;
+            }
+            expected = expected.wrapping_add(step);
         }
         let pfn = self.pfn(i)?;
         // `pfn` looked the folio up, or found it looked up.

@@ -699,6 +699,27 @@ mod tests {
             frames.contiguous(first_huge + 7, 9),
             Some(pfn(first_huge + 7))
         );
+        // One page in the middle of the huge page replaced (the CPU maps the rest of the folio
+        // with 4 KiB entries): the block is not one run, its parts on either side are.
+        let hole = first_huge + 300;
+        drop(pinned);
+        let mm = MmWithUser::current().ok_or(EINVAL)?;
+        // SAFETY: `mm` holds `mm_users`; the page is in the test's mapping.
+        let zapped = unsafe {
+            bindings::do_madvise(
+                mm.as_raw(),
+                (addr + hole * PAGE_SIZE) as _,
+                PAGE_SIZE,
+                bindings::MADV_DONTNEED as _,
+            )
+        };
+        assert_eq!(zapped, 0);
+        let pinned = PinnedPages::pin_longterm(addr, len - 8 * PAGE_SIZE, true)?;
+        let frames = pinned.frames();
+        assert_eq!(frames.contiguous(first_huge, block), None);
+        assert_eq!(frames.contiguous(hole - 7, 8), None);
+        assert!(frames.contiguous(first_huge, 300).is_some());
+        assert!(frames.contiguous(hole + 1, 211).is_some());
         Ok(())
     }
 
