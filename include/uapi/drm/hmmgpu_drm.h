@@ -24,9 +24,9 @@ extern "C" {
  * first, as for any charge). A call that would make more of a GEM object's
  * pages resident than the memory available fails with -ENOMEM at once (see
  * struct drm_hmmgpu_gem_create). Page tables go when the mappings that needed
- * them go, but for a few spare tables per VM (at most 64 per level) kept for the
- * next bind. Besides, these limits hold, each with its own error: 64 VMs per
- * file (-ENOSPC), DRM_HMMGPU_PARAM_GEM_MAX_SIZE per object (-EINVAL),
+ * them go, but for a few spare tables per VM (at most 64, 8 KiB each) kept for
+ * the next bind. Besides, these limits hold, each with its own error: 64 VMs
+ * per file (-ENOSPC), DRM_HMMGPU_PARAM_GEM_MAX_SIZE per object (-EINVAL),
  * max_mappings mappings per VM (-ENOSPC), HMMGPU_CMD_MAX_COUNT commands per
  * job, HMMGPU_MAX_SYNCS syncs per job or bind and HMMGPU_VM_BIND_MAX_OPS
  * operations per bind (-EINVAL), and RLIMIT_MEMLOCK for pinned pages
@@ -578,16 +578,17 @@ struct drm_hmmgpu_vm_bind {
  * signalled with an error ends with that error, unrun.
  *
  * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a
- * command buffer that does not decode, more than HMMGPU_MAX_SYNCS syncs, a
- * sync that is not valid (see struct drm_hmmgpu_sync), too long a timeout,
- * or a @cmd_count of 0 or more than HMMGPU_CMD_MAX_COUNT; -EOPNOTSUPP for a
- * sync object to signal from a fault-mode VM; in pinned mode, -ENOMEM when pages an invalidation unpinned cannot be pinned
- * again within RLIMIT_MEMLOCK (nothing is queued); -EFAULT when the arrays
- * cannot be read. In prefault and pinned modes a submission mirrors again the
- * userptr mappings invalidated since the last one, and publishes its job only
- * once none is being invalidated: it may wait for an invalidation that waits
- * for the VM's last job (-EINTR or -ERESTARTSYS if a signal interrupts that),
- * and fails with -EAGAIN when invalidations keep overtaking it.
+ * command buffer that does not decode, more than HMMGPU_MAX_SYNCS syncs, a sync
+ * that is not valid (see struct drm_hmmgpu_sync), too long a timeout, or a
+ * @cmd_count of 0 or more than HMMGPU_CMD_MAX_COUNT; -EOPNOTSUPP for a sync
+ * object to signal from a fault-mode VM; in pinned mode, -ENOMEM when pages an
+ * invalidation unpinned cannot be pinned again within RLIMIT_MEMLOCK, or the
+ * page tables they need cannot be allocated (nothing is queued); -EFAULT when
+ * the arrays cannot be read. In prefault and pinned modes a submission mirrors
+ * again the userptr mappings invalidated since the last one, and publishes its
+ * job only once none is being invalidated: it may wait for an invalidation that
+ * waits for the VM's last job (-EINTR or -ERESTARTSYS if a signal interrupts
+ * that), and fails with -EAGAIN when invalidations keep overtaking it.
  */
 struct drm_hmmgpu_exec {
 	/** @vm_id: In, the VM. */

@@ -12,6 +12,7 @@ use crate::{
     pins::Pins,
 };
 use kernel::{
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     bindings,
     mm::{frame::Frame, hmm::Valid, pin::PinnedFrames},
     prelude::*,
@@ -44,7 +45,73 @@ pub(crate) fn map_pins(pt: &mut PageTable, va: u64, pins: &Pins, write: bool) ->
         return Ok(());
     };
     let npages = pins.pages().len();
-    write_frames(pt, va, npages, true, &PinFrames { frames, write })
+    let huge = pins.huge_blocks().filter(|h| h.va == va);
+    // INVARIANT: The pins' blocks were found from them, at `va`.
+    write_frames(
+        pt,
+        va,
+        npages,
+        true,
+        &PinFrames {
+            frames,
+            write,
+            huge,
+        },
+    )
+}
+
+/// No huge page starts the block.
+const NO_HUGE: usize = usize::MAX;
+
+/// Which 2 MiB blocks of GPU addresses pins mapped from `va` fill with one huge page, found once
+/// before their entries are written: the tables of 4 KiB entries are then reserved only for the
+/// other blocks, and [`map_pins`] does not look at the pins again.
+pub(crate) struct HugeBlocks {
+    /// The GPU address of the first page.
+    va: u64,
+    /// The index of the first page at a 2 MiB boundary of GPU addresses.
+    first: usize,
+    /// For each block the pins cover whole, from `first`: the frame of its first page if its
+    /// 512 pages are one aligned run of a folio, else [`NO_HUGE`].
+    pfns: KVVec<usize>,
+}
+
+impl HugeBlocks {
+    /// Finds the blocks of the `frames` mapped from `va`.
+    pub(crate) fn find(va: u64, frames: &PinnedFrames<'_>, npages: usize) -> Result<Self> {
+        let first = ((SZ_2M - va % SZ_2M) % SZ_2M / SZ_4K) as usize;
+        let blocks = npages.saturating_sub(first) / HUGE_PAGES;
+        let mut pfns = KVVec::with_capacity(blocks, GFP_KERNEL_ACCOUNT)?;
+        for k in 0..blocks {
+            let pfn = frames
+                .block(first + k * HUGE_PAGES, HUGE_PAGES)
+                .map(|f| f.pfn())
+                .filter(|pfn| pfn % HUGE_PAGES == 0);
+            pfns.push(pfn.unwrap_or(NO_HUGE), GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(Self { va, first, pfns })
+    }
+
+    /// The frame of the huge page that fills the block starting at page `i`, if one does.
+    fn pfn(&self, i: usize) -> Option<usize> {
+        let k = i.checked_sub(self.first)?;
+        if k % HUGE_PAGES != 0 {
+            return None;
+        }
+        self.pfns
+            .get(k / HUGE_PAGES)
+            .copied()
+            .filter(|&pfn| pfn != NO_HUGE)
+    }
+
+    /// Whether the block of GPU addresses at `block` (2 MiB-aligned) needs a table of 4 KiB
+    /// entries: unless a huge page fills it.
+    pub(crate) fn needs_small(&self, block: u64) -> bool {
+        let Some(offset) = block.checked_sub(self.va) else {
+            return true;
+        };
+        self.pfn((offset / SZ_4K) as usize).is_none()
+    }
 }
 
 const HUGE_PAGES: usize = (SZ_2M / SZ_4K) as usize;
@@ -114,10 +181,16 @@ impl<'a> FrameSource<'a> for SnapshotFrames<'a, '_> {
     }
 }
 
-/// The frames of pinned pages, writable if `write` (and pinned for writing).
+/// The frames of pinned pages, writable if `write` (and pinned for writing), and the blocks
+/// huge pages fill, if found beforehand.
+///
+/// # Invariants
+///
+/// `huge`, if any, was found from the pins of `frames`, at the GPU address they are mapped from.
 struct PinFrames<'a> {
     frames: PinnedFrames<'a>,
     write: bool,
+    huge: Option<&'a HugeBlocks>,
 }
 
 impl<'a> PinFrames<'a> {
@@ -134,8 +207,16 @@ impl<'a> FrameSource<'a> for PinFrames<'a> {
         Some(self.limit(self.frames.frame(i)?))
     }
 
-    /// Pins say which pages are consecutive pages of one folio by their `struct page`s alone.
+    /// Pins say which pages are consecutive pages of one folio by their `struct page`s alone,
+    /// as [`HugeBlocks`] found them.
     fn huge_block(&self, i: usize) -> Option<Frame<'a>> {
+        if let Some(huge) = self.huge {
+            let pfn = huge.pfn(i)?;
+            let writable = self.frames.frame(i)?.is_writable();
+            // SAFETY: By the type invariant `huge` was found from these pins, which hold the 512
+            // pages of the run from `pfn`, pinned for writing if `writable`, for `'a`.
+            return Some(self.limit(unsafe { Frame::new_unchecked(pfn, writable, HUGE_ORDER) }));
+        }
         let first = self.limit(self.frames.block(i, HUGE_PAGES)?);
         (first.pfn() % HUGE_PAGES == 0).then_some(first)
     }
@@ -210,6 +291,51 @@ mod tests {
     fn frame_rw(pfn: u64, write: bool) -> Option<Frame<'static>> {
         // SAFETY: These tests only translate addresses, never access them.
         Some(unsafe { Frame::new_unchecked(pfn as usize, write, 0) })
+    }
+
+    #[test]
+    fn huge_blocks_found_from_pins_map_as_the_pins_do() -> Result {
+        use kernel::{kunit, mm::pin::PinnedPages};
+        let (two_m, four_k) = (SZ_2M as usize, SZ_4K as usize);
+        // Huge pages where the mapping allows: the pins start 5 pages before a 2 MiB boundary
+        // and cover two huge pages whole.
+        let base = kunit::vm_mmap(4 * two_m, bindings::PROT_READ | bindings::PROT_WRITE)?;
+        let addr = ((base + two_m - 1) & !(two_m - 1)) + two_m - 5 * four_k;
+        let npages = 2 * HUGE_PAGES + 10;
+        let pins = PinnedPages::pin_longterm(addr, npages * four_k, true)?;
+        // At GPU addresses with the CPU's offset in 2 MiB, and with another.
+        for (va, aligned) in [
+            (VA + SZ_2M - 5 * SZ_4K, true),
+            (VA + SZ_2M - 4 * SZ_4K, false),
+        ] {
+            let huge = HugeBlocks::find(va, &pins.frames(), npages)?;
+            // The first and last blocks are partial, the two between are huge pages if aligned.
+            assert!(huge.needs_small(VA) && huge.needs_small(VA + 3 * SZ_2M));
+            assert_eq!(huge.needs_small(VA + SZ_2M), !aligned);
+            assert_eq!(huge.needs_small(VA + 2 * SZ_2M), !aligned);
+            // The entries written from the blocks found are those the pins give when looked at.
+            let (mut ours, mut theirs) = (table(4 * SZ_2M)?, table(4 * SZ_2M)?);
+            // INVARIANT: `huge` is found from these pins at `va`, or none.
+            let frames = |huge| PinFrames {
+                frames: pins.frames(),
+                write: true,
+                huge,
+            };
+            write_frames(&mut ours, va, npages, true, &frames(Some(&huge)))?;
+            write_frames(&mut theirs, va, npages, true, &frames(None))?;
+            for size in [PageSize::Small, PageSize::Huge] {
+                assert_eq!(ours.entries_written(size), theirs.entries_written(size));
+            }
+            assert_eq!(
+                ours.entries_written(PageSize::Huge),
+                if aligned { 2 } else { 0 }
+            );
+            for i in 0..npages as u64 {
+                let at = va + i * SZ_4K;
+                assert!(ours.translate(at, true) == theirs.translate(at, true));
+            }
+        }
+        Ok(())
     }
 
     #[test]

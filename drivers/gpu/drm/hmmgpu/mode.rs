@@ -23,7 +23,7 @@ use crate::{
     invalidated::{self, Outcome, Round},
     mappings::Mappings,
     mirror::{self, Mirror},
-    page_table::PageTable,
+    page_table::{PageTable, Small},
     vm::{State, Vm},
 };
 use kernel::{
@@ -84,6 +84,12 @@ pub(crate) trait Coherence: Sync {
     /// on the invalidated list: a submission mirrors it before its job may run.
     fn new_mirror(&self, m: &Mirror, guard: &mut NotifierGuard<'_, State>) {
         invalidated::mark_invalid(m, guard);
+    }
+
+    /// The tables of 4 KiB entries a bind reserves for a userptr mapping: by default all, so
+    /// that its entries can be written under the notifier lock whatever pages the CPU maps.
+    fn small_tables(&self) -> Small<'static> {
+        Small::All
     }
 
     /// Called when `DRM_HMMGPU_VM_BIND_MAP` binds mirror `n`, with `bindings` held; an error

@@ -249,6 +249,27 @@ fn prune_level(
     freed
 }
 
+/// Which 2 MiB blocks of a range a reservation gives a table of 4 KiB entries.
+#[derive(Clone, Copy)]
+pub(crate) enum Small<'a> {
+    /// Every block: any entry of the range can then be written.
+    All,
+    /// None: only 2 MiB entries can be written, in blocks the range covers whole.
+    None,
+    /// The blocks (by the address of any byte of theirs) for which the function says so.
+    Where(&'a dyn Fn(u64) -> bool),
+}
+
+impl Small<'_> {
+    fn wants(self, addr: u64) -> bool {
+        match self {
+            Small::All => true,
+            Small::None => false,
+            Small::Where(f) => f(addr & !(SZ_2M - 1)),
+        }
+    }
+}
+
 /// A GPU page table.
 ///
 /// Its owner keeps this promise, on which the engine's accesses rely: every valid entry maps a
@@ -295,16 +316,18 @@ impl PageTable {
     /// [`Self::map`] can then write any entry of the range without allocating.
     #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
     pub(crate) fn reserve(&mut self, va: u64, size: u64) -> Result {
-        let mut pool = TablePool::alloc(self.tables_needed(va, size)?)?;
-        self.reserve_from(va, size, &mut pool)
+        let mut pool = TablePool::alloc(self.tables_needed(va, size, Small::All)?)?;
+        self.reserve_from(va, size, Small::All, &mut pool)
     }
 
     /// Visits the table slots that entries of `[va, va + size)` need, from the top, with
-    /// `fill` called on each missing one; it returns false to stop.
+    /// `fill` called on each missing one; it returns false to stop. The tables of 4 KiB
+    /// entries are those `small` asks for.
     fn walk_slots(
         &mut self,
         va: u64,
         size: u64,
+        small: Small<'_>,
         mut fill: impl FnMut(&mut Option<KBox<Table>>) -> bool,
     ) -> Result {
         let end = Self::check_range(va, size)?;
@@ -312,6 +335,9 @@ impl PageTable {
         while addr < end {
             let mut table: &mut Table = &mut self.root;
             for level in (1..LEVELS).rev() {
+                if level == HUGE_LEVEL && !small.wants(addr) {
+                    break;
+                }
                 let slot = &mut table.next[index(addr, level)];
                 if slot.is_none() && !fill(slot) {
                     break;
@@ -328,7 +354,7 @@ impl PageTable {
     }
 
     /// The number of tables [`Self::reserve_from`] needs for `[va, va + size)`.
-    pub(crate) fn tables_needed(&self, va: u64, size: u64) -> Result<usize> {
+    pub(crate) fn tables_needed(&self, va: u64, size: u64, small: Small<'_>) -> Result<usize> {
         let end = Self::check_range(va, size)?;
         let mut missing = 0;
         // The last table counted at each level, by the address bits above it: addresses only
@@ -338,6 +364,9 @@ impl PageTable {
         while addr < end {
             let mut table: Option<&Table> = Some(&self.root);
             for level in (1..LEVELS).rev() {
+                if level == HUGE_LEVEL && !small.wants(addr) {
+                    break;
+                }
                 let present = table.and_then(|t| t.next[index(addr, level)].as_deref());
                 let key = addr >> (12 + 9 * level);
                 if present.is_none() && last_upper[level] != key {
@@ -352,16 +381,23 @@ impl PageTable {
     }
 
     /// Links in, from `pool`, the tables that entries of `[va, va + size)` need, so that
-    /// [`Self::map`] can then write any entry of the range. Never allocates.
+    /// [`Self::map`] can then write any entry of the range (of the 2 MiB blocks `small` asks
+    /// for; 2 MiB entries elsewhere). Never allocates.
     ///
     /// # Errors
     ///
     /// `EINVAL` for a bad range; `ENOMEM` when the pool runs out.
-    pub(crate) fn reserve_from(&mut self, va: u64, size: u64, pool: &mut TablePool) -> Result {
+    pub(crate) fn reserve_from(
+        &mut self,
+        va: u64,
+        size: u64,
+        small: Small<'_>,
+        pool: &mut TablePool,
+    ) -> Result {
         let mut short = false;
         let mut spare = core::mem::take(&mut self.spare);
         // Spare tables are all zero (entries and links): fit for any level.
-        let result = self.walk_slots(va, size, |slot| {
+        let result = self.walk_slots(va, size, small, |slot| {
             match pop(&mut spare).or_else(|| pool.take()) {
                 Some(table) => {
                     *slot = Some(table);
@@ -798,7 +834,7 @@ mod tests {
         // What stays: one table per level on the kept mapping's path.
         assert_eq!(pt.tables(), 3);
         assert_eq!(freed, all - 3);
-        assert_eq!(pt.tables_needed(kept.0, SZ_2M)?, 0);
+        assert_eq!(pt.tables_needed(kept.0, SZ_2M, Small::All)?, 0);
         put(&mut pt, kept.0, 0x1000, PageSize::Small, Perm::RW)?;
         // Nothing needs anything any more.
         assert_eq!(pt.prune(0, VA_END, |_, _| false), 3);
@@ -849,9 +885,9 @@ mod tests {
         assert_eq!(pt.prune(va, size, |_, _| false), 10);
         assert_eq!(pt.tables(), 0);
         assert_eq!(pt.spare_tables(), 10);
-        assert_eq!(pt.tables_needed(va, size)?, 10);
+        assert_eq!(pt.tables_needed(va, size, Small::All)?, 10);
         let mut none = TablePool::alloc(0)?;
-        pt.reserve_from(va, size, &mut none)?;
+        pt.reserve_from(va, size, Small::All, &mut none)?;
         assert_eq!(pt.tables(), 10);
         assert_eq!(pt.spare_tables(), 0);
         // The reused tables are empty: nothing translates until mapped.
@@ -860,6 +896,37 @@ mod tests {
         put(&mut pt, va + SZ_4K, 0x5000, PageSize::Small, Perm::RW)?;
         let t = pt.translate_for(va + SZ_4K, true, true);
         assert!(t.map(|t| t.phys) == Ok(0x5000));
+        Ok(())
+    }
+
+    #[test]
+    fn reservations_can_leave_out_the_tables_of_4k_entries() -> Result {
+        let mut pt = PageTable::new()?;
+        // 8 MiB from VA: upper tables alone, then the table of the third block only.
+        let size = 4 * SZ_2M;
+        assert_eq!(pt.tables_needed(VA, size, Small::None)?, 2);
+        assert_eq!(pt.tables_needed(VA, size, Small::All)?, 6);
+        let mut pool = TablePool::alloc(2)?;
+        pt.reserve_from(VA, size, Small::None, &mut pool)?;
+        assert_eq!(pt.tables(), 2);
+        // 2 MiB entries can be written, 4 KiB ones cannot.
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, Perm::RW)?;
+        assert!(put(&mut pt, VA + 2 * SZ_2M, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
+        let third = |block: u64| block == VA + 2 * SZ_2M;
+        assert_eq!(pt.tables_needed(VA, size, Small::Where(&third))?, 1);
+        let mut pool = TablePool::alloc(1)?;
+        pt.reserve_from(VA, size, Small::Where(&third), &mut pool)?;
+        assert_eq!(pt.tables(), 3);
+        put(
+            &mut pt,
+            VA + 2 * SZ_2M + SZ_4K,
+            0x1000,
+            PageSize::Small,
+            Perm::RW,
+        )?;
+        assert!(put(&mut pt, VA + 3 * SZ_2M, 0x1000, PageSize::Small, Perm::RW) == Err(EINVAL));
+        let t = pt.translate(VA + 2 * SZ_2M + SZ_4K, true);
+        assert!(t.map(|t| t.phys) == Ok(0x1000));
         Ok(())
     }
 
@@ -878,13 +945,13 @@ mod tests {
         let mut pt = PageTable::new()?;
         // Three 2 MiB blocks: one table at each upper level, three at level 0.
         let size = 3 * SZ_2M;
-        assert_eq!(pt.tables_needed(VA, size)?, 5);
+        assert_eq!(pt.tables_needed(VA, size, Small::All)?, 5);
         let mut short = TablePool::alloc(4)?;
-        assert!(pt.reserve_from(VA, size, &mut short) == Err(ENOMEM));
-        let mut pool = TablePool::alloc(pt.tables_needed(VA, size)?)?;
-        pt.reserve_from(VA, size, &mut pool)?;
+        assert!(pt.reserve_from(VA, size, Small::All, &mut short) == Err(ENOMEM));
+        let mut pool = TablePool::alloc(pt.tables_needed(VA, size, Small::All)?)?;
+        pt.reserve_from(VA, size, Small::All, &mut pool)?;
         assert!(pool.take().is_none());
-        assert_eq!(pt.tables_needed(VA, size)?, 0);
+        assert_eq!(pt.tables_needed(VA, size, Small::All)?, 0);
         put(
             &mut pt,
             VA + size - SZ_4K,
@@ -894,7 +961,7 @@ mod tests {
         )?;
         // Across a 512 GiB boundary, only the missing tables count.
         let va = (1u64 << 39) - SZ_2M;
-        assert_eq!(pt.tables_needed(va, 2 * SZ_2M)?, 6);
+        assert_eq!(pt.tables_needed(va, 2 * SZ_2M, Small::All)?, 6);
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! takes them away: it hands them to the VM's chain of stale pins, without allocating, and a
 //! worker releases them outside the callback.
 
-use crate::{mirror::Mirror, page_table::SZ_4K, vm::Stats};
+use crate::{frames::HugeBlocks, mirror::Mirror, page_table::SZ_4K, vm::Stats};
 use core::sync::atomic::Ordering;
 use kernel::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec},
@@ -165,6 +165,8 @@ pub(crate) struct Pins {
     /// The next pins of the VM's chain of stale pins, so that an invalidation can hand pins over
     /// without allocating.
     next: Option<KBox<Pins>>,
+    /// The blocks huge pages fill, found from these pins by [`Pins::find_huge_blocks`].
+    huge: Option<HugeBlocks>,
 }
 
 impl Pins {
@@ -175,11 +177,28 @@ impl Pins {
                 held: Some((pages, charge)),
                 stats: stats.clone(),
                 next: None,
+                huge: None,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
         stats.pinned_pages.fetch_add(npages, Ordering::Relaxed);
         Ok(pins)
+    }
+
+    /// Finds which 2 MiB blocks of GPU addresses the pins, mapped from `va`, fill with one huge
+    /// page each (see [`HugeBlocks`]).
+    pub(crate) fn find_huge_blocks(&mut self, va: u64) -> Result {
+        let Some(frames) = self.frames() else {
+            return Ok(());
+        };
+        let huge = HugeBlocks::find(va, &frames, self.pages().len())?;
+        self.huge = Some(huge);
+        Ok(())
+    }
+
+    /// The blocks [`Pins::find_huge_blocks`] found, if it was called.
+    pub(crate) fn huge_blocks(&self) -> Option<&HugeBlocks> {
+        self.huge.as_ref()
     }
 
     /// Chains `next` after these pins.

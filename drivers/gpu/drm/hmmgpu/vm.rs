@@ -25,7 +25,7 @@ use crate::{
     mappings::{self, Backing, Mapping, Mappings, Room},
     mirror::Mirror,
     mode::{Completion, Mode},
-    page_table::{PageSize, PageTable, TablePool, SZ_2M, SZ_4K},
+    page_table::{PageSize, PageTable, Small, TablePool, SZ_2M, SZ_4K},
     pins::Pins,
     syncs::UserFenceWrites,
     userptr::UserptrObject,
@@ -416,19 +416,23 @@ impl Vm {
         published.map(|()| fence)
     }
 
-    /// Allocates the page-table tables `[va, va + size)` needs and links them in.
-    fn reserve(&self, va: u64, size: u64) -> Result {
+    /// Allocates the page-table tables `[va, va + size)` needs, those of 4 KiB entries where
+    /// `small` asks for them, and links them in. Called with `bindings` held.
+    pub(crate) fn reserve(&self, va: u64, size: u64, small: Small<'_>) -> Result {
         let needed = {
             let guard = self.state.lock();
             // Tables freed before are taken first.
             guard
                 .pt
-                .tables_needed(va, size)?
+                .tables_needed(va, size, small)?
                 .saturating_sub(guard.pt.spare_tables())
         };
         let mut pool = TablePool::alloc(needed)?;
         // Tables are only added with `bindings` held, as here: the count is still right.
-        self.state.lock().pt.reserve_from(va, size, &mut pool)?;
+        self.state
+            .lock()
+            .pt
+            .reserve_from(va, size, small, &mut pool)?;
         // Unused tables are freed outside the lock.
         drop(pool);
         Ok(())
@@ -498,7 +502,7 @@ impl Vm {
                 write: !read_only,
                 backing: Backing::Bo(Bo::pin_pages(&bo, first_page, (size / SZ_4K) as usize)?),
             };
-            self.reserve(va, size)?;
+            self.reserve(va, size, Small::All)?;
             // On error nothing stays mapped.
             mapping.map_bo(&mut self.state.lock().pt)?;
             mapping
@@ -515,7 +519,7 @@ impl Vm {
             }
             let write = !read_only && !userptr.read_only();
             let cpu = userptr.start() + offset as usize;
-            self.reserve(va, size)?;
+            self.reserve(va, size, self.mode.small_tables())?;
             self.reserve_invalid(b.userptrs() + 1)?;
             let n = self.new_mirror(va, cpu, size, write)?;
             self.mode.bind(self, &n)?;

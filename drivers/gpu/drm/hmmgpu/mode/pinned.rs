@@ -18,7 +18,7 @@ use crate::{
     mappings::Mappings,
     mirror::Mirror,
     mode::Coherence,
-    page_table::PageTable,
+    page_table::{PageTable, Small},
     pins::{Pinning, Pins},
     vm::{is_timed_out, push_within_capacity, State, Stats, Vm, MAX_ROUNDS},
 };
@@ -61,6 +61,12 @@ impl Coherence for Pinned {
         n.try_read_begin()
     }
 
+    /// A bind reserves the upper tables alone: once the pages are pinned, [`reserve_small`]
+    /// adds the tables of 4 KiB entries that the pins need, none for the blocks huge pages fill.
+    fn small_tables(&self) -> Small<'static> {
+        Small::None
+    }
+
     /// Pins the new mirror's pages and maps them, so that a bind fails if they cannot be
     /// pinned.
     fn bind(&self, vm: &Vm, n: &IntervalNotifier<Mirror>) -> Result {
@@ -82,6 +88,7 @@ impl Coherence for Pinned {
                 Ok(p) => p.into_iter().next().ok_or(EINVAL)??,
                 Err(e) => return Err(e),
             };
+            reserve_small(vm, n, &mut p.pins)?;
             // Mostly nothing changed the range while it was pinned: then the pins are
             // current, with no snapshot to take and compare page by page.
             let mut guard = vm.state.lock();
@@ -163,7 +170,10 @@ impl Coherence for Pinned {
             };
             for (n, result) in mirrors.iter().zip(results) {
                 match result {
-                    Ok(p) => pinned.push((n.data().va, p), GFP_KERNEL_ACCOUNT)?,
+                    Ok(mut p) => {
+                        reserve_small(vm, n, &mut p.pins)?;
+                        pinned.push((n.data().va, p), GFP_KERNEL_ACCOUNT)?
+                    }
                     // Not mapped (any more): left cleared, jobs that touch it fault.
                     Err(_) => round.skip.push(n.data().va, GFP_KERNEL_ACCOUNT)?,
                 }
@@ -260,6 +270,19 @@ impl Coherence for Pinned {
     fn submitted(&self, vm: &Vm) {
         vm.release_stale_pins();
     }
+}
+
+/// Before the lock, with `bindings` held: finds which blocks of mirror `n` huge pages of `pins`
+/// fill, and reserves the tables of 4 KiB entries of the others, so that [`install`] can write
+/// the entries without allocating.
+fn reserve_small(vm: &Vm, n: &IntervalNotifier<Mirror>, pins: &mut Option<KBox<Pins>>) -> Result {
+    let m = n.data();
+    let Some(pins) = pins.as_deref_mut() else {
+        return Ok(());
+    };
+    pins.find_huge_blocks(m.va)?;
+    let huge = pins.huge_blocks().ok_or(EINVAL)?;
+    vm.reserve(m.va, m.size, Small::Where(&|block| huge.needs_small(block)))
 }
 
 /// Under the lock: if `check` says the pins are what the CPU maps, writes the entries from them
