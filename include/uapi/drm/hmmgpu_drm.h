@@ -582,13 +582,13 @@ struct drm_hmmgpu_vm_bind {
  * that is not valid (see struct drm_hmmgpu_sync), too long a timeout, or a
  * @cmd_count of 0 or more than HMMGPU_CMD_MAX_COUNT; -EOPNOTSUPP for a sync
  * object to signal from a fault-mode VM; in pinned mode, -ENOMEM when pages an
- * invalidation unpinned cannot be pinned again within RLIMIT_MEMLOCK, or the
- * page tables they need cannot be allocated (nothing is queued); -EFAULT when
- * the arrays cannot be read. In prefault and pinned modes a submission mirrors
- * again the userptr mappings invalidated since the last one, and publishes its
- * job only once none is being invalidated: it may wait for an invalidation that
- * waits for the VM's last job (-EINTR or -ERESTARTSYS if a signal interrupts
- * that), and fails with -EAGAIN when invalidations keep overtaking it.
+ * invalidation unpinned cannot be pinned again within RLIMIT_MEMLOCK (nothing
+ * is queued); -EFAULT when the arrays cannot be read. In prefault and pinned
+ * modes a submission mirrors again the userptr mappings invalidated since the
+ * last one, and publishes its job only once none is being invalidated: it may
+ * wait for an invalidation that waits for the VM's last job (-EINTR or
+ * -ERESTARTSYS if a signal interrupts that), and fails with -EAGAIN when
+ * invalidations keep overtaking it.
  */
 struct drm_hmmgpu_exec {
 	/** @vm_id: In, the VM. */
