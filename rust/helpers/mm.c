@@ -4,6 +4,7 @@
 #include <linux/hmm.h>
 #include <linux/kthread.h>
 #include <linux/lockdep.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
@@ -223,4 +224,30 @@ bool rust_helper_access_ok_user(const void __user *addr, unsigned long size)
 bool rust_helper_current_is_kthread(void)
 {
 	return current->flags & PF_KTHREAD;
+}
+
+/* The memory cgroup of @mm's owner, with a reference; NULL without memory cgroups. */
+struct mem_cgroup *rust_helper_mem_cgroup_of_mm(struct mm_struct *mm)
+{
+	return get_mem_cgroup_from_mm(mm);
+}
+
+void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
+{
+	mem_cgroup_put(memcg);
+}
+
+struct mem_cgroup *rust_helper_set_active_memcg(struct mem_cgroup *memcg)
+{
+	return set_active_memcg(memcg);
+}
+
+void rust_helper_mmap_write_lock(struct mm_struct *mm)
+{
+	mmap_write_lock(mm);
+}
+
+void rust_helper_mmap_write_unlock(struct mm_struct *mm)
+{
+	mmap_write_unlock(mm);
 }

@@ -34,6 +34,7 @@ pub mod hmm;
 #[cfg(CONFIG_MMU_NOTIFIER)]
 pub mod interval_notifier;
 pub mod invalidated;
+pub mod memcg;
 pub mod notifier_lock;
 pub mod pin;
 pub mod range_lock;

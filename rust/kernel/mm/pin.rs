@@ -6,7 +6,8 @@
 //! FOLL_LONGTERM` (and `FOLL_WRITE` only when the device will write), and unpins them when
 //! dropped, marking them dirty if they were pinned for writing. A pin either covers the whole
 //! range or nothing: a partial pin is undone before the error is returned. [`LockedVm`] charges
-//! pinned pages to an address space's `RLIMIT_MEMLOCK`.
+//! pinned pages to an address space's locked memory, within the `RLIMIT_MEMLOCK` of a task
+//! ([`MemlockLimit`]): the one that pins, or the one a worker pins for.
 //!
 //! The core MM refuses long-term pins it cannot honour, and the error comes back as it is:
 //! `EFAULT` for a writable shared file mapping outside shmem and hugetlbfs, `EOPNOTSUPP` for
@@ -22,6 +23,7 @@ use crate::{
     mm::{frame::Frame, Mm, MmapReadGuard},
     page::PAGE_SIZE,
     prelude::*,
+    task::Task,
     types::ARef,
 };
 use core::{cell::Cell, mem::size_of};
@@ -338,6 +340,56 @@ impl Drop for PinnedPages {
     }
 }
 
+/// Whose `RLIMIT_MEMLOCK` a [`LockedVm`] charge counts against.
+///
+/// Mostly the task that charges, as it is when it charges ([`MemlockLimit::of_charging_task`],
+/// what `account_locked_vm` does). A call that queues work which pins later, from a worker
+/// (whose own limit and capabilities are not the caller's), keeps the caller's instead
+/// ([`MemlockLimit::of_current_task`]).
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{bindings, kunit, mm::{pin::{LockedVm, MemlockLimit}, Mm}, page::PAGE_SIZE};
+///
+/// kunit::vm_mmap(PAGE_SIZE, bindings::PROT_READ)?;
+/// let mm = Mm::current().ok_or(EINVAL)?;
+/// let kept = MemlockLimit::of_current_task();
+/// // A kernel thread, such as the one running this example, may lock any amount.
+/// assert_eq!(kept.unlimited(), Some(true));
+/// assert_eq!(MemlockLimit::of_charging_task().unlimited(), None);
+/// let charge = LockedVm::charge_within(&mm, 1 << 20, &kept)?;
+/// assert_eq!(charge.pages(), 1 << 20);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct MemlockLimit {
+    /// The task whose limit counts, and whether it may go past it; `None` for the task that
+    /// charges.
+    kept: Option<(ARef<Task>, bool)>,
+}
+
+impl MemlockLimit {
+    /// The limit of the task that charges, and its `CAP_IPC_LOCK`, as they are when it does.
+    pub const fn of_charging_task() -> Self {
+        Self { kept: None }
+    }
+
+    /// The current task's limit, read at each charge, and whether it may go past it
+    /// (`CAP_IPC_LOCK`), as it is now.
+    pub fn of_current_task() -> Self {
+        // SAFETY: FFI call without requirements.
+        let unlimited = unsafe { bindings::capable(bindings::CAP_IPC_LOCK as _) };
+        Self {
+            kept: Some((ARef::from(crate::current!()), unlimited)),
+        }
+    }
+
+    /// Whether the kept task may lock memory past its limit; `None` if no task is kept.
+    pub fn unlimited(&self) -> Option<bool> {
+        self.kept.as_ref().map(|(_, unlimited)| *unlimited)
+    }
+}
+
 /// Pages charged to an address space's locked memory (`RLIMIT_MEMLOCK`), uncharged on drop.
 ///
 /// # Examples
@@ -374,8 +426,35 @@ impl LockedVm {
     ///
     /// `ENOMEM` when the charge would pass `RLIMIT_MEMLOCK` (and the task may not exceed it).
     pub fn charge(mm: &Mm, pages: usize) -> Result<Self> {
-        // SAFETY: `mm` is live.
-        to_result(unsafe { bindings::account_locked_vm(mm.as_raw(), pages as _, true) })?;
+        Self::charge_within(mm, pages, &MemlockLimit::of_charging_task())
+    }
+
+    /// Charges `pages` pages to `mm`, within `limit`.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` when the charge would pass `limit`'s `RLIMIT_MEMLOCK` (and its task may not
+    /// exceed it).
+    pub fn charge_within(mm: &Mm, pages: usize, limit: &MemlockLimit) -> Result<Self> {
+        let ret = match &limit.kept {
+            // SAFETY: `mm` is live.
+            None => unsafe { bindings::account_locked_vm(mm.as_raw(), pages as _, true) },
+            // SAFETY: `mm` is live; its mmap lock is taken for writing around the charge, as
+            // `__account_locked_vm` requires. The task is live: `limit` holds a reference.
+            Some((task, unlimited)) => unsafe {
+                bindings::mmap_write_lock(mm.as_raw());
+                let ret = bindings::__account_locked_vm(
+                    mm.as_raw(),
+                    pages as _,
+                    true,
+                    task.0.get(),
+                    *unlimited,
+                );
+                bindings::mmap_write_unlock(mm.as_raw());
+                ret
+            },
+        };
+        to_result(ret)?;
         // INVARIANT: The charge succeeded.
         Ok(Self {
             mm: mm.into(),
