@@ -19,7 +19,8 @@ extern "C" {
  * objects it made exist, is charged to the memory cgroup of the process whose
  * call allocated it: GEM objects and userptr objects, VMs, mappings and their
  * GPU page tables, mirrors of userptr mappings, queued jobs (their command
- * buffers, syncs and fences) and sync objects (DRM_IOCTL_SYNCOBJ_CREATE). At
+ * buffers, syncs and fences), queued asynchronous binds (their operations
+ * and syncs) and sync objects (DRM_IOCTL_SYNCOBJ_CREATE). At
  * the cgroup's limit such a call fails with -ENOMEM (the OOM killer may run
  * first, as for any charge). A call that would make more of a GEM object's
  * pages resident than the memory available fails with -ENOMEM at once (see
@@ -454,6 +455,12 @@ struct drm_hmmgpu_sync {
 /** DRM_HMMGPU_VM_BIND_READ_ONLY - The GPU may only read the mapping. */
 #define DRM_HMMGPU_VM_BIND_READ_ONLY	(1 << 0)
 
+/**
+ * DRM_HMMGPU_VM_BIND_ASYNC - In struct drm_hmmgpu_vm_bind's @flags: queue the
+ * bind and return at once (see struct drm_hmmgpu_vm_bind).
+ */
+#define DRM_HMMGPU_VM_BIND_ASYNC	(1 << 0)
+
 /** The most operations one DRM_IOCTL_HMMGPU_VM_BIND takes. */
 #define HMMGPU_VM_BIND_MAX_OPS		512
 
@@ -529,14 +536,43 @@ struct drm_hmmgpu_vm_bind_op {
  * index: the operations before it are done, it and those after it are not.
  * On success @failed_op is 0.
  *
- * Binds are synchronous: the call first waits for its wait syncs (among the
- * @num_syncs, at most HMMGPU_MAX_SYNCS, at @syncs; -ERESTARTSYS if a signal
- * interrupts the wait, before any operation ran), runs the operations, and
- * signals its signal syncs before it returns, even when an operation failed
- * (a sync object gets a fence signalled with that error). A wait sync that
- * signalled with an error fails the call with that error, before any
- * operation ran (@failed_op 0). Sync objects signalled by a bind can be
- * waited for by jobs, on any VM and device.
+ * A bind without DRM_HMMGPU_VM_BIND_ASYNC is synchronous: the call first
+ * waits for the asynchronous binds of the VM queued before it to be done,
+ * then for its wait syncs (among the @num_syncs, at most HMMGPU_MAX_SYNCS, at
+ * @syncs; -ERESTARTSYS if a signal interrupts either wait, before any
+ * operation ran), runs the operations, and signals its signal syncs before it
+ * returns, even when an operation failed (a sync object gets a fence
+ * signalled with that error). A wait sync that signalled with an error fails
+ * the call with that error, before any operation ran (@failed_op 0). Sync
+ * objects signalled by a bind can be waited for by jobs, on any VM and
+ * device.
+ *
+ * With DRM_HMMGPU_VM_BIND_ASYNC in @flags the call checks the bind, queues
+ * it on the VM's bind queue and returns 0 without waiting. Queued binds run
+ * one at a time, in the order they were queued, each once its wait syncs
+ * have signalled; their operations run as a synchronous bind's do, with the
+ * same errors, as the caller: in the address space of the VM's process if
+ * the caller is that process (a call that maps a userptr from another
+ * process fails with -EFAULT), charged to the memory cgroup of the caller's
+ * process and to its RLIMIT_MEMLOCK. When a queued bind is
+ * done, its user fences are written with its error at @error_addr: 0 when
+ * every operation succeeded; the error of the first operation that failed
+ * (the operations after it do not run: bind one operation per call to know
+ * which failed); the error of a wait sync that signalled with one (no
+ * operation runs); -ECANCELED when the VM was destroyed, or its file closed,
+ * before the bind ran. The signal syncs of an asynchronous bind must be user
+ * fences: a sync object to signal fails the call with -EOPNOTSUPP (the
+ * operations fault, pin and allocate memory when they run, which no dma-fence
+ * may wait for). Jobs do not wait for queued binds: wait for the bind's user
+ * fence (DRM_IOCTL_HMMGPU_WAIT_USER_FENCE) before submitting jobs that use
+ * its mappings. The call fails, with nothing queued, with the errors of
+ * checking: -ENOENT for an unknown VM, sync object or object @handle (the
+ * objects are looked up by the call and kept until the bind ran), -EINVAL
+ * for an operation or sync that is not valid in itself (an unknown @op or
+ * flag, a non-zero @pad, an unaligned, empty or out-of-range address, size or
+ * offset; see struct drm_hmmgpu_vm_bind_op and struct drm_hmmgpu_sync),
+ * -EFAULT when the arrays cannot be read, -ENOMEM. Whether a range is free,
+ * and whether an object is large enough, is found when the operation runs.
  */
 struct drm_hmmgpu_vm_bind {
 	/** @vm_id: In, the VM. */
@@ -557,8 +593,17 @@ struct drm_hmmgpu_vm_bind {
 	/** @num_syncs: In, the number of syncs at @syncs. */
 	__u32 num_syncs;
 
-	/** @failed_op: Out, the index of the operation that failed. */
+	/**
+	 * @failed_op: Out, the index of the operation that failed (synchronous
+	 * binds); 0 otherwise.
+	 */
 	__u32 failed_op;
+
+	/** @flags: In, DRM_HMMGPU_VM_BIND_ASYNC or 0. */
+	__u32 flags;
+
+	/** @pad: Must be zero. */
+	__u32 pad;
 };
 
 /** The longest a job may run, and its default, in milliseconds. */

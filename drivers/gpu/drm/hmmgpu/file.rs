@@ -3,6 +3,7 @@
 //! Open files of the device and the ioctls they serve.
 
 use crate::{
+    bind::{Op, QueuedBind},
     command,
     driver::{HmmGpuDriver, GEM_MAX_SIZE, VERSION},
     gem::Bo,
@@ -19,7 +20,7 @@ use kernel::{
     dma_fence::{Dependencies, Fence},
     drm,
     drm::gem::BaseObject,
-    mm::user_fence::Compare,
+    mm::{pin::MemlockLimit, user_fence::Compare},
     new_fence_context, new_mutex,
     page::PAGE_SIZE,
     prelude::*,
@@ -45,7 +46,7 @@ pub(crate) struct File {
     vms: Mutex<Vms>,
 }
 
-type DrmFile = drm::File<File>;
+pub(crate) type DrmFile = drm::File<File>;
 type Device = drm::Device<HmmGpuDriver>;
 
 impl drm::file::DriverFile for File {
@@ -213,13 +214,22 @@ impl File {
     }
 
     /// `DRM_IOCTL_HMMGPU_VM_BIND`: the operations in order, after the wait syncs; the signal
-    /// syncs are signalled whatever the outcome, unless a signal interrupted the wait.
+    /// syncs are signalled whatever the outcome, unless a signal interrupted the wait. Queued
+    /// instead with `DRM_HMMGPU_VM_BIND_ASYNC` (see [`crate::bind`]).
     pub(crate) fn vm_bind(
         _dev: &Device,
         args: &mut uapi::drm_hmmgpu_vm_bind,
         file: &DrmFile,
     ) -> Result<u32> {
         args.failed_op = 0;
+        let queued = match args.flags {
+            0 => false,
+            uapi::DRM_HMMGPU_VM_BIND_ASYNC => true,
+            _ => return Err(EINVAL),
+        };
+        if args.pad != 0 {
+            return Err(EINVAL);
+        }
         let vm = file.inner().vm(args.vm_id)?;
         let ops = match args.num_ops {
             0 | 1 if args.ops == 0 => {
@@ -232,6 +242,9 @@ impl File {
             }
             _ => return Err(EINVAL),
         };
+        if queued {
+            return Self::queue_bind(vm, &ops, args, file);
+        }
         let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, true)?;
         // The fence that signals the sync objects: made first, so that nothing fails once the
         // operations are done. Each bind has a timeline of its own: binds may end in any order.
@@ -245,6 +258,7 @@ impl File {
             ),
             false => None,
         };
+        vm.wait_for_binds()?;
         for fence in syncs.waits.iter() {
             fence.wait_interruptible(u64::MAX)?;
         }
@@ -253,8 +267,9 @@ impl File {
             .iter()
             .try_for_each(|f| f.contained_status().map(|_| ()));
         if result.is_ok() {
-            for (i, op) in ops.iter().enumerate() {
-                result = Self::bind_op(&vm, file, op);
+            let limit = MemlockLimit::of_charging_task();
+            for (i, raw) in ops.iter().enumerate() {
+                result = Op::read(file, raw).and_then(|op| op.run(&vm, &limit));
                 if result.is_err() {
                     args.failed_op = i as u32;
                     break;
@@ -274,21 +289,26 @@ impl File {
         result.map(|()| 0)
     }
 
-    /// One operation of `DRM_IOCTL_HMMGPU_VM_BIND`.
-    fn bind_op(vm: &Arc<Vm>, file: &DrmFile, op: &uapi::drm_hmmgpu_vm_bind_op) -> Result {
-        if op.pad != 0 {
-            return Err(EINVAL);
+    /// Queues the bind `args` of `ops` on `vm`: reads every operation and sync first, so that
+    /// nothing is queued if one cannot be.
+    fn queue_bind(
+        vm: Arc<Vm>,
+        ops: &[uapi::drm_hmmgpu_vm_bind_op],
+        args: &uapi::drm_hmmgpu_vm_bind,
+        file: &DrmFile,
+    ) -> Result<u32> {
+        let mut read = KVec::with_capacity(ops.len(), GFP_KERNEL_ACCOUNT)?;
+        for raw in ops {
+            read.push(Op::read(file, raw)?, GFP_KERNEL_ACCOUNT)?;
         }
-        match op.op {
-            uapi::DRM_HMMGPU_VM_BIND_MAP => vm.map(file, op),
-            uapi::DRM_HMMGPU_VM_BIND_UNMAP => {
-                if op.handle != 0 || op.flags != 0 || op.offset != 0 {
-                    return Err(EINVAL);
-                }
-                vm.unmap(op.va, op.size)
-            }
-            _ => Err(EINVAL),
-        }
+        // Nothing waits for a queued bind through a dma-fence: sync objects to signal are refused.
+        let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, false)?;
+        let inputs = Dependencies::new(core::mem::take(&mut syncs.waits), vm.events.clone())?;
+        let user_fences =
+            UserFenceWrites::new(core::mem::take(&mut syncs.user_fences), &vm.user_fences)?;
+        let bind = QueuedBind::new(vm.clone(), read, inputs, user_fences)?;
+        vm.queue_bind(bind)?;
+        Ok(0)
     }
 
     /// `DRM_IOCTL_HMMGPU_EXEC`.

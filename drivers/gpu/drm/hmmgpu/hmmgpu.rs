@@ -15,6 +15,7 @@
 
 use kernel::{c_str, device, drm, platform, platform::Driver, prelude::*, str::CStr};
 
+mod bind;
 mod command;
 mod driver;
 mod engine;

@@ -261,6 +261,7 @@ fn timed_out() -> Error {
     Error::from_errno(-(bindings::ETIMEDOUT as i32))
 }
 
-fn canceled() -> Error {
+/// The error of work the VM's destruction, or its process's exit, cancelled.
+pub(crate) fn canceled() -> Error {
     Error::from_errno(-(bindings::ECANCELED as i32))
 }

@@ -31,6 +31,7 @@ use kernel::{
     mm::{
         interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
         notifier_lock::NotifierGuard,
+        pin::MemlockLimit,
     },
     prelude::*,
     str::CStr,
@@ -86,6 +87,11 @@ pub(crate) trait Coherence: Sync {
         invalidated::mark_invalid(m, guard);
     }
 
+    /// Whether binds pin pages (which count against the binding task's `RLIMIT_MEMLOCK`).
+    fn pins(&self) -> bool {
+        false
+    }
+
     /// The tables of 4 KiB entries a bind reserves for a userptr mapping: by default all, so
     /// that its entries can be written under the notifier lock whatever pages the CPU maps.
     fn small_tables(&self) -> Small<'static> {
@@ -93,13 +99,14 @@ pub(crate) trait Coherence: Sync {
     }
 
     /// Called when `DRM_HMMGPU_VM_BIND_MAP` binds mirror `n`, with `bindings` held; an error
-    /// fails the bind.
-    fn bind(&self, _vm: &Vm, _n: &IntervalNotifier<Mirror>) -> Result {
+    /// fails the bind. Pages it pins count against `limit`, the bind caller's.
+    fn bind(&self, _vm: &Vm, _n: &IntervalNotifier<Mirror>, _limit: &MemlockLimit) -> Result {
         Ok(())
     }
 
     /// Called with `bindings` held for each userptr piece that an unbind leaves of a mapping:
     /// its mirror `n` is new (see [`Coherence::new_mirror`]), the mapping not split yet.
+    /// Pages it pins count against `limit`, the unbind caller's.
     /// Returns the sequence number from which the piece may keep the entries the mapping has
     /// for its range, or `None` if that range is cleared and the piece starts as a new mirror.
     ///
@@ -111,7 +118,12 @@ pub(crate) trait Coherence: Sync {
     /// may be waiting for that very job, which the caller may be about to let run. During one,
     /// and during any invalidation of the address space (a notifier inserted then counts as
     /// being invalidated until they all end), the piece starts unmapped.
-    fn split<'n>(&self, _vm: &Vm, n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
+    fn split<'n>(
+        &self,
+        _vm: &Vm,
+        n: &'n IntervalNotifier<Mirror>,
+        _limit: &MemlockLimit,
+    ) -> Option<ReadSeq<'n, Mirror>> {
         n.try_read_begin()
     }
 

@@ -15,7 +15,7 @@ use kernel::{
     mm::{
         hmm::Valid,
         interval_notifier::{IntervalNotifier, ReadSeq},
-        pin::{LockedVm, PinnedFrames, PinnedPages},
+        pin::{LockedVm, MemlockLimit, PinnedFrames, PinnedPages},
         range_lock::{self, RangeGuard, RangeWaiter},
         MmWithUser,
     },
@@ -39,7 +39,8 @@ pub(crate) struct Pinning<'w, 'n> {
 }
 
 impl<'w, 'n> Pinning<'w, 'n> {
-    /// Pins the pages of `mirrors` in `mm`, the current process's address space, each with its
+    /// Pins the pages of `mirrors` in `mm`, the current process's address space, charged within
+    /// `limit`, each with its
     /// range taken through the waiter at the same index of `waiters` if `hold` (`waiters` may
     /// be empty otherwise). Returns, for
     /// each mirror, its pinning, or `EFAULT` when its range is not mapped as the mirror needs.
@@ -58,12 +59,13 @@ impl<'w, 'n> Pinning<'w, 'n> {
     /// # Errors
     ///
     /// `EAGAIN` when a range changed while its pages were migrated for pinning; errors of
-    /// [`LockedVm::charge`] and [`PinnedPages::pin_longterm`].
+    /// [`LockedVm::charge_within`] and [`PinnedPages::pin_longterm`].
     pub(crate) fn pin_all(
         mirrors: &[&'n IntervalNotifier<Mirror>],
         mm: &MmWithUser,
         waiters: &'w mut [RangeWaiter<'_>],
         hold: bool,
+        limit: &MemlockLimit,
         stats: &Arc<Stats>,
     ) -> Result<KVVec<Result<Self>>> {
         let mut charges = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
@@ -72,7 +74,10 @@ impl<'w, 'n> Pinning<'w, 'n> {
         // Charging takes the mmap lock, and so does uncharging, on error: not under it.
         for n in mirrors {
             let pages = n.data().size as usize / SZ_4K as usize;
-            charges.push(Some(LockedVm::charge(mm, pages)?), GFP_KERNEL_ACCOUNT)?;
+            charges.push(
+                Some(LockedVm::charge_within(mm, pages, limit)?),
+                GFP_KERNEL_ACCOUNT,
+            )?;
         }
         // None is taken yet: `read_begin` may wait for an invalidation.
         for n in mirrors {

@@ -19,6 +19,7 @@
 //! Page-table tables are allocated with only `bindings` held and then linked in under `state`.
 
 use crate::{
+    bind::{Map, Object, QueuedBind},
     engine::Stop,
     gem::Bo,
     job::Job,
@@ -28,14 +29,12 @@ use crate::{
     page_table::{PageSize, PageTable, Small, TablePool, SZ_2M, SZ_4K},
     pins::Pins,
     syncs::UserFenceWrites,
-    userptr::UserptrObject,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, Allocator, KBox, KVVec, KVec, Vec},
     bindings, c_str,
     dma_fence::{Fence, FenceContext},
-    drm,
     drm::gem::BaseObject,
     impl_has_work,
     mm::user_fence::UserFenceQueue,
@@ -43,12 +42,16 @@ use kernel::{
         interval_notifier::IntervalNotifier,
         invalidated::Invalidated,
         notifier_lock::{NotifierGuard, NotifierLock},
+        pin::MemlockLimit,
         range_lock, Mm, MmWithUser, MmWithUserAsync,
     },
     new_fence_context, new_mutex, new_notifier_lock, new_spinlock, new_wait_queue, new_work,
     prelude::*,
     rbtree::RBTree,
-    sync::{wait_queue::WaitQueue, Arc, Mutex, SpinLock},
+    sync::{
+        wait_queue::{Timeout, WaitQueue},
+        Arc, Mutex, SpinLock,
+    },
     time::Ktime,
     types::ARef,
     uapi,
@@ -145,11 +148,17 @@ pub(crate) struct Vm {
     pub(crate) stats: Arc<Stats>,
     /// The timeline of the jobs' fences; `None` for a long-running VM, whose jobs have none.
     fences: Option<Arc<FenceContext>>,
-    /// Woken when a job's input fences have all signalled, and when jobs are cancelled.
+    /// Woken when the input fences of a job or a queued bind have all signalled, when a queued
+    /// bind is done, and when jobs are cancelled.
     pub(crate) events: Arc<WaitQueue>,
     /// The device's queue of user fences, which jobs write when they end.
     pub(crate) user_fences: Arc<UserFenceQueue>,
     queue: OwnedQueue,
+    /// The queued binds (`DRM_HMMGPU_VM_BIND_ASYNC`), run one at a time in order.
+    bind_queue: OwnedQueue,
+    /// How many binds were queued, and how many of them are done.
+    binds_queued: AtomicU64,
+    binds_done: AtomicU64,
     /// The device's queue that releases stale pins and writes user fences.
     release_queue: Arc<OwnedQueue>,
     /// Set under the notifier lock, so that invalidations see it before queueing work.
@@ -254,6 +263,10 @@ impl Vm {
                 // Jobs run in submission order, and under memory pressure: reclaim waits for
                 // their fences (through invalidations).
                 queue: OwnedQueue::new_ordered(c_str!("hmmgpu-vm"), WqFlags::MEM_RECLAIM)?,
+                // Binds allocate as they run: reclaim never waits for them.
+                bind_queue: OwnedQueue::new_ordered(c_str!("hmmgpu-bind"), WqFlags::UNBOUND)?,
+                binds_queued: AtomicU64::new(0),
+                binds_done: AtomicU64::new(0),
                 release_queue,
                 cancelled: AtomicBool::new(false),
                 submitted: AtomicU64::new(0),
@@ -325,8 +338,10 @@ impl Vm {
         // A job waiting for its input fences looks again, and ends.
         self.events.wake_all();
         // Submissions check `cancelled` and queue their job under `bindings`: once we have held
-        // it, none queues any more.
+        // it, none queues any more. Binds are queued under the notifier lock, held above.
         drop(self.bindings.lock());
+        // Queued binds that have not run end with `ECANCELED`.
+        self.bind_queue.drain();
         self.queue.drain();
         let maps = self.bindings.lock().take_all();
         self.release(maps);
@@ -416,6 +431,39 @@ impl Vm {
         published.map(|()| fence)
     }
 
+    /// Queues `bind` on the VM's bind queue, after the binds queued before; `ENOENT` if the VM
+    /// is being destroyed.
+    pub(crate) fn queue_bind(&self, bind: Pin<KBox<QueuedBind>>) -> Result {
+        // Under the notifier lock, under which `shutdown` sets `cancelled` before it drains the
+        // queue: a bind queued here is drained, or refused.
+        let guard = self.state.lock();
+        if self.cancelled() {
+            return Err(ENOENT);
+        }
+        self.binds_queued.fetch_add(1, Ordering::AcqRel);
+        // The queue owns the bind from here; it cannot be queued twice.
+        self.bind_queue.enqueue(bind);
+        drop(guard);
+        Ok(())
+    }
+
+    /// Waits until the binds queued so far are done. Interruptible (`ERESTARTSYS`).
+    pub(crate) fn wait_for_binds(&self) -> Result {
+        let queued = self.binds_queued.load(Ordering::Acquire);
+        let done = || self.binds_done.load(Ordering::Acquire) >= queued;
+        if !done() {
+            self.events
+                .wait_until(|| done() || self.cancelled(), Timeout::Never, true)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a queued bind done, from its worker, and wakes those waiting for it.
+    pub(crate) fn bind_done(&self) {
+        self.binds_done.fetch_add(1, Ordering::AcqRel);
+        self.events.wake_all();
+    }
+
     /// Allocates the page-table tables `[va, va + size)` needs, those of 4 KiB entries where
     /// `small` asks for them, and links them in. Called with `bindings` held.
     pub(crate) fn reserve(&self, va: u64, size: u64, small: Small<'_>) -> Result {
@@ -438,18 +486,10 @@ impl Vm {
         Ok(())
     }
 
-    /// `DRM_HMMGPU_VM_BIND_MAP`.
-    pub(crate) fn map(
-        self: &Arc<Self>,
-        file: &drm::File<crate::file::File>,
-        args: &uapi::drm_hmmgpu_vm_bind_op,
-    ) -> Result {
-        let (va, size, offset) = (args.va, args.size, args.offset);
-        PageTable::check_range(va, size)?;
-        if args.flags & !uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0 || offset % SZ_4K != 0 {
-            return Err(EINVAL);
-        }
-        offset.checked_add(size).ok_or(EINVAL)?;
+    /// `DRM_HMMGPU_VM_BIND_MAP`, its fields checked ([`crate::bind::Op::read`]); pages it pins
+    /// count against `limit`.
+    pub(crate) fn map(self: &Arc<Self>, args: &Map, limit: &MemlockLimit) -> Result {
+        let (va, size) = (args.va, args.size);
         let mut b = self.bindings.lock();
         if self.cancelled() {
             return Err(ENOENT);
@@ -463,7 +503,7 @@ impl Vm {
         // Room to link the mapping in, made first: once entries are written, nothing may fail
         // (dropping the mapping would leave entries to pages no longer kept).
         let room = Room::new(GFP_KERNEL_ACCOUNT)?;
-        let made = self.new_mapping(file, args, &b);
+        let made = self.new_mapping(args, &b, limit);
         let mapping = match made {
             Ok(mapping) => mapping,
             Err(e) => {
@@ -483,52 +523,55 @@ impl Vm {
     /// or a pinned userptr, its entries written.
     fn new_mapping(
         self: &Arc<Self>,
-        file: &drm::File<crate::file::File>,
-        args: &uapi::drm_hmmgpu_vm_bind_op,
+        args: &Map,
         b: &Mappings,
+        limit: &MemlockLimit,
     ) -> Result<Mapping> {
         let (va, size, offset) = (args.va, args.size, args.offset);
-        let read_only = args.flags & uapi::DRM_HMMGPU_VM_BIND_READ_ONLY != 0;
+        let read_only = args.read_only;
         let obj_end = offset.checked_add(size).ok_or(EINVAL)?;
         let first_page = (offset / SZ_4K) as usize;
-        let mapping = if let Ok(bo) = Bo::lookup_handle(file, args.handle) {
-            if obj_end > bo.size() as u64 {
-                return Err(EINVAL);
+        let mapping = match &args.obj {
+            Object::Bo(bo) => {
+                if obj_end > bo.size() as u64 {
+                    return Err(EINVAL);
+                }
+                let pages = Bo::pin_pages(bo, first_page, (size / SZ_4K) as usize)?;
+                let mapping = Mapping {
+                    va,
+                    size,
+                    first_page,
+                    write: !read_only,
+                    backing: Backing::Bo(pages),
+                };
+                self.reserve(va, size, Small::All)?;
+                // On error nothing stays mapped.
+                mapping.map_bo(&mut self.state.lock().pt)?;
+                mapping
             }
-            let mapping = Mapping {
-                va,
-                size,
-                first_page,
-                write: !read_only,
-                backing: Backing::Bo(Bo::pin_pages(&bo, first_page, (size / SZ_4K) as usize)?),
-            };
-            self.reserve(va, size, Small::All)?;
-            // On error nothing stays mapped.
-            mapping.map_bo(&mut self.state.lock().pt)?;
-            mapping
-        } else {
-            let obj = UserptrObject::lookup_handle(file, args.handle)?;
-            if obj_end > obj.size() as u64 {
-                return Err(EINVAL);
-            }
-            let userptr = &**obj;
-            // A VM mirrors its own process only, bound by that process: pins are taken from the
-            // caller's address space.
-            if userptr.mm().as_raw() != self.mm.as_raw() || !self.is_owner() {
-                return Err(EFAULT);
-            }
-            let write = !read_only && !userptr.read_only();
-            let cpu = userptr.start() + offset as usize;
-            self.reserve(va, size, self.mode.small_tables())?;
-            self.reserve_invalid(b.userptrs() + 1)?;
-            let n = self.new_mirror(va, cpu, size, write)?;
-            self.mode.bind(self, &n)?;
-            Mapping {
-                va,
-                size,
-                first_page,
-                write,
-                backing: Backing::Userptr(n),
+            Object::Userptr(obj) => {
+                if obj_end > obj.size() as u64 {
+                    return Err(EINVAL);
+                }
+                let userptr = &***obj;
+                // A VM mirrors its own process only, bound by that process: pins are taken from
+                // the caller's address space.
+                if userptr.mm().as_raw() != self.mm.as_raw() || !self.is_owner() {
+                    return Err(EFAULT);
+                }
+                let write = !read_only && !userptr.read_only();
+                let cpu = userptr.start() + offset as usize;
+                self.reserve(va, size, self.mode.small_tables())?;
+                self.reserve_invalid(b.userptrs() + 1)?;
+                let n = self.new_mirror(va, cpu, size, write)?;
+                self.mode.bind(self, &n, limit)?;
+                Mapping {
+                    va,
+                    size,
+                    first_page,
+                    write,
+                    backing: Backing::Userptr(n),
+                }
             }
         };
         Ok(mapping)
@@ -553,8 +596,8 @@ impl Vm {
     }
 
     /// `DRM_HMMGPU_VM_BIND_UNMAP`: removes what is mapped in `[va, va + size)`, splitting
-    /// mappings that lie partly outside.
-    pub(crate) fn unmap(self: &Arc<Self>, va: u64, size: u64) -> Result {
+    /// mappings that lie partly outside; pages the pieces pin count against `limit`.
+    pub(crate) fn unmap(self: &Arc<Self>, va: u64, size: u64, limit: &MemlockLimit) -> Result {
         let end = PageTable::check_range(va, size)?;
         let mut b = self.bindings.lock();
         // The first and last mappings the range overlaps, and how many, in one pass.
@@ -585,7 +628,7 @@ impl Vm {
         // Whether userptr pieces may keep their entries (see `Coherence::split`).
         let mut seqs = [None; 2];
         for (seq, p) in seqs.iter_mut().zip(pieces.iter()) {
-            *seq = p.mirror().and_then(|n| self.mode.split(self, n));
+            *seq = p.mirror().and_then(|n| self.mode.split(self, n, limit));
         }
         // Nothing fails from here on.
         b.remove_overlapping(va, end, &mut old);

@@ -29,6 +29,7 @@ use kernel::{
         hmm::{Fault as HmmFault, Range},
         interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
         notifier_lock::NotifierGuard,
+        pin::MemlockLimit,
     },
     prelude::*,
     uapi,
@@ -53,7 +54,12 @@ impl Coherence for Fault {
     fn new_mirror(&self, _m: &Mirror, _guard: &mut NotifierGuard<'_, State>) {}
 
     /// A split clears the pieces' entries: a job that touches them faults them in again.
-    fn split<'n>(&self, _vm: &Vm, _n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
+    fn split<'n>(
+        &self,
+        _vm: &Vm,
+        _n: &'n IntervalNotifier<Mirror>,
+        _limit: &MemlockLimit,
+    ) -> Option<ReadSeq<'n, Mirror>> {
         None
     }
 

@@ -28,6 +28,7 @@ use kernel::{
         hmm::{self, Fault, Snapshot},
         interval_notifier::{IntervalNotifier, InvalidateRange, ReadSeq},
         notifier_lock::NotifierGuard,
+        pin::MemlockLimit,
     },
     prelude::*,
     uapi,
@@ -53,12 +54,21 @@ impl Coherence for Pinned {
     /// pages are pinned and mapped as a bind's are. A piece that cannot be (the caller is not
     /// the VM's process, or pinning failed) starts as a new mirror does: the next submission
     /// pins it.
-    fn split<'n>(&self, vm: &Vm, n: &'n IntervalNotifier<Mirror>) -> Option<ReadSeq<'n, Mirror>> {
+    fn split<'n>(
+        &self,
+        vm: &Vm,
+        n: &'n IntervalNotifier<Mirror>,
+        limit: &MemlockLimit,
+    ) -> Option<ReadSeq<'n, Mirror>> {
         if !vm.is_owner() {
             return None;
         }
-        self.bind(vm, n).ok()?;
+        self.bind(vm, n, limit).ok()?;
         n.try_read_begin()
+    }
+
+    fn pins(&self) -> bool {
+        true
     }
 
     /// A bind reserves the upper tables alone: once the pages are pinned, [`reserve_small`]
@@ -69,7 +79,7 @@ impl Coherence for Pinned {
 
     /// Pins the new mirror's pages and maps them, so that a bind fails if they cannot be
     /// pinned.
-    fn bind(&self, vm: &Vm, n: &IntervalNotifier<Mirror>) -> Result {
+    fn bind(&self, vm: &Vm, n: &IntervalNotifier<Mirror>, limit: &MemlockLimit) -> Result {
         let mm = vm.mm_user().ok_or(EFAULT)?;
         // Made for the first round that holds the range.
         let mut waiters = KVec::new();
@@ -80,7 +90,7 @@ impl Coherence for Pinned {
             if hold && waiters.is_empty() {
                 waiters.push(n.range_lock().waiter()?, GFP_KERNEL_ACCOUNT)?;
             }
-            let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, hold, &vm.stats) {
+            let mut p = match Pinning::pin_all(&[n], &mm, &mut waiters, hold, limit, &vm.stats) {
                 Err(e) if e == EAGAIN => {
                     Stats::inc(&vm.stats.retries);
                     continue;
@@ -154,7 +164,10 @@ impl Coherence for Pinned {
         // their ranges, each with its mirror's address.
         let mut pinned = KVVec::with_capacity(mirrors.len(), GFP_KERNEL_ACCOUNT)?;
         if let Some(mm) = mm.as_deref() {
-            let results = match Pinning::pin_all(&mirrors, mm, &mut waiters, hold, &vm.stats) {
+            // Submissions pin in the submitter's own call.
+            let limit = MemlockLimit::of_charging_task();
+            let pinned_all = Pinning::pin_all(&mirrors, mm, &mut waiters, hold, &limit, &vm.stats);
+            let results = match pinned_all {
                 Ok(results) => results,
                 // Over the limit while an invalidation still holds the pins it is taking away
                 // (once it is done, and the caller waits for it, they are released), or a
