@@ -26,9 +26,10 @@
 #include "igt_hmmgpu.h"
 #include "sw_sync.h"
 
-IGT_TEST_DESCRIPTION("Jobs, mappings, GEM objects and sync objects are charged to the "
-		     "memory cgroup of the process that made them: it gets -ENOMEM at its "
-		     "limit, others go on, and the memory comes back.");
+IGT_TEST_DESCRIPTION("Jobs, mappings (bound by the call or by the bind queue), GEM objects "
+		     "and sync objects are charged to the memory cgroup of the process that "
+		     "made them: it gets -ENOMEM at its limit, others go on, and the memory "
+		     "comes back.");
 
 #define SZ_1G		(1ull << 30)
 #define SZ_1M		(1ull << 20)
@@ -333,6 +334,74 @@ static void fill_binds(int fd, const struct memcg *cg, int to_parent, int from_p
 }
 
 /*
+ * One asynchronous bind of @obj at @va, waited for through a user fence:
+ * the call's error, or the bind's.
+ */
+static int async_bind(int fd, uint32_t vm, uint32_t obj, uint64_t va, uint64_t size)
+{
+	static volatile uint64_t fence;
+	static volatile int64_t error;
+	static uint64_t seq;
+	struct drm_hmmgpu_sync sync = {
+		.type = DRM_HMMGPU_SYNC_USER_FENCE,
+		.flags = DRM_HMMGPU_SYNC_SIGNAL,
+		.addr = (uintptr_t)&fence,
+		.value = ++seq,
+		.error_addr = (uintptr_t)&error,
+	};
+	struct drm_hmmgpu_vm_bind_op op = {
+		.op = DRM_HMMGPU_VM_BIND_MAP, .handle = obj, .va = va, .size = size,
+	};
+	int err;
+
+	err = __hmmgpu_vm_bind_async(fd, vm, &op, 1, &sync, 1);
+	if (err)
+		return err;
+	igt_assert_eq(__hmmgpu_wait_user_fence(fd, &fence, seq, ~0ull, DRM_HMMGPU_WAIT_EQ,
+					       60ll * 1000000000), 0);
+	return error;
+}
+
+/*
+ * As fill_binds(), with asynchronous binds: the bind queue's worker, which
+ * allocates the page tables, charges the cgroup of the process that queued
+ * the bind, not its own.
+ */
+static void fill_async_binds(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	uint64_t base = cg_read(cg, "memory.current");
+	unsigned int binds;
+	uint32_t vm, obj;
+	void *range;
+	int err = 0;
+
+	/* A userptr of 1 GiB of which nothing is mapped: its bindings cost page tables only. */
+	range = mmap(NULL, SZ_1G, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	igt_assert(range != MAP_FAILED);
+	obj = hmmgpu_userptr_create(fd, range, SZ_1G, 0);
+	vm = hmmgpu_vm_create(fd, DRM_HMMGPU_VM_MODE_FAULT);
+	/*
+	 * Each binding costs 4 MiB of page tables: 64 are far more than the
+	 * limit allows, and few enough not to exhaust the guest if they were
+	 * charged to no cgroup.
+	 */
+	for (binds = 0; binds < 64; binds++) {
+		err = async_bind(fd, vm, obj, (1ull + binds) * SZ_1G, SZ_1G);
+		if (err)
+			break;
+	}
+	tell_parent(to_parent, from_parent);
+	igt_info("async binds: %d after %u bindings, %" PRIu64 " KiB charged at most\n", err,
+		 binds, cg_read(cg, "memory.peak") >> 10);
+	igt_assert_eq(err, -ENOMEM);
+	igt_assert_lt(0, binds);
+	hmmgpu_vm_destroy(fd, vm);
+	close(fd);
+	munmap(range, SZ_1G);
+	assert_returned(cg, base, "async binds, closed");
+}
+
+/*
  * Makes objects with @make until it fails, which must be with -ENOMEM, then
  * closes the file: what they held must come back.
  */
@@ -406,6 +475,14 @@ igt_main
 			vm_mode = m->flags;
 			at_limit("binds", 32 * SZ_1M, fill_binds);
 		}
+
+	igt_describe("What a queued asynchronous bind allocates when it runs is charged to "
+		     "the cgroup of the process that queued it: -ENOMEM at its limit, back at "
+		     "close.");
+	igt_subtest("async-binds") {
+		igt_require(hmmgpu_has_vm_mode(fd, DRM_HMMGPU_VM_MODE_FAULT));
+		at_limit("async-binds", 32 * SZ_1M, fill_async_binds);
+	}
 
 	igt_describe("GEM objects are charged: -ENOMEM at the limit, back at close.");
 	igt_subtest("objects")

@@ -210,49 +210,6 @@ static uint32_t import_sync_file(int test_fd, int sync_file)
 	return handle;
 }
 
-/*
- * User fences: a value and an error word, in a page of their own that the
- * test unmaps at its end (a fence whose memory is gone is not written).
- */
-struct ufence {
-	uint64_t value;
-	int64_t error;
-};
-
-static struct ufence *ufences_new(void)
-{
-	struct ufence *uf = mmap(NULL, page, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	igt_assert(uf != MAP_FAILED);
-	return uf;
-}
-
-static void ufences_free(struct ufence *uf)
-{
-	igt_assert_eq(munmap(uf, page), 0);
-}
-
-static struct drm_hmmgpu_sync ufence_sync(struct ufence *uf, uint64_t value)
-{
-	uf->error = 1;
-	return hmmgpu_sync_user_fence(&uf->value, value, &uf->error);
-}
-
-static uint64_t ufence_value(const struct ufence *uf)
-{
-	return __atomic_load_n(&uf->value, __ATOMIC_ACQUIRE);
-}
-
-/* Waits (bounded) until @uf reads @value; returns the error word. */
-static int64_t ufence_wait(int test_fd, struct ufence *uf, uint64_t value)
-{
-	igt_assert_eq(__hmmgpu_wait_user_fence(test_fd, &uf->value, value, ~0ull,
-					       DRM_HMMGPU_WAIT_EQ, JOB_WAIT_NS), 0);
-	igt_assert_eq_u64(ufence_value(uf), value);
-	return uf->error;
-}
-
 /* A sw_sync timeline; skips the test when there is none. */
 static int sw_sync_timeline(void)
 {
@@ -330,7 +287,7 @@ static void test_fault_signal_refused(void)
 	uint32_t bin, tl, tmp;
 	struct drm_hmmgpu_sync syncs[2];
 	struct drm_hmmgpu_cmd cmd;
-	struct ufence *uf;
+	struct hmmgpu_ufence *uf;
 	uint64_t point;
 	int sync_file = -1;
 	struct ctx c;
@@ -339,7 +296,7 @@ static void test_fault_signal_refused(void)
 	bin = syncobj_new(fd, 0);
 	tl = syncobj_new(fd, 0);
 	tmp = syncobj_new(fd, 0);
-	uf = ufences_new();
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 
 	for (unsigned int i = 0; i < 6; i++) {
 		struct drm_hmmgpu_sync fence;
@@ -356,7 +313,7 @@ static void test_fault_signal_refused(void)
 			break;
 		}
 		/* Alone, then after a user fence. */
-		syncs[0] = i % 2 ? ufence_sync(uf, 1) : fence;
+		syncs[0] = i % 2 ? hmmgpu_ufence_sync(uf, 1) : fence;
 		syncs[1] = fence;
 		cmd = mark_cmd(i, MARK + i);
 		igt_assert_f(__exec(&c, &cmd, 1, syncs, 1 + i % 2) == -EOPNOTSUPP,
@@ -377,18 +334,18 @@ static void test_fault_signal_refused(void)
 	igt_assert_eq(errno, EINVAL);
 	igt_assert_eq(__export_sync_file(fd, tmp, &sync_file), -EINVAL);
 	errno = 0;
-	igt_assert_eq_u64(ufence_value(uf), 0);
+	igt_assert_eq_u64(hmmgpu_ufence_value(uf), 0);
 
 	/* A user fence alone: the job runs, after where the refused ones would have. */
-	syncs[0] = ufence_sync(uf, 7);
+	syncs[0] = hmmgpu_ufence_sync(uf, 7);
 	cmd = mark_cmd(8, MARK);
 	exec_job(&c, &cmd, 1, syncs, 1);
-	igt_assert_eq(ufence_wait(fd, uf, 7), 0);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, uf, 7, JOB_WAIT_NS), 0);
 	igt_assert_eq_u64(c.res[8], MARK);
 	for (unsigned int i = 0; i < 6; i++)
 		igt_assert_f(c.res[i] == 0, "refused job %u ran\n", i);
 
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 	syncobj_free(fd, bin);
 	syncobj_free(fd, tl);
 	syncobj_free(fd, tmp);
@@ -407,34 +364,34 @@ static void test_fault_no_implicit_fence(void)
 	struct dma_buf_export_sync_file export = { .flags = DMA_BUF_SYNC_RW, .fd = -1 };
 	struct drm_hmmgpu_sync syncs[2];
 	struct drm_hmmgpu_cmd cmd;
-	struct ufence *uf;
+	struct hmmgpu_ufence *uf;
 	struct gate g;
 	struct ctx c;
 	int dmabuf = -1;
 
 	ctx_init(&c, fd, DRM_HMMGPU_VM_MODE_FAULT);
 	gate_init(&g, fd);
-	uf = ufences_new();
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	igt_assert_eq(drmPrimeHandleToFD(fd, c.res_bo, DRM_CLOEXEC | DRM_RDWR, &dmabuf), 0);
 
 	syncs[0] = hmmgpu_sync_wait(g.syncobj);
-	syncs[1] = ufence_sync(uf, 1);
+	syncs[1] = hmmgpu_ufence_sync(uf, 1);
 	cmd = mark_cmd(0, MARK);
 	exec_job(&c, &cmd, 1, syncs, 2);
 
 	igt_assert_eq(ioctl(dmabuf, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &export), 0);
-	igt_assert_f(ufence_value(uf) == 0, "the gated job ran\n");
+	igt_assert_f(hmmgpu_ufence_value(uf) == 0, "the gated job ran\n");
 	igt_assert_f(sync_file_status(export.fd) == 1,
 		     "the reservation of an object a pending fault-mode job writes holds an "
 		     "unsignalled fence\n");
 	close(export.fd);
 
 	gate_open(&g);
-	igt_assert_eq(ufence_wait(fd, uf, 1), 0);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, uf, 1, JOB_WAIT_NS), 0);
 	igt_assert_eq_u64(c.res[0], MARK);
 
 	close(dmabuf);
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 	gate_fini(&g, fd);
 	ctx_fini(&c);
 }
@@ -450,18 +407,18 @@ static void test_user_fence(uint32_t mode)
 {
 	struct drm_hmmgpu_sync syncs[HMMGPU_MAX_SYNCS];
 	struct drm_hmmgpu_cmd cmd;
-	struct ufence *uf;
+	struct hmmgpu_ufence *uf;
 	struct ctx c;
 
 	ctx_init(&c, fd, mode);
-	uf = ufences_new();
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 
 	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS; i++)
-		syncs[i] = ufence_sync(&uf[i], 100 + i);
+		syncs[i] = hmmgpu_ufence_sync(&uf[i], 100 + i);
 	cmd = mark_cmd(0, MARK);
 	exec_job(&c, &cmd, 1, syncs, HMMGPU_MAX_SYNCS);
 	for (unsigned int i = 0; i < HMMGPU_MAX_SYNCS; i++)
-		igt_assert_f(ufence_wait(fd, &uf[i], 100 + i) == 0,
+		igt_assert_f(hmmgpu_ufence_wait(fd, &uf[i], 100 + i, JOB_WAIT_NS) == 0,
 			     "user fence %u: error word %" PRId64 "\n", i, uf[i].error);
 	igt_assert_eq_u64(c.res[0], MARK);
 
@@ -470,28 +427,28 @@ static void test_user_fence(uint32_t mode)
 	syncs[0] = hmmgpu_sync_user_fence(&uf[0].value, 200, NULL);
 	cmd = mark_cmd(1, MARK);
 	exec_job(&c, &cmd, 1, syncs, 1);
-	igt_assert_eq(ufence_wait(fd, &uf[0], 200), 0x5a5a);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[0], 200, JOB_WAIT_NS), 0x5a5a);
 	igt_assert_eq_u64(c.res[1], MARK);
 
 	/* A GPU page fault. */
 	hmmgpu_cmd_write64(&cmd, UNMAPPED_VA, 1);
-	syncs[0] = ufence_sync(&uf[1], 300);
+	syncs[0] = hmmgpu_ufence_sync(&uf[1], 300);
 	exec_job(&c, &cmd, 1, syncs, 1);
-	igt_assert_eq(ufence_wait(fd, &uf[1], 300), -EFAULT);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[1], 300, JOB_WAIT_NS), -EFAULT);
 
 	/* Jobs in order: the fence grows; the last value means every job is done. */
 	for (unsigned int i = 0; i < 8; i++) {
-		syncs[0] = ufence_sync(&uf[2], 400 + i);
+		syncs[0] = hmmgpu_ufence_sync(&uf[2], 400 + i);
 		cmd = mark_cmd(2 + i, MARK + i);
 		exec_job(&c, &cmd, 1, syncs, 1);
 	}
 	igt_assert_eq(__hmmgpu_wait_user_fence(fd, &uf[2].value, 407, ~0ull, DRM_HMMGPU_WAIT_GTE,
 					       JOB_WAIT_NS), 0);
-	igt_assert_eq_u64(ufence_value(&uf[2]), 407);
+	igt_assert_eq_u64(hmmgpu_ufence_value(&uf[2]), 407);
 	for (unsigned int i = 0; i < 8; i++)
 		igt_assert_eq_u64(c.res[2 + i], MARK + i);
 
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 	ctx_fini(&c);
 }
 
@@ -541,7 +498,7 @@ static void test_user_fence_error_first(uint32_t mode)
 	struct drm_hmmgpu_sync sync;
 	struct drm_hmmgpu_cmd cmd;
 	struct error_page e = {};
-	struct ufence *uf;
+	struct hmmgpu_ufence *uf;
 	struct ctx c;
 
 	/* Not UFFD_USER_MODE_ONLY: the kernel's own write must reach the handler. */
@@ -556,7 +513,7 @@ static void test_user_fence_error_first(uint32_t mode)
 	igt_assert_eq(pthread_create(&e.thread, NULL, error_page_handler, &e), 0);
 
 	ctx_init(&c, fd, mode);
-	uf = ufences_new();
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	/* A job that faults: its error word is -EFAULT, not the zero a page starts with. */
 	hmmgpu_cmd_write64(&cmd, UNMAPPED_VA, 1);
 	sync = hmmgpu_sync_user_fence(&uf->value, 1, (volatile int64_t *)e.page);
@@ -566,7 +523,7 @@ static void test_user_fence_error_first(uint32_t mode)
 		usleep(1000);
 	igt_assert_f(!e.err[0], "%s\n", e.err);
 	/* The kernel is held writing the error word: the value is not written yet. */
-	igt_assert_f(ufence_value(uf) == 0,
+	igt_assert_f(hmmgpu_ufence_value(uf) == 0,
 		     "the user fence's value was written before its error word\n");
 	atomic_store(&e.go, true);
 	igt_assert_eq(pthread_join(e.thread, NULL), 0);
@@ -575,7 +532,7 @@ static void test_user_fence_error_first(uint32_t mode)
 					       JOB_WAIT_NS), 0);
 	igt_assert_eq(*(volatile int64_t *)e.page, -EFAULT);
 
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 	ctx_fini(&c);
 	igt_assert_eq(munmap(e.page, page), 0);
 	close(e.uffd);
@@ -628,7 +585,7 @@ static void test_user_fence_wait(void)
 		.it_value = { .tv_usec = 200000 },
 		.it_interval = { .tv_usec = 200000 },
 	}, stop = {};
-	struct ufence *uf = ufences_new();
+	struct hmmgpu_ufence *uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	const int64_t long_ns = 60ll * NSEC_PER_SEC;
 	int err;
 
@@ -678,7 +635,7 @@ static void test_user_fence_wait(void)
 	igt_assert_eq(igt_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT_USER_FENCE, &arg), 0);
 	errno = 0;
 
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 }
 
 /*
@@ -693,7 +650,7 @@ static void test_user_fence_invalid(uint32_t mode)
 	struct drm_hmmgpu_wait_user_fence arg;
 	struct drm_hmmgpu_sync sync;
 	struct drm_hmmgpu_cmd cmd;
-	struct ufence *uf = ufences_new();
+	struct hmmgpu_ufence *uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	char *none;
 	struct ctx c;
 
@@ -730,49 +687,49 @@ static void test_user_fence_invalid(uint32_t mode)
 	cmd = mark_cmd(0, MARK);
 
 	/* As an input. */
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.flags = 0;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
 	/* Misaligned fence, or error word. */
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.addr += 4;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.error_addr += 2;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
 	/* Unknown type, flags; pad. */
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.type = DRM_HMMGPU_SYNC_USER_FENCE + 1;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.flags |= DRM_HMMGPU_SYNC_SIGNAL << 1;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.pad = 1;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
 	/* A handle; a fence or error word outside the user address space. */
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.handle = 1;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EINVAL);
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.addr = 0xffff800000000000ull;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EFAULT);
-	sync = ufence_sync(uf, 1);
+	sync = hmmgpu_ufence_sync(uf, 1);
 	sync.error_addr = 0xffffffffff600000ull;
 	igt_assert_eq(__exec(&c, &cmd, 1, &sync, 1), -EFAULT);
-	igt_assert_eq_u64(ufence_value(uf), 0);
+	igt_assert_eq_u64(hmmgpu_ufence_value(uf), 0);
 
 	/* None of them ran, nor wrote its fence. */
 	cmd = mark_cmd(1, MARK);
-	sync = ufence_sync(&uf[1], 1);
+	sync = hmmgpu_ufence_sync(&uf[1], 1);
 	exec_job(&c, &cmd, 1, &sync, 1);
-	igt_assert_eq(ufence_wait(fd, &uf[1], 1), 0);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[1], 1, JOB_WAIT_NS), 0);
 	igt_assert_eq_u64(c.res[1], MARK);
 	igt_assert_f(c.res[0] == 0, "a refused job ran\n");
-	igt_assert_eq_u64(ufence_value(uf), 0);
+	igt_assert_eq_u64(hmmgpu_ufence_value(uf), 0);
 
 	ctx_fini(&c);
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 }
 
 /*
@@ -789,7 +746,7 @@ static void test_fence_error(uint32_t mode)
 	struct drm_hmmgpu_sync syncs[3];
 	struct drm_hmmgpu_cmd cmd;
 	uint32_t bad, good, out, tl;
-	struct ufence *uf;
+	struct hmmgpu_ufence *uf;
 	struct ctx c, f;
 	int sync_file;
 
@@ -838,14 +795,14 @@ static void test_fence_error(uint32_t mode)
 
 	if (has_fault_mode()) {
 		ctx_init(&f, fd, DRM_HMMGPU_VM_MODE_FAULT);
-		uf = ufences_new();
+		uf = hmmgpu_ufences_new(MAP_PRIVATE);
 		syncs[0] = hmmgpu_sync_wait(bad);
-		syncs[1] = ufence_sync(uf, 1);
+		syncs[1] = hmmgpu_ufence_sync(uf, 1);
 		cmd = mark_cmd(0, MARK);
 		exec_job(&f, &cmd, 1, syncs, 2);
-		igt_assert_eq(ufence_wait(fd, uf, 1), -EFAULT);
+		igt_assert_eq(hmmgpu_ufence_wait(fd, uf, 1, JOB_WAIT_NS), -EFAULT);
 		igt_assert_f(f.res[0] == 0, "a fault-mode job whose input fence failed ran\n");
-		ufences_free(uf);
+		hmmgpu_ufences_free(uf);
 		ctx_fini(&f);
 	}
 
@@ -1521,7 +1478,7 @@ static void test_bind_invalid(uint32_t mode)
 	struct drm_hmmgpu_vm_bind_op ops[2];
 	struct drm_hmmgpu_sync sync, bad[6];
 	struct drm_hmmgpu_vm_bind arg;
-	struct ufence *uf = ufences_new();
+	struct hmmgpu_ufence *uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	struct bind_ctx b;
 	uint32_t so, failed;
 
@@ -1559,7 +1516,7 @@ static void test_bind_invalid(uint32_t mode)
 	bad[3] = hmmgpu_sync_wait(so);
 	bad[3].value = 1;
 	bad[4] = hmmgpu_sync_timeline_signal(so, 0);
-	bad[5] = ufence_sync(uf, 1);
+	bad[5] = hmmgpu_ufence_sync(uf, 1);
 	bad[5].handle = so;
 	for (unsigned int i = 0; i < ARRAY_SIZE(bad); i++) {
 		sync = bad[i];
@@ -1567,10 +1524,10 @@ static void test_bind_invalid(uint32_t mode)
 			     "sync %u was not refused with -EINVAL\n", i);
 		check_va(&b, DATA_VA, -1);
 	}
-	igt_assert_eq_u64(ufence_value(uf), 0);
+	igt_assert_eq_u64(hmmgpu_ufence_value(uf), 0);
 
 	syncobj_free(fd, so);
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 	bind_fini(&b);
 }
 
@@ -1589,24 +1546,24 @@ static void test_bind_syncs(uint32_t mode)
 	uint32_t signalled, bin, tl, failed;
 	struct hmmgpu_done *done;
 	struct drm_hmmgpu_cmd cmd;
-	struct ufence *uf;
+	struct hmmgpu_ufence *uf;
 	struct bind_ctx b;
 	uint64_t point;
 
 	bind_init(&b, mode);
-	uf = ufences_new();
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	signalled = syncobj_new(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
 	bin = syncobj_new(fd, 0);
 	tl = syncobj_new(fd, 0);
 
 	syncs[0] = hmmgpu_sync_wait(signalled);
-	syncs[1] = ufence_sync(uf, 1);
+	syncs[1] = hmmgpu_ufence_sync(uf, 1);
 	syncs[2] = hmmgpu_sync_signal(bin);
 	syncs[3] = hmmgpu_sync_timeline_signal(tl, 2);
 	ops[0] = map_op(b.bo[1], DATA_VA);
 	ops[1] = map_op(b.bo[2], DATA_VA + page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, syncs, 4, NULL), 0);
-	igt_assert_f(ufence_value(uf) == 1, "the user fence was not written when the bind "
+	igt_assert_f(hmmgpu_ufence_value(uf) == 1, "the user fence was not written when the bind "
 		     "returned\n");
 	igt_assert_eq(uf->error, 0);
 	igt_assert(hmmgpu_syncobj_signalled(fd, bin, NULL));
@@ -1629,11 +1586,11 @@ static void test_bind_syncs(uint32_t mode)
 	/* A failing operation: the syncs are signalled, with its error. */
 	ops[0] = map_op(b.bo[3], DATA_VA + 2 * page);
 	ops[1] = map_op(b.bo[3], DATA_VA);
-	syncs[1] = ufence_sync(uf, 2);
+	syncs[1] = hmmgpu_ufence_sync(uf, 2);
 	syncs[3] = hmmgpu_sync_timeline_signal(tl, 3);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, syncs, 4, &failed), -EBUSY);
 	igt_assert_eq_u32(failed, 1);
-	igt_assert_eq_u64(ufence_value(uf), 2);
+	igt_assert_eq_u64(hmmgpu_ufence_value(uf), 2);
 	igt_assert_eq(uf->error, -EBUSY);
 	igt_assert_eq(hmmgpu_fence_error(fd, bin), -EBUSY);
 	point = 0;
@@ -1644,7 +1601,7 @@ static void test_bind_syncs(uint32_t mode)
 	syncobj_free(fd, signalled);
 	syncobj_free(fd, bin);
 	syncobj_free(fd, tl);
-	ufences_free(uf);
+	hmmgpu_ufences_free(uf);
 	bind_fini(&b);
 }
 

@@ -3327,25 +3327,6 @@ static void test_dontfork(uint32_t mode)
 	ctx_fini(&c);
 }
 
-/* Drops CAP_IPC_LOCK from the effective set, which lets a task pass RLIMIT_MEMLOCK. */
-static void drop_cap_ipc_lock(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	const int i = CAP_TO_INDEX(CAP_IPC_LOCK);
-	const uint32_t bit = CAP_TO_MASK(CAP_IPC_LOCK);
-
-	memset(data, 0, sizeof(data));
-	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
-	igt_debug("effective capabilities: %#x %#x\n", data[0].effective, data[1].effective);
-	data[i].effective &= ~bit;
-	igt_assert_eq(syscall(SYS_capset, &hdr, data), 0);
-
-	memset(data, 0, sizeof(data));
-	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
-	igt_assert(!(data[i].effective & bit));
-}
-
 /*
  * Pinned mode charges pinned pages to RLIMIT_MEMLOCK of the process. In a
  * child without CAP_IPC_LOCK and a 64 KiB limit, on a file and VM of its own:
@@ -3377,7 +3358,7 @@ static void test_rlimit(void)
 		ptr = map_anon(big + limit, MAP_PRIVATE);
 		memset(ptr, 0x11, big + limit);
 
-		drop_cap_ipc_lock();
+		hmmgpu_drop_cap_ipc_lock();
 		igt_assert_eq(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
 		ctx_init(&c, DRM_HMMGPU_VM_MODE_PINNED, page);
 

@@ -11,9 +11,11 @@
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/sync_file.h>
 
 #include <xf86drm.h>
@@ -316,20 +318,20 @@ int __hmmgpu_vm_bind(int fd, uint32_t vm_id, uint32_t op, uint32_t handle, uint3
 	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg);
 }
 
-/**
- * __hmmgpu_vm_bind_ops - DRM_IOCTL_HMMGPU_VM_BIND of @num_ops operations at
- * @ops, with @num_syncs syncs at @syncs. Returns 0 or -errno, and the index of
- * the operation that failed in @failed_op (if not NULL).
+/*
+ * DRM_IOCTL_HMMGPU_VM_BIND of @num_ops operations at @ops (the one inline
+ * when there is one), with @num_syncs syncs at @syncs and @flags.
  */
-int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
-			 uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
-			 uint32_t num_syncs, uint32_t *failed_op)
+static int vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+		       uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+		       uint32_t num_syncs, uint32_t flags, uint32_t *failed_op)
 {
 	struct drm_hmmgpu_vm_bind arg = {
 		.vm_id = vm_id,
 		.num_ops = num_ops,
 		.syncs = (uintptr_t)syncs,
 		.num_syncs = num_syncs,
+		.flags = flags,
 	};
 	int err;
 
@@ -342,6 +344,40 @@ int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind
 		*failed_op = arg.failed_op;
 
 	return err;
+}
+
+/**
+ * __hmmgpu_vm_bind_ops - DRM_IOCTL_HMMGPU_VM_BIND of @num_ops operations at
+ * @ops, with @num_syncs syncs at @syncs, synchronous. Returns 0 or -errno, and
+ * the index of the operation that failed in @failed_op (if not NULL).
+ */
+int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			 uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			 uint32_t num_syncs, uint32_t *failed_op)
+{
+	return vm_bind_ops(fd, vm_id, ops, num_ops, syncs, num_syncs, 0, failed_op);
+}
+
+/**
+ * __hmmgpu_vm_bind_async - Queues @num_ops operations at @ops on the bind
+ * queue of @vm_id (DRM_HMMGPU_VM_BIND_ASYNC), with @num_syncs syncs at
+ * @syncs. Returns 0 when the bind was queued, or the -errno of checking it
+ * (nothing queued); how the bind went, its user fences tell.
+ */
+int __hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			   uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			   uint32_t num_syncs)
+{
+	return vm_bind_ops(fd, vm_id, ops, num_ops, syncs, num_syncs, DRM_HMMGPU_VM_BIND_ASYNC,
+			   NULL);
+}
+
+/** hmmgpu_vm_bind_async - Asserts that the bind was queued. */
+void hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			  uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			  uint32_t num_syncs)
+{
+	igt_assert_eq(__hmmgpu_vm_bind_async(fd, vm_id, ops, num_ops, syncs, num_syncs), 0);
 }
 
 /**
@@ -479,6 +515,60 @@ int __hmmgpu_wait_user_fence(int fd, const volatile uint64_t *addr, uint64_t val
 	};
 
 	return __hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT_USER_FENCE, &arg);
+}
+
+/**
+ * hmmgpu_ufences_new - A page of user fences, mapped with @flags
+ * (MAP_PRIVATE, or MAP_SHARED for fences a child writes too).
+ */
+struct hmmgpu_ufence *hmmgpu_ufences_new(int flags)
+{
+	long size = sysconf(_SC_PAGESIZE);
+	struct hmmgpu_ufence *uf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+					flags | MAP_ANONYMOUS, -1, 0);
+
+	igt_assert(uf != MAP_FAILED);
+	return uf;
+}
+
+void hmmgpu_ufences_free(struct hmmgpu_ufence *uf)
+{
+	igt_assert_eq(munmap(uf, sysconf(_SC_PAGESIZE)), 0);
+}
+
+/**
+ * hmmgpu_ufence_sync - The sync that writes @value in @uf, and the work's
+ * error beside it; the error word reads 1 until it is written.
+ */
+struct drm_hmmgpu_sync hmmgpu_ufence_sync(struct hmmgpu_ufence *uf, uint64_t value)
+{
+	uf->error = 1;
+	return hmmgpu_sync_user_fence(&uf->value, value, &uf->error);
+}
+
+uint64_t hmmgpu_ufence_value(const struct hmmgpu_ufence *uf)
+{
+	return __atomic_load_n(&uf->value, __ATOMIC_ACQUIRE);
+}
+
+int64_t hmmgpu_ufence_error(const struct hmmgpu_ufence *uf)
+{
+	return __atomic_load_n(&uf->error, __ATOMIC_RELAXED);
+}
+
+/**
+ * hmmgpu_ufence_wait - Waits, up to @timeout_ns, until @uf reads @value
+ * (asserting that it does); returns the error word.
+ */
+int64_t hmmgpu_ufence_wait(int fd, struct hmmgpu_ufence *uf, uint64_t value, int64_t timeout_ns)
+{
+	int err = __hmmgpu_wait_user_fence(fd, &uf->value, value, ~0ull, DRM_HMMGPU_WAIT_EQ,
+					   timeout_ns);
+
+	igt_assert_f(err == 0, "waiting for the user fence to read %" PRIu64 ": %d, it reads %"
+		     PRIu64 "\n", value, err, hmmgpu_ufence_value(uf));
+	igt_assert_eq_u64(hmmgpu_ufence_value(uf), value);
+	return hmmgpu_ufence_error(uf);
 }
 
 struct drm_hmmgpu_sync hmmgpu_sync_wait(uint32_t syncobj)
@@ -993,4 +1083,26 @@ uint64_t hmmgpu_vm_pinned_pages_settled(int fd, uint32_t vm_id, uint64_t expecte
 			return s.pinned_pages;
 		usleep(20 * 1000);
 	}
+}
+
+/**
+ * hmmgpu_drop_cap_ipc_lock - Drops CAP_IPC_LOCK from the effective set, which
+ * lets a task pass RLIMIT_MEMLOCK.
+ */
+void hmmgpu_drop_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	const int i = CAP_TO_INDEX(CAP_IPC_LOCK);
+	const uint32_t bit = CAP_TO_MASK(CAP_IPC_LOCK);
+
+	memset(data, 0, sizeof(data));
+	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
+	igt_debug("effective capabilities: %#x %#x\n", data[0].effective, data[1].effective);
+	data[i].effective &= ~bit;
+	igt_assert_eq(syscall(SYS_capset, &hdr, data), 0);
+
+	memset(data, 0, sizeof(data));
+	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
+	igt_assert(!(data[i].effective & bit));
 }

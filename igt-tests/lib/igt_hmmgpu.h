@@ -85,6 +85,14 @@ int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind
 			 uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
 			 uint32_t num_syncs, uint32_t *failed_op);
 
+/* Asynchronous binds (DRM_HMMGPU_VM_BIND_ASYNC): they report through user fences. */
+int __hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			   uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			   uint32_t num_syncs);
+void hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			  uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			  uint32_t num_syncs);
+
 int __hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats);
 void hmmgpu_vm_stats(int fd, uint32_t vm_id, struct drm_hmmgpu_vm_stats *stats);
 
@@ -99,6 +107,25 @@ int hmmgpu_fence_error(int fd, uint32_t syncobj);
 
 int __hmmgpu_wait_user_fence(int fd, const volatile uint64_t *addr, uint64_t value,
 			     uint64_t mask, uint32_t op, int64_t timeout_ns);
+
+/*
+ * User fences of a test: a value and an error word, in a page of their own
+ * that the test unmaps at its end (a fence whose memory is gone is not
+ * written).
+ */
+struct hmmgpu_ufence {
+	uint64_t value;
+	int64_t error;
+};
+
+struct hmmgpu_ufence *hmmgpu_ufences_new(int flags);
+void hmmgpu_ufences_free(struct hmmgpu_ufence *uf);
+struct drm_hmmgpu_sync hmmgpu_ufence_sync(struct hmmgpu_ufence *uf, uint64_t value);
+uint64_t hmmgpu_ufence_value(const struct hmmgpu_ufence *uf);
+int64_t hmmgpu_ufence_error(const struct hmmgpu_ufence *uf);
+int64_t hmmgpu_ufence_wait(int fd, struct hmmgpu_ufence *uf, uint64_t value, int64_t timeout_ns);
+
+void hmmgpu_drop_cap_ipc_lock(void);
 
 /* Syncs for DRM_IOCTL_HMMGPU_EXEC and DRM_IOCTL_HMMGPU_VM_BIND. */
 struct drm_hmmgpu_sync hmmgpu_sync_wait(uint32_t syncobj);
