@@ -370,10 +370,13 @@ static bool make_bo(struct demo *d, char *detail)
 
 /*
  * A VM of @mode with the buffer (a userptr) bound in it as two mappings, one
- * per 2 MiB half, and the object after it.
+ * per 2 MiB half, and the object after it: one asynchronous bind of three
+ * operations, waited for through its user fence.
  */
 static bool setup(struct demo *d, uint32_t mode, char *detail)
 {
+	struct drm_hmmgpu_vm_bind_op ops[3];
+	struct hmmgpu_waiter w;
 	int err;
 
 	err = hmmgpu_vm_create(d->fd, mode, &d->vm);
@@ -384,15 +387,22 @@ static bool setup(struct demo *d, uint32_t mode, char *detail)
 	err = hmmgpu_userptr_create(d->fd, d->buf, BUF_SIZE, 0, &d->userptr);
 	if (err)
 		return fail(detail, "USERPTR_CREATE", err);
-	err = hmmgpu_vm_map(d->fd, d->vm, d->userptr, 0, BUF_VA, HUGE_SIZE, 0);
-	if (!err)
-		err = hmmgpu_vm_map(d->fd, d->vm, d->userptr, 0, BUF_VA + HUGE_SIZE, HUGE_SIZE,
-				    HUGE_SIZE);
+	memset(ops, 0, sizeof(ops));
+	for (int i = 0; i < 2; i++)
+		ops[i] = (struct drm_hmmgpu_vm_bind_op){
+			.op = DRM_HMMGPU_VM_BIND_MAP, .handle = d->userptr,
+			.va = BUF_VA + i * HUGE_SIZE, .size = HUGE_SIZE, .offset = i * HUGE_SIZE,
+		};
+	ops[2] = (struct drm_hmmgpu_vm_bind_op){
+		.op = DRM_HMMGPU_VM_BIND_MAP, .handle = d->bo_handle, .va = BO_VA, .size = BUF_SIZE,
+	};
+	err = hmmgpu_waiter_init(d->fd, &w);
 	if (err)
-		return fail(detail, "VM_BIND of the buffer", err);
-	err = hmmgpu_vm_map(d->fd, d->vm, d->bo_handle, 0, BO_VA, BUF_SIZE, 0);
+		return fail(detail, "SYNCOBJ_CREATE", err);
+	err = hmmgpu_vm_bind_async_wait(d->fd, d->vm, ops, 3, &w, &d->from);
+	hmmgpu_waiter_fini(d->fd, &w);
 	if (err)
-		return fail(detail, "VM_BIND of the bo", err);
+		return fail(detail, "asynchronous VM_BIND of the buffer and the bo", err);
 	return true;
 }
 

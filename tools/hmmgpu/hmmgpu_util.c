@@ -302,3 +302,45 @@ int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, 
 	*from = "job";
 	return error;
 }
+
+int hmmgpu_vm_bind_async_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			      uint32_t num_ops, struct hmmgpu_waiter *w, const char **from)
+{
+	struct drm_hmmgpu_sync sync = {
+		.type = DRM_HMMGPU_SYNC_USER_FENCE,
+		.flags = DRM_HMMGPU_SYNC_SIGNAL,
+		.addr = (uintptr_t)&w->fence,
+		.value = ++w->seq,
+		.error_addr = (uintptr_t)&w->error,
+	};
+	struct drm_hmmgpu_vm_bind bind = {
+		.vm_id = vm_id,
+		.num_ops = num_ops,
+		.syncs = (uintptr_t)&sync,
+		.num_syncs = 1,
+		.flags = DRM_HMMGPU_VM_BIND_ASYNC,
+	};
+	struct drm_hmmgpu_wait_user_fence wait = {
+		.addr = (uintptr_t)&w->fence,
+		.value = w->seq,
+		.mask = ~0ull,
+		.op = DRM_HMMGPU_WAIT_EQ,
+		.timeout_ns = (int64_t)WAIT_SLACK_MS * 1000000,
+	};
+	int err;
+
+	if (num_ops == 1)
+		bind.bind = ops[0];
+	else
+		bind.ops = (uintptr_t)ops;
+	*from = "bind";
+	err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &bind);
+	if (err)
+		return err;
+	*from = "wait";
+	err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT_USER_FENCE, &wait);
+	if (err)
+		return err;
+	*from = "ops";
+	return (int)__atomic_load_n(&w->error, __ATOMIC_RELAXED);
+}

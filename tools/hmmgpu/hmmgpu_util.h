@@ -75,4 +75,14 @@ void hmmgpu_waiter_fini(int fd, struct hmmgpu_waiter *w);
 int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, uint32_t count,
 		     uint32_t timeout_ms, struct hmmgpu_waiter *w, const char **from);
 
+/*
+ * Queues the @num_ops operations at @ops as one asynchronous VM_BIND
+ * (DRM_HMMGPU_VM_BIND_ASYNC), with a user fence of @w, and waits for it.
+ * Returns 0, the call's or the wait's -errno, or the bind's error (that of
+ * its first operation that failed); *@from says which ("bind", "wait" or
+ * "ops").
+ */
+int hmmgpu_vm_bind_async_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			      uint32_t num_ops, struct hmmgpu_waiter *w, const char **from);
+
 #endif /* HMMGPU_UTIL_H */
