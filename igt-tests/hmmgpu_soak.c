@@ -710,9 +710,30 @@ static void gen_data(struct soak *s, uint8_t *buf, uint64_t len)
 
 /* GPU. */
 
+static struct hmmgpu_done *gpu_submit(struct soak *s, const struct drm_hmmgpu_cmd *cmds,
+				      unsigned int n);
+static int gpu_wait_job(struct hmmgpu_done *done);
+
+/*
+ * Runs a job and waits for it: its error. One that ran out of time says
+ * where the time went, its submission (mirroring invalidated mappings) or
+ * after it (the job's queue and run).
+ */
 static int gpu_job(struct soak *s, const struct drm_hmmgpu_cmd *cmds, unsigned int n)
 {
-	return hmmgpu_exec_wait(s->fd, s->vm, cmds, n, 0);
+	struct timespec start;
+	struct hmmgpu_done *done;
+	double submitted;
+	int err;
+
+	igt_gettime(&start);
+	done = gpu_submit(s, cmds, n);
+	submitted = elapsed_s(&start);
+	err = gpu_wait_job(done);
+	if (err == -ETIMEDOUT)
+		igt_info("the job ran out of time: %.3f s in its submission, %.3f s in all\n",
+			 submitted, elapsed_s(&start));
+	return err;
 }
 
 static void gpu_job_ok(struct soak *s, const struct drm_hmmgpu_cmd *cmds, unsigned int n,
