@@ -580,6 +580,10 @@ static int op_bind(const uint64_t *a)
 	b.num_syncs = nsyncs;
 	if (a[4] & 8)
 		b.syncs = 8;			/* unreadable */
+	if (a[4] & 16)
+		b.flags = DRM_HMMGPU_VM_BIND_ASYNC;	/* queued: done later, or not */
+	if (a[4] & 32)
+		b.flags |= 1u << (a[4] >> 8 & 31);	/* mostly unknown */
 	err = xioctl(st.fds[st.vms[vmi].fdi], DRM_IOCTL_HMMGPU_VM_BIND, &b);
 	/* Refused before it ran (bad syncs, an unknown VM): nothing was signalled. */
 	if (err && !b.failed_op && err != -EBUSY)
