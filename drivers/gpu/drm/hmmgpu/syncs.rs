@@ -151,6 +151,9 @@ impl Syncs {
 /// that holds it for writing (an `mprotect()` of the fence's page, say) may be waiting for the
 /// VM's next job, queued behind the worker. Allocated at submission, so that ending a job
 /// allocates nothing: the VM links the writes it has to do through [`UserFenceWrites::next`].
+///
+/// A queued bind's user fences are written by the bind's own worker, once it is done
+/// ([`crate::bind::QueuedBind`]): no job waits for that worker.
 pub(crate) struct UserFenceWrites {
     fences: KVec<UserFence>,
     /// The job's result, written as each fence's error.
