@@ -618,8 +618,9 @@ struct drm_hmmgpu_vm_bind {
  * its signal syncs when done (see struct drm_hmmgpu_sync); when the call
  * fails, none is signalled. Jobs of a VM run
  * one at a time, in submission order. A job not done @timeout_ms
- * milliseconds after it was submitted (waiting for its input fences and for
- * the jobs before it included) ends with -ETIMEDOUT. A job whose input fence
+ * milliseconds after the call queued it (waiting for its input fences and
+ * for the jobs before it included; the call's own work, such as mirroring
+ * invalidated mappings again, not) ends with -ETIMEDOUT. A job whose input fence
  * signalled with an error ends with that error, unrun.
  *
  * -ENOENT for an unknown VM or sync object; -EINVAL for unknown flags, a

@@ -69,8 +69,12 @@ pub(crate) struct Job {
     /// The job's submission index in its VM.
     index: Cell<u64>,
     /// When the job ends with `ETIMEDOUT`, in `ktime` nanoseconds: its time limit counts from
-    /// submission, so that however many jobs are queued, each ends within the limit.
-    deadline: i64,
+    /// the moment it is queued ([`Job::start_clock`]), so that however many jobs are queued, each
+    /// ends within the limit, and the submission's own work (mirroring or pinning again what
+    /// invalidations took away) does not use it up.
+    deadline: Cell<i64>,
+    /// The time limit, in nanoseconds.
+    timeout_ns: i64,
 }
 
 impl_has_work! {
@@ -96,13 +100,20 @@ impl Job {
             user_fences: Cell::new(user_fences),
             failed: Cell::new(None),
             index: Cell::new(0),
-            deadline: Ktime::ktime_get().to_ns() + i64::from(timeout_ms) * 1_000_000,
+            deadline: Cell::new(Ktime::ktime_get().to_ns() + i64::from(timeout_ms) * 1_000_000),
+            timeout_ns: i64::from(timeout_ms) * 1_000_000,
         })
     }
 
     /// Gives the job the fence it signals.
     pub(crate) fn set_signaller(&self, signaller: FenceSignaller) {
         self.signaller.set(Some(signaller));
+    }
+
+    /// Starts the job's time limit: called as it is queued.
+    pub(crate) fn start_clock(&self) {
+        self.deadline
+            .set(Ktime::ktime_get().to_ns() + self.timeout_ns);
     }
 
     /// Gives the job its submission index.
@@ -119,7 +130,7 @@ impl Job {
     fn wait_for_inputs(&self) -> Result {
         let vm = &*self.vm;
         let index = self.index.get();
-        let left_ms = (self.deadline - Ktime::ktime_get().to_ns()).max(0) / 1_000_000;
+        let left_ms = (self.deadline.get() - Ktime::ktime_get().to_ns()).max(0) / 1_000_000;
         let jiffies = kernel::time::msecs_to_jiffies(u32::try_from(left_ms).unwrap_or(u32::MAX));
         // The VM's event queue is woken by the last input fence and by cancellation.
         let ready = vm.events.wait_until(
@@ -138,7 +149,7 @@ impl Job {
 
     /// Runs the job to its end: `Ok` when every command completed.
     fn execute(&self) -> Result {
-        let deadline = self.deadline;
+        let deadline = self.deadline.get();
         let vm = &*self.vm;
         let mut progress = Progress::default();
         // GPU page faults handled in a row without the job getting any further.

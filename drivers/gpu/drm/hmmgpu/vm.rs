@@ -424,6 +424,7 @@ impl Vm {
         if let Err(e) = published {
             job.fail(e);
         }
+        job.start_clock();
         // The queue owns the job from here; it cannot be queued twice.
         self.queue.enqueue(job);
         drop(b);
