@@ -55,6 +55,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "igt_syncobj.h"
 #include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Asynchronous VM_BIND of hmmgpu: binds queued on the VM's bind queue "
@@ -135,25 +136,6 @@ static void ctx_fini(struct ctx *c)
 	gem_close(c->fd, c->scratch);
 	igt_assert_eq(munmap((void *)c->res, page), 0);
 	gem_close(c->fd, c->res_bo);
-}
-
-static struct drm_hmmgpu_vm_bind_op map_op(uint32_t handle, uint64_t va, uint64_t size)
-{
-	return (struct drm_hmmgpu_vm_bind_op) {
-		.op = DRM_HMMGPU_VM_BIND_MAP,
-		.handle = handle,
-		.va = va,
-		.size = size,
-	};
-}
-
-static struct drm_hmmgpu_vm_bind_op unmap_op(uint64_t va, uint64_t size)
-{
-	return (struct drm_hmmgpu_vm_bind_op) {
-		.op = DRM_HMMGPU_VM_BIND_UNMAP,
-		.va = va,
-		.size = size,
-	};
 }
 
 static void bind_async(struct ctx *c, const struct drm_hmmgpu_vm_bind_op *ops, unsigned int n,
@@ -274,19 +256,6 @@ static void ufence_unwritten(int test_fd, struct hmmgpu_ufence *uf, const char *
 		     hmmgpu_ufence_value(uf), hmmgpu_ufence_error(uf), err);
 }
 
-static uint32_t syncobj_new(int test_fd, uint32_t flags)
-{
-	uint32_t handle = 0;
-
-	igt_assert_eq(drmSyncobjCreate(test_fd, flags, &handle), 0);
-	return handle;
-}
-
-static void syncobj_free(int test_fd, uint32_t handle)
-{
-	igt_assert_eq(drmSyncobjDestroy(test_fd, handle), 0);
-}
-
 /*
  * A gate: a sync object of @fd holding a sw_sync fence that the test opens
  * (gate_open()), or signals with an error (gate_break(): its timeline goes,
@@ -345,7 +314,7 @@ static struct gate *gate_new(int test_fd)
 	g->fd = test_fd;
 	g->tl = tl;
 	igt_assert_eq(ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &data), 0);
-	g->syncobj = syncobj_new(test_fd, 0);
+	g->syncobj = syncobj_create(test_fd, 0);
 	igt_assert_eq(drmSyncobjImportSyncFile(test_fd, g->syncobj, data.fence), 0);
 	close(data.fence);
 
@@ -398,7 +367,7 @@ static void gate_fini(struct gate *g)
 {
 	gate_stop_watchdog(g);
 	if (g->syncobj)
-		syncobj_free(g->fd, g->syncobj);
+		syncobj_destroy(g->fd, g->syncobj);
 	if (g->tl >= 0)
 		close(g->tl);
 	free(g);
@@ -431,7 +400,7 @@ static void test_async_bind(uint32_t mode)
 	buf = map_pattern(size, 1);
 	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
 
-	op = map_op(uptr, DATA_VA, size);
+	op = hmmgpu_bind_op_map(uptr, DATA_VA, size);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(uf, 1);
 	bind_async(&c, &op, 1, syncs, 2);
@@ -496,9 +465,9 @@ static void test_async_order(uint32_t mode)
 	ua = hmmgpu_userptr_create(fd, a, size, 0);
 	ub = hmmgpu_userptr_create(fd, b, size, 0);
 
-	ops[0] = map_op(ua, DATA_VA, size);
-	ops[1] = unmap_op(DATA_VA, size);
-	ops[2] = map_op(ub, DATA_VA, size);
+	ops[0] = hmmgpu_bind_op_map(ua, DATA_VA, size);
+	ops[1] = hmmgpu_bind_op_unmap(DATA_VA, size);
+	ops[2] = hmmgpu_bind_op_map(ub, DATA_VA, size);
 	for (unsigned int i = 0; i < 3; i++) {
 		unsigned int n = 0;
 
@@ -564,17 +533,17 @@ static void test_async_error(uint32_t mode)
 	hmmgpu_vm_map(fd, c.vm, c.bo[0], 0, DATA_VA, page, 0);
 
 	/* Over bo[0]'s mapping; the checks at the call pass. */
-	ops[0] = map_op(c.bo[1], DATA_VA, page);
+	ops[0] = hmmgpu_bind_op_map(c.bo[1], DATA_VA, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
 	bind_async(&c, ops, 1, syncs, 2);
 	/* Past the end of a one-page object. */
-	ops[0] = map_op(c.bo[3], DATA_VA + 2 * page, page);
+	ops[0] = hmmgpu_bind_op_map(c.bo[3], DATA_VA + 2 * page, page);
 	ops[0].offset = page;
 	syncs[0] = hmmgpu_ufence_sync(&uf[1], 1);
 	bind_async(&c, ops, 1, syncs, 1);
 	/* After both failed ones: runs. */
-	ops[0] = map_op(c.bo[2], DATA_VA + page, page);
+	ops[0] = hmmgpu_bind_op_map(c.bo[2], DATA_VA + page, page);
 	syncs[0] = hmmgpu_ufence_sync(&uf[2], 1);
 	bind_async(&c, ops, 1, syncs, 1);
 
@@ -590,9 +559,9 @@ static void test_async_error(uint32_t mode)
 
 	/* Three operations, the second onto a mapped range. */
 	hmmgpu_vm_map(fd, c.vm, c.bo[0], 0, DATA_VA + 4 * page, page, 0);
-	ops[0] = map_op(c.bo[1], DATA_VA, page);
-	ops[1] = map_op(c.bo[2], DATA_VA + 4 * page, page);
-	ops[2] = map_op(c.bo[3], DATA_VA + 8 * page, page);
+	ops[0] = hmmgpu_bind_op_map(c.bo[1], DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_map(c.bo[2], DATA_VA + 4 * page, page);
+	ops[2] = hmmgpu_bind_op_map(c.bo[3], DATA_VA + 8 * page, page);
 	syncs[0] = hmmgpu_ufence_sync(&uf[3], 1);
 	bind_async(&c, ops, 3, syncs, 1);
 	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[3], 1, JOB_WAIT_NS), -EBUSY);
@@ -645,8 +614,8 @@ static void test_async_wait_error(uint32_t mode)
 	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 
 	/* A job that faults, signalling a binary sync object and a timeline point. */
-	bad = syncobj_new(fd, 0);
-	bad_tl = syncobj_new(fd, 0);
+	bad = syncobj_create(fd, 0);
+	bad_tl = syncobj_create(fd, 0);
 	hmmgpu_cmd_write64(&cmd, DATA_VA, 1);
 	syncs[0] = hmmgpu_sync_signal(bad);
 	syncs[1] = hmmgpu_sync_timeline_signal(bad_tl, 5);
@@ -660,14 +629,14 @@ static void test_async_wait_error(uint32_t mode)
 	hmmgpu_exec(fd, &exec);
 	igt_assert_eq(hmmgpu_wait(fd, bad, JOB_WAIT_NS), -EFAULT);
 
-	op = map_op(c.bo[0], DATA_VA, page);
+	op = hmmgpu_bind_op_map(c.bo[0], DATA_VA, page);
 	syncs[0] = hmmgpu_sync_wait(bad);
 	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
 	bind_async(&c, &op, 1, syncs, 2);
 	syncs[0] = hmmgpu_sync_timeline_wait(bad_tl, 5);
 	syncs[1] = hmmgpu_ufence_sync(&uf[1], 1);
 	bind_async(&c, &op, 1, syncs, 2);
-	op = map_op(c.bo[1], DATA_VA + page, page);
+	op = hmmgpu_bind_op_map(c.bo[1], DATA_VA + page, page);
 	syncs[0] = hmmgpu_ufence_sync(&uf[2], 1);
 	bind_async(&c, &op, 1, syncs, 1);
 	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[0], 1, JOB_WAIT_NS), -EFAULT);
@@ -679,11 +648,11 @@ static void test_async_wait_error(uint32_t mode)
 
 	/* A fence that signals with an error while the bind waits for it. */
 	g = gate_new(fd);
-	op = map_op(c.bo[2], DATA_VA + 2 * page, page);
+	op = hmmgpu_bind_op_map(c.bo[2], DATA_VA + 2 * page, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[3], 1);
 	bind_async(&c, &op, 1, syncs, 2);
-	op = map_op(c.bo[3], DATA_VA + 3 * page, page);
+	op = hmmgpu_bind_op_map(c.bo[3], DATA_VA + 3 * page, page);
 	syncs[0] = hmmgpu_ufence_sync(&uf[4], 1);
 	bind_async(&c, &op, 1, syncs, 1);
 	igt_assert(hmmgpu_ufence_value(&uf[3]) == 0 && hmmgpu_ufence_value(&uf[4]) == 0);
@@ -695,8 +664,8 @@ static void test_async_wait_error(uint32_t mode)
 	check_free(&c, DATA_VA + 2 * page, page);
 
 	gate_fini(g);
-	syncobj_free(fd, bad);
-	syncobj_free(fd, bad_tl);
+	syncobj_destroy(fd, bad);
+	syncobj_destroy(fd, bad_tl);
 	hmmgpu_ufences_free(uf);
 	ctx_fini(&f);
 	ctx_fini(&c);
@@ -775,11 +744,11 @@ static void test_async_invalid(uint32_t mode)
 	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	/* The fence of every refused call. */
 	nope = &uf[1];
-	bin = syncobj_new(fd, 0);
-	tl = syncobj_new(fd, 0);
-	empty = syncobj_new(fd, 0);
-	signalled = syncobj_new(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
-	base = map_op(c.bo[0], DATA_VA, page);
+	bin = syncobj_create(fd, 0);
+	tl = syncobj_create(fd, 0);
+	empty = syncobj_create(fd, 0);
+	signalled = syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
+	base = hmmgpu_bind_op_map(c.bo[0], DATA_VA, page);
 
 	/* Sync objects to signal. */
 	refused_sync(&c, &base, hmmgpu_sync_signal(bin), nope, -EOPNOTSUPP,
@@ -821,19 +790,19 @@ static void test_async_invalid(uint32_t mode)
 	op = base;
 	op.flags = DRM_HMMGPU_VM_BIND_READ_ONLY << 1;
 	refused_op(&c, &op, nope, -EINVAL, "an unknown op flag");
-	op = unmap_op(DATA_VA, page);
+	op = hmmgpu_bind_op_unmap(DATA_VA, page);
 	op.handle = c.bo[0];
 	refused_op(&c, &op, nope, -EINVAL, "an UNMAP with a handle");
-	op = unmap_op(DATA_VA, page);
+	op = hmmgpu_bind_op_unmap(DATA_VA, page);
 	op.offset = page;
 	refused_op(&c, &op, nope, -EINVAL, "an UNMAP with an offset");
-	op = unmap_op(DATA_VA, page);
+	op = hmmgpu_bind_op_unmap(DATA_VA, page);
 	op.flags = DRM_HMMGPU_VM_BIND_READ_ONLY;
 	refused_op(&c, &op, nope, -EINVAL, "an UNMAP with a flag");
 	op = base;
 	op.va += page / 2;
 	refused_op(&c, &op, nope, -EINVAL, "an unaligned address");
-	op = map_op(c.scratch, DATA_VA, page + page / 2);
+	op = hmmgpu_bind_op_map(c.scratch, DATA_VA, page + page / 2);
 	refused_op(&c, &op, nope, -EINVAL, "an unaligned size");
 	op = base;
 	op.offset = 8;
@@ -841,13 +810,13 @@ static void test_async_invalid(uint32_t mode)
 	op = base;
 	op.size = 0;
 	refused_op(&c, &op, nope, -EINVAL, "an empty range");
-	op = unmap_op(DATA_VA, 0);
+	op = hmmgpu_bind_op_unmap(DATA_VA, 0);
 	refused_op(&c, &op, nope, -EINVAL, "an empty UNMAP");
-	op = map_op(c.scratch, VA_END - page, 2 * page);
+	op = hmmgpu_bind_op_map(c.scratch, VA_END - page, 2 * page);
 	refused_op(&c, &op, nope, -EINVAL, "a range past 48 bits");
-	op = map_op(c.scratch, VA_END, page);
+	op = hmmgpu_bind_op_map(c.scratch, VA_END, page);
 	refused_op(&c, &op, nope, -EINVAL, "a range at 2^48");
-	op = map_op(c.scratch, ~0ull & ~(uint64_t)(page - 1), 2 * page);
+	op = hmmgpu_bind_op_map(c.scratch, ~0ull & ~(uint64_t)(page - 1), 2 * page);
 	refused_op(&c, &op, nope, -EINVAL, "a range that wraps");
 
 	/* Syncs. */
@@ -870,7 +839,8 @@ static void test_async_invalid(uint32_t mode)
 	many = calloc(HMMGPU_VM_BIND_MAX_OPS + 1, sizeof(*many));
 	igt_assert(many);
 	for (unsigned int i = 0; i <= HMMGPU_VM_BIND_MAX_OPS; i++)
-		many[i] = map_op(c.bo[i % BIND_OBJS], DATA_VA + (uint64_t)i * page, page);
+		many[i] = hmmgpu_bind_op_map(c.bo[i % BIND_OBJS], DATA_VA + (uint64_t)i * page,
+					     page);
 	sync = hmmgpu_ufence_sync(nope, 1);
 	arg = async_arg(&c, &base, &sync, 1);
 	arg.bind = (struct drm_hmmgpu_vm_bind_op) {};
@@ -907,7 +877,7 @@ static void test_async_invalid(uint32_t mode)
 	refused_sync(&c, &base, sync, nope, -EFAULT, "an error word in the kernel's half");
 
 	/* Nothing was queued: the bind after them writes its fence, theirs are not. */
-	op = map_op(c.bo[1], DATA_VA + VA_STRIDE, page);
+	op = hmmgpu_bind_op_map(c.bo[1], DATA_VA + VA_STRIDE, page);
 	sync = hmmgpu_ufence_sync(&uf[0], 1);
 	bind_async(&c, &op, 1, &sync, 1);
 	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[0], 1, JOB_WAIT_NS), 0);
@@ -918,10 +888,10 @@ static void test_async_invalid(uint32_t mode)
 	check_free(&c, DATA_VA, SCRATCH_PAGES * page);
 	check_free(&c, VA_END - page, page);
 
-	syncobj_free(fd, bin);
-	syncobj_free(fd, tl);
-	syncobj_free(fd, empty);
-	syncobj_free(fd, signalled);
+	syncobj_destroy(fd, bin);
+	syncobj_destroy(fd, tl);
+	syncobj_destroy(fd, empty);
+	syncobj_destroy(fd, signalled);
 	hmmgpu_ufences_free(uf);
 	ctx_fini(&c);
 }
@@ -953,11 +923,11 @@ static void test_async_cancel(uint32_t mode)
 	g = gate_new(fd);
 	vm = hmmgpu_vm_create(fd, mode);
 	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
-	op = map_op(uptr, DATA_VA, size);
+	op = hmmgpu_bind_op_map(uptr, DATA_VA, size);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
 	hmmgpu_vm_bind_async(fd, vm, &op, 1, syncs, 2);
-	op = map_op(c.bo[0], DATA_VA + VA_STRIDE, page);
+	op = hmmgpu_bind_op_map(c.bo[0], DATA_VA + VA_STRIDE, page);
 	syncs[0] = hmmgpu_ufence_sync(&uf[1], 1);
 	hmmgpu_vm_bind_async(fd, vm, &op, 1, syncs, 1);
 	igt_assert(hmmgpu_ufence_value(&uf[0]) == 0 && hmmgpu_ufence_value(&uf[1]) == 0);
@@ -975,11 +945,11 @@ static void test_async_cancel(uint32_t mode)
 	vm2 = hmmgpu_vm_create(fd2, mode);
 	uptr2 = hmmgpu_userptr_create(fd2, buf, size, 0);
 	bo2 = hmmgpu_gem_create(fd2, page);
-	op = map_op(uptr2, DATA_VA, size);
+	op = hmmgpu_bind_op_map(uptr2, DATA_VA, size);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[2], 1);
 	hmmgpu_vm_bind_async(fd2, vm2, &op, 1, syncs, 2);
-	op = map_op(bo2, DATA_VA + VA_STRIDE, page);
+	op = hmmgpu_bind_op_map(bo2, DATA_VA + VA_STRIDE, page);
 	syncs[0] = hmmgpu_ufence_sync(&uf[3], 1);
 	hmmgpu_vm_bind_async(fd2, vm2, &op, 1, syncs, 1);
 	igt_assert(hmmgpu_ufence_value(&uf[2]) == 0 && hmmgpu_ufence_value(&uf[3]) == 0);
@@ -1053,7 +1023,7 @@ static void test_async_then_sync(uint32_t mode)
 
 	/* Waits for the queue. */
 	g = gate_new(fd);
-	op = map_op(c.bo[0], DATA_VA, page);
+	op = hmmgpu_bind_op_map(c.bo[0], DATA_VA, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
 	bind_async(&c, &op, 1, syncs, 2);
@@ -1074,7 +1044,7 @@ static void test_async_then_sync(uint32_t mode)
 
 	/* Only for those of its VM. */
 	g = gate_new(fd);
-	op = map_op(c.bo[2], DATA_VA + 2 * page, page);
+	op = hmmgpu_bind_op_map(c.bo[2], DATA_VA + 2 * page, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[1], 1);
 	bind_async(&c, &op, 1, syncs, 2);
@@ -1086,7 +1056,7 @@ static void test_async_then_sync(uint32_t mode)
 	/* Interrupted: raw ioctl(), which does not restart on EINTR as drmIoctl() does. */
 	arg = (struct drm_hmmgpu_vm_bind) {
 		.vm_id = c.vm,
-		.bind = map_op(c.bo[3], DATA_VA + 3 * page, page),
+		.bind = hmmgpu_bind_op_map(c.bo[3], DATA_VA + 3 * page, page),
 	};
 	igt_assert_eq(sigaction(SIGALRM, &sa, &old), 0);
 	alarms = 0;
@@ -1098,7 +1068,8 @@ static void test_async_then_sync(uint32_t mode)
 	igt_assert_f(err == -EINTR, "the interrupted synchronous bind gave %d, expected -EINTR\n",
 		     err);
 	igt_assert_lte(1, alarms);
-	igt_assert_f(hmmgpu_ufence_value(&uf[1]) == 0, "the queued bind ran with its gate closed\n");
+	igt_assert_f(hmmgpu_ufence_value(&uf[1]) == 0,
+		     "the queued bind ran with its gate closed\n");
 
 	gate_open(g);
 	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[1], 1, JOB_WAIT_NS), 0);
@@ -1137,7 +1108,7 @@ static void test_async_other_process(uint32_t mode)
 		struct drm_hmmgpu_sync sync;
 		uint32_t mine;
 
-		op = map_op(uptr, DATA_VA, size);
+		op = hmmgpu_bind_op_map(uptr, DATA_VA, size);
 		sync = hmmgpu_ufence_sync(&shared[0], 1);
 		igt_assert_eq(__hmmgpu_vm_bind_async(fd, c.vm, &op, 1, &sync, 1), -EFAULT);
 		mine = hmmgpu_userptr_create(fd, buf, size, 0);
@@ -1145,7 +1116,7 @@ static void test_async_other_process(uint32_t mode)
 		igt_assert_eq(__hmmgpu_vm_bind_async(fd, c.vm, &op, 1, &sync, 1), -EFAULT);
 		gem_close(fd, mine);
 
-		op = map_op(c.bo[1], DATA_VA + VA_STRIDE, page);
+		op = hmmgpu_bind_op_map(c.bo[1], DATA_VA + VA_STRIDE, page);
 		sync = hmmgpu_ufence_sync(&shared[1], 1);
 		igt_assert_eq(__hmmgpu_vm_bind_async(fd, c.vm, &op, 1, &sync, 1), 0);
 		igt_assert_eq(hmmgpu_ufence_wait(fd, &shared[1], 1, JOB_WAIT_NS), 0);
@@ -1200,7 +1171,7 @@ static void test_async_memlock(void)
 
 		/* Past the limit. */
 		ubig = hmmgpu_userptr_create(cfd, ptr, big, 0);
-		op = map_op(ubig, DATA_VA, big);
+		op = hmmgpu_bind_op_map(ubig, DATA_VA, big);
 		sync = hmmgpu_ufence_sync(&uf[0], 1);
 		bind_async(&c, &op, 1, &sync, 1);
 		igt_assert_eq(hmmgpu_ufence_wait(cfd, &uf[0], 1, JOB_WAIT_NS), -ENOMEM);
@@ -1212,7 +1183,7 @@ static void test_async_memlock(void)
 
 		/* Within it. */
 		usmall = hmmgpu_userptr_create(cfd, ptr + big, small, 0);
-		op = map_op(usmall, DATA_VA + VA_STRIDE, small);
+		op = hmmgpu_bind_op_map(usmall, DATA_VA + VA_STRIDE, small);
 		sync = hmmgpu_ufence_sync(&uf[1], 1);
 		bind_async(&c, &op, 1, &sync, 1);
 		igt_assert_eq(hmmgpu_ufence_wait(cfd, &uf[1], 1, JOB_WAIT_NS), 0);
@@ -1241,9 +1212,7 @@ igt_main
 
 	igt_fixture {
 		page = sysconf(_SC_PAGESIZE);
-		fd = drm_open_driver_render(DRIVER_HMMGPU);
-		igt_require_f(hmmgpu_vm_modes_offered(fd), "the device has no GPU VMs\n");
-		igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
+		fd = hmmgpu_open_vm_device();
 	}
 
 	igt_describe("An async map of a userptr held back by a sw_sync fence is queued and "

@@ -1083,9 +1083,7 @@ igt_main
 
 	igt_fixture {
 		page = sysconf(_SC_PAGESIZE);
-		fd = drm_open_driver_render(DRIVER_HMMGPU);
-		igt_require_f(hmmgpu_vm_modes_offered(fd), "the device has no GPU VMs\n");
-		igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
+		fd = hmmgpu_open_vm_device();
 		igt_require(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_GEM_MAX_SIZE) >= DATA_SIZE);
 	}
 

@@ -24,6 +24,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "igt_syncobj.h"
 #include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Jobs, mappings (bound by the call or by the bind queue), GEM objects "
@@ -436,10 +437,8 @@ static int make_object(int fd)
 static int make_syncobj(int fd)
 {
 	uint32_t handle;
-	int err = drmSyncobjCreate(fd, 0, &handle) ? -errno : 0;
 
-	errno = 0;
-	return err;
+	return __syncobj_create(fd, 0, &handle);
 }
 
 static void fill_objects(int fd, const struct memcg *cg, int to_parent, int from_parent)

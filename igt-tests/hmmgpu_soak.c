@@ -2144,9 +2144,7 @@ igt_main_args("", long_opts, help_str, opt_handler, NULL)
 
 	igt_fixture {
 		page = sysconf(_SC_PAGESIZE);
-		fd = drm_open_driver_render(DRIVER_HMMGPU);
-		igt_require_f(hmmgpu_vm_modes_offered(fd), "the device has no GPU VMs\n");
-		igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
+		fd = hmmgpu_open_vm_device();
 		hmmgpu_raise_memlock();
 		read_env();
 		detect_features();

@@ -57,6 +57,7 @@
 #include "igt.h"
 #include "igt_hmmgpu.h"
 #include "igt_kms.h"
+#include "igt_syncobj.h"
 #include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Synchronization of hmmgpu: fault-mode jobs never reach a dma-fence and "
@@ -136,19 +137,6 @@ static struct drm_hmmgpu_cmd mark_cmd(unsigned int slot, uint64_t value)
 	return cmd;
 }
 
-static uint32_t syncobj_new(int test_fd, uint32_t flags)
-{
-	uint32_t handle = 0;
-
-	igt_assert_eq(drmSyncobjCreate(test_fd, flags, &handle), 0);
-	return handle;
-}
-
-static void syncobj_free(int test_fd, uint32_t handle)
-{
-	igt_assert_eq(drmSyncobjDestroy(test_fd, handle), 0);
-}
-
 /* Waits for the fence of @syncobj (bounded); returns its error, from the sync_file status. */
 static int syncobj_error(int test_fd, uint32_t syncobj)
 {
@@ -204,7 +192,7 @@ static int export_sync_file(int test_fd, uint32_t syncobj)
 /* A new sync object of @test_fd holding the fence of @sync_file. */
 static uint32_t import_sync_file(int test_fd, int sync_file)
 {
-	uint32_t handle = syncobj_new(test_fd, 0);
+	uint32_t handle = syncobj_create(test_fd, 0);
 
 	igt_assert_eq(drmSyncobjImportSyncFile(test_fd, handle, sync_file), 0);
 	return handle;
@@ -260,7 +248,7 @@ static void gate_open(struct gate *g)
 
 static void gate_fini(struct gate *g, int test_fd)
 {
-	syncobj_free(test_fd, g->syncobj);
+	syncobj_destroy(test_fd, g->syncobj);
 	close(g->tl);
 }
 
@@ -293,9 +281,9 @@ static void test_fault_signal_refused(void)
 	struct ctx c;
 
 	ctx_init(&c, fd, DRM_HMMGPU_VM_MODE_FAULT);
-	bin = syncobj_new(fd, 0);
-	tl = syncobj_new(fd, 0);
-	tmp = syncobj_new(fd, 0);
+	bin = syncobj_create(fd, 0);
+	tl = syncobj_create(fd, 0);
+	tmp = syncobj_create(fd, 0);
 	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 
 	for (unsigned int i = 0; i < 6; i++) {
@@ -346,9 +334,9 @@ static void test_fault_signal_refused(void)
 		igt_assert_f(c.res[i] == 0, "refused job %u ran\n", i);
 
 	hmmgpu_ufences_free(uf);
-	syncobj_free(fd, bin);
-	syncobj_free(fd, tl);
-	syncobj_free(fd, tmp);
+	syncobj_destroy(fd, bin);
+	syncobj_destroy(fd, tl);
+	syncobj_destroy(fd, tmp);
 	ctx_fini(&c);
 }
 
@@ -751,10 +739,10 @@ static void test_fence_error(uint32_t mode)
 	int sync_file;
 
 	ctx_init(&c, fd, mode);
-	bad = syncobj_new(fd, 0);
-	good = syncobj_new(fd, 0);
-	out = syncobj_new(fd, 0);
-	tl = syncobj_new(fd, 0);
+	bad = syncobj_create(fd, 0);
+	good = syncobj_create(fd, 0);
+	out = syncobj_create(fd, 0);
+	tl = syncobj_create(fd, 0);
 
 	hmmgpu_cmd_write64(&cmd, UNMAPPED_VA, 1);
 	syncs[0] = hmmgpu_sync_signal(bad);
@@ -806,10 +794,10 @@ static void test_fence_error(uint32_t mode)
 		ctx_fini(&f);
 	}
 
-	syncobj_free(fd, bad);
-	syncobj_free(fd, good);
-	syncobj_free(fd, out);
-	syncobj_free(fd, tl);
+	syncobj_destroy(fd, bad);
+	syncobj_destroy(fd, good);
+	syncobj_destroy(fd, out);
+	syncobj_destroy(fd, tl);
 	ctx_fini(&c);
 }
 
@@ -839,8 +827,8 @@ static void test_timeline(uint32_t mode)
 	hmmgpu_vm_unmap(fd, b.vm, RES_VA, page);
 	hmmgpu_vm_map(fd, b.vm, a.res_bo, 0, RES_VA, page, 0);
 	gate_init(&g, fd);
-	tl = syncobj_new(fd, 0);
-	out = syncobj_new(fd, 0);
+	tl = syncobj_create(fd, 0);
+	out = syncobj_create(fd, 0);
 
 	for (unsigned int i = 0; i < TIMELINE_JOBS; i++) {
 		a.res[1 + i] = ~0ull;
@@ -885,8 +873,8 @@ static void test_timeline(uint32_t mode)
 	igt_assert_eq(syncobj_error(fd, out), 0);
 	igt_assert_f(a.res[TIMELINE_JOBS + 2] == 0, "a refused job ran\n");
 
-	syncobj_free(fd, tl);
-	syncobj_free(fd, out);
+	syncobj_destroy(fd, tl);
+	syncobj_destroy(fd, out);
 	gate_fini(&g, fd);
 	ctx_fini(&b);
 	ctx_fini(&a);
@@ -918,10 +906,10 @@ static void test_sync_file(uint32_t mode)
 	ctx_init(&b, fd2, mode);
 	ctx_init(&m, fd, mode);
 	gate_init(&g, fd);
-	s_a = syncobj_new(fd, 0);
-	other = syncobj_new(fd, 0);
-	out_b = syncobj_new(fd2, 0);
-	out_m = syncobj_new(fd, 0);
+	s_a = syncobj_create(fd, 0);
+	other = syncobj_create(fd, 0);
+	out_b = syncobj_create(fd2, 0);
+	out_m = syncobj_create(fd, 0);
 
 	/* A: held back, then writes its mark. */
 	syncs[0] = hmmgpu_sync_wait(g.syncobj);
@@ -983,12 +971,12 @@ static void test_sync_file(uint32_t mode)
 	close(merge.fence);
 	close(sf_other);
 	close(sf_a);
-	syncobj_free(fd, s_a);
-	syncobj_free(fd, other);
-	syncobj_free(fd, s_m);
-	syncobj_free(fd, out_m);
-	syncobj_free(fd2, s_b);
-	syncobj_free(fd2, out_b);
+	syncobj_destroy(fd, s_a);
+	syncobj_destroy(fd, other);
+	syncobj_destroy(fd, s_m);
+	syncobj_destroy(fd, out_m);
+	syncobj_destroy(fd2, s_b);
+	syncobj_destroy(fd2, out_b);
 	gate_fini(&g, fd);
 	ctx_fini(&m);
 	ctx_fini(&b);
@@ -1057,8 +1045,8 @@ static void test_sw_sync(uint32_t mode)
 	s2 = sw_sync_syncobj(fd, tl, 5);
 	igt_assert_eq(held_job(&c, s2, 50, release_sw_sync_close, &tl), -ENOENT);
 
-	syncobj_free(fd, s1);
-	syncobj_free(fd, s2);
+	syncobj_destroy(fd, s1);
+	syncobj_destroy(fd, s2);
 	ctx_fini(&c);
 }
 
@@ -1124,7 +1112,7 @@ static void test_vgem(uint32_t mode)
 	igt_assert_eq(held_job(&c, in, 50, release_vgem, &r), 0);
 	igt_assert_eq(sync_file_status(export.fd), 1);
 
-	syncobj_free(fd, in);
+	syncobj_destroy(fd, in);
 	ctx_fini(&c);
 	close(export.fd);
 	close(dmabuf);
@@ -1239,7 +1227,7 @@ static void test_vkms(uint32_t mode)
 		     "the job ended before the vkms fence it waits for signalled\n");
 	igt_assert_eq_u64(c.res[0], MARK);
 	hmmgpu_done_destroy(done);
-	syncobj_free(fd, in);
+	syncobj_destroy(fd, in);
 	ctx_fini(&c);
 	close(out_fence);
 
@@ -1286,25 +1274,6 @@ static void bind_fini(struct bind_ctx *b)
 	ctx_fini(&b->c);
 }
 
-static struct drm_hmmgpu_vm_bind_op map_op(uint32_t handle, uint64_t va)
-{
-	return (struct drm_hmmgpu_vm_bind_op) {
-		.op = DRM_HMMGPU_VM_BIND_MAP,
-		.handle = handle,
-		.va = va,
-		.size = page,
-	};
-}
-
-static struct drm_hmmgpu_vm_bind_op unmap_op(uint64_t va, uint64_t size)
-{
-	return (struct drm_hmmgpu_vm_bind_op) {
-		.op = DRM_HMMGPU_VM_BIND_UNMAP,
-		.va = va,
-		.size = size,
-	};
-}
-
 /* What a job reads at @va: the word there (0: it faulted, its error in *@error). */
 static uint32_t gpu_read(struct bind_ctx *b, uint64_t va, int *error)
 {
@@ -1345,19 +1314,19 @@ static void test_bind_array(uint32_t mode)
 	uint32_t failed = ~0u;
 
 	bind_init(&b, mode);
-	ops[0] = map_op(b.bo[0], DATA_VA);
-	ops[1] = map_op(b.bo[1], DATA_VA + page);
-	ops[2] = map_op(b.bo[2], DATA_VA + 2 * page);
-	ops[3] = unmap_op(DATA_VA + page, page);
-	ops[4] = map_op(b.bo[3], DATA_VA + page);
-	ops[5] = unmap_op(DATA_VA + 2 * page, page);
+	ops[0] = hmmgpu_bind_op_map(b.bo[0], DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[1], DATA_VA + page, page);
+	ops[2] = hmmgpu_bind_op_map(b.bo[2], DATA_VA + 2 * page, page);
+	ops[3] = hmmgpu_bind_op_unmap(DATA_VA + page, page);
+	ops[4] = hmmgpu_bind_op_map(b.bo[3], DATA_VA + page, page);
+	ops[5] = hmmgpu_bind_op_unmap(DATA_VA + 2 * page, page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, ARRAY_SIZE(ops), NULL, 0, &failed), 0);
 	igt_assert_eq_u32(failed, 0);
 	check_va(&b, DATA_VA, 0);
 	check_va(&b, DATA_VA + page, 3);
 	check_va(&b, DATA_VA + 2 * page, -1);
 
-	ops[0] = unmap_op(DATA_VA, 2 * page);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, 2 * page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 1, NULL, 0, &failed), 0);
 	check_va(&b, DATA_VA, -1);
 	check_va(&b, DATA_VA + page, -1);
@@ -1377,11 +1346,11 @@ static void test_bind_array_error(uint32_t mode)
 	uint32_t failed = 0;
 
 	bind_init(&b, mode);
-	ops[0] = map_op(b.bo[0], DATA_VA);
-	ops[1] = map_op(b.bo[1], DATA_VA + page);
-	ops[2] = map_op(b.bo[2], DATA_VA);	/* over ops[0]'s */
-	ops[3] = map_op(b.bo[3], DATA_VA + 2 * page);
-	ops[4] = unmap_op(DATA_VA, page);
+	ops[0] = hmmgpu_bind_op_map(b.bo[0], DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[1], DATA_VA + page, page);
+	ops[2] = hmmgpu_bind_op_map(b.bo[2], DATA_VA, page);	/* over ops[0]'s */
+	ops[3] = hmmgpu_bind_op_map(b.bo[3], DATA_VA + 2 * page, page);
+	ops[4] = hmmgpu_bind_op_unmap(DATA_VA, page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, ARRAY_SIZE(ops), NULL, 0, &failed),
 		      -EBUSY);
 	igt_assert_eq_u32(failed, 2);
@@ -1390,16 +1359,16 @@ static void test_bind_array_error(uint32_t mode)
 	check_va(&b, DATA_VA + 2 * page, -1);
 
 	/* Failing at the first: nothing done. */
-	ops[0] = map_op(b.bo[3], DATA_VA + page);
-	ops[1] = map_op(b.bo[3], DATA_VA + 3 * page);
+	ops[0] = hmmgpu_bind_op_map(b.bo[3], DATA_VA + page, page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[3], DATA_VA + 3 * page, page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, NULL, 0, &failed), -EBUSY);
 	igt_assert_eq_u32(failed, 0);
 	check_va(&b, DATA_VA + 3 * page, -1);
 
 	/* The last: the others done. */
-	ops[0] = unmap_op(DATA_VA, 2 * page);
-	ops[1] = map_op(b.bo[2], DATA_VA + 3 * page);
-	ops[2] = map_op(b.bo[2], DATA_VA + 4 * page);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, 2 * page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[2], DATA_VA + 3 * page, page);
+	ops[2] = hmmgpu_bind_op_map(b.bo[2], DATA_VA + 4 * page, page);
 	ops[2].offset = page;	/* past the object's end */
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 3, NULL, 0, &failed), -EINVAL);
 	igt_assert_eq_u32(failed, 2);
@@ -1409,7 +1378,7 @@ static void test_bind_array_error(uint32_t mode)
 
 	/* Success clears @failed_op. */
 	failed = 7;
-	ops[0] = unmap_op(DATA_VA, 8 * page);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, 8 * page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 1, NULL, 0, &failed), 0);
 	igt_assert_eq_u32(failed, 0);
 	bind_fini(&b);
@@ -1432,7 +1401,8 @@ static void test_bind_array_max(uint32_t mode)
 	ops = calloc(HMMGPU_VM_BIND_MAX_OPS + 1, sizeof(*ops));
 	igt_assert(ops);
 	for (unsigned int i = 0; i <= HMMGPU_VM_BIND_MAX_OPS; i++)
-		ops[i] = map_op(b.bo[i % BIND_OBJS], DATA_VA + (uint64_t)i * page);
+		ops[i] = hmmgpu_bind_op_map(b.bo[i % BIND_OBJS], DATA_VA + (uint64_t)i * page,
+					    page);
 
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, HMMGPU_VM_BIND_MAX_OPS + 1, NULL, 0,
 					   &failed), -EINVAL);
@@ -1446,21 +1416,21 @@ static void test_bind_array_max(uint32_t mode)
 
 	arg = (struct drm_hmmgpu_vm_bind) { .vm_id = b.c.vm, .num_ops = 2 };
 	igt_assert_eq(igt_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg) ? -errno : 0, -EFAULT);
-	ops[0] = unmap_op(DATA_VA, page);
-	ops[1] = unmap_op(DATA_VA + page, page);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_unmap(DATA_VA + page, page);
 	arg.ops = to_user_pointer(ops);
 	arg.num_syncs = 1;
 	igt_assert_eq(igt_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &arg) ? -errno : 0, -EFAULT);
 	errno = 0;
 	for (unsigned int i = 0; i < ARRAY_SIZE(syncs); i++)
-		syncs[i] = hmmgpu_sync_wait(syncobj_new(fd, DRM_SYNCOBJ_CREATE_SIGNALED));
+		syncs[i] = hmmgpu_sync_wait(syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED));
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, syncs, HMMGPU_MAX_SYNCS + 1,
 					   NULL), -EINVAL);
 	check_va(&b, DATA_VA, 0);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, syncs, HMMGPU_MAX_SYNCS, NULL), 0);
 	check_va(&b, DATA_VA, -1);
 	for (unsigned int i = 0; i < ARRAY_SIZE(syncs); i++)
-		syncobj_free(fd, syncs[i].handle);
+		syncobj_destroy(fd, syncs[i].handle);
 
 	free(ops);
 	bind_fini(&b);
@@ -1483,8 +1453,8 @@ static void test_bind_invalid(uint32_t mode)
 	uint32_t so, failed;
 
 	bind_init(&b, mode);
-	ops[0] = map_op(b.bo[0], DATA_VA);
-	ops[1] = map_op(b.bo[1], DATA_VA + page);
+	ops[0] = hmmgpu_bind_op_map(b.bo[0], DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[1], DATA_VA + page, page);
 
 	arg = (struct drm_hmmgpu_vm_bind) { .vm_id = b.c.vm, .num_ops = 2, .bind = ops[0],
 					    .ops = to_user_pointer(ops) };
@@ -1506,7 +1476,7 @@ static void test_bind_invalid(uint32_t mode)
 	hmmgpu_vm_unmap(fd, b.c.vm, DATA_VA, page);
 	ops[1].pad = 0;
 
-	so = syncobj_new(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
+	so = syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
 	bad[0] = hmmgpu_sync_signal(so);
 	bad[0].value = 1;
 	bad[1] = hmmgpu_sync_signal(so);
@@ -1526,7 +1496,7 @@ static void test_bind_invalid(uint32_t mode)
 	}
 	igt_assert_eq_u64(hmmgpu_ufence_value(uf), 0);
 
-	syncobj_free(fd, so);
+	syncobj_destroy(fd, so);
 	hmmgpu_ufences_free(uf);
 	bind_fini(&b);
 }
@@ -1552,16 +1522,16 @@ static void test_bind_syncs(uint32_t mode)
 
 	bind_init(&b, mode);
 	uf = hmmgpu_ufences_new(MAP_PRIVATE);
-	signalled = syncobj_new(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
-	bin = syncobj_new(fd, 0);
-	tl = syncobj_new(fd, 0);
+	signalled = syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
+	bin = syncobj_create(fd, 0);
+	tl = syncobj_create(fd, 0);
 
 	syncs[0] = hmmgpu_sync_wait(signalled);
 	syncs[1] = hmmgpu_ufence_sync(uf, 1);
 	syncs[2] = hmmgpu_sync_signal(bin);
 	syncs[3] = hmmgpu_sync_timeline_signal(tl, 2);
-	ops[0] = map_op(b.bo[1], DATA_VA);
-	ops[1] = map_op(b.bo[2], DATA_VA + page);
+	ops[0] = hmmgpu_bind_op_map(b.bo[1], DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[2], DATA_VA + page, page);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, syncs, 4, NULL), 0);
 	igt_assert_f(hmmgpu_ufence_value(uf) == 1, "the user fence was not written when the bind "
 		     "returned\n");
@@ -1584,8 +1554,8 @@ static void test_bind_syncs(uint32_t mode)
 	check_va(&b, DATA_VA, 1);
 
 	/* A failing operation: the syncs are signalled, with its error. */
-	ops[0] = map_op(b.bo[3], DATA_VA + 2 * page);
-	ops[1] = map_op(b.bo[3], DATA_VA);
+	ops[0] = hmmgpu_bind_op_map(b.bo[3], DATA_VA + 2 * page, page);
+	ops[1] = hmmgpu_bind_op_map(b.bo[3], DATA_VA, page);
 	syncs[1] = hmmgpu_ufence_sync(uf, 2);
 	syncs[3] = hmmgpu_sync_timeline_signal(tl, 3);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, ops, 2, syncs, 4, &failed), -EBUSY);
@@ -1598,9 +1568,9 @@ static void test_bind_syncs(uint32_t mode)
 	igt_assert_eq_u64(point, 3);
 	check_va(&b, DATA_VA + 2 * page, 3);
 
-	syncobj_free(fd, signalled);
-	syncobj_free(fd, bin);
-	syncobj_free(fd, tl);
+	syncobj_destroy(fd, signalled);
+	syncobj_destroy(fd, bin);
+	syncobj_destroy(fd, tl);
 	hmmgpu_ufences_free(uf);
 	bind_fini(&b);
 }
@@ -1631,20 +1601,20 @@ static void test_bind_wait_error(uint32_t mode)
 	}
 	bind_init(&b, mode);
 	ctx_init(&f, fd, fmode);
-	bad = syncobj_new(fd, 0);
-	empty = syncobj_new(fd, 0);
+	bad = syncobj_create(fd, 0);
+	empty = syncobj_create(fd, 0);
 	hmmgpu_cmd_write64(&cmd, UNMAPPED_VA, 1);
 	sync = hmmgpu_sync_signal(bad);
 	exec_job(&f, &cmd, 1, &sync, 1);
 	igt_assert_eq(syncobj_error(fd, bad), -EFAULT);
 
-	op = map_op(b.bo[0], DATA_VA);
+	op = hmmgpu_bind_op_map(b.bo[0], DATA_VA, page);
 	sync = hmmgpu_sync_wait(bad);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, &op, 1, &sync, 1, &failed), -EFAULT);
 	igt_assert_eq_u32(failed, 0);
 	check_va(&b, DATA_VA, -1);
 
-	bad_tl = syncobj_new(fd, 0);
+	bad_tl = syncobj_create(fd, 0);
 	sync = hmmgpu_sync_timeline_signal(bad_tl, 5);
 	exec_job(&f, &cmd, 1, &sync, 1);
 	sync = hmmgpu_sync_timeline_wait(bad_tl, 5);
@@ -1657,9 +1627,9 @@ static void test_bind_wait_error(uint32_t mode)
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, &op, 1, &sync, 1, &failed), -EINVAL);
 	check_va(&b, DATA_VA, -1);
 
-	syncobj_free(fd, bad);
-	syncobj_free(fd, bad_tl);
-	syncobj_free(fd, empty);
+	syncobj_destroy(fd, bad);
+	syncobj_destroy(fd, bad_tl);
+	syncobj_destroy(fd, empty);
 	ctx_fini(&f);
 	bind_fini(&b);
 }
@@ -1697,7 +1667,7 @@ static void test_bind_wait(uint32_t mode)
 	bind_init(&b, mode);
 	o.tl = sw_sync_timeline();
 	gate = sw_sync_syncobj(fd, o.tl, 1);
-	op = map_op(b.bo[2], DATA_VA);
+	op = hmmgpu_bind_op_map(b.bo[2], DATA_VA, page);
 	sync = hmmgpu_sync_wait(gate);
 	igt_assert_eq(pthread_create(&o.thread, NULL, open_later, &o), 0);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, &op, 1, &sync, 1, NULL), 0);
@@ -1705,7 +1675,7 @@ static void test_bind_wait(uint32_t mode)
 	igt_assert_eq(pthread_join(o.thread, NULL), 0);
 	check_va(&b, DATA_VA, 2);
 
-	syncobj_free(fd, gate);
+	syncobj_destroy(fd, gate);
 	close(o.tl);
 	bind_fini(&b);
 }
@@ -1717,9 +1687,7 @@ igt_main
 
 	igt_fixture {
 		page = sysconf(_SC_PAGESIZE);
-		fd = drm_open_driver_render(DRIVER_HMMGPU);
-		igt_require_f(hmmgpu_vm_modes_offered(fd), "the device has no GPU VMs\n");
-		igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE), page);
+		fd = hmmgpu_open_vm_device();
 	}
 
 	igt_describe("A fault-mode job signalling a binary or timeline sync object is refused "

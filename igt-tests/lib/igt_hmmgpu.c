@@ -193,6 +193,20 @@ uint32_t hmmgpu_vm_modes_offered(int fd)
 	return modes;
 }
 
+/**
+ * hmmgpu_open_vm_device - Opens a render node of the hmmgpu device, skipping
+ * the test when it has no GPU VMs; asserts that its page is the CPU's.
+ */
+int hmmgpu_open_vm_device(void)
+{
+	int fd = drm_open_driver_render(DRIVER_HMMGPU);
+
+	igt_require_f(hmmgpu_vm_modes_offered(fd), "the device has no GPU VMs\n");
+	igt_assert_eq_u64(hmmgpu_get_param(fd, DRM_HMMGPU_PARAM_PAGE_SIZE),
+			  (uint64_t)sysconf(_SC_PAGESIZE));
+	return fd;
+}
+
 bool hmmgpu_has_vm_mode(int fd, uint32_t mode)
 {
 	return mode && (hmmgpu_vm_modes_offered(fd) & mode) == mode;
@@ -344,6 +358,30 @@ static int vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_o
 		*failed_op = arg.failed_op;
 
 	return err;
+}
+
+/**
+ * hmmgpu_bind_op_map - The operation that maps @size bytes of object @handle,
+ * from its start, at GPU address @va, writable.
+ */
+struct drm_hmmgpu_vm_bind_op hmmgpu_bind_op_map(uint32_t handle, uint64_t va, uint64_t size)
+{
+	return (struct drm_hmmgpu_vm_bind_op) {
+		.op = DRM_HMMGPU_VM_BIND_MAP,
+		.handle = handle,
+		.va = va,
+		.size = size,
+	};
+}
+
+/** hmmgpu_bind_op_unmap - The operation that unmaps [@va, @va + @size). */
+struct drm_hmmgpu_vm_bind_op hmmgpu_bind_op_unmap(uint64_t va, uint64_t size)
+{
+	return (struct drm_hmmgpu_vm_bind_op) {
+		.op = DRM_HMMGPU_VM_BIND_UNMAP,
+		.va = va,
+		.size = size,
+	};
 }
 
 /**

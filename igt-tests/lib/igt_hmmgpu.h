@@ -46,6 +46,7 @@ struct hmmgpu_vm_mode {
 extern const struct hmmgpu_vm_mode hmmgpu_vm_modes[];
 
 uint32_t hmmgpu_vm_modes_offered(int fd);
+int hmmgpu_open_vm_device(void);
 bool hmmgpu_has_vm_mode(int fd, uint32_t mode);
 const char *hmmgpu_vm_mode_name(uint32_t mode);
 
@@ -81,6 +82,8 @@ void hmmgpu_vm_map(int fd, uint32_t vm_id, uint32_t handle, uint32_t flags, uint
 		   uint64_t size, uint64_t offset);
 void hmmgpu_vm_unmap(int fd, uint32_t vm_id, uint64_t va, uint64_t size);
 
+struct drm_hmmgpu_vm_bind_op hmmgpu_bind_op_map(uint32_t handle, uint64_t va, uint64_t size);
+struct drm_hmmgpu_vm_bind_op hmmgpu_bind_op_unmap(uint64_t va, uint64_t size);
 int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
 			 uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
 			 uint32_t num_syncs, uint32_t *failed_op);
