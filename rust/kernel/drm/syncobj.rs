@@ -155,6 +155,9 @@ impl SyncObj {
 /// adding a point, once a job is published, cannot fail.
 pub struct FenceChain(KBox<core::mem::MaybeUninit<bindings::dma_fence_chain>>);
 
+// SAFETY: The node is uninitialised memory that only its owner touches, from any thread.
+unsafe impl Send for FenceChain {}
+
 impl FenceChain {
     /// Allocates a chain node, charged to the caller's memory cgroup.
     pub fn new() -> Result<Self> {
