@@ -12,11 +12,14 @@
  * of a wait sync that signalled with one (no operation runs), or -ECANCELED
  * when the VM was destroyed, or its file closed, before the bind ran.
  *
- * - What the call refuses, with nothing queued: a sync object to signal
- *   (-EOPNOTSUPP), fields, operations and syncs that are not valid in
- *   themselves (-EINVAL), unknown VMs, objects and sync objects (-ENOENT),
- *   arrays it cannot read (-EFAULT), and a userptr mapped by a process that
- *   is not the VM's (-EFAULT). Whether a range is free and an object large
+ * - Sync objects to signal get the bind's fence only once it ran, signalled
+ *   with its error: the call empties binary ones, timeline points appear
+ *   then; waiters wait for them with DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT.
+ * - What the call refuses, with nothing queued (its sync objects untouched):
+ *   fields, operations and syncs that are not valid in themselves (-EINVAL),
+ *   unknown VMs, objects and sync objects (-ENOENT), arrays it cannot read
+ *   (-EFAULT), and a userptr mapped by a process that is not the VM's
+ *   (-EFAULT). Whether a range is free and an object large
  *   enough is found when the bind runs, in its error word.
  * - Jobs do not wait for queued binds: a job touching the range before the
  *   bind ran faults. A synchronous bind waits (interruptibly) for the binds
@@ -715,10 +718,148 @@ static void refused_sync(struct ctx *c, const struct drm_hmmgpu_vm_bind_op *op,
 	refused(c, &arg, err, what);
 }
 
+/* 0 or -errno of a wait for @handle's @point (0: binary), until @deadline (absolute ns). */
+static int syncobj_wait_point(uint32_t handle, uint64_t point, int64_t deadline, uint32_t flags)
+{
+	int err = drmSyncobjTimelineWait(fd, &handle, &point, 1, deadline, flags, NULL) ?
+		  -errno : 0;
+
+	errno = 0;
+	return err;
+}
+
+/* The absolute CLOCK_MONOTONIC time @ns from now. */
+static int64_t deadline_in(int64_t ns)
+{
+	struct timespec now;
+
+	igt_assert_eq(clock_gettime(CLOCK_MONOTONIC, &now), 0);
+	return (int64_t)now.tv_sec * NSEC_PER_SEC + now.tv_nsec + ns;
+}
+
 /*
- * async-invalid: the call refuses, with nothing queued, a sync object to
- * signal, binary or timeline, alone or beside a user fence (-EOPNOTSUPP: it
- * stays empty); unknown flags and a non-zero pad of the bind; an unknown op,
+ * Asserts that sync object @handle has no fence for the bind yet, nor point
+ * @point (if a timeline's): a plain wait finds none (-EINVAL), a wait for
+ * submission runs out of time at once (-ETIME), a job waiting for it is
+ * refused (-EINVAL).
+ */
+static void no_fence_yet(struct ctx *c, uint32_t handle, uint64_t point, const char *what)
+{
+	struct drm_hmmgpu_sync sync = point ? hmmgpu_sync_timeline_wait(handle, point) :
+				      hmmgpu_sync_wait(handle);
+	struct drm_hmmgpu_cmd cmd;
+	struct drm_hmmgpu_exec exec = {
+		.vm_id = c->vm,
+		.cmds = to_user_pointer(&cmd),
+		.cmd_count = 1,
+		.syncs = to_user_pointer(&sync),
+		.num_syncs = 1,
+	};
+	int err;
+
+	err = syncobj_wait_point(handle, point, 0, 0);
+	igt_assert_f(err == -EINVAL, "%s: a wait found a fence (%d)\n", what, err);
+	err = syncobj_wait_point(handle, point, 0, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT);
+	igt_assert_f(err == -ETIME, "%s: a wait for submission gave %d\n", what, err);
+	hmmgpu_cmd_write64(&cmd, RES_VA, 1);
+	err = __hmmgpu_exec(c->fd, &exec);
+	igt_assert_f(err == -EINVAL, "%s: a job waiting for it gave %d\n", what, err);
+}
+
+/* Waits (bounded) for @handle's @point (0: binary) to be there and signal. */
+static void wait_submitted(uint32_t handle, uint64_t point)
+{
+	igt_assert_eq(syncobj_wait_point(handle, point, deadline_in(JOB_WAIT_NS),
+					 DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT), 0);
+}
+
+/*
+ * async-syncobj: the sync objects an async bind signals get its fence only
+ * once it ran, signalled with its error. While the bind is held back, the
+ * binary one the call emptied (it held a signalled fence) and the timeline's
+ * point have no fence: a wait finds none, a wait for submission runs out of
+ * time, an export fails, a job waiting for either is refused. Once the gate
+ * opens both signal with error 0 and a job reads through the mapping. A bind
+ * that fails when it runs (a MAP over a mapped range) signals its sync
+ * objects with its error (-EBUSY), one the VM's destruction cancels with
+ * -ECANCELED.
+ */
+static void test_async_syncobj(uint32_t mode)
+{
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync syncs[3];
+	uint32_t bin, tl, vm;
+	int sync_file = -1;
+	uint64_t point;
+	struct gate *g;
+	struct ctx c;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	g = gate_new(fd);
+	bin = syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
+	tl = syncobj_create(fd, 0);
+
+	op = hmmgpu_bind_op_map(c.bo[1], DATA_VA, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	syncs[2] = hmmgpu_sync_timeline_signal(tl, 5);
+	bind_async(&c, &op, 1, syncs, 3);
+
+	no_fence_yet(&c, bin, 0, "the binary sync object of a held-back bind");
+	no_fence_yet(&c, tl, 5, "the timeline point of a held-back bind");
+	igt_assert_eq(drmSyncobjExportSyncFile(fd, bin, &sync_file) ? -errno : 0, -EINVAL);
+	errno = 0;
+	point = ~0ull;
+	igt_assert_eq(drmSyncobjQuery(fd, &tl, &point, 1), 0);
+	igt_assert_eq_u64(point, 0);
+	check_va(&c, DATA_VA, -1);
+
+	gate_open(g);
+	wait_submitted(tl, 5);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	igt_assert_eq(hmmgpu_point_error(fd, tl, 5), 0);
+	check_va(&c, DATA_VA, 1);
+
+	/* Fails when it runs: the range is mapped. */
+	op = hmmgpu_bind_op_map(c.bo[2], DATA_VA, page);
+	syncs[0] = hmmgpu_sync_signal(bin);
+	syncs[1] = hmmgpu_sync_timeline_signal(tl, 6);
+	bind_async(&c, &op, 1, syncs, 2);
+	wait_submitted(tl, 6);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), -EBUSY);
+	igt_assert_eq(hmmgpu_point_error(fd, tl, 6), -EBUSY);
+	check_va(&c, DATA_VA, 1);
+	gate_fini(g);
+
+	/* Cancelled: the VM goes with the bind held back. */
+	g = gate_new(fd);
+	vm = hmmgpu_vm_create(fd, mode);
+	op = hmmgpu_bind_op_map(c.bo[0], DATA_VA, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	syncs[2] = hmmgpu_sync_timeline_signal(tl, 7);
+	hmmgpu_vm_bind_async(fd, vm, &op, 1, syncs, 3);
+	no_fence_yet(&c, bin, 0, "the binary sync object of a bind held back");
+	hmmgpu_vm_destroy(fd, vm);
+	wait_submitted(tl, 7);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), -ECANCELED);
+	igt_assert_eq(hmmgpu_point_error(fd, tl, 7), -ECANCELED);
+	gate_fini(g);
+
+	syncobj_destroy(fd, bin);
+	syncobj_destroy(fd, tl);
+	ctx_fini(&c);
+}
+
+/*
+ * async-invalid: the call refuses, with nothing queued and the sync objects
+ * to signal untouched, a timeline point 0 to signal, a binary sync object to
+ * signal beside an operation not valid (-EINVAL), an unknown one to signal
+ * (-ENOENT); unknown flags and a non-zero pad of the bind; an unknown op,
  * op flag, a non-zero op pad, an UNMAP with a handle or an offset, an
  * unaligned address, size or offset, an empty range, one past the 48-bit
  * address space or wrapping; a user fence to wait for, a misaligned one, an
@@ -750,17 +891,18 @@ static void test_async_invalid(uint32_t mode)
 	signalled = syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
 	base = hmmgpu_bind_op_map(c.bo[0], DATA_VA, page);
 
-	/* Sync objects to signal. */
-	refused_sync(&c, &base, hmmgpu_sync_signal(bin), nope, -EOPNOTSUPP,
-		     "a binary sync object to signal");
-	refused_sync(&c, &base, hmmgpu_sync_timeline_signal(tl, 1), nope, -EOPNOTSUPP,
-		     "a timeline point to signal");
-	sync = hmmgpu_sync_signal(bin);
-	arg = async_arg(&c, &base, &sync, 1);
-	refused(&c, &arg, -EOPNOTSUPP, "a binary sync object to signal, alone");
-	sync = hmmgpu_sync_timeline_signal(tl, 1);
-	arg = async_arg(&c, &base, &sync, 1);
-	refused(&c, &arg, -EOPNOTSUPP, "a timeline point to signal, alone");
+	/* Sync objects to signal: a refused call leaves them as they were. */
+	refused_sync(&c, &base, hmmgpu_sync_timeline_signal(tl, 0), nope, -EINVAL,
+		     "a timeline point 0 to signal");
+	refused_sync(&c, &base, hmmgpu_sync_signal(bin + 1000), nope, -ENOENT,
+		     "an unknown sync object to signal");
+	op = base;
+	op.pad = 1;
+	refused_sync(&c, &op, hmmgpu_sync_signal(signalled), nope, -EINVAL,
+		     "a binary sync object to signal, beside an operation not valid");
+	refused_sync(&c, &op, hmmgpu_sync_timeline_signal(tl, 1), nope, -EINVAL,
+		     "a timeline point to signal, beside an operation not valid");
+	igt_assert_eq(hmmgpu_fence_error(fd, signalled), 0);
 	igt_assert_eq(drmSyncobjExportSyncFile(fd, bin, &sync_file) ? -errno : 0, -EINVAL);
 	errno = 0;
 	point = ~0ull;
@@ -1247,9 +1389,18 @@ igt_main
 			test_async_wait_error(m->flags);
 	}
 
-	igt_describe("The call refuses sync objects to signal (-EOPNOTSUPP), bad flags, "
-		     "operations and syncs (-EINVAL), unknown handles (-ENOENT) and unreadable "
-		     "arrays (-EFAULT), with nothing queued.");
+	igt_describe("The sync objects an async bind signals get its fence only once it ran, "
+		     "signalled with its error (0, -EBUSY, -ECANCELED): until then a binary "
+		     "one has none and a timeline point is not there (waits for submission "
+		     "wait; plain waits, exports and jobs find no fence).");
+	igt_subtest_with_dynamic("async-syncobj") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_syncobj(m->flags);
+	}
+
+	igt_describe("The call refuses bad flags, operations and syncs (-EINVAL), unknown "
+		     "handles (-ENOENT) and unreadable arrays (-EFAULT), with nothing queued and "
+		     "its sync objects untouched.");
 	igt_subtest_with_dynamic("async-invalid") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_invalid(m->flags);

@@ -507,6 +507,33 @@ int hmmgpu_fence_error(int fd, uint32_t syncobj)
 }
 
 /**
+ * hmmgpu_point_error - As hmmgpu_fence_error(), for point @point of timeline
+ * sync object @syncobj, read the way the uAPI says: the point transferred to
+ * a binary sync object, exported, and the status of the first fence of the
+ * sync_file (a dma_fence_chain node does not carry its fence's error).
+ */
+int hmmgpu_point_error(int fd, uint32_t syncobj, uint64_t point)
+{
+	struct sync_fence_info fences[4] = {};
+	struct sync_file_info info = {
+		.num_fences = ARRAY_SIZE(fences),
+		.sync_fence_info = to_user_pointer(fences),
+	};
+	uint32_t binary = 0;
+	int sync_file = -1;
+
+	igt_assert_eq(drmSyncobjCreate(fd, 0, &binary), 0);
+	igt_assert_eq(drmSyncobjTransfer(fd, binary, 0, syncobj, point, 0), 0);
+	igt_assert_eq(drmSyncobjExportSyncFile(fd, binary, &sync_file), 0);
+	igt_assert_eq(ioctl(sync_file, SYNC_IOC_FILE_INFO, &info), 0);
+	close(sync_file);
+	igt_assert_eq(drmSyncobjDestroy(fd, binary), 0);
+	igt_assert_lt(0, info.num_fences);
+
+	return fences[0].status < 0 ? fences[0].status : !fences[0].status;
+}
+
+/**
  * __hmmgpu_wait - Waits up to @timeout_ns for the fence of @syncobj, with the
  * core's DRM_IOCTL_SYNCOBJ_WAIT.
  *

@@ -107,6 +107,7 @@ int __hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns, int32_t *error);
 int hmmgpu_wait(int fd, uint32_t syncobj, int64_t timeout_ns);
 int __hmmgpu_fence_error(int fd, uint32_t syncobj, int *status);
 int hmmgpu_fence_error(int fd, uint32_t syncobj);
+int hmmgpu_point_error(int fd, uint32_t syncobj, uint64_t point);
 
 int __hmmgpu_wait_user_fence(int fd, const volatile uint64_t *addr, uint64_t value,
 			     uint64_t mask, uint32_t op, int64_t timeout_ns);

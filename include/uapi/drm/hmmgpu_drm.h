@@ -560,12 +560,20 @@ struct drm_hmmgpu_vm_bind_op {
  * (the operations after it do not run: bind one operation per call to know
  * which failed); the error of a wait sync that signalled with one (no
  * operation runs); -ECANCELED when the VM was destroyed, or its file closed,
- * before the bind ran. The signal syncs of an asynchronous bind must be user
- * fences: a sync object to signal fails the call with -EOPNOTSUPP (the
- * operations fault, pin and allocate memory when they run, which no dma-fence
- * may wait for). Jobs do not wait for queued binds: wait for the bind's user
- * fence (DRM_IOCTL_HMMGPU_WAIT_USER_FENCE) before submitting jobs that use
- * its mappings. The call fails, with nothing queued, with the errors of
+ * before the bind ran. Its operations fault, pin and allocate memory when
+ * they run, which no dma-fence may wait for: so the sync objects it signals
+ * get its fence only once it is done, signalled with the same error. The
+ * call removes the fence of each binary sync object to signal, and a
+ * timeline point to signal appears only then: until the bind is done, a wait
+ * without DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, an export as a sync_file and
+ * a job's or bind's wait sync find no fence (-EINVAL); wait with that flag.
+ * A binary sync object that several queued binds signal gets each one's
+ * fence as it is done, so a wait may end with an earlier bind's: to wait for
+ * one bind, give it a sync object of its own, or a timeline point.
+ * Jobs do not wait for queued binds: wait for the bind's user fence
+ * (DRM_IOCTL_HMMGPU_WAIT_USER_FENCE) or sync object before submitting jobs
+ * that use its mappings. The call fails, with nothing queued and its sync
+ * objects untouched, with the errors of
  * checking: -ENOENT for an unknown VM, sync object or object @handle (the
  * objects are looked up by the call and kept until the bind ran), -EINVAL
  * for an operation or sync that is not valid in itself (an unknown @op or

@@ -12,17 +12,18 @@
 //! were queued.
 //!
 //! A queued bind's operations fault pages in, pin them and allocate memory when they run, so
-//! nothing may wait for them through a dma-fence: they complete through user fences only, and
-//! jobs do not wait for them. The worker runs them as the caller would have: in the VM
-//! process's address space if the caller was that process (only it binds userptrs and pins),
-//! charging the caller's memory cgroup and `RLIMIT_MEMLOCK`.
+//! nothing may wait for them through a dma-fence: a queued bind reports through user fences,
+//! and through sync objects that get its fence only once it has signalled (see
+//! [`BindSignals`]); jobs do not wait for it. The worker runs the operations as the caller
+//! would have: in the VM process's address space if the caller was that process (only it binds
+//! userptrs and pins), charging the caller's memory cgroup and `RLIMIT_MEMLOCK`.
 
 use crate::{
     file::DrmFile,
     gem::Bo,
     job::canceled,
     page_table::{PageTable, SZ_4K},
-    syncs::UserFenceWrites,
+    syncs::{BindSignals, UserFenceWrites},
     userptr::UserptrObject,
     vm::Vm,
 };
@@ -139,6 +140,8 @@ pub(crate) struct QueuedBind {
     inputs: Dependencies,
     /// The user fences, written when the bind is done; `None` if it has none.
     user_fences: Cell<Option<KBox<UserFenceWrites>>>,
+    /// The sync objects to signal when the bind is done; taken then.
+    signals: Cell<Option<BindSignals>>,
     /// Whether the caller was the VM's process: then the operations run in its address space.
     owner: bool,
     /// The caller's `RLIMIT_MEMLOCK`, which pins count against.
@@ -153,13 +156,14 @@ impl_has_work! {
 
 impl QueuedBind {
     /// A bind of the current task's that runs `ops` on `vm` once `inputs` have signalled, then
-    /// writes `user_fences`. `EFAULT` if an operation maps a userptr the current task may not
-    /// have mapped from a worker.
+    /// signals `signals` and writes `user_fences`. `EFAULT` if an operation maps a userptr the
+    /// current task may not have mapped from a worker.
     pub(crate) fn new(
         vm: Arc<Vm>,
         ops: KVec<Op>,
         inputs: Dependencies,
         user_fences: Option<KBox<UserFenceWrites>>,
+        signals: BindSignals,
     ) -> Result<Pin<KBox<Self>>> {
         if ops.iter().any(|op| op.maps_foreign_userptr(&vm)) {
             return Err(EFAULT);
@@ -178,12 +182,23 @@ impl QueuedBind {
                 ops,
                 inputs,
                 user_fences: Cell::new(user_fences),
+                signals: Cell::new(Some(signals)),
                 owner,
                 memlock,
                 memcg,
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// As the bind is queued: its binary sync objects lose their fence, which it replaces once
+    /// it ran.
+    pub(crate) fn queued(&self) {
+        let signals = self.signals.take();
+        if let Some(signals) = &signals {
+            signals.clear();
+        }
+        self.signals.set(signals);
     }
 
     /// Runs the operations in order, until one fails.
@@ -234,6 +249,9 @@ impl WorkItem for QueuedBind {
                 None => this.run_ops(),
             }
         };
+        if let Some(signals) = this.signals.take() {
+            signals.signal(result);
+        }
         // Written here, so that a synchronous bind that waits for this one finds them written.
         // (Jobs leave theirs to another worker, for the VM's next job not to wait for a write
         // that faults; nothing waits for this worker but the binds after it.)

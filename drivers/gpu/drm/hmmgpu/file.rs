@@ -16,16 +16,14 @@ use crate::{
 use core::mem::MaybeUninit;
 use kernel::{
     alloc::flags::GFP_KERNEL_ACCOUNT,
-    c_str,
-    dma_fence::{Dependencies, Fence},
+    dma_fence::Dependencies,
     drm,
     drm::gem::BaseObject,
     mm::{pin::MemlockLimit, user_fence::Compare},
-    new_fence_context, new_mutex,
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, Mutex},
-    types::ARef,
     uaccess::UserSlice,
     uapi,
 };
@@ -247,17 +245,8 @@ impl File {
         }
         let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, true)?;
         // The fence that signals the sync objects: made first, so that nothing fails once the
-        // operations are done. Each bind has a timeline of its own: binds may end in any order.
-        let done = match syncs.has_signals() {
-            true => Some(
-                Arc::pin_init(
-                    new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-bind")),
-                    GFP_KERNEL_ACCOUNT,
-                )?
-                .new_fence()?,
-            ),
-            false => None,
-        };
+        // operations are done.
+        let signals = syncs.take_bind_signals()?;
         vm.wait_for_binds()?;
         for fence in syncs.waits.iter() {
             fence.wait_interruptible(u64::MAX)?;
@@ -276,15 +265,8 @@ impl File {
                 }
             }
         }
+        signals.signal(result);
         let user_fences = core::mem::take(&mut syncs.user_fences);
-        if let Some(done) = done {
-            let fence: ARef<Fence> = done.fence().into();
-            match result {
-                Ok(()) => done.signal(),
-                Err(e) => done.signal_error(e),
-            }
-            syncs.signal(&fence);
-        }
         Syncs::signal_user_fences(user_fences, result, &vm.user_fences);
         result.map(|()| 0)
     }
@@ -301,12 +283,12 @@ impl File {
         for raw in ops {
             read.push(Op::read(file, raw)?, GFP_KERNEL_ACCOUNT)?;
         }
-        // Nothing waits for a queued bind through a dma-fence: sync objects to signal are refused.
-        let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, false)?;
+        let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, true)?;
+        let signals = syncs.take_bind_signals()?;
         let inputs = Dependencies::new(core::mem::take(&mut syncs.waits), vm.events.clone())?;
         let user_fences =
             UserFenceWrites::new(core::mem::take(&mut syncs.user_fences), &vm.user_fences)?;
-        let bind = QueuedBind::new(vm.clone(), read, inputs, user_fences)?;
+        let bind = QueuedBind::new(vm.clone(), read, inputs, user_fences, signals)?;
         vm.queue_bind(bind)?;
         Ok(0)
     }

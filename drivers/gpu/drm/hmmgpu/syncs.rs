@@ -11,11 +11,12 @@
 use crate::file::read_array;
 use kernel::{
     alloc::flags::GFP_KERNEL_ACCOUNT,
-    bindings,
-    dma_fence::Fence,
+    bindings, c_str,
+    dma_fence::{Fence, FenceSignaller},
     drm,
     drm::syncobj::{FenceChain, SyncObj},
     mm::user_fence::{UserFence, UserFenceQueue},
+    new_fence_context,
     prelude::*,
     sync::Arc,
     types::ARef,
@@ -116,20 +117,29 @@ impl Syncs {
         Ok(())
     }
 
-    /// Whether there are sync objects to signal.
-    pub(crate) fn has_signals(&self) -> bool {
-        !self.signals.is_empty()
-    }
-
     /// Signals the sync objects with `fence`: binary ones get it, timelines get it as their
     /// point.
     pub(crate) fn signal(self, fence: &Fence) {
-        for signal in self.signals {
-            match signal {
-                Signal::Binary(obj) => obj.replace_fence(Some(fence)),
-                Signal::Point(obj, chain, point) => obj.add_point(chain, fence, point),
-            }
-        }
+        signal_all(self.signals, fence);
+    }
+
+    /// Takes the sync objects a bind signals, with the fence it signals them with.
+    pub(crate) fn take_bind_signals(&mut self) -> Result<BindSignals> {
+        // Each bind has a timeline of its own: binds of different VMs end in any order.
+        let done = match self.signals.is_empty() {
+            true => None,
+            false => Some(
+                Arc::pin_init(
+                    new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-bind")),
+                    GFP_KERNEL_ACCOUNT,
+                )?
+                .new_fence()?,
+            ),
+        };
+        Ok(BindSignals {
+            signals: core::mem::take(&mut self.signals),
+            done,
+        })
     }
 
     /// Writes the user fences, with `result` as the work's error.
@@ -141,6 +151,54 @@ impl Syncs {
         for fence in fences {
             fence.signal(result, queue);
         }
+    }
+}
+
+fn signal_all(signals: KVec<Signal>, fence: &Fence) {
+    for signal in signals {
+        match signal {
+            Signal::Binary(obj) => obj.replace_fence(Some(fence)),
+            Signal::Point(obj, chain, point) => obj.add_point(chain, fence, point),
+        }
+    }
+}
+
+/// The sync objects a bind signals when it is done, and the fence it signals them with, made
+/// when the syncs are read.
+///
+/// The fence is published only once it has signalled, with the bind's error: a sync object
+/// never holds a bind's fence unsignalled, so no waiter, in any driver, waits through a
+/// dma-fence for what a bind does (it faults, pins and allocates). A synchronous bind signals
+/// before its call returns. A queued one empties its binary sync objects when it is queued
+/// ([`BindSignals::clear`]) and signals them, and adds its timeline points, once it ran: until
+/// then they have no fence for it, which waiters wait for with
+/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT`.
+pub(crate) struct BindSignals {
+    signals: KVec<Signal>,
+    done: Option<FenceSignaller>,
+}
+
+impl BindSignals {
+    /// Removes the fence of each binary sync object to signal: the bind, queued, has not run.
+    pub(crate) fn clear(&self) {
+        for signal in self.signals.iter() {
+            if let Signal::Binary(obj) = signal {
+                obj.replace_fence(None);
+            }
+        }
+    }
+
+    /// Signals the fence with `result`, then hands it to the sync objects.
+    pub(crate) fn signal(self, result: Result) {
+        let Some(done) = self.done else {
+            return;
+        };
+        let fence: ARef<Fence> = done.fence().into();
+        match result {
+            Ok(()) => done.signal(),
+            Err(e) => done.signal_error(e),
+        }
+        signal_all(self.signals, &fence);
     }
 }
 

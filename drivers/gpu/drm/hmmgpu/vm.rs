@@ -442,6 +442,8 @@ impl Vm {
             return Err(ENOENT);
         }
         self.binds_queued.fetch_add(1, Ordering::AcqRel);
+        // Before the queue owns it, after which it may run at once and signal them.
+        bind.queued();
         // The queue owns the bind from here; it cannot be queued twice.
         self.bind_queue.enqueue(bind);
         drop(guard);
