@@ -336,7 +336,8 @@ struct drm_hmmgpu_vm_create {
  * struct drm_hmmgpu_vm_destroy - Argument of DRM_IOCTL_HMMGPU_VM_DESTROY.
  *
  * Cancels the VM's jobs not yet done (their fences signal -ECANCELED), waits
- * for the one running, and removes its mappings. -ENOENT for an unknown id.
+ * for the one running, and removes its mappings; the user fences of its jobs
+ * and binds are written when it returns. -ENOENT for an unknown id.
  */
 struct drm_hmmgpu_vm_destroy {
 	/** @vm_id: In, the VM. */

@@ -343,6 +343,10 @@ impl Vm {
         // Queued binds that have not run end with `ECANCELED`.
         self.bind_queue.drain();
         self.queue.drain();
+        // The user fences of the jobs that ended, the cancelled ones too, are written before we
+        // return. With no job left, no invalidation waits for one, so their faults go ahead.
+        // SAFETY: The work item is initialised and lives as long as `self`.
+        unsafe { bindings::flush_work(Work::raw_get(&self.user_fence_work)) };
         let maps = self.bindings.lock().take_all();
         self.release(maps);
         // Invalidations queue no more release work (`cancelled`): wait for the last one, and
