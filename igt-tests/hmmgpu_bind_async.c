@@ -1040,8 +1040,9 @@ static void test_async_invalid(uint32_t mode)
 
 /*
  * async-cancel: binds queued behind a fence that never signals end with
- * -ECANCELED when their VM is destroyed (the call returns without waiting
- * for them), and when their file is closed: the kernel then writes the user
+ * -ECANCELED when their VM is destroyed (the call does not wait for the
+ * fence, and returns with their user fences written), and when their file
+ * is closed: the kernel then writes the user
  * fences from a worker, in the memory of this process, which the test reads.
  */
 static void test_async_cancel(uint32_t mode)
@@ -1075,6 +1076,9 @@ static void test_async_cancel(uint32_t mode)
 	igt_assert(hmmgpu_ufence_value(&uf[0]) == 0 && hmmgpu_ufence_value(&uf[1]) == 0);
 
 	hmmgpu_vm_destroy(fd, vm);
+	/* VM_DESTROY returns with the user fences of its binds written. */
+	igt_assert_f(hmmgpu_ufence_value(&uf[0]) == 1 && hmmgpu_ufence_value(&uf[1]) == 1,
+		     "VM_DESTROY returned before its binds' user fences were written\n");
 	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[0], 1, JOB_WAIT_NS), -ECANCELED);
 	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[1], 1, JOB_WAIT_NS), -ECANCELED);
 	igt_assert_eq(__hmmgpu_vm_bind_async(fd, vm, &op, 1, NULL, 0), -ENOENT);

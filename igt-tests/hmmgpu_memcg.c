@@ -350,9 +350,7 @@ static int async_bind(int fd, uint32_t vm, uint32_t obj, uint64_t va, uint64_t s
 		.value = ++seq,
 		.error_addr = (uintptr_t)&error,
 	};
-	struct drm_hmmgpu_vm_bind_op op = {
-		.op = DRM_HMMGPU_VM_BIND_MAP, .handle = obj, .va = va, .size = size,
-	};
+	struct drm_hmmgpu_vm_bind_op op = hmmgpu_bind_op_map(obj, va, size);
 	int err;
 
 	err = __hmmgpu_vm_bind_async(fd, vm, &op, 1, &sync, 1);

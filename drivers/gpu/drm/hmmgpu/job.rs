@@ -100,7 +100,8 @@ impl Job {
             user_fences: Cell::new(user_fences),
             failed: Cell::new(None),
             index: Cell::new(0),
-            deadline: Cell::new(Ktime::ktime_get().to_ns() + i64::from(timeout_ms) * 1_000_000),
+            // Set as the job is queued.
+            deadline: Cell::new(0),
             timeout_ns: i64::from(timeout_ms) * 1_000_000,
         })
     }

@@ -40,10 +40,9 @@ pub(crate) struct Pinning<'w, 'n> {
 
 impl<'w, 'n> Pinning<'w, 'n> {
     /// Pins the pages of `mirrors` in `mm`, the current process's address space, charged within
-    /// `limit`, each with its
-    /// range taken through the waiter at the same index of `waiters` if `hold` (`waiters` may
-    /// be empty otherwise). Returns, for
-    /// each mirror, its pinning, or `EFAULT` when its range is not mapped as the mirror needs.
+    /// `limit`, each with its range taken through the waiter at the same index of `waiters` if
+    /// `hold` (`waiters` may be empty otherwise). Returns, for each mirror, its pinning, or
+    /// `EFAULT` when its range is not mapped as the mirror needs.
     ///
     /// Without `hold`, pins without taking ranges, through the lockless fast path: mostly no
     /// invalidation comes before the pins are installed, and the sequence number shows them

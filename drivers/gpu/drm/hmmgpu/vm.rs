@@ -14,7 +14,9 @@
 //!    pinning, and held until its entries are written (see [`kernel::mm::range_lock`]);
 //! 5. [`Vm::state`], the notifier lock: the page table, the list of invalidated mirrors and the
 //!    last job's fence. Invalidation callbacks take it, so nothing allocates under it (lockdep
-//!    knows: it is primed with `fs_reclaim`), and jobs run the engine under it.
+//!    knows: it is primed with `fs_reclaim`), and jobs run the engine under it. A bind being
+//!    queued empties its binary sync objects under it: their spinlocks, and the release of the
+//!    fences they held, which never sleeps.
 //!
 //! Page-table tables are allocated with only `bindings` held and then linked in under `state`.
 
