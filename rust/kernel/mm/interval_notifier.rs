@@ -190,6 +190,9 @@ pub trait Invalidate: Send + Sync + Sized {
 /// assert!(fresh != seq);
 /// assert!(seq.check_retry() && !fresh.check_retry());
 /// assert!(core::ptr::eq(seq.notifier(), &*notifier));
+/// // Kept without the borrow, then checked again.
+/// let kept = seq.detach();
+/// assert!(notifier.attach(kept) == seq && notifier.attach(kept).check_retry());
 /// # Ok::<(), Error>(())
 /// ```
 pub struct ReadSeq<'n, T: Invalidate> {
@@ -247,7 +250,20 @@ impl<'n, T: Invalidate> ReadSeq<'n, T> {
         // SAFETY: The notifier is inserted while it is borrowed.
         unsafe { bindings::mmu_interval_check_retry(self.notifier.notifier.get(), self.seq as _) }
     }
+
+    /// The sequence number without the borrow of its notifier, to keep beside an owning
+    /// reference to the notifier (an `Arc`) and check later ([`IntervalNotifier::attach`]).
+    pub fn detach(self) -> Seq {
+        Seq(self.seq)
+    }
 }
+
+/// A sequence number of an interval notifier, detached from it ([`ReadSeq::detach`]).
+///
+/// Attached again to another notifier than the one it was read from, it answers nothing
+/// meaningful; no harm comes of it beyond that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seq(usize);
 
 /// Why a range is being invalidated (`enum mmu_notifier_event`).
 ///
@@ -655,6 +671,14 @@ impl<T: Invalidate> IntervalNotifier<T> {
             notifier: self,
             seq,
         })
+    }
+
+    /// The sequence number `seq`, detached from this notifier ([`ReadSeq::detach`]), to check.
+    pub fn attach(&self, seq: Seq) -> ReadSeq<'_, T> {
+        ReadSeq {
+            notifier: self,
+            seq: seq.0,
+        }
     }
 
     fn assert_lock(&self, guard: &NotifierGuard<'_, T::Locked>) {
