@@ -4,25 +4,31 @@
  *
  * Asynchronous VM_BIND of hmmgpu (DRM_HMMGPU_VM_BIND_ASYNC in struct
  * drm_hmmgpu_vm_bind's @flags), in the manner of xe's IGT tests of async
- * binds (xe_vm, xe_exec_fault_mode): the call checks the bind, queues it on
- * the VM's bind queue and returns 0; the queued binds run one at a time, in
- * the order they were queued, each once its wait syncs have signalled, and
- * write their user fences when done, the error word first: 0, the error of
- * the first operation that failed (the ones after it do not run), the error
- * of a wait sync that signalled with one (no operation runs), or -ECANCELED
- * when the VM was destroyed, or its file closed, before the bind ran.
+ * binds (xe_vm, xe_exec_fault_mode). Queued binds take their turn one at a
+ * time, in the order they were queued, each once its wait syncs signalled.
  *
- * - Sync objects to signal get the bind's fence only once it ran, signalled
- *   with its error: the call empties binary ones, timeline points appear
- *   then; waiters wait for them with DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT.
+ * - Unfenced binds (user fences only): the call checks the bind, queues it
+ *   and returns 0; the bind runs its operations in its turn and writes its
+ *   user fences, the error word first: 0, the error of the first operation
+ *   that failed (the ones after it do not run), the error of a wait sync
+ *   that signalled with one (no operation runs), or -ECANCELED when the VM
+ *   was destroyed, or its file closed, before the bind ran.
+ * - Fenced binds (a sync object to signal): the sync objects have the
+ *   bind's fence, unsignalled, from the call on, so that waits, exports and
+ *   jobs take it; the call does the operations (errors come back from it, the
+ *   fence signalling them too), a map at once, an unmap taking its range
+ *   away but leaving its entries until the bind's turn, which clears them and
+ *   signals; a map over a range a queued unmap still has to clear waits for
+ *   it.
  * - What the call refuses, with nothing queued (its sync objects untouched):
  *   fields, operations and syncs that are not valid in themselves (-EINVAL),
  *   unknown VMs, objects and sync objects (-ENOENT), arrays it cannot read
  *   (-EFAULT), and a userptr mapped by a process that is not the VM's
- *   (-EFAULT). Whether a range is free and an object large
- *   enough is found when the bind runs, in its error word.
- * - Jobs do not wait for queued binds: a job touching the range before the
- *   bind ran faults. A synchronous bind waits (interruptibly) for the binds
+ *   (-EFAULT). For an unfenced bind, whether a range is free and an
+ *   object large enough is found when the bind runs, in its error word.
+ * - Jobs do not wait for queued binds of themselves: a job touching the range
+ *   before an unfenced bind ran faults; a job given a fenced bind's sync
+ *   object waits for its fence. A synchronous bind waits (interruptibly) for the binds
  *   queued on its VM before it, and only for those.
  * - Pinned mode charges the pages an async bind pins to the caller's
  *   RLIMIT_MEMLOCK.
@@ -31,7 +37,8 @@
  * sw_sync timeline the subtests skip. A gate (a sw_sync fence in a sync
  * object) that stays closed longer than GATE_WATCHDOG_MS is opened by a
  * watchdog thread, and the test fails: a call that waits for it, which none
- * should, ends a failure, not a hang. Every other wait is bounded, and
+ * should (but a fenced map that waits for a queued unmap, whose gate another
+ * thread opens), ends a failure, not a hang. Every other wait is bounded, and
  * generously: nothing here measures how fast anything is.
  */
 #include <errno.h>
@@ -62,10 +69,12 @@
 #include "sw_sync.h"
 
 IGT_TEST_DESCRIPTION("Asynchronous VM_BIND of hmmgpu: binds queued on the VM's bind queue "
-		     "run in order once their wait syncs signalled and report through user "
-		     "fences (errors found when they run, a wait sync's error, -ECANCELED on "
-		     "VM destroy or close); what the call refuses with nothing queued; "
-		     "synchronous binds wait for the queue; other processes; RLIMIT_MEMLOCK.");
+		     "take their turn in order once their wait syncs signalled; unfenced ones "
+		     "report through user fences (errors found when they run, a wait sync's "
+		     "error, -ECANCELED on VM destroy or close), fenced ones through a fence "
+		     "in their sync objects from the call on; what the call refuses with "
+		     "nothing queued; synchronous binds wait for the queue; other processes; "
+		     "RLIMIT_MEMLOCK.");
 
 #define RES_VA		0x200000000ull
 #define DATA_VA		0x300000000ull
@@ -737,35 +746,6 @@ static int64_t deadline_in(int64_t ns)
 	return (int64_t)now.tv_sec * NSEC_PER_SEC + now.tv_nsec + ns;
 }
 
-/*
- * Asserts that sync object @handle has no fence for the bind yet, nor point
- * @point (if a timeline's): a plain wait finds none (-EINVAL), a wait for
- * submission runs out of time at once (-ETIME), a job waiting for it is
- * refused (-EINVAL).
- */
-static void no_fence_yet(struct ctx *c, uint32_t handle, uint64_t point, const char *what)
-{
-	struct drm_hmmgpu_sync sync = point ? hmmgpu_sync_timeline_wait(handle, point) :
-				      hmmgpu_sync_wait(handle);
-	struct drm_hmmgpu_cmd cmd;
-	struct drm_hmmgpu_exec exec = {
-		.vm_id = c->vm,
-		.cmds = to_user_pointer(&cmd),
-		.cmd_count = 1,
-		.syncs = to_user_pointer(&sync),
-		.num_syncs = 1,
-	};
-	int err;
-
-	err = syncobj_wait_point(handle, point, 0, 0);
-	igt_assert_f(err == -EINVAL, "%s: a wait found a fence (%d)\n", what, err);
-	err = syncobj_wait_point(handle, point, 0, DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT);
-	igt_assert_f(err == -ETIME, "%s: a wait for submission gave %d\n", what, err);
-	hmmgpu_cmd_write64(&cmd, RES_VA, 1);
-	err = __hmmgpu_exec(c->fd, &exec);
-	igt_assert_f(err == -EINVAL, "%s: a job waiting for it gave %d\n", what, err);
-}
-
 /* Waits (bounded) for @handle's @point (0: binary) to be there and signal. */
 static void wait_submitted(uint32_t handle, uint64_t point)
 {
@@ -774,28 +754,78 @@ static void wait_submitted(uint32_t handle, uint64_t point)
 }
 
 /*
- * async-syncobj: the sync objects an async bind signals get its fence only
- * once it ran, signalled with its error. While the bind is held back, the
- * binary one the call emptied (it held a signalled fence) and the timeline's
- * point have no fence: a wait finds none, a wait for submission runs out of
- * time, an export fails, a job waiting for either is refused. Once the gate
- * opens both signal with error 0 and a job reads through the mapping. A bind
- * that fails when it runs (a MAP over a mapped range) signals its sync
- * objects with its error (-EBUSY), one the VM's destruction cancels with
- * -ECANCELED.
+ * Asserts that sync object @handle holds a fence (at @point, if a timeline's)
+ * that has not signalled: a plain wait, without waiting for submission, runs
+ * out of time at once.
+ */
+static void unsignalled(uint32_t handle, uint64_t point, const char *what)
+{
+	int err = syncobj_wait_point(handle, point, 0, 0);
+
+	igt_assert_f(err == -ETIME,
+		     "%s: a wait gave %d, expected -ETIME (a fence not signalled yet)\n",
+		     what, err);
+}
+
+/* Whether sync_file @sync_file has signalled, without waiting. */
+static bool sync_file_signalled(int sync_file)
+{
+	struct pollfd pfd = { .fd = sync_file, .events = POLLIN };
+	int n = poll(&pfd, 1, 0);
+
+	igt_assert_lte(0, n);
+	return n == 1;
+}
+
+/* A fenced async bind of @n operations at @ops with @syncs: 0 or -errno, @failed_op set. */
+static int fenced_bind(struct ctx *c, const struct drm_hmmgpu_vm_bind_op *ops, uint32_t n,
+		       const struct drm_hmmgpu_sync *syncs, uint32_t num_syncs, uint32_t *failed_op)
+{
+	struct drm_hmmgpu_vm_bind arg = {
+		.vm_id = c->vm,
+		.num_ops = n,
+		.syncs = to_user_pointer(syncs),
+		.num_syncs = num_syncs,
+		.flags = DRM_HMMGPU_VM_BIND_ASYNC,
+	};
+	int err;
+
+	if (n == 1)
+		arg.bind = ops[0];
+	else
+		arg.ops = to_user_pointer(ops);
+	err = __vm_bind(c->fd, &arg);
+	*failed_op = arg.failed_op;
+	return err;
+}
+
+/*
+ * async-syncobj: an async bind that signals sync objects is fenced: they
+ * have its fence from the call on, unsignalled while the bind is held back
+ * by a gate (a plain wait runs out of time, an export gives a sync_file not
+ * signalled yet), and a job given it as a wait sync is queued and waits.
+ * The map is done by the call: a job that does not wait reads through it at
+ * once. When the gate opens the fence, the timeline's point and the
+ * sync_file signal with error 0, and the waiting job ends. A map over a
+ * mapped range fails in the call with -EBUSY (@failed_op 0), its sync
+ * objects getting a fence that signals -EBUSY; a held-back unmap of a VM
+ * destroyed meanwhile signals -ECANCELED.
  */
 static void test_async_syncobj(uint32_t mode)
 {
 	struct drm_hmmgpu_vm_bind_op op;
 	struct drm_hmmgpu_sync syncs[3];
-	uint32_t bin, tl, vm;
+	struct drm_hmmgpu_cmd cmd;
+	struct drm_hmmgpu_exec exec;
+	struct hmmgpu_ufence *uf;
+	uint32_t bin, tl, vm, failed;
 	int sync_file = -1;
-	uint64_t point;
 	struct gate *g;
 	struct ctx c;
 
 	require_sw_sync();
 	ctx_init(&c, fd, mode);
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	g = gate_new(fd);
 	bin = syncobj_create(fd, DRM_SYNCOBJ_CREATE_SIGNALED);
 	tl = syncobj_create(fd, 0);
@@ -804,54 +834,333 @@ static void test_async_syncobj(uint32_t mode)
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
 	syncs[2] = hmmgpu_sync_timeline_signal(tl, 5);
-	bind_async(&c, &op, 1, syncs, 3);
+	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 3, &failed), 0);
 
-	no_fence_yet(&c, bin, 0, "the binary sync object of a held-back bind");
-	no_fence_yet(&c, tl, 5, "the timeline point of a held-back bind");
-	igt_assert_eq(drmSyncobjExportSyncFile(fd, bin, &sync_file) ? -errno : 0, -EINVAL);
-	errno = 0;
-	point = ~0ull;
-	igt_assert_eq(drmSyncobjQuery(fd, &tl, &point, 1), 0);
-	igt_assert_eq_u64(point, 0);
-	check_va(&c, DATA_VA, -1);
-
-	gate_open(g);
-	wait_submitted(tl, 5);
-	wait_submitted(bin, 0);
-	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
-	igt_assert_eq(hmmgpu_point_error(fd, tl, 5), 0);
+	unsignalled(bin, 0, "the binary sync object of a held-back bind");
+	unsignalled(tl, 5, "the timeline point of a held-back bind");
+	igt_assert_eq(drmSyncobjExportSyncFile(fd, bin, &sync_file), 0);
+	igt_assert(!sync_file_signalled(sync_file));
+	/* Mapped by the call. */
 	check_va(&c, DATA_VA, 1);
 
-	/* Fails when it runs: the range is mapped. */
+	/* A job that waits for the bind: queued, and held back with it. */
+	syncs[0] = hmmgpu_sync_wait(bin);
+	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
+	hmmgpu_cmd_copy(&cmd, RES_VA + 8, DATA_VA, 4);
+	exec = (struct drm_hmmgpu_exec) {
+		.vm_id = c.vm,
+		.cmds = to_user_pointer(&cmd),
+		.cmd_count = 1,
+		.syncs = to_user_pointer(syncs),
+		.num_syncs = 2,
+	};
+	c.res[1] = 0;
+	hmmgpu_exec(fd, &exec);
+	ufence_unwritten(fd, &uf[0], "a job waiting for a held-back bind");
+
+	gate_open(g);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[0], 1, JOB_WAIT_NS), 0);
+	igt_assert_eq((uint32_t)c.res[1], obj_word(1));
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	wait_submitted(tl, 5);
+	igt_assert_eq(hmmgpu_point_error(fd, tl, 5), 0);
+	igt_assert(sync_file_signalled(sync_file));
+	close(sync_file);
+	gate_fini(g);
+
+	/* Fails in the call: the range is mapped. */
 	op = hmmgpu_bind_op_map(c.bo[2], DATA_VA, page);
 	syncs[0] = hmmgpu_sync_signal(bin);
 	syncs[1] = hmmgpu_sync_timeline_signal(tl, 6);
-	bind_async(&c, &op, 1, syncs, 2);
+	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 2, &failed), -EBUSY);
+	igt_assert_eq_u32(failed, 0);
 	wait_submitted(tl, 6);
+	igt_assert_eq(hmmgpu_point_error(fd, tl, 6), -EBUSY);
 	wait_submitted(bin, 0);
 	igt_assert_eq(hmmgpu_fence_error(fd, bin), -EBUSY);
-	igt_assert_eq(hmmgpu_point_error(fd, tl, 6), -EBUSY);
 	check_va(&c, DATA_VA, 1);
-	gate_fini(g);
 
-	/* Cancelled: the VM goes with the bind held back. */
+	/* Cancelled: the VM goes with an unmap held back. */
 	g = gate_new(fd);
 	vm = hmmgpu_vm_create(fd, mode);
-	op = hmmgpu_bind_op_map(c.bo[0], DATA_VA, page);
+	hmmgpu_vm_map(fd, vm, c.bo[0], 0, DATA_VA, page, 0);
+	op = hmmgpu_bind_op_unmap(DATA_VA, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
 	syncs[2] = hmmgpu_sync_timeline_signal(tl, 7);
 	hmmgpu_vm_bind_async(fd, vm, &op, 1, syncs, 3);
-	no_fence_yet(&c, bin, 0, "the binary sync object of a bind held back");
+	unsignalled(bin, 0, "the binary sync object of an unmap held back");
 	hmmgpu_vm_destroy(fd, vm);
 	wait_submitted(tl, 7);
+	igt_assert_eq(hmmgpu_point_error(fd, tl, 7), -ECANCELED);
 	wait_submitted(bin, 0);
 	igt_assert_eq(hmmgpu_fence_error(fd, bin), -ECANCELED);
-	igt_assert_eq(hmmgpu_point_error(fd, tl, 7), -ECANCELED);
 	gate_fini(g);
 
 	syncobj_destroy(fd, bin);
 	syncobj_destroy(fd, tl);
+	hmmgpu_ufences_free(uf);
+	ctx_fini(&c);
+}
+
+/* What a job reads at @va, which must not fault. */
+static uint32_t gpu_word(struct ctx *c, uint64_t va)
+{
+	int error;
+	uint32_t word = gpu_read(c, va, &error);
+
+	igt_assert_f(error == 0, "a job reading %#" PRIx64 " ended with %d\n", va, error);
+	return word;
+}
+
+/*
+ * async-fenced-unmap: a fenced unmap takes its range away in the call, but
+ * its entries stay until its turn. Held back by a gate, an unmap of the two
+ * middle pages of a four-page userptr mapping (which jobs have read, so that
+ * it has entries) and of a GEM mapping: jobs still read every page of both. Once the gate opened and its fence
+ * signalled, jobs fault on what it unmapped and read the pieces on either
+ * side, and the ranges are free. An unmap whose gate signals with an error
+ * is applied all the same, its fence signalling that error.
+ */
+static void test_async_fenced_unmap(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	struct drm_hmmgpu_vm_bind_op ops[2];
+	struct drm_hmmgpu_sync syncs[2];
+	uint32_t bin, uptr, failed;
+	const uint32_t *words;
+	struct gate *g;
+	struct ctx c;
+	char *buf;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	bin = syncobj_create(fd, 0);
+	buf = map_pattern(size, 7);
+	words = (const uint32_t *)buf;
+	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
+	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
+	hmmgpu_vm_map(fd, c.vm, c.bo[1], 0, DATA_VA + VA_STRIDE, page, 0);
+	/* Mirrored (faulted in, in fault mode): the entries the unmap leaves until its turn. */
+	for (int i = 0; i < 4; i++)
+		igt_assert_eq(gpu_word(&c, DATA_VA + i * page), words[i * page / 4]);
+
+	g = gate_new(fd);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
+	ops[1] = hmmgpu_bind_op_unmap(DATA_VA + VA_STRIDE, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(fenced_bind(&c, ops, 2, syncs, 2, &failed), 0);
+	unsignalled(bin, 0, "a held-back unmap");
+	for (int i = 0; i < 4; i++)
+		igt_assert_f(gpu_word(&c, DATA_VA + i * page) == words[i * page / 4],
+			     "page %d of the userptr reads wrong before the unmap's turn\n", i);
+	check_va(&c, DATA_VA + VA_STRIDE, 1);
+
+	gate_open(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	igt_assert_eq(gpu_word(&c, DATA_VA), words[0]);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), words[3 * page / 4]);
+	check_va(&c, DATA_VA + page, -1);
+	check_va(&c, DATA_VA + 2 * page, -1);
+	check_va(&c, DATA_VA + VA_STRIDE, -1);
+	check_free(&c, DATA_VA + page, 2 * page);
+	check_free(&c, DATA_VA + VA_STRIDE, page);
+	gate_fini(g);
+
+	/* Applied, though its wait sync signals -ENOENT. */
+	g = gate_new(fd);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(fenced_bind(&c, ops, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(gpu_word(&c, DATA_VA), words[0]);
+	gate_break(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), -ENOENT);
+	check_va(&c, DATA_VA, -1);
+	check_free(&c, DATA_VA, page);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), words[3 * page / 4]);
+	gate_fini(g);
+
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(buf, size), 0);
+	syncobj_destroy(fd, bin);
+	ctx_fini(&c);
+}
+
+/*
+ * async-fenced-invalidate: what the CPU changes while a fenced unmap is held
+ * back reaches the GPU, never the pages it replaced. A four-page userptr
+ * mapping that jobs have read; a fenced unmap of its two middle pages, held
+ * back; then MADV_DONTNEED of the first and last pages (the pieces the unmap
+ * leaves) and new words written there: jobs read the new words before the
+ * unmap's turn and after it. Then, with another unmap held back, the whole
+ * CPU range goes (munmap): the turn comes, nothing reads freed memory (jobs
+ * fault), and the sync object signals 0. A fenced unmap held back when its
+ * file is closed signals -ECANCELED, seen through a sync_file exported
+ * before.
+ */
+static void test_async_fenced_invalidate(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync syncs[2];
+	uint32_t bin, uptr, failed, vm2, bo2, bin2, imported;
+	int fd2, sync_file = -1;
+	struct timespec start;
+	uint32_t *words;
+	struct gate *g;
+	struct ctx c;
+	char *buf;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	bin = syncobj_create(fd, 0);
+	buf = map_pattern(size, 11);
+	words = (uint32_t *)buf;
+	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
+	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
+	for (int i = 0; i < 4; i++)
+		igt_assert_eq(gpu_word(&c, DATA_VA + i * page), words[i * page / 4]);
+
+	g = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(madvise(buf, page, MADV_DONTNEED), 0);
+	igt_assert_eq(madvise(buf + 3 * page, page, MADV_DONTNEED), 0);
+	words[0] = 0x5eed0001;
+	words[3 * page / 4] = 0x5eed0003;
+	igt_assert_eq(gpu_word(&c, DATA_VA), 0x5eed0001);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), 0x5eed0003);
+	gate_open(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	igt_assert_eq(gpu_word(&c, DATA_VA), 0x5eed0001);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), 0x5eed0003);
+	check_va(&c, DATA_VA + page, -1);
+	gate_fini(g);
+
+	/* The CPU range goes while an unmap of a piece is held back. */
+	g = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA, page);
+	syncs[0] = gate_sync(g);
+	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(munmap(buf, size), 0);
+	check_va(&c, DATA_VA + 3 * page, -1);
+	gate_open(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	check_va(&c, DATA_VA, -1);
+	check_va(&c, DATA_VA + 3 * page, -1);
+	gate_fini(g);
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+
+	/* The file goes with an unmap held back. */
+	fd2 = drm_open_driver_render(DRIVER_HMMGPU);
+	g = gate_new(fd2);
+	vm2 = hmmgpu_vm_create(fd2, mode);
+	bo2 = hmmgpu_gem_create(fd2, page);
+	hmmgpu_vm_map(fd2, vm2, bo2, 0, DATA_VA, page, 0);
+	bin2 = syncobj_create(fd2, 0);
+	op = hmmgpu_bind_op_unmap(DATA_VA, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin2);
+	hmmgpu_vm_bind_async(fd2, vm2, &op, 1, syncs, 2);
+	igt_assert_eq(drmSyncobjExportSyncFile(fd2, bin2, &sync_file), 0);
+	igt_assert(!sync_file_signalled(sync_file));
+	drm_close_driver(fd2);
+	/* The gate's sync object went with its file. */
+	g->syncobj = 0;
+	igt_gettime(&start);
+	while (!sync_file_signalled(sync_file)) {
+		igt_assert_f(igt_seconds_elapsed(&start) < POLL_WAIT_S,
+			     "the unmap of a closed file did not signal in %d s\n", POLL_WAIT_S);
+		usleep(1000);
+	}
+	imported = syncobj_create(fd, 0);
+	igt_assert_eq(drmSyncobjImportSyncFile(fd, imported, sync_file), 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, imported), -ECANCELED);
+	close(sync_file);
+	syncobj_destroy(fd, imported);
+	gate_fini(g);
+
+	syncobj_destroy(fd, bin);
+	ctx_fini(&c);
+}
+
+struct opener {
+	pthread_t thread;
+	struct gate *g;
+	atomic_bool opened;
+};
+
+static void *open_later(void *arg)
+{
+	struct opener *o = arg;
+	__u32 one = 1;
+
+	usleep(200 * 1000);
+	atomic_store(&o->opened, true);
+	ioctl(o->g->tl, SW_SYNC_IOC_INC, &one);
+	return NULL;
+}
+
+/*
+ * async-fenced-reuse: a fenced map over a range that a held-back fenced
+ * unmap took away waits in its call until the unmap's turn has cleared it
+ * (another thread opens the gate), then maps it. In one bind, an unmap and
+ * then a map of the same range: the map fails with -EBUSY (@failed_op 1),
+ * the unmap is done, and the bind's fence signals -EBUSY.
+ */
+static void test_async_fenced_reuse(uint32_t mode)
+{
+	struct drm_hmmgpu_vm_bind_op ops[2];
+	struct drm_hmmgpu_sync syncs[2];
+	struct opener o = {};
+	uint32_t bin, failed;
+	struct gate *g;
+	struct ctx c;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	bin = syncobj_create(fd, 0);
+	hmmgpu_vm_map(fd, c.vm, c.bo[0], 0, DATA_VA, page, 0);
+
+	g = gate_new(fd);
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(fenced_bind(&c, ops, 1, syncs, 2, &failed), 0);
+	o.g = g;
+	igt_assert_eq(pthread_create(&o.thread, NULL, open_later, &o), 0);
+	ops[0] = hmmgpu_bind_op_map(c.bo[1], DATA_VA, page);
+	syncs[0] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(fenced_bind(&c, ops, 1, syncs, 1, &failed), 0);
+	igt_assert_f(atomic_load(&o.opened),
+		     "a map returned before the unmap it follows had its turn\n");
+	igt_assert_eq(pthread_join(o.thread, NULL), 0);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	check_va(&c, DATA_VA, 1);
+	gate_fini(g);
+
+	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
+	ops[1] = hmmgpu_bind_op_map(c.bo[2], DATA_VA, page);
+	igt_assert_eq(fenced_bind(&c, ops, 2, syncs, 1, &failed), -EBUSY);
+	igt_assert_eq_u32(failed, 1);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), -EBUSY);
+	check_va(&c, DATA_VA, -1);
+	check_free(&c, DATA_VA, page);
+
+	syncobj_destroy(fd, bin);
 	ctx_fini(&c);
 }
 
@@ -1110,23 +1419,6 @@ static void test_async_cancel(uint32_t mode)
 	igt_assert_eq(munmap(buf, size), 0);
 	hmmgpu_ufences_free(uf);
 	ctx_fini(&c);
-}
-
-struct opener {
-	pthread_t thread;
-	struct gate *g;
-	atomic_bool opened;
-};
-
-static void *open_later(void *arg)
-{
-	struct opener *o = arg;
-	__u32 one = 1;
-
-	usleep(200 * 1000);
-	atomic_store(&o->opened, true);
-	ioctl(o->g->tl, SW_SYNC_IOC_INC, &one);
-	return NULL;
 }
 
 static volatile sig_atomic_t alarms;
@@ -1393,13 +1685,37 @@ igt_main
 			test_async_wait_error(m->flags);
 	}
 
-	igt_describe("The sync objects an async bind signals get its fence only once it ran, "
-		     "signalled with its error (0, -EBUSY, -ECANCELED): until then a binary "
-		     "one has none and a timeline point is not there (waits for submission "
-		     "wait; plain waits, exports and jobs find no fence).");
+	igt_describe("An async bind that signals sync objects is fenced: they have its "
+		     "fence, unsignalled, from the call on (waits, exports and jobs take it); "
+		     "it signals in the bind's turn with its error (0, -EBUSY from the call, "
+		     "-ECANCELED).");
 	igt_subtest_with_dynamic("async-syncobj") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_syncobj(m->flags);
+	}
+
+	igt_describe("A fenced unmap takes its range away in the call but clears its entries "
+		     "in its turn: jobs read through it until then, fault after; applied even "
+		     "when its wait sync signals an error.");
+	igt_subtest_with_dynamic("async-fenced-unmap") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_unmap(m->flags);
+	}
+
+	igt_describe("A fenced map over a range a held-back fenced unmap took away waits "
+		     "for the unmap's turn; in one bind, a map after an unmap of its range "
+		     "fails with -EBUSY.");
+	igt_subtest_with_dynamic("async-fenced-reuse") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_reuse(m->flags);
+	}
+
+	igt_describe("While a fenced unmap is held back, the CPU's changes to the pieces it "
+		     "leaves reach jobs, before and after its turn; the CPU range going "
+		     "leaves nothing mapped; closing the file signals -ECANCELED.");
+	igt_subtest_with_dynamic("async-fenced-invalidate") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_invalidate(m->flags);
 	}
 
 	igt_describe("The call refuses bad flags, operations and syncs (-EINVAL), unknown "

@@ -548,39 +548,65 @@ struct drm_hmmgpu_vm_bind_op {
  * objects signalled by a bind can be waited for by jobs, on any VM and
  * device.
  *
- * With DRM_HMMGPU_VM_BIND_ASYNC in @flags the call checks the bind, queues
- * it on the VM's bind queue and returns 0 without waiting. Queued binds run
- * one at a time, in the order they were queued, each once its wait syncs
- * have signalled; their operations run as a synchronous bind's do, with the
- * same errors, as the caller: in the address space of the VM's process if
- * the caller is that process (a call that maps a userptr from another
- * process fails with -EFAULT), charged to the memory cgroup of the caller's
- * process and to its RLIMIT_MEMLOCK. When a queued bind is
- * done, its user fences are written with its error at @error_addr: 0 when
- * every operation succeeded; the error of the first operation that failed
- * (the operations after it do not run: bind one operation per call to know
- * which failed); the error of a wait sync that signalled with one (no
- * operation runs); -ECANCELED when the VM was destroyed, or its file closed,
- * before the bind ran. Its operations fault, pin and allocate memory when
- * they run, which no dma-fence may wait for: so the sync objects it signals
- * get its fence only once it is done, signalled with the same error. The
- * call removes the fence of each binary sync object to signal, and a
- * timeline point to signal appears only then: until the bind is done, a wait
- * without DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT, an export as a sync_file and
- * a job's or bind's wait sync find no fence (-EINVAL); wait with that flag.
- * A binary sync object that several queued binds signal gets each one's
- * fence as it is done, so a wait may end with an earlier bind's: to wait for
- * one bind, give it a sync object of its own, or a timeline point.
- * Jobs do not wait for queued binds: wait for the bind's user fence
- * (DRM_IOCTL_HMMGPU_WAIT_USER_FENCE) or sync object before submitting jobs
- * that use its mappings. The call fails, with nothing queued and its sync
- * objects untouched, with the errors of
- * checking: -ENOENT for an unknown VM, sync object or object @handle (the
- * objects are looked up by the call and kept until the bind ran), -EINVAL
- * for an operation or sync that is not valid in itself (an unknown @op or
- * flag, a non-zero @pad, an unaligned, empty or out-of-range address, size or
- * offset; see struct drm_hmmgpu_vm_bind_op and struct drm_hmmgpu_sync),
- * -EFAULT when the arrays cannot be read, -ENOMEM. Whether a range is free,
+ * With DRM_HMMGPU_VM_BIND_ASYNC in @flags the call queues the bind on the
+ * VM's bind queue. Queued binds take their turn one at a time, in the order
+ * they were queued, each once its wait syncs have signalled. There are two
+ * kinds, told apart by the syncs.
+ *
+ * A bind that signals a sync object is fenced, as xe's binds are: its sync
+ * objects get its fence, not signalled yet, from the call on (a binary one
+ * has it in place of its fence, a timeline's point is there), so that a
+ * job's or bind's wait sync, a wait without
+ * DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT and an export as a sync_file find
+ * it. The fence signals in the bind's turn, which neither allocates memory
+ * nor waits for what does; so the call does the operations, with the errors
+ * of a synchronous bind, on the VM as the binds queued before it leave it. A
+ * map is done by the call: jobs may use the mapping at once. An unmap takes
+ * its mappings away in the call (the range is free for the next map, which
+ * waits as below) and leaves their pieces mapped, but the entries of what it
+ * unmapped stay until the bind's turn, when they are cleared and the fence
+ * signals. Until then a job still reaches the memory there through those
+ * entries: a GEM object's and a pinned userptr's, and a userptr's that a job
+ * mirrored (prefault mode) or faulted in (fault mode) since its last
+ * invalidation; what is not there is not mirrored or faulted in again (jobs
+ * fault on it), nor is what an invalidation clears. The call first waits for the unfenced binds queued before it to
+ * have run, and a map waits for the queued binds that are to clear entries
+ * in its range (those around it included) to have done so; both waits are
+ * interruptible (-ERESTARTSYS, nothing done). A map over a range an unmap of
+ * the same bind unmapped fails with -EBUSY. If an operation fails the call
+ * fails with its error and sets @failed_op: the operations before it are done
+ * and the bind is queued all the same, its fence signalling with that error;
+ * -EINTR when a signal interrupted a wait after operations were done. In its
+ * turn the fence signals with error 0, or else the error of a wait sync that
+ * signalled with one, or -ECANCELED when the VM was destroyed or its file
+ * closed first: the entries are cleared all the same. User fences of a
+ * fenced bind are written soon after its fence signals.
+ *
+ * A bind that signals no sync object is unfenced: the call checks it and
+ * returns 0; the bind's operations run in its turn, as a synchronous bind's
+ * do, with the same errors, as the caller: in the address space of the VM's
+ * process if the caller is that process (a call that maps a userptr from
+ * another process fails with -EFAULT), charged to the memory cgroup of the
+ * caller's process and to its RLIMIT_MEMLOCK. When it is done, its user
+ * fences are written with its error at @error_addr: 0 when every operation
+ * succeeded; the error of the first operation that failed (the operations
+ * after it do not run: bind one operation per call to know which failed);
+ * the error of a wait sync that signalled with one (no operation runs);
+ * -ECANCELED when the VM was destroyed, or its file closed, before the bind
+ * ran. Its operations fault, pin and allocate memory when they run, which no
+ * dma-fence may wait for: that is why it signals no sync object.
+ *
+ * Jobs do not wait for queued binds of themselves: give a job the fenced
+ * bind's sync object as a wait sync, or wait for an unfenced bind's user
+ * fence (DRM_IOCTL_HMMGPU_WAIT_USER_FENCE) before submitting jobs that use
+ * its mappings. Either kind of call fails, with nothing queued and its sync
+ * objects untouched, with the errors of checking: -ENOENT for an unknown VM,
+ * sync object or object @handle (the objects are looked up by the call and
+ * kept until the bind ran), -EINVAL for an operation or sync that is not
+ * valid in itself (an unknown @op or flag, a non-zero @pad, an unaligned,
+ * empty or out-of-range address, size or offset; see struct
+ * drm_hmmgpu_vm_bind_op and struct drm_hmmgpu_sync), -EFAULT when the arrays
+ * cannot be read, -ENOMEM. For an unfenced bind, whether a range is free,
  * and whether an object is large enough, is found when the operation runs.
  */
 struct drm_hmmgpu_vm_bind {

@@ -6,17 +6,28 @@
 //! An operation is read in two steps: [`Op::read`] checks what the call alone can check (its
 //! fields) and looks up its object, which it keeps; [`Op::run`] does it on the VM as the
 //! operations before it left it, which is where a range in use or an object too small shows.
-//! A synchronous bind reads and runs each operation in turn. A queued one ([`QueuedBind`])
-//! reads them all in the call, so that the call fails with nothing queued if one cannot be
-//! read, and runs them later from the VM's bind queue, one bind at a time in the order they
-//! were queued.
+//! A synchronous bind reads and runs each operation in turn.
 //!
-//! A queued bind's operations fault pages in, pin them and allocate memory when they run, so
-//! nothing may wait for them through a dma-fence: a queued bind reports through user fences,
-//! and through sync objects that get its fence only once it has signalled (see
-//! [`BindSignals`]); jobs do not wait for it. The worker runs the operations as the caller
-//! would have: in the VM process's address space if the caller was that process (only it binds
-//! userptrs and pins), charging the caller's memory cgroup and `RLIMIT_MEMLOCK`.
+//! A queued bind ([`QueuedBind`]) is one of two kinds:
+//!
+//! - **Unfenced**, when it signals no sync object: the call reads every operation, so that it
+//!   fails with nothing queued if one cannot be read, and the bind runs them in its turn. They
+//!   fault pages in, pin them and allocate memory then, so nothing may wait for them through a
+//!   dma-fence: the bind reports through user fences. The worker runs the operations as the
+//!   caller would have: in the VM process's address space if the caller was that process (only
+//!   it binds userptrs and pins), charging the caller's memory cgroup and `RLIMIT_MEMLOCK`.
+//! - **Fenced**, when it signals a sync object, which gets its fence, unsignalled, from the call
+//!   on (as xe's binds do): so nothing its turn does may allocate, or wait for what allocates.
+//!   The call does the operations, all that allocates with them, on the VM as the binds queued
+//!   before leave it ([`Vm::map`] and [`Vm::unmap`] with [`Clearing::InTurn`]): a map is done
+//!   at once, over a range no queued bind still has entries to clear in (the call waits for
+//!   them first); an unmap takes its mappings out of the mapping table and leaves its pieces
+//!   there, but their entries stay until the bind's turn. The turn, once the wait syncs have
+//!   signalled, clears them under the notifier lock ([`Unmapped::apply`]) in a fence-signalling
+//!   section, and signals the fence. What was taken out is released afterwards by the VM's
+//!   release worker. So that the call can do its operations as the binds before it leave the
+//!   VM, it first waits for the unfenced ones to have run: no fenced bind is ever queued
+//!   behind a bind that allocates in its turn.
 
 use crate::{
     file::DrmFile,
@@ -24,12 +35,13 @@ use crate::{
     job::canceled,
     page_table::{PageTable, SZ_4K},
     syncs::{BindSignals, UserFenceWrites},
+    unmapped::{Clearing, Unmapped},
     userptr::UserptrObject,
     vm::Vm,
 };
 use core::cell::Cell;
 use kernel::{
-    dma_fence::Dependencies,
+    dma_fence::{Dependencies, SignallingSection},
     drm::gem::BaseObject,
     impl_has_work,
     mm::{memcg::MemCgroup, pin::MemlockLimit, Mm},
@@ -108,11 +120,17 @@ impl Op {
         }
     }
 
-    /// Runs the operation on `vm`; pages it pins count against `limit`.
-    pub(crate) fn run(&self, vm: &Arc<Vm>, limit: &MemlockLimit) -> Result {
+    /// Runs the operation on `vm`; pages it pins count against `limit`; an unmap clears entries
+    /// as `clearing` says.
+    pub(crate) fn run(
+        &self,
+        vm: &Arc<Vm>,
+        limit: &MemlockLimit,
+        clearing: &mut Clearing<'_>,
+    ) -> Result {
         match self {
-            Self::Map(map) => vm.map(map, limit),
-            Self::Unmap { va, size } => vm.unmap(*va, *size, limit),
+            Self::Map(map) => vm.map(map, limit, clearing),
+            Self::Unmap { va, size } => vm.unmap(*va, *size, limit, clearing),
         }
     }
 
@@ -129,25 +147,40 @@ impl Op {
     }
 }
 
+/// What a queued bind does in its turn.
+enum Turn {
+    /// Runs its operations (an unfenced bind).
+    Run {
+        ops: KVec<Op>,
+        /// Whether the caller was the VM's process: then the operations run in its address
+        /// space.
+        owner: bool,
+        /// The caller's `RLIMIT_MEMLOCK`, which pins count against.
+        memlock: MemlockLimit,
+        /// The memory cgroup of the caller's process, charged with what the operations allocate.
+        memcg: Option<MemCgroup>,
+    },
+    /// Applies what the call did (a fenced bind): clears the entries of what its unmaps took
+    /// out, in order, and signals with the call's `result`, if it failed.
+    Apply {
+        unmapped: Cell<KVec<KBox<Unmapped>>>,
+        result: Cell<Result>,
+    },
+}
+
 /// A bind queued on its VM's bind queue (`DRM_HMMGPU_VM_BIND_ASYNC`).
 #[pin_data]
 pub(crate) struct QueuedBind {
     #[pin]
     work: Work<QueuedBind>,
     vm: Arc<Vm>,
-    ops: KVec<Op>,
-    /// The fences to wait for before running.
+    turn: Turn,
+    /// The fences to wait for before the turn.
     inputs: Dependencies,
     /// The user fences, written when the bind is done; `None` if it has none.
     user_fences: Cell<Option<KBox<UserFenceWrites>>>,
-    /// The sync objects to signal when the bind is done; taken then.
+    /// The fence of a fenced bind, and its sync objects, which have it from the call on.
     signals: Cell<Option<BindSignals>>,
-    /// Whether the caller was the VM's process: then the operations run in its address space.
-    owner: bool,
-    /// The caller's `RLIMIT_MEMLOCK`, which pins count against.
-    memlock: MemlockLimit,
-    /// The memory cgroup of the caller's process, charged with what the operations allocate.
-    memcg: Option<MemCgroup>,
 }
 
 impl_has_work! {
@@ -155,15 +188,14 @@ impl_has_work! {
 }
 
 impl QueuedBind {
-    /// A bind of the current task's that runs `ops` on `vm` once `inputs` have signalled, then
-    /// signals `signals` and writes `user_fences`. `EFAULT` if an operation maps a userptr the
-    /// current task may not have mapped from a worker.
+    /// An unfenced bind of the current task's that runs `ops` on `vm` once `inputs` have
+    /// signalled, then writes `user_fences`. `EFAULT` if an operation maps a userptr the current
+    /// task may not have mapped from a worker.
     pub(crate) fn new(
         vm: Arc<Vm>,
         ops: KVec<Op>,
         inputs: Dependencies,
         user_fences: Option<KBox<UserFenceWrites>>,
-        signals: BindSignals,
     ) -> Result<Pin<KBox<Self>>> {
         if ops.iter().any(|op| op.maps_foreign_userptr(&vm)) {
             return Err(EFAULT);
@@ -175,54 +207,205 @@ impl QueuedBind {
             false => MemlockLimit::of_charging_task(),
         };
         let memcg = Mm::current().and_then(|mm| MemCgroup::of_mm(&mm));
+        let turn = Turn::Run {
+            ops,
+            owner,
+            memlock,
+            memcg,
+        };
+        Self::alloc(vm, turn, inputs, user_fences, None)
+    }
+
+    fn alloc(
+        vm: Arc<Vm>,
+        turn: Turn,
+        inputs: Dependencies,
+        user_fences: Option<KBox<UserFenceWrites>>,
+        signals: Option<BindSignals>,
+    ) -> Result<Pin<KBox<Self>>> {
         KBox::pin_init(
             pin_init!(Self {
                 work <- new_work!("hmmgpu::bind"),
                 vm,
-                ops,
+                turn,
                 inputs,
                 user_fences: Cell::new(user_fences),
-                signals: Cell::new(Some(signals)),
-                owner,
-                memlock,
-                memcg,
+                signals: Cell::new(signals),
             }),
             GFP_KERNEL_ACCOUNT,
         )
     }
 
-    /// As the bind is queued: its binary sync objects lose their fence, which it replaces once
-    /// it ran.
-    pub(crate) fn queued(&self) {
-        let signals = self.signals.take();
-        if let Some(signals) = &signals {
-            signals.clear();
+    /// Whether the bind is fenced: it applies in its turn what its call did.
+    pub(crate) fn fenced(&self) -> bool {
+        matches!(self.turn, Turn::Apply { .. })
+    }
+
+    /// The call of a fenced bind of `ops` on `vm` (see the [module documentation](self)): waits
+    /// for the unfenced binds queued before, does the operations, publishes the fence to the
+    /// sync objects of `signals` and queues the bind, which signals it once `inputs` have
+    /// signalled and the binds before it are done. Returns the index and error of the operation
+    /// that failed, if one did: the bind is queued all the same (the operations before it are
+    /// done), and its fence signals with that error.
+    ///
+    /// Fails with nothing done if a wait is interrupted (`ERESTARTSYS`), the VM is being
+    /// destroyed (`ENOENT`) or memory is short (`ENOMEM`).
+    pub(crate) fn call_fenced(
+        vm: &Arc<Vm>,
+        ops: &[Op],
+        inputs: Dependencies,
+        user_fences: Option<KBox<UserFenceWrites>>,
+        mut signals: BindSignals,
+    ) -> Result<Option<(usize, Error)>> {
+        let lock = loop {
+            // Waited for without `bind_lock`, so that the other binds of the VM are not held up
+            // meanwhile: a thread that would signal what they wait for may be binding too.
+            vm.wait_for_ticket(vm.last_unfenced())?;
+            for op in ops.iter() {
+                if let Op::Map(m) = op {
+                    vm.wait_cleared(m.va, m.va + m.size)?;
+                }
+            }
+            let lock = vm.bind_lock.lock();
+            if vm.is_done(vm.last_unfenced()) {
+                break lock;
+            }
+        };
+        if vm.cancelled() {
+            return Err(ENOENT);
         }
-        self.signals.set(signals);
+        // Made under `bind_lock`, in queue order: the fences of the timeline signal in order.
+        signals.set_fence(vm.bind_fences.new_fence()?);
+        let turn = Turn::Apply {
+            unmapped: Cell::new(KVec::new()),
+            result: Cell::new(Ok(())),
+        };
+        let bind = Self::alloc(vm.clone(), turn, inputs, user_fences, None)?;
+        let Turn::Apply { unmapped, result } = &bind.turn else {
+            return Err(EINVAL);
+        };
+        let mut list = KVec::with_capacity(ops.len(), GFP_KERNEL_ACCOUNT)?;
+        let ticket = vm.next_ticket(&lock);
+        let limit = MemlockLimit::of_charging_task();
+        let mut failed = None;
+        {
+            let mut clearing = Clearing::InTurn {
+                ticket,
+                unmapped: &mut list,
+            };
+            for (i, op) in ops.iter().enumerate() {
+                if let Err(e) = op.run(vm, &limit, &mut clearing) {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+        }
+        match failed {
+            // Nothing done: as if never called (and called again after a signal).
+            Some((0, e)) if e == ERESTARTSYS || e == ENOENT => return Err(e),
+            // Done in part: the call cannot be restarted.
+            Some((i, e)) if e == ERESTARTSYS => failed = Some((i, EINTR)),
+            _ => {}
+        }
+        unmapped.set(list);
+        result.set(failed.map_or(Ok(()), |(_, e)| Err(e)));
+        signals.publish();
+        bind.signals.set(Some(signals));
+        if let Err(bind) = vm.queue_bind(&lock, bind) {
+            // The VM is being destroyed and its queue drained: apply in place, and release
+            // what was taken out here, as the destruction may have released the rest already.
+            bind.apply(true);
+            vm.release_unmapped();
+        }
+        Ok(failed)
     }
 
     /// Runs the operations in order, until one fails.
-    fn run_ops(&self) -> Result {
+    fn run_ops(
+        &self,
+        ops: &[Op],
+        memlock: &MemlockLimit,
+        memcg: &Option<MemCgroup>,
+        owner: bool,
+    ) -> Result {
         let vm = &self.vm;
         let run = || {
-            for op in self.ops.iter() {
+            for op in ops.iter() {
                 if vm.cancelled() {
                     return Err(canceled());
                 }
-                op.run(vm, &self.memlock)?;
+                op.run(vm, memlock, &mut Clearing::Now)?;
             }
             Ok(())
         };
-        let charged = || match &self.memcg {
+        let charged = || match memcg {
             Some(memcg) => memcg.charge_in(run),
             None => run(),
         };
-        match vm.mm_user().filter(|_| self.owner) {
+        match vm.mm_user().filter(|_| owner) {
             // As the caller would, in its address space: pins and mirrors of userptrs are of it.
             Some(mm) => mm.with_kthread_use(charged)?,
             // Not the VM's process, or it exited: operations on userptrs fail as they would for
             // such a caller.
             None => charged(),
+        }
+    }
+
+    /// Waits for the inputs, or the VM's destruction. Woken by the last input fence and by the
+    /// destruction. Interruptible, so that a long wait is not taken for a hung task: a worker
+    /// gets no signals.
+    fn wait_for_inputs(&self) {
+        let vm = &*self.vm;
+        while !(self.inputs.signalled() || vm.cancelled()) {
+            let _ = vm.events.wait_until(
+                || self.inputs.signalled() || vm.cancelled(),
+                Timeout::Never,
+                true,
+            );
+        }
+    }
+
+    /// The turn of a fenced bind, wholly on its fence's signalling path: once its inputs have
+    /// signalled (or at once, if `now`), clears the entries of what its unmaps took out, hands
+    /// that to the release worker, and signals the fence with the call's error, else an input
+    /// fence's, else `ECANCELED` if the VM is being destroyed. Never allocates.
+    fn apply(self: Pin<KBox<Self>>, now: bool) {
+        let Turn::Apply { unmapped, result } = &self.turn else {
+            return;
+        };
+        let vm = &self.vm;
+        let result = {
+            let _section = SignallingSection::begin();
+            if !now {
+                self.wait_for_inputs();
+            }
+            let result = result
+                .replace(Ok(()))
+                .and_then(|()| match self.inputs.error() {
+                    Some(e) => Err(e),
+                    None if vm.cancelled() => Err(canceled()),
+                    None => Ok(()),
+                });
+            {
+                let mut guard = vm.state.lock();
+                let list = unmapped.take();
+                for u in list.iter() {
+                    u.apply(vm, &mut guard);
+                }
+                for u in list {
+                    vm.release_later(&mut guard, u);
+                }
+            }
+            if let Some(signals) = self.signals.take() {
+                signals.signal(result);
+            }
+            result
+        };
+        // Not here: writing user memory may fault pages in, which the next bind's fence must not
+        // wait for.
+        if let Some(mut writes) = self.user_fences.take() {
+            writes.set_result(result);
+            vm.write_user_fences(writes);
         }
     }
 }
@@ -231,27 +414,27 @@ impl WorkItem for QueuedBind {
     type Pointer = Pin<KBox<QueuedBind>>;
 
     fn run(this: Pin<KBox<QueuedBind>>) {
-        let vm = &*this.vm;
-        // Woken by the last input fence and by the VM's destruction. Interruptible, so that a
-        // long wait is not taken for a hung task: a worker gets no signals.
-        while !(this.inputs.signalled() || vm.cancelled()) {
-            let _ = vm.events.wait_until(
-                || this.inputs.signalled() || vm.cancelled(),
-                Timeout::Never,
-                true,
-            );
-        }
+        let vm = this.vm.clone();
+        let Turn::Run {
+            ops,
+            owner,
+            memlock,
+            memcg,
+        } = &this.turn
+        else {
+            this.apply(false);
+            vm.bind_done();
+            return;
+        };
+        this.wait_for_inputs();
         let result = if vm.cancelled() {
             Err(canceled())
         } else {
             match this.inputs.error() {
                 Some(e) => Err(e),
-                None => this.run_ops(),
+                None => this.run_ops(ops, memlock, memcg, *owner),
             }
         };
-        if let Some(signals) = this.signals.take() {
-            signals.signal(result);
-        }
         // Written here, so that a synchronous bind that waits for this one finds them written.
         // (Jobs leave theirs to another worker, for the VM's next job not to wait for a write
         // that faults; nothing waits for this worker but the binds after it.)

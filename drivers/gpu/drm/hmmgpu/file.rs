@@ -10,6 +10,7 @@ use crate::{
     job::Job,
     mode::{self, Completion},
     syncs::{Syncs, UserFenceWrites},
+    unmapped::Clearing,
     userptr::{Userptr, UserptrObject},
     vm::Vm,
 };
@@ -258,7 +259,7 @@ impl File {
         if result.is_ok() {
             let limit = MemlockLimit::of_charging_task();
             for (i, raw) in ops.iter().enumerate() {
-                result = Op::read(file, raw).and_then(|op| op.run(&vm, &limit));
+                result = Op::read(file, raw).and_then(|op| op.run(&vm, &limit, &mut Clearing::Now));
                 if result.is_err() {
                     args.failed_op = i as u32;
                     break;
@@ -272,11 +273,12 @@ impl File {
     }
 
     /// Queues the bind `args` of `ops` on `vm`: reads every operation and sync first, so that
-    /// nothing is queued if one cannot be.
+    /// nothing is queued if one cannot be. A bind that signals a sync object is fenced: its
+    /// operations are done by the call (see [`crate::bind`]).
     fn queue_bind(
         vm: Arc<Vm>,
         ops: &[uapi::drm_hmmgpu_vm_bind_op],
-        args: &uapi::drm_hmmgpu_vm_bind,
+        args: &mut uapi::drm_hmmgpu_vm_bind,
         file: &DrmFile,
     ) -> Result<u32> {
         let mut read = KVec::with_capacity(ops.len(), GFP_KERNEL_ACCOUNT)?;
@@ -284,12 +286,23 @@ impl File {
             read.push(Op::read(file, raw)?, GFP_KERNEL_ACCOUNT)?;
         }
         let mut syncs = Syncs::read(file, args.syncs, args.num_syncs, true)?;
-        let signals = syncs.take_bind_signals()?;
+        let fenced = syncs.has_signals();
+        let signals = syncs.take_fenced_signals();
         let inputs = Dependencies::new(core::mem::take(&mut syncs.waits), vm.events.clone())?;
         let user_fences =
             UserFenceWrites::new(core::mem::take(&mut syncs.user_fences), &vm.user_fences)?;
-        let bind = QueuedBind::new(vm.clone(), read, inputs, user_fences, signals)?;
-        vm.queue_bind(bind)?;
+        if fenced {
+            return match QueuedBind::call_fenced(&vm, &read, inputs, user_fences, signals)? {
+                None => Ok(0),
+                Some((i, e)) => {
+                    args.failed_op = i as u32;
+                    Err(e)
+                }
+            };
+        }
+        let bind = QueuedBind::new(vm.clone(), read, inputs, user_fences)?;
+        let lock = vm.bind_lock.lock();
+        vm.queue_bind(&lock, bind).map_err(|_| ENOENT)?;
         Ok(0)
     }
 

@@ -32,6 +32,7 @@ mod pins;
 mod syncs;
 #[cfg(CONFIG_DRM_HMMGPU_KUNIT_TEST)]
 mod tests;
+mod unmapped;
 mod userptr;
 mod vm;
 

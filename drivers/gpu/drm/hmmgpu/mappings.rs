@@ -16,11 +16,12 @@ use crate::{
     vm::{push_within_capacity, State},
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec, KVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec, KVec},
     drm::gem::shmem,
     mm::{interval_notifier::IntervalNotifier, notifier_lock::NotifierGuard},
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
+    sync::Arc,
 };
 
 /// What a mapping maps.
@@ -28,8 +29,9 @@ pub(crate) enum Backing {
     /// Pages of a GEM object, those of the mapping (or of the mapping it was split from), kept
     /// resident while mapped.
     Bo(shmem::PinnedPages<Object>),
-    /// A range of the VM's process, mirrored.
-    Userptr(Pin<KBox<IntervalNotifier<Mirror>>>),
+    /// A range of the VM's process, mirrored. Shared with the unbinds still to clear the entries
+    /// of a mapping this one is a piece of ([`crate::vm::Unmapped`]).
+    Userptr(Arc<IntervalNotifier<Mirror>>),
 }
 
 /// A mapping of a VM.
@@ -95,11 +97,20 @@ impl Mapping {
 
     /// Writes the entries of a GEM object's mapping.
     pub(crate) fn map_bo(&self, pt: &mut PageTable) -> Result {
+        self.map_bo_part(pt, self.va, self.end())
+    }
+
+    /// Writes the entries of `[lo, hi)`, inside a GEM object's mapping.
+    pub(crate) fn map_bo_part(&self, pt: &mut PageTable, lo: u64, hi: u64) -> Result {
         let Backing::Bo(pages) = &self.backing else {
             return Ok(());
         };
+        if lo < self.va || hi > self.end() || lo >= hi {
+            return Err(EINVAL);
+        }
         // The pins hold the object's pages from `pages.first()` on, at least this mapping's.
-        let start = self.first_page.checked_sub(pages.first()).ok_or(EINVAL)?;
+        let first = self.first_page + ((lo - self.va) / SZ_4K) as usize;
+        let start = first.checked_sub(pages.first()).ok_or(EINVAL)?;
         let slice = pages.pages().get(start..).ok_or(EINVAL)?;
         let write = self.write;
         let frames = |i: usize| {
@@ -109,12 +120,12 @@ impl Mapping {
                 .get(i)
                 .map(|&p| unsafe { frames::page_frame(p, write) })
         };
-        frames::write_entries(pt, self.va, (self.size / SZ_4K) as usize, false, frames)
+        frames::write_entries(pt, lo, ((hi - lo) / SZ_4K) as usize, false, frames)
     }
 
     pub(crate) fn mirror(&self) -> Option<&IntervalNotifier<Mirror>> {
         match &self.backing {
-            Backing::Userptr(n) => Some(n),
+            Backing::Userptr(n) => Some(&**n),
             Backing::Bo(_) => None,
         }
     }
@@ -123,7 +134,8 @@ impl Mapping {
 /// Room for a mapping in a [`Mappings`], allocated before anything is changed.
 pub(crate) type Room = RBTreeNodeReservation<u64, Mapping>;
 
-/// A VM's mappings, sorted by address and never overlapping.
+/// A VM's mappings, sorted by address and never overlapping, and the ranges that queued unbinds
+/// took mappings out of but whose entries they have not cleared yet.
 ///
 /// # Invariants
 ///
@@ -133,6 +145,10 @@ pub(crate) struct Mappings {
     tree: RBTree<u64, Mapping>,
     len: usize,
     userptrs: usize,
+    /// `(lo, hi, ticket)`: the entries of `[lo, hi)` are cleared by the queued bind `ticket`
+    /// (see [`crate::vm::Vm::wait_for_ticket`]); a range stays listed until a bind call has
+    /// seen that bind done and pruned its tables.
+    clearing: KVec<(u64, u64, u64)>,
 }
 
 impl Mappings {
@@ -141,7 +157,45 @@ impl Mappings {
             tree: RBTree::new(),
             len: 0,
             userptrs: 0,
+            clearing: KVec::new(),
         }
+    }
+
+    /// Lists `[lo, hi)` as cleared by the queued bind `ticket`.
+    pub(crate) fn add_clearing(&mut self, lo: u64, hi: u64, ticket: u64) -> Result {
+        self.clearing.push((lo, hi, ticket), GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// The last ticket of the binds after `done` that are to clear entries in `[lo, hi)`.
+    pub(crate) fn clearing_over(&self, lo: u64, hi: u64, done: u64) -> Option<u64> {
+        self.clearing
+            .iter()
+            .filter(|&&(l, h, t)| t > done && l < hi && lo < h)
+            .map(|&(_, _, t)| t)
+            .max()
+    }
+
+    /// Whether a mapping, or a queued bind's entries to clear, needs `[lo, hi)`.
+    pub(crate) fn needs(&self, lo: u64, hi: u64) -> bool {
+        self.overlaps(lo, hi) || self.clearing.iter().any(|&(l, h, _)| l < hi && lo < h)
+    }
+
+    /// Takes out the listed ranges whose binds are done (ticket at most `done`), to prune.
+    pub(crate) fn take_cleared(&mut self, done: u64) -> Result<KVec<(u64, u64)>> {
+        let mut cleared = KVec::new();
+        if self.clearing.iter().all(|&(_, _, t)| t > done) {
+            return Ok(cleared);
+        }
+        let mut still = KVec::with_capacity(self.clearing.len(), GFP_KERNEL_ACCOUNT)?;
+        for &(lo, hi, ticket) in self.clearing.iter() {
+            match ticket > done {
+                true => still.push((lo, hi, ticket), GFP_KERNEL_ACCOUNT)?,
+                false => cleared.push((lo, hi), GFP_KERNEL_ACCOUNT)?,
+            }
+        }
+        self.clearing = still;
+        Ok(cleared)
     }
 
     /// The number of mappings.
@@ -230,4 +284,32 @@ pub(crate) fn room(n: usize) -> Result<KVec<Room>> {
         )?;
     }
     Ok(rooms)
+}
+
+#[kernel::kunit::kunit_tests(hmmgpu_mappings)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_to_clear_stay_until_their_bind_is_done() -> Result {
+        let mut m = Mappings::new();
+        m.add_clearing(0x1000, 0x3000, 2)?;
+        m.add_clearing(0x2000, 0x5000, 3)?;
+        // With bind 1 done, both are to clear; ranges that only touch do not overlap.
+        assert_eq!(m.clearing_over(0x2000, 0x2001, 1), Some(3));
+        assert_eq!(m.clearing_over(0x1000, 0x2000, 1), Some(2));
+        assert_eq!(m.clearing_over(0, 0x1000, 1), None);
+        assert_eq!(m.clearing_over(0x5000, 0x6000, 1), None);
+        // Bind 2 done: its range is not waited for, but its tables are needed until pruned.
+        assert_eq!(m.clearing_over(0x1000, 0x2000, 2), None);
+        assert!(m.needs(0x1000, 0x2000));
+        assert!(m.take_cleared(1)?.is_empty());
+        let cleared = m.take_cleared(2)?;
+        assert_eq!(&cleared[..], &[(0x1000, 0x3000)]);
+        assert!(!m.needs(0x1000, 0x2000));
+        assert!(m.needs(0x2000, 0x3000));
+        assert_eq!(m.take_cleared(3)?.len(), 1);
+        assert!(!m.needs(0, u64::MAX));
+        Ok(())
+    }
 }

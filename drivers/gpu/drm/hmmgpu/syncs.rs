@@ -123,7 +123,21 @@ impl Syncs {
         signal_all(self.signals, fence);
     }
 
-    /// Takes the sync objects a bind signals, with the fence it signals them with.
+    /// Whether there are sync objects to signal.
+    pub(crate) fn has_signals(&self) -> bool {
+        !self.signals.is_empty()
+    }
+
+    /// Takes the sync objects a fenced bind signals; its fence is made once it has its place in
+    /// the queue ([`BindSignals::set_fence`]).
+    pub(crate) fn take_fenced_signals(&mut self) -> BindSignals {
+        BindSignals {
+            signals: core::mem::take(&mut self.signals),
+            done: None,
+        }
+    }
+
+    /// Takes the sync objects a synchronous bind signals, with the fence it signals them with.
     pub(crate) fn take_bind_signals(&mut self) -> Result<BindSignals> {
         // Each bind has a timeline of its own: binds of different VMs end in any order.
         let done = match self.signals.is_empty() {
@@ -163,32 +177,32 @@ fn signal_all(signals: KVec<Signal>, fence: &Fence) {
     }
 }
 
-/// The sync objects a bind signals when it is done, and the fence it signals them with, made
-/// when the syncs are read.
+/// The sync objects a bind signals, and the fence it signals them with.
 ///
-/// The fence is published only once it has signalled, with the bind's error: a sync object
-/// never holds a bind's fence unsignalled, so no waiter, in any driver, waits through a
-/// dma-fence for what a bind does (it faults, pins and allocates). A synchronous bind signals
-/// before its call returns. A queued one empties its binary sync objects when it is queued
-/// ([`BindSignals::clear`]) and signals them, and adds its timeline points, once it ran: until
-/// then they have no fence for it, which waiters wait for with
-/// `DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT`.
+/// A synchronous bind signals the fence before its call returns, then hands it to the sync
+/// objects. A fenced one hands it to them unsignalled in its call ([`BindSignals::publish`]),
+/// and signals it in its turn, which neither allocates nor waits for what allocates (see
+/// [`crate::bind`]).
 pub(crate) struct BindSignals {
     signals: KVec<Signal>,
     done: Option<FenceSignaller>,
 }
 
 impl BindSignals {
-    /// Removes the fence of each binary sync object to signal: the bind, queued, has not run.
-    pub(crate) fn clear(&self) {
-        for signal in self.signals.iter() {
-            if let Signal::Binary(obj) = signal {
-                obj.replace_fence(None);
-            }
+    /// Sets the fence to signal.
+    pub(crate) fn set_fence(&mut self, done: FenceSignaller) {
+        self.done = Some(done);
+    }
+
+    /// Hands the fence, not signalled yet, to the sync objects.
+    pub(crate) fn publish(&mut self) {
+        if let Some(done) = &self.done {
+            signal_all(core::mem::take(&mut self.signals), done.fence());
         }
     }
 
-    /// Signals the fence with `result`, then hands it to the sync objects.
+    /// Signals the fence with `result`, then hands it to the sync objects it was not published
+    /// to.
     pub(crate) fn signal(self, result: Result) {
         let Some(done) = self.done else {
             return;

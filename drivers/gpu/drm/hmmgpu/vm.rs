@@ -7,16 +7,17 @@
 //! Lock order, outermost first:
 //!
 //! 1. `File::vms`, the file's VMs;
-//! 2. [`Vm::bindings`], the mappings: held to bind and unbind, to mirror userptrs at submission,
+//! 2. [`Vm::bind_lock`], held by a bind call that queues a bind (`DRM_HMMGPU_VM_BIND_ASYNC`):
+//!    binds are queued, and a fenced one does its operations, in the order of their tickets;
+//! 3. [`Vm::bindings`], the mappings: held to bind and unbind, to mirror userptrs at submission,
 //!    and to handle a GPU page fault;
-//! 3. the process's mmap lock, taken by `hmm_range_fault()` and `pin_user_pages()`;
-//! 4. the ranges of the mirrors' range locks, taken under the mmap lock, for a snapshot or a
+//! 4. the process's mmap lock, taken by `hmm_range_fault()` and `pin_user_pages()`;
+//! 5. the ranges of the mirrors' range locks, taken under the mmap lock, for a snapshot or a
 //!    pinning, and held until its entries are written (see [`kernel::mm::range_lock`]);
-//! 5. [`Vm::state`], the notifier lock: the page table, the list of invalidated mirrors and the
+//! 6. [`Vm::state`], the notifier lock: the page table, the list of invalidated mirrors and the
 //!    last job's fence. Invalidation callbacks take it, so nothing allocates under it (lockdep
-//!    knows: it is primed with `fs_reclaim`), and jobs run the engine under it. A bind being
-//!    queued empties its binary sync objects under it: their spinlocks, and the release of the
-//!    fences they held, which never sleeps.
+//!    knows: it is primed with `fs_reclaim`), and jobs, and fenced binds in their turn, run under
+//!    it in a fence-signalling section.
 //!
 //! Page-table tables are allocated with only `bindings` held and then linked in under `state`.
 
@@ -28,9 +29,10 @@ use crate::{
     mappings::{self, Backing, Mapping, Mappings, Room},
     mirror::Mirror,
     mode::{Completion, Mode},
-    page_table::{PageSize, PageTable, Small, TablePool, SZ_2M, SZ_4K},
+    page_table::{PageSize, PageTable, Small, TablePool, SZ_4K},
     pins::Pins,
     syncs::UserFenceWrites,
+    unmapped::{Clearing, Piece, Unmapped},
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
@@ -51,6 +53,7 @@ use kernel::{
     prelude::*,
     rbtree::RBTree,
     sync::{
+        lock::{mutex::MutexBackend, Guard},
         wait_queue::{Timeout, WaitQueue},
         Arc, Mutex, SpinLock,
     },
@@ -119,6 +122,8 @@ pub(crate) struct State {
     pub(crate) invalidated: Invalidated<u64>,
     /// Pins invalidations took away, chained, for the release worker.
     stale: Option<KBox<Pins>>,
+    /// What fenced unbinds took out and cleared, chained, for the release worker.
+    unmapped: Option<KBox<Unmapped>>,
 }
 
 impl AsMut<Invalidated<u64>> for State {
@@ -133,6 +138,13 @@ impl State {
         pins.set_next(self.stale.take());
         self.stale = Some(pins);
     }
+
+    /// Hands what a fenced unbind took out, once applied, to the release worker. Never
+    /// allocates.
+    pub(crate) fn push_unmapped(&mut self, mut unmapped: KBox<Unmapped>) {
+        unmapped.next = self.unmapped.take();
+        self.unmapped = Some(unmapped);
+    }
 }
 
 /// A GPU VM.
@@ -143,6 +155,10 @@ pub(crate) struct Vm {
     pub(crate) range_locks: bool,
     /// The process the VM belongs to.
     pub(crate) mm: ARef<Mm>,
+    /// Held by a call that queues a bind, so that binds take their tickets in the order they
+    /// are queued, and the operations of fenced ones are done in that order.
+    #[pin]
+    pub(crate) bind_lock: Mutex<()>,
     #[pin]
     pub(crate) bindings: Mutex<Mappings>,
     #[pin]
@@ -150,6 +166,8 @@ pub(crate) struct Vm {
     pub(crate) stats: Arc<Stats>,
     /// The timeline of the jobs' fences; `None` for a long-running VM, whose jobs have none.
     fences: Option<Arc<FenceContext>>,
+    /// The timeline of the fenced binds' fences, which signal in queue order.
+    pub(crate) bind_fences: Arc<FenceContext>,
     /// Woken when the input fences of a job or a queued bind have all signalled, when a queued
     /// bind is done, and when jobs are cancelled.
     pub(crate) events: Arc<WaitQueue>,
@@ -158,9 +176,13 @@ pub(crate) struct Vm {
     queue: OwnedQueue,
     /// The queued binds (`DRM_HMMGPU_VM_BIND_ASYNC`), run one at a time in order.
     bind_queue: OwnedQueue,
-    /// How many binds were queued, and how many of them are done.
+    /// How many binds were queued, and how many of them are done. A bind's ticket is the count
+    /// of binds queued with it: it is done once `binds_done` reaches its ticket.
     binds_queued: AtomicU64,
     binds_done: AtomicU64,
+    /// The ticket of the last bind queued that is not fenced (it runs its operations in its
+    /// turn).
+    last_unfenced: AtomicU64,
     /// The device's queue that releases stale pins and writes user fences.
     release_queue: Arc<OwnedQueue>,
     /// Set under the notifier lock, so that invalidations see it before queueing work.
@@ -226,6 +248,7 @@ impl WorkItem<RELEASE_WORK> for Vm {
             unsafe { bindings::msleep(1) };
         }
         vm.release_stale_pins();
+        vm.release_unmapped();
     }
 }
 
@@ -250,25 +273,34 @@ impl Vm {
             last_fence: None,
             invalidated: Invalidated::new(),
             stale: None,
+            unmapped: None,
         };
         let vm = Arc::pin_init(
             try_pin_init!(Vm {
                 mode,
                 range_locks: RANGE_LOCKS.get() != 0,
                 mm,
+                bind_lock <- new_mutex!((), "hmmgpu::vm::bind_lock"),
                 bindings <- new_mutex!(Mappings::new()),
                 state <- new_notifier_lock!(state, "hmmgpu::vm::state"),
                 stats: Arc::new(Stats::default(), GFP_KERNEL_ACCOUNT)?,
                 fences,
+                bind_fences: Arc::pin_init(
+                    new_fence_context!(c_str!("hmmgpu"), c_str!("hmmgpu-bind")),
+                    GFP_KERNEL_ACCOUNT,
+                )?,
                 events: Arc::pin_init(new_wait_queue!("hmmgpu::vm::events"), GFP_KERNEL_ACCOUNT)?,
                 user_fences,
                 // Jobs run in submission order, and under memory pressure: reclaim waits for
                 // their fences (through invalidations).
                 queue: OwnedQueue::new_ordered(c_str!("hmmgpu-vm"), WqFlags::MEM_RECLAIM)?,
-                // Binds allocate as they run: reclaim never waits for them.
-                bind_queue: OwnedQueue::new_ordered(c_str!("hmmgpu-bind"), WqFlags::UNBOUND)?,
+                // Reclaim may wait for a fenced bind's fence: the queue must make progress under
+                // memory pressure. (A bind that is not fenced allocates as it runs, but no fenced
+                // bind is queued behind one that has not run: see `crate::bind`.)
+                bind_queue: OwnedQueue::new_ordered(c_str!("hmmgpu-bind"), WqFlags::MEM_RECLAIM)?,
                 binds_queued: AtomicU64::new(0),
                 binds_done: AtomicU64::new(0),
+                last_unfenced: AtomicU64::new(0),
                 release_queue,
                 cancelled: AtomicBool::new(false),
                 submitted: AtomicU64::new(0),
@@ -352,10 +384,11 @@ impl Vm {
         let maps = self.bindings.lock().take_all();
         self.release(maps);
         // Invalidations queue no more release work (`cancelled`): wait for the last one, and
-        // release what the last invalidations left.
+        // release what the last invalidations and fenced unbinds left.
         // SAFETY: The work item is initialised and lives as long as `self`.
         unsafe { bindings::flush_work(Work::raw_get(&self.release_work)) };
         self.release_stale_pins();
+        self.release_unmapped();
     }
 
     /// Has the user fences of a job written, from its worker once it has ended: on the device's
@@ -389,6 +422,28 @@ impl Vm {
         let stale = self.state.lock().stale.take();
         // Unpinning locks pages: outside the notifier lock.
         drop(stale);
+    }
+
+    /// Releases what fenced unbinds took out, once applied: removes their mirrors' notifiers
+    /// (which waits for their invalidations) and releases their pins. Not from a bind: a
+    /// submission or a GPU fault may hold `bindings` while an invalidation waits for its job.
+    pub(crate) fn release_unmapped(&self) {
+        let unmapped = self.state.lock().unmapped.take();
+        drop(unmapped);
+    }
+
+    /// Hands what fenced unbinds took out, once applied, to the release worker. Never allocates.
+    pub(crate) fn release_later(
+        self: &Arc<Self>,
+        guard: &mut NotifierGuard<'_, State>,
+        unmapped: KBox<Unmapped>,
+    ) {
+        guard.push_unmapped(unmapped);
+        if !self.cancelled() {
+            let _ = self
+                .release_queue
+                .enqueue::<Arc<Vm>, RELEASE_WORK>(self.clone());
+        }
     }
 
     /// Clears the entries of `maps`, then drops them (removing their notifiers, releasing their
@@ -438,18 +493,33 @@ impl Vm {
         published.map(|()| fence)
     }
 
-    /// Queues `bind` on the VM's bind queue, after the binds queued before; `ENOENT` if the VM
-    /// is being destroyed.
-    pub(crate) fn queue_bind(&self, bind: Pin<KBox<QueuedBind>>) -> Result {
+    /// The ticket the next bind queued gets. Stable while `bind_lock` is held.
+    pub(crate) fn next_ticket(&self, _lock: &Guard<'_, (), MutexBackend>) -> u64 {
+        self.binds_queued.load(Ordering::Acquire) + 1
+    }
+
+    /// The ticket of the last bind queued that is not fenced.
+    pub(crate) fn last_unfenced(&self) -> u64 {
+        self.last_unfenced.load(Ordering::Acquire)
+    }
+
+    /// Queues `bind`, which has ticket [`Vm::next_ticket`], on the VM's bind queue, after the
+    /// binds queued before; `ENOENT` if the VM is being destroyed, and the bind is given back.
+    pub(crate) fn queue_bind(
+        &self,
+        _lock: &Guard<'_, (), MutexBackend>,
+        bind: Pin<KBox<QueuedBind>>,
+    ) -> core::result::Result<(), Pin<KBox<QueuedBind>>> {
         // Under the notifier lock, under which `shutdown` sets `cancelled` before it drains the
         // queue: a bind queued here is drained, or refused.
         let guard = self.state.lock();
         if self.cancelled() {
-            return Err(ENOENT);
+            return Err(bind);
         }
-        self.binds_queued.fetch_add(1, Ordering::AcqRel);
-        // Before the queue owns it, after which it may run at once and signal them.
-        bind.queued();
+        let ticket = self.binds_queued.fetch_add(1, Ordering::AcqRel) + 1;
+        if !bind.fenced() {
+            self.last_unfenced.store(ticket, Ordering::Release);
+        }
         // The queue owns the bind from here; it cannot be queued twice.
         self.bind_queue.enqueue(bind);
         drop(guard);
@@ -458,8 +528,13 @@ impl Vm {
 
     /// Waits until the binds queued so far are done. Interruptible (`ERESTARTSYS`).
     pub(crate) fn wait_for_binds(&self) -> Result {
-        let queued = self.binds_queued.load(Ordering::Acquire);
-        let done = || self.binds_done.load(Ordering::Acquire) >= queued;
+        self.wait_for_ticket(self.binds_queued.load(Ordering::Acquire))
+    }
+
+    /// Waits until the bind of ticket `ticket`, and those before it, are done, or the VM is
+    /// being destroyed. Interruptible (`ERESTARTSYS`).
+    pub(crate) fn wait_for_ticket(&self, ticket: u64) -> Result {
+        let done = || self.is_done(ticket);
         if !done() {
             self.events
                 .wait_until(|| done() || self.cancelled(), Timeout::Never, true)?;
@@ -467,10 +542,58 @@ impl Vm {
         Ok(())
     }
 
+    /// Whether the bind of ticket `ticket`, and those before it, are done.
+    pub(crate) fn is_done(&self, ticket: u64) -> bool {
+        self.binds_done.load(Ordering::Acquire) >= ticket
+    }
+
     /// Counts a queued bind done, from its worker, and wakes those waiting for it.
     pub(crate) fn bind_done(&self) {
         self.binds_done.fetch_add(1, Ordering::AcqRel);
         self.events.wake_all();
+    }
+
+    /// Locks `bindings` once no queued bind but `own` has entries to clear in `[lo, hi)`,
+    /// waiting for them (interruptibly); `EBUSY` if `own` has. Prunes the tables of what the
+    /// binds done since the last call cleared.
+    fn lock_cleared(
+        &self,
+        lo: u64,
+        hi: u64,
+        own: Option<u64>,
+    ) -> Result<Guard<'_, Mappings, MutexBackend>> {
+        loop {
+            let mut b = self.bindings.lock();
+            let done = self.prune_cleared(&mut b)?;
+            match b.clearing_over(lo, hi, done) {
+                None => return Ok(b),
+                Some(t) if own.is_some_and(|own| own <= t) => return Err(EBUSY),
+                Some(t) => {
+                    drop(b);
+                    self.wait_for_ticket(t)?;
+                    if self.cancelled() {
+                        return Err(ENOENT);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Prunes the tables of what the binds done since the last call cleared. Returns how many
+    /// binds are done. Called with `bindings` held (`b`).
+    fn prune_cleared(&self, b: &mut Mappings) -> Result<u64> {
+        let done = self.binds_done.load(Ordering::Acquire);
+        for (l, h) in b.take_cleared(done)? {
+            let mut guard = self.state.lock();
+            guard.pt.prune(l, h - l, |x, y| b.needs(x, y));
+        }
+        Ok(done)
+    }
+
+    /// Waits until no queued bind has entries to clear in `[lo, hi)` (interruptibly).
+    pub(crate) fn wait_cleared(&self, lo: u64, hi: u64) -> Result {
+        drop(self.lock_cleared(lo, hi, None)?);
+        Ok(())
     }
 
     /// Allocates the page-table tables `[va, va + size)` needs, those of 4 KiB entries where
@@ -496,10 +619,16 @@ impl Vm {
     }
 
     /// `DRM_HMMGPU_VM_BIND_MAP`, its fields checked ([`crate::bind::Op::read`]); pages it pins
-    /// count against `limit`.
-    pub(crate) fn map(self: &Arc<Self>, args: &Map, limit: &MemlockLimit) -> Result {
+    /// count against `limit`. Once queued binds have cleared the entries they are to clear in
+    /// the range (`EBUSY` if it is the bind's own, `clearing`).
+    pub(crate) fn map(
+        self: &Arc<Self>,
+        args: &Map,
+        limit: &MemlockLimit,
+        clearing: &Clearing<'_>,
+    ) -> Result {
         let (va, size) = (args.va, args.size);
-        let mut b = self.bindings.lock();
+        let mut b = self.lock_cleared(va, va + size, clearing.own())?;
         if self.cancelled() {
             return Err(ENOENT);
         }
@@ -520,7 +649,7 @@ impl Vm {
                 self.state
                     .lock()
                     .pt
-                    .prune(va, size, |lo, hi| b.overlaps(lo, hi));
+                    .prune(va, size, |lo, hi| b.needs(lo, hi));
                 return Err(e);
             }
         };
@@ -593,10 +722,10 @@ impl Vm {
         cpu: usize,
         size: u64,
         write: bool,
-    ) -> Result<Pin<KBox<IntervalNotifier<Mirror>>>> {
+    ) -> Result<Arc<IntervalNotifier<Mirror>>> {
         let mm = self.mm_user().ok_or(EFAULT)?;
         let mirror = Mirror::new(self, va, cpu, size, write);
-        let n = KBox::pin_init(
+        let n = Arc::pin_init(
             IntervalNotifier::new(&mm, cpu, size as usize, self.range_locks, mirror),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -605,10 +734,64 @@ impl Vm {
     }
 
     /// `DRM_HMMGPU_VM_BIND_UNMAP`: removes what is mapped in `[va, va + size)`, splitting
-    /// mappings that lie partly outside; pages the pieces pin count against `limit`.
-    pub(crate) fn unmap(self: &Arc<Self>, va: u64, size: u64, limit: &MemlockLimit) -> Result {
+    /// mappings that lie partly outside; pages the pieces pin count against `limit`. The
+    /// entries of what it removes are cleared at once, or in the bind's turn (`clearing`).
+    pub(crate) fn unmap(
+        self: &Arc<Self>,
+        va: u64,
+        size: u64,
+        limit: &MemlockLimit,
+        clearing: &mut Clearing<'_>,
+    ) -> Result {
         let end = PageTable::check_range(va, size)?;
-        let mut b = self.bindings.lock();
+        // A fenced unbind is applied after the binds before it: it need not wait for them.
+        let mut b = match clearing {
+            Clearing::Now => self.lock_cleared(va, end, None)?,
+            Clearing::InTurn { .. } => {
+                let mut b = self.bindings.lock();
+                self.prune_cleared(&mut b)?;
+                b
+            }
+        };
+        let Some(unmapped) = self.take_out(&mut b, va, end, limit, clearing)? else {
+            return Ok(());
+        };
+        match clearing {
+            Clearing::Now => {
+                {
+                    let mut guard = self.state.lock();
+                    unmapped.apply(self, &mut guard);
+                    // The tables no mapping needs any more go.
+                    guard
+                        .pt
+                        .prune(unmapped.lo(), unmapped.hi() - unmapped.lo(), |lo, hi| {
+                            b.needs(lo, hi)
+                        });
+                }
+                drop(b);
+                // Notifiers are removed and pins released outside the notifier lock.
+                drop(unmapped);
+            }
+            Clearing::InTurn { unmapped: list, .. } => {
+                // Room was made by `take_out`.
+                let _ = push_within_capacity(list, unmapped);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes what is mapped in `[va, end)` out of the mapping table `b`, and puts in the pieces
+    /// left of mappings that lie partly outside, their entries not cleared yet. `None` if
+    /// nothing is mapped there. For a fenced bind (`clearing`), makes room for the result in its
+    /// list and lists the range as to be cleared in its turn.
+    fn take_out(
+        self: &Arc<Self>,
+        b: &mut Mappings,
+        va: u64,
+        end: u64,
+        limit: &MemlockLimit,
+        clearing: &mut Clearing<'_>,
+    ) -> Result<Option<KBox<Unmapped>>> {
         // The first and last mappings the range overlaps, and how many, in one pass.
         let (mut head, mut tail, mut count) = (None, None, 0);
         for m in b.overlapping(va, end) {
@@ -617,8 +800,9 @@ impl Vm {
             count += 1;
         }
         let (Some(head), Some(tail)) = (head, tail) else {
-            return Ok(());
+            return Ok(None);
         };
+        let (lo, hi) = (head.va.min(va), tail.end().max(end));
         // The pieces left on either side, made before anything is removed.
         let mut pieces = KVec::with_capacity(2, GFP_KERNEL_ACCOUNT)?;
         if head.va < va {
@@ -633,75 +817,50 @@ impl Vm {
         let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
         self.reserve_invalid(b.userptrs() + added)?;
         let rooms = mappings::room(pieces.len())?;
-        let mut old = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
-        // Whether userptr pieces may keep their entries (see `Coherence::split`).
-        let mut seqs = [None; 2];
-        for (seq, p) in seqs.iter_mut().zip(pieces.iter()) {
-            *seq = p.mirror().and_then(|n| self.mode.split(self, n, limit));
+        let old = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
+        let mut kept = KVec::with_capacity(pieces.len(), GFP_KERNEL_ACCOUNT)?;
+        for p in pieces.iter() {
+            // Whether userptr pieces may keep their entries (see `Coherence::split`).
+            let mirror = match &p.backing {
+                Backing::Userptr(n) => {
+                    let seq = self.mode.split(self, n, limit).map(|s| s.detach());
+                    Some((n.clone(), seq))
+                }
+                Backing::Bo(_) => None,
+            };
+            kept.push(
+                Piece {
+                    va: p.va,
+                    end: p.end(),
+                    mirror,
+                },
+                GFP_KERNEL_ACCOUNT,
+            )?;
+        }
+        let mut unmapped = KBox::new(
+            Unmapped {
+                va,
+                end,
+                old,
+                pieces: kept,
+                next: None,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        if let Clearing::InTurn {
+            ticket,
+            unmapped: list,
+        } = clearing
+        {
+            list.reserve(1, GFP_KERNEL_ACCOUNT)?;
+            b.add_clearing(lo, hi, *ticket)?;
         }
         // Nothing fails from here on.
-        b.remove_overlapping(va, end, &mut old);
-        {
-            let mut guard = self.state.lock();
-            // A userptr piece keeps the entries of its range if its mode lets it, the mapping
-            // it comes from has current entries, and no invalidation of the piece came since
-            // its sequence number: then none cleared the mapping's entries either (an
-            // invalidation of the piece's range is one of the mapping's). Otherwise it starts
-            // unmapped, a new mirror to mirror again, and the mapping's entries go.
-            // A 2 MiB entry across the edge of the hole goes whole with the hole, so a piece
-            // beside one does not keep its entries either.
-            let mut keep = [(0, 0); 2];
-            let mut kept = 0;
-            for (p, seq) in pieces.iter().zip(seqs) {
-                let Some(n) = p.mirror() else { continue };
-                let from = old.iter().find(|m| m.va <= p.va && p.end() <= m.end());
-                let current = from
-                    .and_then(|m| m.mirror())
-                    .is_some_and(|o| o.data().state.access_mut(&mut guard).mapped);
-                let (edge, beside) = if p.va < va {
-                    (va, va - SZ_4K)
-                } else {
-                    (end, end)
-                };
-                let straddled = edge % SZ_2M != 0
-                    && guard
-                        .pt
-                        .translate_for(beside, false, true)
-                        .is_ok_and(|t| t.size == PageSize::Huge);
-                let piece = n.data();
-                if current && !straddled && seq.is_some_and(|s| !s.check_retry()) {
-                    let state = piece.state.access_mut(&mut guard);
-                    state.listing.validate();
-                    state.mapped = true;
-                    keep[kept] = (p.va, p.end());
-                    kept += 1;
-                } else if piece.state.access_mut(&mut guard).mapped {
-                    // Mapped by its mode's `split` before an invalidation cleared the range.
-                    piece.clear_locked(&mut guard);
-                    self.mode.new_mirror(piece, &mut guard);
-                }
-            }
-            for m in old.iter() {
-                m.remove_keeping_locked(&mut guard, &keep[..kept]);
-            }
-            // GEM pieces keep their pages: map them again (a 2 MiB entry that was cleared in
-            // part went whole). The tables stayed reserved, so this cannot fail.
-            for p in pieces.iter() {
-                let _ = p.map_bo(&mut guard.pt);
-            }
-            // The tables no mapping needs any more go.
-            let overlaps = |m: &Mapping, lo: u64, hi: u64| m.va < hi && lo < m.end();
-            guard.pt.prune(va, size, |lo, hi| {
-                b.overlaps(lo, hi) || pieces.iter().any(|p| overlaps(p, lo, hi))
-            });
-        }
+        b.remove_overlapping(va, end, &mut unmapped.old);
         for (room, p) in rooms.into_iter().zip(pieces) {
             b.insert(room, p);
         }
-        drop(b);
-        // Notifiers are removed and pins released outside the notifier lock.
-        drop(old);
-        Ok(())
+        Ok(Some(unmapped))
     }
 
     /// A new mapping for `[lo, hi)` of mapping `m`.

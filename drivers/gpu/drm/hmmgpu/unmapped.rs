@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What an unbind takes out of a VM's mapping table, and when it clears their entries: at once
+//! (a synchronous bind, or an unfenced one in its turn), or in the turn of a fenced bind, whose
+//! call took them out (see [`crate::bind`]). Between the two, the mappings taken out keep their
+//! entries and their notifiers, and the pieces left of them are in the table already.
+
+use crate::{
+    mappings::Mapping,
+    mirror::Mirror,
+    page_table::{PageSize, SZ_2M, SZ_4K},
+    vm::{State, Vm},
+};
+use kernel::{
+    alloc::{KBox, KVVec, KVec},
+    mm::{
+        interval_notifier::{IntervalNotifier, Seq},
+        notifier_lock::NotifierGuard,
+    },
+    sync::Arc,
+};
+
+/// Where a bind's unmaps clear the entries of what they take out of the mapping table.
+pub(crate) enum Clearing<'a> {
+    /// At once: a synchronous bind, or a queued one running.
+    Now,
+    /// In the turn of the fenced bind `ticket` on the bind queue, which applies the unbinds it
+    /// finds in `unmapped` (see [`crate::bind`]).
+    InTurn {
+        ticket: u64,
+        unmapped: &'a mut KVec<KBox<Unmapped>>,
+    },
+}
+
+impl Clearing<'_> {
+    /// The ticket of the fenced bind, if it is one.
+    pub(crate) fn own(&self) -> Option<u64> {
+        match self {
+            Self::Now => None,
+            Self::InTurn { ticket, .. } => Some(*ticket),
+        }
+    }
+}
+
+/// What an unbind took out of the mapping table: the mappings, whose entries stay until it is
+/// applied ([`Unmapped::apply`]), and the pieces it left of them, in the table already.
+pub(crate) struct Unmapped {
+    /// The unbound range.
+    pub(crate) va: u64,
+    pub(crate) end: u64,
+    /// The mappings taken out, in address order.
+    pub(crate) old: KVVec<Mapping>,
+    pub(crate) pieces: KVec<Piece>,
+    /// The next in the VM's list of unbinds to release.
+    pub(crate) next: Option<KBox<Unmapped>>,
+}
+
+/// A piece an unbind left of a mapping.
+pub(crate) struct Piece {
+    pub(crate) va: u64,
+    pub(crate) end: u64,
+    /// A userptr piece's mirror, and the sequence number from which it may keep the entries the
+    /// mapping has for its range (see [`crate::mode::Coherence::split`]).
+    pub(crate) mirror: Option<(Arc<IntervalNotifier<Mirror>>, Option<Seq>)>,
+}
+
+impl Unmapped {
+    /// Clears the entries of the mappings taken out, but those the pieces keep. Never allocates.
+    ///
+    /// A userptr piece keeps the entries of its range if its mode lets it, the mapping it comes
+    /// from has current entries, and no invalidation of the piece came since its sequence
+    /// number: then none cleared the mapping's entries either (an invalidation of the piece's
+    /// range is one of the mapping's). Otherwise it starts unmapped, a new mirror to mirror
+    /// again, and the mapping's entries go. A 2 MiB entry across the edge of the hole goes whole
+    /// with the hole, so a piece beside one does not keep its entries either. GEM pieces keep
+    /// their pages: their entries are written again (the tables stayed reserved).
+    pub(crate) fn apply(&self, vm: &Vm, guard: &mut NotifierGuard<'_, State>) {
+        let mut keep = [(0, 0); 2];
+        let mut kept = 0;
+        for p in self.pieces.iter() {
+            let Some((n, seq)) = &p.mirror else { continue };
+            let piece = n.data();
+            if piece.state.access_mut(guard).removed {
+                // Unbound since: its range goes with the rest.
+                continue;
+            }
+            let from = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end());
+            let current = from
+                .and_then(|m| m.mirror())
+                .is_some_and(|o| o.data().state.access_mut(guard).mapped);
+            let (edge, beside) = if p.va < self.va {
+                (self.va, self.va - SZ_4K)
+            } else {
+                (self.end, self.end)
+            };
+            let straddled = edge % SZ_2M != 0
+                && guard
+                    .pt
+                    .translate_for(beside, false, true)
+                    .is_ok_and(|t| t.size == PageSize::Huge);
+            let fresh = seq.is_some_and(|s| !n.attach(s).check_retry());
+            if current && !straddled && fresh && kept < keep.len() {
+                let state = piece.state.access_mut(guard);
+                state.listing.validate();
+                state.mapped = true;
+                keep[kept] = (p.va, p.end);
+                kept += 1;
+            } else if piece.state.access_mut(guard).mapped {
+                // Mapped by its mode's `split` before an invalidation cleared the range.
+                piece.clear_locked(guard);
+                vm.mode.new_mirror(piece, guard);
+            }
+        }
+        for m in self.old.iter() {
+            m.remove_keeping_locked(guard, &keep[..kept]);
+        }
+        // A 2 MiB entry that was cleared in part went whole.
+        for p in self.pieces.iter().filter(|p| p.mirror.is_none()) {
+            if let Some(m) = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end()) {
+                let _ = m.map_bo_part(&mut guard.pt, p.va, p.end);
+            }
+        }
+    }
+
+    /// The start of the first mapping taken out.
+    pub(crate) fn lo(&self) -> u64 {
+        self.old.first().map_or(self.va, |m| m.va.min(self.va))
+    }
+
+    /// The end of the last mapping taken out.
+    pub(crate) fn hi(&self) -> u64 {
+        self.old.last().map_or(self.end, |m| m.end().max(self.end))
+    }
+}
+
+impl Drop for Unmapped {
+    fn drop(&mut self) {
+        // The rest of a list, one link at a time rather than recursively.
+        let mut next = self.next.take();
+        while let Some(mut unmapped) = next {
+            next = unmapped.next.take();
+            drop(unmapped);
+        }
+    }
+}
