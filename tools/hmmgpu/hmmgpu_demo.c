@@ -370,8 +370,9 @@ static bool make_bo(struct demo *d, char *detail)
 
 /*
  * A VM of @mode with the buffer (a userptr) bound in it as two mappings, one
- * per 2 MiB half, and the object after it: one asynchronous bind of three
- * operations, waited for through its user fence.
+ * per 2 MiB half, and the object after it: one fenced asynchronous bind of
+ * three operations, waited for through the fence its sync object has from the
+ * call on.
  */
 static bool setup(struct demo *d, uint32_t mode, char *detail)
 {

@@ -307,11 +307,9 @@ int hmmgpu_vm_bind_async_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm
 			      uint32_t num_ops, struct hmmgpu_waiter *w, const char **from)
 {
 	struct drm_hmmgpu_sync sync = {
-		.type = DRM_HMMGPU_SYNC_USER_FENCE,
+		.type = DRM_HMMGPU_SYNC_SYNCOBJ,
 		.flags = DRM_HMMGPU_SYNC_SIGNAL,
-		.addr = (uintptr_t)&w->fence,
-		.value = ++w->seq,
-		.error_addr = (uintptr_t)&w->error,
+		.handle = w->syncobj,
 	};
 	struct drm_hmmgpu_vm_bind bind = {
 		.vm_id = vm_id,
@@ -320,14 +318,8 @@ int hmmgpu_vm_bind_async_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm
 		.num_syncs = 1,
 		.flags = DRM_HMMGPU_VM_BIND_ASYNC,
 	};
-	struct drm_hmmgpu_wait_user_fence wait = {
-		.addr = (uintptr_t)&w->fence,
-		.value = w->seq,
-		.mask = ~0ull,
-		.op = DRM_HMMGPU_WAIT_EQ,
-		.timeout_ns = (int64_t)WAIT_SLACK_MS * 1000000,
-	};
-	int err;
+	struct timespec now;
+	int err, error = 0;
 
 	if (num_ops == 1)
 		bind.bind = ops[0];
@@ -337,10 +329,16 @@ int hmmgpu_vm_bind_async_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm
 	err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_VM_BIND, &bind);
 	if (err)
 		return err;
+	/* Fenced: the sync object has the bind's fence from the call on, no need to wait for it. */
 	*from = "wait";
-	err = hmmgpu_ioctl(fd, DRM_IOCTL_HMMGPU_WAIT_USER_FENCE, &wait);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (drmSyncobjWait(fd, &w->syncobj, 1,
+			   now.tv_sec * 1000000000ll + now.tv_nsec + WAIT_SLACK_MS * 1000000ll, 0,
+			   NULL))
+		return -errno;
+	err = fence_error(fd, w->syncobj, &error);
 	if (err)
 		return err;
 	*from = "ops";
-	return (int)__atomic_load_n(&w->error, __ATOMIC_RELAXED);
+	return error;
 }

@@ -76,11 +76,11 @@ int hmmgpu_exec_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_cmd *cmds, 
 		     uint32_t timeout_ms, struct hmmgpu_waiter *w, const char **from);
 
 /*
- * Queues the @num_ops operations at @ops as one asynchronous VM_BIND
- * (DRM_HMMGPU_VM_BIND_ASYNC), with a user fence of @w, and waits for it.
- * Returns 0, the call's or the wait's -errno, or the bind's error (that of
- * its first operation that failed); *@from says which ("bind", "wait" or
- * "ops").
+ * Queues the @num_ops operations at @ops as one fenced asynchronous VM_BIND
+ * (DRM_HMMGPU_VM_BIND_ASYNC, signalling @w's sync object, which has the bind's
+ * fence from the call on), and waits for that fence. Returns 0, the call's
+ * -errno (that of the operation that failed, done by the call), the wait's,
+ * or the fence's error; *@from says which ("bind", "wait" or "ops").
  */
 int hmmgpu_vm_bind_async_wait(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
 			      uint32_t num_ops, struct hmmgpu_waiter *w, const char **from);
