@@ -15,7 +15,9 @@
  * splits and MADV_COLLAPSE, compaction, KSM merges and NUMA migration
  * (each where the guest has it), and memcg reclaim; some of them, and CPU
  * writes to the same pages, while a GPU job is in flight. In prefault and
- * pinned modes the userptrs are bound again whenever holes come and go.
+ * pinned modes the userptrs are bound again whenever holes come and go,
+ * half the time by fenced asynchronous binds (the next job waiting for
+ * their fence).
  *
  * The operations come from a pseudo-random generator: the same seed (with
  * the same binary and the same events available) gives the same sequence
@@ -59,6 +61,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "igt_syncobj.h"
 
 IGT_TEST_DESCRIPTION("A data-integrity soak in every VM mode: random GPU and CPU reads and "
 		     "writes checked against a shadow copy, interleaved with MADV_FREE, "
@@ -205,6 +208,14 @@ struct soak {
 
 	struct binding binds[MAX_BINDS];
 	unsigned int nbinds;
+	/*
+	 * Whether the last rebind was fenced (asynchronous binds that signal
+	 * @bind_sync, unmaps clearing their entries in their turn), and whether
+	 * the next job is still to take @bind_sync as a wait sync.
+	 */
+	bool fenced;
+	bool bind_pending;
+	uint32_t bind_sync;
 
 	uint64_t nops, counts[NUM_OPS], ns[NUM_OPS];
 	char log[LOG_LINES][LOG_LEN];
@@ -762,12 +773,33 @@ static void gpu_check(struct soak *s, uint64_t off, uint64_t len)
 	gpu_read_at(s, REGION_VA + off, off, len, "GPU read");
 }
 
+/* The sync of a fenced bind: it signals @s's bind sync object. */
+static struct drm_hmmgpu_sync fenced_sync(struct soak *s)
+{
+	return hmmgpu_sync_signal(s->bind_sync);
+}
+
 static void unbind_all(struct soak *s)
 {
+	struct drm_hmmgpu_vm_bind_op ops[MAX_BINDS];
+	struct drm_hmmgpu_sync sync = fenced_sync(s);
+	int err;
+
 	for (unsigned int i = 0; i < s->nbinds; i++) {
-		hmmgpu_vm_unmap(s->fd, s->vm, REGION_VA + s->binds[i].off, s->binds[i].len);
-		gem_close(s->fd, s->binds[i].handle);
+		ops[i] = hmmgpu_bind_op_unmap(REGION_VA + s->binds[i].off, s->binds[i].len);
+		if (!s->fenced)
+			hmmgpu_vm_unmap(s->fd, s->vm, REGION_VA + s->binds[i].off,
+					s->binds[i].len);
 	}
+	if (s->fenced && s->nbinds) {
+		/* One bind: the unmaps take the ranges away now, clear them in its turn. */
+		err = __hmmgpu_vm_bind_async(s->fd, s->vm, ops, s->nbinds, &sync, 1);
+		if (err)
+			soak_fail(s, "a fenced unbind of %u userptrs failed: %d\n", s->nbinds, err);
+	}
+	/* The calls hold the objects they bound. */
+	for (unsigned int i = 0; i < s->nbinds; i++)
+		gem_close(s->fd, s->binds[i].handle);
 	s->nbinds = 0;
 }
 
@@ -780,8 +812,17 @@ static void bind(struct soak *s, uint64_t off, uint64_t len)
 	b->off = off;
 	b->len = len;
 	b->handle = hmmgpu_userptr_create(s->fd, s->base + off, len, 0);
-	err = __hmmgpu_vm_bind(s->fd, s->vm, DRM_HMMGPU_VM_BIND_MAP, b->handle, 0,
-			       REGION_VA + off, len, 0);
+	if (s->fenced) {
+		/* Done by the call, after the unbinds' turn cleared the range. */
+		struct drm_hmmgpu_vm_bind_op op = hmmgpu_bind_op_map(b->handle, REGION_VA + off,
+								     len);
+		struct drm_hmmgpu_sync sync = fenced_sync(s);
+
+		err = __hmmgpu_vm_bind_async(s->fd, s->vm, &op, 1, &sync, 1);
+	} else {
+		err = __hmmgpu_vm_bind(s->fd, s->vm, DRM_HMMGPU_VM_BIND_MAP, b->handle, 0,
+				       REGION_VA + off, len, 0);
+	}
 	if (err)
 		soak_fail(s, "binding a userptr of [%#" PRIx64 ", +%#" PRIx64 ") failed: %d\n",
 			  off, len, err);
@@ -798,6 +839,9 @@ static void rebind(struct soak *s)
 	unsigned int n;
 
 	unbind_all(s);
+	/* Half the time fenced, the next job waiting for the last bind's fence. */
+	s->fenced = rnd_below(s, 2) == 0;
+	s->bind_pending = s->fenced;
 	if (s->mode == DRM_HMMGPU_VM_MODE_FAULT) {
 		bind(s, 0, REGION_SIZE);
 		return;
@@ -1617,15 +1661,20 @@ static struct hmmgpu_done *gpu_submit(struct soak *s, const struct drm_hmmgpu_cm
 				      unsigned int n)
 {
 	struct hmmgpu_done *done = hmmgpu_done_create(s->fd, s->mode);
-	struct drm_hmmgpu_sync sync = hmmgpu_done_signal(done);
+	struct drm_hmmgpu_sync syncs[2] = {
+		hmmgpu_done_signal(done),
+		hmmgpu_sync_wait(s->bind_sync),
+	};
 	struct drm_hmmgpu_exec exec = {
 		.vm_id = s->vm,
 		.cmds = (uintptr_t)cmds,
 		.cmd_count = n,
-		.syncs = (uintptr_t)&sync,
-		.num_syncs = 1,
+		.syncs = (uintptr_t)syncs,
+		.num_syncs = s->bind_pending ? 2 : 1,
 	};
 	int err;
+
+	s->bind_pending = false;
 
 	err = __hmmgpu_exec(s->fd, &exec);
 	if (err)
@@ -1881,6 +1930,7 @@ static void soak_init(struct soak *s, const struct hmmgpu_vm_mode *m, uint64_t s
 
 	s->fd = drm_open_driver_render(DRIVER_HMMGPU);
 	s->vm = hmmgpu_vm_create(s->fd, s->mode);
+	s->bind_sync = syncobj_create(s->fd, 0);
 	s->bo_size = RESULT_OFF + page;
 	s->bo = hmmgpu_gem_create(s->fd, s->bo_size);
 	s->bo_ptr = hmmgpu_gem_mmap(s->fd, s->bo, s->bo_size, PROT_READ | PROT_WRITE);
@@ -1929,6 +1979,7 @@ static void soak_fini(struct soak *s)
 {
 	unbind_all(s);
 	hmmgpu_vm_destroy(s->fd, s->vm);
+	syncobj_destroy(s->fd, s->bind_sync);
 	igt_assert_eq(munmap(s->bo_ptr, s->bo_size), 0);
 	gem_close(s->fd, s->bo);
 	drm_close_driver(s->fd);
