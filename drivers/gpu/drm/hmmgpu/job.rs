@@ -193,7 +193,12 @@ impl Job {
                     }
                     self.slice(&mut progress)
                 };
-                stop = vm.handle_fault(fault, Some(&mut slices))?.ok_or(EFAULT)?;
+                stop = match vm.handle_fault(fault, Some(&mut slices)) {
+                    // Overtaken even so, until the snapshot's deadline: that is not the job's,
+                    // which tries again until its own time limit.
+                    Err(e) if vm::is_timed_out(&e) => break,
+                    r => r?.ok_or(EFAULT)?,
+                };
             }
             if stop.is_ok() {
                 return Ok(());
