@@ -777,28 +777,6 @@ static bool sync_file_signalled(int sync_file)
 	return n == 1;
 }
 
-/* A fenced async bind of @n operations at @ops with @syncs: 0 or -errno, @failed_op set. */
-static int fenced_bind(struct ctx *c, const struct drm_hmmgpu_vm_bind_op *ops, uint32_t n,
-		       const struct drm_hmmgpu_sync *syncs, uint32_t num_syncs, uint32_t *failed_op)
-{
-	struct drm_hmmgpu_vm_bind arg = {
-		.vm_id = c->vm,
-		.num_ops = n,
-		.syncs = to_user_pointer(syncs),
-		.num_syncs = num_syncs,
-		.flags = DRM_HMMGPU_VM_BIND_ASYNC,
-	};
-	int err;
-
-	if (n == 1)
-		arg.bind = ops[0];
-	else
-		arg.ops = to_user_pointer(ops);
-	err = __vm_bind(c->fd, &arg);
-	*failed_op = arg.failed_op;
-	return err;
-}
-
 /*
  * async-syncobj: an async bind that signals sync objects is fenced: they
  * have its fence from the call on, unsignalled while the bind is held back
@@ -834,7 +812,7 @@ static void test_async_syncobj(uint32_t mode)
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
 	syncs[2] = hmmgpu_sync_timeline_signal(tl, 5);
-	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 3, &failed), 0);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 3, &failed), 0);
 
 	unsignalled(bin, 0, "the binary sync object of a held-back bind");
 	unsignalled(tl, 5, "the timeline point of a held-back bind");
@@ -873,7 +851,7 @@ static void test_async_syncobj(uint32_t mode)
 	op = hmmgpu_bind_op_map(c.bo[2], DATA_VA, page);
 	syncs[0] = hmmgpu_sync_signal(bin);
 	syncs[1] = hmmgpu_sync_timeline_signal(tl, 6);
-	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 2, &failed), -EBUSY);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), -EBUSY);
 	igt_assert_eq_u32(failed, 0);
 	wait_submitted(tl, 6);
 	igt_assert_eq(hmmgpu_point_error(fd, tl, 6), -EBUSY);
@@ -915,6 +893,26 @@ static uint32_t gpu_word(struct ctx *c, uint64_t va)
 }
 
 /*
+ * A userptr of @size bytes of anonymous memory filled with pattern @seed (at
+ * *@buf), mapped at DATA_VA in @c's VM and read there by jobs, page by page,
+ * so that it has entries in every mode (faulted in, in fault mode). Returns
+ * its handle.
+ */
+static uint32_t map_userptr_read(struct ctx *c, uint64_t size, uint32_t seed, char **buf)
+{
+	const uint32_t *words;
+	uint32_t uptr;
+
+	*buf = map_pattern(size, seed);
+	words = (const uint32_t *)*buf;
+	uptr = hmmgpu_userptr_create(c->fd, *buf, size, 0);
+	hmmgpu_vm_map(c->fd, c->vm, uptr, 0, DATA_VA, size, 0);
+	for (uint64_t off = 0; off < size; off += page)
+		igt_assert_eq(gpu_word(c, DATA_VA + off), words[off / 4]);
+	return uptr;
+}
+
+/*
  * async-fenced-unmap: a fenced unmap takes its range away in the call, but
  * its entries stay until its turn. Held back by a gate, an unmap of the two
  * middle pages of a four-page userptr mapping (which jobs have read, so that
@@ -937,21 +935,17 @@ static void test_async_fenced_unmap(uint32_t mode)
 	require_sw_sync();
 	ctx_init(&c, fd, mode);
 	bin = syncobj_create(fd, 0);
-	buf = map_pattern(size, 7);
+	/* With entries: those the unmap leaves until its turn. */
+	uptr = map_userptr_read(&c, size, 7, &buf);
 	words = (const uint32_t *)buf;
-	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
-	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
 	hmmgpu_vm_map(fd, c.vm, c.bo[1], 0, DATA_VA + VA_STRIDE, page, 0);
-	/* Mirrored (faulted in, in fault mode): the entries the unmap leaves until its turn. */
-	for (int i = 0; i < 4; i++)
-		igt_assert_eq(gpu_word(&c, DATA_VA + i * page), words[i * page / 4]);
 
 	g = gate_new(fd);
 	ops[0] = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
 	ops[1] = hmmgpu_bind_op_unmap(DATA_VA + VA_STRIDE, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
-	igt_assert_eq(fenced_bind(&c, ops, 2, syncs, 2, &failed), 0);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, ops, 2, syncs, 2, &failed), 0);
 	unsignalled(bin, 0, "a held-back unmap");
 	for (int i = 0; i < 4; i++)
 		igt_assert_f(gpu_word(&c, DATA_VA + i * page) == words[i * page / 4],
@@ -975,7 +969,7 @@ static void test_async_fenced_unmap(uint32_t mode)
 	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
-	igt_assert_eq(fenced_bind(&c, ops, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, ops, 1, syncs, 2, &failed), 0);
 	igt_assert_eq(gpu_word(&c, DATA_VA), words[0]);
 	gate_break(g);
 	wait_submitted(bin, 0);
@@ -1020,18 +1014,14 @@ static void test_async_fenced_invalidate(uint32_t mode)
 	require_sw_sync();
 	ctx_init(&c, fd, mode);
 	bin = syncobj_create(fd, 0);
-	buf = map_pattern(size, 11);
+	uptr = map_userptr_read(&c, size, 11, &buf);
 	words = (uint32_t *)buf;
-	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
-	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
-	for (int i = 0; i < 4; i++)
-		igt_assert_eq(gpu_word(&c, DATA_VA + i * page), words[i * page / 4]);
 
 	g = gate_new(fd);
 	op = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
-	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
 	igt_assert_eq(madvise(buf, page, MADV_DONTNEED), 0);
 	igt_assert_eq(madvise(buf + 3 * page, page, MADV_DONTNEED), 0);
 	words[0] = 0x5eed0001;
@@ -1050,7 +1040,7 @@ static void test_async_fenced_invalidate(uint32_t mode)
 	g = gate_new(fd);
 	op = hmmgpu_bind_op_unmap(DATA_VA, page);
 	syncs[0] = gate_sync(g);
-	igt_assert_eq(fenced_bind(&c, &op, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
 	igt_assert_eq(munmap(buf, size), 0);
 	check_va(&c, DATA_VA + 3 * page, -1);
 	gate_open(g);
@@ -1095,23 +1085,6 @@ static void test_async_fenced_invalidate(uint32_t mode)
 	ctx_fini(&c);
 }
 
-struct opener {
-	pthread_t thread;
-	struct gate *g;
-	atomic_bool opened;
-};
-
-static void *open_later(void *arg)
-{
-	struct opener *o = arg;
-	__u32 one = 1;
-
-	usleep(200 * 1000);
-	atomic_store(&o->opened, true);
-	ioctl(o->g->tl, SW_SYNC_IOC_INC, &one);
-	return NULL;
-}
-
 /*
  * async-fenced-reuse: a fenced map over a range that a held-back fenced
  * unmap took away waits in its call until the unmap's turn has cleared it
@@ -1123,7 +1096,7 @@ static void test_async_fenced_reuse(uint32_t mode)
 {
 	struct drm_hmmgpu_vm_bind_op ops[2];
 	struct drm_hmmgpu_sync syncs[2];
-	struct opener o = {};
+	struct sw_sync_opener o;
 	uint32_t bin, failed;
 	struct gate *g;
 	struct ctx c;
@@ -1137,15 +1110,14 @@ static void test_async_fenced_reuse(uint32_t mode)
 	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_sync_signal(bin);
-	igt_assert_eq(fenced_bind(&c, ops, 1, syncs, 2, &failed), 0);
-	o.g = g;
-	igt_assert_eq(pthread_create(&o.thread, NULL, open_later, &o), 0);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, ops, 1, syncs, 2, &failed), 0);
+	sw_sync_open_later(&o, g->tl);
 	ops[0] = hmmgpu_bind_op_map(c.bo[1], DATA_VA, page);
 	syncs[0] = hmmgpu_sync_signal(bin);
-	igt_assert_eq(fenced_bind(&c, ops, 1, syncs, 1, &failed), 0);
-	igt_assert_f(atomic_load(&o.opened),
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, ops, 1, syncs, 1, &failed), 0);
+	igt_assert_f(sw_sync_opened(&o),
 		     "a map returned before the unmap it follows had its turn\n");
-	igt_assert_eq(pthread_join(o.thread, NULL), 0);
+	sw_sync_opener_join(&o);
 	wait_submitted(bin, 0);
 	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
 	check_va(&c, DATA_VA, 1);
@@ -1153,7 +1125,7 @@ static void test_async_fenced_reuse(uint32_t mode)
 
 	ops[0] = hmmgpu_bind_op_unmap(DATA_VA, page);
 	ops[1] = hmmgpu_bind_op_map(c.bo[2], DATA_VA, page);
-	igt_assert_eq(fenced_bind(&c, ops, 2, syncs, 1, &failed), -EBUSY);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, ops, 2, syncs, 1, &failed), -EBUSY);
 	igt_assert_eq_u32(failed, 1);
 	wait_submitted(bin, 0);
 	igt_assert_eq(hmmgpu_fence_error(fd, bin), -EBUSY);
@@ -1448,7 +1420,7 @@ static void test_async_then_sync(uint32_t mode)
 	struct drm_hmmgpu_vm_bind_op op;
 	struct drm_hmmgpu_sync syncs[2];
 	struct drm_hmmgpu_vm_bind arg;
-	struct opener o = {};
+	struct sw_sync_opener o;
 	struct hmmgpu_ufence *uf;
 	struct ctx c, other;
 	struct gate *g;
@@ -1465,17 +1437,16 @@ static void test_async_then_sync(uint32_t mode)
 	syncs[0] = gate_sync(g);
 	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
 	bind_async(&c, &op, 1, syncs, 2);
-	o.g = g;
-	igt_assert_eq(pthread_create(&o.thread, NULL, open_later, &o), 0);
+	sw_sync_open_later(&o, g->tl);
 	igt_assert_eq(__hmmgpu_vm_bind(fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, c.bo[1], 0,
 				       DATA_VA + page, page, 0), 0);
-	igt_assert_f(atomic_load(&o.opened),
+	igt_assert_f(sw_sync_opened(&o),
 		     "the synchronous bind returned before the queued bind's wait sync "
 		     "signalled\n");
 	igt_assert_f(hmmgpu_ufence_value(&uf[0]) == 1,
 		     "the synchronous bind returned before the queued bind was done\n");
 	igt_assert_eq_s64(hmmgpu_ufence_error(&uf[0]), 0);
-	igt_assert_eq(pthread_join(o.thread, NULL), 0);
+	sw_sync_opener_join(&o);
 	gate_fini(g);
 	check_va(&c, DATA_VA, 0);
 	check_va(&c, DATA_VA + page, 1);

@@ -1634,23 +1634,6 @@ static void test_bind_wait_error(uint32_t mode)
 	bind_fini(&b);
 }
 
-struct opener {
-	pthread_t thread;
-	int tl;
-	atomic_bool opened;
-};
-
-static void *open_later(void *arg)
-{
-	struct opener *o = arg;
-	__u32 one = 1;
-
-	usleep(200 * 1000);
-	atomic_store(&o->opened, true);
-	ioctl(o->tl, SW_SYNC_IOC_INC, &one);
-	return NULL;
-}
-
 /*
  * bind-wait: binds are synchronous: a bind whose wait sync is an
  * unsignalled sw_sync fence returns only after another thread has signalled
@@ -1660,23 +1643,24 @@ static void test_bind_wait(uint32_t mode)
 {
 	struct drm_hmmgpu_vm_bind_op op;
 	struct drm_hmmgpu_sync sync;
-	struct opener o = {};
+	struct sw_sync_opener o;
 	struct bind_ctx b;
 	uint32_t gate;
+	int tl;
 
 	bind_init(&b, mode);
-	o.tl = sw_sync_timeline();
-	gate = sw_sync_syncobj(fd, o.tl, 1);
+	tl = sw_sync_timeline();
+	gate = sw_sync_syncobj(fd, tl, 1);
 	op = hmmgpu_bind_op_map(b.bo[2], DATA_VA, page);
 	sync = hmmgpu_sync_wait(gate);
-	igt_assert_eq(pthread_create(&o.thread, NULL, open_later, &o), 0);
+	sw_sync_open_later(&o, tl);
 	igt_assert_eq(__hmmgpu_vm_bind_ops(fd, b.c.vm, &op, 1, &sync, 1, NULL), 0);
-	igt_assert_f(atomic_load(&o.opened), "the bind returned before its wait sync signalled\n");
-	igt_assert_eq(pthread_join(o.thread, NULL), 0);
+	igt_assert_f(sw_sync_opened(&o), "the bind returned before its wait sync signalled\n");
+	sw_sync_opener_join(&o);
 	check_va(&b, DATA_VA, 2);
 
 	syncobj_destroy(fd, gate);
-	close(o.tl);
+	close(tl);
 	bind_fini(&b);
 }
 

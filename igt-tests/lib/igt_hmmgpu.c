@@ -410,6 +410,20 @@ int __hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bi
 			   NULL);
 }
 
+/**
+ * __hmmgpu_vm_bind_fenced - As __hmmgpu_vm_bind_async(), for a fenced bind
+ * (one whose @syncs signal a sync object): the call does the operations, so
+ * its -errno is that of the operation that failed, whose index it puts in
+ * @failed_op; the bind is queued even then, its fence signalling that error.
+ */
+int __hmmgpu_vm_bind_fenced(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			    uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			    uint32_t num_syncs, uint32_t *failed_op)
+{
+	return vm_bind_ops(fd, vm_id, ops, num_ops, syncs, num_syncs, DRM_HMMGPU_VM_BIND_ASYNC,
+			   failed_op);
+}
+
 /** hmmgpu_vm_bind_async - Asserts that the bind was queued. */
 void hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
 			  uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,

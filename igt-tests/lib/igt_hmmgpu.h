@@ -92,6 +92,9 @@ int __hmmgpu_vm_bind_ops(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind
 int __hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
 			   uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
 			   uint32_t num_syncs);
+int __hmmgpu_vm_bind_fenced(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
+			    uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
+			    uint32_t num_syncs, uint32_t *failed_op);
 void hmmgpu_vm_bind_async(int fd, uint32_t vm_id, const struct drm_hmmgpu_vm_bind_op *ops,
 			  uint32_t num_ops, const struct drm_hmmgpu_sync *syncs,
 			  uint32_t num_syncs);

@@ -9,6 +9,10 @@
 #ifndef IGT_SW_SYNC_H
 #define IGT_SW_SYNC_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -25,5 +29,24 @@ struct sw_sync_create_fence_data {
 #define SW_SYNC_IOC_CREATE_FENCE \
 	_IOWR(SW_SYNC_IOC_MAGIC, 0, struct sw_sync_create_fence_data)
 #define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
+
+/*
+ * A thread that advances sw_sync timeline @tl by one a while (200 ms) after
+ * it starts: for a test whose call must wait for a fence that another thread
+ * signals. @opened is set just before the timeline advances, so that a call
+ * that returns with it unset did not wait.
+ */
+struct sw_sync_opener {
+	pthread_t thread;
+	int tl;
+	atomic_bool opened;
+};
+
+/* Starts @o's thread on timeline @tl. */
+void sw_sync_open_later(struct sw_sync_opener *o, int tl);
+/* Whether @o's thread has advanced the timeline (or is about to). */
+bool sw_sync_opened(struct sw_sync_opener *o);
+/* Waits for @o's thread to end. */
+void sw_sync_opener_join(struct sw_sync_opener *o);
 
 #endif /* IGT_SW_SYNC_H */
