@@ -1090,19 +1090,24 @@ static void test_async_fenced_invalidate(uint32_t mode)
  * unmap took away waits in its call until the unmap's turn has cleared it
  * (another thread opens the gate), then maps it. In one bind, an unmap and
  * then a map of the same range: the map fails with -EBUSY (@failed_op 1),
- * the unmap is done, and the bind's fence signals -EBUSY.
+ * the unmap is done, and the bind's fence signals -EBUSY. A fenced bind's
+ * call waits for an unfenced bind queued before it (held back by a gate
+ * another thread opens) to have run, and its user fence is written with
+ * its error once its fence signalled.
  */
 static void test_async_fenced_reuse(uint32_t mode)
 {
 	struct drm_hmmgpu_vm_bind_op ops[2];
 	struct drm_hmmgpu_sync syncs[2];
 	struct sw_sync_opener o;
+	struct hmmgpu_ufence *uf;
 	uint32_t bin, failed;
 	struct gate *g;
 	struct ctx c;
 
 	require_sw_sync();
 	ctx_init(&c, fd, mode);
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	bin = syncobj_create(fd, 0);
 	hmmgpu_vm_map(fd, c.vm, c.bo[0], 0, DATA_VA, page, 0);
 
@@ -1132,7 +1137,30 @@ static void test_async_fenced_reuse(uint32_t mode)
 	check_va(&c, DATA_VA, -1);
 	check_free(&c, DATA_VA, page);
 
+	/* Behind an unfenced bind, which its call waits for. */
+	g = gate_new(fd);
+	ops[0] = hmmgpu_bind_op_map(c.bo[3], DATA_VA + VA_STRIDE, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
+	bind_async(&c, ops, 1, syncs, 2);
+	sw_sync_open_later(&o, g->tl);
+	ops[0] = hmmgpu_bind_op_map(c.bo[2], DATA_VA, page);
+	syncs[0] = hmmgpu_sync_signal(bin);
+	syncs[1] = hmmgpu_ufence_sync(&uf[1], 1);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, ops, 1, syncs, 2, &failed), 0);
+	igt_assert_f(sw_sync_opened(&o) && hmmgpu_ufence_value(&uf[0]) == 1,
+		     "a fenced bind returned before the unfenced bind queued before it ran\n");
+	sw_sync_opener_join(&o);
+	igt_assert_eq_s64(hmmgpu_ufence_error(&uf[0]), 0);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[1], 1, JOB_WAIT_NS), 0);
+	check_va(&c, DATA_VA, 2);
+	check_va(&c, DATA_VA + VA_STRIDE, 3);
+	gate_fini(g);
+
 	syncobj_destroy(fd, bin);
+	hmmgpu_ufences_free(uf);
 	ctx_fini(&c);
 }
 
@@ -1675,7 +1703,8 @@ igt_main
 
 	igt_describe("A fenced map over a range a held-back fenced unmap took away waits "
 		     "for the unmap's turn; in one bind, a map after an unmap of its range "
-		     "fails with -EBUSY.");
+		     "fails with -EBUSY; a fenced call waits for the unfenced binds queued "
+		     "before it; its user fences are written too.");
 	igt_subtest_with_dynamic("async-fenced-reuse") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_fenced_reuse(m->flags);
