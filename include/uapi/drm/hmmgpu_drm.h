@@ -573,15 +573,14 @@ struct drm_hmmgpu_vm_bind_op {
  * the unfenced binds queued before it to have run, and a map waits for the
  * queued binds that are to clear entries in its range (those around it
  * included) to have done so; both waits are interruptible (-ERESTARTSYS,
- * nothing done). A map over a range an unmap of
- * the same bind unmapped fails with -EBUSY. If an operation fails the call
- * fails with its error and sets @failed_op: the operations before it are done
- * and the bind is queued all the same, its fence signalling with that error;
- * -EINTR when a signal interrupted a wait after operations were done. In its
- * turn the fence signals with error 0, or else the error of a wait sync that
- * signalled with one, or -ECANCELED when the VM was destroyed or its file
- * closed first: the entries are cleared all the same. User fences of a
- * fenced bind are written soon after its fence signals.
+ * nothing done). A map over a range an unmap of the same bind unmapped fails
+ * with -EBUSY. If an operation fails the call fails with its error and sets
+ * @failed_op: the operations before it are done and the bind is queued all the
+ * same, its fence signalling with that error. In its turn the fence signals
+ * with error 0, or else the error of a wait sync that signalled with one, or
+ * -ECANCELED when the VM was destroyed or its file closed first: the entries
+ * are cleared all the same. User fences of a fenced bind are written soon after
+ * its fence signals.
  *
  * A bind that signals no sync object is unfenced: the call checks it and
  * returns 0; the bind's operations run in its turn, as a synchronous bind's

@@ -248,8 +248,9 @@ impl QueuedBind {
     /// that failed, if one did: the bind is queued all the same (the operations before it are
     /// done), and its fence signals with that error.
     ///
-    /// Fails with nothing done if a wait is interrupted (`ERESTARTSYS`), the VM is being
-    /// destroyed (`ENOENT`) or memory is short (`ENOMEM`).
+    /// Fails with nothing done if a wait is interrupted (`ERESTARTSYS`: all waits come before
+    /// the first operation), the VM is being destroyed (`ENOENT`) or memory is short
+    /// (`ENOMEM`).
     pub(crate) fn call_fenced(
         vm: &Arc<Vm>,
         ops: &[Op],
@@ -266,8 +267,14 @@ impl QueuedBind {
                     vm.wait_cleared(m.va, m.va + m.size)?;
                 }
             }
+            // Checked again under `bind_lock`, under which no other bind lists entries to clear:
+            // the operations then never wait, so a signal cannot stop the call half done.
             let lock = vm.bind_lock.lock();
-            if vm.is_done(vm.last_unfenced()) {
+            let cleared = ops.iter().all(|op| match op {
+                Op::Map(m) => vm.is_cleared(m.va, m.va + m.size),
+                Op::Unmap { .. } => true,
+            });
+            if cleared && vm.is_done(vm.last_unfenced()) {
                 break lock;
             }
         };
@@ -300,12 +307,9 @@ impl QueuedBind {
                 }
             }
         }
-        match failed {
-            // Nothing done: as if never called (and called again after a signal).
-            Some((0, e)) if e == ERESTARTSYS || e == ENOENT => return Err(e),
-            // Done in part: the call cannot be restarted.
-            Some((i, e)) if e == ERESTARTSYS => failed = Some((i, EINTR)),
-            _ => {}
+        // Nothing done: as if never called.
+        if let Some((0, e)) = failed.filter(|(_, e)| *e == ENOENT) {
+            return Err(e);
         }
         unmapped.set(list);
         result.set(failed.map_or(Ok(()), |(_, e)| Err(e)));

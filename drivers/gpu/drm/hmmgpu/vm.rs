@@ -553,9 +553,10 @@ impl Vm {
         self.events.wake_all();
     }
 
-    /// Locks `bindings` once no queued bind but `own` has entries to clear in `[lo, hi)`,
-    /// waiting for them (interruptibly); `EBUSY` if `own` has. Prunes the tables of what the
-    /// binds done since the last call cleared.
+    /// Locks `bindings` once no queued bind has entries to clear in `[lo, hi)`, waiting for
+    /// them (interruptibly). A fenced bind (`own`) never waits: its call found no other bind's
+    /// entries to clear in its maps' ranges under `bind_lock`, so any there are its own
+    /// (`EBUSY`). Prunes the tables of what the binds done since the last call cleared.
     fn lock_cleared(
         &self,
         lo: u64,
@@ -567,7 +568,7 @@ impl Vm {
             let done = self.prune_cleared(&mut b)?;
             match b.clearing_over(lo, hi, done) {
                 None => return Ok(b),
-                Some(t) if own.is_some_and(|own| own <= t) => return Err(EBUSY),
+                Some(_) if own.is_some() => return Err(EBUSY),
                 Some(t) => {
                     drop(b);
                     self.wait_for_ticket(t)?;
@@ -594,6 +595,14 @@ impl Vm {
     pub(crate) fn wait_cleared(&self, lo: u64, hi: u64) -> Result {
         drop(self.lock_cleared(lo, hi, None)?);
         Ok(())
+    }
+
+    /// Whether no queued bind has entries to clear in `[lo, hi)`. Stays so while `bind_lock`
+    /// is held: only fenced calls, which hold it, list entries to clear.
+    pub(crate) fn is_cleared(&self, lo: u64, hi: u64) -> bool {
+        let b = self.bindings.lock();
+        b.clearing_over(lo, hi, self.binds_done.load(Ordering::Acquire))
+            .is_none()
     }
 
     /// Allocates the page-table tables `[va, va + size)` needs, those of 4 KiB entries where
