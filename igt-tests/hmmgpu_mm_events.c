@@ -1202,33 +1202,6 @@ static void test_ksm(uint32_t mode)
 /* Transparent huge pages. */
 
 /*
- * A 2 MiB-aligned buffer of @size bytes with MADV_HUGEPAGE, filled with
- * pattern @seed. *@map is the mapping to munmap, of *@map_size bytes.
- */
-static char *thp_alloc(uint64_t size, uint32_t seed, void **map, uint64_t *map_size)
-{
-	char *ptr;
-
-	*map_size = size + SZ_2M;
-	*map = map_anon(*map_size, MAP_PRIVATE);
-	ptr = (char *)ALIGN((uintptr_t)*map, (uintptr_t)SZ_2M);
-	igt_assert_eq(madvise(ptr, size, MADV_HUGEPAGE), 0);
-	hmmgpu_fill_pattern(ptr, size, seed);
-	return ptr;
-}
-
-static void require_huge(void *map, uint64_t map_size, const char *ptr, uint64_t kb)
-{
-	uint64_t have = hmmgpu_anon_huge_kb(ptr);
-
-	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", have);
-	if (have < kb)
-		munmap(map, map_size);
-	igt_require_f(have >= kb, "the CPU backed the buffer with %" PRIu64 " kB of huge "
-		      "pages, not %" PRIu64 "\n", have, kb);
-}
-
-/*
  * MADV_FREE of whole huge pages (lazy-free THPs), then GPU writes through
  * 2 MiB entries and reclaim: the huge pages the GPU wrote must not be
  * discarded.
@@ -1243,8 +1216,8 @@ static void test_madv_free_thp(uint32_t mode)
 	void *map;
 	char *ptr;
 
-	ptr = thp_alloc(size, 1, &map, &map_size);
-	require_huge(map, map_size, ptr, size / 1024);
+	ptr = hmmgpu_thp_alloc(size, 1, &map, &map_size);
+	hmmgpu_require_thp(map, map_size, ptr, size / 1024);
 
 	ctx_init(&c, mode, size);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
@@ -1299,8 +1272,8 @@ static void test_thp_split(uint32_t mode)
 	void *map;
 	char *ptr;
 
-	ptr = thp_alloc(size, 1, &map, &map_size);
-	require_huge(map, map_size, ptr, size / 1024);
+	ptr = hmmgpu_thp_alloc(size, 1, &map, &map_size);
+	hmmgpu_require_thp(map, map_size, ptr, size / 1024);
 
 	ctx_init(&c, mode, size);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, size, 0);
@@ -1387,8 +1360,8 @@ static void test_thp_partial(uint32_t mode)
 	void *map;
 	char *ptr;
 
-	ptr = thp_alloc(size, 1, &map, &map_size);
-	require_huge(map, map_size, ptr, size / 1024);
+	ptr = hmmgpu_thp_alloc(size, 1, &map, &map_size);
+	hmmgpu_require_thp(map, map_size, ptr, size / 1024);
 	expect = malloc(size);
 	igt_assert(expect);
 	hmmgpu_fill_pattern(expect, size, 1);

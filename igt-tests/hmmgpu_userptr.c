@@ -610,24 +610,6 @@ static void test_mmap_rw(uint32_t mode)
 	ctx_fini(&c);
 }
 
-/*
- * A 2 MiB-aligned buffer of @size bytes, with MADV_HUGEPAGE, touched whole so
- * that the CPU backs it with huge pages where it can. *@map is the mapping to
- * munmap, of *@map_size bytes.
- */
-static char *thp_alloc(uint64_t size, void **map, uint64_t *map_size)
-{
-	char *ptr;
-
-	*map_size = size + SZ_2M;
-	*map = map_anon(*map_size, MAP_PRIVATE);
-	ptr = (char *)ALIGN((uintptr_t)*map, (uintptr_t)SZ_2M);
-	igt_assert_eq(madvise(ptr, size, MADV_HUGEPAGE), 0);
-	memset(ptr, 0x3c, size);
-
-	return ptr;
-}
-
 static void test_thp_rw(uint32_t mode)
 {
 	uint64_t map_size;
@@ -637,7 +619,7 @@ static void test_thp_rw(uint32_t mode)
 
 	igt_require_f(hmmgpu_thp_enabled(), "transparent huge pages are disabled\n");
 
-	ptr = thp_alloc(SZ_4M, &map, &map_size);
+	ptr = hmmgpu_thp_alloc(SZ_4M, 1, &map, &map_size);
 	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", hmmgpu_anon_huge_kb(ptr));
 
 	ctx_init(&c, mode, SZ_4M);
@@ -1209,20 +1191,15 @@ static void test_thp_2m(uint32_t mode)
 {
 	const uint64_t va = USERPTR_VA, va_off = USERPTR_VA + VA_STRIDE + 0x1000;
 	struct drm_hmmgpu_vm_stats s0, s1, s2;
-	uint64_t map_size, kb, sum = 0;
+	uint64_t map_size, sum = 0;
 	uint32_t uptr;
 	struct ctx c;
 	void *map;
 	char *ptr;
 
 	igt_require_f(hmmgpu_thp_enabled(), "transparent huge pages are disabled\n");
-	ptr = thp_alloc(SZ_4M, &map, &map_size);
-	hmmgpu_fill_pattern(ptr, SZ_4M, 1);
-	kb = hmmgpu_anon_huge_kb(ptr);
-	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", kb);
-	if (kb < 2048)
-		munmap(map, map_size);
-	igt_require_f(kb >= 2048, "the CPU did not back the buffer with a huge page\n");
+	ptr = hmmgpu_thp_alloc(SZ_4M, 1, &map, &map_size);
+	hmmgpu_require_thp(map, map_size, ptr, 2048);
 
 	ctx_init(&c, mode, page);
 	uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_4M, 0);
@@ -1399,7 +1376,10 @@ static void test_unmap_split_queued(uint32_t mode, enum split_kind kind)
 		obj = hmmgpu_gem_create(c.fd, size);
 		ptr = hmmgpu_gem_mmap(c.fd, obj, size, PROT_READ | PROT_WRITE);
 	} else {
-		ptr = thp ? thp_alloc(size, &map, &map_size) : map_anon(size, MAP_PRIVATE);
+		if (thp)
+			ptr = hmmgpu_thp_alloc(size, 3, &map, &map_size);
+		else
+			ptr = map_anon(size, MAP_PRIVATE);
 		obj = hmmgpu_userptr_create(c.fd, ptr, size, 0);
 	}
 	hmmgpu_fill_pattern(ptr, size, 3);
@@ -3058,8 +3038,7 @@ static void test_dontneed(uint32_t mode)
 		struct drm_hmmgpu_vm_stats s0, s1;
 		uint64_t kb;
 
-		ptr = thp_alloc(SZ_2M, &map, &map_size);
-		hmmgpu_fill_pattern(ptr, SZ_2M, 2);
+		ptr = hmmgpu_thp_alloc(SZ_2M, 2, &map, &map_size);
 		kb = hmmgpu_anon_huge_kb(ptr);
 		uptr = hmmgpu_userptr_create(c.fd, ptr, SZ_2M, 0);
 		/* Before the bind: pinned mode maps at bind. */

@@ -1138,6 +1138,30 @@ bool hmmgpu_thp_enabled(void)
 	return buf[0] && !strstr(buf, "[never]");
 }
 
+char *hmmgpu_thp_alloc(uint64_t size, uint32_t seed, void **map, uint64_t *map_size)
+{
+	const uint64_t huge = 2ull << 20;
+	char *ptr;
+
+	*map_size = size + huge;
+	*map = mmap(NULL, *map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	igt_assert_f(*map != MAP_FAILED, "mmap of %" PRIu64 " bytes failed\n", *map_size);
+	ptr = (char *)ALIGN((uintptr_t)*map, (uintptr_t)huge);
+	igt_assert_eq(madvise(ptr, size, MADV_HUGEPAGE), 0);
+	hmmgpu_fill_pattern(ptr, size, seed);
+	return ptr;
+}
+
+void hmmgpu_require_thp(void *map, uint64_t map_size, const void *ptr, uint64_t kb)
+{
+	uint64_t have = hmmgpu_anon_huge_kb(ptr);
+
+	igt_info("AnonHugePages of the buffer: %" PRIu64 " kB\n", have);
+	if (have < kb)
+		munmap(map, map_size);
+	igt_require_f(have >= kb, "%" PRIu64 " kB of huge pages, not %" PRIu64 "\n", have, kb);
+}
+
 void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *s)
 {
 	igt_debug("stats: faults %llu (4k %llu, 2m %llu), entries 4k %llu 2m %llu, "

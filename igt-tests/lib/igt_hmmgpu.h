@@ -237,6 +237,21 @@ uint64_t hmmgpu_assert_pins_balanced(uint64_t acquired0, uint64_t released0, con
 /* Whether transparent huge pages are enabled ("always" or "madvise"). */
 bool hmmgpu_thp_enabled(void);
 
+/*
+ * A 2 MiB-aligned buffer of @size bytes of private anonymous memory, with
+ * MADV_HUGEPAGE, filled with hmmgpu_fill_pattern(@seed) (so touched whole: the
+ * CPU backs it with huge pages where it can). *@map is the mapping to munmap,
+ * of *@map_size bytes.
+ */
+char *hmmgpu_thp_alloc(uint64_t size, uint32_t seed, void **map, uint64_t *map_size);
+
+/*
+ * Skips the test, unmapping @map (@map_size bytes, from hmmgpu_thp_alloc())
+ * first, unless the CPU backs the buffer at @ptr with at least @kb kB of
+ * huge pages (AnonHugePages of its VMA); logs how many it does.
+ */
+void hmmgpu_require_thp(void *map, uint64_t map_size, const void *ptr, uint64_t kb);
+
 /* Logs the counters of *@stats, from hmmgpu_vm_stats(), with igt_debug(). */
 void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *stats);
 
