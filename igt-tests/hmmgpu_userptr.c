@@ -1409,9 +1409,9 @@ static void test_unmap_split_queued(uint32_t mode, enum split_kind kind)
 		uint64_t sum = 0;
 
 		/*
-		 * A hole whose edges cut 2 MiB entries takes them whole: the pieces
-		 * beside it must then be mirrored again, not trusted, for the jobs
-		 * that come after.
+		 * A hole whose edges cut 2 MiB entries: they are split, the hole's
+		 * side cleared and the pieces' sides kept, each page translating
+		 * as it did, for the jobs that come after.
 		 */
 		hmmgpu_vm_unmap(c.fd, c.vm, va, size);
 		hmmgpu_vm_map(c.fd, c.vm, obj, 0, va, size, 0);

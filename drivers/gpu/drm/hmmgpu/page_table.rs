@@ -11,7 +11,8 @@
 //! are allocated beforehand by [`PageTable::reserve`], and [`PageTable::map`] only fills in
 //! entries of reserved tables. [`PageTable::clear`], called from invalidations, never allocates
 //! either: a 2 MiB entry that is partly cleared is cleared whole (the mirror faults the rest in
-//! again), rather than split into a new table.
+//! again), rather than split into a new table. Only [`PageTable::split_huge`] splits one, into a
+//! table reserved beforehand.
 
 use kernel::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, Allocator, KBox, KVVec, KVec, Vec},
@@ -497,6 +498,39 @@ impl PageTable {
         Ok(())
     }
 
+    /// Splits the 2 MiB entry that maps `va`, if one does, into the 512 4 KiB entries that
+    /// translate each address of its block as it did, with its permissions, in the table of 4 KiB
+    /// entries below it. Never allocates. Returns whether there was one to split.
+    ///
+    /// An unbind whose edge cuts a 2 MiB entry splits it first: the pieces beside it keep their
+    /// entries, and the part it unmaps can be cleared alone, later (see
+    /// [`crate::unmapped::Unmapped`]).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` when the table of 4 KiB entries of the block is not reserved: nothing changes.
+    pub(crate) fn split_huge(&mut self, va: u64) -> Result<bool> {
+        if va >= VA_END {
+            return Ok(false);
+        }
+        let Some(upper) = self.table_mut(va, HUGE_LEVEL) else {
+            return Ok(false);
+        };
+        let slot = index(va, HUGE_LEVEL);
+        let entry = upper.entries[slot];
+        if entry & (VALID | HUGE) != VALID | HUGE {
+            return Ok(false);
+        }
+        let small = upper.next[slot].as_deref_mut().ok_or(EINVAL)?;
+        let (base, perm) = (entry & ADDR_MASK, entry & !ADDR_MASK & !HUGE);
+        for (i, phys) in (base..base + SZ_2M).step_by(SZ_4K as usize).enumerate() {
+            small.set(i, phys | perm);
+        }
+        upper.set(slot, 0);
+        self.entries_written[PageSize::Small.level()] += ENTRIES as u64;
+        Ok(true)
+    }
+
     /// The table of `level` that holds the entry of `va`, if it exists.
     fn table_mut(&mut self, va: u64, level: usize) -> Option<&mut Table> {
         let mut table: &mut Table = &mut self.root;
@@ -736,6 +770,39 @@ mod tests {
         put(&mut pt, VA + 3 * SZ_4K, 0x7000, PageSize::Small, Perm::RW)?;
         let t = pt.translate(VA + 3 * SZ_4K, true);
         assert!(t.map(|t| t.phys) == Ok(0x7000));
+        Ok(())
+    }
+
+    #[test]
+    fn a_split_huge_entry_translates_as_it_did() -> Result {
+        let mut pt = PageTable::new()?;
+        let private = Perm {
+            write: false,
+            private: true,
+        };
+        // Without the table of 4 KiB entries below it, a huge entry stays as it is.
+        let mut pool = TablePool::alloc(2)?;
+        pt.reserve_from(VA, SZ_2M, Small::None, &mut pool)?;
+        put(&mut pt, VA, 0x4000_0000, PageSize::Huge, private)?;
+        assert!(pt.split_huge(VA + SZ_4K) == Err(EINVAL));
+        assert!(pt.translate_for(VA, false, true).map(|t| t.size) == Ok(PageSize::Huge));
+        pt.reserve(VA, SZ_2M)?;
+        let written = pt.entries_written(PageSize::Small);
+        assert!(pt.split_huge(VA + 0x12_3456) == Ok(true));
+        assert_eq!(pt.entries_written(PageSize::Small), written + 512);
+        for off in [0, 0x123, SZ_4K, 0x10_0008, SZ_2M - 1] {
+            let t = pt.translate_for(VA + off, false, true);
+            assert!(t.map(|t| (t.phys, t.size)) == Ok((0x4000_0000 + off, PageSize::Small)));
+            assert!(pt.translate_for(VA + off, true, true) == Err(GpuFault::ReadOnly));
+            assert!(pt.translate_for(VA + off, false, false) == Err(GpuFault::Private));
+        }
+        // Nothing left to split; a page of the block can now be cleared alone.
+        assert!(pt.split_huge(VA) == Ok(false));
+        assert_eq!(pt.clear(VA + SZ_4K, SZ_4K), 1);
+        assert!(pt.translate(VA + SZ_4K, false) == Err(GpuFault::NotMapped));
+        assert!(pt.translate(VA + 2 * SZ_4K, false).map(|t| t.phys) == Ok(0x4000_2000));
+        // Nothing maps the next block.
+        assert!(pt.split_huge(VA + SZ_2M) == Ok(false));
         Ok(())
     }
 

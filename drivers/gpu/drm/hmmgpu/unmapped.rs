@@ -8,7 +8,6 @@
 use crate::{
     mappings::Mapping,
     mirror::Mirror,
-    page_table::{PageSize, SZ_2M, SZ_4K},
     vm::{State, Vm},
 };
 use kernel::{
@@ -71,9 +70,9 @@ impl Unmapped {
     /// from has current entries, and no invalidation of the piece came since its sequence
     /// number: then none cleared the mapping's entries either (an invalidation of the piece's
     /// range is one of the mapping's). Otherwise it starts unmapped, a new mirror to mirror
-    /// again, and the mapping's entries go. A 2 MiB entry across the edge of the hole goes whole
-    /// with the hole, so a piece beside one does not keep its entries either. GEM pieces keep
-    /// their pages: their entries are written again (the tables stayed reserved).
+    /// again, and the mapping's entries go. No 2 MiB entry crosses an edge of the hole: the
+    /// unbind split them ([`crate::page_table::PageTable::split_huge`]). GEM pieces keep their
+    /// pages: their entries are written again (the tables stayed reserved).
     pub(crate) fn apply(&self, vm: &Vm, guard: &mut NotifierGuard<'_, State>) {
         let mut keep = [(0, 0); 2];
         let mut kept = 0;
@@ -88,18 +87,8 @@ impl Unmapped {
             let current = from
                 .and_then(|m| m.mirror())
                 .is_some_and(|o| o.data().state.access_mut(guard).mapped);
-            let (edge, beside) = if p.va < self.va {
-                (self.va, self.va - SZ_4K)
-            } else {
-                (self.end, self.end)
-            };
-            let straddled = edge % SZ_2M != 0
-                && guard
-                    .pt
-                    .translate_for(beside, false, true)
-                    .is_ok_and(|t| t.size == PageSize::Huge);
             let fresh = seq.is_some_and(|s| !n.attach(s).check_retry());
-            if current && !straddled && fresh && kept < keep.len() {
+            if current && fresh && kept < keep.len() {
                 let state = piece.state.access_mut(guard);
                 state.listing.validate();
                 state.mapped = true;
@@ -114,7 +103,7 @@ impl Unmapped {
         for m in self.old.iter() {
             m.remove_keeping_locked(guard, &keep[..kept]);
         }
-        // A 2 MiB entry that was cleared in part went whole.
+        // The entries of GEM pieces went with their mappings'.
         for p in self.pieces.iter().filter(|p| p.mirror.is_none()) {
             if let Some(m) = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end()) {
                 let _ = m.map_bo_part(&mut guard.pt, p.va, p.end);

@@ -29,7 +29,7 @@ use crate::{
     mappings::{self, Backing, Mapping, Mappings, Room},
     mirror::Mirror,
     mode::{Completion, Mode},
-    page_table::{PageSize, PageTable, Small, TablePool, SZ_4K},
+    page_table::{PageSize, PageTable, Small, TablePool, SZ_2M, SZ_4K},
     pins::Pins,
     syncs::UserFenceWrites,
     unmapped::{Clearing, Piece, Unmapped},
@@ -825,6 +825,8 @@ impl Vm {
         }
         let added = pieces.iter().filter(|p| p.mirror().is_some()).count();
         self.reserve_invalid(b.userptrs() + added)?;
+        // Before a piece is mapped: it writes 4 KiB entries beside its edge.
+        self.split_edges(pieces.iter().map(|p| if p.va < va { va } else { end }))?;
         let rooms = mappings::room(pieces.len())?;
         let old = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
         let mut kept = KVec::with_capacity(pieces.len(), GFP_KERNEL_ACCOUNT)?;
@@ -870,6 +872,25 @@ impl Vm {
             b.insert(room, p);
         }
         Ok(Some(unmapped))
+    }
+
+    /// Splits each 2 MiB entry that maps an address of `edges`, the edges of an unbind with a
+    /// piece beside them, into the 4 KiB entries that translate as it did (reserving their table
+    /// first): the unbind can then clear its side alone, in its turn, while the piece keeps its
+    /// entries and writes new ones next to it. The translation of every address stays the same.
+    fn split_edges(&self, edges: impl Iterator<Item = u64>) -> Result {
+        for edge in edges.filter(|e| e % SZ_2M != 0) {
+            let huge = |pt: &PageTable| {
+                pt.translate_for(edge, false, true)
+                    .is_ok_and(|t| t.size == PageSize::Huge)
+            };
+            if !huge(&self.state.lock().pt) {
+                continue;
+            }
+            self.reserve(edge & !(SZ_2M - 1), SZ_2M, Small::All)?;
+            self.state.lock().pt.split_huge(edge)?;
+        }
+        Ok(())
     }
 
     /// A new mapping for `[lo, hi)` of mapping `m`.
