@@ -1085,6 +1085,86 @@ static void test_async_fenced_invalidate(uint32_t mode)
 	ctx_fini(&c);
 }
 
+/* The sum of the 32-bit words of [@va, @va + @size), by a job, which must not fault. */
+static uint64_t gpu_sum(struct ctx *c, uint64_t va, uint64_t size)
+{
+	struct drm_hmmgpu_cmd cmd;
+	int error;
+
+	c->res[0] = 0;
+	hmmgpu_cmd_checksum(&cmd, RES_VA, va, size);
+	error = hmmgpu_exec_job(c->fd, c->vm, &cmd, 1, 0);
+	igt_assert_f(error == 0, "a checksum of [%#" PRIx64 ", +%#" PRIx64 ") ended with %d\n",
+		     va, size, error);
+	return c->res[0];
+}
+
+/*
+ * async-fenced-unmap-thp: async-fenced-unmap on transparent huge pages. A
+ * 4 MiB userptr of a 2 MiB-aligned buffer the CPU backs with huge pages, at a
+ * 2 MiB-aligned address, summed whole by a job (so that it has 2 MiB
+ * entries), and a fenced unmap, held back, of one page inside the first huge
+ * page, whose 2 MiB entry both its edges cut: until its turn a job's sum of
+ * the whole range is the CPU's, and a job writes the page before the hole
+ * (mapped by the piece beside it); after the turn the page faults, and the
+ * sums of the pieces on either side are the CPU's.
+ */
+static void test_async_fenced_unmap_thp(uint32_t mode)
+{
+	const uint64_t size = 4ull << 20, hole = 1ull << 20;
+	struct drm_hmmgpu_vm_stats st;
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync syncs[2];
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t bin, uptr, failed;
+	uint64_t map_size;
+	struct gate *g;
+	struct ctx c;
+	void *map;
+	char *buf;
+
+	igt_require_f(hmmgpu_thp_enabled(), "transparent huge pages are not enabled\n");
+	require_sw_sync();
+	buf = hmmgpu_thp_alloc(size, 13, &map, &map_size);
+	hmmgpu_require_thp(map, map_size, buf, size / 1024);
+	ctx_init(&c, fd, mode);
+	bin = syncobj_create(fd, 0);
+	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
+	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, size), cpu_checksum(buf, size));
+	hmmgpu_vm_stats(fd, c.vm, &st);
+	igt_assert_f(st.entries_2m >= 1, "no 2 MiB entry for the huge pages\n");
+
+	g = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA + hole, page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	unsignalled(bin, 0, "a held-back unmap inside a huge page");
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, size), cpu_checksum(buf, size));
+	hmmgpu_cmd_fill(&cmd, DATA_VA + hole - page, page, FILL_WORD);
+	igt_assert_eq(hmmgpu_exec_job(fd, c.vm, &cmd, 1, 0), 0);
+	for (unsigned int i = 0; i < page / 4; i++)
+		igt_assert_eq_u32(((uint32_t *)(buf + hole - page))[i], FILL_WORD);
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, size), cpu_checksum(buf, size));
+
+	gate_open(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	check_va(&c, DATA_VA + hole, -1);
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, hole), cpu_checksum(buf, hole));
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA + hole + page, size - hole - page),
+			  cpu_checksum(buf + hole + page, size - hole - page));
+	check_free(&c, DATA_VA + hole, page);
+	gate_fini(g);
+
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(map, map_size), 0);
+	syncobj_destroy(fd, bin);
+	ctx_fini(&c);
+}
+
 /*
  * async-fenced-reuse: a fenced map over a range that a held-back fenced
  * unmap took away waits in its call until the unmap's turn has cleared it
@@ -1699,6 +1779,12 @@ igt_main
 	igt_subtest_with_dynamic("async-fenced-unmap") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_fenced_unmap(m->flags);
+	}
+
+	igt_describe("A fenced unmap inside a huge page: the pieces keep their split entries.");
+	igt_subtest_with_dynamic("async-fenced-unmap-thp") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_unmap_thp(m->flags);
 	}
 
 	igt_describe("A fenced map over a range a held-back fenced unmap took away waits "
