@@ -92,10 +92,12 @@ pub(crate) trait Coherence: Sync {
         false
     }
 
-    /// The tables of 4 KiB entries a bind reserves for a userptr mapping: by default all, so
-    /// that its entries can be written under the notifier lock whatever pages the CPU maps.
-    fn small_tables(&self) -> Small<'static> {
-        Small::All
+    /// The tables of 4 KiB entries a bind reserves for a userptr mapping, with the tables above
+    /// them, before [`Coherence::bind`]: by default all, so that its entries can be written under
+    /// the notifier lock whatever pages the CPU maps. `None` if the mode reserves the tables
+    /// itself, each time before it writes entries.
+    fn small_tables(&self) -> Option<Small<'static>> {
+        Some(Small::All)
     }
 
     /// Called when `DRM_HMMGPU_VM_BIND_MAP` binds mirror `n`, with `bindings` held; an error

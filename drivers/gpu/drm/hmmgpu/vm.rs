@@ -608,13 +608,20 @@ impl Vm {
     /// Allocates the page-table tables `[va, va + size)` needs, those of 4 KiB entries where
     /// `small` asks for them, and links them in. Called with `bindings` held.
     pub(crate) fn reserve(&self, va: u64, size: u64, small: Small<'_>) -> Result {
+        // Empty: made before the lock, though it allocates nothing.
+        let mut spares_only = TablePool::alloc(0)?;
         let needed = {
-            let guard = self.state.lock();
+            let mut guard = self.state.lock();
             // Tables freed before are taken first.
-            guard
+            let needed = guard
                 .pt
                 .tables_needed(va, size, small)?
-                .saturating_sub(guard.pt.spare_tables())
+                .saturating_sub(guard.pt.spare_tables());
+            if needed == 0 {
+                // Nothing to allocate: the spare tables are linked in at once.
+                return guard.pt.reserve_from(va, size, small, &mut spares_only);
+            }
+            needed
         };
         let mut pool = TablePool::alloc(needed)?;
         // Tables are only added with `bindings` held, as here: the count is still right.
@@ -708,7 +715,9 @@ impl Vm {
                 }
                 let write = !read_only && !userptr.read_only();
                 let cpu = userptr.start() + offset as usize;
-                self.reserve(va, size, self.mode.small_tables())?;
+                if let Some(small) = self.mode.small_tables() {
+                    self.reserve(va, size, small)?;
+                }
                 self.reserve_invalid(b.userptrs() + 1)?;
                 let n = self.new_mirror(va, cpu, size, write)?;
                 self.mode.bind(self, &n, limit)?;

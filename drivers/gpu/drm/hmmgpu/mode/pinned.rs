@@ -71,10 +71,10 @@ impl Coherence for Pinned {
         true
     }
 
-    /// A bind reserves the upper tables alone: once the pages are pinned, [`reserve_small`]
-    /// adds the tables of 4 KiB entries that the pins need, none for the blocks huge pages fill.
-    fn small_tables(&self) -> Small<'static> {
-        Small::None
+    /// None before the pages are pinned: then [`reserve_small`] reserves the tables the pins
+    /// need, those of 4 KiB entries for the blocks no huge page fills alone.
+    fn small_tables(&self) -> Option<Small<'static>> {
+        None
     }
 
     /// Pins the new mirror's pages and maps them, so that a bind fails if they cannot be
@@ -286,8 +286,8 @@ impl Coherence for Pinned {
 }
 
 /// Before the lock, with `bindings` held: finds which blocks of mirror `n` huge pages of `pins`
-/// fill, and reserves the tables of 4 KiB entries of the others, so that [`install`] can write
-/// the entries without allocating.
+/// fill, and reserves the tables its entries need (of 4 KiB entries for the other blocks), so
+/// that [`install`] can write the entries without allocating.
 fn reserve_small(vm: &Vm, n: &IntervalNotifier<Mirror>, pins: &mut Option<KBox<Pins>>) -> Result {
     let m = n.data();
     let Some(pins) = pins.as_deref_mut() else {
