@@ -221,7 +221,6 @@ static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_pa
 {
 	static struct drm_hmmgpu_cmd cmds[HMMGPU_CMD_MAX_COUNT];
 	uint64_t base = cg_read(cg, "memory.current");
-	struct sw_sync_create_fence_data fence = { .value = 1, .name = "hold" };
 	struct drm_hmmgpu_exec exec = {
 		.cmds = (uintptr_t)cmds,
 		.cmd_count = HMMGPU_CMD_MAX_COUNT,
@@ -234,12 +233,8 @@ static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_pa
 	int32_t error;
 	uint32_t vm, hold;
 
-	timeline = open(SW_SYNC_PATH, O_RDWR);
+	timeline = sw_sync_hold(fd, &hold);
 	igt_require_f(timeline >= 0, "no sw_sync\n");
-	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &fence), 0);
-	igt_assert_eq(drmSyncobjCreate(fd, 0, &hold), 0);
-	igt_assert_eq(drmSyncobjImportSyncFile(fd, hold, fence.fence), 0);
-	close(fence.fence);
 	/* A sync object, or in fault mode (no fences) a user fence. */
 	last = hmmgpu_done_create(fd, vm_mode);
 
@@ -270,7 +265,7 @@ static void fill_jobs(int fd, const struct memcg *cg, int to_parent, int from_pa
 	syncs[1] = hmmgpu_done_signal(last);
 	exec.num_syncs = 2;
 	igt_assert_eq(__hmmgpu_exec(fd, &exec), 0);
-	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_INC, &(uint32_t){ 1 }), 0);
+	sw_sync_release(timeline);
 	igt_assert_eq(__hmmgpu_done_wait(last, 120ll * 1000000000, &error), 0);
 	igt_assert_eq(error, -EFAULT);
 	hmmgpu_done_destroy(last);

@@ -1342,7 +1342,6 @@ static void test_unmap_split_queued(uint32_t mode, enum split_kind kind)
 	const uint64_t hole = thp ? SZ_2M : 3 * (uint64_t)page;
 	const uint64_t hole_size = thp ? SZ_2M : 2 * (uint64_t)page;
 	const uint64_t va = kind == SPLIT_GEM ? BO_VA + VA_STRIDE : USERPTR_VA;
-	struct sw_sync_create_fence_data fence = { .value = 1, .name = "hold" };
 	struct drm_hmmgpu_cmd cmds[2];
 	struct drm_hmmgpu_sync syncs[2];
 	struct drm_hmmgpu_exec exec = {
@@ -1364,12 +1363,8 @@ static void test_unmap_split_queued(uint32_t mode, enum split_kind kind)
 	if (thp)
 		igt_require_f(hmmgpu_thp_enabled(), "transparent huge pages are disabled\n");
 	ctx_init(&c, mode, page);
-	timeline = open(SW_SYNC_PATH, O_RDWR);
+	timeline = sw_sync_hold(c.fd, &hold);
 	igt_require_f(timeline >= 0, "no sw_sync\n");
-	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &fence), 0);
-	igt_assert_eq(drmSyncobjCreate(c.fd, 0, &hold), 0);
-	igt_assert_eq(drmSyncobjImportSyncFile(c.fd, hold, fence.fence), 0);
-	close(fence.fence);
 	done = hmmgpu_done_create(c.fd, mode);
 
 	if (kind == SPLIT_GEM) {
@@ -1399,7 +1394,7 @@ static void test_unmap_split_queued(uint32_t mode, enum split_kind kind)
 		 (unsigned long long)st.entries_4k, (unsigned long long)st.entries_2m);
 
 	hmmgpu_vm_unmap(c.fd, c.vm, va + hole, hole_size);
-	igt_assert_eq(ioctl(timeline, SW_SYNC_IOC_INC, &(uint32_t){ 1 }), 0);
+	sw_sync_release(timeline);
 	igt_assert_eq(__hmmgpu_done_wait(done, 30ll * 1000000000, &error), 0);
 	igt_assert_f(error == 0, "the job queued before the split failed: %d\n", error);
 	igt_assert_eq_u64(c.res[0], cpu_checksum(ptr, hole));

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
@@ -48,5 +49,15 @@ void sw_sync_open_later(struct sw_sync_opener *o, int tl);
 bool sw_sync_opened(struct sw_sync_opener *o);
 /* Waits for @o's thread to end. */
 void sw_sync_opener_join(struct sw_sync_opener *o);
+
+/*
+ * A new timeline, and its fence of value 1 in a new binary sync object of
+ * DRM device @fd at *@syncobj: something to hold jobs and binds back with
+ * until sw_sync_release(). Returns the timeline, or -1 without sw_sync (the
+ * caller skips or does without).
+ */
+int sw_sync_hold(int fd, uint32_t *syncobj);
+/* Signals the fence of sw_sync_hold()'s timeline @tl. */
+void sw_sync_release(int tl);
 
 #endif /* IGT_SW_SYNC_H */
