@@ -17,7 +17,8 @@
  * writes to the same pages, while a GPU job is in flight. In prefault and
  * pinned modes the userptrs are bound again whenever holes come and go,
  * half the time by fenced asynchronous binds (the next job waiting for
- * their fence).
+ * their fence); in every mode, holes are punched in the GPU bindings and
+ * bound again.
  *
  * The operations come from a pseudo-random generator: the same seed (with
  * the same binary and the same events available) gives the same sequence
@@ -61,6 +62,7 @@
 
 #include "igt.h"
 #include "igt_hmmgpu.h"
+#include "sw_sync.h"
 #include "igt_syncobj.h"
 
 IGT_TEST_DESCRIPTION("A data-integrity soak in every VM mode: random GPU and CPU reads and "
@@ -166,6 +168,7 @@ enum op {
 	OP_MEMCG_RECLAIM,
 	OP_GPU_RACE,
 	OP_REBIND,
+	OP_PUNCH_BIND,
 	NUM_OPS,
 };
 
@@ -1796,6 +1799,76 @@ static void op_rebind(struct soak *s)
 	rebind(s);
 }
 
+/* Whether every page of [@off, @off + @len) is mapped. */
+static bool all_mapped(struct soak *s, uint64_t off, uint64_t len)
+{
+	for (uint64_t p = page_of(off); p < page_of(off + len); p++)
+		if (s->backing[p] == BK_NONE)
+			return false;
+	return true;
+}
+
+/*
+ * A hole punched in a binding and bound again: an unmap of part of one
+ * userptr's mapping (in the huge pages, mostly cutting 2 MiB entries)
+ * leaves pieces that must go on reading what the CPU has, then the hole is
+ * bound with a userptr of its own. Half the time both binds are fenced: then
+ * the unmap waits for a sw_sync fence (where the guest has sw_sync) while a
+ * job reads a piece, its entries not cleared yet, and the map waits in its
+ * call for them to be.
+ */
+static void op_punch_bind(struct soak *s)
+{
+	uint64_t pages, off, len, piece, piece_len;
+	struct binding *b;
+	int err, tl = -1;
+
+	if (!s->nbinds || s->nbinds >= MAX_BINDS)
+		return skip_op(s);
+	b = &s->binds[rnd_below(s, s->nbinds)];
+	pages = b->len / page;
+	if (pages < 2)
+		return skip_op(s);
+	len = (1 + rnd_below(s, min_u64(pages - 1, 256))) * page;
+	off = b->off + rnd_below(s, pages - len / page + 1) * page;
+	/* The piece before the hole, or after it if there is none before. */
+	piece = off > b->off ? b->off : off + len;
+	piece_len = off > b->off ? off - b->off : b->off + b->len - piece;
+	piece_len = min_u64(piece_len, 64 * page);
+	s->fenced = rnd_below(s, 2) == 0;
+	oplog(s, "punch-bind [%#" PRIx64 ", +%#" PRIx64 ") of [%#" PRIx64 ", +%#" PRIx64 ")%s",
+	      off, len, b->off, b->len, s->fenced ? ", fenced" : "");
+	if (s->fenced) {
+		struct drm_hmmgpu_vm_bind_op op = hmmgpu_bind_op_unmap(REGION_VA + off, len);
+		struct drm_hmmgpu_sync syncs[2] = { fenced_sync(s) };
+		uint32_t hold = 0;
+
+		/* The next job would wait for the held unmap: let it wait for the bind before. */
+		if (s->bind_pending)
+			igt_assert_eq(hmmgpu_wait(s->fd, s->bind_sync, 60ll * NSEC_PER_SEC), 0);
+		s->bind_pending = false;
+		tl = sw_sync_hold(s->fd, &hold);
+		syncs[1] = hmmgpu_sync_wait(hold);
+		err = __hmmgpu_vm_bind_async(s->fd, s->vm, &op, 1, syncs, tl < 0 ? 1 : 2);
+		if (err)
+			soak_fail(s, "a fenced unmap of [%#" PRIx64 ", +%#" PRIx64 ") failed: %d\n",
+				  off, len, err);
+		/* Pieces are mapped from the call on: no need to wait for the unmap. */
+		if (piece_len && all_mapped(s, piece, piece_len))
+			gpu_read_at(s, REGION_VA + piece, piece, piece_len,
+				    "GPU read of a piece left by a held fenced unmap");
+		if (tl >= 0) {
+			sw_sync_release(tl);
+			close(tl);
+			syncobj_destroy(s->fd, hold);
+		}
+	} else {
+		hmmgpu_vm_unmap(s->fd, s->vm, REGION_VA + off, len);
+	}
+	bind(s, off, len);
+	s->bind_pending = s->fenced;
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct soak *s);
@@ -1830,6 +1903,7 @@ static const struct {
 	[OP_MEMCG_RECLAIM] = { "memcg-reclaim", op_memcg_reclaim, 1 },
 	[OP_GPU_RACE] = { "gpu-race", op_gpu_race, 4 },
 	[OP_REBIND] = { "rebind", op_rebind, 1 },
+	[OP_PUNCH_BIND] = { "punch-bind", op_punch_bind, 2 },
 };
 
 /* Whether @name is in the comma-separated @list. */
@@ -2097,9 +2171,11 @@ static void soak(const struct hmmgpu_vm_mode *m, uint64_t seed)
 			n += snprintf(counts + n, sizeof(counts) - n, "%s%s %.2f", n ? ", " : "",
 				      ops[i].name, sp->ns[i] / 1e9);
 	igt_info("%s: seconds per kind of operation: %s\n", m->name, counts);
-	igt_info("%s: GPU faults %llu (2 MiB %llu), invalidations %llu, retries %llu, jobs done "
-		 "%llu, failed %llu\n", m->name, (unsigned long long)st.faults,
-		 (unsigned long long)st.faults_2m, (unsigned long long)st.invalidations,
+	igt_info("%s: GPU faults %llu (2 MiB %llu), entries written %llu (2 MiB %llu), "
+		 "invalidations %llu, retries %llu, jobs done %llu, failed %llu\n", m->name,
+		 (unsigned long long)st.faults, (unsigned long long)st.faults_2m,
+		 (unsigned long long)(st.entries_4k + st.entries_2m),
+		 (unsigned long long)st.entries_2m, (unsigned long long)st.invalidations,
 		 (unsigned long long)st.retries, (unsigned long long)st.jobs_done,
 		 (unsigned long long)st.jobs_failed);
 	soak_fini(sp);
