@@ -104,26 +104,46 @@ pub(crate) enum Outcome {
     Cleared,
 }
 
-/// The invalidation of mirror `m` in a VM whose GPU cannot fault: lists the mirror, waits for
-/// the VM's last job if the mirror has entries, then clears them. Never allocates.
+/// The invalidation of GPU range `[va, va + len)` of mirror `m` in a VM whose GPU cannot fault:
+/// lists the mirror, waits for the VM's last job if the mirror has entries, then clears them.
+/// Never allocates.
+///
+/// A mapping a fenced unbind took out with pieces left (`cut`) clears only what it covers of the
+/// range that unbind unmapped, and is not listed (it is out of the mapping table); a piece that
+/// may hold entries of the mapping it comes from (`inherits`) clears its range even without
+/// entries of its own. So each entry is cleared by the notifier of the range it maps, whoever
+/// wrote it, and no piece loses entries to an invalidation it is not told of.
 pub(crate) fn invalidate_after_jobs(
     m: &Mirror,
     range: &InvalidateRange<'_>,
+    va: u64,
+    len: u64,
     guard: &mut NotifierGuard<'_, State>,
 ) -> Outcome {
-    if !m.state.access_mut(guard).mapped {
-        // Nothing of the mirror is in the page table: no job reaches its pages.
+    let state = m.state.access_mut(guard);
+    let (mapped, inherits) = (state.mapped, state.inherits);
+    let cut = state.cut.map(|(lo, hi)| (lo.max(va), hi.min(va + len)));
+    if let Some((lo, hi)) = cut {
+        if lo >= hi {
+            // Only the pieces' ranges: theirs to clear.
+            return Outcome::Listed;
+        }
+    } else {
+        if !mapped && !inherits {
+            // Nothing of the mirror is in the page table: no job reaches its pages.
+            mark_invalid(m, guard);
+            return Outcome::Listed;
+        }
+        // The mirror is listed first, and the generation bumped: from then on a submission
+        // publishes a job only once it has mirrored it again, which waits for this invalidation
+        // to end.
         mark_invalid(m, guard);
-        return Outcome::Listed;
     }
     // Let jobs that may use the pages finish first. Their fences were published under the lock.
-    // The mirror is listed first, and the generation bumped: from then on a submission publishes
-    // a job only once it has mirrored it again, which waits for this invalidation to end.
     let wait = guard.last_fence.clone().filter(|f| !f.is_signaled());
     if wait.is_some() && !range.may_block() {
         return Outcome::Refused;
     }
-    mark_invalid(m, guard);
     guard
         .invalidated
         .publication()
@@ -137,6 +157,21 @@ pub(crate) fn invalidate_after_jobs(
             return Outcome::Listed;
         }
     }
+    // Taken again: the wait dropped the lock, and a fenced unbind's turn may have come.
+    let state = m.state.access_mut(guard);
+    if let Some((lo, hi)) = state.cut.map(|(lo, hi)| (lo.max(va), hi.min(va + len))) {
+        if lo < hi {
+            m.clear_entries(&mut guard.pt, lo, hi - lo);
+        }
+        return Outcome::Listed;
+    }
+    if !state.mapped {
+        // Only the entries of the mapping it comes from: the whole range, to mirror again.
+        state.inherits = false;
+        m.clear_entries(&mut guard.pt, m.va, m.size);
+        return Outcome::Listed;
+    }
+    state.inherits = false;
     m.clear_locked(guard);
     Outcome::Cleared
 }

@@ -60,6 +60,17 @@ pub(crate) struct MirrorState {
     pub(crate) mapped: bool,
     /// The pins the entries point to (pinned mode).
     pub(crate) pins: Option<KBox<Pins>>,
+    /// Taken out of the mapping table by a fenced unbind that left pieces of it, whose turn has
+    /// not come: the GPU range that unbind unmapped. Its entries stay until then, but those in
+    /// the pieces' ranges may be the pieces' own by now, and the pieces' notifiers clear them
+    /// when their range is invalidated (see `inherits`): an invalidation clears only the part
+    /// of this range it covers, and keeps the pins (entries in the pieces' ranges may point to
+    /// them) until the mapping goes.
+    pub(crate) cut: Option<(u64, u64)>,
+    /// A piece a fenced unbind left of a mapping, before that unbind's turn: entries of the
+    /// mapping it comes from may still be in its range, so an invalidation clears the range
+    /// even when the piece has no entries of its own.
+    pub(crate) inherits: bool,
 }
 
 /// A userptr mapping's watch on the CPU page table.
@@ -91,6 +102,8 @@ impl Mirror {
                     removed: false,
                     mapped: false,
                     pins: None,
+                    cut: None,
+                    inherits: false,
                 },
             ),
         }

@@ -150,11 +150,11 @@ pub(crate) trait Coherence: Sync {
         &self,
         m: &Mirror,
         range: &InvalidateRange<'_>,
-        _va: u64,
-        _len: u64,
+        va: u64,
+        len: u64,
         guard: &mut NotifierGuard<'_, State>,
     ) -> bool {
-        invalidated::invalidate_after_jobs(m, range, guard) != Outcome::Refused
+        invalidated::invalidate_after_jobs(m, range, va, len, guard) != Outcome::Refused
     }
 
     /// Clears the entries of `[va, va + len)` of a mirror, under the notifier lock, from its

@@ -79,8 +79,19 @@ impl Unmapped {
         for p in self.pieces.iter() {
             let Some((n, seq)) = &p.mirror else { continue };
             let piece = n.data();
-            if piece.state.access_mut(guard).removed {
+            let state = piece.state.access_mut(guard);
+            // From now on the mapping's entries in its range are the piece's, or gone.
+            state.inherits = false;
+            if state.removed {
                 // Unbound since: its range goes with the rest.
+                continue;
+            }
+            if state.cut.is_some() && kept < keep.len() {
+                // Taken out since, with pieces of its own, by a fenced unbind still to take its
+                // turn: it and its pieces clear what invalidations take from its range, and that
+                // turn clears the rest. Nothing of its range goes now.
+                keep[kept] = (p.va, p.end);
+                kept += 1;
                 continue;
             }
             let from = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end());

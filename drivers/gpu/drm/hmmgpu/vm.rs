@@ -836,33 +836,20 @@ impl Vm {
         self.reserve_invalid(b.userptrs() + added)?;
         // Before a piece is mapped: it writes 4 KiB entries beside its edge.
         self.split_edges(pieces.iter().map(|p| if p.va < va { va } else { end }))?;
+        // The userptr mappings the pieces are cut from, and the part of each that is unmapped.
+        let cut = |m: &Mapping, side: bool| match (&m.backing, side) {
+            (Backing::Userptr(n), true) => Some((n.clone(), va.max(m.va), end.min(m.end()))),
+            _ => None,
+        };
+        let cuts = [cut(head, head.va < va), cut(tail, tail.end() > end)];
         let rooms = mappings::room(pieces.len())?;
         let old = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
-        let mut kept = KVec::with_capacity(pieces.len(), GFP_KERNEL_ACCOUNT)?;
-        for p in pieces.iter() {
-            // Whether userptr pieces may keep their entries (see `Coherence::split`).
-            let mirror = match &p.backing {
-                Backing::Userptr(n) => {
-                    let seq = self.mode.split(self, n, limit).map(|s| s.detach());
-                    Some((n.clone(), seq))
-                }
-                Backing::Bo(_) => None,
-            };
-            kept.push(
-                Piece {
-                    va: p.va,
-                    end: p.end(),
-                    mirror,
-                },
-                GFP_KERNEL_ACCOUNT,
-            )?;
-        }
         let mut unmapped = KBox::new(
             Unmapped {
                 va,
                 end,
                 old,
-                pieces: kept,
+                pieces: KVec::with_capacity(pieces.len(), GFP_KERNEL_ACCOUNT)?,
                 next: None,
             },
             GFP_KERNEL_ACCOUNT,
@@ -874,8 +861,37 @@ impl Vm {
         {
             list.reserve(1, GFP_KERNEL_ACCOUNT)?;
             b.add_clearing(lo, hi, *ticket)?;
+            // Until the turn, the mappings cut keep their entries, and the pieces inherit those
+            // in their ranges (see `MirrorState::cut`). Set before the pieces map anything.
+            let mut guard = self.state.lock();
+            for (n, lo, hi) in cuts.iter().flatten() {
+                n.data().state.access_mut(&mut guard).cut = Some((*lo, *hi));
+            }
+            for p in pieces.iter() {
+                if let Some(n) = p.mirror() {
+                    n.data().state.access_mut(&mut guard).inherits = true;
+                }
+            }
         }
-        // Nothing fails from here on.
+        // Nothing fails from here on: pieces that `split` pinned and mapped are never dropped
+        // with their entries in the page table.
+        for p in pieces.iter() {
+            // Whether userptr pieces may keep their entries (see `Coherence::split`).
+            let mirror = match &p.backing {
+                Backing::Userptr(n) => {
+                    let seq = self.mode.split(self, n, limit).map(|s| s.detach());
+                    Some((n.clone(), seq))
+                }
+                Backing::Bo(_) => None,
+            };
+            let piece = Piece {
+                va: p.va,
+                end: p.end(),
+                mirror,
+            };
+            // There is room for every piece.
+            let _ = push_within_capacity(&mut unmapped.pieces, piece);
+        }
         b.remove_overlapping(va, end, &mut unmapped.old);
         for (room, p) in rooms.into_iter().zip(pieces) {
             b.insert(room, p);

@@ -257,11 +257,11 @@ impl Coherence for Pinned {
         &self,
         m: &Mirror,
         range: &InvalidateRange<'_>,
-        _va: u64,
-        _len: u64,
+        va: u64,
+        len: u64,
         guard: &mut NotifierGuard<'_, State>,
     ) -> bool {
-        match invalidated::invalidate_after_jobs(m, range, guard) {
+        match invalidated::invalidate_after_jobs(m, range, va, len, guard) {
             Outcome::Refused => false,
             Outcome::Listed => true,
             Outcome::Cleared => {
