@@ -1085,6 +1085,122 @@ static void test_async_fenced_invalidate(uint32_t mode)
 	ctx_fini(&c);
 }
 
+/*
+ * Jobs read the first word of each of the eight pages from DATA_VA: those
+ * of @read (bit i for page i) must read @expected[i], those of @fault must
+ * fault.
+ */
+static void check_pages(struct ctx *c, const uint32_t *expected, unsigned int read,
+			unsigned int fault)
+{
+	for (unsigned int i = 0; i < 8; i++) {
+		if (read & (1u << i))
+			igt_assert_eq(gpu_word(c, DATA_VA + i * page), expected[i]);
+		if (fault & (1u << i))
+			check_va(c, DATA_VA + i * page, -1);
+	}
+}
+
+/*
+ * async-fenced-invalidate-hole: an invalidation of what a held-back fenced
+ * unmap unmapped takes nothing from the pieces it leaves. A four-page
+ * userptr mapping that jobs have read; a fenced unmap of its two middle
+ * pages, held back; jobs read the pieces (which mirrors them again in
+ * prefault mode: entries of their own; pinned mode pinned them in the
+ * call); then MADV_DONTNEED of the middle pages and new words written
+ * there. Jobs still read the pieces, before the unmap's turn and after it,
+ * and the middle pages fault, never reading the pages they had. Then the
+ * same with two unmaps held back, the second inside a piece the first left
+ * (pages 1-2, then 5 of eight): an invalidation of the second's page takes
+ * nothing from the pieces of either, nor does the first's turn.
+ */
+static void test_async_fenced_invalidate_hole(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync syncs[2];
+	uint32_t bin, bin2, uptr, failed;
+	uint32_t *words, first, last, expected[8];
+	struct gate *g, *g2;
+	struct ctx c;
+	char *buf;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	bin = syncobj_create(fd, 0);
+	uptr = map_userptr_read(&c, size, 17, &buf);
+	words = (uint32_t *)buf;
+	first = words[0];
+	last = words[3 * page / 4];
+
+	g = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(gpu_word(&c, DATA_VA), first);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), last);
+	igt_assert_eq(madvise(buf + page, 2 * page, MADV_DONTNEED), 0);
+	words[page / 4] = 0x5eed0001;
+	words[2 * page / 4] = 0x5eed0002;
+	igt_assert_eq(gpu_word(&c, DATA_VA), first);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), last);
+	check_va(&c, DATA_VA + page, -1);
+	check_va(&c, DATA_VA + 2 * page, -1);
+	unsignalled(bin, 0, "a held-back unmap whose range was invalidated");
+
+	gate_open(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	igt_assert_eq(gpu_word(&c, DATA_VA), first);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), last);
+	check_va(&c, DATA_VA + page, -1);
+	gate_fini(g);
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(buf, size), 0);
+
+	/* Nested: pages 1-2 of eight, then page 5, both held back. */
+	uptr = map_userptr_read(&c, 2 * size, 19, &buf);
+	words = (uint32_t *)buf;
+	for (unsigned int i = 0; i < 8; i++)
+		expected[i] = words[i * page / 4];
+	bin2 = syncobj_create(fd, 0);
+	g = gate_new(fd);
+	g2 = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	check_pages(&c, expected, 0xf9, 0);
+	op = hmmgpu_bind_op_unmap(DATA_VA + 5 * page, page);
+	syncs[0] = gate_sync(g2);
+	syncs[1] = hmmgpu_sync_signal(bin2);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	check_pages(&c, expected, 0xd9, 0);
+	igt_assert_eq(madvise(buf + 5 * page, page, MADV_DONTNEED), 0);
+	words[5 * page / 4] = 0x5eed0005;
+	check_pages(&c, expected, 0xd9, 0x20);
+	gate_open(g);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	unsignalled(bin2, 0, "an unmap held back behind one that took its turn");
+	check_pages(&c, expected, 0xd9, 0x26);
+	gate_open(g2);
+	wait_submitted(bin2, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin2), 0);
+	check_pages(&c, expected, 0xd9, 0x26);
+	gate_fini(g2);
+	gate_fini(g);
+	syncobj_destroy(fd, bin2);
+
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, 2 * size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(buf, 2 * size), 0);
+	syncobj_destroy(fd, bin);
+	ctx_fini(&c);
+}
+
 /* The sum of the 32-bit words of [@va, @va + @size), by a job, which must not fault. */
 static uint64_t gpu_sum(struct ctx *c, uint64_t va, uint64_t size)
 {
@@ -1802,6 +1918,13 @@ igt_main
 	igt_subtest_with_dynamic("async-fenced-invalidate") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_fenced_invalidate(m->flags);
+	}
+
+	igt_describe("While a fenced unmap is held back, an invalidation of what it unmapped "
+		     "leaves the pieces' entries: jobs read them, before and after its turn.");
+	igt_subtest_with_dynamic("async-fenced-invalidate-hole") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_invalidate_hole(m->flags);
 	}
 
 	igt_describe("The call refuses bad flags, operations and syncs (-EINVAL), unknown "
