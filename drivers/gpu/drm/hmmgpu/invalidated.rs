@@ -122,22 +122,20 @@ pub(crate) fn invalidate_after_jobs(
 ) -> Outcome {
     let state = m.state.access_mut(guard);
     let (mapped, inherits) = (state.mapped, state.inherits);
-    let cut = state.cut.map(|(lo, hi)| (lo.max(va), hi.min(va + len)));
-    if let Some((lo, hi)) = cut {
-        if lo >= hi {
-            // Only the pieces' ranges: theirs to clear.
-            return Outcome::Listed;
-        }
-    } else {
-        if !mapped && !inherits {
-            // Nothing of the mirror is in the page table: no job reaches its pages.
+    match state.cut_in(va, len) {
+        // Only the pieces' ranges: theirs to clear.
+        Some((lo, hi)) if lo >= hi => return Outcome::Listed,
+        Some(_) => {}
+        None => {
+            // The mirror is listed first, and the generation bumped: from then on a submission
+            // publishes a job only once it has mirrored it again, which waits for this
+            // invalidation to end.
             mark_invalid(m, guard);
-            return Outcome::Listed;
+            if !mapped && !inherits {
+                // Nothing of the mirror is in the page table: no job reaches its pages.
+                return Outcome::Listed;
+            }
         }
-        // The mirror is listed first, and the generation bumped: from then on a submission
-        // publishes a job only once it has mirrored it again, which waits for this invalidation
-        // to end.
-        mark_invalid(m, guard);
     }
     // Let jobs that may use the pages finish first. Their fences were published under the lock.
     let wait = guard.last_fence.clone().filter(|f| !f.is_signaled());
@@ -159,7 +157,7 @@ pub(crate) fn invalidate_after_jobs(
     }
     // Taken again: the wait dropped the lock, and a fenced unbind's turn may have come.
     let state = m.state.access_mut(guard);
-    if let Some((lo, hi)) = state.cut.map(|(lo, hi)| (lo.max(va), hi.min(va + len))) {
+    if let Some((lo, hi)) = state.cut_in(va, len) {
         if lo < hi {
             m.clear_entries(&mut guard.pt, lo, hi - lo);
         }

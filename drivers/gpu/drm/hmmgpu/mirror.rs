@@ -73,6 +73,14 @@ pub(crate) struct MirrorState {
     pub(crate) inherits: bool,
 }
 
+impl MirrorState {
+    /// What `[va, va + len)` covers of the range a fenced unbind cut the mapping at (see `cut`),
+    /// possibly empty (`lo >= hi`); `None` if no unbind cut it.
+    pub(crate) fn cut_in(&self, va: u64, len: u64) -> Option<(u64, u64)> {
+        self.cut.map(|(lo, hi)| (lo.max(va), hi.min(va + len)))
+    }
+}
+
 /// A userptr mapping's watch on the CPU page table.
 pub(crate) struct Mirror {
     pub(crate) vm: Arc<Vm>,

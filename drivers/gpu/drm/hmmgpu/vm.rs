@@ -613,10 +613,11 @@ impl Vm {
         let needed = {
             let mut guard = self.state.lock();
             // Tables freed before are taken first.
-            let needed = guard
-                .pt
-                .tables_needed(va, size, small)?
-                .saturating_sub(guard.pt.spare_tables());
+            let missing = guard.pt.tables_needed(va, size, small)?;
+            if missing == 0 {
+                return Ok(());
+            }
+            let needed = missing.saturating_sub(guard.pt.spare_tables());
             if needed == 0 {
                 // Nothing to allocate: the spare tables are linked in at once.
                 return guard.pt.reserve_from(va, size, small, &mut spares_only);
