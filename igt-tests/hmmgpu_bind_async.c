@@ -1222,8 +1222,8 @@ static uint64_t gpu_sum(struct ctx *c, uint64_t va, uint64_t size)
  * entries), and a fenced unmap, held back, of one page inside the first huge
  * page, whose 2 MiB entry both its edges cut: until its turn a job's sum of
  * the whole range is the CPU's, and a job writes the page before the hole
- * (mapped by the piece beside it); after the turn the page faults, and the
- * sums of the pieces on either side are the CPU's.
+ * (mapped by the piece beside it); then MADV_DONTNEED of the hole's page:
+ * it faults, the pieces' sums are still the CPU's; after the turn too.
  */
 static void test_async_fenced_unmap_thp(uint32_t mode)
 {
@@ -1263,6 +1263,12 @@ static void test_async_fenced_unmap_thp(uint32_t mode)
 	for (unsigned int i = 0; i < page / 4; i++)
 		igt_assert_eq_u32(((uint32_t *)(buf + hole - page))[i], FILL_WORD);
 	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, size), cpu_checksum(buf, size));
+	/* The hole's page goes from the CPU (splitting its huge page): pieces still read. */
+	igt_assert_eq(madvise(buf + hole, page, MADV_DONTNEED), 0);
+	check_va(&c, DATA_VA + hole, -1);
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, hole), cpu_checksum(buf, hole));
+	igt_assert_eq_u64(gpu_sum(&c, DATA_VA + hole + page, size - hole - page),
+			  cpu_checksum(buf + hole + page, size - hole - page));
 
 	gate_open(g);
 	wait_submitted(bin, 0);
