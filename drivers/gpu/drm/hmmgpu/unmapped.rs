@@ -66,13 +66,16 @@ pub(crate) struct Piece {
 impl Unmapped {
     /// Clears the entries of the mappings taken out, but those the pieces keep. Never allocates.
     ///
-    /// A userptr piece keeps the entries of its range if its mode lets it, the mapping it comes
-    /// from has current entries, and no invalidation of the piece came since its sequence
-    /// number: then none cleared the mapping's entries either (an invalidation of the piece's
-    /// range is one of the mapping's). Otherwise it starts unmapped, a new mirror to mirror
-    /// again, and the mapping's entries go. No 2 MiB entry crosses an edge of the hole: the
-    /// unbind split them ([`crate::page_table::PageTable::split_huge`]). GEM pieces keep their
-    /// pages: their entries are written again (the tables stayed reserved).
+    /// A userptr piece keeps the entries of its range if it has entries of its own (it was
+    /// mirrored, or pinned and mapped, since the unbind: an invalidation of its range would
+    /// have cleared them and unmapped it), or if its mode lets it inherit the mapping's, the
+    /// mapping it comes from has current entries, and no invalidation of the piece came since
+    /// its sequence number: then none cleared the mapping's entries either (an invalidation of
+    /// the piece's range is one of the mapping's). Otherwise it starts unmapped, a new mirror
+    /// to mirror again, and the mapping's entries go. Jobs published before the turn may use
+    /// what the pieces keep. No 2 MiB entry crosses an edge of the hole: the unbind split them
+    /// ([`crate::page_table::PageTable::split_huge`]). GEM pieces keep their pages: their
+    /// entries are written again (the tables stayed reserved).
     pub(crate) fn apply(&self, vm: &Vm, guard: &mut NotifierGuard<'_, State>) {
         let mut keep = [(0, 0); 2];
         let mut kept = 0;
@@ -94,19 +97,22 @@ impl Unmapped {
                 kept += 1;
                 continue;
             }
+            let own = state.mapped;
             let from = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end());
             let current = from
                 .and_then(|m| m.mirror())
                 .is_some_and(|o| o.data().state.access_mut(guard).mapped);
             let fresh = seq.is_some_and(|s| !n.attach(s).check_retry());
-            if current && fresh && kept < keep.len() {
+            if (own || (current && fresh)) && kept < keep.len() {
                 let state = piece.state.access_mut(guard);
-                state.listing.validate();
-                state.mapped = true;
+                if !own {
+                    state.listing.validate();
+                    state.mapped = true;
+                }
                 keep[kept] = (p.va, p.end);
                 kept += 1;
-            } else if piece.state.access_mut(guard).mapped {
-                // Mapped by its mode's `split` before an invalidation cleared the range.
+            } else if own {
+                // No room to keep it (never: an unbind leaves two pieces at most).
                 piece.clear_locked(guard);
                 vm.mode.new_mirror(piece, guard);
             }
