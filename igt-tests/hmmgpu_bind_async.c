@@ -1201,6 +1201,123 @@ static void test_async_fenced_invalidate_hole(uint32_t mode)
 	ctx_fini(&c);
 }
 
+/*
+ * Queues a job that waits for @bin's fence and copies the first words of
+ * pages 0 and 3 from DATA_VA to the result object, its user fence @uf
+ * written with 1 when it is done.
+ */
+static void queue_read_edges(struct ctx *c, uint32_t bin, struct hmmgpu_ufence *uf)
+{
+	struct drm_hmmgpu_cmd cmds[2];
+	struct drm_hmmgpu_sync syncs[2];
+	struct drm_hmmgpu_exec exec;
+
+	hmmgpu_cmd_copy(&cmds[0], RES_VA + 8, DATA_VA, 4);
+	hmmgpu_cmd_copy(&cmds[1], RES_VA + 16, DATA_VA + 3 * page, 4);
+	syncs[0] = hmmgpu_sync_wait(bin);
+	syncs[1] = hmmgpu_ufence_sync(uf, 1);
+	exec = (struct drm_hmmgpu_exec) {
+		.vm_id = c->vm,
+		.cmds = to_user_pointer(cmds),
+		.cmd_count = 2,
+		.syncs = to_user_pointer(syncs),
+		.num_syncs = 2,
+	};
+	c->res[1] = 0;
+	c->res[2] = 0;
+	hmmgpu_exec(c->fd, &exec);
+}
+
+/*
+ * Opens @g, and asserts that the job queue_read_edges() queued behind the
+ * unmap it holds back read @first and @last, and that the unmap's fence
+ * (@bin's) signalled 0.
+ */
+static void check_queued_read(struct ctx *c, struct gate *g, uint32_t bin,
+			      struct hmmgpu_ufence *uf, uint32_t first, uint32_t last)
+{
+	int64_t err;
+
+	ufence_unwritten(c->fd, uf, "a job waiting for a held-back unmap");
+	gate_open(g);
+	err = hmmgpu_ufence_wait(c->fd, uf, 1, JOB_WAIT_NS);
+	igt_assert_f(err == 0, "a job queued behind a fenced unmap ended with %" PRId64 "\n", err);
+	igt_assert_eq_u32((uint32_t)c->res[1], first);
+	igt_assert_eq_u32((uint32_t)c->res[2], last);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(c->fd, bin), 0);
+}
+
+/*
+ * async-fenced-unmap-queued-job: a job queued behind a held-back fenced
+ * unmap (it waits for the unmap's sync object, as the uAPI asks) reads the
+ * pieces the unmap leaves once the turn came, also when they have entries
+ * of their own by then: in prefault mode the job's submission mirrors them,
+ * in pinned mode the call pinned them. First on a four-page userptr mapping
+ * whose entries an invalidation cleared before the call (MADV_DONTNEED of
+ * page 1); then on one that jobs have read, whose first page the CPU
+ * discards and writes again after the call. The unmap takes pages 1-2.
+ */
+static void test_async_fenced_unmap_queued_job(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync syncs[2];
+	struct hmmgpu_ufence *uf;
+	uint32_t bin, uptr, failed;
+	uint32_t *words;
+	struct gate *g;
+	struct ctx c;
+	char *buf;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
+	bin = syncobj_create(fd, 0);
+	op = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
+
+	/* No current entries: cleared before the call. */
+	buf = map_pattern(size, 23);
+	words = (uint32_t *)buf;
+	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
+	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
+	igt_assert_eq(madvise(buf + page, page, MADV_DONTNEED), 0);
+	g = gate_new(fd);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	queue_read_edges(&c, bin, &uf[0]);
+	check_queued_read(&c, g, bin, &uf[0], words[0], words[3 * page / 4]);
+	gate_fini(g);
+	igt_assert_eq(gpu_word(&c, DATA_VA), words[0]);
+	igt_assert_eq(gpu_word(&c, DATA_VA + 3 * page), words[3 * page / 4]);
+	check_va(&c, DATA_VA + page, -1);
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(buf, size), 0);
+
+	/* A piece invalidated after the call. */
+	uptr = map_userptr_read(&c, size, 29, &buf);
+	words = (uint32_t *)buf;
+	g = gate_new(fd);
+	syncs[0] = gate_sync(g);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	igt_assert_eq(madvise(buf, page, MADV_DONTNEED), 0);
+	words[0] = 0x5eed0000;
+	queue_read_edges(&c, bin, &uf[1]);
+	check_queued_read(&c, g, bin, &uf[1], 0x5eed0000, words[3 * page / 4]);
+	gate_fini(g);
+	check_va(&c, DATA_VA + 2 * page, -1);
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(buf, size), 0);
+
+	syncobj_destroy(fd, bin);
+	hmmgpu_ufences_free(uf);
+	ctx_fini(&c);
+}
+
 /* The sum of the 32-bit words of [@va, @va + @size), by a job, which must not fault. */
 static uint64_t gpu_sum(struct ctx *c, uint64_t va, uint64_t size)
 {
@@ -1907,6 +2024,13 @@ igt_main
 	igt_subtest_with_dynamic("async-fenced-unmap-thp") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_fenced_unmap_thp(m->flags);
+	}
+
+	igt_describe("A job queued behind a held-back fenced unmap reads the pieces it "
+		     "leaves, also when they were mirrored or pinned again since the call.");
+	igt_subtest_with_dynamic("async-fenced-unmap-queued-job") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_unmap_queued_job(m->flags);
 	}
 
 	igt_describe("A fenced map over a range a held-back fenced unmap took away waits "
