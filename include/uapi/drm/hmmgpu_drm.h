@@ -594,7 +594,9 @@ struct drm_hmmgpu_vm_bind_op {
  * the error of a wait sync that signalled with one (no operation runs);
  * -ECANCELED when the VM was destroyed, or its file closed, before the bind
  * ran. Its operations fault, pin and allocate memory when they run, which no
- * dma-fence may wait for: that is why it signals no sync object.
+ * dma-fence may wait for: that is why it signals no sync object. They run on
+ * a kernel worker, which never waits for a userfaultfd handler: pinning
+ * memory that only the handler could bring in fails with -EFAULT.
  *
  * Jobs do not wait for queued binds of themselves: give a job the fenced
  * bind's sync object as a wait sync, or wait for an unfenced bind's user

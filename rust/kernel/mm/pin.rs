@@ -20,7 +20,7 @@ use crate::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
     bindings,
     error::{code::EFAULT, to_result},
-    mm::{frame::Frame, Mm, MmapReadGuard},
+    mm::{frame::Frame, Mm, MmWithUser, MmapReadGuard},
     page::PAGE_SIZE,
     prelude::*,
     task::Task,
@@ -86,8 +86,19 @@ impl PinnedPages {
     /// [`MmWithUser::with_kthread_use`]); the core MM's refusals of long-term pins (`EFAULT`,
     /// `EOPNOTSUPP`); `ENOMEM`. Nothing stays pinned on error.
     ///
+    /// A kernel thread never waits for a userfaultfd handler: only a fatal signal, which it never
+    /// gets, would end the wait if the handler never came. It pins with the mmap lock held, as
+    /// [`Self::pin_longterm_locked`] does, where memory only the handler could bring in fails
+    /// with `EFAULT`.
+    ///
     /// [`MmWithUser::with_kthread_use`]: crate::mm::MmWithUser::with_kthread_use
     pub fn pin_longterm(start: usize, length: usize, write: bool) -> Result<Self> {
+        // SAFETY: FFI call without requirements.
+        if unsafe { bindings::current_is_kthread() } {
+            let mm = MmWithUser::current().ok_or(EFAULT)?;
+            let guard = mm.mmap_read_lock();
+            return Self::pin_longterm_locked(&guard, start, length, write);
+        }
         // `pin_user_pages_fast` walks the page tables of `current->mm` without checking it.
         if Mm::current().is_none() {
             return Err(EFAULT);
