@@ -1740,6 +1740,42 @@ static void test_async_cancel(uint32_t mode)
 	ctx_fini(&c);
 }
 
+/*
+ * async-uffd: an unfenced bind runs on a worker, which never waits for a
+ * userfaultfd handler (only a fatal signal, which a worker never gets, would
+ * end the wait): in pinned mode a map of a userptr whose pages only the
+ * handler could bring in ends with -EFAULT in its user fence, and the handler
+ * hears of no fault; in the other modes the map does not touch the pages, and
+ * succeeds. Destroying the VM then returns.
+ */
+static void test_async_uffd(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync sync;
+	struct hmmgpu_ufence *uf;
+	uint32_t uptr;
+	struct ctx c;
+	void *area;
+	int uffd;
+
+	ctx_init(&c, fd, mode);
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
+	area = hmmgpu_uffd_area(size, &uffd);
+	uptr = hmmgpu_userptr_create(fd, area, size, 0);
+	op = hmmgpu_bind_op_map(uptr, DATA_VA, size);
+	sync = hmmgpu_ufence_sync(&uf[0], 1);
+	bind_async(&c, &op, 1, &sync, 1);
+	igt_assert_eq(ufence_poll(&uf[0], 1), mode == DRM_HMMGPU_VM_MODE_PINNED ? -EFAULT : 0);
+	igt_assert_f(!hmmgpu_uffd_pending(uffd),
+		     "a bind's worker waited for a userfaultfd handler\n");
+	ctx_fini(&c);
+	gem_close(fd, uptr);
+	hmmgpu_ufences_free(uf);
+	igt_assert_eq(munmap(area, size), 0);
+	close(uffd);
+}
+
 static volatile sig_atomic_t alarms;
 
 static void on_alarm(int sig)
@@ -2084,6 +2120,13 @@ igt_main
 	igt_subtest_with_dynamic("async-other-process") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_other_process(m->flags);
+	}
+
+	igt_describe("An unfenced bind's worker never waits for a userfaultfd handler: a "
+		     "pinned map of memory only the handler could bring in fails with -EFAULT.");
+	igt_subtest_with_dynamic("async-uffd") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_uffd(m->flags);
 	}
 
 	igt_describe("Pinned mode charges async binds to the caller's RLIMIT_MEMLOCK: past "

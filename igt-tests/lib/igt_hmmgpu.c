@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 
 #include <linux/capability.h>
 #include <linux/sync_file.h>
+#include <linux/userfaultfd.h>
 
 #include <xf86drm.h>
 
@@ -1208,4 +1210,29 @@ void hmmgpu_drop_cap_ipc_lock(void)
 	memset(data, 0, sizeof(data));
 	igt_assert_eq(syscall(SYS_capget, &hdr, data), 0);
 	igt_assert(!(data[i].effective & bit));
+}
+
+void *hmmgpu_uffd_area(size_t size, int *uffd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	void *area;
+
+	/* Not UFFD_USER_MODE_ONLY: the kernel's own faults must reach the handler. */
+	*uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	igt_require_f(*uffd >= 0, "no userfaultfd for kernel faults: %s\n", strerror(errno));
+	igt_assert_eq(ioctl(*uffd, UFFDIO_API, &api), 0);
+	area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	igt_assert(area != MAP_FAILED);
+	reg.range.start = (uintptr_t)area;
+	reg.range.len = size;
+	igt_assert_eq(ioctl(*uffd, UFFDIO_REGISTER, &reg), 0);
+	return area;
+}
+
+bool hmmgpu_uffd_pending(int uffd)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1;
 }

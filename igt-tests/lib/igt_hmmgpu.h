@@ -216,6 +216,15 @@ void hmmgpu_raise_memlock(void);
 /* Whether the fence of @syncobj has signalled, right now; if so, its error in *@error. */
 bool hmmgpu_syncobj_signalled(int fd, uint32_t syncobj, int32_t *error);
 
+/*
+ * Anonymous memory of @size bytes registered with a new userfaultfd (at
+ * *@uffd) for missing pages, which the kernel's own faults reach too (not
+ * UFFD_USER_MODE_ONLY); skips the test where there is no such userfaultfd.
+ */
+void *hmmgpu_uffd_area(size_t size, int *uffd);
+/* Whether a fault waits for the handler of @uffd: a message is there to read. */
+bool hmmgpu_uffd_pending(int uffd);
+
 /* AnonHugePages of the VMA holding @ptr, in KiB, from /proc/self/smaps; 0 if unreadable. */
 uint64_t hmmgpu_anon_huge_kb(const void *ptr);
 
