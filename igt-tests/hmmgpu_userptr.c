@@ -693,6 +693,10 @@ static void test_munmap(uint32_t mode)
 	igt_assert_lt_u64(before.invalidations, after.invalidations);
 	igt_assert_eq_u64(after.jobs_failed - before.jobs_failed, c.jobs_failed - failed);
 	igt_assert_eq_u64(c.jobs_failed - failed, 4);
+	/* Nothing raced: memory found not mapped is no retry, nor a fault resolved. */
+	igt_assert_eq_u64(after.retries, before.retries);
+	igt_assert_eq_u64(after.faults, before.faults);
+	igt_assert_eq_u64(after.faults, after.faults_4k + after.faults_2m);
 
 	hmmgpu_vm_unmap(c.fd, c.vm, USERPTR_VA, size);
 	gem_close(c.fd, uptr);

@@ -51,6 +51,9 @@ pub(crate) struct Round<'f> {
     pub(crate) skip: KVVec<u64>,
     /// Whether the submitter is the VM's process (only it may pin).
     pub(crate) owner: bool,
+    /// The round is to be tried again for a reason other than a race (pages a userfaultfd
+    /// handler brought in, mirrors found not mapped): not counted in the `retries` statistic.
+    pub(crate) again: bool,
     /// The generation the mirrors taken this round are as of.
     generation: u64,
     /// The job's fence, published when the round succeeds; `None` for a long-running VM.
@@ -189,6 +192,7 @@ impl Vm {
             index: 0,
             skip: KVVec::new(),
             owner,
+            again: false,
             generation: 0,
             fence,
         };
@@ -208,7 +212,9 @@ impl Vm {
             if done {
                 return Ok(());
             }
-            Stats::inc(&self.stats.retries);
+            if !core::mem::take(&mut round.again) {
+                Stats::inc(&self.stats.retries);
+            }
             // An invalidation waits for the last job before it clears its mirror's entries: so
             // do we, rather than spin until it is done.
             let busy = {

@@ -115,10 +115,15 @@ impl Coherence for Fault {
         let range = range.map_err(|e| if e == EPERM { EFAULT } else { e })?;
         {
             let guard = vm.state.lock();
-            Stats::inc(&vm.stats.faults);
             match guard.pt.translate_for(va, write, true) {
-                Ok(t) if t.size == PageSize::Huge => Stats::inc(&vm.stats.faults_2m),
-                Ok(_) => Stats::inc(&vm.stats.faults_4k),
+                // Resolved: `faults` is `faults_4k` plus `faults_2m`.
+                Ok(t) => {
+                    Stats::inc(&vm.stats.faults);
+                    Stats::inc(match t.size {
+                        PageSize::Huge => &vm.stats.faults_2m,
+                        _ => &vm.stats.faults_4k,
+                    });
+                }
                 // Invalidated again already: the job faults again and retries.
                 Err(_) => Stats::inc(&vm.stats.retries),
             }

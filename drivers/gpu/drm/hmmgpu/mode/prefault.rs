@@ -65,6 +65,7 @@ impl Coherence for Prefault {
         }
         if !missing.is_empty() {
             drop(snapshots);
+            round.again = true;
             return fault_missing(ranges, &missing, &mut round.skip);
         }
         let mut guard = vm.state.lock();
