@@ -569,12 +569,16 @@ struct drm_hmmgpu_vm_bind_op {
  * entries: a GEM object's and a pinned userptr's, and a userptr's that a job
  * mirrored (prefault mode) or faulted in (fault mode) since its last
  * invalidation; what is not there is not mirrored or faulted in again (jobs
- * fault on it), nor is what an invalidation clears. The call first waits for
- * the unfenced binds queued before it to have run, and a map waits for the
- * queued binds that are to clear entries in its range (those around it
- * included) to have done so; both waits are interruptible (-ERESTARTSYS,
- * nothing done). A map over a range an unmap of the same bind unmapped fails
- * with -EBUSY. If an operation fails the call fails with its error and sets
+ * fault on it), nor is what an invalidation clears. In pinned mode a userptr
+ * mapping that an unmap leaves pieces of keeps its pins, and their
+ * RLIMIT_MEMLOCK charge, until the turn, even once an invalidation cleared
+ * its entries (the pieces' entries may map the same pages until then). The
+ * call first waits for the unfenced binds queued before it to have run, and
+ * a map waits for the queued binds that are to clear entries in its range
+ * (those around it included) to have done so; both waits are interruptible
+ * (-ERESTARTSYS, nothing done). A map over a range an unmap of the same bind
+ * unmapped fails with -EBUSY. If an operation fails the call fails with its
+ * error and sets
  * @failed_op: the operations before it are done and the bind is queued all the
  * same, its fence signalling with that error. In its turn the fence signals
  * with error 0, or else the error of a wait sync that signalled with one, or
