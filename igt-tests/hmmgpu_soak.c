@@ -1814,12 +1814,15 @@ static bool all_mapped(struct soak *s, uint64_t off, uint64_t len)
  * leaves pieces that must go on reading what the CPU has, then the hole is
  * bound with a userptr of its own. Half the time both binds are fenced: then
  * the unmap waits for a sw_sync fence (where the guest has sw_sync) while a
- * job reads a piece, its entries not cleared yet, and the map waits in its
- * call for them to be.
+ * job reads a piece, its entries not cleared yet, and another job, submitted
+ * then but waiting for the unmap's fence, reads it after the turn; the map
+ * waits in its call for the entries to be cleared.
  */
 static void op_punch_bind(struct soak *s)
 {
 	uint64_t pages, off, len, piece, piece_len;
+	struct hmmgpu_done *queued = NULL;
+	struct drm_hmmgpu_cmd cmd;
 	struct binding *b;
 	int err, tl = -1;
 
@@ -1857,10 +1860,26 @@ static void op_punch_bind(struct soak *s)
 		if (piece_len && all_mapped(s, piece, piece_len))
 			gpu_read_at(s, REGION_VA + piece, piece, piece_len,
 				    "GPU read of a piece left by a held fenced unmap");
+		/* A job queued behind the held unmap reads the piece once the turn came. */
+		if (tl >= 0 && piece_len && all_mapped(s, piece, piece_len)) {
+			hmmgpu_cmd_copy(&cmd, BO_VA, REGION_VA + piece, piece_len);
+			memset(s->bo_ptr, 0xdb, piece_len);
+			s->bind_pending = true;
+			queued = gpu_submit(s, &cmd, 1);
+		}
 		if (tl >= 0) {
 			sw_sync_release(tl);
 			close(tl);
 			syncobj_destroy(s->fd, hold);
+		}
+		if (queued) {
+			const char *how = "GPU read of a piece by a job queued behind a fenced unmap";
+
+			err = gpu_wait_job(queued);
+			if (err)
+				soak_fail(s, "%s: the GPU job failed: %d (%s)\n", how, err,
+					  strerror(-err));
+			check_pages(s, piece, piece_len, s->bo_ptr, how);
 		}
 	} else {
 		hmmgpu_vm_unmap(s->fd, s->vm, REGION_VA + off, len);
