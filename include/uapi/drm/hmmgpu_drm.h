@@ -485,14 +485,14 @@ struct drm_hmmgpu_sync {
  * leaves mapped on either side stays usable by jobs submitted before the
  * unbind, even in prefault and pinned modes, where a job cannot fault pages
  * in (pinned mode pins the pieces' pages anew, and if it cannot, the next
- * submission does). The exceptions, in those modes, are a userptr piece
- * made while an invalidation of the process's address space is in progress,
- * of the piece's range or of any other (an munmap, mprotect, madvise,
- * reclaim or migration in the process, those of the piece's range waiting
- * for the VM's jobs: until every running one ends, the piece's range counts
- * as being invalidated), and one whose edge at the unbound range falls inside
- * a 2 MiB GPU entry (a huge page mapped at a 2 MiB-aligned address, unbound
- * from an address that is not): such a piece starts unmapped, as a new
+ * submission does). A 2 MiB entry cut by the unbind is split into the 4 KiB
+ * entries that translate as it did. The exceptions are, in prefault mode, a
+ * userptr piece made while an invalidation of the process's address space
+ * is in progress, of the piece's range or of any other (an munmap,
+ * mprotect, madvise, reclaim or migration in the process, those of the
+ * piece's range waiting for the VM's jobs: until every running one ends,
+ * the piece's range counts as being invalidated), and in pinned mode one
+ * whose pages cannot be pinned anew: such a piece starts unmapped, as a new
  * mapping does, and a job submitted before the unbind that has not run yet
  * faults on it.
  *
