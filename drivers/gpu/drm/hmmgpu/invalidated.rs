@@ -112,7 +112,9 @@ pub(crate) enum Outcome {
 /// Never allocates.
 ///
 /// A mapping a fenced unbind took out with pieces left (`cut`) clears only what it covers of the
-/// range that unbind unmapped, and is not listed (it is out of the mapping table); a piece that
+/// range that unbind unmapped (all it covers, if the unbind came while it waited for the jobs:
+/// the pieces came after the invalidation began, which they are not told of), and is not listed
+/// (it is out of the mapping table); a piece that
 /// may hold entries of the mapping it comes from (`inherits`) clears its range even without
 /// entries of its own. So each entry is cleared by the notifier of the range it maps, whoever
 /// wrote it, and no piece loses entries to an invalidation it is not told of.
@@ -124,7 +126,7 @@ pub(crate) fn invalidate_after_jobs(
     guard: &mut NotifierGuard<'_, State>,
 ) -> Outcome {
     let state = m.state.access_mut(guard);
-    let (mapped, inherits) = (state.mapped, state.inherits);
+    let (mapped, inherits, was_cut) = (state.mapped, state.inherits, state.cut.is_some());
     match state.cut_in(va, len) {
         // Only the pieces' ranges: theirs to clear.
         Some((lo, hi)) if lo >= hi => return Outcome::Listed,
@@ -161,6 +163,13 @@ pub(crate) fn invalidate_after_jobs(
     // Taken again: the wait dropped the lock, and a fenced unbind's turn may have come.
     let state = m.state.access_mut(guard);
     if let Some((lo, hi)) = state.cut_in(va, len) {
+        // Cut while we waited: the pieces, inserted during this invalidation, are not told of it
+        // (nor can they map anything before it ends), so the entries of the whole range are
+        // still ours to clear, the pieces' ranges too.
+        let (lo, hi) = match was_cut {
+            true => (lo, hi),
+            false => (va.max(m.va), (va + len).min(m.va + m.size)),
+        };
         if lo < hi {
             m.clear_entries(&mut guard.pt, lo, hi - lo);
         }
