@@ -1945,16 +1945,16 @@ static char task_state(pid_t tid)
  * A blocking call made in a thread of its own, so that the test can watch it
  * block and go on meanwhile.
  */
-enum op_kind { OP_MADVISE, OP_MPROTECT, OP_EXEC, OP_MAP, OP_UNMAP };
+enum op_kind { OP_MADVISE, OP_MPROTECT, OP_MUNMAP, OP_EXEC, OP_MAP, OP_UNMAP, OP_FENCED_UNMAP };
 
 struct op_thread {
 	pthread_t thread;
 	enum op_kind kind;
-	/* OP_MADVISE, OP_MPROTECT */
+	/* OP_MADVISE, OP_MPROTECT, OP_MUNMAP */
 	void *ptr;
 	size_t len;
 	int advice, prot;
-	/* OP_EXEC, OP_MAP, OP_UNMAP */
+	/* OP_EXEC, OP_MAP, OP_UNMAP, OP_FENCED_UNMAP (waits for @in, signals @out) */
 	int fd;
 	uint32_t vm, handle;
 	struct drm_hmmgpu_cmd cmd;
@@ -1986,6 +1986,9 @@ static void *op_run(void *arg)
 	case OP_MPROTECT:
 		o->err = mprotect(o->ptr, o->len, o->prot) ? -errno : 0;
 		break;
+	case OP_MUNMAP:
+		o->err = munmap(o->ptr, o->len) ? -errno : 0;
+		break;
 	case OP_EXEC:
 		o->err = exec_gated(o->fd, o->vm, &o->cmd, 1, o->in, o->out);
 		break;
@@ -1997,6 +2000,16 @@ static void *op_run(void *arg)
 		o->err = __hmmgpu_vm_bind(o->fd, o->vm, DRM_HMMGPU_VM_BIND_UNMAP, 0, 0, o->va,
 					  o->size, 0);
 		break;
+	case OP_FENCED_UNMAP: {
+		struct drm_hmmgpu_vm_bind_op op = hmmgpu_bind_op_unmap(o->va, o->size);
+		struct drm_hmmgpu_sync syncs[2] = {
+			hmmgpu_sync_wait(o->in), hmmgpu_sync_signal(o->out),
+		};
+		uint32_t failed;
+
+		o->err = __hmmgpu_vm_bind_fenced(o->fd, o->vm, &op, 1, syncs, 2, &failed);
+		break;
+	}
 	}
 	atomic_store(&o->done, true);
 	return NULL;
@@ -2149,6 +2162,102 @@ static void dontneed_until_waiting(struct op_thread *o, int test_fd, uint32_t vm
 		     "unsignalled job\n", atomic_load(&o->done) ? "returned" : "kept running");
 	igt_assert_f(vm_invalidations(test_fd, vm) > before,
 		     "madvise went to sleep before the VM saw its invalidation\n");
+}
+
+/*
+ * fenced-unmap-during-invalidation (prefault, pinned): a fenced unmap cuts a
+ * userptr mapping while an munmap of all of it waits, in its invalidation,
+ * for the VM's last job (held back by a gate). The pieces the unmap leaves
+ * are made during that invalidation, so their notifiers are not told of it:
+ * the mapping's own invalidation must still clear the entries in their
+ * ranges. Once the job ran and the munmap returned, a job reading a piece
+ * must fault (-EFAULT), not read the pages the CPU freed. (In pinned mode the
+ * call waits for the mmap lock in it, to pin the pieces: it runs in a thread.)
+ */
+static void test_fenced_unmap_during_invalidation(uint32_t mode)
+{
+	const uint64_t size = 4 * page;
+	struct op_thread inval = { .kind = OP_MUNMAP, .len = 4 * page };
+	struct op_thread unbind = { .kind = OP_FENCED_UNMAP };
+	struct drm_hmmgpu_cmd cmd;
+	uint32_t vm, bo, uptr, gate1, gate2, s1, s2;
+	int test_fd, tl, err;
+	char *mem;
+
+	test_fd = drm_open_driver_render(DRIVER_HMMGPU);
+	tl = gate_timeline();
+	vm = hmmgpu_vm_create(test_fd, mode);
+	bo = hmmgpu_gem_create(test_fd, page);
+	hmmgpu_vm_map(test_fd, vm, bo, 0, BO_VA, page, 0);
+	mem = map_anon(size);
+	memset(mem, 0x5a, size);
+	uptr = hmmgpu_userptr_create(test_fd, mem, size, 0);
+	hmmgpu_vm_map(test_fd, vm, uptr, 0, USERPTR_VA, size, 0);
+	/* Mirrored: entries for all of it. */
+	hmmgpu_cmd_checksum(&cmd, BO_VA, USERPTR_VA, size);
+	igt_assert_eq(hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0), 0);
+
+	/* The VM's last job, held back. */
+	gate1 = gate_syncobj(test_fd, tl, 1);
+	gate2 = gate_syncobj(test_fd, tl, 2);
+	s1 = syncobj_create(test_fd);
+	s2 = syncobj_create(test_fd);
+	hmmgpu_cmd_copy(&cmd, BO_VA, USERPTR_VA, 8);
+	igt_assert_eq(exec_gated(test_fd, vm, &cmd, 1, gate1, s1), 0);
+
+	/*
+	 * Both threads made first: making one takes the mmap lock, which the
+	 * munmap holds while it waits.
+	 */
+	inval.ptr = mem;
+	op_prepare(&inval);
+	unbind.fd = test_fd;
+	unbind.vm = vm;
+	unbind.va = USERPTR_VA + page;
+	unbind.size = 2 * page;
+	unbind.in = gate2;
+	unbind.out = s2;
+	op_prepare(&unbind);
+
+	/* The munmap's invalidation waits for the job. */
+	dontneed_until_waiting(&inval, test_fd, vm);
+
+	/* The fenced unmap of the middle pages, held back until the second gate. */
+	op_go(&unbind);
+	if (!op_wait_done(&unbind, LINGER_S))
+		igt_assert_f(op_wait_asleep(&unbind, STEP_WAIT_S),
+			     "the fenced unmap neither returned nor waited\n");
+
+	/* The job runs, the invalidation ends, the munmap returns. */
+	gate_open(tl);
+	igt_assert_eq(job_error(test_fd, s1), 0);
+	igt_assert_f(op_wait_done(&inval, JOB_WAIT_NS / 1e9), "munmap did not return\n");
+	igt_assert_f(op_wait_done(&unbind, JOB_WAIT_NS / 1e9), "the fenced unmap did not return\n");
+	op_join(&inval);
+	op_join(&unbind);
+	igt_assert_eq(inval.err, 0);
+	igt_assert_eq(unbind.err, 0);
+
+	/* Before the unmap's turn: the pieces' memory is gone from the CPU. */
+	hmmgpu_cmd_copy(&cmd, BO_VA, USERPTR_VA, 8);
+	err = hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0);
+	igt_assert_f(err == -EFAULT, "a job reading a piece of a mapping the CPU unmapped "
+		     "ended with %d, not -EFAULT\n", err);
+	hmmgpu_cmd_copy(&cmd, BO_VA, USERPTR_VA + 3 * page, 8);
+	err = hmmgpu_exec_job(test_fd, vm, &cmd, 1, 0);
+	igt_assert_f(err == -EFAULT, "a job reading the other piece ended with %d\n", err);
+
+	gate_open(tl);
+	igt_assert_eq(job_error(test_fd, s2), 0);
+	drmSyncobjDestroy(test_fd, s1);
+	drmSyncobjDestroy(test_fd, s2);
+	drmSyncobjDestroy(test_fd, gate1);
+	drmSyncobjDestroy(test_fd, gate2);
+	gate_timeline_close(tl);
+	hmmgpu_vm_destroy(test_fd, vm);
+	gem_close(test_fd, uptr);
+	gem_close(test_fd, bo);
+	drm_close_driver(test_fd);
 }
 
 /*
@@ -3773,6 +3882,14 @@ igt_main
 		require_sw_sync();
 		for_each_nofault_mode_dynamic(fd, m)
 			run_bounded(test_exit_with_blocked_job, m->flags, TEST_LIMIT_S);
+	}
+
+	igt_describe("A fenced unmap that cuts a mapping while an munmap of it waits for the "
+		     "VM's job: the pieces' entries go with the munmap, jobs fault on them.");
+	igt_subtest_with_dynamic("fenced-unmap-during-invalidation") {
+		require_sw_sync();
+		for_each_nofault_mode_dynamic(fd, m)
+			run_bounded(test_fenced_unmap_during_invalidation, m->flags, TEST_LIMIT_S);
 	}
 
 	igt_describe("Prefault and pinned modes: while the kernel's write of a job's user "
