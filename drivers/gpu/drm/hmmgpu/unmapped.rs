@@ -89,20 +89,25 @@ impl Unmapped {
                 // Unbound since: its range goes with the rest.
                 continue;
             }
-            if state.cut.is_some() && kept < keep.len() {
-                // Taken out since, with pieces of its own, by a fenced unbind still to take its
-                // turn: it and its pieces clear what invalidations take from its range, and that
-                // turn clears the rest. Nothing of its range goes now.
-                keep[kept] = (p.va, p.end);
-                kept += 1;
-                continue;
-            }
             let own = state.mapped;
+            let cut = state.cut.is_some();
             let from = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end());
             let current = from
                 .and_then(|m| m.mirror())
                 .is_some_and(|o| o.data().state.access_mut(guard).mapped);
             let fresh = seq.is_some_and(|s| !n.attach(s).check_retry());
+            if cut && kept < keep.len() {
+                // Taken out since, with pieces of its own, by a fenced unbind still to take its
+                // turn: it and its pieces clear what invalidations take from its range, and that
+                // turn clears the rest. Nothing of its range goes now; the entries it inherits
+                // are its own from now on, for its pieces to inherit in that turn.
+                if current && fresh {
+                    piece.state.access_mut(guard).mapped = true;
+                }
+                keep[kept] = (p.va, p.end);
+                kept += 1;
+                continue;
+            }
             if (own || (current && fresh)) && kept < keep.len() {
                 let state = piece.state.access_mut(guard);
                 if !own {
