@@ -1318,6 +1318,75 @@ static void test_async_fenced_unmap_queued_job(uint32_t mode)
 	ctx_fini(&c);
 }
 
+/*
+ * async-fenced-unmap-nested-queued-job: a job that waits for a gate, queued
+ * before two fenced unmaps, the second inside a piece the first left (pages
+ * 5, then 1-2 of eight, each held back by a gate of its own), reads pages 0
+ * and 3 once both turns came: the first turn leaves the piece's entries to
+ * the piece, cut again, and the second leaves them to its pieces.
+ */
+static void test_async_fenced_unmap_nested_queued_job(uint32_t mode)
+{
+	const uint64_t size = 8 * page;
+	struct drm_hmmgpu_vm_bind_op op;
+	struct drm_hmmgpu_sync syncs[2];
+	struct hmmgpu_ufence *uf;
+	uint32_t bin, bin2, uptr, failed;
+	struct gate *g0, *g1, *g2;
+	const uint32_t *words;
+	struct ctx c;
+	int64_t err;
+	char *buf;
+
+	require_sw_sync();
+	ctx_init(&c, fd, mode);
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
+	bin = syncobj_create(fd, 0);
+	bin2 = syncobj_create(fd, 0);
+	uptr = map_userptr_read(&c, size, 31, &buf);
+	words = (const uint32_t *)buf;
+
+	g0 = gate_new(fd);
+	queue_read_edges(&c, g0->syncobj, &uf[0]);
+	g1 = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA + 5 * page, page);
+	syncs[0] = gate_sync(g1);
+	syncs[1] = hmmgpu_sync_signal(bin);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+	g2 = gate_new(fd);
+	op = hmmgpu_bind_op_unmap(DATA_VA + page, 2 * page);
+	syncs[0] = gate_sync(g2);
+	syncs[1] = hmmgpu_sync_signal(bin2);
+	igt_assert_eq(__hmmgpu_vm_bind_fenced(fd, c.vm, &op, 1, syncs, 2, &failed), 0);
+
+	gate_open(g1);
+	wait_submitted(bin, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
+	gate_open(g2);
+	wait_submitted(bin2, 0);
+	igt_assert_eq(hmmgpu_fence_error(fd, bin2), 0);
+	ufence_unwritten(fd, &uf[0], "a job waiting for its gate");
+	gate_open(g0);
+	err = hmmgpu_ufence_wait(fd, &uf[0], 1, JOB_WAIT_NS);
+	igt_assert_f(err == 0, "a job queued before two nested fenced unmaps ended with %"
+		     PRId64 "\n", err);
+	igt_assert_eq_u32((uint32_t)c.res[1], words[0]);
+	igt_assert_eq_u32((uint32_t)c.res[2], words[3 * page / 4]);
+	check_va(&c, DATA_VA + page, -1);
+	check_va(&c, DATA_VA + 5 * page, -1);
+	gate_fini(g2);
+	gate_fini(g1);
+	gate_fini(g0);
+
+	hmmgpu_vm_unmap(fd, c.vm, DATA_VA, size);
+	gem_close(fd, uptr);
+	igt_assert_eq(munmap(buf, size), 0);
+	syncobj_destroy(fd, bin2);
+	syncobj_destroy(fd, bin);
+	hmmgpu_ufences_free(uf);
+	ctx_fini(&c);
+}
+
 /* The sum of the 32-bit words of [@va, @va + @size), by a job, which must not fault. */
 static uint64_t gpu_sum(struct ctx *c, uint64_t va, uint64_t size)
 {
@@ -2067,6 +2136,13 @@ igt_main
 	igt_subtest_with_dynamic("async-fenced-unmap-queued-job") {
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_async_fenced_unmap_queued_job(m->flags);
+	}
+
+	igt_describe("A job queued before two nested held-back fenced unmaps reads the "
+		     "pieces they leave once both turns came.");
+	igt_subtest_with_dynamic("async-fenced-unmap-nested-queued-job") {
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_async_fenced_unmap_nested_queued_job(m->flags);
 	}
 
 	igt_describe("A fenced map over a range a held-back fenced unmap took away waits "
