@@ -394,7 +394,7 @@ impl QueuedBind {
                 let mut guard = vm.state.lock();
                 let list = unmapped.take();
                 for u in list.iter() {
-                    u.apply(vm, &mut guard);
+                    u.apply(&mut guard);
                 }
                 for u in list {
                     vm.release_later(&mut guard, u);

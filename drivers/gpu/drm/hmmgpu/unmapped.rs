@@ -5,11 +5,7 @@
 //! call took them out (see [`crate::bind`]). Between the two, the mappings taken out keep their
 //! entries and their notifiers, and the pieces left of them are in the table already.
 
-use crate::{
-    mappings::Mapping,
-    mirror::Mirror,
-    vm::{State, Vm},
-};
+use crate::{mappings::Mapping, mirror::Mirror, vm::State};
 use kernel::{
     alloc::{KBox, KVVec, KVec},
     mm::{
@@ -76,7 +72,7 @@ impl Unmapped {
     /// what the pieces keep. No 2 MiB entry crosses an edge of the hole: the unbind split them
     /// ([`crate::page_table::PageTable::split_huge`]). GEM pieces keep their pages: their
     /// entries are written again (the tables stayed reserved).
-    pub(crate) fn apply(&self, vm: &Vm, guard: &mut NotifierGuard<'_, State>) {
+    pub(crate) fn apply(&self, guard: &mut NotifierGuard<'_, State>) {
         let mut keep = [(0, 0); 2];
         let mut kept = 0;
         for p in self.pieces.iter() {
@@ -89,37 +85,32 @@ impl Unmapped {
                 // Unbound since: its range goes with the rest.
                 continue;
             }
-            let own = state.mapped;
-            let cut = state.cut.is_some();
+            let (own, cut) = (state.mapped, state.cut.is_some());
             let from = self.old.iter().find(|m| m.va <= p.va && p.end <= m.end());
             let current = from
                 .and_then(|m| m.mirror())
                 .is_some_and(|o| o.data().state.access_mut(guard).mapped);
-            let fresh = seq.is_some_and(|s| !n.attach(s).check_retry());
-            if cut && kept < keep.len() {
-                // Taken out since, with pieces of its own, by a fenced unbind still to take its
-                // turn: it and its pieces clear what invalidations take from its range, and that
-                // turn clears the rest. Nothing of its range goes now; the entries it inherits
-                // are its own from now on, for its pieces to inherit in that turn.
-                if current && fresh {
-                    piece.state.access_mut(guard).mapped = true;
-                }
-                keep[kept] = (p.va, p.end);
-                kept += 1;
+            let inherit = current && seq.is_some_and(|s| !n.attach(s).check_retry());
+            // A piece taken out since, with pieces of its own, by a fenced unbind still to take
+            // its turn keeps its range whatever it holds: it and its pieces clear what
+            // invalidations take from it, and that turn clears the rest.
+            if !(own || inherit || cut) {
                 continue;
             }
-            if (own || (current && fresh)) && kept < keep.len() {
+            if inherit && !own {
+                // The entries it inherits are its own from now on: for its pieces to inherit, if
+                // cut (then out of the mapping table, so no submission mirrors it: its listing
+                // stays as it is).
                 let state = piece.state.access_mut(guard);
-                if !own {
+                if !cut {
                     state.listing.validate();
-                    state.mapped = true;
                 }
-                keep[kept] = (p.va, p.end);
+                state.mapped = true;
+            }
+            // There is room: an unbind leaves two pieces at most.
+            if let Some(slot) = keep.get_mut(kept) {
+                *slot = (p.va, p.end);
                 kept += 1;
-            } else if own {
-                // No room to keep it (never: an unbind leaves two pieces at most).
-                piece.clear_locked(guard);
-                vm.mode.new_mirror(piece, guard);
             }
         }
         for m in self.old.iter() {

@@ -779,7 +779,7 @@ impl Vm {
             Clearing::Now => {
                 {
                     let mut guard = self.state.lock();
-                    unmapped.apply(self, &mut guard);
+                    unmapped.apply(&mut guard);
                     // The tables no mapping needs any more go.
                     guard
                         .pt
