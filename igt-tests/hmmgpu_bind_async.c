@@ -1409,7 +1409,8 @@ static uint64_t gpu_sum(struct ctx *c, uint64_t va, uint64_t size)
  * page, whose 2 MiB entry both its edges cut: until its turn a job's sum of
  * the whole range is the CPU's, and a job writes the page before the hole
  * (mapped by the piece beside it); then MADV_DONTNEED of the hole's page:
- * it faults, the pieces' sums are still the CPU's; after the turn too.
+ * it faults, the pieces' sums are still the CPU's; after the turn too, and
+ * in a job queued behind the unmap.
  */
 static void test_async_fenced_unmap_thp(uint32_t mode)
 {
@@ -1418,6 +1419,7 @@ static void test_async_fenced_unmap_thp(uint32_t mode)
 	struct drm_hmmgpu_vm_bind_op op;
 	struct drm_hmmgpu_sync syncs[2];
 	struct drm_hmmgpu_cmd cmd;
+	struct hmmgpu_ufence *uf;
 	uint32_t bin, uptr, failed;
 	uint64_t map_size;
 	struct gate *g;
@@ -1430,6 +1432,7 @@ static void test_async_fenced_unmap_thp(uint32_t mode)
 	buf = hmmgpu_thp_alloc(size, 13, &map, &map_size);
 	hmmgpu_require_thp(map, map_size, buf, size / 1024);
 	ctx_init(&c, fd, mode);
+	uf = hmmgpu_ufences_new(MAP_PRIVATE);
 	bin = syncobj_create(fd, 0);
 	uptr = hmmgpu_userptr_create(fd, buf, size, 0);
 	hmmgpu_vm_map(fd, c.vm, uptr, 0, DATA_VA, size, 0);
@@ -1455,8 +1458,18 @@ static void test_async_fenced_unmap_thp(uint32_t mode)
 	igt_assert_eq_u64(gpu_sum(&c, DATA_VA, hole), cpu_checksum(buf, hole));
 	igt_assert_eq_u64(gpu_sum(&c, DATA_VA + hole + page, size - hole - page),
 			  cpu_checksum(buf + hole + page, size - hole - page));
+	/* A job queued behind the unmap sums the first piece once the turn came. */
+	hmmgpu_cmd_checksum(&cmd, RES_VA + 8, DATA_VA, hole);
+	syncs[0] = hmmgpu_sync_wait(bin);
+	syncs[1] = hmmgpu_ufence_sync(&uf[0], 1);
+	c.res[1] = 0;
+	hmmgpu_exec(fd, &(struct drm_hmmgpu_exec){ .vm_id = c.vm,
+			.cmds = to_user_pointer(&cmd), .cmd_count = 1,
+			.syncs = to_user_pointer(syncs), .num_syncs = 2 });
 
 	gate_open(g);
+	igt_assert_eq(hmmgpu_ufence_wait(fd, &uf[0], 1, JOB_WAIT_NS), 0);
+	igt_assert_eq_u64(c.res[1], cpu_checksum(buf, hole));
 	wait_submitted(bin, 0);
 	igt_assert_eq(hmmgpu_fence_error(fd, bin), 0);
 	check_va(&c, DATA_VA + hole, -1);
@@ -1470,6 +1483,7 @@ static void test_async_fenced_unmap_thp(uint32_t mode)
 	gem_close(fd, uptr);
 	igt_assert_eq(munmap(map, map_size), 0);
 	syncobj_destroy(fd, bin);
+	hmmgpu_ufences_free(uf);
 	ctx_fini(&c);
 }
 
