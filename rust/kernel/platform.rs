@@ -38,6 +38,10 @@ use core::{marker::PhantomData, pin::Pin};
 /// assert!(!core::ptr::eq(dev, second.device()));
 /// // Instance numbers are C `int`s.
 /// assert!(SimpleDevice::register(c_str!("rust-doctest"), Some(u32::MAX)).err() == Some(EINVAL));
+/// // SAFETY: No driver binds to `rust-doctest` devices: nothing maps for them.
+/// unsafe { first.set_dma_mask(64) }?;
+/// // SAFETY: As above.
+/// assert!(unsafe { first.set_dma_mask(65) }.err() == Some(EINVAL));
 /// # Ok::<(), Error>(())
 /// ```
 ///
@@ -62,6 +66,34 @@ impl SimpleDevice {
         })?;
         // INVARIANT: The registration succeeded.
         Ok(Self { pdev })
+    }
+
+    /// Sets the device's DMA masks, streaming and coherent, to `bits` bits.
+    ///
+    /// A platform device starts with a 32-bit mask: a page above 4 GiB mapped for it (the
+    /// pages of a dma-buf it imports, say) is copied through the kernel's bounce buffers
+    /// (swiotlb), whose room is small, and the mapping fails once they are full. A virtual
+    /// device that reaches every address the CPU does (as vgem's and vkms's) sets 64.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for more than 64 bits; `EIO` if the platform cannot map for such a mask.
+    ///
+    /// # Safety
+    ///
+    /// No driver may be bound to the device, and nothing may map memory for it, until this
+    /// returns: the masks are read without a lock by every mapping.
+    pub unsafe fn set_dma_mask(&self, bits: u32) -> Result {
+        let mask = match bits {
+            64 => u64::MAX,
+            0..64 => (1u64 << bits) - 1,
+            _ => return Err(EINVAL),
+        };
+        // SAFETY: By the type invariant the device is registered, so its `dev` is live. Nothing
+        // maps for it meanwhile (the caller's promise).
+        to_result(unsafe {
+            bindings::dma_coerce_mask_and_coherent(&raw mut (*self.pdev).dev, mask)
+        })
     }
 
     /// The device, for use as the parent of other devices.
