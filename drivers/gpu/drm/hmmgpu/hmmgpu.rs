@@ -73,6 +73,10 @@ impl platform::Driver for HmmGpuPlatform {
 impl kernel::Module for HmmGpuModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let pdev = platform::SimpleDevice::register(HmmGpuPlatform::NAME, None)?;
+        // The device reaches all of memory: pages of imported dma-buffers, mapped for it, are
+        // not bounced (it only ever reads their pages, never their DMA addresses).
+        // SAFETY: Its driver is registered below: nothing is bound to it, nor maps for it, yet.
+        unsafe { pdev.set_dma_mask(64) }?;
         let driver = platform::Registration::new(module)?;
         Ok(Self {
             _pdev: pdev,
