@@ -6,6 +6,7 @@
 #include <drm/drm_syncobj.h>
 #include <drm/drm_vma_manager.h>
 #include <linux/pagemap.h>
+#include <linux/rcupdate_wait.h>
 #include <linux/shmem_fs.h>
 
 #ifdef CONFIG_RUST_DRM
@@ -105,6 +106,41 @@ bool rust_helper_drm_page_is_ram(struct page *page)
 unsigned long rust_helper_drm_gem_shmem_resident_pages(struct drm_gem_object *obj)
 {
 	return READ_ONCE(obj->filp->f_mapping->nrpages);
+}
+
+/*
+ * How many of pages [@first, @first + @count) of the shmem file of GEM object
+ * @obj are resident (in its page cache), walked as shmem_partial_swap_usage()
+ * walks it for the swapped ones. A large folio counts for its pages in the
+ * range. @count must not be zero.
+ */
+unsigned long rust_helper_drm_gem_shmem_resident_in(struct drm_gem_object *obj,
+						    unsigned long first, unsigned long count)
+{
+	XA_STATE(xas, &obj->filp->f_mapping->i_pages, first);
+	unsigned long last = first + count - 1, resident = 0;
+	struct folio *folio;
+
+	rcu_read_lock();
+	xas_for_each(&xas, folio, last) {
+		unsigned long nr, start;
+
+		if (xas_retry(&xas, folio))
+			continue;
+		if (!xa_is_value(folio)) {
+			nr = 1UL << xas_get_order(&xas);
+			start = round_down(xas.xa_index, nr);
+			resident += min(start + nr - 1, last) - max(start, first) + 1;
+		}
+		if (xas.xa_index >= last)
+			break;
+		if (need_resched()) {
+			xas_pause(&xas);
+			cond_resched_rcu();
+		}
+	}
+	rcu_read_unlock();
+	return resident;
 }
 
 /*

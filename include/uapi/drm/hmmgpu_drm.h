@@ -148,8 +148,10 @@ struct drm_hmmgpu_get_param {
  * while it is bound. An object larger than memory can be bound in windows, not
  * mapped by the CPU: a CPU mapping, a binding, or a device's pin of an export,
  * that would make more pages resident than the memory available (MemAvailable
- * in /proc/meminfo, the object's pages already resident aside) fails with
- * -ENOMEM before it allocates any, in every VM mode.
+ * in /proc/meminfo; of the pages it needs, those already resident aside, but
+ * not the object's other pages) fails with -ENOMEM before it allocates any, in
+ * every VM mode. Unbinding part of a binding releases the pages of that part:
+ * the rest of the binding keeps only its own.
  */
 struct drm_hmmgpu_gem_create {
 	/** @size: In, the object's size in bytes. */

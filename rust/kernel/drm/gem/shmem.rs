@@ -138,8 +138,8 @@ impl<T: DriverObject> Object<T> {
                 own: false,
             });
         }
-        // SAFETY: The object is live and not imported.
-        unsafe { check_room(&raw mut (*shmem).base, count) }?;
+        // SAFETY: The object is live and not imported; the window is inside it (checked above).
+        unsafe { check_room(&raw mut (*shmem).base, first, count) }?;
         // INVARIANT: `pages` only grows by pages read in with a reference, in order from
         // `first`; dropping `pins` on error releases those read so far.
         let mut pins = PinnedPages {
@@ -183,8 +183,9 @@ impl<T: DriverObject> Object<T> {
     }
 }
 
-/// Fails with `ENOMEM` if making `count` pages of `obj` resident would take more memory than the
-/// system has available (`si_mem_available()`), the object's pages already resident aside.
+/// Fails with `ENOMEM` if making pages `[first, first + count)` of `obj` resident would take more
+/// memory than the system has available (`si_mem_available()`), those of them already resident
+/// aside (the object's other resident pages make no room for them).
 ///
 /// The object's pages are charged to the memory cgroup of the caller that makes them resident,
 /// and their allocations fail rather than call the OOM killer (the shmem helpers give the file
@@ -194,13 +195,20 @@ impl<T: DriverObject> Object<T> {
 ///
 /// # Safety
 ///
-/// `obj` must be a live shmem-backed object that is not an import (it has its shmem file).
-unsafe fn check_room(obj: *mut bindings::drm_gem_object, count: usize) -> Result {
-    // SAFETY: As the caller promised, `obj` has its shmem file.
-    let resident = unsafe { bindings::drm_gem_shmem_resident_pages(obj) };
+/// `obj` must be a live shmem-backed object that is not an import (it has its shmem file), and
+/// the window a non-empty one inside it.
+unsafe fn check_room(obj: *mut bindings::drm_gem_object, first: usize, count: usize) -> Result {
+    // SAFETY: As the caller promised, `obj` has its shmem file and the window is inside it.
+    let resident = unsafe { bindings::drm_gem_shmem_resident_in(obj, first as _, count as _) };
+    fits(count.saturating_sub(resident as usize))
+}
+
+/// Fails with `ENOMEM` if `pages` more pages would take more memory than the system has
+/// available (`si_mem_available()`).
+fn fits(pages: usize) -> Result {
     // SAFETY: FFI call without requirements.
     let available = unsafe { bindings::si_mem_available() }.max(0) as usize;
-    if count.saturating_sub(resident as usize) > available {
+    if pages > available {
         return Err(ENOMEM);
     }
     Ok(())
@@ -219,7 +227,8 @@ unsafe fn check_room_whole(obj: *mut bindings::drm_gem_object) -> Result {
         return Ok(());
     }
     // SAFETY: Not an import: the object has its shmem file.
-    unsafe { check_room(obj, size >> bindings::PAGE_SHIFT) }
+    let resident = unsafe { bindings::drm_gem_shmem_resident_pages(obj) } as usize;
+    fits((size >> bindings::PAGE_SHIFT).saturating_sub(resident))
 }
 
 /// `drm_gem_object_funcs.mmap`: a CPU mapping makes the whole object resident.
