@@ -2240,6 +2240,46 @@ static void test_huge_gem_no_room(void)
 }
 
 /*
+ * The room a binding needs is counted in its own window: pages of the object
+ * resident in another window do not make room for it. With 256 MiB of a 5 GiB
+ * object bound, a second window, disjoint and 128 MiB larger than the memory
+ * then available, fails with -ENOMEM at once, having allocated nothing; the
+ * first window still works.
+ */
+static void test_huge_gem_no_room_window(void)
+{
+	const uint64_t first = 256 * SZ_1M;
+	long shmem_before, shmem_after;
+	uint64_t second;
+	struct ctx c;
+	uint32_t bo;
+
+	require_huge();
+	ctx_init(&c, vm_modes & DRM_HMMGPU_VM_MODE_FAULT ? DRM_HMMGPU_VM_MODE_FAULT :
+		 DRM_HMMGPU_VM_MODE_PREFAULT, page);
+	bo = hmmgpu_gem_create(c.fd, HUGE_SIZE);
+	huge_bind(&c, bo, 0, first);
+	igt_assert_eq(gpu_write64(&c, HUGE_VA + first - 8, huge_value(first - 8, 9)), 0);
+
+	second = ((((uint64_t)meminfo_kb("MemAvailable") << 10) + 128 * SZ_1M) + SZ_2M - 1) &
+		 ~(SZ_2M - 1);
+	igt_require_f(first + second <= HUGE_SIZE, "%" PRIu64 " MiB available\n",
+		      (second >> 20) - 128);
+	shmem_before = meminfo_kb("Shmem");
+	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0,
+				       HUGE_VA + first, second, first), -ENOMEM);
+	shmem_after = meminfo_kb("Shmem");
+	igt_info("shmem: %ld KiB before, %ld KiB after\n", shmem_before, shmem_after);
+	igt_assert_f(shmem_after - shmem_before < 64 * 1024,
+		     "the refused bind made %ld KiB resident\n", shmem_after - shmem_before);
+
+	igt_assert_eq_u64(gpu_word_sum(&c, HUGE_VA + first - 8),
+			  word_sum(huge_value(first - 8, 9)));
+	gem_close(c.fd, bo);
+	ctx_fini(&c);
+}
+
+/*
  * The CPU maps a 5 GiB GEM object, writes past 4 GiB and reads it back, and
  * the GPU, through a window bound at offset 4 GiB, reads what it wrote. A CPU
  * mapping makes the whole object resident: only where memory allows.
@@ -3627,6 +3667,14 @@ igt_main
 	igt_subtest("huge-gem-no-room") {
 		require_vm();
 		test_huge_gem_no_room();
+	}
+
+	igt_describe("With a window of a 5 GiB GEM object bound, binding another window "
+		     "larger than the memory available fails with -ENOMEM at once: the first "
+		     "window's pages make no room for it.");
+	igt_subtest("huge-gem-no-room-window") {
+		require_vm();
+		test_huge_gem_no_room_window();
 	}
 
 	igt_describe("The CPU maps a 5 GiB GEM object and writes past 4 GiB; it reads it back "
