@@ -163,8 +163,18 @@ struct page *rust_helper_drm_gem_shmem_read_page(struct drm_gem_object *obj, uns
 }
 
 /*
- * Drops the reference drm_gem_shmem_read_page() took, marking the page dirty
- * (a device may have written it) and accessed, as drm_gem_put_pages() does.
+ * Takes another reference on the folio of @page, a page that
+ * drm_gem_shmem_read_page() returned and whose reference is still held.
+ */
+void rust_helper_drm_gem_shmem_get_page(struct page *page)
+{
+	folio_get(page_folio(page));
+}
+
+/*
+ * Drops a reference drm_gem_shmem_read_page() or drm_gem_shmem_get_page()
+ * took, marking the page dirty (a device may have written it) and accessed, as
+ * drm_gem_put_pages() does.
  */
 void rust_helper_drm_gem_shmem_put_page(struct page *page)
 {

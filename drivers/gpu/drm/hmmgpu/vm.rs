@@ -923,7 +923,10 @@ impl Vm {
     fn piece(self: &Arc<Self>, m: &Mapping, lo: u64, hi: u64) -> Result<Mapping> {
         let first_page = m.first_page + ((lo - m.va) / SZ_4K) as usize;
         let backing = match &m.backing {
-            Backing::Bo(pages) => Backing::Bo(pages.clone_pin()?),
+            // The piece's own pages only: those the unbind took out are released with it.
+            Backing::Bo(pages) => {
+                Backing::Bo(pages.pin_part(first_page, ((hi - lo) / SZ_4K) as usize)?)
+            }
             Backing::Userptr(n) => {
                 let cpu = n.data().cpu_of(lo);
                 Backing::Userptr(self.new_mirror(lo, cpu, hi - lo, m.write)?)

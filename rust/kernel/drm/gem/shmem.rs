@@ -446,8 +446,13 @@ unsafe fn import_pages(
 /// let window = Object::pin_pages(&bo, 1, 2)?;
 /// assert_eq!((window.first(), window.pages().len()), (1, 2));
 /// assert_eq!(window.pages(), &whole.pages()[1..3]);
-/// let again = window.clone_pin()?;
-/// assert_eq!((again.first(), again.pages()), (1, window.pages()));
+/// // Page 2 alone, pinned again from the window.
+/// let part = window.pin_part(2, 1)?;
+/// assert_eq!((part.first(), part.pages()), (2, &window.pages()[1..]));
+/// // A part is not empty, and inside the pins it comes from.
+/// assert!(window.pin_part(2, 0).err() == Some(EINVAL));
+/// assert!(window.pin_part(0, 1).err() == Some(EINVAL));
+/// assert!(window.pin_part(2, 2).err() == Some(EINVAL));
 /// // Windows are not empty, and inside the object.
 /// assert!(Object::pin_pages(&bo, 1, 0).err() == Some(EINVAL));
 /// assert!(Object::pin_pages(&bo, 3, 2).err() == Some(EINVAL));
@@ -457,9 +462,9 @@ unsafe fn import_pages(
 /// # Invariants
 ///
 /// `pages` are the object's pages `[first, first + pages.len())`, in order. If `own`, each
-/// holds one reference taken by `drm_gem_shmem_read_page` on a page of `obj`'s shmem file,
-/// which this value owns. Otherwise `obj` is an import, whose attachment (and so its pages) it
-/// keeps while it lives.
+/// holds one reference on a page of `obj`'s shmem file, taken by `drm_gem_shmem_read_page` or
+/// `drm_gem_shmem_get_page`, which this value owns. Otherwise `obj` is an import, whose
+/// attachment (and so its pages) it keeps while it lives.
 pub struct PinnedPages<T: DriverObject> {
     obj: ARef<Object<T>>,
     first: usize,
@@ -473,9 +478,36 @@ unsafe impl<T: DriverObject> Send for PinnedPages<T> {}
 unsafe impl<T: DriverObject> Sync for PinnedPages<T> {}
 
 impl<T: DriverObject> PinnedPages<T> {
-    /// Another pin of the same pages.
-    pub fn clone_pin(&self) -> Result<Self> {
-        Object::pin_pages(&self.obj, self.first, self.pages.len())
+    /// Another pin of pages `[first, first + count)` of the object, which these pins hold: the
+    /// pages are not looked up again, and none of the object's other pages is kept.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an empty part, or one not inside these pins; `ENOMEM`.
+    pub fn pin_part(&self, first: usize, count: usize) -> Result<Self> {
+        let start = first.checked_sub(self.first).ok_or(EINVAL)?;
+        let end = start.checked_add(count).ok_or(EINVAL)?;
+        let part = self.pages.get(start..end).ok_or(EINVAL)?;
+        if part.is_empty() {
+            return Err(EINVAL);
+        }
+        let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
+        pages.extend_from_slice(part, GFP_KERNEL)?;
+        if self.own {
+            for &page in part {
+                // SAFETY: By the type invariant `page` holds a reference of ours, so it is live;
+                // this takes another, which the new value owns.
+                unsafe { bindings::drm_gem_shmem_get_page(page) };
+            }
+        }
+        // INVARIANT: `part` is the object's pages `[first, first + count)`, in order; each owns a
+        // reference just taken if `own`, else the import is kept by `obj`.
+        Ok(Self {
+            obj: self.obj.clone(),
+            first,
+            pages,
+            own: self.own,
+        })
     }
 
     /// The object's page that the first of [`Self::pages`] is.
