@@ -444,6 +444,82 @@ static void fill_syncobjs(int fd, const struct memcg *cg, int to_parent, int fro
 	fill_with(fd, cg, to_parent, from_parent, "sync objects", make_syncobj);
 }
 
+/* Whether the guest has swap: a line in /proc/swaps past its header. */
+static bool has_swap(void)
+{
+	char line[256];
+	int lines = 0;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	return lines > 1;
+}
+
+/*
+ * gem-unbind-reclaim: an unbind that leaves a piece of a GEM object's binding
+ * keeps only the piece's pages resident. The GPU fills 64 MiB of an object
+ * bound whole, the binding is unbound but for its last page, and reclaiming
+ * 48 MiB of the cgroup's memory (memory.reclaim, to swap) succeeds: the
+ * unbound pages are the object's page cache alone. What the GPU wrote comes
+ * back from swap, through the piece and through a CPU mapping.
+ */
+static void test_gem_unbind_reclaim(void)
+{
+	const uint64_t size = 64 * SZ_1M, va = SZ_1G, page = 4096;
+	const uint32_t value = 0x5a17c0de;
+	struct memcg cg;
+
+	igt_require_f(has_swap(), "no swap to reclaim shmem pages to\n");
+	cg_create(&cg, "gem-unbind-reclaim", SZ_1G);
+	cg_write(&cg, "memory.swap.max", "max");
+	igt_fork(child, 1) {
+		struct drm_hmmgpu_cmd cmds[2];
+		uint32_t vm, bo, *map;
+		int cfd, rfd;
+		ssize_t ret;
+		char path[256];
+
+		cg_enter(&cg);
+		cfd = drm_open_driver_render(DRIVER_HMMGPU);
+		vm = hmmgpu_vm_create(cfd, DRM_HMMGPU_VM_MODE_PREFAULT);
+		bo = hmmgpu_gem_create(cfd, size);
+		hmmgpu_vm_map(cfd, vm, bo, 0, va, size, 0);
+		hmmgpu_cmd_fill(cmds, va, size, value);
+		igt_assert_eq(hmmgpu_exec_job(cfd, vm, cmds, 1, 0), 0);
+		hmmgpu_vm_unmap(cfd, vm, va, size - page);
+
+		snprintf(path, sizeof(path), "%s/memory.reclaim", cg.path);
+		rfd = open(path, O_WRONLY);
+		igt_assert(rfd >= 0);
+		ret = write(rfd, "48M", 3);
+		igt_assert_f(ret == 3, "reclaiming 48 MiB of %" PRIu64 " KiB charged: %s\n",
+			     cg_read(&cg, "memory.current") >> 10,
+			     ret < 0 ? strerror(errno) : "short write");
+		close(rfd);
+
+		hmmgpu_cmd_fill(cmds, va + size - 8, 8, ~value);
+		igt_assert_eq(hmmgpu_exec_job(cfd, vm, cmds, 1, 0), 0);
+		hmmgpu_vm_unmap(cfd, vm, va + size - page, page);
+		map = hmmgpu_gem_mmap(cfd, bo, size, PROT_READ);
+		for (uint64_t i = 0; i < size / 4; i++) {
+			uint32_t want = i >= (size - 8) / 4 ? ~value : value;
+
+			igt_assert_f(map[i] == want, "dword %" PRIu64 " reads %#x, expected %#x\n",
+				     i, map[i], want);
+		}
+		munmap(map, size);
+		gem_close(cfd, bo);
+		hmmgpu_vm_destroy(cfd, vm);
+		close(cfd);
+	}
+	igt_waitchildren();
+	cg_destroy(&cg);
+}
+
 igt_main
 {
 	const struct hmmgpu_vm_mode *m;
@@ -483,6 +559,12 @@ igt_main
 	igt_describe("Sync objects are charged: -ENOMEM at the limit, back at close.");
 	igt_subtest("syncobjs")
 		at_limit("syncobjs", 8 * SZ_1M, fill_syncobjs);
+
+	igt_describe("An unbind that leaves a piece of a GEM object's binding keeps only the "
+		     "piece's pages resident: the others can be reclaimed to swap, and come "
+		     "back with what the GPU wrote.");
+	igt_subtest("gem-unbind-reclaim")
+		test_gem_unbind_reclaim();
 
 	igt_fixture
 		close(fd);
