@@ -72,7 +72,8 @@ pub struct Object<T: DriverObject> {
 impl<T: DriverObject> Object<T> {
     /// Creates an object of `size` bytes on `dev`, with data from [`DriverObject::new`].
     ///
-    /// `size` is rounded up to whole pages.
+    /// `size` is rounded up to whole pages. The object has no mmap offset until one is asked
+    /// for ([`BaseObject::create_mmap_offset`](super::BaseObject::create_mmap_offset)).
     ///
     /// The shmem helpers allocate the object through the driver's `gem_create_object`, which
     /// makes objects of the driver's [`Driver::Object`](drm::Driver::Object): only that type
@@ -90,6 +91,11 @@ impl<T: DriverObject> Object<T> {
         // mark them dirty when they are put, or reclaim may drop what only the device wrote.
         // SAFETY: The object was just created; nothing else sees it yet.
         unsafe { (*shmem).set_pages_mark_dirty_on_put(true) };
+        // The helpers gave the object an mmap offset, from a space of 1 TiB that all files of
+        // the device share: a few objects that the CPU never maps, as large as objects may be,
+        // would take it all. An object gets its offset when asked for one instead.
+        // SAFETY: As above; nothing uses the offset yet.
+        unsafe { bindings::drm_gem_free_mmap_offset(&raw mut (*shmem).base) };
         // SAFETY: `shmem` is the `obj` field of a `Self` (see above), with one reference that
         // the `ARef` now owns.
         Ok(unsafe {
