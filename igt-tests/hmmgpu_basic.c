@@ -235,6 +235,37 @@ static void test_gem_create(int fd)
 		gem_close(fd, handles[i]);
 }
 
+/*
+ * Objects cost no memory for their pages until used, and the uAPI sets no
+ * limit on how many a file makes: 32 objects of the largest size (more than
+ * the device's space of mmap offsets, 1 TiB, would hold if each took its
+ * offset at creation) can be made on one file, and meanwhile another file
+ * makes an object and maps it.
+ */
+static void test_gem_create_max_many(int fd)
+{
+	const uint64_t page = page_size(fd), max = max_size(fd);
+	uint32_t handles[32], other;
+	volatile uint32_t *ptr;
+	int fd2, err;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(handles); i++) {
+		err = __hmmgpu_gem_create(fd, max, 0, &handles[i]);
+		igt_assert_f(err == 0, "object %u of %#llx bytes: %s\n", i,
+			     (unsigned long long)max, strerror(-err));
+	}
+	fd2 = drm_open_driver_render(DRIVER_HMMGPU);
+	other = hmmgpu_gem_create(fd2, page);
+	ptr = hmmgpu_gem_mmap(fd2, other, page, PROT_READ | PROT_WRITE);
+	ptr[1] = 0x600d;
+	igt_assert_eq_u32(ptr[1], 0x600d);
+	munmap((void *)ptr, page);
+	gem_close(fd2, other);
+	drm_close_driver(fd2);
+	for (unsigned int i = 0; i < ARRAY_SIZE(handles); i++)
+		gem_close(fd, handles[i]);
+}
+
 static void test_gem_create_invalid(int fd)
 {
 	const uint64_t page = page_size(fd), max = max_size(fd);
@@ -770,6 +801,11 @@ igt_main
 		     "can be made, each with its own handle.");
 	igt_subtest("gem-create")
 		test_gem_create(drm_fd);
+
+	igt_describe("32 objects of the largest size can be made on one file, and another "
+		     "file still makes and maps one.");
+	igt_subtest("gem-create-max-many")
+		test_gem_create_max_many(drm_fd);
 
 	igt_describe("GEM_CREATE refuses sizes that are zero, unaligned or too large, "
 		     "and unknown flags.");
