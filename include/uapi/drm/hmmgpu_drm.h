@@ -501,7 +501,10 @@ struct drm_hmmgpu_sync {
  * faults on it.
  *
  * A GEM object imported from another driver's dma-buf maps only if its
- * memory is system RAM (-EOPNOTSUPP for device memory).
+ * memory is system RAM (-EOPNOTSUPP for device memory), listed in whole
+ * pages (entries of its scatter list may start at a page offset into a
+ * folio, as udmabuf's do). Its pages are the exporter's: binding them
+ * allocates none and is not limited by the memory available.
  *
  * A VM holds at most 1048576 mappings (-ENOSPC; the module parameter
  * max_mappings may set fewer), found, bound and unbound in O(log n).

@@ -407,14 +407,17 @@ unsafe fn import_pages(
     unsafe {
         let mut sg = (*sgt).sgl;
         for _ in 0..(*sgt).orig_nents {
+            // An entry may start at a page offset into its first page's folio (udmabuf lists
+            // each page of a huge page so).
             let (offset, length) = ((*sg).offset as usize, (*sg).length as usize);
-            if offset != 0 || length % page_size != 0 {
+            if offset % page_size != 0 || length % page_size != 0 {
                 return Err(not_supported());
             }
-            let first_page = bindings::sg_page(sg);
-            if first_page.is_null() {
+            let sg_first = bindings::sg_page(sg);
+            if sg_first.is_null() {
                 return Err(not_supported());
             }
+            let first_page = bindings::nth_page(sg_first, (offset / page_size) as _);
             for k in 0..length / page_size {
                 let page = bindings::nth_page(first_page, k as _);
                 if !bindings::drm_page_is_ram(page) {
