@@ -14,10 +14,13 @@
  * With other drivers: vgem imports an hmmgpu dma-buf (a real attachment: it
  * maps the object's scatter-gather table) and keeps it after the hmmgpu side
  * is closed; an hmmgpu VM binds a vgem object imported as a dma-buf and the
- * GPU writes it; vkms imports an hmmgpu dma-buf and makes a framebuffer of
- * it, whose size check sees the object's size, and which outlives the
- * exporter; and vkms scans that framebuffer out (reading the object through
- * the dma-buf's vmap), its writeback connector giving back the GPU's pixels.
+ * GPU writes it, also one of 128 MiB, more than the kernel's bounce buffers
+ * hold; it binds a udmabuf of a memfd's huge page, whose scatter list gives
+ * pages as offsets into their folio; vkms imports an hmmgpu dma-buf and
+ * makes a framebuffer of it, whose size check sees the object's size, and
+ * which outlives the exporter; and vkms scans that framebuffer out (reading
+ * the object through the dma-buf's vmap), its writeback connector giving back
+ * the GPU's pixels.
  *
  * Userptr objects refuse export (-ENODEV): hmmgpu_userptr's no-dmabuf-export
  * tests that.
@@ -36,6 +39,7 @@
 #include <unistd.h>
 
 #include <linux/dma-buf.h>
+#include <linux/udmabuf.h>
 
 #include <drm_fourcc.h>
 #include <xf86drm.h>
@@ -49,6 +53,10 @@ IGT_TEST_DESCRIPTION("dma-buf sharing of hmmgpu GEM objects: self-import and imp
 		     "another file with GPU access, CPU mmap of the dma-buf with "
 		     "DMA_BUF_IOCTL_SYNC, importers that outlive the exporter, and import "
 		     "into and from vgem, and into vkms as a framebuffer it scans out.");
+
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB	(21u << 26)
+#endif
 
 /* Where the GPU sees the shared object. */
 #define BO_VA		0x100000000ull
@@ -521,6 +529,129 @@ static void test_vgem_export(void)
 }
 
 /*
+ * vgem-export-large: a vgem object of 128 MiB, more than the kernel's bounce
+ * buffers (swiotlb) hold, imports into hmmgpu: mapping the attachment for
+ * hmmgpu's device, which reaches all of memory, bounces nothing. The GPU
+ * copies and fills it, and vgem's CPU mapping sees the result.
+ */
+static void test_vgem_export_large(void)
+{
+	struct drm_mode_create_dumb create = {
+		.width = 4096,
+		.height = 8192,
+		.bpp = 32,
+	};
+	uint32_t *view, hh = 0, vm;
+	int vgem, dmabuf;
+
+	igt_require(igt_has_drm_cap(fd, DRM_CAP_PRIME) & DRM_PRIME_CAP_IMPORT);
+	vgem = open_vgem();
+	do_ioctl(vgem, DRM_IOCTL_MODE_CREATE_DUMB, &create);
+	igt_assert_eq_u64(create.size, 128ull << 20);
+	view = vgem_view(vgem, create.handle, create.size, false);
+	hmmgpu_fill_pattern(view, create.size, 20);
+
+	dmabuf = prime_export(vgem, create.handle);
+	igt_assert_f(drmPrimeFDToHandle(fd, dmabuf, &hh) == 0,
+		     "hmmgpu cannot import vgem's dma-buf of %llu bytes: %s (errno %d)\n",
+		     (unsigned long long)create.size, strerror(errno), errno);
+	close(dmabuf);
+	vm = vm_with(fd, hh, create.size);
+	gpu_copy_fill(fd, vm, create.size, FILL_VALUE);
+	check_copy_fill(view, create.size, 20, FILL_VALUE);
+
+	hmmgpu_vm_destroy(fd, vm);
+	gem_close(fd, hh);
+	gem_close(vgem, create.handle);
+	munmap(view, create.size);
+	drm_close_driver(vgem);
+}
+
+#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+
+/* The number in file @path, or -1. */
+static long sysctl_read(const char *path)
+{
+	long value = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &value) != 1)
+			value = -1;
+		fclose(f);
+	}
+	return value;
+}
+
+/* Writes @value to file @path; whether it took. */
+static bool sysctl_write(const char *path, long value)
+{
+	FILE *f = fopen(path, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld", value) > 0;
+	ok &= fclose(f) == 0;
+	return ok && sysctl_read(path) == value;
+}
+
+/*
+ * udmabuf-import: a dma-buf that udmabuf makes of a memfd's 2 MiB huge page,
+ * system RAM whose scatter list gives each page as an offset into its folio,
+ * is imported and bound whole; the GPU reads what the CPU wrote through the
+ * memfd, and the CPU reads what the GPU wrote.
+ */
+static void test_udmabuf_import(void)
+{
+	const uint64_t size = 2ull << 20;
+	struct udmabuf_create create = {
+		.flags = UDMABUF_FLAGS_CLOEXEC,
+		.size = size,
+	};
+	int dev, memfd, dmabuf;
+	uint32_t *map, hh, vm;
+	bool grown = false;
+	long hugepages;
+
+	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	igt_require_f(dev >= 0, "no /dev/udmabuf (CONFIG_UDMABUF): %s\n", strerror(errno));
+	memfd = memfd_create("hmmgpu-udmabuf", MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_HUGE_2MB);
+	igt_require_f(memfd >= 0, "no hugetlb memfd: %s\n", strerror(errno));
+	igt_assert_eq(ftruncate(memfd, size), 0);
+	/* A huge page of the pool, grown by one for the test if none is free. */
+	hugepages = sysctl_read(NR_HUGEPAGES);
+	if (fallocate(memfd, 0, 0, size)) {
+		igt_require(hugepages >= 0 && sysctl_write(NR_HUGEPAGES, hugepages + 1));
+		igt_require_f(fallocate(memfd, 0, 0, size) == 0,
+			      "no 2 MiB huge page: %s\n", strerror(errno));
+		grown = true;
+	}
+	igt_assert_eq(fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	igt_assert(map != MAP_FAILED);
+	hmmgpu_fill_pattern(map, size, 21);
+
+	create.memfd = memfd;
+	dmabuf = ioctl(dev, UDMABUF_CREATE, &create);
+	igt_assert_f(dmabuf >= 0, "UDMABUF_CREATE: %s\n", strerror(errno));
+	hh = prime_import(fd, dmabuf);
+	close(dmabuf);
+	vm = vm_with(fd, hh, size);
+	gpu_copy_fill(fd, vm, size, FILL_VALUE);
+	check_copy_fill(map, size, 21, FILL_VALUE);
+
+	hmmgpu_vm_destroy(fd, vm);
+	gem_close(fd, hh);
+	munmap(map, size);
+	close(memfd);
+	close(dev);
+	/* The page is free again once udmabuf let go of it (with the dma-buf). */
+	if (grown)
+		igt_assert(sysctl_write(NR_HUGEPAGES, hugepages));
+}
+
+/*
  * vkms-import: vkms imports an hmmgpu dma-buf of 16 KiB and makes a 64x64
  * XRGB8888 framebuffer of it; a framebuffer one line taller does not fit,
  * so vkms sees the object's size. The framebuffer outlives the hmmgpu
@@ -813,6 +944,17 @@ igt_main
 		     "show in vgem's CPU mapping, also after vgem's handle is closed.");
 	igt_subtest("vgem-export")
 		test_vgem_export();
+
+	igt_describe("hmmgpu imports a vgem object of 128 MiB, more than the kernel's bounce "
+		     "buffers hold, binds it whole, and the GPU copies and fills it.");
+	igt_subtest("vgem-export-large")
+		test_vgem_export_large();
+
+	igt_describe("hmmgpu imports a udmabuf of a memfd's huge page, whose scatter list "
+		     "gives pages as offsets into their folio, binds it, and the GPU reads "
+		     "and writes it.");
+	igt_subtest("udmabuf-import")
+		test_udmabuf_import();
 
 	igt_describe("vkms imports an hmmgpu dma-buf as a 64x64 XRGB8888 framebuffer, sized "
 		     "by the object, that outlives the hmmgpu side.");
