@@ -444,21 +444,6 @@ static void fill_syncobjs(int fd, const struct memcg *cg, int to_parent, int fro
 	fill_with(fd, cg, to_parent, from_parent, "sync objects", make_syncobj);
 }
 
-/* Whether the guest has swap: a line in /proc/swaps past its header. */
-static bool has_swap(void)
-{
-	char line[256];
-	int lines = 0;
-	FILE *f = fopen("/proc/swaps", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		lines++;
-	fclose(f);
-	return lines > 1;
-}
-
 /*
  * gem-unbind-reclaim: an unbind that leaves a piece of a GEM object's binding
  * keeps only the piece's pages resident. The GPU fills 64 MiB of an object
@@ -473,7 +458,7 @@ static void test_gem_unbind_reclaim(void)
 	const uint32_t value = 0x5a17c0de;
 	struct memcg cg;
 
-	igt_require_f(has_swap(), "no swap to reclaim shmem pages to\n");
+	igt_require_f(hmmgpu_swap_active(), "no swap to reclaim shmem pages to\n");
 	cg_create(&cg, "gem-unbind-reclaim", SZ_1G);
 	cg_write(&cg, "memory.swap.max", "max");
 	igt_fork(child, 1) {

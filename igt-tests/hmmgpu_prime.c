@@ -569,33 +569,6 @@ static void test_vgem_export_large(void)
 
 #define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
 
-/* The number in file @path, or -1. */
-static long sysctl_read(const char *path)
-{
-	long value = -1;
-	FILE *f = fopen(path, "r");
-
-	if (f) {
-		if (fscanf(f, "%ld", &value) != 1)
-			value = -1;
-		fclose(f);
-	}
-	return value;
-}
-
-/* Writes @value to file @path; whether it took. */
-static bool sysctl_write(const char *path, long value)
-{
-	FILE *f = fopen(path, "w");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fprintf(f, "%ld", value) > 0;
-	ok &= fclose(f) == 0;
-	return ok && sysctl_read(path) == value;
-}
-
 /*
  * udmabuf-import: a dma-buf that udmabuf makes of a memfd's 2 MiB huge page,
  * system RAM whose scatter list gives each page as an offset into its folio,
@@ -620,9 +593,9 @@ static void test_udmabuf_import(void)
 	igt_require_f(memfd >= 0, "no hugetlb memfd: %s\n", strerror(errno));
 	igt_assert_eq(ftruncate(memfd, size), 0);
 	/* A huge page of the pool, grown by one for the test if none is free. */
-	hugepages = sysctl_read(NR_HUGEPAGES);
+	hugepages = hmmgpu_read_long(NR_HUGEPAGES);
 	if (fallocate(memfd, 0, 0, size)) {
-		igt_require(hugepages >= 0 && sysctl_write(NR_HUGEPAGES, hugepages + 1));
+		igt_require(hugepages >= 0 && hmmgpu_write_long(NR_HUGEPAGES, hugepages + 1));
 		igt_require_f(fallocate(memfd, 0, 0, size) == 0,
 			      "no 2 MiB huge page: %s\n", strerror(errno));
 		grown = true;
@@ -648,7 +621,7 @@ static void test_udmabuf_import(void)
 	close(dev);
 	/* The page is free again once udmabuf let go of it (with the dma-buf). */
 	if (grown)
-		igt_assert(sysctl_write(NR_HUGEPAGES, hugepages));
+		igt_assert(hmmgpu_write_long(NR_HUGEPAGES, hugepages));
 }
 
 /*

@@ -370,20 +370,6 @@ static uint64_t read_u64_file(const char *path)
 	return v;
 }
 
-static bool swap_active(void)
-{
-	char line[256];
-	int lines = 0;
-	FILE *f = fopen("/proc/swaps", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		lines++;
-	fclose(f);
-	return lines > 1;
-}
-
 static bool file_has_word(const char *path, const char *word)
 {
 	char buf[512] = "";
@@ -462,7 +448,7 @@ static void detect_features(void)
 	feat.collapse = feat.thp && madvise_works(MADV_COLLAPSE, SZ_2M);
 	feat.compact = !access("/proc/sys/vm/compact_memory", W_OK);
 	feat.ksm = !access("/sys/kernel/mm/ksm/run", W_OK);
-	feat.swap = swap_active();
+	feat.swap = hmmgpu_swap_active();
 	feat.ext4 = !statfs("/mnt/ext4", &st) && st.f_type == EXT4_SUPER_MAGIC &&
 		    !access("/mnt/ext4", W_OK);
 	feat.drop_caches = !access("/proc/sys/vm/drop_caches", W_OK);

@@ -2736,41 +2736,14 @@ static void test_file_rw(uint32_t mode)
 #define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 #define NR_OVERCOMMIT_HUGEPAGES "/proc/sys/vm/nr_overcommit_hugepages"
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long nr = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &nr) != 1)
-			nr = -1;
-		fclose(f);
-	}
-	errno = 0;
-	return nr;
-}
-
-static bool write_long(const char *path, long nr)
-{
-	FILE *f = fopen(path, "w");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fprintf(f, "%ld\n", nr) > 0;
-	ok &= fclose(f) == 0;
-	errno = 0;
-	return ok;
-}
-
 static long read_nr_hugepages(void)
 {
-	return read_long(NR_HUGEPAGES);
+	return hmmgpu_read_long(NR_HUGEPAGES);
 }
 
 static bool write_nr_hugepages(long nr)
 {
-	return write_long(NR_HUGEPAGES, nr);
+	return hmmgpu_write_long(NR_HUGEPAGES, nr);
 }
 
 static char *mmap_hugetlb(uint64_t size)
@@ -2830,9 +2803,9 @@ static void test_hugetlb_rw(uint32_t mode)
 	 * allocate one beyond the pool.
 	 */
 	ptr = hugetlb_alloc(SZ_2M, &restore_nr);
-	overcommit = read_long(NR_OVERCOMMIT_HUGEPAGES);
+	overcommit = hmmgpu_read_long(NR_OVERCOMMIT_HUGEPAGES);
 	if (mode == DRM_HMMGPU_VM_MODE_PINNED && overcommit >= 0 && overcommit < 2)
-		write_long(NR_OVERCOMMIT_HUGEPAGES, 2);
+		hmmgpu_write_long(NR_OVERCOMMIT_HUGEPAGES, 2);
 	igt_assert_eq((uintptr_t)ptr % SZ_2M, 0);
 	q = (uint64_t *)ptr;
 
@@ -2868,7 +2841,7 @@ static void test_hugetlb_rw(uint32_t mode)
 	if (restore_nr >= 0)
 		write_nr_hugepages(restore_nr);
 	if (overcommit >= 0)
-		write_long(NR_OVERCOMMIT_HUGEPAGES, overcommit);
+		hmmgpu_write_long(NR_OVERCOMMIT_HUGEPAGES, overcommit);
 }
 
 /*

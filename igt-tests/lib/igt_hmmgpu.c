@@ -1236,3 +1236,44 @@ bool hmmgpu_uffd_pending(int uffd)
 
 	return poll(&pfd, 1, 0) == 1;
 }
+
+long hmmgpu_read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long value = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &value) != 1)
+			value = -1;
+		fclose(f);
+	}
+	errno = 0;
+	return value;
+}
+
+bool hmmgpu_write_long(const char *path, long value)
+{
+	FILE *f = fopen(path, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", value) > 0;
+	ok &= fclose(f) == 0;
+	errno = 0;
+	return ok;
+}
+
+bool hmmgpu_swap_active(void)
+{
+	char line[256];
+	int lines = 0;
+	FILE *f = fopen("/proc/swaps", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		lines++;
+	fclose(f);
+	return lines > 1;
+}

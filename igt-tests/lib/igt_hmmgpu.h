@@ -270,4 +270,13 @@ void hmmgpu_vm_stats_debug(const struct drm_hmmgpu_vm_stats *stats);
  */
 uint64_t hmmgpu_vm_pinned_pages_settled(int fd, uint32_t vm_id, uint64_t expected);
 
+/* The number in file @path (a sysctl, say), or -1 if it cannot be read. */
+long hmmgpu_read_long(const char *path);
+
+/* Writes @value to file @path; whether the write took. */
+bool hmmgpu_write_long(const char *path, long value);
+
+/* Whether the system has swap: a line in /proc/swaps past its header. */
+bool hmmgpu_swap_active(void);
+
 #endif /* IGT_HMMGPU_H */
