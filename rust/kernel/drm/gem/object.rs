@@ -11,7 +11,7 @@
 //! C header: [`include/drm/drm_gem.h`](srctree/include/drm/drm_gem.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox},
     bindings, drm,
     drm::gem::{IntoGEMObject, ObjectFuncs},
     init::InPlaceInit,
@@ -106,7 +106,7 @@ extern "C" fn refuse_export(
 
 impl<T: DriverObject> Object<T> {
     /// Creates an object of `size` bytes (rounded up to whole pages) on `dev`, with data from
-    /// `data`.
+    /// `data`, charged to the caller's memory cgroup: userspace makes objects without count.
     pub fn new(
         dev: &drm::Device<T::Driver>,
         size: usize,
@@ -119,7 +119,7 @@ impl<T: DriverObject> Object<T> {
             obj: Opaque::uninit(),
             data <- data,
         }? Error);
-        let object = KBox::try_pin_init(init, GFP_KERNEL)?;
+        let object = KBox::try_pin_init(init, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: The object is freed by `free_callback`, which turns it back into the box; it is
         // not moved out of the allocation.
         let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });

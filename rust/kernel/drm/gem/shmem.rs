@@ -8,7 +8,7 @@
 //! C header: [`include/drm/drm_gem_shmem_helper.h`](srctree/include/drm/drm_gem_shmem_helper.h)
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox, KVVec},
+    alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec},
     bindings, drm,
     drm::gem::{IntoGEMObject, ObjectFuncs},
     error::from_err_ptr,
@@ -151,7 +151,7 @@ impl<T: DriverObject> Object<T> {
         let mut pins = PinnedPages {
             obj: this.clone(),
             first,
-            pages: KVVec::with_capacity(count, GFP_KERNEL)?,
+            pages: KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?,
             own: true,
         };
         for index in first..end {
@@ -160,7 +160,7 @@ impl<T: DriverObject> Object<T> {
             let page = from_err_ptr(unsafe {
                 bindings::drm_gem_shmem_read_page(&raw mut (*shmem).base, index as _)
             })?;
-            if let Err(e) = pins.pages.push(page, GFP_KERNEL) {
+            if let Err(e) = pins.pages.push(page, GFP_KERNEL_ACCOUNT) {
                 // SAFETY: `page` holds the reference just taken, not listed in `pins`.
                 unsafe { bindings::drm_gem_shmem_put_page(page) };
                 return Err(e.into());
@@ -323,7 +323,8 @@ pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
         obj: Opaque::uninit(),
         data <- T::new(dev, size),
     }? Error);
-    match KBox::try_pin_init(init, GFP_KERNEL) {
+    // Charged to the caller's memory cgroup, as the object's shmem file is.
+    match KBox::try_pin_init(init, GFP_KERNEL_ACCOUNT) {
         Ok(object) => {
             // SAFETY: The shmem helpers own the object from here; `free_callback` turns it back
             // into its parts. It is not moved out of the allocation.
@@ -399,7 +400,7 @@ unsafe fn import_pages(
     if cfg!(CONFIG_DMABUF_DEBUG) || sgt.is_null() {
         return Err(not_supported());
     }
-    let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
+    let mut pages = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
     // The index in the buffer of the next page of the list.
     let mut index = 0usize;
     // SAFETY: `sgt` is valid (the caller's promise); its first `orig_nents` entries, reached by
@@ -424,7 +425,7 @@ unsafe fn import_pages(
                     return Err(not_supported());
                 }
                 if (first..first + count).contains(&index) {
-                    pages.push(page, GFP_KERNEL)?;
+                    pages.push(page, GFP_KERNEL_ACCOUNT)?;
                 }
                 index += 1;
             }
@@ -500,8 +501,8 @@ impl<T: DriverObject> PinnedPages<T> {
         if part.is_empty() {
             return Err(EINVAL);
         }
-        let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
-        pages.extend_from_slice(part, GFP_KERNEL)?;
+        let mut pages = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
+        pages.extend_from_slice(part, GFP_KERNEL_ACCOUNT)?;
         if self.own {
             for &page in part {
                 // SAFETY: By the type invariant `page` holds a reference of ours, so it is live;
