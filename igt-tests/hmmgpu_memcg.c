@@ -5,10 +5,10 @@
  * Kernel memory that a file of hmmgpu makes the kernel hold is charged to
  * the memory cgroup of the process that made it (include/uapi/drm/
  * hmmgpu_drm.h, "Memory"): queued jobs, mappings and their page tables, GEM
- * objects and sync objects. A process in a memory cgroup with a small limit
- * gets -ENOMEM when it reaches the limit, cleanly; the rest of the guest
- * goes on using the device meanwhile; and the memory comes back when the
- * objects go.
+ * and userptr objects and sync objects. A process in a memory cgroup with a
+ * small limit gets -ENOMEM when it reaches the limit, cleanly; the rest of
+ * the guest goes on using the device meanwhile; and the memory comes back
+ * when the objects go.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -434,6 +434,25 @@ static int make_syncobj(int fd)
 	return __syncobj_create(fd, 0, &handle);
 }
 
+/* A userptr object of one page, which it names only: made without its pages. */
+static int make_userptr(int fd)
+{
+	static void *page;
+	uint32_t handle;
+
+	if (!page) {
+		page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+		igt_assert(page != MAP_FAILED);
+	}
+	return __hmmgpu_userptr_create(fd, (uintptr_t)page, 4096, 0, &handle);
+}
+
+static void fill_userptrs(int fd, const struct memcg *cg, int to_parent, int from_parent)
+{
+	fill_with(fd, cg, to_parent, from_parent, "userptr objects", make_userptr);
+}
+
 static void fill_objects(int fd, const struct memcg *cg, int to_parent, int from_parent)
 {
 	fill_with(fd, cg, to_parent, from_parent, "GEM objects", make_object);
@@ -540,6 +559,10 @@ igt_main
 	igt_describe("GEM objects are charged: -ENOMEM at the limit, back at close.");
 	igt_subtest("objects")
 		at_limit("objects", 16 * SZ_1M, fill_objects);
+
+	igt_describe("Userptr objects are charged: -ENOMEM at the limit, back at close.");
+	igt_subtest("userptr-objects")
+		at_limit("userptr-objects", 16 * SZ_1M, fill_userptrs);
 
 	igt_describe("Sync objects are charged: -ENOMEM at the limit, back at close.");
 	igt_subtest("syncobjs")
