@@ -545,6 +545,10 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
     let read = bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT;
     let mmap = mm.mmap_read_lock();
     for (range, seq) in all {
+        // A driver may mirror a million ranges at once.
+        // SAFETY: FFI call without requirements; only the mmap lock and ranges, which sleep, are
+        // held.
+        unsafe { bindings::__cond_resched() };
         let wanted = fault(range);
         let mut ret = range.walk_locked(&mmap, seq, wanted.flags());
         if ret == EPERM.to_errno() && wanted == Fault::WriteOrRead {
