@@ -48,6 +48,7 @@ pub(crate) struct Round<'f> {
     /// Which round this is, from 0.
     pub(crate) index: u32,
     /// Mirrors found not mapped: left cleared this submission (jobs that touch them fault).
+    /// Sorted at the start of each round, for [`Round::skips`].
     pub(crate) skip: KVVec<u64>,
     /// Whether the submitter is the VM's process (only it may pin).
     pub(crate) owner: bool,
@@ -58,6 +59,15 @@ pub(crate) struct Round<'f> {
     generation: u64,
     /// The job's fence, published when the round succeeds; `None` for a long-running VM.
     fence: Option<&'f ARef<Fence>>,
+}
+
+impl Round<'_> {
+    /// Whether the mirror at `va` was found not mapped in a round before this one: in O(log n)
+    /// of the mirrors found so far, which may be all of a VM's million. A round looks at `skip`
+    /// only before it adds to it.
+    pub(crate) fn skips(&self, va: u64) -> bool {
+        self.skip.binary_search(&va).is_ok()
+    }
 }
 
 /// One mirror's listing.
@@ -213,6 +223,7 @@ impl Vm {
             let Some(todo) = self.take_invalid(b, &mut round)? else {
                 return Ok(());
             };
+            round.skip.sort_unstable();
             let done = match self.mode.revalidate(self, b, &todo, &mut round) {
                 // Invalidations kept overtaking a snapshot until its deadline: another round.
                 Err(e) if is_timed_out(&e) => false,

@@ -451,8 +451,13 @@ impl Vm {
     fn release(&self, maps: RBTree<u64, Mapping>) {
         {
             let mut guard = self.state.lock();
-            for m in maps.values() {
+            for (i, m) in maps.values().enumerate() {
                 m.remove_locked(&mut guard);
+                // A VM may have a million mappings. The notifier lock is a mutex.
+                if i % 1024 == 1023 {
+                    // SAFETY: FFI call without requirements; only sleeping locks are held.
+                    unsafe { bindings::__cond_resched() };
+                }
             }
         }
         drop(maps);

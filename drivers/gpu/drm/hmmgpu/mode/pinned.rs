@@ -152,7 +152,7 @@ impl Coherence for Pinned {
         let mut mirrors = KVVec::with_capacity(todo.len(), GFP_KERNEL_ACCOUNT)?;
         let mut waiters = KVVec::new();
         if mm.is_some() {
-            for &va in todo.iter().filter(|va| !round.skip.contains(va)) {
+            for &va in todo.iter().filter(|&&va| !round.skips(va)) {
                 let Some(n) = b.mirror_at(va) else { continue };
                 mirrors.push(n, GFP_KERNEL_ACCOUNT)?;
                 if hold {

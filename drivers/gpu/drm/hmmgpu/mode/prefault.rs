@@ -14,6 +14,7 @@ use crate::{
 };
 use kernel::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
+    bindings,
     mm::hmm::{self, Range},
     prelude::*,
     uapi,
@@ -40,10 +41,13 @@ impl Coherence for Prefault {
         round: &mut Round<'_>,
     ) -> Result<bool> {
         let mut ranges = KVVec::with_capacity(todo.len(), GFP_KERNEL_ACCOUNT)?;
-        for &va in todo.iter().filter(|va| !round.skip.contains(va)) {
+        for &va in todo.iter().filter(|&&va| !round.skips(va)) {
             if let Some(n) = b.mirror_at(va) {
                 ranges.push(Mirror::range(n)?, GFP_KERNEL_ACCOUNT)?;
             }
+            // A VM may have a million mirrors to mirror.
+            // SAFETY: FFI call without requirements; only sleeping locks are held.
+            unsafe { bindings::__cond_resched() };
         }
         let Some(mm) = vm.mm_user() else {
             // The address space is gone: nothing to mirror, jobs that touch the mirrors fault.
@@ -110,6 +114,8 @@ fn fault_missing(
             Err(e) if e == EFAULT || e == EPERM => skip.push(m.va, GFP_KERNEL_ACCOUNT)?,
             Err(e) => return Err(e),
         }
+        // SAFETY: FFI call without requirements; only sleeping locks are held.
+        unsafe { bindings::__cond_resched() };
     }
     Ok(false)
 }
