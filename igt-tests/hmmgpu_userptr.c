@@ -655,6 +655,42 @@ static void test_thp_rw(uint32_t mode)
  * After munmap, jobs that touch the memory fault, in every mode; jobs that do
  * not, run. Memory unmapped in part: the unmapped part faults.
  */
+/*
+ * One page bound at 131072 GPU addresses, then unmapped by the CPU: a job
+ * that touches it faults (-EFAULT), its submission finding every mirror not
+ * mapped and leaving it cleared (checked against those found so far at a cost
+ * that does not grow with their number, and yielding the CPU now and then),
+ * the VM still runs jobs on its other mappings, and it goes with all its
+ * mappings. In the modes that mirror at submission (fault mode mirrors what a
+ * job touches).
+ */
+static void test_munmap_many(uint32_t mode)
+{
+	const uint32_t n = 1u << 17;
+	struct drm_hmmgpu_vm_bind_op ops[HMMGPU_VM_BIND_MAX_OPS];
+	uint32_t uptr, failed;
+	struct ctx c;
+	char *ptr;
+
+	ctx_init(&c, mode, page);
+	ptr = map_anon(page, MAP_PRIVATE);
+	memset(ptr, 1, page);
+	uptr = hmmgpu_userptr_create(c.fd, ptr, page, 0);
+	for (uint32_t i = 0; i < n; i += HMMGPU_VM_BIND_MAX_OPS) {
+		for (uint32_t k = 0; k < HMMGPU_VM_BIND_MAX_OPS; k++)
+			ops[k] = hmmgpu_bind_op_map(uptr, USERPTR_VA + (uint64_t)(i + k) * page,
+						    page);
+		igt_assert_eq(__hmmgpu_vm_bind_ops(c.fd, c.vm, ops, HMMGPU_VM_BIND_MAX_OPS,
+						   NULL, 0, &failed), 0);
+	}
+	igt_assert_eq(munmap(ptr, page), 0);
+	igt_assert_eq(gpu_write64(&c, USERPTR_VA + (uint64_t)(n - 1) * page, 1), -EFAULT);
+	igt_assert_eq(gpu_write64(&c, BO_VA + 16, 0x600d), 0);
+	igt_assert_eq_u64(*(uint64_t *)(c.bo_ptr + 16), 0x600d);
+	gem_close(c.fd, uptr);
+	ctx_fini(&c);
+}
+
 static void test_munmap(uint32_t mode)
 {
 	const uint64_t size = 16 * page, half = size / 2;
@@ -3529,6 +3565,19 @@ igt_main
 		require_vm();
 		for_each_hmmgpu_vm_mode_dynamic(fd, m)
 			test_munmap(m->flags);
+	}
+
+	igt_describe("One page bound at 131072 GPU addresses and unmapped: a job on it faults, "
+		     "jobs on the VM's other mappings run, and the VM goes (in the modes that "
+		     "mirror at submission).");
+	igt_subtest_with_dynamic("munmap-many") {
+		require_vm();
+		for_each_hmmgpu_vm_mode(fd, m) {
+			if (m->flags == DRM_HMMGPU_VM_MODE_FAULT)
+				continue;
+			igt_dynamic_f("%s", m->name)
+				test_munmap_many(m->flags);
+		}
 	}
 
 	igt_describe("After a MAP_FIXED remap (private, shared, untouched) over a userptr, the "
