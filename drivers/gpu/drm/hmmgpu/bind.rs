@@ -274,7 +274,9 @@ impl QueuedBind {
                 Op::Map(m) => vm.is_cleared(m.va, m.va + m.size),
                 Op::Unmap { .. } => true,
             });
-            if cleared && vm.is_done(vm.last_unfenced()) {
+            // A cancelled VM's waits return at once: not a reason to spin until the bind that
+            // runs is done.
+            if (cleared && vm.is_done(vm.last_unfenced())) || vm.cancelled() {
                 break lock;
             }
         };
