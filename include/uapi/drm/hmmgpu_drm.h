@@ -25,7 +25,7 @@ extern "C" {
  * first, as for any charge). A call that would make more of a GEM object's
  * pages resident than the memory available fails with -ENOMEM at once (see
  * struct drm_hmmgpu_gem_create). Page tables go when the mappings that needed
- * them go, but for a few spare tables per VM (at most 64, 8 KiB each) kept for
+ * them go, but for a few spare tables per VM (at most 64, 16 KiB each) kept for
  * the next bind. Besides, these limits hold, each with its own error: 64 VMs
  * per file (-ENOSPC), DRM_HMMGPU_PARAM_GEM_MAX_SIZE per object (-EINVAL),
  * max_mappings mappings per VM (-ENOSPC), HMMGPU_CMD_MAX_COUNT commands per

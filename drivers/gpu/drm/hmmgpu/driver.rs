@@ -52,7 +52,7 @@ pub(crate) const VERSION: (i32, i32, i32) = (0, 1, 0);
 ///
 /// Neither costs memory for its size when it is created: a shmem file's pages come when they
 /// are used, and a userptr only names a range. A bind costs what it binds: the page-table
-/// tables of its range (8 KiB per 2 MiB, charged to the memory cgroup), and in pinned and
+/// tables of its range (16 KiB per 2 MiB, charged to the memory cgroup), and in pinned and
 /// prefault modes, or for a GEM object, the pages of the range. What bounds the size is how
 /// long the driver walks a mapping's entries under the notifier lock when it is cleared.
 pub(crate) const GEM_MAX_SIZE: u64 = 1 << 36;

@@ -129,8 +129,9 @@ unsafe impl Zeroable for Table {}
 
 impl Table {
     fn new() -> Result<KBox<Table>> {
-        // Zeroed in place: a table is 8 KiB, too large for the stack. Charged to the process's
-        // memory cgroup: userspace decides how many there are.
+        // Zeroed in place: a table is 8 KiB and a count, too large for the stack (and a 16 KiB
+        // allocation). Charged to the process's memory cgroup: userspace decides how many there
+        // are.
         KBox::init(init::zeroed(), GFP_KERNEL_ACCOUNT)
     }
 
