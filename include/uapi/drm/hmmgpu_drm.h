@@ -169,9 +169,10 @@ struct drm_hmmgpu_gem_create {
  *
  * Returns the fake offset to pass to mmap() on the DRM file descriptor to map
  * the object into the CPU's address space. An unknown handle fails with
- * -ENOENT. An object gets its offset at the first call, not at creation, from
- * a space of 1 TiB that all files of the device share: the call fails with
- * -ENOSPC when that is full.
+ * -ENOENT. An object made by DRM_IOCTL_HMMGPU_GEM_CREATE gets its offset at
+ * the first call, not at creation, from a space of 1 TiB that all files of the
+ * device share: the call fails with -ENOSPC when that is full, while objects
+ * are still made.
  */
 struct drm_hmmgpu_gem_mmap_offset {
 	/** @handle: In, the object's handle. */

@@ -73,7 +73,9 @@ impl<T: DriverObject> Object<T> {
     /// Creates an object of `size` bytes on `dev`, with data from [`DriverObject::new`].
     ///
     /// `size` is rounded up to whole pages. The object has no mmap offset until one is asked
-    /// for ([`BaseObject::create_mmap_offset`](super::BaseObject::create_mmap_offset)).
+    /// for ([`BaseObject::create_mmap_offset`](super::BaseObject::create_mmap_offset)): offsets
+    /// are a space of 1 TiB that all files of the device share, which objects the CPU never maps
+    /// (as large as objects may be) then do not take, and creation never fails for want of it.
     ///
     /// The shmem helpers allocate the object through the driver's `gem_create_object`, which
     /// makes objects of the driver's [`Driver::Object`](drm::Driver::Object): only that type
@@ -82,20 +84,17 @@ impl<T: DriverObject> Object<T> {
     where
         T::Driver: drm::Driver<Object = T>,
     {
+        // Made without its mmap offset (see above).
         // SAFETY: `dev` is live. Its driver's `gem_create_object` is `create_object_callback`
         // for `<T::Driver as Driver>::Object` (see `drm::Device::VTABLE`), which is `T` (by the
         // bound above): it allocates the object as a `Self`, with the `drm_gem_shmem_object` at
         // its start, and returns that `drm_gem_shmem_object`'s `base`.
-        let shmem = from_err_ptr(unsafe { bindings::drm_gem_shmem_create(dev.as_raw(), size) })?;
+        let shmem =
+            from_err_ptr(unsafe { bindings::drm_gem_shmem_create_lazy(dev.as_raw(), size) })?;
         // The device writes the pages through its own mappings, which no CPU page table shows:
         // mark them dirty when they are put, or reclaim may drop what only the device wrote.
         // SAFETY: The object was just created; nothing else sees it yet.
         unsafe { (*shmem).set_pages_mark_dirty_on_put(true) };
-        // The helpers gave the object an mmap offset, from a space of 1 TiB that all files of
-        // the device share: a few objects that the CPU never maps, as large as objects may be,
-        // would take it all. An object gets its offset when asked for one instead.
-        // SAFETY: As above; nothing uses the offset yet.
-        unsafe { bindings::drm_gem_free_mmap_offset(&raw mut (*shmem).base) };
         // SAFETY: `shmem` is the `obj` field of a `Self` (see above), with one reference that
         // the `ARef` now owns.
         Ok(unsafe {
@@ -330,7 +329,8 @@ pub(crate) unsafe extern "C" fn create_object_callback<T: DriverObject>(
             // into its parts. It is not moved out of the allocation.
             let this = KBox::into_raw(unsafe { Pin::into_inner_unchecked(object) });
             // SAFETY: `this` is valid. The helpers expect a zeroed object with its functions set.
-            // INVARIANT: `T::funcs()` is installed; `drm_gem_shmem_create` initialises the rest.
+            // INVARIANT: `T::funcs()` is installed; `drm_gem_shmem_create_lazy` initialises the
+            // rest.
             unsafe {
                 let shmem = Opaque::raw_get(&raw const (*this).obj);
                 shmem.write_bytes(0, 1);
