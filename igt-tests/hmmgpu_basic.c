@@ -266,6 +266,52 @@ static void test_gem_create_max_many(int fd)
 		gem_close(fd, handles[i]);
 }
 
+/*
+ * The device's mmap offsets (1 TiB for all its files) taken, by objects of the
+ * largest size and then of every smaller power of two, each asked for its
+ * offset: GEM_MMAP_OFFSET fails with -ENOSPC, but another file still makes
+ * objects, and maps one once the offsets are given back.
+ */
+static void test_mmap_offset_space_full(int fd)
+{
+	const uint64_t page = page_size(fd);
+	struct drm_hmmgpu_gem_mmap_offset arg = {};
+	volatile uint32_t *ptr;
+	unsigned int held = 0;
+	uint32_t handle, other;
+	int fd1, fd2;
+
+	fd1 = drm_open_driver_render(DRIVER_HMMGPU);
+	for (uint64_t size = max_size(fd); size >= page; size /= 2) {
+		while (__hmmgpu_gem_create(fd1, size, 0, &handle) == 0) {
+			arg.handle = handle;
+			if (igt_ioctl(fd1, DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET, &arg)) {
+				igt_assert_eq(errno, ENOSPC);
+				gem_close(fd1, handle);
+				break;
+			}
+			held++;
+		}
+	}
+	igt_info("%u objects hold the offsets\n", held);
+	errno = 0;
+
+	fd2 = drm_open_driver_render(DRIVER_HMMGPU);
+	other = hmmgpu_gem_create(fd2, page);
+	arg.handle = other;
+	igt_assert_eq(igt_ioctl(fd2, DRM_IOCTL_HMMGPU_GEM_MMAP_OFFSET, &arg), -1);
+	igt_assert_eq(errno, ENOSPC);
+	errno = 0;
+	drm_close_driver(fd1);
+
+	ptr = hmmgpu_gem_mmap(fd2, other, page, PROT_READ | PROT_WRITE);
+	ptr[1] = 0x600d;
+	igt_assert_eq_u32(ptr[1], 0x600d);
+	munmap((void *)ptr, page);
+	gem_close(fd2, other);
+	drm_close_driver(fd2);
+}
+
 static void test_gem_create_invalid(int fd)
 {
 	const uint64_t page = page_size(fd), max = max_size(fd);
@@ -806,6 +852,12 @@ igt_main
 		     "file still makes and maps one.");
 	igt_subtest("gem-create-max-many")
 		test_gem_create_max_many(drm_fd);
+
+	igt_describe("With the device's mmap offsets all taken, GEM_MMAP_OFFSET fails with "
+		     "-ENOSPC but other files still make objects, and map them once the "
+		     "offsets are given back.");
+	igt_subtest("gem-mmap-offset-space-full")
+		test_mmap_offset_space_full(drm_fd);
 
 	igt_describe("GEM_CREATE refuses sizes that are zero, unaligned or too large, "
 		     "and unknown flags.");
