@@ -111,6 +111,11 @@ pub enum Fault {
 /// How many times [`Range::fault`] faults pages in itself, when `hmm_range_fault()` could not.
 const MAX_FIXUPS: u32 = 4;
 
+/// The most a `hmm_range_fault()` call walks: a range of many GiB is walked in aligned steps of
+/// 1 GiB, yielding between them (`hmm_range_fault()` itself never does, and faulting in a
+/// million pages takes seconds). Aligned, so that no huge page is split between two steps.
+const WALK_STEP: usize = 1 << 30;
+
 /// A range of a watched interval, and the buffer its snapshots are read into.
 ///
 /// # Examples
@@ -362,30 +367,42 @@ impl<'n, T: Invalidate> Range<'n, T> {
         (seq, self.walk_locked(&mmap, seq, flags))
     }
 
-    /// One `hmm_range_fault()` over the range with `flags` under `seq`, with the mmap lock held
-    /// by `_mmap`. Takes the range first (under the mmap lock: an munmap takes the range with
-    /// the lock held for writing), and keeps it taken on success, for the snapshot.
+    /// `hmm_range_fault()` over the range with `flags` under `seq`, with the mmap lock held by
+    /// `_mmap`, in steps of [`WALK_STEP`] at most. Takes the range first (under the mmap lock:
+    /// an munmap takes the range with the lock held for writing), and keeps it taken on success,
+    /// for the snapshot.
     fn walk_locked(
         &mut self,
         _mmap: &MmapReadGuard<'_>,
         seq: ReadSeq<'n, T>,
         flags: usize,
     ) -> crate::ffi::c_int {
-        let mut range = bindings::hmm_range {
-            notifier: self.notifier.raw(),
-            notifier_seq: seq.seq as _,
-            start: self.start as _,
-            end: self.end as _,
-            hmm_pfns: self.pfns.as_mut_ptr(),
-            default_flags: flags as _,
-            pfn_flags_mask: 0,
-            dev_private_owner: core::ptr::null_mut(),
-        };
         self.waiter.release();
         self.waiter.acquire(self.start, self.end, self.timeout_ms());
-        // SAFETY: `range` is valid and its buffer holds a pfn per page of the range; the mmap
-        // lock is held and the notifier is inserted on this `mm`.
-        let ret = unsafe { bindings::hmm_range_fault(&mut range) };
+        let mut start = self.start;
+        let mut ret = 0;
+        while start < self.end && ret == 0 {
+            let end = core::cmp::min((start / WALK_STEP + 1) * WALK_STEP, self.end);
+            let mut range = bindings::hmm_range {
+                notifier: self.notifier.raw(),
+                notifier_seq: seq.seq as _,
+                start: start as _,
+                end: end as _,
+                // In bounds: `start` is a page of the range, which has a pfn per page.
+                hmm_pfns: self.pfns[(start - self.start) / PAGE_SIZE..].as_mut_ptr(),
+                default_flags: flags as _,
+                pfn_flags_mask: 0,
+                dev_private_owner: core::ptr::null_mut(),
+            };
+            // SAFETY: `range` is valid and its buffer holds a pfn per page of `[start, end)`; the
+            // mmap lock is held and the notifier is inserted on this `mm`.
+            ret = unsafe { bindings::hmm_range_fault(&mut range) };
+            start = end;
+            if start < self.end {
+                // SAFETY: FFI call without requirements; the mmap lock and the range, held, sleep.
+                unsafe { bindings::__cond_resched() };
+            }
+        }
         if ret != 0 {
             self.waiter.release();
         }
