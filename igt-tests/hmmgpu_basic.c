@@ -235,6 +235,18 @@ static void test_gem_create(int fd)
 		gem_close(fd, handles[i]);
 }
 
+/* Maps @handle of @fd2, writes and reads it back, then closes it and @fd2. */
+static void map_and_close(int fd2, uint32_t handle, uint64_t page)
+{
+	volatile uint32_t *ptr = hmmgpu_gem_mmap(fd2, handle, page, PROT_READ | PROT_WRITE);
+
+	ptr[1] = 0x600d;
+	igt_assert_eq_u32(ptr[1], 0x600d);
+	munmap((void *)ptr, page);
+	gem_close(fd2, handle);
+	drm_close_driver(fd2);
+}
+
 /*
  * Objects cost no memory for their pages until used, and the uAPI sets no
  * limit on how many a file makes: 32 objects of the largest size (more than
@@ -246,7 +258,6 @@ static void test_gem_create_max_many(int fd)
 {
 	const uint64_t page = page_size(fd), max = max_size(fd);
 	uint32_t handles[32], other;
-	volatile uint32_t *ptr;
 	int fd2, err;
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(handles); i++) {
@@ -256,12 +267,7 @@ static void test_gem_create_max_many(int fd)
 	}
 	fd2 = drm_open_driver_render(DRIVER_HMMGPU);
 	other = hmmgpu_gem_create(fd2, page);
-	ptr = hmmgpu_gem_mmap(fd2, other, page, PROT_READ | PROT_WRITE);
-	ptr[1] = 0x600d;
-	igt_assert_eq_u32(ptr[1], 0x600d);
-	munmap((void *)ptr, page);
-	gem_close(fd2, other);
-	drm_close_driver(fd2);
+	map_and_close(fd2, other, page);
 	for (unsigned int i = 0; i < ARRAY_SIZE(handles); i++)
 		gem_close(fd, handles[i]);
 }
@@ -276,7 +282,6 @@ static void test_mmap_offset_space_full(int fd)
 {
 	const uint64_t page = page_size(fd);
 	struct drm_hmmgpu_gem_mmap_offset arg = {};
-	volatile uint32_t *ptr;
 	unsigned int held = 0;
 	uint32_t handle, other;
 	int fd1, fd2;
@@ -304,12 +309,7 @@ static void test_mmap_offset_space_full(int fd)
 	errno = 0;
 	drm_close_driver(fd1);
 
-	ptr = hmmgpu_gem_mmap(fd2, other, page, PROT_READ | PROT_WRITE);
-	ptr[1] = 0x600d;
-	igt_assert_eq_u32(ptr[1], 0x600d);
-	munmap((void *)ptr, page);
-	gem_close(fd2, other);
-	drm_close_driver(fd2);
+	map_and_close(fd2, other, page);
 }
 
 static void test_gem_create_invalid(int fd)
