@@ -399,8 +399,8 @@ impl<'n, T: Invalidate> Range<'n, T> {
             ret = unsafe { bindings::hmm_range_fault(&mut range) };
             start = end;
             if start < self.end {
-                // SAFETY: FFI call without requirements; the mmap lock and the range, held, sleep.
-                unsafe { bindings::__cond_resched() };
+                // Only locks that sleep are held.
+                crate::task::cond_resched();
             }
         }
         if ret != 0 {
@@ -563,9 +563,8 @@ pub fn fault_all<'r, 'n: 'r, T: Invalidate + 'n>(
     let mmap = mm.mmap_read_lock();
     for (range, seq) in all {
         // A driver may mirror a million ranges at once.
-        // SAFETY: FFI call without requirements; only the mmap lock and ranges, which sleep, are
-        // held.
-        unsafe { bindings::__cond_resched() };
+        // Only locks that sleep are held.
+        crate::task::cond_resched();
         let wanted = fault(range);
         let mut ret = range.walk_locked(&mmap, seq, wanted.flags());
         if ret == EPERM.to_errno() && wanted == Fault::WriteOrRead {

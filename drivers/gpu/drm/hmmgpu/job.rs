@@ -203,8 +203,7 @@ impl Job {
             if stop.is_ok() {
                 return Ok(());
             }
-            // SAFETY: FFI call without requirements; no lock is held.
-            unsafe { bindings::__cond_resched() };
+            kernel::task::cond_resched();
         }
     }
 

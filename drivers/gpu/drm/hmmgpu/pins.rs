@@ -137,8 +137,8 @@ impl<'w, 'n> Pinning<'w, 'n> {
                 continue;
             };
             // A submission may pin a million mirrors.
-            // SAFETY: FFI call without requirements; only sleeping locks are held.
-            unsafe { bindings::__cond_resched() };
+            // Only locks that sleep are held.
+            kernel::task::cond_resched();
             // With the mmap lock held, a fault cannot wait for a userfaultfd handler; without it,
             // it may. The sequence number was read before: if the range changed since, the
             // pins are checked against a snapshot.

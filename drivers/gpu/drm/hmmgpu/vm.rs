@@ -455,8 +455,7 @@ impl Vm {
                 m.remove_locked(&mut guard);
                 // A VM may have a million mappings. The notifier lock is a mutex.
                 if i % 1024 == 1023 {
-                    // SAFETY: FFI call without requirements; only sleeping locks are held.
-                    unsafe { bindings::__cond_resched() };
+                    kernel::task::cond_resched();
                 }
             }
         }

@@ -14,7 +14,6 @@ use crate::{
 };
 use kernel::{
     alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec},
-    bindings,
     mm::hmm::{self, Range},
     prelude::*,
     uapi,
@@ -46,8 +45,8 @@ impl Coherence for Prefault {
                 ranges.push(Mirror::range(n)?, GFP_KERNEL_ACCOUNT)?;
             }
             // A VM may have a million mirrors to mirror.
-            // SAFETY: FFI call without requirements; only sleeping locks are held.
-            unsafe { bindings::__cond_resched() };
+            // Only locks that sleep are held.
+            kernel::task::cond_resched();
         }
         let Some(mm) = vm.mm_user() else {
             // The address space is gone: nothing to mirror, jobs that touch the mirrors fault.
@@ -114,8 +113,8 @@ fn fault_missing(
             Err(e) if e == EFAULT || e == EPERM => skip.push(m.va, GFP_KERNEL_ACCOUNT)?,
             Err(e) => return Err(e),
         }
-        // SAFETY: FFI call without requirements; only sleeping locks are held.
-        unsafe { bindings::__cond_resched() };
+        // Only locks that sleep are held.
+        kernel::task::cond_resched();
     }
     Ok(false)
 }
