@@ -89,8 +89,8 @@ impl<T: DriverObject> Object<T> {
         // for `<T::Driver as Driver>::Object` (see `drm::Device::VTABLE`), which is `T` (by the
         // bound above): it allocates the object as a `Self`, with the `drm_gem_shmem_object` at
         // its start, and returns that `drm_gem_shmem_object`'s `base`.
-        let shmem =
-            from_err_ptr(unsafe { bindings::drm_gem_shmem_create_lazy(dev.as_raw(), size) })?;
+        let raw = unsafe { bindings::drm_gem_shmem_create_lazy(dev.as_raw(), size) };
+        let shmem = from_err_ptr(raw)?;
         // The device writes the pages through its own mappings, which no CPU page table shows:
         // mark them dirty when they are put, or reclaim may drop what only the device wrote.
         // SAFETY: The object was just created; nothing else sees it yet.
@@ -231,7 +231,7 @@ unsafe fn check_room_whole(obj: *mut bindings::drm_gem_object) -> Result {
     if import {
         return Ok(());
     }
-    // SAFETY: Not an import: the object has its shmem file.
+    // SAFETY: `obj` is live (the caller's promise) and not an import: it has its shmem file.
     let resident = unsafe { bindings::drm_gem_shmem_resident_pages(obj) } as usize;
     fits((size >> bindings::PAGE_SHIFT).saturating_sub(resident))
 }
