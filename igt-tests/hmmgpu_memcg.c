@@ -465,15 +465,15 @@ static void fill_syncobjs(int fd, const struct memcg *cg, int to_parent, int fro
 
 /*
  * gem-unbind-reclaim: an unbind that leaves a piece of a GEM object's binding
- * keeps only the piece's pages resident. The GPU fills 64 MiB of an object
- * bound whole, the binding is unbound but for its last page, and reclaiming
- * 48 MiB of the cgroup's memory (memory.reclaim, to swap) succeeds: the
- * unbound pages are the object's page cache alone. What the GPU wrote comes
- * back from swap, through the piece and through a CPU mapping.
+ * keeps only the piece's pages resident, in every mode. The GPU fills 32 MiB of
+ * an object bound whole, the binding is unbound but for its last page, and
+ * reclaiming 24 MiB of the cgroup's memory (memory.reclaim, to swap) succeeds:
+ * the unbound pages are the object's page cache alone. What the GPU wrote
+ * comes back from swap, through the piece and through a CPU mapping.
  */
-static void test_gem_unbind_reclaim(void)
+static void test_gem_unbind_reclaim(uint32_t mode)
 {
-	const uint64_t size = 64 * SZ_1M, va = SZ_1G, page = 4096;
+	const uint64_t size = 32 * SZ_1M, va = SZ_1G, page = 4096;
 	const uint32_t value = 0x5a17c0de;
 	struct memcg cg;
 
@@ -489,7 +489,7 @@ static void test_gem_unbind_reclaim(void)
 
 		cg_enter(&cg);
 		cfd = drm_open_driver_render(DRIVER_HMMGPU);
-		vm = hmmgpu_vm_create(cfd, DRM_HMMGPU_VM_MODE_PREFAULT);
+		vm = hmmgpu_vm_create(cfd, mode);
 		bo = hmmgpu_gem_create(cfd, size);
 		hmmgpu_vm_map(cfd, vm, bo, 0, va, size, 0);
 		hmmgpu_cmd_fill(cmds, va, size, value);
@@ -499,8 +499,8 @@ static void test_gem_unbind_reclaim(void)
 		snprintf(path, sizeof(path), "%s/memory.reclaim", cg.path);
 		rfd = open(path, O_WRONLY);
 		igt_assert(rfd >= 0);
-		ret = write(rfd, "48M", 3);
-		igt_assert_f(ret == 3, "reclaiming 48 MiB of %" PRIu64 " KiB charged: %s\n",
+		ret = write(rfd, "24M", 3);
+		igt_assert_f(ret == 3, "reclaiming 24 MiB of %" PRIu64 " KiB charged: %s\n",
 			     cg_read(&cg, "memory.current") >> 10,
 			     ret < 0 ? strerror(errno) : "short write");
 		close(rfd);
@@ -571,8 +571,9 @@ igt_main
 	igt_describe("An unbind that leaves a piece of a GEM object's binding keeps only the "
 		     "piece's pages resident: the others can be reclaimed to swap, and come "
 		     "back with what the GPU wrote.");
-	igt_subtest("gem-unbind-reclaim")
-		test_gem_unbind_reclaim();
+	igt_subtest_with_dynamic("gem-unbind-reclaim")
+		for_each_hmmgpu_vm_mode_dynamic(fd, m)
+			test_gem_unbind_reclaim(m->flags);
 
 	igt_fixture
 		close(fd);

@@ -2317,12 +2317,13 @@ static void test_huge_gem_no_room(void)
  * The room a binding needs is counted in its own window: pages of the object
  * resident in another window do not make room for it. With 256 MiB of a 5 GiB
  * object bound, a second window, disjoint and 128 MiB larger than the memory
- * then available, fails with -ENOMEM at once, having allocated nothing; the
- * first window still works.
+ * then available, fails with -ENOMEM at once, having allocated nothing, in
+ * every mode; the first window still works.
  */
 static void test_huge_gem_no_room_window(void)
 {
 	const uint64_t first = 256 * SZ_1M;
+	const struct hmmgpu_vm_mode *m;
 	long shmem_before, shmem_after;
 	uint64_t second;
 	struct ctx c;
@@ -2342,6 +2343,14 @@ static void test_huge_gem_no_room_window(void)
 	shmem_before = meminfo_kb("Shmem");
 	igt_assert_eq(__hmmgpu_vm_bind(c.fd, c.vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0,
 				       HUGE_VA + first, second, first), -ENOMEM);
+	/* Binding a GEM object is the same in every mode: so is the refusal. */
+	for_each_hmmgpu_vm_mode(c.fd, m) {
+		uint32_t vm = hmmgpu_vm_create(c.fd, m->flags);
+
+		igt_assert_eq(__hmmgpu_vm_bind(c.fd, vm, DRM_HMMGPU_VM_BIND_MAP, bo, 0,
+					       HUGE_VA + first, second, first), -ENOMEM);
+		hmmgpu_vm_destroy(c.fd, vm);
+	}
 	shmem_after = meminfo_kb("Shmem");
 	igt_info("shmem: %ld KiB before, %ld KiB after\n", shmem_before, shmem_after);
 	igt_assert_f(shmem_after - shmem_before < 64 * 1024,
