@@ -124,9 +124,8 @@ pub(crate) enum Outcome {
 /// A mapping a fenced unbind took out with pieces left (`cut`) clears only what it covers of the
 /// range that unbind unmapped (all it covers, if the unbind came while it waited for the jobs:
 /// the pieces came after the invalidation began, which they are not told of), and is not listed
-/// (it is out of the mapping table); a piece that
-/// may hold entries of the mapping it comes from (`inherits`) clears its range even without
-/// entries of its own. So each entry is cleared by the notifier of the range it maps, whoever
+/// (it is out of the mapping table); a piece that may hold entries of the mapping it comes from
+/// (`inherits`) clears its range even without entries of its own. So each entry is cleared by the notifier of the range it maps, whoever
 /// wrote it, and no piece loses entries to an invalidation it is not told of.
 pub(crate) fn invalidate_after_jobs(
     m: &Mirror,
